@@ -1,0 +1,159 @@
+//! Wiring: builds the services from the configuration, holds them in one shared [`AppState`], and runs
+//! the HTTP server until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use tokio::net::TcpListener;
+
+use crate::ap::outgoing;
+use crate::config::Config;
+use crate::delivery::{Backoff, Engine};
+use crate::httpsig::PrivateKey;
+use crate::net::{AddressPolicy, Http, HttpSettings};
+use crate::resolver::Resolver;
+use crate::store::Store;
+use crate::{Error, Result, keyfile, routes};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "plaza.db";
+
+/// Everything the handlers need, shared behind an `Arc`.
+pub struct AppState {
+    /// The configuration the relay runs with.
+    pub config: Config,
+    /// Public base URL without trailing slash.
+    pub base: String,
+    /// The relay's host (and port) as in `acct:relay@HOST`.
+    pub host: String,
+    /// `BASE/actor`.
+    pub relay_actor_id: String,
+    /// The relay key.
+    pub key: Arc<PrivateKey>,
+    /// The relay actor document, rendered once.
+    pub actor_document: Bytes,
+    /// The store.
+    pub store: Store,
+    /// The signing HTTP client.
+    pub http: Http,
+    /// Key and actor resolution.
+    pub resolver: Resolver,
+    /// The delivery engine.
+    pub engine: Arc<Engine>,
+    /// When the relay started.
+    pub started: Instant,
+}
+
+impl AppState {
+    /// Creates the data directory, loads or generates the key, opens the store and starts a delivery
+    /// worker for every subscriber.
+    pub async fn build(config: Config) -> Result<Arc<AppState>> {
+        let base = config.base_url()?;
+        let host = config.public_host()?;
+        let data_dir = config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).map_err(|source| Error::Io {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let key = Arc::new(keyfile::load_or_generate(&data_dir)?);
+        let store = Store::open(&data_dir.join(DB_FILE))?;
+        let relay_actor_id = format!("{base}/actor");
+        let http = Http::new(HttpSettings {
+            key: key.clone(),
+            key_id: format!("{relay_actor_id}#main-key"),
+            policy: AddressPolicy {
+                allow_private: config.allow_private_networks,
+            },
+            max_fetch_bytes: config.max_fetch_bytes,
+            fetch_timeout: config.fetch_timeout(),
+            delivery_timeout: config.delivery_timeout(),
+            user_agent: format!("Plaza/{} (+{base})", env!("CARGO_PKG_VERSION")),
+        })?;
+        let resolver = Resolver::new(
+            http.clone(),
+            Duration::from_secs(config.key_cache_secs.max(1)),
+        );
+        let engine = Engine::new(
+            store.clone(),
+            http.clone(),
+            Backoff {
+                initial: Duration::from_millis(config.retry_initial_ms),
+                max: Duration::from_secs(config.retry_max_secs.max(1)),
+            },
+        );
+        let actor_document = Bytes::from(
+            outgoing::relay_actor(
+                &base,
+                key.public_key_pem(),
+                &config.relay_name,
+                &config.relay_summary,
+            )
+            .to_string(),
+        );
+        let subscribers = store.subscribers().await?;
+        tracing::info!(
+            subscribers = subscribers.len(),
+            head = store.tail().head(),
+            "store opened"
+        );
+        for subscriber in subscribers {
+            engine.start(subscriber);
+        }
+        Ok(Arc::new(AppState {
+            config,
+            base,
+            host,
+            relay_actor_id,
+            key,
+            actor_document,
+            store,
+            http,
+            resolver,
+            engine,
+            started: Instant::now(),
+        }))
+    }
+}
+
+/// Binds the configured address, prints where it listens, and serves until `shutdown` resolves.
+pub async fn serve(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let addr = config.listen_addr()?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+    let local: SocketAddr = listener
+        .local_addr()
+        .map_err(|e| Error::Config(format!("listener: {e}")))?;
+    let state = AppState::build(config).await?;
+    spawn_pruner(state.clone());
+    let router = routes::router(state.clone());
+    println!("plaza listening on http://{local} as {}", state.base);
+    tracing::info!(%local, base = %state.base, "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::Unavailable(format!("server: {e}")))?;
+    state.engine.stop_all();
+    Ok(())
+}
+
+/// Deletes log entries past the retention window once an hour (and once at start).
+fn spawn_pruner(state: Arc<AppState>) {
+    let max_age_ms = (state.config.retention_hours as i64).saturating_mul(3_600_000);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match state.store.prune(max_age_ms).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(pruned = n, "pruned log entries past retention"),
+                Err(e) => tracing::error!(error = %e, "pruning the log"),
+            }
+        }
+    });
+}

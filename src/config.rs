@@ -1,0 +1,272 @@
+//! Relay configuration: one TOML file (`config/plaza.toml` documents every key) whose keys can each be
+//! overridden by an environment variable `PLAZA_<KEY>` (upper case), as container deployments and the
+//! end-to-end tests do.
+//!
+//! Loading is strict: an unknown key or a value that cannot be used stops the relay with a message that
+//! names the key, instead of silently running with a default the admin did not mean.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::{Error, Result};
+
+/// The file read when no `--config` is given, relative to the working directory; missing is fine.
+pub const DEFAULT_CONFIG_PATH: &str = "config/plaza.toml";
+
+/// Everything the relay can be told. Field names are the TOML keys; see `config/plaza.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Public base URL; every id the relay publishes derives from it.
+    pub public_url: String,
+    /// Socket address to bind.
+    pub listen: String,
+    /// Directory holding the store and the relay key.
+    pub data_dir: PathBuf,
+    /// Allow http:// and loopback/private addresses for fetches and deliveries.
+    pub allow_private_networks: bool,
+    /// Display name of the relay actor.
+    pub relay_name: String,
+    /// Summary (bio) of the relay actor.
+    pub relay_summary: String,
+    /// Largest inbox request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest remote document fetched, in bytes.
+    pub max_fetch_bytes: usize,
+    /// Timeout of a fetch (actor, key, object), in seconds.
+    pub fetch_timeout_secs: u64,
+    /// Timeout of one delivery POST, in seconds.
+    pub delivery_timeout_secs: u64,
+    /// First retry delay after a failed delivery, in milliseconds; doubles up to `retry_max_secs`.
+    pub retry_initial_ms: u64,
+    /// Longest delay between two delivery attempts to a failing host, in seconds.
+    pub retry_max_secs: u64,
+    /// How long accepted activities are kept for lagging subscribers, in hours.
+    pub retention_hours: u64,
+    /// How long a fetched public key is trusted before it is fetched again, in seconds.
+    pub key_cache_secs: u64,
+    /// Bearer token for the admin endpoints; empty disables them.
+    pub admin_token: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            public_url: "http://localhost:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            allow_private_networks: false,
+            relay_name: "Plaza relay".into(),
+            relay_summary: "An ActivityPub relay with a discovery index.".into(),
+            max_body_bytes: 1024 * 1024,
+            max_fetch_bytes: 1024 * 1024,
+            fetch_timeout_secs: 10,
+            delivery_timeout_secs: 15,
+            retry_initial_ms: 1000,
+            retry_max_secs: 3600,
+            retention_hours: 24 * 7,
+            key_cache_secs: 24 * 3600,
+            admin_token: String::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (or [`DEFAULT_CONFIG_PATH`] when `None` and it exists), applies `PLAZA_*` environment
+    /// overrides and validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(path, &env)
+    }
+
+    /// [`Config::load`] with an explicit environment, for tests.
+    pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Config> {
+        let mut table = match path {
+            Some(p) => read_table(p)?,
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+                read_table(Path::new(DEFAULT_CONFIG_PATH))?
+            }
+            None => toml::Table::new(),
+        };
+        let defaults = defaults_table()?;
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("PLAZA_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if let Some(default) = defaults.get(&key) {
+                table.insert(key.clone(), env_value(&key, default, value)?);
+            }
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(e.message().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.base_url()?;
+        self.listen_addr()?;
+        if self.max_body_bytes < 1024 {
+            return Err(Error::Config("max_body_bytes must be at least 1024".into()));
+        }
+        if self.retry_initial_ms == 0 || self.retention_hours == 0 {
+            return Err(Error::Config(
+                "retry_initial_ms and retention_hours must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The public base URL without a trailing slash, e.g. `https://relay.example.org`.
+    pub fn base_url(&self) -> Result<String> {
+        let url = Url::parse(&self.public_url)
+            .map_err(|e| Error::Config(format!("public_url {:?}: {e}", self.public_url)))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(Error::Config(format!(
+                "public_url {:?} must be an http(s) URL",
+                self.public_url
+            )));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(Error::Config(
+                "public_url must not have a query or fragment".into(),
+            ));
+        }
+        Ok(url.as_str().trim_end_matches('/').to_string())
+    }
+
+    /// The relay's own host as it appears in `acct:relay@HOST` (host and non-default port).
+    pub fn public_host(&self) -> Result<String> {
+        let url = Url::parse(&self.base_url()?).map_err(|e| Error::Config(e.to_string()))?;
+        let host = url.host_str().unwrap_or_default().to_string();
+        Ok(match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        })
+    }
+
+    /// The socket address to bind.
+    pub fn listen_addr(&self) -> Result<SocketAddr> {
+        self.listen.parse().map_err(|e| {
+            Error::Config(format!(
+                "listen {:?} is not a socket address: {e}",
+                self.listen
+            ))
+        })
+    }
+
+    /// Fetch timeout as a [`Duration`].
+    pub fn fetch_timeout(&self) -> Duration {
+        Duration::from_secs(self.fetch_timeout_secs.max(1))
+    }
+
+    /// Delivery timeout as a [`Duration`].
+    pub fn delivery_timeout(&self) -> Duration {
+        Duration::from_secs(self.delivery_timeout_secs.max(1))
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+    text.parse::<toml::Table>()
+        .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))
+}
+
+/// The defaults as a TOML table: the list of keys and the type each one takes.
+fn defaults_table() -> Result<toml::Table> {
+    toml::Table::try_from(Config::default()).map_err(|e| Error::Config(format!("defaults: {e}")))
+}
+
+/// Turns an environment string into the TOML value the key expects, typed like its default.
+fn env_value(key: &str, default: &toml::Value, value: &str) -> Result<toml::Value> {
+    let bad = |what: &str| {
+        Error::Config(format!(
+            "PLAZA_{} = {value:?} is not {what}",
+            key.to_ascii_uppercase()
+        ))
+    };
+    Ok(match default {
+        toml::Value::Boolean(_) => match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => toml::Value::Boolean(true),
+            "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
+            _ => return Err(bad("true or false")),
+        },
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(value.trim().parse().map_err(|_| bad("a whole number"))?)
+        }
+        _ => toml::Value::String(value.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::load_with_env(None, &[]).expect("defaults load");
+        assert_eq!(c.base_url().unwrap(), "http://localhost:8080");
+        assert_eq!(c.public_host().unwrap(), "localhost:8080");
+        assert!(!c.allow_private_networks);
+    }
+
+    #[test]
+    fn environment_overrides_typed_keys() {
+        let c = Config::load_with_env(
+            None,
+            &env(&[
+                ("PLAZA_PUBLIC_URL", "https://relay.example.org/"),
+                ("PLAZA_LISTEN", "0.0.0.0:9000"),
+                ("PLAZA_ALLOW_PRIVATE_NETWORKS", "true"),
+                ("PLAZA_RETRY_INITIAL_MS", "50"),
+                ("PLAZA_UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.base_url().unwrap(), "https://relay.example.org");
+        assert_eq!(c.public_host().unwrap(), "relay.example.org");
+        assert_eq!(c.listen_addr().unwrap().port(), 9000);
+        assert!(c.allow_private_networks);
+        assert_eq!(c.retry_initial_ms, 50);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = Config::load_with_env(None, &env(&[("PLAZA_ALLOW_PRIVATE_NETWORKS", "maybe")]))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("PLAZA_ALLOW_PRIVATE_NETWORKS"),
+            "{e}"
+        );
+        let e = Config::load_with_env(None, &env(&[("PLAZA_LISTEN", "nowhere")])).unwrap_err();
+        assert!(e.to_string().contains("listen"), "{e}");
+        let e = Config::load_with_env(None, &env(&[("PLAZA_PUBLIC_URL", "ftp://x")])).unwrap_err();
+        assert!(e.to_string().contains("public_url"), "{e}");
+    }
+
+    #[test]
+    fn shipped_config_file_loads_and_unknown_keys_fail() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/plaza.toml");
+        let c = Config::load_with_env(Some(&shipped), &[]).expect("config/plaza.toml loads");
+        assert_eq!(c.listen, Config::default().listen);
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "lisen = \"127.0.0.1:1\"\n").unwrap();
+        let e = Config::load_with_env(Some(&bad), &[]).unwrap_err();
+        assert!(e.to_string().contains("lisen"), "{e}");
+    }
+}

@@ -1,0 +1,164 @@
+//! The one error type of the `plaza` crate.
+//!
+//! Every fallible function in the relay returns [`Error`]. Each variant says what went wrong in words an
+//! instance admin can act on; [`Error::status`] maps it to the HTTP status the inbox and the other handlers
+//! answer with, so handlers never decide statuses themselves.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Everything that can go wrong inside the relay.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration file or an environment override holds a value that cannot be used.
+    #[error("configuration: {0}")]
+    Config(String),
+
+    /// A request carried no `Signature` (draft-cavage) nor `Signature-Input` (RFC 9421) header.
+    #[error("request is not signed")]
+    SignatureMissing,
+
+    /// The signature header is present but cannot be parsed or misses a required parameter.
+    #[error("malformed signature header: {0}")]
+    SignatureMalformed(String),
+
+    /// The signature does not cover what must be covered (date, digest, method/target…).
+    #[error("signature does not cover {0}")]
+    SignatureIncomplete(String),
+
+    /// The signature's date or `created` lies outside the accepted clock window.
+    #[error("signature date out of window: {0}")]
+    SignatureExpired(String),
+
+    /// The body digest header is missing, unsupported or does not match the body.
+    #[error("digest: {0}")]
+    Digest(String),
+
+    /// The cryptographic check failed with the signer's current key.
+    #[error("signature verification failed")]
+    SignatureInvalid,
+
+    /// The signing key could not be parsed, or uses an algorithm Plaza does not accept.
+    #[error("unusable public key: {0}")]
+    KeyUnusable(String),
+
+    /// The key that signed the request does not belong to the actor of the activity.
+    #[error("key {key_id} may not act for {actor}")]
+    KeyNotOwned {
+        /// The keyId from the signature.
+        key_id: String,
+        /// The actor the activity claims.
+        actor: String,
+    },
+
+    /// A remote document (actor, key, object) could not be fetched or was not usable.
+    #[error("fetching {url}: {reason}")]
+    Fetch {
+        /// What was fetched.
+        url: String,
+        /// Why it failed.
+        reason: String,
+    },
+
+    /// An outgoing fetch or delivery aimed at an address that the configuration forbids
+    /// (loopback, private ranges, plain http) .
+    #[error(
+        "refusing to contact {0}: private or loopback address (set PLAZA_ALLOW_PRIVATE_NETWORKS=true to allow)"
+    )]
+    ForbiddenAddress(String),
+
+    /// A request body or document is not the JSON shape it has to be.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+
+    /// A request body was larger than the configured limit.
+    #[error("payload too large: more than {0} bytes")]
+    TooLarge(usize),
+
+    /// An activity came from an instance that is not subscribed to the relay.
+    #[error("instance {0} is not subscribed to this relay")]
+    NotSubscribed(String),
+
+    /// An instance or actor is blocked by the relay's admins.
+    #[error("instance {0} is blocked on this relay")]
+    Blocked(String),
+
+    /// The sender exceeded its rate limit.
+    #[error("rate limit exceeded for {0}")]
+    RateLimited(String),
+
+    /// The requested resource does not exist here.
+    #[error("not found: {0}")]
+    NotFound(String),
+
+    /// The embedded store failed.
+    #[error("store: {0}")]
+    Store(#[from] rusqlite::Error),
+
+    /// A file in the data directory could not be read or written.
+    #[error("i/o on {path}: {source}")]
+    Io {
+        /// The file or directory concerned.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
+    /// A cryptographic primitive failed where it should not (key generation, signing).
+    #[error("crypto: {0}")]
+    Crypto(String),
+
+    /// The relay is shutting down or one of its tasks has stopped.
+    #[error("relay unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::SignatureMissing
+            | Error::SignatureMalformed(_)
+            | Error::SignatureIncomplete(_)
+            | Error::SignatureExpired(_)
+            | Error::Digest(_)
+            | Error::SignatureInvalid
+            | Error::KeyUnusable(_)
+            | Error::KeyNotOwned { .. } => StatusCode::UNAUTHORIZED,
+            Error::Fetch { .. } => StatusCode::BAD_GATEWAY,
+            Error::ForbiddenAddress(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::NotSubscribed(_) | Error::Blocked(_) => StatusCode::FORBIDDEN,
+            Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Config(_) | Error::Store(_) | Error::Io { .. } | Error::Crypto(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    /// Builds a [`Error::Fetch`].
+    pub fn fetch(url: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Error::Fetch {
+            url: url.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, %status, "request refused");
+        }
+        let body = serde_json::json!({ "error": self.to_string() });
+        (status, axum::Json(body)).into_response()
+    }
+}

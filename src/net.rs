@@ -1,0 +1,398 @@
+//! Outgoing HTTP: the one reqwest client the relay uses to fetch documents and deliver activities.
+//!
+//! Everything that leaves the relay passes here, so the network rules live in one place: every request
+//! is signed with the relay key (secure-mode instances answer 401 to unsigned GETs), every request has a
+//! timeout, every response body is read up to a size cap, and no request reaches a loopback, private or
+//! link-local address — neither by literal IP nor through DNS (the resolver filters the answers, which
+//! also defeats DNS rebinding) — unless `allow_private_networks` is set.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::body::Bytes;
+use axum::http::{HeaderValue, Method, header};
+use serde_json::Value;
+use url::Url;
+
+use crate::httpsig::{self, PrivateKey};
+use crate::{Error, Result};
+
+/// The media type ActivityPub documents are sent and requested with.
+pub const ACTIVITY_JSON: &str = "application/activity+json";
+
+/// What the relay accepts when it fetches a document.
+const ACCEPT: &str = "application/activity+json, application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\"";
+
+/// Whether an address is one the relay may contact on the open internet.
+pub fn is_public_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1])) // carrier-grade NAT
+                || (o[0] == 198 && (o[1] == 18 || o[1] == 19)) // benchmarking
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_ip(IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00 // unique local
+                || (seg[0] & 0xffc0) == 0xfe80 // link local
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8)) // documentation
+        }
+    }
+}
+
+/// The rule for which URLs the relay may contact.
+#[derive(Debug, Clone, Copy)]
+pub struct AddressPolicy {
+    /// Allow http:// and non-public addresses (local testing).
+    pub allow_private: bool,
+}
+
+impl AddressPolicy {
+    /// Checks scheme and literal-IP hosts; names are checked when resolved (see [`GuardedResolver`]).
+    pub fn check_url(&self, url: &Url) -> Result<()> {
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_private => {}
+            other => return Err(Error::ForbiddenAddress(format!("{url} (scheme {other})"))),
+        }
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            Some(url::Host::Domain(d)) if !self.allow_private && is_local_name(d) => {
+                return Err(Error::ForbiddenAddress(url.to_string()));
+            }
+            Some(url::Host::Domain(_)) => None,
+            None => return Err(Error::BadRequest(format!("{url} has no host"))),
+        };
+        match literal {
+            Some(ip) if !self.allow_private && !is_public_ip(ip) => {
+                Err(Error::ForbiddenAddress(url.to_string()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn is_local_name(host: &str) -> bool {
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    h == "localhost"
+        || h.ends_with(".localhost")
+        || h.ends_with(".local")
+        || h.ends_with(".internal")
+}
+
+/// DNS resolution that drops non-public answers unless the policy allows them.
+pub struct GuardedResolver {
+    policy: AddressPolicy,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.policy.allow_private;
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(|a| allow_private || is_public_ip(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                let err: Box<dyn std::error::Error + Send + Sync> =
+                    format!("{host} resolves only to private or loopback addresses").into();
+                return Err(err);
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The receiver accepted it (2xx).
+    Delivered,
+    /// Try again later: network error, timeout, 408, 429 or 5xx.
+    Retry(String),
+    /// The receiver refused it for good (other 4xx, redirects, forbidden address); do not retry.
+    Refused(String),
+}
+
+/// The relay's signing HTTP client.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    key: Arc<PrivateKey>,
+    key_id: Arc<str>,
+    policy: AddressPolicy,
+    max_fetch_bytes: usize,
+    fetch_timeout: Duration,
+    delivery_timeout: Duration,
+}
+
+/// Settings for [`Http::new`].
+pub struct HttpSettings {
+    /// The relay key and its id (`PUBLIC_URL/actor#main-key`).
+    pub key: Arc<PrivateKey>,
+    /// The keyId published on the relay actor.
+    pub key_id: String,
+    /// Which addresses may be contacted.
+    pub policy: AddressPolicy,
+    /// Cap on fetched bodies.
+    pub max_fetch_bytes: usize,
+    /// Timeout of one fetch.
+    pub fetch_timeout: Duration,
+    /// Timeout of one delivery.
+    pub delivery_timeout: Duration,
+    /// Sent as User-Agent (Mastodon logs it; some servers block empty agents).
+    pub user_agent: String,
+}
+
+impl Http {
+    /// Builds the client.
+    pub fn new(s: HttpSettings) -> Result<Http> {
+        let client = reqwest::Client::builder()
+            .user_agent(s.user_agent)
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(16)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver { policy: s.policy }))
+            .build()
+            .map_err(|e| Error::Crypto(format!("http client: {e}")))?;
+        Ok(Http {
+            client,
+            key: s.key,
+            key_id: s.key_id.into(),
+            policy: s.policy,
+            max_fetch_bytes: s.max_fetch_bytes,
+            fetch_timeout: s.fetch_timeout,
+            delivery_timeout: s.delivery_timeout,
+        })
+    }
+
+    /// Which addresses this client may contact.
+    pub fn policy(&self) -> AddressPolicy {
+        self.policy
+    }
+
+    /// Fetches an ActivityPub document with a signed GET; follows no redirects (a document must live at
+    /// its id), reads at most `max_fetch_bytes`.
+    pub async fn get_json(&self, url: &str) -> Result<Value> {
+        let parsed = Url::parse(url).map_err(|e| Error::fetch(url, format!("bad URL: {e}")))?;
+        self.policy.check_url(&parsed)?;
+        let mut request = self
+            .client
+            .get(parsed.clone())
+            .timeout(self.fetch_timeout)
+            .header(header::ACCEPT, HeaderValue::from_static(ACCEPT));
+        for (name, value) in httpsig::sign_request(
+            &self.key,
+            &self.key_id,
+            &Method::GET,
+            &parsed,
+            None,
+            None,
+            SystemTime::now(),
+        )? {
+            request = request.header(name, value);
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| Error::fetch(url, describe(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Error::fetch(url, format!("HTTP {status}")));
+        }
+        if let Some(len) = response.content_length()
+            && len as usize > self.max_fetch_bytes
+        {
+            return Err(Error::fetch(
+                url,
+                format!("document larger than {} bytes", self.max_fetch_bytes),
+            ));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Error::fetch(url, describe(&e)))?
+        {
+            if body.len() + chunk.len() > self.max_fetch_bytes {
+                return Err(Error::fetch(
+                    url,
+                    format!("document larger than {} bytes", self.max_fetch_bytes),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|e| Error::fetch(url, format!("not JSON: {e}")))
+    }
+
+    /// Delivers `body` to `inbox` with a signed POST. `digest` is the body's `Digest` header value,
+    /// computed once per activity rather than once per recipient.
+    pub async fn deliver(&self, inbox: &Url, body: Bytes, digest: &str) -> Outcome {
+        if let Err(e) = self.policy.check_url(inbox) {
+            return Outcome::Refused(e.to_string());
+        }
+        // The signer returns Date, Digest, Content-Type and Signature; reqwest adds Host from the URL.
+        let headers = match httpsig::sign_request_with_digest(
+            &self.key,
+            &self.key_id,
+            &Method::POST,
+            inbox,
+            Some(ACTIVITY_JSON),
+            Some(digest),
+            SystemTime::now(),
+        ) {
+            Ok(headers) => headers,
+            Err(e) => return Outcome::Refused(format!("signing: {e}")),
+        };
+        let mut request = self
+            .client
+            .post(inbox.clone())
+            .timeout(self.delivery_timeout);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        match request.body(body).send().await {
+            Ok(response) => classify(response.status()),
+            Err(e) => Outcome::Retry(describe(&e)),
+        }
+    }
+}
+
+fn classify(status: reqwest::StatusCode) -> Outcome {
+    if status.is_success() {
+        Outcome::Delivered
+    } else if status.is_server_error()
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+    {
+        Outcome::Retry(format!("HTTP {status}"))
+    } else {
+        Outcome::Refused(format!("HTTP {status}"))
+    }
+}
+
+/// A short reason for a transport error (reqwest's Display hides the cause).
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_and_loopback_addresses_are_refused_by_default() {
+        let strict = AddressPolicy {
+            allow_private: false,
+        };
+        for url in [
+            "http://example.org/inbox",
+            "https://127.0.0.1/inbox",
+            "https://10.1.2.3/inbox",
+            "https://192.168.0.1/inbox",
+            "https://[::1]/inbox",
+            "https://[fd00::1]/inbox",
+            "https://169.254.169.254/latest",
+            "https://localhost/inbox",
+            "ftp://example.org/",
+        ] {
+            let url = Url::parse(url).unwrap();
+            assert!(strict.check_url(&url).is_err(), "{url} should be refused");
+        }
+        assert!(
+            strict
+                .check_url(&Url::parse("https://example.org/inbox").unwrap())
+                .is_ok()
+        );
+        assert!(
+            strict
+                .check_url(&Url::parse("https://93.184.215.14/inbox").unwrap())
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn tests_may_allow_loopback() {
+        let open = AddressPolicy {
+            allow_private: true,
+        };
+        assert!(
+            open.check_url(&Url::parse("http://127.0.0.2:4000/inbox").unwrap())
+                .is_ok()
+        );
+        assert!(
+            open.check_url(&Url::parse("ftp://127.0.0.2/").unwrap())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        assert_eq!(classify(reqwest::StatusCode::ACCEPTED), Outcome::Delivered);
+        assert!(matches!(
+            classify(reqwest::StatusCode::SERVICE_UNAVAILABLE),
+            Outcome::Retry(_)
+        ));
+        assert!(matches!(
+            classify(reqwest::StatusCode::TOO_MANY_REQUESTS),
+            Outcome::Retry(_)
+        ));
+        assert!(matches!(
+            classify(reqwest::StatusCode::UNAUTHORIZED),
+            Outcome::Refused(_)
+        ));
+        assert!(matches!(
+            classify(reqwest::StatusCode::GONE),
+            Outcome::Refused(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn resolver_filters_loopback_names() {
+        use reqwest::dns::Resolve;
+        let strict = GuardedResolver {
+            policy: AddressPolicy {
+                allow_private: false,
+            },
+        };
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        assert!(strict.resolve(name).await.is_err());
+        let open = GuardedResolver {
+            policy: AddressPolicy {
+                allow_private: true,
+            },
+        };
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        assert!(open.resolve(name).await.is_ok());
+    }
+}

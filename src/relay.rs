@@ -1,0 +1,211 @@
+//! The relay's rules, as plain functions over parsed activities: who may subscribe and how, what is
+//! forwarded, in which shape, and what counts as a duplicate. No I/O here; the inbox service gathers
+//! the facts (signer, subscription, fetched object) and acts on the [`Decision`].
+
+use crate::ap::value::id_of;
+use crate::ap::{Activity, Actor, Audience, authority_of, is_public_iri};
+use crate::store::Style;
+use crate::{Error, Result};
+
+/// What the relay does with one verified incoming activity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Record the sender as a subscriber of `style` and answer with an Accept (and, for LitePub, a Follow
+    /// back of the instance relay actor).
+    Subscribe(Style),
+    /// Answer the Follow with a Reject: the relay serves instances, not individual accounts.
+    RejectFollow(&'static str),
+    /// Remove the sender's subscription.
+    Unsubscribe,
+    /// The instance accepted the relay's own Follow (LitePub); nothing to send.
+    FollowBackAccepted,
+    /// Forward to the other subscribers.
+    Forward(Forward),
+    /// A LitePub Announce that is not addressed to the public: fetch `object_id`, and forward only if the
+    /// object itself is public and lives on the sender's host (see [`check_fetched_object`]).
+    CheckObject(String),
+    /// Accept the request but do nothing with it.
+    Ignore(&'static str),
+}
+
+/// How an activity is forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    /// Ids that make a later activity a duplicate of this one (activity id, and object id for posts).
+    pub dedup_ids: Vec<String>,
+    /// The object of the Announce the relay sends in place of the original.
+    pub announce_object: String,
+    /// Mastodon-style subscribers may get the original bytes (it carries an LD signature by its actor).
+    pub verbatim: bool,
+}
+
+/// Facts about the sender that the rules need.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The relay actor id (`PUBLIC_URL/actor`).
+    pub relay_actor: &'a str,
+    /// The sender's subscription style, if its instance is subscribed.
+    pub subscribed: Option<Style>,
+    /// Whether the activity carries an LD signature whose creator key belongs to its actor.
+    pub ld_signed_by_actor: bool,
+}
+
+/// Types the relay forwards.
+const FORWARDED: &[&str] = &["Create", "Announce", "Update", "Delete", "Move", "Undo"];
+
+/// Checks that the key owner may speak for the activity's actor: the same actor, or an instance-level
+/// actor (Application/Service, the instance or relay actor) of the same host.
+pub fn check_signer(activity: &Activity, signer: &Actor, key_id: &str) -> Result<()> {
+    if signer.id == activity.actor {
+        return Ok(());
+    }
+    let same_host = authority_of(&signer.id).is_some()
+        && authority_of(&signer.id) == authority_of(&activity.actor);
+    if same_host && is_instance_actor(signer) {
+        return Ok(());
+    }
+    Err(Error::KeyNotOwned {
+        key_id: key_id.to_string(),
+        actor: activity.actor.clone(),
+    })
+}
+
+/// Whether an actor stands for a whole instance rather than a person.
+pub fn is_instance_actor(actor: &Actor) -> bool {
+    matches!(actor.kind.as_str(), "Application" | "Service")
+        || actor.id.ends_with("/relay")
+        || actor.id.ends_with("/actor")
+}
+
+/// Decides what to do with a verified activity from `sender` (the actor document of `activity.actor`).
+pub fn decide(activity: &Activity, sender: &Actor, ctx: Context<'_>) -> Result<Decision> {
+    let kind = activity.kind.as_str();
+    match kind {
+        "Follow" => Ok(decide_follow(activity, sender, ctx)),
+        "Undo" if undoes_follow(activity) => match ctx.subscribed {
+            Some(_) => Ok(Decision::Unsubscribe),
+            None => Ok(Decision::Ignore("not subscribed")),
+        },
+        "Accept" if activity.object_kind() == Some("Follow") || activity.object_id().is_some() => {
+            Ok(Decision::FollowBackAccepted)
+        }
+        "Reject" => Ok(Decision::Ignore("the instance rejected the relay's follow")),
+        _ if FORWARDED.contains(&kind) => {
+            let Some(style) = ctx.subscribed else {
+                return Err(Error::NotSubscribed(
+                    authority_of(&activity.actor).unwrap_or_default(),
+                ));
+            };
+            decide_forward(activity, style, ctx)
+        }
+        _ => Ok(Decision::Ignore("activity type is not relayed")),
+    }
+}
+
+fn decide_follow(activity: &Activity, sender: &Actor, ctx: Context<'_>) -> Decision {
+    let Some(object) = activity.object_id() else {
+        return Decision::Ignore("Follow without object");
+    };
+    if is_public_iri(object) {
+        Decision::Subscribe(Style::Mastodon)
+    } else if object == ctx.relay_actor {
+        if is_instance_actor(sender) {
+            Decision::Subscribe(Style::LitePub)
+        } else {
+            Decision::RejectFollow("only instance actors can subscribe to this relay")
+        }
+    } else {
+        Decision::Ignore("Follow of something that is not this relay")
+    }
+}
+
+fn undoes_follow(activity: &Activity) -> bool {
+    match activity.object_kind() {
+        Some(kind) => kind == "Follow",
+        // Undo by id only: Mastodon ids it `…#follows/N/undo`, others say nothing; an Undo of an unknown
+        // thing from a subscriber's instance actor is treated as unsubscribing only when it says Follow.
+        None => activity.object_id().is_some_and(|id| id.contains("follow")),
+    }
+}
+
+fn decide_forward(activity: &Activity, style: Style, ctx: Context<'_>) -> Result<Decision> {
+    let kind = activity.kind.as_str();
+    let object_id = activity.object_id().map(str::to_string);
+    // Profile changes (account Update, Delete, Move, whose object is the actor) are public by nature;
+    // Mastodon sends them to every relay, with or without addressing.
+    let about_actor = matches!(kind, "Update" | "Delete" | "Move")
+        && object_id.as_deref() == Some(activity.actor.as_str());
+    if !activity.is_public() && !about_actor {
+        return Ok(match (kind, style, object_id) {
+            ("Announce", Style::LitePub, Some(object)) => Decision::CheckObject(object),
+            _ => Decision::Ignore("not public"),
+        });
+    }
+    let activity_id = activity
+        .id
+        .clone()
+        .ok_or_else(|| Error::BadRequest(format!("{kind} without id cannot be relayed")))?;
+    let Some(object_id) = object_id else {
+        return Err(Error::BadRequest(format!("{kind} without object")));
+    };
+    Ok(Decision::Forward(forward_plan(
+        kind,
+        activity_id,
+        object_id,
+        ctx.ld_signed_by_actor,
+    )))
+}
+
+/// The forwarding plan for an activity known to be public.
+pub fn forward_plan(
+    kind: &str,
+    activity_id: String,
+    object_id: String,
+    ld_signed: bool,
+) -> Forward {
+    let post = matches!(kind, "Create" | "Announce");
+    let mut dedup_ids = vec![activity_id.clone()];
+    if post {
+        dedup_ids.push(format!("object:{object_id}"));
+    }
+    // Posts and edits are announced by object id, which receivers fetch; for Delete, Move and Undo the
+    // activity itself is what there is to announce.
+    let announce_object = if post || kind == "Update" {
+        object_id
+    } else {
+        activity_id
+    };
+    Forward {
+        dedup_ids,
+        announce_object,
+        verbatim: ld_signed,
+    }
+}
+
+/// After a [`Decision::CheckObject`] fetch: forward the Announce only if the object is public and was
+/// published on the announcing instance.
+pub fn check_fetched_object(
+    activity: &Activity,
+    object: &serde_json::Value,
+    object_id: &str,
+) -> Result<Decision> {
+    if id_of(object) != Some(object_id) {
+        return Ok(Decision::Ignore("fetched object has another id"));
+    }
+    if authority_of(object_id) != authority_of(&activity.actor) {
+        return Ok(Decision::Ignore("object lives on another instance"));
+    }
+    if !Audience::from_value(object).is_public() {
+        return Ok(Decision::Ignore("object is not public"));
+    }
+    let activity_id = activity
+        .id
+        .clone()
+        .ok_or_else(|| Error::BadRequest("Announce without id cannot be relayed".into()))?;
+    Ok(Decision::Forward(forward_plan(
+        "Announce",
+        activity_id,
+        object_id.to_string(),
+        false,
+    )))
+}

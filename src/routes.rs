@@ -1,0 +1,233 @@
+//! The HTTP surface: which path does what. Handlers only translate between HTTP and the services.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ap::outgoing;
+use crate::app::AppState;
+use crate::httpsig::SignedRequest;
+use crate::net::ACTIVITY_JSON;
+use crate::{Error, Result, inbox};
+
+type Shared = State<Arc<AppState>>;
+
+/// All routes of the relay.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/actor", get(actor))
+        .route("/inbox", post(inbox_post))
+        .route("/followers", get(collection))
+        .route("/following", get(collection))
+        .route("/outbox", get(collection))
+        .route("/.well-known/webfinger", get(webfinger))
+        .route("/.well-known/nodeinfo", get(nodeinfo_links))
+        .route("/nodeinfo/2.1", get(nodeinfo))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            std::time::Duration::from_secs(30),
+        ))
+        .with_state(state)
+}
+
+fn activity_json(body: impl Into<axum::body::Body>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(ACTIVITY_JSON),
+        )],
+        body.into(),
+    )
+        .into_response()
+}
+
+async fn actor(State(state): Shared) -> Response {
+    activity_json(state.actor_document.clone())
+}
+
+async fn inbox_post(
+    State(state): Shared,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let authority = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| state.host.clone());
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/inbox");
+    let scheme = if state.base.starts_with("https:") {
+        "https"
+    } else {
+        "http"
+    };
+    let request = SignedRequest {
+        method: &method,
+        path_and_query,
+        authority: &authority,
+        scheme,
+        headers: &headers,
+        body: &body,
+    };
+    let receipt = inbox::receive(&state, &request).await?;
+    tracing::info!(outcome = %receipt.describe(), "inbox");
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "status": receipt.describe() })),
+    )
+        .into_response())
+}
+
+async fn collection(State(state): Shared, uri: Uri) -> Response {
+    let id = format!("{}{}", state.base, uri.path());
+    activity_json(
+        json!({
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": id,
+            "type": "OrderedCollection",
+            "totalItems": 0,
+            "orderedItems": []
+        })
+        .to_string(),
+    )
+}
+
+#[derive(Deserialize)]
+struct WebfingerQuery {
+    resource: Option<String>,
+}
+
+async fn webfinger(State(state): Shared, Query(q): Query<WebfingerQuery>) -> Result<Response> {
+    let resource = q
+        .resource
+        .ok_or_else(|| Error::BadRequest("missing resource parameter".into()))?;
+    let acct = format!("acct:relay@{}", state.host);
+    if !resource.eq_ignore_ascii_case(&acct) && resource != state.relay_actor_id {
+        return Err(Error::NotFound(resource));
+    }
+    let body = outgoing::webfinger(&state.base, &state.host);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/jrd+json"),
+        )],
+        body.to_string(),
+    )
+        .into_response())
+}
+
+async fn nodeinfo_links(State(state): Shared) -> axum::Json<Value> {
+    axum::Json(outgoing::nodeinfo_links(&state.base))
+}
+
+async fn nodeinfo(State(state): Shared) -> Result<Response> {
+    let subscribers = state.store.subscribers().await?.len();
+    let body = outgoing::nodeinfo(
+        &state.base,
+        env!("CARGO_PKG_VERSION"),
+        1,
+        false,
+        json!({ "subscribers": subscribers, "nodeName": state.config.relay_name }),
+    );
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(
+                "application/json; profile=\"http://nodeinfo.diaspora.software/ns/schema/2.1#\"",
+            ),
+        )],
+        body.to_string(),
+    )
+        .into_response())
+}
+
+async fn healthz(State(state): Shared) -> Result<&'static str> {
+    state.store.head().await?;
+    Ok("ok")
+}
+
+async fn metrics(State(state): Shared) -> Result<Response> {
+    let subscribers = state.store.subscribers().await?;
+    let stats = &state.engine.stats;
+    let lag: u64 = subscribers
+        .iter()
+        .map(|s| state.store.tail().head().saturating_sub(s.cursor))
+        .sum();
+    let mut text = String::new();
+    let mut put = |name: &str, kind: &str, help: &str, value: u64| {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    };
+    put(
+        "plaza_subscribers",
+        "gauge",
+        "Instances subscribed to the relay.",
+        subscribers.len() as u64,
+    );
+    put(
+        "plaza_log_head",
+        "gauge",
+        "Highest sequence in the activity log.",
+        state.store.tail().head(),
+    );
+    put(
+        "plaza_delivery_workers",
+        "gauge",
+        "Running delivery workers.",
+        state.engine.worker_count() as u64,
+    );
+    put(
+        "plaza_deliveries_total",
+        "counter",
+        "Deliveries accepted by receivers.",
+        stats.delivered.load(Ordering::Relaxed),
+    );
+    put(
+        "plaza_delivery_retries_total",
+        "counter",
+        "Failed delivery attempts that will be retried.",
+        stats.retried.load(Ordering::Relaxed),
+    );
+    put(
+        "plaza_delivery_refused_total",
+        "counter",
+        "Deliveries refused for good by receivers.",
+        stats.refused.load(Ordering::Relaxed),
+    );
+    put(
+        "plaza_delivery_pruned_skips_total",
+        "counter",
+        "Entries pruned before a lagging subscriber got them.",
+        stats.pruned_skips.load(Ordering::Relaxed),
+    );
+    put(
+        "plaza_subscriber_lag_entries",
+        "gauge",
+        "Sum over subscribers of persisted cursor lag behind the log head.",
+        lag,
+    );
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        text,
+    )
+        .into_response())
+}

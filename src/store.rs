@@ -1,0 +1,513 @@
+//! The embedded store: one SQLite database in the data directory holding the subscribers, the append-only
+//! activity log, each subscriber's delivery cursor and the ids already seen (deduplication).
+//!
+//! Why this shape: every accepted activity is written once, whatever the number of subscribers, and each
+//! subscriber only keeps a cursor into the log (DESIGN.md section 2). Writes go through one writer thread
+//! that commits whatever is queued in one transaction (group commit), so many inbox requests share one
+//! fsync while each still learns that its own write is durable before it answers 202. Reads use their own
+//! connection (WAL mode: readers never wait for the writer). The async API is narrow on purpose, so that a
+//! PostgreSQL backend can implement the same calls later.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use crate::tail::Tail;
+use crate::{Error, Result};
+
+/// How a subscriber speaks to relays; decides what shape it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Mastodon, Misskey, GoToSocial…: follow `as:Public`, get LD-signed Creates verbatim, else Announces.
+    Mastodon,
+    /// Pleroma, Akkoma: the instance relay actor follows the relay actor; always gets Announce of object id.
+    LitePub,
+}
+
+impl Style {
+    fn as_str(self) -> &'static str {
+        match self {
+            Style::Mastodon => "mastodon",
+            Style::LitePub => "litepub",
+        }
+    }
+
+    fn parse(s: &str) -> Style {
+        if s == "litepub" {
+            Style::LitePub
+        } else {
+            Style::Mastodon
+        }
+    }
+}
+
+/// An instance subscribed to the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    /// The instance's identity: host and non-default port of its actor id.
+    pub authority: String,
+    /// The actor that followed the relay.
+    pub actor_id: String,
+    /// Where deliveries go (shared inbox when the actor has one).
+    pub inbox: String,
+    /// Which relay protocol it uses.
+    pub style: Style,
+    /// Highest log sequence delivered (or skipped) in order.
+    pub cursor: u64,
+    /// Entries the subscriber never got because they were pruned or refused permanently.
+    pub skipped: u64,
+    /// Unix seconds of the subscription.
+    pub created_at: i64,
+}
+
+/// One accepted activity (or a reply addressed to one subscriber) in the log.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Position in the log; strictly increasing, never reused.
+    pub seq: u64,
+    /// Authority of the instance it came from; never delivered back there.
+    pub origin: String,
+    /// When set, only this subscriber receives the entry (Accept, Follow back).
+    pub target: Option<String>,
+    /// Activity type, for logs and metrics.
+    pub kind: String,
+    /// Unix milliseconds when it was accepted.
+    pub received_ms: i64,
+    /// Body sent to Mastodon-style subscribers.
+    pub mastodon_body: Bytes,
+    /// Body sent to LitePub subscribers.
+    pub litepub_body: Bytes,
+}
+
+impl Entry {
+    /// Whether `subscriber` should receive this entry.
+    pub fn is_for(&self, subscriber: &str) -> bool {
+        match &self.target {
+            Some(target) => target == subscriber,
+            None => self.origin != subscriber,
+        }
+    }
+
+    /// The body for a subscriber of `style`.
+    pub fn body_for(&self, style: Style) -> &Bytes {
+        match style {
+            Style::Mastodon => &self.mastodon_body,
+            Style::LitePub => &self.litepub_body,
+        }
+    }
+}
+
+/// An entry about to be appended (the store assigns `seq`).
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// See [`Entry::origin`].
+    pub origin: String,
+    /// See [`Entry::target`].
+    pub target: Option<String>,
+    /// See [`Entry::kind`].
+    pub kind: String,
+    /// See [`Entry::mastodon_body`].
+    pub mastodon_body: Bytes,
+    /// See [`Entry::litepub_body`].
+    pub litepub_body: Bytes,
+}
+
+/// What [`Store::subscribe`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscribed {
+    /// A new subscriber; delivery starts after the current head of the log.
+    New,
+    /// The instance was already subscribed; its cursor is unchanged.
+    Again,
+}
+
+type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    jobs: std::sync::mpsc::Sender<Job>,
+    reader: Arc<Mutex<Connection>>,
+    tail: Arc<Tail>,
+}
+
+/// How many recent entries the in-memory tail keeps.
+const TAIL_CAPACITY: usize = 16_384;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS subscribers (
+    authority  TEXT PRIMARY KEY,
+    actor_id   TEXT NOT NULL,
+    inbox      TEXT NOT NULL,
+    style      TEXT NOT NULL,
+    follow     TEXT NOT NULL,
+    cursor     INTEGER NOT NULL,
+    skipped    INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin        TEXT NOT NULL,
+    target        TEXT,
+    kind          TEXT NOT NULL,
+    received_ms   INTEGER NOT NULL,
+    mastodon_body BLOB NOT NULL,
+    litepub_body  BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_received ON log(received_ms);
+CREATE TABLE IF NOT EXISTS seen (
+    id  TEXT PRIMARY KEY,
+    at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS seen_at ON seen(at);
+";
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+    )?;
+    Ok(conn)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating when needed) the database at `path` and starts the writer thread.
+    pub fn open(path: &Path) -> Result<Store> {
+        let writer = open_connection(path)?;
+        writer.execute_batch(SCHEMA)?;
+        let reader = open_connection(path)?;
+        let tail = Arc::new(Tail::new(head_seq(&reader)?, TAIL_CAPACITY));
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("plaza-store-writer".into())
+            .spawn(move || writer_loop(writer, rx))
+            .map_err(|e| Error::Io {
+                path: path.display().to_string(),
+                source: e,
+            })?;
+        Ok(Store {
+            jobs,
+            reader: Arc::new(Mutex::new(reader)),
+            tail,
+        })
+    }
+
+    /// The in-memory tail of the log, fed by this store's commits.
+    pub fn tail(&self) -> &Arc<Tail> {
+        &self.tail
+    }
+
+    /// Runs `f` inside the next group-commit transaction and returns its result once committed.
+    /// A failing `f` rolls back only its own changes. Log entries `f` appends to its vector are pushed
+    /// to the tail after the commit, in order, before the caller hears back.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Vec<Entry>) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T>>();
+        let tail = self.tail.clone();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let mut appended = Vec::new();
+            let outcome = conn
+                .execute_batch("SAVEPOINT job")
+                .map_err(Error::from)
+                .and_then(|()| f(conn, &mut appended));
+            let undo = if outcome.is_err() {
+                "ROLLBACK TO job; RELEASE job"
+            } else {
+                "RELEASE job"
+            };
+            let outcome = match conn.execute_batch(undo) {
+                Ok(()) => outcome,
+                Err(e) => Err(Error::from(e)),
+            };
+            Box::new(move |commit: std::result::Result<(), String>| {
+                let result = match commit {
+                    Ok(()) => {
+                        if outcome.is_ok() {
+                            tail.push(appended);
+                        }
+                        outcome
+                    }
+                    Err(reason) => {
+                        Err(Error::Unavailable(format!("store commit failed: {reason}")))
+                    }
+                };
+                let _ = tx.send(result);
+            })
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| Error::Unavailable("store writer stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Unavailable("store writer stopped".into()))?
+    }
+
+    /// Runs a read on the reader connection off the async runtime.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader
+                .lock()
+                .map_err(|_| Error::Unavailable("store reader poisoned".into()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| Error::Unavailable(format!("store read task: {e}")))?
+    }
+
+    /// Appends `entry` unless one of `dedup_ids` was seen before; records them as seen.
+    /// Returns the assigned sequence, or `None` for a duplicate.
+    pub async fn append_unless_seen(
+        &self,
+        entry: NewEntry,
+        dedup_ids: Vec<String>,
+    ) -> Result<Option<u64>> {
+        self.write(move |conn, appended| {
+            let now = now_ms();
+            for id in &dedup_ids {
+                let seen: Option<i64> = conn
+                    .query_row("SELECT at FROM seen WHERE id = ?1", [id], |r| r.get(0))
+                    .optional()?;
+                if seen.is_some() {
+                    return Ok(None);
+                }
+            }
+            for id in &dedup_ids {
+                conn.execute(
+                    "INSERT INTO seen (id, at) VALUES (?1, ?2)",
+                    params![id, now],
+                )?;
+            }
+            insert_entry(conn, entry, now, appended).map(Some)
+        })
+        .await
+    }
+
+    /// Appends `entry` with no deduplication (replies to one subscriber).
+    pub async fn append(&self, entry: NewEntry) -> Result<u64> {
+        self.write(move |conn, appended| insert_entry(conn, entry, now_ms(), appended))
+            .await
+    }
+
+    /// Records a subscription and appends the replies it needs (`replies`, each targeted at the new
+    /// subscriber) in the same transaction. A new subscriber's cursor starts at the head of the log.
+    pub async fn subscribe(
+        &self,
+        sub: Subscriber,
+        follow: String,
+        replies: Vec<NewEntry>,
+    ) -> Result<(Subscribed, Subscriber)> {
+        self.write(move |conn, appended| {
+            let existing = load_subscriber(conn, &sub.authority)?;
+            let (state, stored) = match existing {
+                Some(mut old) => {
+                    conn.execute(
+                        "UPDATE subscribers SET actor_id = ?2, inbox = ?3, style = ?4, follow = ?5 WHERE authority = ?1",
+                        params![sub.authority, sub.actor_id, sub.inbox, sub.style.as_str(), follow],
+                    )?;
+                    old.actor_id = sub.actor_id;
+                    old.inbox = sub.inbox;
+                    old.style = sub.style;
+                    (Subscribed::Again, old)
+                }
+                None => {
+                    let head = head_seq(conn)?;
+                    let created_at = now_ms() / 1000;
+                    conn.execute(
+                        "INSERT INTO subscribers (authority, actor_id, inbox, style, follow, cursor, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![sub.authority, sub.actor_id, sub.inbox, sub.style.as_str(), follow, head as i64, created_at],
+                    )?;
+                    (Subscribed::New, Subscriber { cursor: head, created_at, skipped: 0, ..sub })
+                }
+            };
+            let now = now_ms();
+            for reply in replies {
+                insert_entry(conn, reply, now, appended)?;
+            }
+            Ok((state, stored))
+        })
+        .await
+    }
+
+    /// Removes a subscription; returns whether there was one.
+    pub async fn unsubscribe(&self, authority: &str) -> Result<bool> {
+        let authority = authority.to_string();
+        self.write(move |conn, _| {
+            Ok(conn.execute("DELETE FROM subscribers WHERE authority = ?1", [authority])? > 0)
+        })
+        .await
+    }
+
+    /// Moves a subscriber's cursor forward (never backward) and adds to its skipped count.
+    pub async fn advance_cursor(&self, authority: &str, cursor: u64, skipped: u64) -> Result<()> {
+        let authority = authority.to_string();
+        self.write(move |conn, _| {
+            conn.execute(
+                "UPDATE subscribers SET cursor = MAX(cursor, ?2), skipped = skipped + ?3 WHERE authority = ?1",
+                params![authority, cursor as i64, skipped as i64],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// One subscriber by authority.
+    pub async fn subscriber(&self, authority: &str) -> Result<Option<Subscriber>> {
+        let authority = authority.to_string();
+        self.read(move |conn| load_subscriber(conn, &authority))
+            .await
+    }
+
+    /// All subscribers, by authority.
+    pub async fn subscribers(&self) -> Result<Vec<Subscriber>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(&format!("{SUBSCRIBER_COLUMNS} ORDER BY authority"))?;
+            let rows = stmt.query_map([], subscriber_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    /// Up to `limit` log entries with `seq > after`, in order.
+    pub async fn read_log(&self, after: u64, limit: usize) -> Result<Vec<Entry>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, origin, target, kind, received_ms, mastodon_body, litepub_body
+                 FROM log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after as i64, limit as i64], |r| {
+                Ok(Entry {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    origin: r.get(1)?,
+                    target: r.get(2)?,
+                    kind: r.get(3)?,
+                    received_ms: r.get(4)?,
+                    mastodon_body: Bytes::from(r.get::<_, Vec<u8>>(5)?),
+                    litepub_body: Bytes::from(r.get::<_, Vec<u8>>(6)?),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    /// The highest sequence ever assigned (0 for an empty log).
+    pub async fn head(&self) -> Result<u64> {
+        self.read(head_seq).await
+    }
+
+    /// Deletes log entries and seen ids older than `max_age_ms`; returns how many entries went.
+    pub async fn prune(&self, max_age_ms: i64) -> Result<usize> {
+        self.write(move |conn, _| {
+            let cutoff = now_ms() - max_age_ms;
+            let n = conn.execute("DELETE FROM log WHERE received_ms < ?1", [cutoff])?;
+            conn.execute("DELETE FROM seen WHERE at < ?1", [cutoff])?;
+            Ok(n)
+        })
+        .await
+    }
+}
+
+const SUBSCRIBER_COLUMNS: &str =
+    "SELECT authority, actor_id, inbox, style, cursor, skipped, created_at FROM subscribers";
+
+fn subscriber_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscriber> {
+    Ok(Subscriber {
+        authority: r.get(0)?,
+        actor_id: r.get(1)?,
+        inbox: r.get(2)?,
+        style: Style::parse(&r.get::<_, String>(3)?),
+        cursor: r.get::<_, i64>(4)? as u64,
+        skipped: r.get::<_, i64>(5)? as u64,
+        created_at: r.get(6)?,
+    })
+}
+
+fn load_subscriber(conn: &Connection, authority: &str) -> Result<Option<Subscriber>> {
+    Ok(conn
+        .query_row(
+            &format!("{SUBSCRIBER_COLUMNS} WHERE authority = ?1"),
+            [authority],
+            subscriber_from_row,
+        )
+        .optional()?)
+}
+
+fn head_seq(conn: &Connection) -> Result<u64> {
+    let seq: Option<i64> = conn
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'log'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(seq.unwrap_or(0) as u64)
+}
+
+fn insert_entry(
+    conn: &Connection,
+    e: NewEntry,
+    now: i64,
+    appended: &mut Vec<Entry>,
+) -> Result<u64> {
+    conn.prepare_cached(
+        "INSERT INTO log (origin, target, kind, received_ms, mastodon_body, litepub_body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![e.origin, e.target, e.kind, now, &e.mastodon_body[..], &e.litepub_body[..]])?;
+    let seq = conn.last_insert_rowid() as u64;
+    appended.push(Entry {
+        seq,
+        origin: e.origin,
+        target: e.target,
+        kind: e.kind,
+        received_ms: now,
+        mastodon_body: e.mastodon_body,
+        litepub_body: e.litepub_body,
+    });
+    Ok(seq)
+}
+
+/// Commits queued jobs in batches: one transaction (one fsync) for everything waiting.
+fn writer_loop(conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
+    const MAX_BATCH: usize = 1024;
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // Dropping the jobs answers each waiting caller with Error::Unavailable.
+            tracing::error!(error = %e, refused = jobs.len(), "store: cannot begin a transaction");
+            continue;
+        }
+        let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
+        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for completion in completions {
+            completion(commit.clone());
+        }
+    }
+}

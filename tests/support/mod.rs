@@ -1,0 +1,782 @@
+//! The end-to-end test world: the real `plaza` binary on a random loopback port, and simulated fediverse
+//! instances, each an axum server on its own loopback address (127.0.0.x) with its own RSA keys.
+//!
+//! The instances sign like the servers they imitate (Mastodon: cavage `rsa-sha256` with
+//! `(request-target)` last; GoToSocial: `hs2019`, keyId without fragment served as a stub key document
+//! with an owner; Pleroma: LitePub relay actor, `content-length` signed) and verify every request the
+//! relay sends them against the relay actor's published key. Their signing and verifying use the
+//! pure-Rust `rsa` crate and a signature parser written here, independent of the relay's own code, so a
+//! bug on one side is not mirrored on the other.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
+
+/// How long any wait in the tests lasts at most.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Polls `check` until it is true or [`PATIENCE`] runs out.
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn free_port(ip: IpAddr) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+static NEXT_HOST: AtomicU8 = AtomicU8::new(2);
+
+/// A loopback address of its own for each simulated instance.
+fn next_loopback() -> IpAddr {
+    let n = NEXT_HOST.fetch_add(1, Ordering::Relaxed);
+    IpAddr::V4(Ipv4Addr::new(127, 0, (n / 250) + 1, (n % 250) + 2))
+}
+
+// ------------------------------------------------------------------------------------------------
+// The relay process
+// ------------------------------------------------------------------------------------------------
+
+/// The real relay binary, killed on drop.
+pub struct Relay {
+    pub base: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    child: Option<Child>,
+    extra_env: Vec<(String, String)>,
+}
+
+impl Relay {
+    /// Starts a relay with a fresh data directory.
+    pub async fn start() -> Relay {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts a relay with extra `PLAZA_*` settings.
+    pub async fn start_with(env: &[(&str, &str)]) -> Relay {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let port = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let mut relay = Relay {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            data_dir: tmp.path().join("data"),
+            _tmp: Some(tmp),
+            child: None,
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        relay.spawn().await;
+        relay
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.with_extension("log"))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_plaza"))
+            .arg("serve")
+            .env("PLAZA_PUBLIC_URL", &self.base)
+            .env("PLAZA_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("PLAZA_DATA_DIR", &self.data_dir)
+            .env("PLAZA_ALLOW_PRIVATE_NETWORKS", "true")
+            .env("PLAZA_RETRY_INITIAL_MS", "100")
+            .env("PLAZA_RETRY_MAX_SECS", "1")
+            .env("RUST_LOG", "plaza=debug,info")
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start plaza");
+        self.child = Some(child);
+        let client = reqwest::Client::new();
+        let start = Instant::now();
+        loop {
+            if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "relay did not come up; log: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Kills the process (SIGKILL: no graceful shutdown) and starts it again on the same data.
+    pub async fn kill_and_restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
+    }
+
+    pub fn actor_id(&self) -> String {
+        format!("{}/actor", self.base)
+    }
+
+    pub fn inbox(&self) -> String {
+        format!("{}/inbox", self.base)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("---- relay log ----\n{}", self.log());
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Keys and signatures (independent of the relay's implementation)
+// ------------------------------------------------------------------------------------------------
+
+/// An RSA key pair of a simulated actor.
+#[derive(Clone)]
+pub struct Keys {
+    signing: SigningKey<Sha256>,
+    pub public_pem: String,
+}
+
+impl Keys {
+    pub fn generate() -> Keys {
+        // Generated with aws-lc (fast), used through the independent `rsa` crate.
+        let pair = plaza::httpsig::PrivateKey::generate().expect("keygen");
+        let signing = SigningKey::<Sha256>::from_pkcs8_pem(&pair.to_pkcs8_pem().expect("pem"))
+            .expect("pkcs8");
+        Keys {
+            signing,
+            public_pem: pair.public_key_pem().to_string(),
+        }
+    }
+
+    pub fn sign(&self, message: &[u8]) -> String {
+        B64.encode(self.signing.sign(message).to_vec())
+    }
+}
+
+/// How an instance signs its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Mastodon,
+    GoToSocial,
+    Pleroma,
+}
+
+/// Builds the headers of a signed POST the way `flavor` does.
+pub fn signed_post_headers(
+    flavor: Flavor,
+    keys: &Keys,
+    key_id: &str,
+    url: &str,
+    body: &[u8],
+    date: SystemTime,
+) -> Vec<(String, String)> {
+    let url = url::Url::parse(url).expect("url");
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    };
+    let target = format!("post {}", url.path());
+    let date = httpdate::fmt_http_date(date);
+    let digest = format!("SHA-256={}", B64.encode(Sha256::digest(body)));
+    let content_type = "application/activity+json".to_string();
+    let length = body.len().to_string();
+    let (names, algorithm): (&[&str], &str) = match flavor {
+        Flavor::Mastodon => (
+            &["host", "date", "digest", "content-type", "(request-target)"],
+            "rsa-sha256",
+        ),
+        Flavor::GoToSocial => (&["(request-target)", "host", "date", "digest"], "hs2019"),
+        Flavor::Pleroma => (
+            &[
+                "(request-target)",
+                "content-length",
+                "date",
+                "digest",
+                "host",
+            ],
+            "rsa-sha256",
+        ),
+    };
+    let value = |name: &str| -> String {
+        match name {
+            "(request-target)" => target.clone(),
+            "host" => host.clone(),
+            "date" => date.clone(),
+            "digest" => digest.clone(),
+            "content-type" => content_type.clone(),
+            "content-length" => length.clone(),
+            other => panic!("unknown header {other}"),
+        }
+    };
+    let signing_string: Vec<String> = names.iter().map(|n| format!("{n}: {}", value(n))).collect();
+    let signature = keys.sign(signing_string.join("\n").as_bytes());
+    let header = format!(
+        "keyId=\"{key_id}\",algorithm=\"{algorithm}\",headers=\"{}\",signature=\"{signature}\"",
+        names.join(" ")
+    );
+    vec![
+        ("Host".into(), host),
+        ("Date".into(), date),
+        ("Digest".into(), digest),
+        ("Content-Type".into(), content_type),
+        ("Signature".into(), header),
+    ]
+}
+
+/// Parses `k="v",k2="v2"` (the draft-cavage Signature header).
+fn signature_params(header: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for part in header.split("\",") {
+        if let Some((k, v)) = part.split_once('=') {
+            out.insert(k.trim().to_string(), v.trim().trim_matches('"').to_string());
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------------------------------------------
+// Simulated instances
+// ------------------------------------------------------------------------------------------------
+
+/// A request the relay sent to an instance, after verification.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub activity: Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    received: Vec<Received>,
+    refused: Vec<String>,
+    objects: HashMap<String, Value>,
+    relay_key: Option<VerifyingKey<Sha256>>,
+}
+
+/// A fake fediverse server.
+pub struct Instance {
+    pub flavor: Flavor,
+    pub addr: SocketAddr,
+    pub base: String,
+    pub instance_keys: Keys,
+    pub user_keys: Keys,
+    relay_base: String,
+    inner: Arc<Mutex<Inner>>,
+    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    counter: AtomicUsize,
+}
+
+#[derive(Clone)]
+struct Shared {
+    flavor: Flavor,
+    base: String,
+    relay_base: String,
+    instance_pem: String,
+    user_pem: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Instance {
+    /// Starts an instance of `flavor` that knows the relay at `relay`.
+    pub async fn start(flavor: Flavor, relay: &Relay) -> Arc<Instance> {
+        let ip = next_loopback();
+        let port = free_port(ip);
+        let addr = SocketAddr::new(ip, port);
+        let instance = Arc::new(Instance {
+            flavor,
+            addr,
+            base: format!("http://{addr}"),
+            instance_keys: Keys::generate(),
+            user_keys: Keys::generate(),
+            relay_base: relay.base.clone(),
+            inner: Arc::new(Mutex::new(Inner::default())),
+            server: Mutex::new(None),
+            counter: AtomicUsize::new(0),
+        });
+        instance.up().await;
+        instance
+    }
+
+    /// (Re)starts listening.
+    pub async fn up(&self) {
+        let shared = Shared {
+            flavor: self.flavor,
+            base: self.base.clone(),
+            relay_base: self.relay_base.clone(),
+            instance_pem: self.instance_keys.public_pem.clone(),
+            user_pem: self.user_keys.public_pem.clone(),
+            inner: self.inner.clone(),
+        };
+        let app = Router::new().fallback(handle).with_state(shared);
+        let listener = {
+            let start = Instant::now();
+            loop {
+                match tokio::net::TcpListener::bind(self.addr).await {
+                    Ok(l) => break l,
+                    Err(e) if start.elapsed() < PATIENCE => {
+                        let _ = e;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => panic!("bind {}: {e}", self.addr),
+                }
+            }
+        };
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        *self.server.lock().unwrap() = Some(task);
+    }
+
+    /// Stops listening: connections are refused until [`Instance::up`].
+    pub async fn down(&self) {
+        let task = self.server.lock().unwrap().take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// The authority the relay knows this instance by.
+    pub fn authority(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The actor that subscribes to relays.
+    pub fn instance_actor(&self) -> String {
+        match self.flavor {
+            Flavor::Mastodon => format!("{}/actor", self.base),
+            Flavor::GoToSocial => format!("{}/users/{}", self.base, self.addr.ip()),
+            Flavor::Pleroma => format!("{}/relay", self.base),
+        }
+    }
+
+    pub fn instance_key_id(&self) -> String {
+        match self.flavor {
+            Flavor::GoToSocial => format!("{}/main-key", self.instance_actor()),
+            _ => format!("{}#main-key", self.instance_actor()),
+        }
+    }
+
+    pub fn user(&self) -> String {
+        format!("{}/users/alice", self.base)
+    }
+
+    pub fn user_key_id(&self) -> String {
+        match self.flavor {
+            Flavor::GoToSocial => format!("{}/main-key", self.user()),
+            _ => format!("{}#main-key", self.user()),
+        }
+    }
+
+    /// Everything the relay delivered here so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().received.clone()
+    }
+
+    /// Requests from the relay that failed verification here.
+    pub fn refused(&self) -> Vec<String> {
+        self.inner.lock().unwrap().refused.clone()
+    }
+
+    /// Activities of `kind` received so far.
+    pub fn received_of(&self, kind: &str) -> Vec<Value> {
+        self.received()
+            .into_iter()
+            .map(|r| r.activity)
+            .filter(|a| a["type"] == kind)
+            .collect()
+    }
+
+    /// Whether an activity announcing or carrying `object_id` arrived.
+    pub fn got_object(&self, object_id: &str) -> bool {
+        self.received()
+            .iter()
+            .any(|r| mentions(&r.activity, object_id))
+    }
+
+    /// How many deliveries mention `id`.
+    pub fn count_mentions(&self, id: &str) -> usize {
+        self.received()
+            .iter()
+            .filter(|r| mentions(&r.activity, id))
+            .count()
+    }
+
+    /// Publishes an object at a path of this instance (for fetches by the relay).
+    pub fn host_object(&self, object: Value) {
+        let id = object["id"].as_str().expect("object id").to_string();
+        let path = url::Url::parse(&id).expect("id").path().to_string();
+        self.inner.lock().unwrap().objects.insert(path, object);
+    }
+
+    /// A fresh number for ids.
+    pub fn next(&self) -> usize {
+        self.counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Signs `activity` with `keys`/`key_id` the way this instance's software does and POSTs it to the relay.
+    pub async fn post_as(
+        &self,
+        keys: &Keys,
+        key_id: &str,
+        activity: &Value,
+    ) -> (StatusCode, String) {
+        let body = serde_json::to_vec(activity).expect("json");
+        let headers = signed_post_headers(
+            self.flavor,
+            keys,
+            key_id,
+            &format!("{}/inbox", self.relay_base),
+            &body,
+            SystemTime::now(),
+        );
+        post_raw(&self.relay_base, headers, body).await
+    }
+
+    /// POSTs an activity signed by the instance actor.
+    pub async fn post_as_instance(&self, activity: &Value) -> (StatusCode, String) {
+        self.post_as(&self.instance_keys, &self.instance_key_id(), activity)
+            .await
+    }
+
+    /// POSTs an activity signed by alice.
+    pub async fn post_as_user(&self, activity: &Value) -> (StatusCode, String) {
+        self.post_as(&self.user_keys, &self.user_key_id(), activity)
+            .await
+    }
+
+    /// The Follow this instance sends to subscribe.
+    pub fn follow_activity(&self, relay: &Relay) -> Value {
+        let n = self.next();
+        match self.flavor {
+            Flavor::Pleroma => json!({
+                "@context": ["https://www.w3.org/ns/activitystreams", format!("{}/schemas/litepub-0.1.jsonld", self.base)],
+                "id": format!("{}/activities/follow-{n}", self.base),
+                "type": "Follow",
+                "actor": self.instance_actor(),
+                "object": relay.actor_id(),
+                "to": [relay.actor_id()],
+                "cc": [],
+                "state": "pending"
+            }),
+            _ => json!({
+                "@context": "https://www.w3.org/ns/activitystreams",
+                "id": format!("{}/activities/follow-relay/{n}", self.base),
+                "type": "Follow",
+                "actor": self.instance_actor(),
+                "object": PUBLIC
+            }),
+        }
+    }
+
+    /// Subscribes to the relay and waits for the Accept (and, for Pleroma, the relay's Follow back).
+    pub async fn subscribe(&self, relay: &Relay) -> Value {
+        let follow = self.follow_activity(relay);
+        let (status, body) = self.post_as_instance(&follow).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "follow refused: {body}");
+        let id = follow["id"].as_str().unwrap().to_string();
+        eventually("the Accept of the Follow", || {
+            self.received_of("Accept")
+                .iter()
+                .any(|a| a["object"]["id"] == id.as_str())
+        })
+        .await;
+        follow
+    }
+
+    /// A public Note by alice, wrapped in a Create.
+    pub fn public_create(&self, text: &str) -> Value {
+        self.create_with(
+            text,
+            json!([PUBLIC]),
+            json!([format!("{}/followers", self.user())]),
+        )
+    }
+
+    pub fn create_with(&self, text: &str, to: Value, cc: Value) -> Value {
+        let n = self.next();
+        let note_id = format!("{}/statuses/{n}", self.user());
+        json!({
+            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+            "id": format!("{note_id}/activity"),
+            "type": "Create",
+            "actor": self.user(),
+            "published": "2026-11-26T10:00:00Z",
+            "to": to.clone(),
+            "cc": cc.clone(),
+            "object": {
+                "id": note_id,
+                "type": "Note",
+                "attributedTo": self.user(),
+                "content": format!("<p>{text}</p>"),
+                "to": to,
+                "cc": cc
+            }
+        })
+    }
+}
+
+/// Whether `activity` is about `id` (as its id, its object id or its object).
+pub fn mentions(activity: &Value, id: &str) -> bool {
+    activity["id"] == id || activity["object"] == id || activity["object"]["id"] == id
+}
+
+/// POSTs a body with the given headers to the relay's inbox.
+pub async fn post_raw(
+    relay_base: &str,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> (StatusCode, String) {
+    let client = reqwest::Client::new();
+    let mut request = client.post(format!("{relay_base}/inbox")).body(body);
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("host") {
+            continue; // reqwest sets Host from the URL, which is what was signed
+        }
+        request = request.header(name, value);
+    }
+    let response = request.send().await.expect("post to relay");
+    let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
+    (status, response.text().await.unwrap_or_default())
+}
+
+fn actor_document(shared: &Shared, id: &str, kind: &str, pem: &str, key_id: &str) -> Value {
+    let mut actor = json!({
+        "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+        "id": id,
+        "type": kind,
+        "preferredUsername": id.rsplit('/').next().unwrap_or("x"),
+        "inbox": format!("{id}/inbox"),
+        "outbox": format!("{id}/outbox"),
+        "followers": format!("{id}/followers"),
+        "publicKey": { "id": key_id, "owner": id, "publicKeyPem": pem }
+    });
+    if shared.flavor != Flavor::GoToSocial {
+        actor["endpoints"] = json!({ "sharedInbox": format!("{}/inbox", shared.base) });
+    }
+    actor
+}
+
+async fn handle(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    if method == Method::POST {
+        return match verify_from_relay(&shared, &method, &uri, &headers, &body).await {
+            Ok(activity) => {
+                shared
+                    .inner
+                    .lock()
+                    .unwrap()
+                    .received
+                    .push(Received { path, activity });
+                StatusCode::ACCEPTED.into_response()
+            }
+            Err(reason) => {
+                shared.inner.lock().unwrap().refused.push(reason.clone());
+                (StatusCode::UNAUTHORIZED, reason).into_response()
+            }
+        };
+    }
+    let json_response = |v: Value| {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/activity+json",
+            )],
+            v.to_string(),
+        )
+            .into_response()
+    };
+    let instance_actor = match shared.flavor {
+        Flavor::Mastodon => format!("{}/actor", shared.base),
+        Flavor::GoToSocial => {
+            let host = url::Url::parse(&shared.base)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default();
+            format!("{}/users/{host}", shared.base)
+        }
+        Flavor::Pleroma => format!("{}/relay", shared.base),
+    };
+    let user = format!("{}/users/alice", shared.base);
+    let key_suffix = if shared.flavor == Flavor::GoToSocial {
+        "/main-key"
+    } else {
+        "#main-key"
+    };
+    let url = format!("{}{}", shared.base, path);
+    if url == instance_actor {
+        return json_response(actor_document(
+            &shared,
+            &instance_actor,
+            "Application",
+            &shared.instance_pem,
+            &format!("{instance_actor}{key_suffix}"),
+        ));
+    }
+    if url == user {
+        return json_response(actor_document(
+            &shared,
+            &user,
+            "Person",
+            &shared.user_pem,
+            &format!("{user}{key_suffix}"),
+        ));
+    }
+    if shared.flavor == Flavor::GoToSocial {
+        for (owner, pem) in [
+            (&instance_actor, &shared.instance_pem),
+            (&user, &shared.user_pem),
+        ] {
+            if url == format!("{owner}/main-key") {
+                // GoToSocial serves a stub key document with its owner.
+                return json_response(json!({
+                    "@context": "https://w3id.org/security/v1",
+                    "id": url,
+                    "type": "CryptographicKey",
+                    "owner": owner,
+                    "publicKeyPem": pem
+                }));
+            }
+        }
+    }
+    if let Some(object) = shared.inner.lock().unwrap().objects.get(&path) {
+        return json_response(object.clone());
+    }
+    StatusCode::NOT_FOUND.into_response()
+}
+
+/// Checks a request from the relay the way Mastodon does: signature over the listed headers with the
+/// relay actor's key, digest of the body, fresh date.
+async fn verify_from_relay(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, String> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let signature = header("signature").ok_or("unsigned")?;
+    let params = signature_params(&signature);
+    let key_id = params.get("keyId").ok_or("no keyId")?;
+    if key_id != &format!("{}/actor#main-key", shared.relay_base) {
+        return Err(format!("unexpected keyId {key_id}"));
+    }
+    if params.get("algorithm").map(String::as_str) != Some("rsa-sha256") {
+        return Err("relay must sign with rsa-sha256".into());
+    }
+    let names: Vec<&str> = params
+        .get("headers")
+        .ok_or("no headers")?
+        .split(' ')
+        .collect();
+    for required in ["(request-target)", "host", "date", "digest"] {
+        if !names.contains(&required) {
+            return Err(format!("{required} not signed"));
+        }
+    }
+    let mut lines = Vec::new();
+    for name in &names {
+        let value = match *name {
+            "(request-target)" => format!("{} {}", method.as_str().to_lowercase(), uri.path()),
+            other => header(other).ok_or(format!("signed header {other} missing"))?,
+        };
+        lines.push(format!("{name}: {value}"));
+    }
+    let digest = format!("SHA-256={}", B64.encode(Sha256::digest(body)));
+    if header("digest").as_deref() != Some(digest.as_str()) {
+        return Err("digest mismatch".into());
+    }
+    let date =
+        httpdate::parse_http_date(&header("date").ok_or("no date")?).map_err(|e| e.to_string())?;
+    let age = SystemTime::now().duration_since(date).unwrap_or_default();
+    if age > Duration::from_secs(300) {
+        return Err("stale date".into());
+    }
+    let key = relay_key(shared).await?;
+    let raw = B64
+        .decode(params.get("signature").ok_or("no signature")?)
+        .map_err(|e| e.to_string())?;
+    let sig = Signature::try_from(raw.as_slice()).map_err(|e| e.to_string())?;
+    key.verify(lines.join("\n").as_bytes(), &sig)
+        .map_err(|_| "bad signature".to_string())?;
+    serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))
+}
+
+async fn relay_key(shared: &Shared) -> Result<VerifyingKey<Sha256>, String> {
+    if let Some(key) = shared.inner.lock().unwrap().relay_key.clone() {
+        return Ok(key);
+    }
+    let actor: Value = reqwest::Client::new()
+        .get(format!("{}/actor", shared.relay_base))
+        .header("accept", "application/activity+json")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let pem = actor["publicKey"]["publicKeyPem"]
+        .as_str()
+        .ok_or("relay actor has no key")?;
+    let key = VerifyingKey::<Sha256>::from_public_key_pem(pem).map_err(|e| e.to_string())?;
+    shared.inner.lock().unwrap().relay_key = Some(key.clone());
+    Ok(key)
+}
