@@ -683,3 +683,29 @@ async fn oversized_bodies_are_refused() {
     let (status, _) = a.post_as_user(&big).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[test]
+fn a_bad_configuration_value_exits_with_a_clear_message() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plaza"))
+        .env("PLAZA_LISTEN", "not-an-address")
+        .env(
+            "PLAZA_DATA_DIR",
+            std::env::temp_dir().join("plaza-never-created"),
+        )
+        .output()
+        .expect("run plaza");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("listen") && stderr.contains("not-an-address"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plaza"))
+        .env("PLAZA_ALLOW_PRIVATE_NETWORKS", "perhaps")
+        .output()
+        .expect("run plaza");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PLAZA_ALLOW_PRIVATE_NETWORKS"));
+}
