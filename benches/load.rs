@@ -1,0 +1,721 @@
+//! The whole relay under load: the real `plaza` binary (release build) against simulated instances on
+//! loopback, printing one table of figures.
+//!
+//! Run: `cargo bench --bench load` (options: `cargo bench --bench load -- --help`).
+//!
+//! Phases, each against a relay with a fresh data directory:
+//! 1. the signing bound: RSA-2048 signatures per second on all cores, measured here, now;
+//! 2. inbound: pre-signed public Creates POSTed by one subscribed origin (no other subscriber, so nothing
+//!    to fan out): accepted (verified and durable) activities per second;
+//! 3. fan-out, all healthy: N subscribers (default 200), each an HTTP server on its own loopback address
+//!    that verifies the relay's signature and digest on every request; a burst of posts gives delivered
+//!    requests per second (and the ratio to the signing bound), then posts at a steady rate give the
+//!    latency from inbox accept to delivery;
+//! 4. the same with 10% of the subscribers dead (connection refused) and 5% slow (answer after 5 s):
+//!    the healthy subscribers' figures next to those of phase 3.
+//!
+//! Every expected delivery is checked to have arrived, and duplicates are counted.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use plaza::httpsig::{self, PrivateKey, PublicKey, SignedRequest};
+use serde_json::{Value, json};
+
+const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
+
+struct Options {
+    subscribers: usize,
+    posts: usize,
+    inbound: usize,
+    steady_secs: u64,
+    faults: bool,
+}
+
+fn parse_options() -> Options {
+    let mut o = Options {
+        subscribers: 200,
+        posts: 100,
+        inbound: 20_000,
+        steady_secs: 8,
+        faults: true,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut number = |name: &str| -> usize {
+            args.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} needs a number"))
+        };
+        match arg.as_str() {
+            "--subscribers" => o.subscribers = number("--subscribers"),
+            "--posts" => o.posts = number("--posts"),
+            "--inbound" => o.inbound = number("--inbound"),
+            "--steady-secs" => o.steady_secs = number("--steady-secs") as u64,
+            "--no-faults" => o.faults = false,
+            "--bench" => {}
+            "--help" | "-h" => {
+                println!(
+                    "cargo bench --bench load -- [--subscribers N (200)] [--posts N per burst (100)] \
+                     [--inbound N (20000)] [--steady-secs S (8)] [--no-faults]"
+                );
+                std::process::exit(0);
+            }
+            other => panic!("unknown option {other}; see --help"),
+        }
+    }
+    o
+}
+
+// ------------------------------------------------------------------------------------------------
+
+fn free_port(ip: IpAddr) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+struct RelayProcess {
+    base: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl RelayProcess {
+    async fn start() -> RelayProcess {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let base = format!("http://127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_plaza"))
+            .env("PLAZA_PUBLIC_URL", &base)
+            .env("PLAZA_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PLAZA_DATA_DIR", dir.path().join("data"))
+            .env("PLAZA_ALLOW_PRIVATE_NETWORKS", "true")
+            .env("PLAZA_RETRY_INITIAL_MS", "500")
+            .env("PLAZA_RETRY_MAX_SECS", "5")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start plaza (cargo bench builds it)");
+        let client = reqwest::Client::new();
+        let start = Instant::now();
+        while !client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "relay did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        RelayProcess {
+            base,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// Peak resident set size of the relay, from /proc (Linux).
+    fn peak_rss_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Behaviour {
+    Healthy,
+    Slow,
+    Dead,
+}
+
+/// What all simulated subscribers record.
+#[derive(Default)]
+struct Record {
+    /// (subscriber index, post number) → arrival times.
+    arrivals: Mutex<HashMap<(usize, u64), Vec<Instant>>>,
+    accepts: AtomicU64,
+    refused: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Sub {
+    index: usize,
+    base: String,
+    authority: String,
+    behaviour: Behaviour,
+    pem: String,
+    relay_key: Arc<Mutex<Option<PublicKey>>>,
+    relay_base: String,
+    record: Arc<Record>,
+    http: reqwest::Client,
+}
+
+struct SubHandle {
+    sub: Sub,
+    key: PrivateKey,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn relay_key(sub: &Sub) -> PublicKey {
+    if let Some(key) = sub.relay_key.lock().unwrap().clone() {
+        return key;
+    }
+    let actor: Value = sub
+        .http
+        .get(format!("{}/actor", sub.relay_base))
+        .send()
+        .await
+        .expect("actor")
+        .json()
+        .await
+        .expect("json");
+    let key = PublicKey::from_pem(actor["publicKey"]["publicKeyPem"].as_str().expect("pem"))
+        .expect("key");
+    *sub.relay_key.lock().unwrap() = Some(key.clone());
+    key
+}
+
+async fn sub_handler(
+    State(sub): State<Sub>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if method == Method::GET {
+        let id = format!("{}/actor", sub.base);
+        let actor = json!({
+            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+            "id": id, "type": "Application", "preferredUsername": "instance",
+            "inbox": format!("{}/inbox", sub.base),
+            "endpoints": { "sharedInbox": format!("{}/inbox", sub.base) },
+            "publicKey": { "id": format!("{id}#main-key"), "owner": id, "publicKeyPem": sub.pem }
+        });
+        return (
+            [("content-type", "application/activity+json")],
+            actor.to_string(),
+        )
+            .into_response();
+    }
+    // Verify exactly as an inbox does: signature over the listed headers, digest, date window.
+    let request = SignedRequest {
+        method: &method,
+        path_and_query: uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+        authority: &sub.authority,
+        scheme: "http",
+        headers: &headers,
+        body: &body,
+    };
+    let key = relay_key(&sub).await;
+    let verified =
+        httpsig::extract_claim(&request, SystemTime::now()).and_then(|claim| claim.verify(&key));
+    if verified.is_err() {
+        sub.record.refused.fetch_add(1, Ordering::Relaxed);
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let arrived = Instant::now();
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    match parsed["type"].as_str() {
+        Some("Accept") => {
+            sub.record.accepts.fetch_add(1, Ordering::Relaxed);
+        }
+        Some("Announce") | Some("Create") => {
+            let object = parsed["object"]
+                .as_str()
+                .or(parsed["object"]["id"].as_str())
+                .unwrap_or_default();
+            if let Some(n) = object
+                .rsplit('/')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                sub.record
+                    .arrivals
+                    .lock()
+                    .unwrap()
+                    .entry((sub.index, n))
+                    .or_default()
+                    .push(arrived);
+            }
+        }
+        _ => {}
+    }
+    if sub.behaviour == Behaviour::Slow {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    StatusCode::ACCEPTED.into_response()
+}
+
+static NEXT_IP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A loopback address of its own for each simulated instance (127.0.1.1 onwards).
+fn next_loopback() -> IpAddr {
+    let n = NEXT_IP.fetch_add(1, Ordering::Relaxed);
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        0,
+        1 + (n / 250) as u8,
+        1 + (n % 250) as u8,
+    ))
+}
+
+async fn start_subscriber(
+    index: usize,
+    behaviour: Behaviour,
+    relay: &RelayProcess,
+    record: Arc<Record>,
+) -> SubHandle {
+    let ip = next_loopback();
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    let key = PrivateKey::generate().expect("key");
+    let sub = Sub {
+        index,
+        base: format!("http://{addr}"),
+        authority: addr.to_string(),
+        behaviour,
+        pem: key.public_key_pem().to_string(),
+        relay_key: Arc::new(Mutex::new(None)),
+        relay_base: relay.base.clone(),
+        record,
+        http: reqwest::Client::new(),
+    };
+    let app = Router::new().fallback(sub_handler).with_state(sub.clone());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    SubHandle { sub, key, task }
+}
+
+/// A signed POST to the relay's inbox, ready to send.
+struct Prepared {
+    headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
+    body: Bytes,
+}
+
+fn prepare(key: &PrivateKey, key_id: &str, relay: &str, activity: &Value) -> Prepared {
+    let body = serde_json::to_vec(activity).expect("json");
+    let url = url::Url::parse(&format!("{relay}/inbox")).expect("url");
+    let headers = httpsig::sign_request(
+        key,
+        key_id,
+        &Method::POST,
+        &url,
+        Some("application/activity+json"),
+        Some(&body),
+        SystemTime::now(),
+    )
+    .expect("sign");
+    Prepared {
+        headers,
+        body: Bytes::from(body),
+    }
+}
+
+async fn send(client: &reqwest::Client, relay: &str, p: &Prepared) -> StatusCode {
+    let mut request = client.post(format!("{relay}/inbox")).body(p.body.clone());
+    for (name, value) in &p.headers {
+        request = request.header(name, value);
+    }
+    match request.send().await {
+        Ok(r) => {
+            StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+async fn subscribe(sub: &SubHandle, relay: &str, client: &reqwest::Client) {
+    let follow = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{}/follow/{}", sub.sub.base, sub.sub.index),
+        "type": "Follow",
+        "actor": format!("{}/actor", sub.sub.base),
+        "object": PUBLIC
+    });
+    let p = prepare(
+        &sub.key,
+        &format!("{}/actor#main-key", sub.sub.base),
+        relay,
+        &follow,
+    );
+    let status = send(client, relay, &p).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "subscription refused");
+}
+
+/// The origin instance: a subscriber that posts.
+struct Origin {
+    handle: SubHandle,
+}
+
+impl Origin {
+    fn create(&self, n: u64, relay: &str) -> Prepared {
+        let base = &self.handle.sub.base;
+        let actor = format!("{base}/actor");
+        let note = format!("{base}/statuses/{n}");
+        let create = json!({
+            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+            "id": format!("{note}/activity"),
+            "type": "Create",
+            "actor": actor,
+            "to": [PUBLIC],
+            "cc": [format!("{actor}/followers")],
+            "object": {
+                "id": note, "type": "Note", "attributedTo": actor,
+                "content": "<p>A co-op bakery in the valley is hiring two bakers. Worker-owned, fair wages, \
+                            bread for the neighbourhood. #coop #cooperative #jobs</p>",
+                "to": [PUBLIC], "cc": [format!("{actor}/followers")], "published": "2026-11-26T10:00:00Z"
+            }
+        });
+        prepare(
+            &self.handle.key,
+            &format!("{actor}#main-key"),
+            relay,
+            &create,
+        )
+    }
+
+    /// Signs posts `from..to` on all cores.
+    fn presign(self: &Arc<Self>, range: std::ops::Range<u64>, relay: &str) -> Vec<Prepared> {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2) as u64;
+        let chunk = (range.end - range.start).div_ceil(threads);
+        let parts: Vec<_> = (0..threads)
+            .map(|t| {
+                let me = self.clone();
+                let relay = relay.to_string();
+                let start = range.start + t * chunk;
+                let end = (start + chunk).min(range.end);
+                std::thread::spawn(move || {
+                    (start..end)
+                        .map(|n| me.create(n, &relay))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().expect("presign"))
+            .collect()
+    }
+}
+
+/// Signatures per second on all cores with the relay's kind of key.
+fn signing_bound() -> f64 {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let key = PrivateKey::generate().expect("key");
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (key, stop, count) = (key.clone(), stop.clone(), count.clone());
+            std::thread::spawn(move || {
+                let message = b"(request-target): post /inbox\nhost: b.example\ndate: Thu, 26 Nov 2026 10:00:00 GMT";
+                while !stop.load(Ordering::Relaxed) {
+                    key.sign_rsa_sha256(message).expect("sign");
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().expect("signer");
+    }
+    count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn post_all(
+    client: &reqwest::Client,
+    relay: &str,
+    posts: Vec<Prepared>,
+    concurrency: usize,
+) -> (Vec<(u64, Instant)>, usize) {
+    let posts = Arc::new(posts);
+    let next = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let accepted = Arc::new(Mutex::new(Vec::with_capacity(posts.len())));
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (posts, next, refused, accepted, client, relay) = (
+                posts.clone(),
+                next.clone(),
+                refused.clone(),
+                accepted.clone(),
+                client.clone(),
+                relay.to_string(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some(p) = posts.get(i) else { break };
+                    if send(&client, &relay, p).await == StatusCode::ACCEPTED {
+                        accepted.lock().unwrap().push((i as u64, Instant::now()));
+                    } else {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("poster");
+    }
+    let accepted = std::mem::take(&mut *accepted.lock().unwrap());
+    (accepted, refused.load(Ordering::Relaxed) as usize)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// What one fan-out run measured.
+struct FanOut {
+    deliveries_per_sec: f64,
+    burst_expected: usize,
+    burst_missing: usize,
+    duplicates: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    steady_posts_per_sec: f64,
+    rss_mb: f64,
+    refused_signatures: u64,
+}
+
+async fn fan_out(o: &Options, faults: bool, bound: f64) -> FanOut {
+    let relay = RelayProcess::start().await;
+    let record = Arc::new(Record::default());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client");
+    let dead = if faults { o.subscribers / 10 } else { 0 };
+    let slow = if faults { o.subscribers / 20 } else { 0 };
+    let mut subs = Vec::new();
+    for i in 0..o.subscribers {
+        let behaviour = if i < dead {
+            Behaviour::Dead
+        } else if i < dead + slow {
+            Behaviour::Slow
+        } else {
+            Behaviour::Healthy
+        };
+        subs.push(start_subscriber(i, behaviour, &relay, record.clone()).await);
+    }
+    let origin = Arc::new(Origin {
+        handle: start_subscriber(usize::MAX, Behaviour::Healthy, &relay, record.clone()).await,
+    });
+    subscribe(&origin.handle, &relay.base, &client).await;
+    for sub in &subs {
+        subscribe(sub, &relay.base, &client).await;
+    }
+    let wait_start = Instant::now();
+    while record.accepts.load(Ordering::Relaxed) < (o.subscribers + 1) as u64 {
+        assert!(
+            wait_start.elapsed() < Duration::from_secs(60),
+            "not every subscriber got its Accept"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for sub in &subs {
+        if sub.sub.behaviour == Behaviour::Dead {
+            sub.task.abort();
+        }
+    }
+    let healthy: Vec<usize> = subs
+        .iter()
+        .filter(|s| s.sub.behaviour == Behaviour::Healthy)
+        .map(|s| s.sub.index)
+        .collect();
+
+    // Burst: every post at once; throughput from the first send to the last healthy delivery.
+    let burst = origin.presign(0..o.posts as u64, &relay.base);
+    let start = Instant::now();
+    let (accepted, refused) = post_all(&client, &relay.base, burst, 16).await;
+    assert_eq!(refused, 0, "the relay refused burst posts");
+    let expected = accepted.len() * healthy.len();
+    let arrived = |record: &Record, range: std::ops::Range<u64>| -> usize {
+        let arrivals = record.arrivals.lock().unwrap();
+        healthy
+            .iter()
+            .map(|s| {
+                range
+                    .clone()
+                    .filter(|n| arrivals.contains_key(&(*s, *n)))
+                    .count()
+            })
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while arrived(&record, 0..o.posts as u64) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let last = {
+        let arrivals = record.arrivals.lock().unwrap();
+        arrivals
+            .iter()
+            .filter(|((s, n), _)| *n < o.posts as u64 && healthy.contains(s))
+            .filter_map(|(_, times)| times.first().copied())
+            .max()
+            .unwrap_or(start)
+    };
+    let delivered = arrived(&record, 0..o.posts as u64);
+    let deliveries_per_sec = delivered as f64 / (last - start).as_secs_f64();
+    let _ = bound;
+
+    // Steady rate: about a third of the signing bound in deliveries, for the latency figures.
+    let rate = (bound / 3.0 / healthy.len().max(1) as f64).max(1.0);
+    let steady_count = (rate * o.steady_secs as f64).ceil() as u64;
+    let first = o.posts as u64;
+    let steady = origin.presign(first..first + steady_count, &relay.base);
+    let mut accepted_at: HashMap<u64, Instant> = HashMap::new();
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let steady_start = Instant::now();
+    for (i, p) in steady.iter().enumerate() {
+        let due = steady_start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        // Deliveries may arrive before the 202 does: latency counts from when the POST was sent.
+        let sent = Instant::now();
+        if send(&client, &relay.base, p).await == StatusCode::ACCEPTED {
+            accepted_at.insert(first + i as u64, sent);
+        }
+    }
+    let steady_posts_per_sec = accepted_at.len() as f64 / steady_start.elapsed().as_secs_f64();
+    let steady_expected = accepted_at.len() * healthy.len();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while arrived(&record, first..first + steady_count) < steady_expected
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut latencies: Vec<f64> = Vec::new();
+    let mut duplicates = 0;
+    {
+        let arrivals = record.arrivals.lock().unwrap();
+        for ((s, n), times) in arrivals.iter() {
+            if healthy.contains(s) {
+                duplicates += times.len() - 1;
+            }
+            if let (true, Some(t0)) = (healthy.contains(s), accepted_at.get(n)) {
+                latencies.push(times[0].saturating_duration_since(*t0).as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let rss_mb = relay.peak_rss_mb().unwrap_or(f64::NAN);
+    for sub in subs {
+        sub.task.abort();
+    }
+    FanOut {
+        deliveries_per_sec,
+        burst_expected: expected,
+        burst_missing: expected - delivered,
+        duplicates,
+        p50_ms: percentile(&latencies, 0.50),
+        p99_ms: percentile(&latencies, 0.99),
+        steady_posts_per_sec,
+        rss_mb,
+        refused_signatures: record.refused.load(Ordering::Relaxed),
+    }
+}
+
+async fn inbound(o: &Options) -> (f64, usize, f64) {
+    let relay = RelayProcess::start().await;
+    let record = Arc::new(Record::default());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(128)
+        .build()
+        .expect("client");
+    let origin = Arc::new(Origin {
+        handle: start_subscriber(usize::MAX - 1, Behaviour::Healthy, &relay, record.clone()).await,
+    });
+    subscribe(&origin.handle, &relay.base, &client).await;
+    let posts = origin.presign(0..o.inbound as u64, &relay.base);
+    let start = Instant::now();
+    let (accepted, refused) = post_all(&client, &relay.base, posts, 64).await;
+    let rate = accepted.len() as f64 / start.elapsed().as_secs_f64();
+    (rate, refused, relay.peak_rss_mb().unwrap_or(f64::NAN))
+}
+
+fn main() {
+    let o = parse_options();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    println!(
+        "Plaza load benchmark: {cores} cores, {} subscribers, {} posts per burst",
+        o.subscribers, o.posts
+    );
+    let bound = signing_bound();
+    println!("signing bound measured: {bound:.0} signatures/s");
+    runtime.block_on(async {
+        let (in_rate, in_refused, in_rss) = if o.inbound > 0 { inbound(&o).await } else { (f64::NAN, 0, f64::NAN) };
+        println!("inbound measured: {in_rate:.0}/s");
+        let healthy = fan_out(&o, false, bound).await;
+        println!("fan-out (healthy) measured");
+        let faulty = if o.faults { Some(fan_out(&o, true, bound).await) } else { None };
+
+        println!();
+        println!("| figure | all healthy | 10% dead + 5% slow |");
+        println!("|---|---|---|");
+        let both = |name: &str, f: &dyn Fn(&FanOut) -> String| {
+            let faulty = faulty.as_ref().map(f).unwrap_or_else(|| "-".into());
+            println!("| {name} | {} | {faulty} |", f(&healthy));
+        };
+        println!("| signing bound, RSA-2048, {cores} cores | {bound:.0} signatures/s | |");
+        println!("| inbound accepted (verified, durable), {} posts | {in_rate:.0} activities/s ({in_refused} refused) | |", o.inbound);
+        both("delivered requests/s (burst, healthy subscribers)", &|f| format!("{:.0}", f.deliveries_per_sec));
+        both("… as share of the signing bound", &|f| format!("{:.0}%", 100.0 * f.deliveries_per_sec / bound));
+        both("expected deliveries / missing / duplicates", &|f| {
+            format!("{} / {} / {}", f.burst_expected, f.burst_missing, f.duplicates)
+        });
+        both("steady rate (posts/s)", &|f| format!("{:.1}", f.steady_posts_per_sec));
+        both("latency inbox POST→delivery p50 (ms)", &|f| format!("{:.1}", f.p50_ms));
+        both("latency inbox POST→delivery p99 (ms)", &|f| format!("{:.1}", f.p99_ms));
+        both("relay peak RSS (MB)", &|f| format!("{:.0}", f.rss_mb));
+        both("deliveries failing verification", &|f| f.refused_signatures.to_string());
+        println!("| relay peak RSS in the inbound run (MB) | {in_rss:.0} | |");
+        if let Some(f) = &faulty {
+            println!();
+            println!("healthy p99 with faults / all healthy: {:.2}x", f.p99_ms / healthy.p99_ms);
+        }
+    });
+}

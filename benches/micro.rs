@@ -1,0 +1,220 @@
+//! Micro benchmarks of the per-request costs: signature verification (draft-cavage and RFC 9421), the
+//! outgoing signature (the fan-out cost), body digests, activity parsing and the durable log append.
+//!
+//! Run: `cargo bench --bench micro` (add a filter, e.g. `-- verify`).
+
+use std::hint::black_box;
+use std::time::SystemTime;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use base64::Engine as _;
+use criterion::{Criterion, criterion_group, criterion_main};
+use plaza::ap::Activity;
+use plaza::httpsig::{self, PrivateKey, SignedRequest, rfc9421};
+use plaza::store::{NewEntry, Store};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../shared/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture")
+}
+
+struct Owned {
+    method: Method,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Owned {
+    fn request(&self) -> SignedRequest<'_> {
+        SignedRequest {
+            method: &self.method,
+            path_and_query: "/inbox",
+            authority: "relay.example",
+            scheme: "https",
+            headers: &self.headers,
+            body: &self.body,
+        }
+    }
+}
+
+fn cavage_request(key: &PrivateKey, body: &[u8]) -> Owned {
+    let url = url::Url::parse("https://relay.example/inbox").expect("url");
+    let mut headers = HeaderMap::new();
+    headers.insert("host", HeaderValue::from_static("relay.example"));
+    let signed = httpsig::sign_request(
+        key,
+        "https://a.example/actor#main-key",
+        &Method::POST,
+        &url,
+        Some("application/activity+json"),
+        Some(body),
+        SystemTime::now(),
+    )
+    .expect("sign");
+    for (name, value) in signed {
+        headers.insert(name, value);
+    }
+    Owned {
+        method: Method::POST,
+        headers,
+        body: body.to_vec(),
+    }
+}
+
+fn rfc9421_request(key: &PrivateKey, body: &[u8]) -> Owned {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-digest",
+        HeaderValue::from_str(&httpsig::content_digest_header(body)).expect("digest"),
+    );
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/activity+json"),
+    );
+    let created = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let input = format!(
+        r#"sig1=("@method" "@target-uri" "content-digest" "content-type");created={created};keyid="https://a.example/actor#main-key";alg="rsa-v1_5-sha256""#
+    );
+    headers.insert(
+        "signature-input",
+        HeaderValue::from_str(&input).expect("input"),
+    );
+    let mut owned = Owned {
+        method: Method::POST,
+        headers,
+        body: body.to_vec(),
+    };
+    let parsed = rfc9421::parse(&input, "sig1=:AAEC:", None).expect("parse");
+    let base = rfc9421::signature_base(&parsed, &rfc9421::Message::Request(&owned.request()))
+        .expect("base");
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(key.sign_rsa_sha256(&base).expect("sign"));
+    owned.headers.insert(
+        HeaderName::from_static("signature"),
+        HeaderValue::from_str(&format!("sig1=:{signature}:")).expect("sig"),
+    );
+    owned
+}
+
+fn signatures(c: &mut Criterion) {
+    let key = PrivateKey::generate().expect("key");
+    let public = key.public_key().expect("public");
+    let body = fixture("mastodon-create-note.json");
+
+    let cavage = cavage_request(&key, &body);
+    c.bench_function("verify/cavage (parse, digest, RSA-2048 verify)", |b| {
+        b.iter(|| {
+            let claim =
+                httpsig::extract_claim(&cavage.request(), SystemTime::now()).expect("claim");
+            claim.verify(&public).expect("verify");
+        })
+    });
+    let modern = rfc9421_request(&key, &body);
+    c.bench_function(
+        "verify/rfc9421 (parse, content-digest, RSA-2048 verify)",
+        |b| {
+            b.iter(|| {
+                let claim =
+                    httpsig::extract_claim(&modern.request(), SystemTime::now()).expect("claim");
+                claim.verify(&public).expect("verify");
+            })
+        },
+    );
+    c.bench_function(
+        "verify/public key PEM parse (what the key cache saves)",
+        |b| {
+            let pem = key.public_key_pem().to_string();
+            b.iter(|| httpsig::PublicKey::from_pem(black_box(&pem)).expect("pem"))
+        },
+    );
+
+    let url = url::Url::parse("https://b.example/inbox").expect("url");
+    let digest = httpsig::digest_header(&body);
+    c.bench_function("sign/outgoing POST (RSA-2048, precomputed digest)", |b| {
+        b.iter(|| {
+            httpsig::sign_request_with_digest(
+                &key,
+                "https://relay.example/actor#main-key",
+                &Method::POST,
+                &url,
+                Some("application/activity+json"),
+                Some(&digest),
+                SystemTime::now(),
+            )
+            .expect("sign")
+        })
+    });
+    c.bench_function("digest/SHA-256 of a Mastodon Create", |b| {
+        b.iter(|| httpsig::digest_header(black_box(&body)))
+    });
+}
+
+fn parsing(c: &mut Criterion) {
+    let create = fixture("mastodon-create-note.json");
+    c.bench_function("parse/Mastodon Create", |b| {
+        b.iter(|| Activity::parse(black_box(&create)).expect("parse"))
+    });
+    let announce = fixture("pleroma-relay-announce-litepub.json");
+    c.bench_function("parse/LitePub Announce", |b| {
+        b.iter(|| Activity::parse(black_box(&announce)).expect("parse"))
+    });
+}
+
+fn log_append(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("bench.db")).expect("store");
+    let body = Bytes::from(fixture("mastodon-create-note.json"));
+    let entry = |n: u64| NewEntry {
+        origin: "a.example".into(),
+        target: None,
+        kind: "Create".into(),
+        mastodon_body: body.clone(),
+        litepub_body: Bytes::from(format!("{{\"type\":\"Announce\",\"n\":{n}}}")),
+    };
+    let mut n = 0u64;
+    c.bench_function("log/append one (durable commit)", |b| {
+        b.to_async(&rt).iter(|| {
+            n += 1;
+            let store = store.clone();
+            let e = entry(n);
+            async move {
+                store
+                    .append_unless_seen(e, vec![format!("id-{n}")])
+                    .await
+                    .expect("append")
+            }
+        })
+    });
+    c.bench_function("log/append 64 concurrent (group commit), per batch", |b| {
+        b.to_async(&rt).iter(|| {
+            let store = store.clone();
+            let batch: Vec<_> = (0..64)
+                .map(|_| {
+                    n += 1;
+                    let store = store.clone();
+                    let e = entry(n);
+                    let id = format!("id-{n}");
+                    tokio::spawn(async move {
+                        store.append_unless_seen(e, vec![id]).await.expect("append")
+                    })
+                })
+                .collect();
+            async move {
+                for task in batch {
+                    task.await.expect("task");
+                }
+            }
+        })
+    });
+}
+
+criterion_group!(benches, signatures, parsing, log_append);
+criterion_main!(benches);
