@@ -97,8 +97,11 @@ impl RelayProcess {
         let port = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let base = format!("http://127.0.0.1:{port}");
         // PLAZA_LOAD_WRAP runs the relay under a profiler, e.g. "perf record -e cpu-clock -g -o perf.data --".
-        let wrap: Vec<String> =
-            std::env::var("PLAZA_LOAD_WRAP").unwrap_or_default().split_whitespace().map(str::to_string).collect();
+        let wrap: Vec<String> = std::env::var("PLAZA_LOAD_WRAP")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
         let mut command = match wrap.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
@@ -157,7 +160,10 @@ impl RelayProcess {
 impl Drop for RelayProcess {
     fn drop(&mut self) {
         // SIGINT first, so a profiler wrapping the relay can write its data.
-        let _ = Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
             std::thread::sleep(Duration::from_millis(50));
@@ -175,7 +181,12 @@ fn cpu_secs_of(path: &str) -> f64 {
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = stat.rsplit(')').next().unwrap_or_default();
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -193,6 +204,8 @@ struct Record {
     arrivals: Mutex<HashMap<(usize, u64), Vec<Instant>>>,
     accepts: AtomicU64,
     refused: AtomicU64,
+    /// First arrivals at healthy subscribers, so waiting does not scan `arrivals`.
+    first_arrivals: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -234,7 +247,7 @@ async fn relay_key(sub: &Sub) -> PublicKey {
 }
 
 async fn sub_handler(
-    State(sub): State<Sub>,
+    State(sub): State<Arc<Sub>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -322,6 +335,7 @@ async fn start_subscriber(
     behaviour: Behaviour,
     relay: &RelayProcess,
     record: Arc<Record>,
+    http: reqwest::Client,
 ) -> SubHandle {
     let ip = next_loopback();
     let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind");
@@ -336,9 +350,11 @@ async fn start_subscriber(
         relay_key: Arc::new(Mutex::new(None)),
         relay_base: relay.base.clone(),
         record,
-        http: reqwest::Client::new(),
+        http,
     };
-    let app = Router::new().fallback(sub_handler).with_state(sub.clone());
+    let app = Router::new()
+        .fallback(sub_handler)
+        .with_state(Arc::new(sub.clone()));
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -571,10 +587,17 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
         } else {
             Behaviour::Healthy
         };
-        subs.push(start_subscriber(i, behaviour, &relay, record.clone()).await);
+        subs.push(start_subscriber(i, behaviour, &relay, record.clone(), client.clone()).await);
     }
     let origin = Arc::new(Origin {
-        handle: start_subscriber(usize::MAX, Behaviour::Healthy, &relay, record.clone()).await,
+        handle: start_subscriber(
+            usize::MAX,
+            Behaviour::Healthy,
+            &relay,
+            record.clone(),
+            client.clone(),
+        )
+        .await,
     });
     subscribe(&origin.handle, &relay.base, &client).await;
     for sub in &subs {
@@ -603,8 +626,12 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
     // machine's signing rate is measured right before and right after, since a shared machine's
     // capacity drifts; the higher of the two is the bound the burst is compared with.
     let burst = origin.presign(0..o.posts as u64, &relay.base);
-    let bound_before = tokio::task::spawn_blocking(|| signing_bound(2.0)).await.expect("bound");
+    let bound_before = tokio::task::spawn_blocking(|| signing_bound(2.0))
+        .await
+        .expect("bound");
     let (relay_cpu0, own_cpu0) = (relay.cpu_secs(), cpu_secs_of("/proc/self/stat"));
+    eprintln!("burst: {} posts to {} subscribers", o.posts, o.subscribers);
+    let arrivals_before = record.first_arrivals.load(Ordering::Relaxed) as usize;
     let start = Instant::now();
     let (accepted, refused) = post_all(&client, &relay.base, burst, 16).await;
     assert_eq!(refused, 0, "the relay refused burst posts");
@@ -621,10 +648,19 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
             })
             .sum()
     };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while arrived(&record, 0..o.posts as u64) < expected && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // Wait on the counter (scanning the arrivals here would steal CPU from the relay being measured).
+    let wait_for = |target: usize, limit: Duration| {
+        let record = record.clone();
+        async move {
+            let deadline = Instant::now() + limit;
+            while (record.first_arrivals.load(Ordering::Relaxed) as usize) < target
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    wait_for(arrivals_before + expected, Duration::from_secs(120)).await;
     let last = {
         let arrivals = record.arrivals.lock().unwrap();
         arrivals
@@ -638,7 +674,9 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
     let deliveries_per_sec = delivered as f64 / (last - start).as_secs_f64();
     let relay_cpu_us = (relay.cpu_secs() - relay_cpu0) * 1e6 / delivered.max(1) as f64;
     let load_cpu_us = (cpu_secs_of("/proc/self/stat") - own_cpu0) * 1e6 / delivered.max(1) as f64;
-    let bound_after = tokio::task::spawn_blocking(|| signing_bound(2.0)).await.expect("bound");
+    let bound_after = tokio::task::spawn_blocking(|| signing_bound(2.0))
+        .await
+        .expect("bound");
     let bound = bound_before.max(bound_after);
 
     // Steady rate: about a third of the signing bound in deliveries, for the latency figures.
@@ -648,6 +686,7 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
     let steady = origin.presign(first..first + steady_count, &relay.base);
     let mut accepted_at: HashMap<u64, Instant> = HashMap::new();
     let interval = Duration::from_secs_f64(1.0 / rate);
+    let steady_arrivals_before = record.first_arrivals.load(Ordering::Relaxed) as usize;
     let steady_start = Instant::now();
     for (i, p) in steady.iter().enumerate() {
         let due = steady_start + interval.mul_f64(i as f64);
@@ -660,12 +699,11 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
     }
     let steady_posts_per_sec = accepted_at.len() as f64 / steady_start.elapsed().as_secs_f64();
     let steady_expected = accepted_at.len() * healthy.len();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while arrived(&record, first..first + steady_count) < steady_expected
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for(
+        steady_arrivals_before + steady_expected,
+        Duration::from_secs(60),
+    )
+    .await;
     let mut latencies: Vec<f64> = Vec::new();
     let mut duplicates = 0;
     {
@@ -708,7 +746,14 @@ async fn inbound(o: &Options) -> (f64, usize, f64) {
         .build()
         .expect("client");
     let origin = Arc::new(Origin {
-        handle: start_subscriber(usize::MAX - 1, Behaviour::Healthy, &relay, record.clone()).await,
+        handle: start_subscriber(
+            usize::MAX - 1,
+            Behaviour::Healthy,
+            &relay,
+            record.clone(),
+            client.clone(),
+        )
+        .await,
     });
     subscribe(&origin.handle, &relay.base, &client).await;
     let posts = origin.presign(0..o.inbound as u64, &relay.base);
@@ -720,7 +765,7 @@ async fn inbound(o: &Options) -> (f64, usize, f64) {
 
 fn main() {
     let o = parse_options();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");

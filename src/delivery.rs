@@ -221,10 +221,10 @@ impl Engine {
     /// Delivers one entry, retrying until the receiver accepts or refuses it; true when accepted.
     async fn deliver(&self, sub: &Subscriber, inbox: &Url, entry: &Entry) -> bool {
         let body = entry.body_for(sub.style).clone();
-        let digest = digest_header(&body);
+        let digest = entry.digest_for(sub.style);
         let mut failures = 0u32;
         loop {
-            match self.http.deliver(inbox, body.clone(), &digest).await {
+            match self.http.deliver(inbox, body.clone(), digest).await {
                 Outcome::Delivered => {
                     self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(subscriber = %sub.authority, seq = entry.seq, kind = %entry.kind, "delivered");

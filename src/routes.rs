@@ -85,7 +85,7 @@ async fn inbox_post(
         body: &body,
     };
     let receipt = inbox::receive(&state, &request).await?;
-    tracing::info!(outcome = %receipt.describe(), "inbox");
+    tracing::debug!(outcome = %receipt.describe(), "inbox");
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({ "status": receipt.describe() })),
@@ -136,7 +136,7 @@ async fn nodeinfo_links(State(state): Shared) -> axum::Json<Value> {
 }
 
 async fn nodeinfo(State(state): Shared) -> Result<Response> {
-    let subscribers = state.store.subscribers().await?.len();
+    let subscribers = state.store.subscriber_count();
     let body = outgoing::nodeinfo(
         &state.base,
         env!("CARGO_PKG_VERSION"),

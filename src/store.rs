@@ -8,8 +8,9 @@
 //! connection (WAL mode: readers never wait for the writer). The async API is narrow on purpose, so that a
 //! PostgreSQL backend can implement the same calls later.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::body::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -80,9 +81,21 @@ pub struct Entry {
     pub mastodon_body: Bytes,
     /// Body sent to LitePub subscribers.
     pub litepub_body: Bytes,
+    /// `Digest` header values of the two bodies, computed on first use: a body sent to hundreds of
+    /// subscribers is hashed once.
+    pub digests: [std::sync::OnceLock<String>; 2],
 }
 
 impl Entry {
+    /// The `Digest` header value of [`Entry::body_for`]`(style)`.
+    pub fn digest_for(&self, style: Style) -> &str {
+        let slot = match style {
+            Style::Mastodon => &self.digests[0],
+            Style::LitePub => &self.digests[1],
+        };
+        slot.get_or_init(|| crate::httpsig::digest_header(self.body_for(style)))
+    }
+
     /// Whether `subscriber` should receive this entry.
     pub fn is_for(&self, subscriber: &str) -> bool {
         match &self.target {
@@ -133,6 +146,9 @@ pub struct Store {
     jobs: std::sync::mpsc::Sender<Job>,
     reader: Arc<Mutex<Connection>>,
     tail: Arc<Tail>,
+    /// The subscribers, mirrored in memory: every inbox request asks whether its instance is subscribed,
+    /// and a database read (a thread hop and a lock) per request showed in the inbound benchmark.
+    members: Arc<RwLock<HashMap<String, Subscriber>>>,
 }
 
 /// How many recent entries the in-memory tail keeps.
@@ -188,6 +204,10 @@ impl Store {
         writer.execute_batch(SCHEMA)?;
         let reader = open_connection(path)?;
         let tail = Arc::new(Tail::new(head_seq(&reader)?, TAIL_CAPACITY));
+        let members = all_subscribers(&reader)?
+            .into_iter()
+            .map(|s| (s.authority.clone(), s))
+            .collect();
         let (jobs, rx) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("plaza-store-writer".into())
@@ -200,6 +220,7 @@ impl Store {
             jobs,
             reader: Arc::new(Mutex::new(reader)),
             tail,
+            members: Arc::new(RwLock::new(members)),
         })
     }
 
@@ -345,45 +366,62 @@ impl Store {
             Ok((state, stored))
         })
         .await
+        .inspect(|(_, stored)| self.remember(stored.clone()))
+    }
+
+    fn remember(&self, subscriber: Subscriber) {
+        if let Ok(mut members) = self.members.write() {
+            members.insert(subscriber.authority.clone(), subscriber);
+        }
     }
 
     /// Removes a subscription; returns whether there was one.
     pub async fn unsubscribe(&self, authority: &str) -> Result<bool> {
-        let authority = authority.to_string();
-        self.write(move |conn, _| {
-            Ok(conn.execute("DELETE FROM subscribers WHERE authority = ?1", [authority])? > 0)
-        })
-        .await
+        let key = authority.to_string();
+        let removed = self
+            .write(move |conn, _| {
+                Ok(conn.execute("DELETE FROM subscribers WHERE authority = ?1", [key])? > 0)
+            })
+            .await?;
+        if let Ok(mut members) = self.members.write() {
+            members.remove(authority);
+        }
+        Ok(removed)
     }
 
     /// Moves a subscriber's cursor forward (never backward) and adds to its skipped count.
     pub async fn advance_cursor(&self, authority: &str, cursor: u64, skipped: u64) -> Result<()> {
-        let authority = authority.to_string();
+        let key = authority.to_string();
         self.write(move |conn, _| {
             conn.execute(
                 "UPDATE subscribers SET cursor = MAX(cursor, ?2), skipped = skipped + ?3 WHERE authority = ?1",
-                params![authority, cursor as i64, skipped as i64],
+                params![key, cursor as i64, skipped as i64],
             )?;
             Ok(())
         })
-        .await
+        .await?;
+        if let Ok(mut members) = self.members.write()
+            && let Some(member) = members.get_mut(authority)
+        {
+            member.cursor = member.cursor.max(cursor);
+            member.skipped += skipped;
+        }
+        Ok(())
     }
 
-    /// One subscriber by authority.
-    pub async fn subscriber(&self, authority: &str) -> Result<Option<Subscriber>> {
-        let authority = authority.to_string();
-        self.read(move |conn| load_subscriber(conn, &authority))
-            .await
+    /// One subscriber by authority (from memory; the database is the source it mirrors).
+    pub fn subscriber(&self, authority: &str) -> Option<Subscriber> {
+        self.members.read().ok()?.get(authority).cloned()
     }
 
-    /// All subscribers, by authority.
+    /// All subscribers, by authority, as stored (cursors as last persisted).
     pub async fn subscribers(&self) -> Result<Vec<Subscriber>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare(&format!("{SUBSCRIBER_COLUMNS} ORDER BY authority"))?;
-            let rows = stmt.query_map([], subscriber_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
+        self.read(all_subscribers).await
+    }
+
+    /// How many instances are subscribed.
+    pub fn subscriber_count(&self) -> usize {
+        self.members.read().map(|m| m.len()).unwrap_or(0)
     }
 
     /// Up to `limit` log entries with `seq > after`, in order.
@@ -402,6 +440,7 @@ impl Store {
                     received_ms: r.get(4)?,
                     mastodon_body: Bytes::from(r.get::<_, Vec<u8>>(5)?),
                     litepub_body: Bytes::from(r.get::<_, Vec<u8>>(6)?),
+                    digests: Default::default(),
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -439,6 +478,12 @@ fn subscriber_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscriber> {
         skipped: r.get::<_, i64>(5)? as u64,
         created_at: r.get(6)?,
     })
+}
+
+fn all_subscribers(conn: &Connection) -> Result<Vec<Subscriber>> {
+    let mut stmt = conn.prepare(&format!("{SUBSCRIBER_COLUMNS} ORDER BY authority"))?;
+    let rows = stmt.query_map([], subscriber_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 fn load_subscriber(conn: &Connection, authority: &str) -> Result<Option<Subscriber>> {
@@ -481,6 +526,7 @@ fn insert_entry(
         received_ms: now,
         mastodon_body: e.mastodon_body,
         litepub_body: e.litepub_body,
+        digests: Default::default(),
     });
     Ok(seq)
 }

@@ -85,6 +85,7 @@ mod tests {
             received_ms: 0,
             mastodon_body: Bytes::new(),
             litepub_body: Bytes::new(),
+            digests: Default::default(),
         }
     }
 
