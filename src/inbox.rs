@@ -98,7 +98,10 @@ async fn ld_signed_by_actor(state: &AppState, activity: &Activity) -> bool {
     let Some(signature) = activity.ld_signature() else {
         return false;
     };
-    if signature.kind != "RsaSignature2017" {
+    // The author's own key lives on the author's host; anything else is not looked up at all.
+    if signature.kind != "RsaSignature2017"
+        || authority_of(&signature.creator) != authority_of(&activity.actor)
+    {
         return false;
     }
     match state.resolver.key(&signature.creator, false).await {

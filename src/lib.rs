@@ -28,5 +28,7 @@ pub mod resolver;
 pub mod routes;
 pub mod store;
 pub mod tail;
+#[cfg(test)]
+pub(crate) mod test_fixtures;
 
 pub use error::{Error, Result};

@@ -137,7 +137,16 @@ fn decide_forward(activity: &Activity, style: Style, ctx: Context<'_>) -> Result
         && object_id.as_deref() == Some(activity.actor.as_str());
     if !activity.is_public() && !about_actor {
         return Ok(match (kind, style, object_id) {
-            ("Announce", Style::LitePub, Some(object)) => Decision::CheckObject(object),
+            // Only objects of the announcing instance are fetched: a subscriber cannot make the relay
+            // fetch from anywhere else.
+            ("Announce", Style::LitePub, Some(object))
+                if authority_of(&object) == authority_of(&activity.actor) =>
+            {
+                Decision::CheckObject(object)
+            }
+            ("Announce", Style::LitePub, Some(_)) => {
+                Decision::Ignore("object lives on another instance")
+            }
             _ => Decision::Ignore("not public"),
         });
     }
@@ -208,4 +217,173 @@ pub fn check_fetched_object(
         object_id.to_string(),
         false,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const RELAY: &str = "https://relay.example/actor";
+
+    fn actor(id: &str, kind: &str) -> Actor {
+        Actor::from_value(json!({ "id": id, "type": kind, "inbox": format!("{id}/inbox") }))
+            .unwrap()
+    }
+
+    fn activity(v: serde_json::Value) -> Activity {
+        Activity::from_value(v).unwrap()
+    }
+
+    fn ctx(subscribed: Option<Style>) -> Context<'static> {
+        Context {
+            relay_actor: RELAY,
+            subscribed,
+            ld_signed_by_actor: false,
+        }
+    }
+
+    #[test]
+    fn follows_pick_the_protocol_and_people_are_rejected() {
+        let instance = actor("https://a.example/actor", "Application");
+        let mastodon = activity(
+            json!({"id": "https://a.example/f/1", "type": "Follow", "actor": instance.id, "object": "https://www.w3.org/ns/activitystreams#Public"}),
+        );
+        assert_eq!(
+            decide(&mastodon, &instance, ctx(None)).unwrap(),
+            Decision::Subscribe(Style::Mastodon)
+        );
+        let pleroma = actor("https://p.example/relay", "Application");
+        let litepub = activity(
+            json!({"id": "https://p.example/f/1", "type": "Follow", "actor": pleroma.id, "object": RELAY}),
+        );
+        assert_eq!(
+            decide(&litepub, &pleroma, ctx(None)).unwrap(),
+            Decision::Subscribe(Style::LitePub)
+        );
+        let person = actor("https://a.example/users/alice", "Person");
+        let by_person = activity(
+            json!({"id": "https://a.example/f/2", "type": "Follow", "actor": person.id, "object": RELAY}),
+        );
+        assert!(matches!(
+            decide(&by_person, &person, ctx(None)).unwrap(),
+            Decision::RejectFollow(_)
+        ));
+    }
+
+    #[test]
+    fn posts_need_a_subscription_and_public_addressing() {
+        let alice = actor("https://a.example/users/alice", "Person");
+        let create = |to: &str| {
+            activity(
+                json!({"id": "https://a.example/s/1/activity", "type": "Create", "actor": alice.id, "to": [to],
+                "object": {"id": "https://a.example/s/1", "type": "Note", "to": [to]}}),
+            )
+        };
+        let public = create("https://www.w3.org/ns/activitystreams#Public");
+        assert!(matches!(
+            decide(&public, &alice, ctx(None)),
+            Err(Error::NotSubscribed(_))
+        ));
+        let Decision::Forward(plan) = decide(&public, &alice, ctx(Some(Style::Mastodon))).unwrap()
+        else {
+            panic!("public post not forwarded")
+        };
+        assert_eq!(plan.announce_object, "https://a.example/s/1");
+        assert_eq!(
+            plan.dedup_ids,
+            vec![
+                "https://a.example/s/1/activity",
+                "object:https://a.example/s/1"
+            ]
+        );
+        assert!(!plan.verbatim);
+        let followers = create("https://a.example/users/alice/followers");
+        assert_eq!(
+            decide(&followers, &alice, ctx(Some(Style::Mastodon))).unwrap(),
+            Decision::Ignore("not public")
+        );
+    }
+
+    #[test]
+    fn account_deletes_are_forwarded_without_addressing() {
+        let alice = actor("https://a.example/users/alice", "Person");
+        let delete = activity(
+            json!({"id": "https://a.example/users/alice#delete", "type": "Delete", "actor": alice.id, "object": alice.id}),
+        );
+        let Decision::Forward(plan) = decide(&delete, &alice, ctx(Some(Style::Mastodon))).unwrap()
+        else {
+            panic!("account delete not forwarded")
+        };
+        assert_eq!(plan.announce_object, "https://a.example/users/alice#delete");
+    }
+
+    #[test]
+    fn litepub_announces_are_checked_only_on_their_own_host() {
+        let relay_actor = actor("https://p.example/relay", "Application");
+        let announce = |object: &str| {
+            activity(
+                json!({"id": "https://p.example/a/1", "type": "Announce", "actor": relay_actor.id, "object": object,
+                "to": ["https://p.example/relay/followers", RELAY]}),
+            )
+        };
+        assert_eq!(
+            decide(
+                &announce("https://p.example/objects/1"),
+                &relay_actor,
+                ctx(Some(Style::LitePub))
+            )
+            .unwrap(),
+            Decision::CheckObject("https://p.example/objects/1".into())
+        );
+        assert!(matches!(
+            decide(
+                &announce("https://elsewhere.example/objects/1"),
+                &relay_actor,
+                ctx(Some(Style::LitePub))
+            )
+            .unwrap(),
+            Decision::Ignore(_)
+        ));
+        let private = json!({"id": "https://p.example/objects/1", "to": ["https://p.example/users/x/followers"]});
+        assert!(matches!(
+            check_fetched_object(
+                &announce("https://p.example/objects/1"),
+                &private,
+                "https://p.example/objects/1"
+            )
+            .unwrap(),
+            Decision::Ignore(_)
+        ));
+        let public = json!({"id": "https://p.example/objects/1", "to": ["https://www.w3.org/ns/activitystreams#Public"]});
+        assert!(matches!(
+            check_fetched_object(
+                &announce("https://p.example/objects/1"),
+                &public,
+                "https://p.example/objects/1"
+            )
+            .unwrap(),
+            Decision::Forward(_)
+        ));
+    }
+
+    #[test]
+    fn signers_may_act_for_themselves_or_as_their_instance() {
+        let alice = actor("https://a.example/users/alice", "Person");
+        let bob_post = activity(
+            json!({"type": "Create", "actor": "https://a.example/users/bob", "object": "x"}),
+        );
+        assert!(check_signer(&bob_post, &alice, "https://a.example/users/alice#main-key").is_err());
+        let instance = actor("https://a.example/actor", "Application");
+        assert!(check_signer(&bob_post, &instance, "https://a.example/actor#main-key").is_ok());
+        let other_instance = actor("https://b.example/actor", "Application");
+        assert!(
+            check_signer(
+                &bob_post,
+                &other_instance,
+                "https://b.example/actor#main-key"
+            )
+            .is_err()
+        );
+    }
 }

@@ -557,3 +557,122 @@ fn writer_loop(conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(origin: &str, n: u32) -> NewEntry {
+        NewEntry {
+            origin: origin.into(),
+            target: None,
+            kind: "Create".into(),
+            mastodon_body: Bytes::from(format!("{{\"n\":{n}}}")),
+            litepub_body: Bytes::from(format!("{{\"announce\":{n}}}")),
+        }
+    }
+
+    fn subscriber(authority: &str) -> Subscriber {
+        Subscriber {
+            authority: authority.into(),
+            actor_id: format!("https://{authority}/actor"),
+            inbox: format!("https://{authority}/inbox"),
+            style: Style::Mastodon,
+            cursor: 0,
+            skipped: 0,
+            created_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn appends_are_durable_deduplicated_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let store = Store::open(&path).unwrap();
+            let tasks: Vec<_> = (0..50)
+                .map(|n| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        store
+                            .append_unless_seen(entry("a.example", n), vec![format!("id-{n}")])
+                            .await
+                    })
+                })
+                .collect();
+            for t in tasks {
+                assert!(t.await.unwrap().unwrap().is_some());
+            }
+            assert_eq!(
+                store
+                    .append_unless_seen(entry("a.example", 7), vec!["id-7".into()])
+                    .await
+                    .unwrap(),
+                None
+            );
+            let seqs: Vec<u64> = store
+                .tail()
+                .after(0, 100)
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect();
+            assert_eq!(
+                seqs,
+                (1..=50).collect::<Vec<_>>(),
+                "the tail sees commits in sequence order"
+            );
+        }
+        let reopened = Store::open(&path).unwrap();
+        assert_eq!(reopened.head().await.unwrap(), 50);
+        let log = reopened.read_log(48, 10).await.unwrap();
+        assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![49, 50]);
+        assert_eq!(
+            log[0].digest_for(Style::Mastodon),
+            crate::httpsig::digest_header(&log[0].mastodon_body)
+        );
+        assert_eq!(
+            reopened
+                .append_unless_seen(entry("a.example", 1), vec!["id-1".into()])
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn subscriptions_start_at_the_head_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).unwrap();
+        store.append(entry("x.example", 1)).await.unwrap();
+        let accept = NewEntry {
+            target: Some("b.example".into()),
+            ..entry("relay.example", 2)
+        };
+        let (state, stored) = store
+            .subscribe(subscriber("b.example"), "{}".into(), vec![accept])
+            .await
+            .unwrap();
+        assert_eq!(state, Subscribed::New);
+        assert_eq!(
+            stored.cursor, 1,
+            "history before the subscription is not delivered"
+        );
+        let (again, _) = store
+            .subscribe(subscriber("b.example"), "{}".into(), vec![])
+            .await
+            .unwrap();
+        assert_eq!(again, Subscribed::Again);
+        store.advance_cursor("b.example", 2, 0).await.unwrap();
+        assert_eq!(store.subscriber("b.example").unwrap().cursor, 2);
+        let log = store.read_log(1, 10).await.unwrap();
+        assert!(log[0].is_for("b.example") && !log[0].is_for("c.example"));
+        drop(store);
+        let reopened = Store::open(&path).unwrap();
+        assert_eq!(reopened.subscriber("b.example").unwrap().cursor, 2);
+        assert!(reopened.unsubscribe("b.example").await.unwrap());
+        assert!(reopened.subscriber("b.example").is_none());
+        assert_eq!(reopened.subscriber_count(), 0);
+    }
+}

@@ -220,7 +220,7 @@ fn json_kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
     use crate::ap::audience::PUBLIC;
-    use crate::ap::fixtures;
+    use crate::test_fixtures as fixtures;
     use serde_json::json;
 
     fn parse(name: &str) -> Activity {

@@ -206,7 +206,7 @@ impl KeyOrActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ap::fixtures;
+    use crate::test_fixtures as fixtures;
     use serde_json::json;
 
     fn actor(name: &str) -> Actor {

@@ -209,8 +209,8 @@ pub fn nodeinfo(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ap::fixtures;
     use crate::ap::{Activity, KeyOrActor};
+    use crate::test_fixtures as fixtures;
 
     const BASE: &str = "https://relay.example.org";
     const PEM: &str = "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n";

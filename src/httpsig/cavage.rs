@@ -224,16 +224,8 @@ pub(crate) fn append_header_values(headers: &HeaderMap, name: &str, out: &mut Ve
 mod tests {
     use super::*;
     use crate::httpsig::keys::{PrivateKey, PublicKey, SigAlgorithm};
+    use crate::test_fixtures::{json, text as fixture};
     use axum::http::{HeaderName, HeaderValue, Method};
-
-    fn fixture(name: &str) -> String {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
-        std::fs::read_to_string(format!("{dir}{name}")).expect("fixture")
-    }
-
-    fn json(name: &str) -> serde_json::Value {
-        serde_json::from_str(&fixture(name)).expect("json")
-    }
 
     fn headers_from(v: &serde_json::Value) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -108,11 +108,7 @@ mod tests {
     use super::*;
 
     fn examples() -> serde_json::Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/digest-examples.json"
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
+        crate::test_fixtures::json("digest-examples.json")
     }
 
     fn s<'a>(v: &'a serde_json::Value, k: &str) -> &'a str {

@@ -439,11 +439,7 @@ mod der {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> String {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
-        std::fs::read_to_string(format!("{dir}{name}")).expect("fixture")
-    }
+    use crate::test_fixtures::text as fixture;
 
     #[test]
     fn parses_fixture_keys() {

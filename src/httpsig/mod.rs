@@ -396,13 +396,9 @@ pub fn sign_request_with_digest(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_fixtures::text as fixture;
     use std::sync::OnceLock;
     use std::time::Duration;
-
-    fn fixture(name: &str) -> String {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
-        std::fs::read_to_string(format!("{dir}{name}")).expect("fixture")
-    }
 
     /// One generated key for the whole test module (generation is the slow part).
     fn relay_key() -> &'static PrivateKey {

@@ -346,13 +346,9 @@ fn form_encode(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::httpsig::keys::{PrivateKey, PublicKey, SigAlgorithm, verify_hmac_sha256};
+    use crate::test_fixtures::text as fixture;
     use axum::http::{HeaderName, HeaderValue, Method};
     use sha2::Digest as _;
-
-    fn fixture(name: &str) -> String {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
-        std::fs::read_to_string(format!("{dir}{name}")).expect("fixture")
-    }
 
     fn headers_from(v: &serde_json::Value) -> HeaderMap {
         let mut h = HeaderMap::new();
