@@ -117,6 +117,8 @@ impl RelayProcess {
             .env("PLAZA_ALLOW_PRIVATE_NETWORKS", "true")
             .env("PLAZA_RETRY_INITIAL_MS", "500")
             .env("PLAZA_RETRY_MAX_SECS", "5")
+            // One origin sends everything here: per-instance inbox limits would measure themselves.
+            .env("PLAZA_INBOUND_RATE_PER_INSTANCE", "0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

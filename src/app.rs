@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::delivery::{Backoff, Engine};
 use crate::httpsig::PrivateKey;
 use crate::net::{AddressPolicy, Http, HttpSettings};
+use crate::ratelimit::InboxLimiter;
 use crate::resolver::Resolver;
 use crate::store::Store;
 use crate::{Error, Result, keyfile, routes};
@@ -42,6 +43,8 @@ pub struct AppState {
     pub resolver: Resolver,
     /// The delivery engine.
     pub engine: Arc<Engine>,
+    /// Per-instance inbox limits.
+    pub limiter: InboxLimiter,
     /// When the relay started.
     pub started: Instant,
 }
@@ -101,6 +104,10 @@ impl AppState {
         for subscriber in subscribers {
             engine.start(subscriber);
         }
+        let limiter = InboxLimiter::new(
+            config.inbound_rate_per_instance,
+            config.inbound_burst_per_instance,
+        );
         Ok(Arc::new(AppState {
             config,
             base,
@@ -112,6 +119,7 @@ impl AppState {
             http,
             resolver,
             engine,
+            limiter,
             started: Instant::now(),
         }))
     }
@@ -149,6 +157,7 @@ fn spawn_pruner(state: Arc<AppState>) {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every.tick().await;
+            state.limiter.forget_idle();
             match state.store.prune(max_age_ms).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(pruned = n, "pruned log entries past retention"),

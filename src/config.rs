@@ -49,6 +49,10 @@ pub struct Config {
     pub retention_hours: u64,
     /// How long a fetched public key is trusted before it is fetched again, in seconds.
     pub key_cache_secs: u64,
+    /// Inbox requests per second allowed per instance, sustained; 0 turns limiting off.
+    pub inbound_rate_per_instance: u32,
+    /// Inbox requests an instance may send at once before the sustained rate applies.
+    pub inbound_burst_per_instance: u32,
     /// Bearer token for the admin endpoints; empty disables them.
     pub admin_token: String,
 }
@@ -70,6 +74,8 @@ impl Default for Config {
             retry_max_secs: 3600,
             retention_hours: 24 * 7,
             key_cache_secs: 24 * 3600,
+            inbound_rate_per_instance: 100,
+            inbound_burst_per_instance: 1000,
             admin_token: String::new(),
         }
     }

@@ -55,6 +55,7 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     let origin = authority_of(&activity.actor)
         .ok_or_else(|| Error::BadRequest(format!("actor {:?} is not a URL", activity.actor)))?;
     let subscription = state.store.subscriber(&origin);
+    state.limiter.check(&origin)?;
     if subscription.is_none()
         && !matches!(
             activity.kind.as_str(),

@@ -11,7 +11,8 @@
 //! - [`inbox`]: the path of a `POST /inbox`, from signature to durable log entry; [`relay`] holds the
 //!   rules it applies (subscriptions, what is forwarded and how), free of I/O.
 //! - [`resolver`]: keyId → key → owning actor, cached. [`net`]: the signing HTTP client and its
-//!   address policy. [`keyfile`]: the relay's own key pair on disk.
+//!   address policy. [`keyfile`]: the relay's own key pair on disk. [`ratelimit`]: per-instance inbox
+//!   limits.
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
 //!   [`tail`], its in-memory recent end; [`delivery`]: one worker per subscriber reading the log.
 pub mod ap;
@@ -23,6 +24,7 @@ pub mod httpsig;
 pub mod inbox;
 pub mod keyfile;
 pub mod net;
+pub mod ratelimit;
 pub mod relay;
 pub mod resolver;
 pub mod routes;

@@ -709,3 +709,30 @@ fn a_bad_configuration_value_exits_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("PLAZA_ALLOW_PRIVATE_NETWORKS"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_over_its_rate_limit_gets_429_and_others_are_unaffected() {
+    let relay = Relay::start_with(&[
+        ("PLAZA_INBOUND_RATE_PER_INSTANCE", "1"),
+        ("PLAZA_INBOUND_BURST_PER_INSTANCE", "4"),
+    ])
+    .await;
+    let noisy = Instance::start(Flavor::Mastodon, &relay).await;
+    let quiet = Instance::start(Flavor::Mastodon, &relay).await;
+    noisy.subscribe(&relay).await;
+    quiet.subscribe(&relay).await;
+    let mut statuses = Vec::new();
+    for n in 0..8 {
+        let (status, _) = noisy
+            .post_as_user(&noisy.public_create(&format!("flood {n}")))
+            .await;
+        statuses.push(status);
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&StatusCode::ACCEPTED), "{statuses:?}");
+    let (status, body) = quiet.post_as_user(&quiet.public_create("calm")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
