@@ -71,17 +71,13 @@ pub enum Error {
     #[error("bad request: {0}")]
     BadRequest(String),
 
-    /// A request body was larger than the configured limit.
-    #[error("payload too large: more than {0} bytes")]
-    TooLarge(usize),
-
     /// An activity came from an instance that is not subscribed to the relay.
     #[error("instance {0} is not subscribed to this relay")]
     NotSubscribed(String),
 
-    /// An instance or actor is blocked by the relay's admins.
-    #[error("instance {0} is blocked on this relay")]
-    Blocked(String),
+    /// An admin request without the right bearer token.
+    #[error("admin token missing or wrong")]
+    AdminUnauthorized,
 
     /// The sender exceeded its rate limit.
     #[error("rate limit exceeded for {0}")]
@@ -127,11 +123,11 @@ impl Error {
             | Error::Digest(_)
             | Error::SignatureInvalid
             | Error::KeyUnusable(_)
-            | Error::KeyNotOwned { .. } => StatusCode::UNAUTHORIZED,
+            | Error::KeyNotOwned { .. }
+            | Error::AdminUnauthorized => StatusCode::UNAUTHORIZED,
             Error::Fetch { .. } => StatusCode::BAD_GATEWAY,
             Error::ForbiddenAddress(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::NotSubscribed(_) | Error::Blocked(_) => StatusCode::FORBIDDEN,
+            Error::NotSubscribed(_) => StatusCode::FORBIDDEN,
             Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

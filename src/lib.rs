@@ -4,6 +4,7 @@
 //! The crate is laid out along the data flow (see `../shared/DESIGN.md`):
 //!
 //! - [`config`]: the configuration file and its `PLAZA_*` environment overrides.
+//! - [`admin`]: the token-protected admin API (list and remove subscribers).
 //! - [`app`]: builds the services into one [`app::AppState`] and runs the server; [`routes`] maps paths
 //!   to thin handlers.
 //! - [`httpsig`]: HTTP signatures (draft-cavage and RFC 9421) in and out, body digests, keys.
@@ -15,6 +16,7 @@
 //!   limits.
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
 //!   [`tail`], its in-memory recent end; [`delivery`]: one worker per subscriber reading the log.
+pub mod admin;
 pub mod ap;
 pub mod app;
 pub mod config;

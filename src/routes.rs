@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,7 +16,7 @@ use crate::ap::outgoing;
 use crate::app::AppState;
 use crate::httpsig::SignedRequest;
 use crate::net::ACTIVITY_JSON;
-use crate::{Error, Result, inbox};
+use crate::{Error, Result, admin, inbox};
 
 type Shared = State<Arc<AppState>>;
 
@@ -34,6 +34,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/nodeinfo/2.1", get(nodeinfo))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/admin/subscribers", get(admin_subscribers))
+        .route(
+            "/admin/subscribers/{instance}",
+            axum::routing::delete(admin_remove),
+        )
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -230,4 +235,25 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         text,
     )
         .into_response())
+}
+
+async fn admin_subscribers(State(state): Shared, headers: HeaderMap) -> Result<axum::Json<Value>> {
+    admin::authorize(&state, &headers)?;
+    Ok(axum::Json(
+        json!({ "subscribers": admin::subscribers(&state).await? }),
+    ))
+}
+
+async fn admin_remove(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(instance): Path<String>,
+) -> Result<axum::Json<Value>> {
+    admin::authorize(&state, &headers)?;
+    if !admin::remove(&state, &instance).await? {
+        return Err(Error::NotFound(format!(
+            "instance {instance} is not subscribed"
+        )));
+    }
+    Ok(axum::Json(json!({ "removed": instance })))
 }

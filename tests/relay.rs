@@ -736,3 +736,93 @@ async fn an_instance_over_its_rate_limit_gets_429_and_others_are_unaffected() {
     let (status, body) = quiet.post_as_user(&quiet.public_create("calm")).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_list_and_remove_subscribers_with_their_token() {
+    let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", "s3cret-token")]).await;
+    let a = Instance::start(Flavor::Mastodon, &relay).await;
+    let p = Instance::start(Flavor::Pleroma, &relay).await;
+    a.subscribe(&relay).await;
+    p.subscribe(&relay).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/admin/subscribers", relay.base);
+    assert_eq!(
+        client.get(&url).send().await.unwrap().status().as_u16(),
+        401
+    );
+    assert_eq!(
+        client
+            .get(&url)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    let list: Value = client
+        .get(&url)
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let subs = list["subscribers"].as_array().unwrap();
+    assert_eq!(subs.len(), 2);
+    let pleroma = subs
+        .iter()
+        .find(|s| s["instance"] == p.authority())
+        .expect("pleroma listed");
+    assert_eq!(pleroma["protocol"], "litepub");
+    assert_eq!(pleroma["actor"], p.instance_actor());
+
+    let remove = format!("{url}/{}", p.authority());
+    assert_eq!(
+        client
+            .delete(&remove)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        client
+            .delete(&remove)
+            .bearer_auth("s3cret-token")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        client
+            .delete(&remove)
+            .bearer_auth("s3cret-token")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    let (status, _) = p.post_as_user(&p.public_create("after removal")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Without a token configured the admin API does not exist.
+    let plain = Relay::start().await;
+    let status = client
+        .get(format!("{}/admin/subscribers", plain.base))
+        .bearer_auth("")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 404);
+}

@@ -1,0 +1,80 @@
+//! The admin API: what the relay's own admins use to see and curate who is subscribed.
+//!
+//! Every call needs `Authorization: Bearer <admin_token>`, compared in constant time; with an empty
+//! `admin_token` the API does not exist (404), so a fresh relay exposes nothing by default.
+
+use axum::http::HeaderMap;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::store::Style;
+use crate::{Error, Result};
+
+/// Checks the bearer token of an admin request.
+pub fn authorize(state: &AppState, headers: &HeaderMap) -> Result<()> {
+    let expected = state.config.admin_token.as_bytes();
+    if expected.is_empty() {
+        return Err(Error::NotFound(
+            "the admin API is disabled (set admin_token)".into(),
+        ));
+    }
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), expected)
+        .map_err(|_| Error::AdminUnauthorized)
+}
+
+/// One subscriber as the admin API shows it.
+#[derive(Debug, Serialize)]
+pub struct SubscriberView {
+    /// Host (and port) identifying the instance.
+    pub instance: String,
+    /// The actor that subscribed.
+    pub actor: String,
+    /// Where deliveries go.
+    pub inbox: String,
+    /// `mastodon` or `litepub`.
+    pub protocol: &'static str,
+    /// Log entries not yet confirmed delivered (from the persisted cursor).
+    pub behind: u64,
+    /// Entries it never got (pruned while it was unreachable, or refused by it).
+    pub skipped: u64,
+    /// Unix seconds of the subscription.
+    pub subscribed_at: i64,
+}
+
+/// Every subscriber with its delivery state.
+pub async fn subscribers(state: &AppState) -> Result<Vec<SubscriberView>> {
+    let head = state.store.tail().head();
+    Ok(state
+        .store
+        .subscribers()
+        .await?
+        .into_iter()
+        .map(|s| SubscriberView {
+            behind: head.saturating_sub(s.cursor),
+            instance: s.authority,
+            actor: s.actor_id,
+            inbox: s.inbox,
+            protocol: match s.style {
+                Style::Mastodon => "mastodon",
+                Style::LitePub => "litepub",
+            },
+            skipped: s.skipped,
+            subscribed_at: s.created_at,
+        })
+        .collect())
+}
+
+/// Ends an instance's subscription and stops its deliveries; false when it was not subscribed.
+pub async fn remove(state: &AppState, instance: &str) -> Result<bool> {
+    let removed = state.store.unsubscribe(instance).await?;
+    state.engine.stop(instance);
+    if removed {
+        tracing::info!(%instance, "subscription removed by an admin");
+    }
+    Ok(removed)
+}
