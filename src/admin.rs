@@ -7,6 +7,7 @@ use axum::http::HeaderMap;
 use serde::Serialize;
 
 use crate::app::AppState;
+use crate::delivery::Health;
 use crate::store::Style;
 use crate::{Error, Result};
 
@@ -44,6 +45,10 @@ pub struct SubscriberView {
     pub skipped: u64,
     /// Unix seconds of the subscription.
     pub subscribed_at: i64,
+    /// Whether deliveries have failed [`Health::UNREACHABLE_AFTER`] times in a row.
+    pub unreachable: bool,
+    /// How deliveries are going right now.
+    pub delivery: Option<Health>,
 }
 
 /// Every subscriber with its delivery state.
@@ -54,17 +59,24 @@ pub async fn subscribers(state: &AppState) -> Result<Vec<SubscriberView>> {
         .subscribers()
         .await?
         .into_iter()
-        .map(|s| SubscriberView {
-            behind: head.saturating_sub(s.cursor),
-            instance: s.authority,
-            actor: s.actor_id,
-            inbox: s.inbox,
-            protocol: match s.style {
-                Style::Mastodon => "mastodon",
-                Style::LitePub => "litepub",
-            },
-            skipped: s.skipped,
-            subscribed_at: s.created_at,
+        .map(|s| {
+            let delivery = state.engine.health(&s.authority);
+            SubscriberView {
+                unreachable: delivery
+                    .as_ref()
+                    .is_some_and(|h| h.consecutive_failures >= Health::UNREACHABLE_AFTER),
+                delivery,
+                behind: head.saturating_sub(s.cursor),
+                instance: s.authority,
+                actor: s.actor_id,
+                inbox: s.inbox,
+                protocol: match s.style {
+                    Style::Mastodon => "mastodon",
+                    Style::LitePub => "litepub",
+                },
+                skipped: s.skipped,
+                subscribed_at: s.created_at,
+            }
         })
         .collect())
 }

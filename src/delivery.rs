@@ -57,12 +57,56 @@ pub struct Stats {
     pub pruned_skips: AtomicU64,
 }
 
+/// How deliveries to one subscriber are going, for the admin API and the metrics.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Health {
+    /// Failed attempts since the last success.
+    pub consecutive_failures: u32,
+    /// Unix seconds of the first failure of the current run of failures.
+    pub failing_since: Option<u64>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Unix seconds of the last accepted delivery.
+    pub last_delivered: Option<u64>,
+}
+
+impl Health {
+    /// After this many failures in a row a subscriber counts as unreachable: its worker keeps probing
+    /// it at the backoff rate (at most `retry_max_secs` apart) and resumes on the first success.
+    pub const UNREACHABLE_AFTER: u32 = 5;
+
+    fn succeeded(&mut self) {
+        self.consecutive_failures = 0;
+        self.failing_since = None;
+        self.last_error = None;
+        self.last_delivered = Some(unix_now());
+    }
+
+    fn failed(&mut self, reason: &str) {
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        self.failing_since.get_or_insert_with(unix_now);
+        self.last_error = Some(reason.to_string());
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+struct Worker {
+    task: AbortHandle,
+    health: Arc<Mutex<Health>>,
+}
+
 /// Runs and tracks the workers.
 pub struct Engine {
     store: Store,
     http: Http,
     backoff: Backoff,
-    workers: Mutex<HashMap<String, AbortHandle>>,
+    workers: Mutex<HashMap<String, Worker>>,
     /// Delivery counters.
     pub stats: Stats,
 }
@@ -82,30 +126,53 @@ impl Engine {
     /// Starts (or restarts, e.g. after its inbox changed) the worker of `subscriber`.
     pub fn start(self: &Arc<Self>, subscriber: Subscriber) {
         let authority = subscriber.authority.clone();
-        let task = tokio::spawn(self.clone().run(subscriber));
+        let health = Arc::new(Mutex::new(Health::default()));
+        let task = tokio::spawn(self.clone().run(subscriber, health.clone())).abort_handle();
         if let Ok(mut workers) = self.workers.lock()
-            && let Some(old) = workers.insert(authority, task.abort_handle())
+            && let Some(old) = workers.insert(authority, Worker { task, health })
         {
-            old.abort();
+            old.task.abort();
         }
     }
 
     /// Stops the worker of `authority` (after an unsubscribe).
     pub fn stop(&self, authority: &str) {
         if let Ok(mut workers) = self.workers.lock()
-            && let Some(handle) = workers.remove(authority)
+            && let Some(worker) = workers.remove(authority)
         {
-            handle.abort();
+            worker.task.abort();
         }
     }
 
     /// Stops every worker.
     pub fn stop_all(&self) {
         if let Ok(mut workers) = self.workers.lock() {
-            for (_, handle) in workers.drain() {
-                handle.abort();
+            for (_, worker) in workers.drain() {
+                worker.task.abort();
             }
         }
+    }
+
+    /// How deliveries to `authority` are going (None when it has no worker).
+    pub fn health(&self, authority: &str) -> Option<Health> {
+        let workers = self.workers.lock().ok()?;
+        let health = workers.get(authority)?.health.lock().ok()?.clone();
+        Some(health)
+    }
+
+    /// Subscribers that failed [`Health::UNREACHABLE_AFTER`] times in a row or more.
+    pub fn unreachable_count(&self) -> usize {
+        let Ok(workers) = self.workers.lock() else {
+            return 0;
+        };
+        workers
+            .values()
+            .filter(|w| {
+                w.health
+                    .lock()
+                    .is_ok_and(|h| h.consecutive_failures >= Health::UNREACHABLE_AFTER)
+            })
+            .count()
     }
 
     /// Number of running workers.
@@ -127,7 +194,7 @@ impl Engine {
             .collect())
     }
 
-    async fn run(self: Arc<Self>, sub: Subscriber) {
+    async fn run(self: Arc<Self>, sub: Subscriber, health: Arc<Mutex<Health>>) {
         let inbox = match Url::parse(&sub.inbox) {
             Ok(url) => url,
             Err(e) => {
@@ -170,7 +237,9 @@ impl Engine {
                 skipped += lost;
             }
             for entry in batch {
-                if entry.is_for(&sub.authority) && !self.deliver(&sub, &inbox, &entry).await {
+                if entry.is_for(&sub.authority)
+                    && !self.deliver(&sub, &inbox, &entry, &health).await
+                {
                     skipped += 1;
                 }
                 cursor = entry.seq;
@@ -219,7 +288,13 @@ impl Engine {
     }
 
     /// Delivers one entry, retrying until the receiver accepts or refuses it; true when accepted.
-    async fn deliver(&self, sub: &Subscriber, inbox: &Url, entry: &Entry) -> bool {
+    async fn deliver(
+        &self,
+        sub: &Subscriber,
+        inbox: &Url,
+        entry: &Entry,
+        health: &Mutex<Health>,
+    ) -> bool {
         let body = entry.body_for(sub.style).clone();
         let digest = entry.digest_for(sub.style);
         let mut failures = 0u32;
@@ -227,6 +302,9 @@ impl Engine {
             match self.http.deliver(inbox, body.clone(), digest).await {
                 Outcome::Delivered => {
                     self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut h) = health.lock() {
+                        h.succeeded();
+                    }
                     tracing::debug!(subscriber = %sub.authority, seq = entry.seq, kind = %entry.kind, "delivered");
                     return true;
                 }
@@ -237,6 +315,9 @@ impl Engine {
                 }
                 Outcome::Retry(reason) => {
                     self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut h) = health.lock() {
+                        h.failed(&reason);
+                    }
                     let delay = self.backoff.delay(failures);
                     failures = failures.saturating_add(1);
                     tracing::info!(subscriber = %sub.authority, seq = entry.seq, %reason, retry_in_ms = delay.as_millis() as u64, "delivery failed");

@@ -198,6 +198,12 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         state.engine.worker_count() as u64,
     );
     put(
+        "plaza_subscribers_unreachable",
+        "gauge",
+        "Subscribers whose last deliveries all failed (still probed with backoff).",
+        state.engine.unreachable_count() as u64,
+    );
+    put(
         "plaza_deliveries_total",
         "counter",
         "Deliveries accepted by receivers.",

@@ -151,8 +151,9 @@ pub struct Store {
     members: Arc<RwLock<HashMap<String, Subscriber>>>,
 }
 
-/// How many recent entries the in-memory tail keeps.
-const TAIL_CAPACITY: usize = 16_384;
+/// How many recent entries the in-memory tail keeps: enough for every healthy subscriber to read from
+/// memory during a burst, small enough that a tail full of large posts stays a few tens of MB.
+const TAIL_CAPACITY: usize = 4096;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS subscribers (

@@ -826,3 +826,70 @@ async fn admins_list_and_remove_subscribers_with_their_token() {
         .status();
     assert_eq!(status.as_u16(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_subscriber_is_visible_to_admins_and_recovers() {
+    let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", "t0ken")]).await;
+    let a = Instance::start(Flavor::Mastodon, &relay).await;
+    let dead = Instance::start(Flavor::GoToSocial, &relay).await;
+    a.subscribe(&relay).await;
+    dead.subscribe(&relay).await;
+    dead.down().await;
+    let create = a.public_create("into the void");
+    let note = create["object"]["id"].as_str().unwrap().to_string();
+    a.post_as_user(&create).await;
+
+    let client = reqwest::Client::new();
+    let view = async || -> Value {
+        let list: Value = client
+            .get(format!("{}/admin/subscribers", relay.base))
+            .bearer_auth("t0ken")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list["subscribers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["instance"] == dead.authority())
+            .unwrap()
+            .clone()
+    };
+    let start = std::time::Instant::now();
+    loop {
+        let v = view().await;
+        if v["unreachable"] == true {
+            assert!(v["delivery"]["failing_since"].is_u64(), "{v}");
+            assert!(v["delivery"]["last_error"].is_string(), "{v}");
+            assert_eq!(v["behind"], 1, "{v}");
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "never marked unreachable: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = reqwest::get(format!("{}/metrics", relay.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("plaza_subscribers_unreachable 1\n"),
+        "{metrics}"
+    );
+
+    dead.up().await;
+    eventually("delivery after recovery", || dead.got_object(&note)).await;
+    let start = std::time::Instant::now();
+    while view().await["unreachable"] != false {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "still unreachable after recovery"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(view().await["delivery"]["last_delivered"].is_u64());
+}
