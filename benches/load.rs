@@ -429,6 +429,25 @@ struct Origin {
 }
 
 impl Origin {
+    /// Starts the origin instance and subscribes it to the relay.
+    async fn start(
+        index: usize,
+        relay: &RelayProcess,
+        record: &Arc<Record>,
+        client: &reqwest::Client,
+    ) -> Arc<Origin> {
+        let handle = start_subscriber(
+            index,
+            Behaviour::Healthy,
+            relay,
+            record.clone(),
+            client.clone(),
+        )
+        .await;
+        subscribe(&handle, &relay.base, client).await;
+        Arc::new(Origin { handle })
+    }
+
     fn create(&self, n: u64, relay: &str) -> Prepared {
         let base = &self.handle.sub.base;
         let actor = format!("{base}/actor");
@@ -595,17 +614,7 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
         };
         subs.push(start_subscriber(i, behaviour, &relay, record.clone(), client.clone()).await);
     }
-    let origin = Arc::new(Origin {
-        handle: start_subscriber(
-            usize::MAX,
-            Behaviour::Healthy,
-            &relay,
-            record.clone(),
-            client.clone(),
-        )
-        .await,
-    });
-    subscribe(&origin.handle, &relay.base, &client).await;
+    let origin = Origin::start(usize::MAX, &relay, &record, &client).await;
     for sub in &subs {
         subscribe(sub, &relay.base, &client).await;
     }
@@ -751,17 +760,7 @@ async fn inbound(o: &Options) -> (f64, usize, f64) {
         .pool_max_idle_per_host(128)
         .build()
         .expect("client");
-    let origin = Arc::new(Origin {
-        handle: start_subscriber(
-            usize::MAX - 1,
-            Behaviour::Healthy,
-            &relay,
-            record.clone(),
-            client.clone(),
-        )
-        .await,
-    });
-    subscribe(&origin.handle, &relay.base, &client).await;
+    let origin = Origin::start(usize::MAX - 1, &relay, &record, &client).await;
     let posts = origin.presign(0..o.inbound as u64, &relay.base);
     let start = Instant::now();
     let (accepted, refused) = post_all(&client, &relay.base, posts, 64).await;
