@@ -83,8 +83,7 @@ pub async fn subscribers(state: &AppState) -> Result<Vec<SubscriberView>> {
 
 /// Ends an instance's subscription and stops its deliveries; false when it was not subscribed.
 pub async fn remove(state: &AppState, instance: &str) -> Result<bool> {
-    let removed = state.store.unsubscribe(instance).await?;
-    state.engine.stop(instance);
+    let removed = state.end_subscription(instance).await?;
     if removed {
         tracing::info!(%instance, "subscription removed by an admin");
     }

@@ -125,6 +125,16 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Ends an instance's subscription (its own Undo, or an admin) and stops its deliveries; false
+    /// when it was not subscribed.
+    pub async fn end_subscription(&self, instance: &str) -> Result<bool> {
+        let removed = self.store.unsubscribe(instance).await?;
+        self.engine.stop(instance);
+        Ok(removed)
+    }
+}
+
 /// Binds the configured address, prints where it listens, and serves until `shutdown` resolves.
 pub async fn serve(
     config: Config,

@@ -135,8 +135,7 @@ async fn act(
             Ok(Receipt::Ignored(reason))
         }
         Decision::Unsubscribe => {
-            state.store.unsubscribe(origin).await?;
-            state.engine.stop(origin);
+            state.end_subscription(origin).await?;
             tracing::info!(instance = %origin, "unsubscribed");
             Ok(Receipt::Unsubscribed)
         }
