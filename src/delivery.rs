@@ -17,7 +17,7 @@ use tokio::task::AbortHandle;
 use url::Url;
 
 use crate::httpsig::digest_header;
-use crate::net::{Http, Outcome};
+use crate::net::{Http, InboxClient, Outcome};
 use crate::store::{Entry, Store, Subscriber};
 
 /// How many entries a worker takes at a time.
@@ -195,8 +195,11 @@ impl Engine {
     }
 
     async fn run(self: Arc<Self>, sub: Subscriber, health: Arc<Mutex<Health>>) {
-        let inbox = match Url::parse(&sub.inbox) {
-            Ok(url) => url,
+        let client = Url::parse(&sub.inbox)
+            .map_err(|e| crate::Error::BadRequest(e.to_string()))
+            .and_then(|inbox| self.http.inbox_client(inbox));
+        let mut client = match client {
+            Ok(client) => client,
             Err(e) => {
                 tracing::error!(subscriber = %sub.authority, inbox = %sub.inbox, error = %e, "unusable inbox; not delivering");
                 return;
@@ -238,7 +241,7 @@ impl Engine {
             }
             for entry in batch {
                 if entry.is_for(&sub.authority)
-                    && !self.deliver(&sub, &inbox, &entry, &health).await
+                    && !self.deliver(&sub, &mut client, &entry, &health).await
                 {
                     skipped += 1;
                 }
@@ -271,10 +274,19 @@ impl Engine {
         const ATTEMPTS: u32 = 5;
         let engine = self.clone();
         tokio::spawn(async move {
-            let Ok(url) = Url::parse(&inbox) else { return };
+            let client = Url::parse(&inbox)
+                .map_err(|e| crate::Error::BadRequest(e.to_string()))
+                .and_then(|url| engine.http.inbox_client(url));
+            let mut client = match client {
+                Ok(client) => client,
+                Err(e) => {
+                    tracing::warn!(%inbox, error = %e, "one-off delivery to an unusable inbox");
+                    return;
+                }
+            };
             let digest = digest_header(&body);
             for attempt in 0..ATTEMPTS {
-                match engine.http.deliver(&url, body.clone(), &digest).await {
+                match client.deliver(body.clone(), &digest).await {
                     Outcome::Delivered => return,
                     Outcome::Refused(reason) => {
                         tracing::warn!(%inbox, %reason, "one-off delivery refused");
@@ -291,7 +303,7 @@ impl Engine {
     async fn deliver(
         &self,
         sub: &Subscriber,
-        inbox: &Url,
+        client: &mut InboxClient,
         entry: &Entry,
         health: &Mutex<Health>,
     ) -> bool {
@@ -299,7 +311,7 @@ impl Engine {
         let digest = entry.digest_for(sub.style);
         let mut failures = 0u32;
         loop {
-            match self.http.deliver(inbox, body.clone(), digest).await {
+            match client.deliver(body.clone(), digest).await {
                 Outcome::Delivered => {
                     self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                     if let Ok(mut h) = health.lock() {

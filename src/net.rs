@@ -10,12 +10,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::body::Bytes;
 use axum::http::{HeaderValue, Method, header};
 use serde_json::Value;
 use url::Url;
 
 use crate::httpsig::{self, PrivateKey};
+pub use crate::inbox_client::InboxClient;
 use crate::{Error, Result};
 
 /// The media type ActivityPub documents are sent and requested with.
@@ -104,23 +104,38 @@ pub struct GuardedResolver {
 
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow_private = self.policy.allow_private;
+        let policy = self.policy;
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = addrs
-                .into_iter()
-                .filter(|a| allow_private || is_public_ip(a.ip()))
-                .collect();
-            if allowed.is_empty() {
-                let err: Box<dyn std::error::Error + Send + Sync> =
-                    format!("{host} resolves only to private or loopback addresses").into();
-                return Err(err);
-            }
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+            let addrs = resolve(policy, url::Host::Domain(&host), 0).await?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
+}
+
+/// The addresses of `host` the policy lets the relay contact. A literal IP is returned as it is (the
+/// policy checks those on the URL, [`AddressPolicy::check_url`]); a name is looked up and its
+/// non-public answers are dropped unless private networks are allowed.
+pub async fn resolve(
+    policy: AddressPolicy,
+    host: url::Host<&str>,
+    port: u16,
+) -> std::io::Result<Vec<SocketAddr>> {
+    let name = match host {
+        url::Host::Ipv4(ip) => return Ok(vec![SocketAddr::new(IpAddr::V4(ip), port)]),
+        url::Host::Ipv6(ip) => return Ok(vec![SocketAddr::new(IpAddr::V6(ip), port)]),
+        url::Host::Domain(name) => name,
+    };
+    let allowed: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
+        .await?
+        .filter(|a| policy.allow_private || is_public_ip(a.ip()))
+        .collect();
+    if allowed.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "{name} resolves only to private or loopback addresses"
+        )));
+    }
+    Ok(allowed)
 }
 
 /// How one delivery attempt ended.
@@ -134,7 +149,7 @@ pub enum Outcome {
     Refused(String),
 }
 
-/// The relay's signing HTTP client.
+/// The relay's signing HTTP client: signed GETs here, signed POSTs through [`InboxClient`]s it makes.
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
@@ -144,6 +159,8 @@ pub struct Http {
     max_fetch_bytes: usize,
     fetch_timeout: Duration,
     delivery_timeout: Duration,
+    user_agent: HeaderValue,
+    tls: tokio_rustls::TlsConnector,
 }
 
 /// Settings for [`Http::new`].
@@ -167,8 +184,10 @@ pub struct HttpSettings {
 impl Http {
     /// Builds the client.
     pub fn new(s: HttpSettings) -> Result<Http> {
+        let user_agent = HeaderValue::from_str(&s.user_agent)
+            .map_err(|_| Error::Config(format!("user agent {:?}", s.user_agent)))?;
         let client = reqwest::Client::builder()
-            .user_agent(s.user_agent)
+            .user_agent(user_agent.clone())
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(16)
@@ -185,12 +204,47 @@ impl Http {
             max_fetch_bytes: s.max_fetch_bytes,
             fetch_timeout: s.fetch_timeout,
             delivery_timeout: s.delivery_timeout,
+            user_agent,
+            tls: tokio_rustls::TlsConnector::from(Arc::new(tls_config()?)),
         })
     }
 
     /// Which addresses this client may contact.
     pub fn policy(&self) -> AddressPolicy {
         self.policy
+    }
+
+    /// A client that delivers to `inbox` over a connection of its own.
+    pub fn inbox_client(&self, inbox: Url) -> Result<InboxClient> {
+        InboxClient::new(self.clone(), inbox)
+    }
+
+    /// The relay key requests are signed with, and its id.
+    pub(crate) fn key(&self) -> &PrivateKey {
+        &self.key
+    }
+
+    pub(crate) fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    pub(crate) fn delivery_timeout(&self) -> Duration {
+        self.delivery_timeout
+    }
+
+    pub(crate) fn user_agent(&self) -> &HeaderValue {
+        &self.user_agent
+    }
+
+    pub(crate) fn tls(&self) -> &tokio_rustls::TlsConnector {
+        &self.tls
+    }
+
+    /// The same client trusting other TLS roots (tests run their own certificate authority).
+    #[cfg(test)]
+    pub(crate) fn with_tls(mut self, config: rustls::ClientConfig) -> Http {
+        self.tls = tokio_rustls::TlsConnector::from(Arc::new(config));
+        self
     }
 
     /// Fetches an ActivityPub document with a signed GET; follows no redirects (a document must live at
@@ -246,41 +300,10 @@ impl Http {
         }
         serde_json::from_slice(&body).map_err(|e| Error::fetch(url, format!("not JSON: {e}")))
     }
-
-    /// Delivers `body` to `inbox` with a signed POST. `digest` is the body's `Digest` header value,
-    /// computed once per activity rather than once per recipient.
-    pub async fn deliver(&self, inbox: &Url, body: Bytes, digest: &str) -> Outcome {
-        if let Err(e) = self.policy.check_url(inbox) {
-            return Outcome::Refused(e.to_string());
-        }
-        // The signer returns Date, Digest, Content-Type and Signature; reqwest adds Host from the URL.
-        let headers = match httpsig::sign_request_with_digest(
-            &self.key,
-            &self.key_id,
-            &Method::POST,
-            inbox,
-            Some(ACTIVITY_JSON),
-            Some(digest),
-            SystemTime::now(),
-        ) {
-            Ok(headers) => headers,
-            Err(e) => return Outcome::Refused(format!("signing: {e}")),
-        };
-        let mut request = self
-            .client
-            .post(inbox.clone())
-            .timeout(self.delivery_timeout);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        match request.body(body).send().await {
-            Ok(response) => classify(response.status()),
-            Err(e) => Outcome::Retry(describe(&e)),
-        }
-    }
 }
 
-fn classify(status: reqwest::StatusCode) -> Outcome {
+/// Whether a delivery's answer means delivered, try again, or give up on this one.
+pub(crate) fn classify(status: reqwest::StatusCode) -> Outcome {
     if status.is_success() {
         Outcome::Delivered
     } else if status.is_server_error()
@@ -293,9 +316,21 @@ fn classify(status: reqwest::StatusCode) -> Outcome {
     }
 }
 
-/// A short reason for a transport error (reqwest's Display hides the cause).
-fn describe(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
+/// TLS for deliveries: HTTP/1.1 only, certificates checked against the platform's roots.
+fn tls_config() -> Result<rustls::ClientConfig> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_platform_verifier())
+        .map_err(|e| Error::Config(format!("TLS: {e}")))?
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A short reason for a transport error, with its causes (reqwest's Display hides them).
+pub(crate) fn describe(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

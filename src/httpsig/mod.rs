@@ -291,6 +291,18 @@ fn check_window(created: i64, expires: Option<i64>, now: SystemTime) -> Result<(
     Ok(())
 }
 
+/// The `Host` of a request to `url`, as signed: the host, with the port when it is not the scheme's
+/// default.
+pub fn authority(url: &url::Url) -> Result<String> {
+    let host = url
+        .host_str()
+        .ok_or_else(|| Error::fetch(url.as_str(), "URL has no host"))?;
+    Ok(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
+}
+
 /// The headers to add to a request the relay sends, signed with draft-cavage `rsa-sha256`.
 ///
 /// With a body (always for POST; an absent body counts as empty): `Date`, `Digest`, `Content-Type` (when
@@ -335,13 +347,7 @@ pub fn sign_request_with_digest(
     digest: Option<&str>,
     now: SystemTime,
 ) -> Result<Vec<(HeaderName, HeaderValue)>> {
-    let host = url
-        .host_str()
-        .ok_or_else(|| Error::fetch(url.as_str(), "URL has no host"))?;
-    let host = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
+    let host = authority(url)?;
     let mut target = url.path().to_owned();
     if let Some(q) = url.query() {
         target.push('?');

@@ -1,0 +1,639 @@
+//! The keep-alive HTTP/1.1 connection a delivery worker keeps to its subscriber's inbox.
+//!
+//! Every delivery to one subscriber goes to the same inbox, one request at a time, so each worker owns
+//! one connection and drives it inside its own task. Compared with a pooled client this skips, per
+//! request, the pool lookup, a separate connection task to wake, and the client's redirect, retry and
+//! timeout layers: the relay's CPU goes to the one signature a delivery needs. Measured with
+//! `cargo bench --bench load`; see the README.
+//!
+//! The network rules are those of [`Http`]: the address policy on the URL and on every resolved address,
+//! a connect timeout and a timeout on the whole delivery, TLS verified against the platform's roots,
+//! response bodies read up to a cap (and the connection dropped past it). A connection the receiver
+//! closed while idle is noticed before use; a request that fails on a reused connection is tried once
+//! more on a fresh one, since keep-alive connections may be closed by the other side at any moment
+//! (a duplicate is harmless: receivers deduplicate by activity id).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use axum::body::Bytes;
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use url::Url;
+
+use crate::httpsig;
+use crate::net::{ACTIVITY_JSON, Http, Outcome, classify, describe, resolve};
+
+/// How long establishing a connection (TCP and TLS) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Response bodies are read (so the connection can be reused) up to this size, then the connection is
+/// dropped instead. Inboxes answer 202 with an empty or tiny body.
+const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+/// A byte stream the connection runs over: TCP, or TLS over TCP.
+trait Io: AsyncRead + AsyncWrite + Send + Sync + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin> Io for T {}
+
+type Stream = TokioIo<Box<dyn Io>>;
+
+/// Signed POSTs to one inbox over one reused connection.
+pub struct InboxClient {
+    http: Http,
+    inbox: Url,
+    /// The `Host` header: the authority the signature covers.
+    host: HeaderValue,
+    /// The request target in origin form (`/inbox?…`).
+    target: Uri,
+    conn: Option<Conn>,
+}
+
+impl InboxClient {
+    /// A client for `inbox`; connects on the first delivery.
+    pub fn new(http: Http, inbox: Url) -> crate::Result<InboxClient> {
+        let host = httpsig::authority(&inbox)?;
+        let host = HeaderValue::from_str(&host)
+            .map_err(|_| crate::Error::BadRequest(format!("{inbox}: unusable host")))?;
+        let target = match inbox.query() {
+            Some(q) => format!("{}?{q}", inbox.path()),
+            None => inbox.path().to_owned(),
+        };
+        let target = target
+            .parse::<Uri>()
+            .map_err(|e| crate::Error::BadRequest(format!("{inbox}: {e}")))?;
+        Ok(InboxClient {
+            http,
+            inbox,
+            host,
+            target,
+            conn: None,
+        })
+    }
+
+    /// The inbox this client delivers to.
+    pub fn inbox(&self) -> &Url {
+        &self.inbox
+    }
+
+    /// Delivers `body` with a signed POST. `digest` is the body's `Digest` header value, computed once
+    /// per activity rather than once per recipient.
+    pub async fn deliver(&mut self, body: Bytes, digest: &str) -> Outcome {
+        if let Err(e) = self.http.policy().check_url(&self.inbox) {
+            return Outcome::Refused(e.to_string());
+        }
+        let signed = match httpsig::sign_request_with_digest(
+            self.http.key(),
+            self.http.key_id(),
+            &Method::POST,
+            &self.inbox,
+            Some(ACTIVITY_JSON),
+            Some(digest),
+            SystemTime::now(),
+        ) {
+            Ok(headers) => headers,
+            Err(e) => return Outcome::Refused(format!("signing: {e}")),
+        };
+        let timeout = self.http.delivery_timeout();
+        match tokio::time::timeout(timeout, self.send(&signed, body)).await {
+            Ok(Ok(status)) => classify(status),
+            Ok(Err(reason)) => {
+                self.conn = None;
+                Outcome::Retry(reason)
+            }
+            Err(_) => {
+                self.conn = None;
+                Outcome::Retry(format!("no answer within {} s", timeout.as_secs()))
+            }
+        }
+    }
+
+    /// One request: on the kept connection when there is one (and once more on a new connection if
+    /// that fails), else on a new connection.
+    async fn send(
+        &mut self,
+        signed: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> Result<StatusCode, String> {
+        if let Some(mut conn) = self.conn.take() {
+            match conn.exchange(self.request(signed, body.clone())).await {
+                Ok(answer) => return Ok(self.keep(conn, answer)),
+                Err(reason) => {
+                    tracing::debug!(inbox = %self.inbox, %reason, "kept connection failed; reconnecting");
+                }
+            }
+        }
+        let mut conn = self.connect().await?;
+        let answer = conn.exchange(self.request(signed, body)).await?;
+        Ok(self.keep(conn, answer))
+    }
+
+    fn keep(&mut self, conn: Conn, (status, reusable): (StatusCode, bool)) -> StatusCode {
+        if reusable {
+            self.conn = Some(conn);
+        }
+        status
+    }
+
+    fn request(&self, signed: &[(HeaderName, HeaderValue)], body: Bytes) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.target.clone();
+        let headers = request.headers_mut();
+        headers.insert(header::HOST, self.host.clone());
+        headers.insert(header::USER_AGENT, self.http.user_agent().clone());
+        for (name, value) in signed {
+            headers.insert(name.clone(), value.clone());
+        }
+        request
+    }
+
+    async fn connect(&self) -> Result<Conn, String> {
+        let connecting = async {
+            let tcp = self.connect_tcp().await?;
+            let io: Box<dyn Io> = if self.inbox.scheme() == "https" {
+                let name = self.inbox.host_str().unwrap_or_default().to_owned();
+                let name = rustls::pki_types::ServerName::try_from(name)
+                    .map_err(|e| format!("TLS server name: {e}"))?;
+                let tls = self
+                    .http
+                    .tls()
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("TLS: {e}"))?;
+                Box::new(tls)
+            } else {
+                Box::new(tcp)
+            };
+            let (sender, connection) = http1::handshake(TokioIo::new(io))
+                .await
+                .map_err(|e| describe(&e))?;
+            Ok(Conn {
+                sender,
+                driver: Driver {
+                    connection: Box::pin(connection),
+                    done: false,
+                },
+            })
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "no connection within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+            })
+    }
+
+    /// Connects to the first address that answers, of those the address policy allows.
+    async fn connect_tcp(&self) -> Result<TcpStream, String> {
+        let host = self.inbox.host().ok_or("inbox URL has no host")?;
+        let port = self
+            .inbox
+            .port_or_known_default()
+            .ok_or("inbox URL has no port")?;
+        let addrs: Vec<SocketAddr> = resolve(self.http.policy(), host, port)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut last = String::from("no address");
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(tcp) => {
+                    // Requests are written whole; waiting for more data (Nagle) only adds latency.
+                    let _ = tcp.set_nodelay(true);
+                    return Ok(tcp);
+                }
+                Err(e) => last = format!("{addr}: {e}"),
+            }
+        }
+        Err(last)
+    }
+}
+
+/// One HTTP/1.1 connection: the request handle and the connection state machine driving it.
+struct Conn {
+    sender: http1::SendRequest<Full<Bytes>>,
+    driver: Driver,
+}
+
+impl Conn {
+    /// Sends `request` and reads the response; returns its status and whether the connection may be
+    /// used again.
+    async fn exchange(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, bool), String> {
+        let Conn { sender, driver } = self;
+        driver
+            .drive(sender.ready())
+            .await
+            .map_err(|e| describe(&e))?;
+        let response = driver
+            .drive(sender.send_request(request))
+            .await
+            .map_err(|e| describe(&e))?;
+        let status = response.status();
+        let mut body = response.into_body();
+        let mut read = 0usize;
+        loop {
+            match driver.drive(body.frame()).await {
+                None => break,
+                Some(Ok(frame)) => {
+                    read += frame.data_ref().map_or(0, Bytes::len);
+                    if read > MAX_RESPONSE_BODY {
+                        return Ok((status, false));
+                    }
+                }
+                // The status arrived; only the connection is lost.
+                Some(Err(_)) => return Ok((status, false)),
+            }
+        }
+        Ok((status, !driver.done && !sender.is_closed()))
+    }
+}
+
+/// The connection's state machine, polled alongside whatever the worker waits for on it.
+struct Driver {
+    connection: Pin<Box<http1::Connection<Stream, Full<Bytes>>>>,
+    /// The connection ended (closed by either side, or failed); it must not be polled again.
+    done: bool,
+}
+
+impl Driver {
+    /// Awaits `future` while moving the connection along (writing the request, reading the response).
+    /// When the connection ends first, `future` is awaited alone: it then resolves at once, with what
+    /// the connection delivered before it ended or with an error.
+    async fn drive<F: Future>(&mut self, future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        if !self.done {
+            tokio::select! {
+                biased;
+                out = &mut future => return out,
+                _ = self.connection.as_mut() => self.done = true,
+            }
+        }
+        future.await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::httpsig::{PrivateKey, PublicKey, SignedRequest, digest_header};
+    use crate::net::{AddressPolicy, HttpSettings};
+    use axum::http::HeaderMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, OnceLock};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    fn key() -> Arc<PrivateKey> {
+        static KEY: OnceLock<Arc<PrivateKey>> = OnceLock::new();
+        KEY.get_or_init(|| Arc::new(PrivateKey::generate().expect("key")))
+            .clone()
+    }
+
+    fn http(allow_private: bool, delivery_timeout: Duration) -> Http {
+        Http::new(HttpSettings {
+            key: key(),
+            key_id: "https://relay.example/actor#main-key".into(),
+            policy: AddressPolicy { allow_private },
+            max_fetch_bytes: 1 << 20,
+            fetch_timeout: Duration::from_secs(5),
+            delivery_timeout,
+            user_agent: "Plaza/test".into(),
+        })
+        .expect("http")
+    }
+
+    /// What the test receiver does after reading request number `n` (0-based) on a connection.
+    #[derive(Clone, Copy)]
+    enum Answer {
+        /// Answer with this status and keep the connection open.
+        Keep(u16),
+        /// Answer, then close the connection without saying so (as an idle timeout would).
+        CloseSilently(u16),
+        /// Answer with `Connection: close`.
+        Close(u16),
+        /// Answer with a body this long.
+        Body(usize),
+        /// Never answer.
+        Hang,
+    }
+
+    /// A request as the test receiver read it.
+    struct Received {
+        head: String,
+        body: Vec<u8>,
+    }
+
+    struct Receiver {
+        addr: SocketAddr,
+        connections: Arc<AtomicUsize>,
+        requests: Arc<Mutex<Vec<Received>>>,
+    }
+
+    /// A raw HTTP/1.1 receiver on loopback, answering by `answer(request number)`.
+    async fn receiver(answer: fn(usize) -> Answer) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (conns, reqs) = (connections.clone(), requests.clone());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                conns.fetch_add(1, Ordering::SeqCst);
+                let reqs = reqs.clone();
+                tokio::spawn(async move {
+                    while let Some(received) = read_request(&mut stream).await {
+                        let n = {
+                            let mut all = reqs.lock().expect("lock");
+                            all.push(received);
+                            all.len() - 1
+                        };
+                        let (status, extra, body, close) = match answer(n) {
+                            Answer::Keep(s) => (s, "", 0, false),
+                            Answer::CloseSilently(s) => (s, "", 0, true),
+                            Answer::Close(s) => (s, "connection: close\r\n", 0, true),
+                            Answer::Body(len) => (202, "", len, false),
+                            Answer::Hang => {
+                                tokio::time::sleep(Duration::from_secs(60)).await;
+                                return;
+                            }
+                        };
+                        let head =
+                            format!("HTTP/1.1 {status} X\r\n{extra}content-length: {body}\r\n\r\n");
+                        let mut out = head.into_bytes();
+                        out.resize(out.len() + body, b'x');
+                        if stream.write_all(&out).await.is_err() || close {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Receiver {
+            addr,
+            connections,
+            requests,
+        }
+    }
+
+    async fn read_request(stream: &mut TcpStream) -> Option<Received> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8(buf[..end].to_vec()).ok()?;
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let mut body = buf[end..].to_vec();
+        while body.len() < length {
+            let n = stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        Some(Received { head, body })
+    }
+
+    fn client(http: Http, addr: SocketAddr) -> InboxClient {
+        let inbox = Url::parse(&format!("http://{addr}/inbox")).expect("url");
+        http.inbox_client(inbox).expect("client")
+    }
+
+    const BODY: &[u8] = br#"{"type":"Announce","id":"https://relay.example/activities/1"}"#;
+
+    async fn deliver(client: &mut InboxClient) -> Outcome {
+        client
+            .deliver(Bytes::from_static(BODY), &digest_header(BODY))
+            .await
+    }
+
+    /// Checks a received request as a Mastodon inbox would: signature over the listed headers with
+    /// the relay's public key, digest of the body, clock window.
+    fn verify(received: &Received, authority: &str) {
+        let mut headers = HeaderMap::new();
+        let mut lines = received.head.lines();
+        let request_line = lines.next().expect("request line");
+        assert_eq!(request_line, "POST /inbox HTTP/1.1");
+        for line in lines.filter(|l| !l.is_empty()) {
+            let (name, value) = line.split_once(':').expect("header");
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                HeaderValue::from_str(value.trim()).expect("value"),
+            );
+        }
+        assert_eq!(headers["host"], authority);
+        assert_eq!(headers["content-type"], ACTIVITY_JSON);
+        assert_eq!(headers["user-agent"], "Plaza/test");
+        let request = SignedRequest {
+            method: &Method::POST,
+            path_and_query: "/inbox",
+            authority,
+            scheme: "http",
+            headers: &headers,
+            body: &received.body,
+        };
+        let claim = httpsig::extract_claim(&request, SystemTime::now()).expect("claim");
+        assert_eq!(claim.key_id, "https://relay.example/actor#main-key");
+        let public = PublicKey::from_pem(key().public_key_pem()).expect("public key");
+        claim.verify(&public).expect("signature verifies");
+        assert_eq!(received.body, BODY);
+    }
+
+    #[tokio::test]
+    async fn deliveries_share_one_connection_and_each_is_signed() {
+        let rx = receiver(|_| Answer::Keep(202)).await;
+        let mut client = client(http(true, Duration::from_secs(5)), rx.addr);
+        for _ in 0..3 {
+            assert_eq!(deliver(&mut client).await, Outcome::Delivered);
+        }
+        assert_eq!(rx.connections.load(Ordering::SeqCst), 1);
+        let requests = rx.requests.lock().expect("lock");
+        assert_eq!(requests.len(), 3);
+        for r in requests.iter() {
+            verify(r, &rx.addr.to_string());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_receiver_closed_is_replaced_without_a_failure() {
+        let rx = receiver(|_| Answer::CloseSilently(202)).await;
+        let mut client = client(http(true, Duration::from_secs(5)), rx.addr);
+        for _ in 0..3 {
+            // Give the close time to arrive, as between two deliveries minutes apart.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(deliver(&mut client).await, Outcome::Delivered);
+        }
+        assert_eq!(rx.connections.load(Ordering::SeqCst), 3);
+        assert_eq!(rx.requests.lock().expect("lock").len(), 3);
+    }
+
+    #[tokio::test]
+    async fn connection_close_is_honoured() {
+        let rx = receiver(|_| Answer::Close(200)).await;
+        let mut client = client(http(true, Duration::from_secs(5)), rx.addr);
+        assert_eq!(deliver(&mut client).await, Outcome::Delivered);
+        assert_eq!(deliver(&mut client).await, Outcome::Delivered);
+        assert_eq!(rx.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn statuses_map_to_outcomes_and_the_connection_survives_them() {
+        let rx = receiver(|n| Answer::Keep([503, 410, 429, 202][n % 4])).await;
+        let mut client = client(http(true, Duration::from_secs(5)), rx.addr);
+        assert!(matches!(deliver(&mut client).await, Outcome::Retry(r) if r.contains("503")));
+        assert!(matches!(deliver(&mut client).await, Outcome::Refused(r) if r.contains("410")));
+        assert!(matches!(deliver(&mut client).await, Outcome::Retry(r) if r.contains("429")));
+        assert_eq!(deliver(&mut client).await, Outcome::Delivered);
+        assert_eq!(rx.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_large_answer_is_not_read_to_the_end() {
+        let rx = receiver(|_| Answer::Body(MAX_RESPONSE_BODY * 2)).await;
+        let mut client = client(http(true, Duration::from_secs(5)), rx.addr);
+        assert_eq!(deliver(&mut client).await, Outcome::Delivered);
+        assert_eq!(deliver(&mut client).await, Outcome::Delivered);
+        assert_eq!(rx.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn no_answer_is_a_timeout_to_retry() {
+        let rx = receiver(|_| Answer::Hang).await;
+        let mut client = client(http(true, Duration::from_millis(300)), rx.addr);
+        let started = std::time::Instant::now();
+        assert!(matches!(deliver(&mut client).await, Outcome::Retry(r) if r.contains("no answer")));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_retried_later() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port");
+        let mut client = client(http(true, Duration::from_secs(5)), port);
+        assert!(matches!(deliver(&mut client).await, Outcome::Retry(_)));
+    }
+
+    #[tokio::test]
+    async fn loopback_inboxes_are_refused_by_default() {
+        let rx = receiver(|_| Answer::Keep(202)).await;
+        let mut client = client(http(false, Duration::from_secs(5)), rx.addr);
+        assert!(matches!(deliver(&mut client).await, Outcome::Refused(_)));
+        assert_eq!(rx.connections.load(Ordering::SeqCst), 0);
+    }
+
+    /// A certificate authority and a certificate for `localhost` signed by it.
+    fn certificates() -> (
+        rustls::pki_types::CertificateDer<'static>,
+        rustls::ServerConfig,
+    ) {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("ca key"))
+            .expect("ca");
+        let leaf_key = KeyPair::generate().expect("leaf key");
+        let leaf = CertificateParams::new(vec!["localhost".to_string()])
+            .expect("leaf params")
+            .signed_by(&leaf_key, &ca)
+            .expect("leaf");
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+            )
+            .expect("server config");
+        (ca.der().clone(), server)
+    }
+
+    fn trusting(root: Option<rustls::pki_types::CertificateDer<'static>>) -> rustls::ClientConfig {
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(root) = root {
+            roots.add(root).expect("root");
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+    }
+
+    #[tokio::test]
+    async fn https_inboxes_get_verified_tls() {
+        let (root, server) = certificates();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let seen = received.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, seen) = (acceptor.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut buf = vec![0u8; 8192];
+                    let mut request = Vec::new();
+                    while !request.ends_with(BODY) {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    seen.lock().expect("lock").push(request);
+                    let _ = tls
+                        .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                        .await;
+                    let _ = tls.flush().await;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                });
+            }
+        });
+        let inbox = Url::parse(&format!("https://localhost:{port}/inbox")).expect("url");
+
+        let trusted = http(true, Duration::from_secs(5)).with_tls(trusting(Some(root)));
+        let mut client = trusted.inbox_client(inbox.clone()).expect("client");
+        assert_eq!(deliver(&mut client).await, Outcome::Delivered);
+        let first = received.lock().expect("lock")[0].clone();
+        let text = String::from_utf8_lossy(&first);
+        assert!(text.starts_with("POST /inbox HTTP/1.1\r\n"), "{text}");
+        assert!(
+            text.contains(&format!("host: localhost:{port}\r\n")),
+            "{text}"
+        );
+
+        let untrusting = http(true, Duration::from_secs(5)).with_tls(trusting(None));
+        let mut client = untrusting.inbox_client(inbox).expect("client");
+        assert!(matches!(deliver(&mut client).await, Outcome::Retry(r) if r.contains("TLS")));
+        assert_eq!(received.lock().expect("lock").len(), 1);
+    }
+}
