@@ -23,11 +23,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{Method, StatusCode};
+use http_body_util::{BodyExt, Full};
 use plaza::httpsig::{self, PrivateKey, PublicKey, SignedRequest};
 use serde_json::{Value, json};
 
@@ -255,6 +253,8 @@ struct Record {
     refused: AtomicU64,
     /// First arrivals at healthy subscribers, so waiting does not scan `arrivals`.
     first_arrivals: AtomicU64,
+    /// Posts that reached a subscriber taken down before any was sent (must stay 0).
+    dead_arrivals: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -273,7 +273,14 @@ struct Sub {
 struct SubHandle {
     sub: Sub,
     key: PrivateKey,
-    task: tokio::task::JoinHandle<()>,
+    /// Set to true to take the instance down: it stops accepting and drops its open connections.
+    down: tokio::sync::watch::Sender<bool>,
+}
+
+impl SubHandle {
+    fn take_down(&self) {
+        let _ = self.down.send(true);
+    }
 }
 
 async fn relay_key(sub: &Sub) -> PublicKey {
@@ -296,12 +303,14 @@ async fn relay_key(sub: &Sub) -> PublicKey {
 }
 
 async fn sub_handler(
-    State(sub): State<Arc<Sub>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+    sub: Arc<Sub>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return Ok(status(StatusCode::BAD_REQUEST));
+    };
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     if method == Method::GET {
         let id = format!("{}/actor", sub.base);
         let actor = json!({
@@ -311,11 +320,12 @@ async fn sub_handler(
             "endpoints": { "sharedInbox": format!("{}/inbox", sub.base) },
             "publicKey": { "id": format!("{id}#main-key"), "owner": id, "publicKeyPem": sub.pem }
         });
-        return (
-            [("content-type", "application/activity+json")],
-            actor.to_string(),
-        )
-            .into_response();
+        let mut response = hyper::Response::new(Full::new(Bytes::from(actor.to_string())));
+        response.headers_mut().insert(
+            "content-type",
+            axum::http::HeaderValue::from_static("application/activity+json"),
+        );
+        return Ok(response);
     }
     // Verify exactly as an inbox does: signature over the listed headers, digest, date window.
     let request = SignedRequest {
@@ -331,7 +341,7 @@ async fn sub_handler(
         httpsig::extract_claim(&request, SystemTime::now()).and_then(|claim| claim.verify(&key));
     if verified.is_err() {
         sub.record.refused.fetch_add(1, Ordering::Relaxed);
-        return StatusCode::UNAUTHORIZED.into_response();
+        return Ok(status(StatusCode::UNAUTHORIZED));
     }
     let arrived = Instant::now();
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -355,6 +365,9 @@ async fn sub_handler(
                 if times.len() == 1 && sub.behaviour == Behaviour::Healthy {
                     sub.record.first_arrivals.fetch_add(1, Ordering::Relaxed);
                 }
+                if sub.behaviour == Behaviour::Dead {
+                    sub.record.dead_arrivals.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
         _ => {}
@@ -362,7 +375,42 @@ async fn sub_handler(
     if sub.behaviour == Behaviour::Slow {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
-    StatusCode::ACCEPTED.into_response()
+    Ok(status(StatusCode::ACCEPTED))
+}
+
+fn status(code: StatusCode) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = code;
+    response
+}
+
+/// Serves one simulated instance with hyper (no router: every path is the inbox or the actor) until it
+/// is taken down, which also drops its open connections, as a crashed server's would be.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    sub: Arc<Sub>,
+    mut down: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+            _ = down.wait_for(|d| *d) => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let (sub, mut down) = (sub.clone(), down.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |r| sub_handler(sub.clone(), r));
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                _ = down.wait_for(|d| *d) => {}
+            }
+        });
+    }
 }
 
 static NEXT_IP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -400,13 +448,9 @@ async fn start_subscriber(
         record,
         http,
     };
-    let app = Router::new()
-        .fallback(sub_handler)
-        .with_state(Arc::new(sub.clone()));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    SubHandle { sub, key, task }
+    let (down, down_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(serve(listener, Arc::new(sub.clone()), down_rx));
+    SubHandle { sub, key, down }
 }
 
 /// A signed POST to the relay's inbox, ready to send.
@@ -671,6 +715,7 @@ struct FanOut {
     steady_posts_per_sec: f64,
     rss_mb: f64,
     refused_signatures: u64,
+    dead_arrivals: u64,
 }
 
 async fn fan_out(o: &Options, faults: bool) -> FanOut {
@@ -707,7 +752,7 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
     }
     for sub in &subs {
         if sub.sub.behaviour == Behaviour::Dead {
-            sub.task.abort();
+            sub.take_down();
         }
     }
     let healthy: Vec<usize> = subs
@@ -822,7 +867,7 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
     latencies.sort_by(|a, b| a.total_cmp(b));
     let rss_mb = relay.peak_rss_mb().unwrap_or(f64::NAN);
     for sub in subs {
-        sub.task.abort();
+        sub.take_down();
     }
     FanOut {
         relay_cpu_us,
@@ -837,6 +882,7 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
         steady_posts_per_sec,
         rss_mb,
         refused_signatures: record.refused.load(Ordering::Relaxed),
+        dead_arrivals: record.dead_arrivals.load(Ordering::Relaxed),
     }
 }
 
@@ -900,6 +946,7 @@ fn main() {
         both("latency inbox POST→delivery p99 (ms)", &|f| format!("{:.1}", f.p99_ms));
         both("relay peak RSS (MB)", &|f| format!("{:.0}", f.rss_mb));
         both("deliveries failing verification", &|f| f.refused_signatures.to_string());
+        both("posts reaching dead subscribers", &|f| f.dead_arrivals.to_string());
         println!("| relay peak RSS in the inbound run (MB) | {in_rss:.0} | |");
         if let Some(f) = &faulty {
             println!();
