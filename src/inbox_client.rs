@@ -86,6 +86,25 @@ impl InboxClient {
         if let Err(e) = self.http.policy().check_url(&self.inbox) {
             return Outcome::Refused(e.to_string());
         }
+        let timeout = self.http.delivery_timeout();
+        match tokio::time::timeout(timeout, self.attempt(body, digest)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                self.conn = None;
+                Outcome::Retry(format!("no answer within {} s", timeout.as_secs()))
+            }
+        }
+    }
+
+    /// Connects first when there is no connection, then signs: an inbox that is down costs a refused
+    /// connection, not an RSA signature, on every retry.
+    async fn attempt(&mut self, body: Bytes, digest: &str) -> Outcome {
+        if self.conn.is_none() {
+            match self.connect().await {
+                Ok(conn) => self.conn = Some(conn),
+                Err(reason) => return Outcome::Retry(reason),
+            }
+        }
         let signed = match httpsig::sign_request_with_digest(
             self.http.key(),
             self.http.key_id(),
@@ -98,16 +117,12 @@ impl InboxClient {
             Ok(headers) => headers,
             Err(e) => return Outcome::Refused(format!("signing: {e}")),
         };
-        let timeout = self.http.delivery_timeout();
-        match tokio::time::timeout(timeout, self.send(&signed, body)).await {
-            Ok(Ok(status)) => classify(status),
-            Ok(Err(reason)) => {
+        match self.send(&signed, body).await {
+            // An answer, even 5xx or 429, leaves a connection fit for the next attempt.
+            Ok(status) => classify(status),
+            Err(reason) => {
                 self.conn = None;
                 Outcome::Retry(reason)
-            }
-            Err(_) => {
-                self.conn = None;
-                Outcome::Retry(format!("no answer within {} s", timeout.as_secs()))
             }
         }
     }

@@ -149,7 +149,12 @@ pub struct Store {
     /// The subscribers, mirrored in memory: every inbox request asks whether its instance is subscribed,
     /// and a database read (a thread hop and a lock) per request showed in the inbound benchmark.
     members: Arc<RwLock<HashMap<String, Subscriber>>>,
+    /// Dropped with the last handle; the checkpoint thread then ends.
+    _alive: Arc<()>,
 }
+
+/// How often the checkpoint thread moves committed pages from the write-ahead log into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How many recent entries the in-memory tail keeps: enough for every healthy subscriber to read from
 /// memory during a burst, small enough that a tail full of large posts stays a few tens of MB.
@@ -203,6 +208,13 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let writer = open_connection(path)?;
         writer.execute_batch(SCHEMA)?;
+        // SQLite checkpoints inside the commit that fills the log past 1,000 pages, so one inbox batch in
+        // a thousand would wait for the copy and its fsync. The checkpoint thread does it instead; the
+        // write-ahead log file is truncated back to 64 MiB when it restarts.
+        writer.execute_batch(
+            "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
+        )?;
+        let checkpointer = open_connection(path)?;
         let reader = open_connection(path)?;
         let tail = Arc::new(Tail::new(head_seq(&reader)?, TAIL_CAPACITY));
         let members = all_subscribers(&reader)?
@@ -217,11 +229,21 @@ impl Store {
                 path: path.display().to_string(),
                 source: e,
             })?;
+        let alive = Arc::new(());
+        let handle = Arc::downgrade(&alive);
+        std::thread::Builder::new()
+            .name("plaza-store-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, handle))
+            .map_err(|e| Error::Io {
+                path: path.display().to_string(),
+                source: e,
+            })?;
         Ok(Store {
             jobs,
             reader: Arc::new(Mutex::new(reader)),
             tail,
             members: Arc::new(RwLock::new(members)),
+            _alive: alive,
         })
     }
 
@@ -559,6 +581,24 @@ fn writer_loop(conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
     }
 }
 
+/// Checkpoints the write-ahead log every [`CHECKPOINT_EVERY`] while the store is open. PASSIVE: it copies
+/// what no reader still needs and never makes the writer wait.
+fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<()>) {
+    while alive.strong_count() > 0 {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        });
+        match done {
+            Ok((log, copied)) if log > 0 => {
+                tracing::debug!(log_pages = log, copied_pages = copied, "store checkpoint")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "store checkpoint failed"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,6 +623,40 @@ mod tests {
             skipped: 0,
             created_at: 0,
         }
+    }
+
+    #[tokio::test]
+    async fn the_log_is_checkpointed_outside_the_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).unwrap();
+        let big = |n: u32| NewEntry {
+            mastodon_body: Bytes::from(vec![b'x'; 64 * 1024]),
+            ..entry("a.example", n)
+        };
+        for n in 0..40 {
+            store
+                .append_unless_seen(big(n), vec![format!("id-{n}")])
+                .await
+                .unwrap();
+        }
+        // 2.5 MB committed: more than the 1,000 pages at which SQLite would checkpoint by itself.
+        let db_size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while db_size() < 2_000_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the checkpoint thread did not copy the log into the database"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let conn = Connection::open(&path).unwrap();
+        let (log, copied): (i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(log, copied);
     }
 
     #[tokio::test]
