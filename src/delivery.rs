@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
-use url::Url;
 
 use crate::httpsig::digest_header;
 use crate::net::{Http, InboxClient, Outcome};
@@ -195,10 +194,7 @@ impl Engine {
     }
 
     async fn run(self: Arc<Self>, sub: Subscriber, health: Arc<Mutex<Health>>) {
-        let client = Url::parse(&sub.inbox)
-            .map_err(|e| crate::Error::BadRequest(e.to_string()))
-            .and_then(|inbox| self.http.inbox_client(inbox));
-        let mut client = match client {
+        let mut client = match self.http.inbox_client(&sub.inbox) {
             Ok(client) => client,
             Err(e) => {
                 tracing::error!(subscriber = %sub.authority, inbox = %sub.inbox, error = %e, "unusable inbox; not delivering");
@@ -274,10 +270,7 @@ impl Engine {
         const ATTEMPTS: u32 = 5;
         let engine = self.clone();
         tokio::spawn(async move {
-            let client = Url::parse(&inbox)
-                .map_err(|e| crate::Error::BadRequest(e.to_string()))
-                .and_then(|url| engine.http.inbox_client(url));
-            let mut client = match client {
+            let mut client = match engine.http.inbox_client(&inbox) {
                 Ok(client) => client,
                 Err(e) => {
                     tracing::warn!(%inbox, error = %e, "one-off delivery to an unusable inbox");

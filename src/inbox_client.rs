@@ -46,6 +46,8 @@ type Stream = TokioIo<Box<dyn Io>>;
 pub struct InboxClient {
     http: Http,
     inbox: Url,
+    /// Why the address policy forbids this inbox, if it does (checked once: the URL never changes).
+    forbidden: Option<String>,
     /// The `Host` header: the authority the signature covers.
     host: HeaderValue,
     /// The request target in origin form (`/inbox?…`).
@@ -55,36 +57,30 @@ pub struct InboxClient {
 
 impl InboxClient {
     /// A client for `inbox`; connects on the first delivery.
-    pub fn new(http: Http, inbox: Url) -> crate::Result<InboxClient> {
-        let host = httpsig::authority(&inbox)?;
-        let host = HeaderValue::from_str(&host)
-            .map_err(|_| crate::Error::BadRequest(format!("{inbox}: unusable host")))?;
-        let target = match inbox.query() {
-            Some(q) => format!("{}?{q}", inbox.path()),
-            None => inbox.path().to_owned(),
-        };
-        let target = target
+    pub fn new(http: Http, inbox: &str) -> crate::Result<InboxClient> {
+        let unusable = |why: String| crate::Error::BadRequest(format!("inbox {inbox}: {why}"));
+        let inbox = Url::parse(inbox).map_err(|e| unusable(e.to_string()))?;
+        let host = HeaderValue::from_str(&httpsig::authority(&inbox)?)
+            .map_err(|_| unusable("host is not a valid header".into()))?;
+        let target = httpsig::request_target(&inbox)
             .parse::<Uri>()
-            .map_err(|e| crate::Error::BadRequest(format!("{inbox}: {e}")))?;
+            .map_err(|e| unusable(e.to_string()))?;
+        let forbidden = http.policy().check_url(&inbox).err().map(|e| e.to_string());
         Ok(InboxClient {
             http,
             inbox,
+            forbidden,
             host,
             target,
             conn: None,
         })
     }
 
-    /// The inbox this client delivers to.
-    pub fn inbox(&self) -> &Url {
-        &self.inbox
-    }
-
     /// Delivers `body` with a signed POST. `digest` is the body's `Digest` header value, computed once
     /// per activity rather than once per recipient.
     pub async fn deliver(&mut self, body: Bytes, digest: &str) -> Outcome {
-        if let Err(e) = self.http.policy().check_url(&self.inbox) {
-            return Outcome::Refused(e.to_string());
+        if let Some(reason) = &self.forbidden {
+            return Outcome::Refused(reason.clone());
         }
         let timeout = self.http.delivery_timeout();
         match tokio::time::timeout(timeout, self.attempt(body, digest)).await {
@@ -96,15 +92,17 @@ impl InboxClient {
         }
     }
 
-    /// Connects first when there is no connection, then signs: an inbox that is down costs a refused
-    /// connection, not an RSA signature, on every retry.
+    /// Connects first when there is no kept connection, then signs (an inbox that is down costs a
+    /// refused connection, not an RSA signature, on every retry), then sends. A failure on a kept
+    /// connection is tried once more on a new one.
     async fn attempt(&mut self, body: Bytes, digest: &str) -> Outcome {
-        if self.conn.is_none() {
-            match self.connect().await {
-                Ok(conn) => self.conn = Some(conn),
+        let (mut conn, kept) = match self.conn.take() {
+            Some(conn) => (conn, true),
+            None => match self.connect().await {
+                Ok(conn) => (conn, false),
                 Err(reason) => return Outcome::Retry(reason),
-            }
-        }
+            },
+        };
         let signed = match httpsig::sign_request_with_digest(
             self.http.key(),
             self.http.key_id(),
@@ -117,34 +115,20 @@ impl InboxClient {
             Ok(headers) => headers,
             Err(e) => return Outcome::Refused(format!("signing: {e}")),
         };
-        match self.send(&signed, body).await {
+        let mut answer = conn.exchange(self.request(&signed, body.clone())).await;
+        if let (Err(reason), true) = (&answer, kept) {
+            tracing::debug!(inbox = %self.inbox, %reason, "kept connection failed; reconnecting");
+            conn = match self.connect().await {
+                Ok(conn) => conn,
+                Err(reason) => return Outcome::Retry(reason),
+            };
+            answer = conn.exchange(self.request(&signed, body)).await;
+        }
+        match answer {
             // An answer, even 5xx or 429, leaves a connection fit for the next attempt.
-            Ok(status) => classify(status),
-            Err(reason) => {
-                self.conn = None;
-                Outcome::Retry(reason)
-            }
+            Ok(answer) => classify(self.keep(conn, answer)),
+            Err(reason) => Outcome::Retry(reason),
         }
-    }
-
-    /// One request: on the kept connection when there is one (and once more on a new connection if
-    /// that fails), else on a new connection.
-    async fn send(
-        &mut self,
-        signed: &[(HeaderName, HeaderValue)],
-        body: Bytes,
-    ) -> Result<StatusCode, String> {
-        if let Some(mut conn) = self.conn.take() {
-            match conn.exchange(self.request(signed, body.clone())).await {
-                Ok(answer) => return Ok(self.keep(conn, answer)),
-                Err(reason) => {
-                    tracing::debug!(inbox = %self.inbox, %reason, "kept connection failed; reconnecting");
-                }
-            }
-        }
-        let mut conn = self.connect().await?;
-        let answer = conn.exchange(self.request(signed, body)).await?;
-        Ok(self.keep(conn, answer))
     }
 
     fn keep(&mut self, conn: Conn, (status, reusable): (StatusCode, bool)) -> StatusCode {
@@ -433,8 +417,8 @@ mod tests {
     }
 
     fn client(http: Http, addr: SocketAddr) -> InboxClient {
-        let inbox = Url::parse(&format!("http://{addr}/inbox")).expect("url");
-        http.inbox_client(inbox).expect("client")
+        http.inbox_client(&format!("http://{addr}/inbox"))
+            .expect("client")
     }
 
     const BODY: &[u8] = br#"{"type":"Announce","id":"https://relay.example/activities/1"}"#;
@@ -633,10 +617,10 @@ mod tests {
                 });
             }
         });
-        let inbox = Url::parse(&format!("https://localhost:{port}/inbox")).expect("url");
+        let inbox = format!("https://localhost:{port}/inbox");
 
         let trusted = http(true, Duration::from_secs(5)).with_tls(trusting(Some(root)));
-        let mut client = trusted.inbox_client(inbox.clone()).expect("client");
+        let mut client = trusted.inbox_client(&inbox).expect("client");
         assert_eq!(deliver(&mut client).await, Outcome::Delivered);
         let first = received.lock().expect("lock")[0].clone();
         let text = String::from_utf8_lossy(&first);
@@ -647,7 +631,7 @@ mod tests {
         );
 
         let untrusting = http(true, Duration::from_secs(5)).with_tls(trusting(None));
-        let mut client = untrusting.inbox_client(inbox).expect("client");
+        let mut client = untrusting.inbox_client(&inbox).expect("client");
         assert!(matches!(deliver(&mut client).await, Outcome::Retry(r) if r.contains("TLS")));
         assert_eq!(received.lock().expect("lock").len(), 1);
     }

@@ -12,8 +12,8 @@
 //! - [`inbox`]: the path of a `POST /inbox`, from signature to durable log entry; [`relay`] holds the
 //!   rules it applies (subscriptions, what is forwarded and how), free of I/O.
 //! - [`resolver`]: keyId → key → owning actor, cached. [`net`]: the signing HTTP client and its
-//!   address policy; [`inbox_client`]: a delivery worker's own connection to its subscriber's inbox. [`keyfile`]: the relay's own key pair on disk. [`ratelimit`]: per-instance inbox
-//!   limits.
+//!   address policy; [`inbox_client`]: a delivery worker's own connection to its subscriber's inbox.
+//!   [`keyfile`]: the relay's own key pair on disk. [`ratelimit`]: per-instance inbox limits.
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
 //!   [`tail`], its in-memory recent end; [`delivery`]: one worker per subscriber reading the log.
 pub mod admin;

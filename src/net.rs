@@ -215,7 +215,7 @@ impl Http {
     }
 
     /// A client that delivers to `inbox` over a connection of its own.
-    pub fn inbox_client(&self, inbox: Url) -> Result<InboxClient> {
+    pub fn inbox_client(&self, inbox: &str) -> Result<InboxClient> {
         InboxClient::new(self.clone(), inbox)
     }
 

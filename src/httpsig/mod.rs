@@ -303,6 +303,15 @@ pub fn authority(url: &url::Url) -> Result<String> {
     })
 }
 
+/// The request target of a request to `url` in origin form, as signed: path, and `?query` when there is
+/// one.
+pub fn request_target(url: &url::Url) -> String {
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
 /// The headers to add to a request the relay sends, signed with draft-cavage `rsa-sha256`.
 ///
 /// With a body (always for POST; an absent body counts as empty): `Date`, `Digest`, `Content-Type` (when
@@ -348,11 +357,7 @@ pub fn sign_request_with_digest(
     now: SystemTime,
 ) -> Result<Vec<(HeaderName, HeaderValue)>> {
     let host = authority(url)?;
-    let mut target = url.path().to_owned();
-    if let Some(q) = url.query() {
-        target.push('?');
-        target.push_str(q);
-    }
+    let target = request_target(url);
     let date = httpdate::fmt_http_date(now);
 
     let mut names = String::from("(request-target) host date");
