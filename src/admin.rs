@@ -62,9 +62,7 @@ pub async fn subscribers(state: &AppState) -> Result<Vec<SubscriberView>> {
         .map(|s| {
             let delivery = state.engine.health(&s.authority);
             SubscriberView {
-                unreachable: delivery
-                    .as_ref()
-                    .is_some_and(|h| h.consecutive_failures >= Health::UNREACHABLE_AFTER),
+                unreachable: delivery.as_ref().is_some_and(|h| h.is_unreachable()),
                 delivery,
                 behind: head.saturating_sub(s.cursor),
                 instance: s.authority,

@@ -74,6 +74,11 @@ impl Health {
     /// it at the backoff rate (at most `retry_max_secs` apart) and resumes on the first success.
     pub const UNREACHABLE_AFTER: u32 = 5;
 
+    /// Whether it failed [`Health::UNREACHABLE_AFTER`] times in a row or more.
+    pub fn is_unreachable(&self) -> bool {
+        self.consecutive_failures >= Self::UNREACHABLE_AFTER
+    }
+
     fn succeeded(&mut self) {
         self.consecutive_failures = 0;
         self.failing_since = None;
@@ -166,11 +171,7 @@ impl Engine {
         };
         workers
             .values()
-            .filter(|w| {
-                w.health
-                    .lock()
-                    .is_ok_and(|h| h.consecutive_failures >= Health::UNREACHABLE_AFTER)
-            })
+            .filter(|w| w.health.lock().is_ok_and(|h| h.is_unreachable()))
             .count()
     }
 

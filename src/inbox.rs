@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use axum::body::Bytes;
 use serde_json::Value;
 
-use crate::ap::{Activity, Actor, authority_of, outgoing};
+use crate::ap::{Activity, Actor, authority_of, outgoing, same_authority};
 use crate::app::AppState;
 use crate::httpsig::{self, Claim, SignedRequest};
 use crate::relay::{self, Context, Decision};
@@ -55,7 +55,6 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     let origin = authority_of(&activity.actor)
         .ok_or_else(|| Error::BadRequest(format!("actor {:?} is not a URL", activity.actor)))?;
     let subscription = state.store.subscriber(&origin);
-    state.limiter.check(&origin)?;
     if subscription.is_none()
         && !matches!(
             activity.kind.as_str(),
@@ -66,6 +65,9 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     }
     let signer = verify(state, &claim).await?;
     relay::check_signer(&activity, &signer.owner, &claim.key_id)?;
+    // Charged only once the signer is proven to speak for `origin`: a forged request naming someone
+    // else's actor must not use up that instance's allowance.
+    state.limiter.check(&origin)?;
     let sender = if signer.owner.id == activity.actor {
         signer.owner.clone()
     } else {
@@ -100,8 +102,7 @@ async fn ld_signed_by_actor(state: &AppState, activity: &Activity) -> bool {
         return false;
     };
     // The author's own key lives on the author's host; anything else is not looked up at all.
-    if signature.kind != "RsaSignature2017"
-        || authority_of(&signature.creator) != authority_of(&activity.actor)
+    if signature.kind != "RsaSignature2017" || !same_authority(&signature.creator, &activity.actor)
     {
         return false;
     }

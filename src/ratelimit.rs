@@ -1,6 +1,6 @@
 //! Per-instance limits on inbox requests, so that one misbehaving or compromised instance cannot flood
-//! the relay (and through it every subscriber). Each instance (URL authority of the activity's actor)
-//! gets a token bucket: `inbound_rate_per_instance` requests per second sustained, bursts up to
+//! the relay (and through it every subscriber). Each instance (URL authority of the activity's actor,
+//! charged after the signature proved the sender speaks for it) gets a token bucket: `inbound_rate_per_instance` requests per second sustained, bursts up to
 //! `inbound_burst_per_instance`. Over the limit the inbox answers 429, which senders retry later.
 
 use std::num::NonZeroU32;
@@ -61,6 +61,10 @@ mod tests {
             "other instances have their own bucket"
         );
         limiter.forget_idle();
+        assert!(
+            limiter.check("a.example").is_err(),
+            "forgetting idle buckets keeps the ones in use"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! the facts (signer, subscription, fetched object) and acts on the [`Decision`].
 
 use crate::ap::value::id_of;
-use crate::ap::{Activity, Actor, Audience, authority_of, is_public_iri};
+use crate::ap::{Activity, Actor, Audience, authority_of, is_public_iri, same_authority};
 use crate::store::Style;
 use crate::{Error, Result};
 
@@ -59,8 +59,7 @@ pub fn check_signer(activity: &Activity, signer: &Actor, key_id: &str) -> Result
     if signer.id == activity.actor {
         return Ok(());
     }
-    let same_host = authority_of(&signer.id).is_some()
-        && authority_of(&signer.id) == authority_of(&activity.actor);
+    let same_host = same_authority(&signer.id, &activity.actor);
     if same_host && is_instance_actor(signer) {
         return Ok(());
     }
@@ -140,7 +139,7 @@ fn decide_forward(activity: &Activity, style: Style, ctx: Context<'_>) -> Result
             // Only objects of the announcing instance are fetched: a subscriber cannot make the relay
             // fetch from anywhere else.
             ("Announce", Style::LitePub, Some(object))
-                if authority_of(&object) == authority_of(&activity.actor) =>
+                if same_authority(&object, &activity.actor) =>
             {
                 Decision::CheckObject(object)
             }
@@ -201,7 +200,7 @@ pub fn check_fetched_object(
     if id_of(object) != Some(object_id) {
         return Ok(Decision::Ignore("fetched object has another id"));
     }
-    if authority_of(object_id) != authority_of(&activity.actor) {
+    if !same_authority(object_id, &activity.actor) {
         return Ok(Decision::Ignore("object lives on another instance"));
     }
     if !Audience::from_value(object).is_public() {
