@@ -207,6 +207,58 @@ fn open_writer(path: &Path) -> Result<Connection> {
     Ok(writer)
 }
 
+/// What a write changes outside the database, applied once it is committed.
+#[derive(Default)]
+struct Changes {
+    /// Log entries for the in-memory tail.
+    appended: Vec<Entry>,
+    /// Changes to the in-memory subscriber mirror.
+    members: Vec<Member>,
+}
+
+/// One change to the subscriber mirror, the same as the write made to the `subscribers` table.
+enum Member {
+    Upsert(Subscriber),
+    Remove(String),
+    Cursor {
+        authority: String,
+        cursor: u64,
+        skipped: u64,
+    },
+}
+
+impl Changes {
+    /// Runs on the writer thread right after the commit, so the mirror and the tail change in
+    /// commit order whatever order the callers wake up in.
+    fn apply(self, tail: &Tail, members: &RwLock<HashMap<String, Subscriber>>) {
+        if !self.members.is_empty()
+            && let Ok(mut members) = members.write()
+        {
+            for change in self.members {
+                match change {
+                    Member::Upsert(sub) => {
+                        members.insert(sub.authority.clone(), sub);
+                    }
+                    Member::Remove(authority) => {
+                        members.remove(&authority);
+                    }
+                    Member::Cursor {
+                        authority,
+                        cursor,
+                        skipped,
+                    } => {
+                        if let Some(member) = members.get_mut(&authority) {
+                            member.cursor = member.cursor.max(cursor);
+                            member.skipped += skipped;
+                        }
+                    }
+                }
+            }
+        }
+        tail.push(self.appended);
+    }
+}
+
 /// Starts one of the store's threads for the database at `path`.
 fn spawn_thread(name: &str, path: &Path, f: impl FnOnce() + Send + 'static) -> Result<()> {
     std::thread::Builder::new()
@@ -259,21 +311,22 @@ impl Store {
     }
 
     /// Runs `f` inside the next group-commit transaction and returns its result once committed.
-    /// A failing `f` rolls back only its own changes. Log entries `f` appends to its vector are pushed
-    /// to the tail after the commit, in order, before the caller hears back.
+    /// A failing `f` rolls back only its own changes. What `f` records in [`Changes`] (log entries for
+    /// the tail, subscriber changes for the in-memory mirror) is applied after the commit, in commit
+    /// order, before the caller hears back.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut Vec<Entry>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection, &mut Changes) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
-        let tail = self.tail.clone();
+        let (tail, members) = (self.tail.clone(), self.members.clone());
         let job: Job = Box::new(move |conn: &Connection| {
-            let mut appended = Vec::new();
+            let mut changes = Changes::default();
             let outcome = conn
                 .execute_batch("SAVEPOINT job")
                 .map_err(Error::from)
-                .and_then(|()| f(conn, &mut appended));
+                .and_then(|()| f(conn, &mut changes));
             let undo = if outcome.is_err() {
                 "ROLLBACK TO job; RELEASE job"
             } else {
@@ -287,7 +340,7 @@ impl Store {
                 let result = match commit {
                     Ok(()) => {
                         if outcome.is_ok() {
-                            tail.push(appended);
+                            changes.apply(&tail, &members);
                         }
                         outcome
                     }
@@ -329,7 +382,7 @@ impl Store {
         entry: NewEntry,
         dedup_ids: Vec<String>,
     ) -> Result<Option<u64>> {
-        self.write(move |conn, appended| {
+        self.write(move |conn, changes| {
             let now = now_ms();
             for id in &dedup_ids {
                 let seen: Option<i64> = conn
@@ -345,14 +398,14 @@ impl Store {
                     params![id, now],
                 )?;
             }
-            insert_entry(conn, entry, now, appended).map(Some)
+            insert_entry(conn, entry, now, &mut changes.appended).map(Some)
         })
         .await
     }
 
     /// Appends `entry` with no deduplication (replies to one subscriber).
     pub async fn append(&self, entry: NewEntry) -> Result<u64> {
-        self.write(move |conn, appended| insert_entry(conn, entry, now_ms(), appended))
+        self.write(move |conn, changes| insert_entry(conn, entry, now_ms(), &mut changes.appended))
             .await
     }
 
@@ -364,7 +417,7 @@ impl Store {
         follow: String,
         replies: Vec<NewEntry>,
     ) -> Result<(Subscribed, Subscriber)> {
-        self.write(move |conn, appended| {
+        self.write(move |conn, changes| {
             let existing = load_subscriber(conn, &sub.authority)?;
             let (state, stored) = match existing {
                 Some(mut old) => {
@@ -390,52 +443,41 @@ impl Store {
             };
             let now = now_ms();
             for reply in replies {
-                insert_entry(conn, reply, now, appended)?;
+                insert_entry(conn, reply, now, &mut changes.appended)?;
             }
+            changes.members.push(Member::Upsert(stored.clone()));
             Ok((state, stored))
         })
         .await
-        .inspect(|(_, stored)| self.remember(stored.clone()))
-    }
-
-    fn remember(&self, subscriber: Subscriber) {
-        if let Ok(mut members) = self.members.write() {
-            members.insert(subscriber.authority.clone(), subscriber);
-        }
     }
 
     /// Removes a subscription; returns whether there was one.
     pub async fn unsubscribe(&self, authority: &str) -> Result<bool> {
         let key = authority.to_string();
-        let removed = self
-            .write(move |conn, _| {
-                Ok(conn.execute("DELETE FROM subscribers WHERE authority = ?1", [key])? > 0)
-            })
-            .await?;
-        if let Ok(mut members) = self.members.write() {
-            members.remove(authority);
-        }
-        Ok(removed)
+        self.write(move |conn, changes| {
+            let removed = conn.execute("DELETE FROM subscribers WHERE authority = ?1", [&key])? > 0;
+            changes.members.push(Member::Remove(key));
+            Ok(removed)
+        })
+        .await
     }
 
     /// Moves a subscriber's cursor forward (never backward) and adds to its skipped count.
     pub async fn advance_cursor(&self, authority: &str, cursor: u64, skipped: u64) -> Result<()> {
         let key = authority.to_string();
-        self.write(move |conn, _| {
+        self.write(move |conn, changes| {
             conn.execute(
                 "UPDATE subscribers SET cursor = MAX(cursor, ?2), skipped = skipped + ?3 WHERE authority = ?1",
                 params![key, cursor as i64, skipped as i64],
             )?;
+            changes.members.push(Member::Cursor {
+                authority: key,
+                cursor,
+                skipped,
+            });
             Ok(())
         })
-        .await?;
-        if let Ok(mut members) = self.members.write()
-            && let Some(member) = members.get_mut(authority)
-        {
-            member.cursor = member.cursor.max(cursor);
-            member.skipped += skipped;
-        }
-        Ok(())
+        .await
     }
 
     /// One subscriber by authority (from memory; the database is the source it mirrors).
@@ -661,6 +703,31 @@ mod tests {
                 "the checkpoint thread did not copy the log into the database"
             );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_subscriber_mirror_follows_commit_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        for round in 0..30 {
+            // A Follow racing an Undo (or an admin removal) of the same instance.
+            let (a, b) = (store.clone(), store.clone());
+            let follow = tokio::spawn(async move {
+                a.subscribe(subscriber("b.example"), "{}".into(), vec![])
+                    .await
+                    .unwrap()
+            });
+            let undo = tokio::spawn(async move { b.unsubscribe("b.example").await.unwrap() });
+            follow.await.unwrap();
+            undo.await.unwrap();
+            let stored = store.subscribers().await.unwrap();
+            assert_eq!(
+                store.subscriber("b.example").is_some(),
+                stored.iter().any(|s| s.authority == "b.example"),
+                "round {round}: memory and database disagree"
+            );
+            assert_eq!(store.subscriber_count(), stored.len());
         }
     }
 
