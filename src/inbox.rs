@@ -54,8 +54,8 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     let activity = Activity::parse(request.body)?;
     let origin = authority_of(&activity.actor)
         .ok_or_else(|| Error::BadRequest(format!("actor {:?} is not a URL", activity.actor)))?;
-    let subscription = state.store.subscriber(&origin);
-    if subscription.is_none()
+    let subscribed = state.store.subscribed_style(&origin);
+    if subscribed.is_none()
         && !matches!(
             activity.kind.as_str(),
             "Follow" | "Undo" | "Accept" | "Reject"
@@ -75,7 +75,7 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     };
     let ctx = Context {
         relay_actor: &state.relay_actor_id,
-        subscribed: subscription.as_ref().map(|s| s.style),
+        subscribed,
         ld_signed_by_actor: ld_signed_by_actor(state, &activity).await,
     };
     let decision = relay::decide(&activity, &sender, ctx)?;

@@ -485,6 +485,12 @@ impl Store {
         self.members.read().ok()?.get(authority).cloned()
     }
 
+    /// How `authority` is subscribed, if it is: what every inbox request asks, without copying the
+    /// whole subscriber.
+    pub fn subscribed_style(&self, authority: &str) -> Option<Style> {
+        self.members.read().ok()?.get(authority).map(|s| s.style)
+    }
+
     /// All subscribers, by authority, as stored (cursors as last persisted).
     pub async fn subscribers(&self) -> Result<Vec<Subscriber>> {
         self.read(all_subscribers).await
