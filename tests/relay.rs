@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, SystemTime};
 
-use axum::http::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::*;
 
@@ -744,33 +744,15 @@ async fn admins_list_and_remove_subscribers_with_their_token() {
     let p = Instance::start(Flavor::Pleroma, &relay).await;
     a.subscribe(&relay).await;
     p.subscribe(&relay).await;
-    let client = reqwest::Client::new();
-    let url = format!("{}/admin/subscribers", relay.base);
+    let status = async |method: Method, path: &str, token: Option<&str>| -> u16 {
+        relay.admin(method, path, token).await.status().as_u16()
+    };
+    assert_eq!(status(Method::GET, "/subscribers", None).await, 401);
     assert_eq!(
-        client.get(&url).send().await.unwrap().status().as_u16(),
+        status(Method::GET, "/subscribers", Some("wrong")).await,
         401
     );
-    assert_eq!(
-        client
-            .get(&url)
-            .bearer_auth("wrong")
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        401
-    );
-    let list: Value = client
-        .get(&url)
-        .bearer_auth("s3cret-token")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let subs = list["subscribers"].as_array().unwrap();
+    let subs = relay.admin_subscribers("s3cret-token").await;
     assert_eq!(subs.len(), 2);
     let pleroma = subs
         .iter()
@@ -779,28 +761,25 @@ async fn admins_list_and_remove_subscribers_with_their_token() {
     assert_eq!(pleroma["protocol"], "litepub");
     assert_eq!(pleroma["actor"], p.instance_actor());
 
-    let remove = format!("{url}/{}", p.authority());
-    let delete = async |token: Option<&str>| -> u16 {
-        let mut request = client.delete(&remove);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap().status().as_u16()
-    };
-    assert_eq!(delete(None).await, 401);
-    assert_eq!(delete(Some("s3cret-token")).await, 200);
-    assert_eq!(delete(Some("s3cret-token")).await, 404, "already removed");
+    let remove = format!("/subscribers/{}", p.authority());
+    assert_eq!(status(Method::DELETE, &remove, None).await, 401);
+    assert_eq!(
+        status(Method::DELETE, &remove, Some("s3cret-token")).await,
+        200
+    );
+    assert_eq!(
+        status(Method::DELETE, &remove, Some("s3cret-token")).await,
+        404,
+        "already removed"
+    );
     let (status, _) = p.post_as_user(&p.public_create("after removal")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Without a token configured the admin API does not exist.
     let plain = Relay::start().await;
-    let status = client
-        .get(format!("{}/admin/subscribers", plain.base))
-        .bearer_auth("")
-        .send()
+    let status = plain
+        .admin(Method::GET, "/subscribers", Some(""))
         .await
-        .unwrap()
         .status();
     assert_eq!(status.as_u16(), 404);
 }
@@ -817,24 +796,13 @@ async fn an_unreachable_subscriber_is_visible_to_admins_and_recovers() {
     let note = create["object"]["id"].as_str().unwrap().to_string();
     a.post_as_user(&create).await;
 
-    let client = reqwest::Client::new();
     let view = async || -> Value {
-        let list: Value = client
-            .get(format!("{}/admin/subscribers", relay.base))
-            .bearer_auth("t0ken")
-            .send()
+        relay
+            .admin_subscribers("t0ken")
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        list["subscribers"]
-            .as_array()
-            .unwrap()
-            .iter()
+            .into_iter()
             .find(|s| s["instance"] == dead.authority())
             .unwrap()
-            .clone()
     };
     let start = std::time::Instant::now();
     loop {

@@ -161,6 +161,32 @@ impl Relay {
     pub fn inbox(&self) -> String {
         format!("{}/inbox", self.base)
     }
+
+    /// A request to the admin API at `path` (under `/admin`), with `token` as bearer when given.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request =
+            reqwest::Client::new().request(method, format!("{}/admin{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("admin request")
+    }
+
+    /// The admin API's subscriber list.
+    pub async fn admin_subscribers(&self, token: &str) -> Vec<Value> {
+        let list: Value = self
+            .admin(reqwest::Method::GET, "/subscribers", Some(token))
+            .await
+            .json()
+            .await
+            .expect("subscriber list");
+        list["subscribers"].as_array().cloned().unwrap_or_default()
+    }
 }
 
 impl Drop for Relay {
