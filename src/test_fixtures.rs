@@ -1,6 +1,7 @@
 //! Test access to the shared fixtures (`../shared/fixtures` from the project root): real payloads,
 //! actors and signature vectors from other projects' test suites.
 
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 /// The fixture directory (a sibling of the crate).
@@ -36,4 +37,16 @@ pub fn all_json() -> Vec<(String, Value)> {
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// A vector's `{"name": "value", …}` headers object as a header map.
+pub fn headers_from(v: &Value) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, val) in v.as_object().expect("headers") {
+        h.append(
+            HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            HeaderValue::from_str(val.as_str().expect("value")).expect("value"),
+        );
+    }
+    h
 }

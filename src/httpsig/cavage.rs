@@ -224,19 +224,8 @@ pub(crate) fn append_header_values(headers: &HeaderMap, name: &str, out: &mut Ve
 mod tests {
     use super::*;
     use crate::httpsig::keys::{PrivateKey, PublicKey, SigAlgorithm};
-    use crate::test_fixtures::{json, text as fixture};
-    use axum::http::{HeaderName, HeaderValue, Method};
-
-    fn headers_from(v: &serde_json::Value) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, val) in v.as_object().expect("headers") {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                HeaderValue::from_str(val.as_str().expect("value")).expect("value"),
-            );
-        }
-        h
-    }
+    use crate::test_fixtures::{headers_from, json, text as fixture};
+    use axum::http::{HeaderValue, Method};
 
     #[test]
     fn cavage12_appendix_c() {

@@ -346,20 +346,9 @@ fn form_encode(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::httpsig::keys::{PrivateKey, PublicKey, SigAlgorithm, verify_hmac_sha256};
-    use crate::test_fixtures::text as fixture;
-    use axum::http::{HeaderName, HeaderValue, Method};
+    use crate::test_fixtures::{headers_from, text as fixture};
+    use axum::http::{HeaderValue, Method};
     use sha2::Digest as _;
-
-    fn headers_from(v: &serde_json::Value) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, val) in v.as_object().expect("headers") {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                HeaderValue::from_str(val.as_str().expect("value")).expect("value"),
-            );
-        }
-        h
-    }
 
     fn s<'a>(v: &'a serde_json::Value, k: &str) -> &'a str {
         v[k].as_str().expect(k)
