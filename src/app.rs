@@ -10,13 +10,15 @@ use tokio::net::TcpListener;
 
 use crate::ap::outgoing;
 use crate::config::Config;
-use crate::delivery::{Backoff, Engine};
+use crate::federation::delivery::{Backoff, Engine};
+use crate::federation::keyfile;
+use crate::federation::net::{AddressPolicy, Http, HttpSettings};
+use crate::federation::ratelimit::InboxLimiter;
+use crate::federation::resolver::Resolver;
 use crate::httpsig::PrivateKey;
-use crate::net::{AddressPolicy, Http, HttpSettings};
-use crate::ratelimit::InboxLimiter;
-use crate::resolver::Resolver;
 use crate::store::Store;
-use crate::{Error, Result, keyfile, routes};
+use crate::web::routes;
+use crate::{Error, Result};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "plaza.db";

@@ -3,37 +3,39 @@
 //! Small instances subscribe to the relay; it rebroadcasts their public posts to every other subscriber.
 //! The crate is laid out along the data flow (see `../shared/DESIGN.md`):
 //!
+//! ```text
+//! instance ─POST /inbox─▶ web::routes ─▶ federation::inbox (httpsig, resolver, relay rules)
+//!                                              │ append once
+//!                                              ▼
+//!                                         store (SQLite log + tail)
+//!                                              │ one cursor per subscriber
+//!                                              ▼
+//!                                  federation::delivery ─▶ inbox_client ─▶ subscribers
+//! ```
+//!
 //! - [`config`]: the configuration file and its `PLAZA_*` environment overrides.
-//! - [`admin`]: the token-protected admin API (list and remove subscribers).
-//! - [`app`]: builds the services into one [`app::AppState`] and runs the server; [`routes`] maps paths
-//!   to thin handlers.
+//! - [`app`]: builds the services into one [`app::AppState`] and runs the server.
+//! - [`web`]: the HTTP surface — [`web::routes`] maps paths to thin handlers, [`web::admin`] is the
+//!   token-protected admin API.
+//! - [`federation`]: talking to other servers — [`federation::inbox`] is the path of a `POST /inbox`
+//!   from signature to durable log entry, [`federation::relay`] the rules it applies (free of I/O),
+//!   [`federation::resolver`] keyId → key → owning actor, [`federation::net`] the signing HTTP client
+//!   and its address policy, [`federation::delivery`] one worker per subscriber reading the log over
+//!   its own [`federation::inbox_client`] connection, [`federation::ratelimit`] per-instance limits,
+//!   [`federation::keyfile`] the relay's key pair on disk.
 //! - [`httpsig`]: HTTP signatures (draft-cavage and RFC 9421) in and out, body digests, keys.
 //! - [`ap`]: lenient parsing of ActivityPub documents and the exact documents the relay sends.
-//! - [`inbox`]: the path of a `POST /inbox`, from signature to durable log entry; [`relay`] holds the
-//!   rules it applies (subscriptions, what is forwarded and how), free of I/O.
-//! - [`resolver`]: keyId → key → owning actor, cached. [`net`]: the signing HTTP client and its
-//!   address policy; [`inbox_client`]: a delivery worker's own connection to its subscriber's inbox.
-//!   [`keyfile`]: the relay's own key pair on disk. [`ratelimit`]: per-instance inbox limits.
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
-//!   [`tail`], its in-memory recent end; [`delivery`]: one worker per subscriber reading the log.
-pub mod admin;
+//!   [`store::tail`], its in-memory recent end.
 pub mod ap;
 pub mod app;
 pub mod config;
-pub mod delivery;
 pub mod error;
+pub mod federation;
 pub mod httpsig;
-pub mod inbox;
-pub mod inbox_client;
-pub mod keyfile;
-pub mod net;
-pub mod ratelimit;
-pub mod relay;
-pub mod resolver;
-pub mod routes;
 pub mod store;
-pub mod tail;
 #[cfg(test)]
 pub(crate) mod test_fixtures;
+pub mod web;
 
 pub use error::{Error, Result};

@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::delivery::Health;
+use crate::federation::delivery::Health;
 use crate::store::Style;
 use crate::{Error, Result};
 

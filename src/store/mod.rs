@@ -8,6 +8,8 @@
 //! connection (WAL mode: readers never wait for the writer). The async API is narrow on purpose, so that a
 //! PostgreSQL backend can implement the same calls later.
 
+pub mod tail;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
@@ -16,7 +18,7 @@ use axum::body::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use crate::tail::Tail;
+use crate::store::tail::Tail;
 use crate::{Error, Result};
 
 /// How a subscriber speaks to relays; decides what shape it is sent.

@@ -1,12 +1,10 @@
 //! End-to-end: the real relay against simulated Mastodon, GoToSocial and Pleroma instances on loopback.
 
-mod support;
-
 use std::time::{Duration, SystemTime};
 
+use crate::support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::*;
 
 /// Posts a public marker from `from` and waits until every instance in `to` has it: everything the relay
 /// queued before the marker has then been delivered, so absence can be asserted without sleeping.

@@ -12,8 +12,8 @@ use std::time::Duration;
 use moka::future::Cache;
 
 use crate::ap::{Actor, KeyOrActor, authority_of};
+use crate::federation::net::Http;
 use crate::httpsig::PublicKey;
-use crate::net::Http;
 use crate::{Error, Result};
 
 /// A verified binding of a key to its owning actor.

@@ -14,9 +14,11 @@ use serde_json::{Value, json};
 
 use crate::ap::outgoing;
 use crate::app::AppState;
+use crate::federation::inbox;
+use crate::federation::net::ACTIVITY_JSON;
 use crate::httpsig::SignedRequest;
-use crate::net::ACTIVITY_JSON;
-use crate::{Error, Result, admin, inbox};
+use crate::web::admin;
+use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
 

@@ -3,7 +3,7 @@
 //! Order matters for cost and for safety: parse the signature header and check digest and date (no I/O),
 //! refuse activities from instances that are not subscribed (no fetch for strangers), resolve the key
 //! and verify (one refetch on failure, for key rotation), check that the signer may speak for the actor,
-//! then let [`crate::relay::decide`] say what to do. Only after the log write is committed does the
+//! then let [`crate::federation::relay::decide`] say what to do. Only after the log write is committed does the
 //! caller answer 202, so an accepted activity survives a crash.
 
 use std::sync::Arc;
@@ -14,9 +14,9 @@ use serde_json::Value;
 
 use crate::ap::{Activity, Actor, authority_of, outgoing, same_authority};
 use crate::app::AppState;
+use crate::federation::relay::{self, Context, Decision};
+use crate::federation::resolver::ResolvedKey;
 use crate::httpsig::{self, Claim, SignedRequest};
-use crate::relay::{self, Context, Decision};
-use crate::resolver::ResolvedKey;
 use crate::store::{NewEntry, Style, Subscribed, Subscriber};
 use crate::{Error, Result};
 

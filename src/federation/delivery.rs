@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
 
+use crate::federation::net::{Http, InboxClient, Outcome};
 use crate::httpsig::digest_header;
-use crate::net::{Http, InboxClient, Outcome};
 use crate::store::{Entry, Store, Subscriber};
 
 /// How many entries a worker takes at a time.

@@ -27,8 +27,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use url::Url;
 
+use crate::federation::net::{ACTIVITY_JSON, Http, Outcome, classify, describe, resolve};
 use crate::httpsig;
-use crate::net::{ACTIVITY_JSON, Http, Outcome, classify, describe, resolve};
 
 /// How long establishing a connection (TCP and TLS) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -283,8 +283,8 @@ impl Driver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::federation::net::{AddressPolicy, HttpSettings};
     use crate::httpsig::{PrivateKey, PublicKey, SignedRequest, digest_header};
-    use crate::net::{AddressPolicy, HttpSettings};
     use axum::http::HeaderMap;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex, OnceLock};

@@ -14,8 +14,8 @@ use axum::http::{HeaderValue, Method, header};
 use serde_json::Value;
 use url::Url;
 
+pub use crate::federation::inbox_client::InboxClient;
 use crate::httpsig::{self, PrivateKey};
-pub use crate::inbox_client::InboxClient;
 use crate::{Error, Result};
 
 /// The media type ActivityPub documents are sent and requested with.

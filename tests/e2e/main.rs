@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `plaza` binary on a random loopback port against simulated instances.
+//!
+//! One test binary (one link, one run) with a module per area; `support` holds the relay launcher and
+//! the simulated instances.
+
+mod relay;
+mod support;
