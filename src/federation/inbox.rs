@@ -158,7 +158,11 @@ async fn act(
             Box::pin(act(state, next, activity, sender, origin, body)).await
         }
         Decision::Forward(plan) => {
-            if matches!(activity.kind.as_str(), "Update" | "Delete") {
+            // An account Update or Delete: the cached actor and its keys are stale (a note's Update
+            // or Delete leaves them alone, it would only cost refetches).
+            if matches!(activity.kind.as_str(), "Update" | "Delete")
+                && activity.object_id() == Some(activity.actor.as_str())
+            {
                 state.resolver.forget_actor(&activity.actor).await;
             }
             let announce = Bytes::from(
