@@ -116,22 +116,7 @@ fn pem_of(doc: &Value) -> String {
 async fn every_real_world_actor_shape_resolves() {
     let template = fixtures::text("mastodon-application-actor-template.json")
         .replace("{{DOMAIN}}", "mastodon.example");
-    let mut application: Value = serde_json::from_str(&template).unwrap();
-    // This fixture's PEM is damaged upstream (`…AA0CA08A…` where a key has `…AAOCAQ8A…`): refused as
-    // unusable (401), not a crash; the shape is tried again below with a sound key.
-    let (damaged_resolver, fake) = resolver(unlimited());
-    fake.serve("https://mastodon.example/actor", application.clone());
-    let damaged = damaged_resolver
-        .signer(
-            "https://mastodon.example/actor#main-key",
-            "mastodon.example",
-            any_key,
-        )
-        .await
-        .expect_err("damaged PEM");
-    assert!(matches!(damaged, Error::KeyUnusable(_)), "{damaged}");
-    application["publicKey"]["publicKeyPem"] =
-        json!(pem_of(&fixtures::json("mastodon-actor.json")));
+    let application: Value = serde_json::from_str(&template).unwrap();
     let cases: Vec<(&str, Value, &str)> = vec![
         (
             "mastodon-actor.json",
@@ -157,6 +142,16 @@ async fn every_real_world_actor_shape_resolves() {
             "mastodon-service-actor.json",
             fixtures::json("mastodon-service-actor.json"),
             "Service",
+        ),
+        (
+            "mastodon-person-lemmy-asset.json",
+            fixtures::json("mastodon-person-lemmy-asset.json"),
+            "Person",
+        ),
+        (
+            "mastodon-update-actor.json",
+            fixtures::json("mastodon-update-actor.json")["object"].clone(), // an Update's actor
+            "Person",
         ),
         (
             "misskey-actor.json",
@@ -194,10 +189,30 @@ async fn every_real_world_actor_shape_resolves() {
             "Application",
         ),
     ];
-    for (name, doc, kind) in cases {
-        let (resolver, fake) = resolver(unlimited());
+    // Two fixtures carry PEMs damaged upstream (`…AA0CA08A…` for `…AAOCAQ8A…`; lines of 63
+    // characters): refused as unusable (401), not a crash; their shape is then tried with a sound key.
+    let damaged = [
+        "mastodon-application-actor-template.json",
+        "mastodon-update-actor.json",
+    ];
+    for (name, mut doc, kind) in cases {
         let id = doc["id"].as_str().unwrap().to_string();
         let key_id = doc["publicKey"]["id"].as_str().unwrap().to_string();
+        if damaged.contains(&name) {
+            let (resolver, fake) = resolver(unlimited());
+            fake.serve(strip_fragment(&key_id), doc.clone());
+            let refused = resolver
+                .signer(&key_id, &host_of(&id), any_key)
+                .await
+                .expect_err(name);
+            assert!(
+                matches!(refused, Error::KeyUnusable(_)),
+                "{name}: {refused}"
+            );
+            doc["publicKey"]["publicKeyPem"] =
+                json!(pem_of(&fixtures::json("mastodon-actor.json")));
+        }
+        let (resolver, fake) = resolver(unlimited());
         fake.serve(strip_fragment(&key_id), doc.clone());
         let resolved = resolver
             .signer(&key_id, &host_of(&id), any_key)
