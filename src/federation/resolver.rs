@@ -166,7 +166,9 @@ impl KeyEntry {
 /// A keyId checked to be a URL, with the document it lives in.
 struct KeyTarget<'a> {
     key_id: &'a str,
-    document: &'a str,
+    /// The keyId without fragment, normalised (scheme and host case, default port, escapes): the one
+    /// cache entry of every spelling of the key's document.
+    document: String,
     host: String,
 }
 
@@ -175,14 +177,16 @@ impl<'a> KeyTarget<'a> {
     /// http(s) URL with a host.
     fn parse(key_id: &'a str) -> Result<KeyTarget<'a>> {
         let bad = || Error::BadRequest(format!("keyId {key_id:?} is not an http(s) URL"));
-        let url = url::Url::parse(key_id).map_err(|_| bad())?;
+        let mut url = url::Url::parse(key_id).map_err(|_| bad())?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(bad());
         }
+        let host = authority_of(key_id).ok_or_else(bad)?;
+        url.set_fragment(None);
         Ok(KeyTarget {
             key_id,
-            document: strip_fragment(key_id),
-            host: authority_of(key_id).ok_or_else(bad)?,
+            document: url.into(),
+            host,
         })
     }
 }
@@ -306,7 +310,9 @@ impl Resolver {
     /// request fetches them anew.
     pub async fn forget_actor(&self, actor_id: &str) {
         self.actors.invalidate(actor_id).await;
-        self.keys.invalidate(strip_fragment(actor_id)).await;
+        if let Ok(target) = KeyTarget::parse(actor_id) {
+            self.keys.invalidate(&target.document).await;
+        }
         let owner = actor_id.to_string();
         if let Err(e) = self
             .keys
@@ -335,7 +341,7 @@ impl Resolver {
     /// The cached entry of the key's document; fetched when absent, or when it does not list the key
     /// and was fetched longer than the refetch interval ago (a key added since).
     async fn entry(&self, target: &KeyTarget<'_>) -> Result<Arc<KeyEntry>> {
-        match self.keys.get(target.document).await {
+        match self.keys.get(&target.document).await {
             Some(entry)
                 if entry.find(target.key_id).is_some()
                     || !entry.claim_refetch(self.refetch_interval) =>
@@ -352,9 +358,9 @@ impl Resolver {
 
     /// Fetches the key document, caches the result (or the failure) and returns it.
     async fn fetch_entry(&self, target: &KeyTarget<'_>, verified: bool) -> Result<Arc<KeyEntry>> {
-        if let Some(reason) = self.failed.get(target.document).await {
+        if let Some(reason) = self.failed.get(&target.document).await {
             return Err(Error::KeyFetch {
-                url: target.document.to_string(),
+                url: target.document.clone(),
                 reason: format!("{reason} (failed recently; not retried yet)"),
             });
         }
@@ -363,7 +369,7 @@ impl Resolver {
                 let owner = Arc::new(owner);
                 let entry = Arc::new(KeyEntry::new(keys, owner.clone(), verified));
                 self.keys
-                    .insert(target.document.to_string(), entry.clone())
+                    .insert(target.document.clone(), entry.clone())
                     .await;
                 self.actors.insert(owner.id.clone(), owner).await;
                 Ok(entry)
@@ -373,7 +379,7 @@ impl Resolver {
                     let mut reason = e.to_string();
                     reason.truncate(300);
                     self.failed
-                        .insert(target.document.to_string(), reason.into())
+                        .insert(target.document.clone(), reason.into())
                         .await;
                 }
                 Err(e)
@@ -386,7 +392,7 @@ impl Resolver {
         &self,
         target: &KeyTarget<'_>,
     ) -> Result<(Vec<(String, PublicKey)>, Actor)> {
-        let (key_id, document) = (target.key_id, target.document);
+        let (key_id, document) = (target.key_id, target.document.as_str());
         let doc = self.fetch(document).await?;
         let parsed = KeyOrActor::from_value(doc).map_err(sender_side)?;
         let (key, owner_id) = match parsed {
