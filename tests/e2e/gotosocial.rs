@@ -262,6 +262,7 @@ async fn unusable_key_documents_are_the_senders_problem() {
     // A keyId that is not a URL: the request is malformed.
     let (status, body) = follow_signed_with(&relay, Flavor::Mastodon, &actor, "main-key").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("keyId"), "{body}");
 
     // HTML where the key should be.
     m.host_raw(
