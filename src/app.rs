@@ -14,7 +14,7 @@ use crate::federation::delivery::{Backoff, Engine};
 use crate::federation::keyfile;
 use crate::federation::net::{AddressPolicy, Http, HttpSettings};
 use crate::federation::ratelimit::InboxLimiter;
-use crate::federation::resolver::Resolver;
+use crate::federation::resolver::{Resolver, Settings as ResolverSettings};
 use crate::httpsig::PrivateKey;
 use crate::store::Store;
 use crate::web::routes;
@@ -77,8 +77,13 @@ impl AppState {
             user_agent: format!("Plaza/{} (+{base})", env!("CARGO_PKG_VERSION")),
         })?;
         let resolver = Resolver::new(
-            http.clone(),
-            Duration::from_secs(config.key_cache_secs.max(1)),
+            Arc::new(http.clone()),
+            ResolverSettings {
+                ttl: Duration::from_secs(config.key_cache_secs.max(1)),
+                cache_bytes: config.resolver_cache_bytes,
+                fetches_per_minute: config.key_fetches_per_host_per_minute,
+                ..ResolverSettings::default()
+            },
         );
         let engine = Engine::new(
             store.clone(),
@@ -170,6 +175,7 @@ fn spawn_pruner(state: Arc<AppState>) {
         loop {
             every.tick().await;
             state.limiter.forget_idle();
+            state.resolver.forget_idle();
             match state.store.prune(max_age_ms).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(pruned = n, "pruned log entries past retention"),

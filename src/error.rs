@@ -60,6 +60,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// The signer's key or actor document could not be fetched or read (HTML, too large, host down or
+    /// silent). The sender's problem, answered 401 so that it does not retry a 5xx for days.
+    #[error("cannot get the signing key or actor {url}: {reason}")]
+    KeyFetch {
+        /// What was fetched.
+        url: String,
+        /// Why it failed.
+        reason: String,
+    },
+
     /// An outgoing fetch or delivery aimed at an address that the configuration forbids
     /// (loopback, private ranges, plain http) .
     #[error(
@@ -124,6 +134,7 @@ impl Error {
             | Error::SignatureInvalid
             | Error::KeyUnusable(_)
             | Error::KeyNotOwned { .. }
+            | Error::KeyFetch { .. }
             | Error::AdminUnauthorized => StatusCode::UNAUTHORIZED,
             Error::Fetch { .. } => StatusCode::BAD_GATEWAY,
             Error::ForbiddenAddress(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -2,7 +2,8 @@
 //!
 //! Order matters for cost and for safety: parse the signature header and check digest and date (no I/O),
 //! refuse activities from instances that are not subscribed (no fetch for strangers), resolve the key
-//! and verify (one refetch on failure, for key rotation), check that the signer may speak for the actor,
+//! on the actor's host and verify (see [`crate::federation::resolver`] for what that may cost), check
+//! that the signer may speak for the actor,
 //! then let [`crate::federation::relay::decide`] say what to do. Only after the log write is committed does the
 //! caller answer 202, so an accepted activity survives a crash.
 
@@ -12,11 +13,10 @@ use std::time::SystemTime;
 use axum::body::Bytes;
 use serde_json::Value;
 
-use crate::ap::{Activity, Actor, authority_of, outgoing, same_authority};
+use crate::ap::{Activity, Actor, authority_of, is_public_iri, outgoing, same_authority};
 use crate::app::AppState;
 use crate::federation::relay::{self, Context, Decision};
-use crate::federation::resolver::ResolvedKey;
-use crate::httpsig::{self, Claim, SignedRequest};
+use crate::httpsig::{self, SignedRequest};
 use crate::store::{NewEntry, Style, Subscribed, Subscriber};
 use crate::{Error, Result};
 
@@ -56,14 +56,15 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
         .ok_or_else(|| Error::BadRequest(format!("actor {:?} is not a URL", activity.actor)))?;
     let subscribed = state.store.subscribed_style(&origin);
     if subscribed.is_none()
-        && !matches!(
-            activity.kind.as_str(),
-            "Follow" | "Undo" | "Accept" | "Reject"
-        )
+        && let Some(receipt) = from_stranger(&activity, &origin, &state.relay_actor_id)?
     {
-        return Err(Error::NotSubscribed(origin));
+        return Ok(receipt);
     }
-    let signer = verify(state, &claim).await?;
+    // The keyId must be on the actor's host before anything is fetched for it (see the resolver).
+    let signer = state
+        .resolver
+        .signer(&claim.key_id, &origin, |key| claim.verify(key))
+        .await?;
     relay::check_signer(&activity, &signer.owner, &claim.key_id)?;
     // Charged only once the signer is proven to speak for `origin`: a forged request naming someone
     // else's actor must not use up that instance's allowance.
@@ -83,15 +84,22 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     act(state, decision, &activity, &sender, &origin, request.body).await
 }
 
-/// Resolves the claim's key and verifies; a failure with a cached key refetches it once.
-async fn verify(state: &AppState, claim: &Claim) -> Result<ResolvedKey> {
-    let cached = state.resolver.key(&claim.key_id, false).await?;
-    if claim.verify(&cached.key).is_ok() {
-        return Ok(cached);
+/// What an instance that is not subscribed may send, decided before any key is fetched: a Follow of
+/// this relay (Public or the relay actor) goes on to verification, since it is how instances
+/// subscribe; an Undo, Accept or Reject changes nothing for a stranger and is acknowledged without
+/// fetching anything (`Some` receipt); a Follow of something else is ignored the same way; anything
+/// else is refused.
+fn from_stranger(activity: &Activity, origin: &str, relay_actor: &str) -> Result<Option<Receipt>> {
+    match activity.kind.as_str() {
+        "Follow" => Ok(match activity.object_id() {
+            Some(object) if is_public_iri(object) || object == relay_actor => None,
+            _ => Some(Receipt::Ignored(
+                "Follow of something that is not this relay",
+            )),
+        }),
+        "Undo" | "Accept" | "Reject" => Ok(Some(Receipt::Ignored("not subscribed"))),
+        _ => Err(Error::NotSubscribed(origin.to_string())),
     }
-    let fresh = state.resolver.key(&claim.key_id, true).await?;
-    claim.verify(&fresh.key)?;
-    Ok(fresh)
 }
 
 /// Whether the activity's LD signature names a key owned by the activity's actor. The signature value
@@ -106,7 +114,7 @@ async fn ld_signed_by_actor(state: &AppState, activity: &Activity) -> bool {
     {
         return false;
     }
-    match state.resolver.key(&signature.creator, false).await {
+    match state.resolver.key(&signature.creator).await {
         Ok(key) => key.owner.id == activity.actor,
         Err(e) => {
             tracing::debug!(creator = %signature.creator, error = %e, "LD signature creator not resolvable");
@@ -150,7 +158,11 @@ async fn act(
             Box::pin(act(state, next, activity, sender, origin, body)).await
         }
         Decision::Forward(plan) => {
-            if matches!(activity.kind.as_str(), "Update" | "Delete") {
+            // An account Update or Delete: the cached actor and its keys are stale (a note's Update
+            // or Delete leaves them alone, it would only cost refetches).
+            if matches!(activity.kind.as_str(), "Update" | "Delete")
+                && activity.object_id() == Some(activity.actor.as_str())
+            {
                 state.resolver.forget_actor(&activity.actor).await;
             }
             let announce = Bytes::from(
