@@ -412,10 +412,8 @@ mod tests {
     }
 
     fn follow_of_public(id: &str, by: &str) -> Activity {
-        activity(json!({"id": id, "type": "Follow", "actor": by, "object": PUBLIC_IRI}))
+        activity(json!({"id": id, "type": "Follow", "actor": by, "object": crate::ap::PUBLIC}))
     }
-
-    const PUBLIC_IRI: &str = "https://www.w3.org/ns/activitystreams#Public";
 
     #[test]
     fn instance_actors_are_known_by_convention_or_discovered() {
@@ -537,13 +535,13 @@ mod tests {
             decide(&undo(SUBSCRIBER, json!(FOLLOW_ID)), &instance, subscribed).unwrap(),
             Decision::Unsubscribe
         );
-        let embedded = json!({"id": "https://a.example/follows/0", "type": "Follow", "actor": SUBSCRIBER, "object": PUBLIC_IRI});
+        let embedded = json!({"id": "https://a.example/follows/0", "type": "Follow", "actor": SUBSCRIBER, "object": crate::ap::PUBLIC});
         assert_eq!(
             decide(&undo(SUBSCRIBER, embedded.clone()), &instance, subscribed).unwrap(),
             Decision::Unsubscribe
         );
         // A person of the instance: neither its own "Follow of Public" nor the instance's Follow.
-        let alices_follow = json!({"id": "https://a.example/follows/5", "type": "Follow", "actor": ALICE, "object": PUBLIC_IRI});
+        let alices_follow = json!({"id": "https://a.example/follows/5", "type": "Follow", "actor": ALICE, "object": crate::ap::PUBLIC});
         for object in [alices_follow, json!(FOLLOW_ID), embedded.clone()] {
             assert!(
                 matches!(
@@ -588,7 +586,7 @@ mod tests {
     fn ids_must_be_https_urls_on_the_actors_host() {
         let create = |id: &str, object: &str| {
             activity(json!({"id": id, "type": "Create", "actor": ALICE,
-                "to": [PUBLIC_IRI], "object": {"id": object, "type": "Note", "to": [PUBLIC_IRI]}}))
+                "to": [crate::ap::PUBLIC], "object": {"id": object, "type": "Note", "to": [crate::ap::PUBLIC]}}))
         };
         let reason = |a: &Activity, allow_http: bool| match check_ids(a, allow_http) {
             Err(Error::BadRequest(why)) => why,
@@ -635,7 +633,7 @@ mod tests {
         );
         let announce = |object: &str| {
             activity(
-                json!({"id": "https://a.example/a/1", "type": "Announce", "actor": ALICE, "object": object, "to": [PUBLIC_IRI]}),
+                json!({"id": "https://a.example/a/1", "type": "Announce", "actor": ALICE, "object": object, "to": [crate::ap::PUBLIC]}),
             )
         };
         assert!(
@@ -657,7 +655,7 @@ mod tests {
         let no_id = activity(json!({"type": "Update", "actor": ALICE, "object": ALICE}));
         assert!(reason(&no_id, false).contains("no id"));
         let actor_garbage = activity(
-            json!({"id": "https://a.example/x", "type": "Follow", "actor": "javascript:alert(1)", "object": PUBLIC_IRI}),
+            json!({"id": "https://a.example/x", "type": "Follow", "actor": "javascript:alert(1)", "object": crate::ap::PUBLIC}),
         );
         assert!(reason(&actor_garbage, false).contains("actor"));
     }

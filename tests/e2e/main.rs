@@ -4,4 +4,5 @@
 //! the simulated instances.
 
 mod relay;
+mod subscriptions;
 mod support;
