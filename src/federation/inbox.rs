@@ -17,8 +17,7 @@ use serde_json::Value;
 
 use crate::ap::{Activity, Actor, authority_of, outgoing, same_authority};
 use crate::app::AppState;
-use crate::federation::instance_actor;
-use crate::federation::relay::{self, Context, Decision, InstanceEvidence, Subscription};
+use crate::federation::relay::{self, Context, Decision, Subscription};
 use crate::federation::resolver::ResolvedKey;
 use crate::httpsig::{self, Claim, SignedRequest};
 use crate::store::{NewEntry, Style, Subscribed, Subscriber};
@@ -79,17 +78,14 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     } else {
         state.resolver.actor(&activity.actor).await?
     };
-    let follow = activity.kind == "Follow";
-    // Only Follows and Undos look at the stored subscription; other requests skip the copy.
-    let stored = match activity.kind.as_str() {
-        "Follow" | "Undo" => state.store.subscriber(&origin),
-        _ => None,
-    };
+    // Only an Undo looks at the stored subscription; other requests skip the copy.
+    let stored = (activity.kind == "Undo")
+        .then(|| state.store.subscriber(&origin))
+        .flatten();
+    // A Follow of this relay: is the instance blocked, and (only then asking it) is this its actor?
+    let follow = relay::follow_style(&activity, &state.relay_actor_id).is_some();
     let blocked = follow && state.store.block_of(&origin).await?.is_some();
-    let instance_confirmed = follow
-        && !blocked
-        && relay::instance_actor_evidence(&sender) == InstanceEvidence::Discover
-        && instance_actor::confirmed(&state.http, &sender).await;
+    let instance_confirmed = follow && !blocked && state.instance_actors.confirmed(&sender).await;
     let ctx = Context {
         relay_actor: &state.relay_actor_id,
         subscribed,

@@ -14,73 +14,151 @@
 //!    (Misskey serves its system accounts, and only those, as `Application`; a dot cannot appear in a
 //!    Misskey user name).
 //!
-//! The first answer naming the actor wins; failures count as "no".
+//! What an instance's documents name is remembered per instance for a few minutes, so a stream of
+//! Follows costs at most one round of fetches; a failed fetch names nobody.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
 use serde_json::Value;
 use url::Url;
 
-use crate::ap::Actor;
 use crate::ap::outgoing::APPLICATION_ACTOR_REL;
 use crate::ap::value::get_str;
+use crate::ap::{Actor, authority_of};
 use crate::federation::net::Http;
 use crate::federation::relay::{self, InstanceEvidence};
 
 /// The FEP-d556 rel of a server-level `Service` actor (its `Application` twin is [`APPLICATION_ACTOR_REL`]).
 const SERVICE_ACTOR_REL: &str = "https://www.w3.org/ns/activitystreams#Service";
 
-/// Whether `actor` is its instance's own actor: by convention without I/O, else by asking the instance.
-pub async fn confirmed(http: &Http, actor: &Actor) -> bool {
-    match relay::instance_actor_evidence(actor) {
-        InstanceEvidence::Convention => true,
-        InstanceEvidence::NotInstance => false,
-        InstanceEvidence::Discover => {
-            for url in discovery_urls(actor) {
-                match http.get_json(&url).await {
-                    Ok(doc) if names_actor(&doc, &actor.id) => {
-                        tracing::debug!(actor = %actor.id, %url, "instance actor confirmed");
-                        return true;
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(%url, error = %e, "instance actor discovery"),
-                }
-            }
-            false
+/// How long what an instance said about its actors is remembered. Asking costs up to four signed GETs,
+/// so a stream of Follows from one host asks at most once in this time.
+const REMEMBER: Duration = Duration::from_secs(300);
+
+/// What an instance's discovery documents name.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Named {
+    /// Actors named as the instance actor (WebFinger `acct:HOST@HOST`, FEP-d556, FEP-2677).
+    pub instance: Vec<String>,
+    /// The actor WebFinger names as `acct:relay.actor@HOST` (Misskey's relay system account).
+    pub misskey_relay: Option<String>,
+}
+
+impl Named {
+    /// Whether `actor` is one of the instance's own actors by this answer.
+    pub fn includes(&self, actor: &Actor) -> bool {
+        self.instance.contains(&actor.id)
+            || (actor.kind == "Application" && self.misskey_relay.as_deref() == Some(&actor.id))
+    }
+}
+
+/// Answers "is this actor its instance's own actor?", remembering each instance's answer a while.
+#[derive(Clone)]
+pub struct InstanceActors {
+    http: Http,
+    named: Cache<String, Arc<Named>>,
+}
+
+impl InstanceActors {
+    /// Asks with `http` (signed GETs, the address policy applies).
+    pub fn new(http: Http) -> InstanceActors {
+        InstanceActors {
+            http,
+            named: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(REMEMBER)
+                .build(),
         }
     }
-}
 
-/// The documents that may name the instance actor of `actor`'s instance, in the order asked.
-pub fn discovery_urls(actor: &Actor) -> Vec<String> {
-    let Ok(url) = Url::parse(&actor.id) else {
-        return Vec::new();
-    };
-    let Some(host) = url.host_str() else {
-        return Vec::new();
-    };
-    let origin = url.origin().ascii_serialization();
-    let webfinger = |resource: &str| format!("{origin}/.well-known/webfinger?resource={resource}");
-    let mut urls = vec![
-        webfinger(&format!("acct:{host}@{host}")),
-        webfinger(&format!("{origin}/")),
-        format!("{origin}/.well-known/nodeinfo"),
-    ];
-    if actor.kind == "Application" {
-        urls.push(webfinger(&format!("acct:relay.actor@{host}")));
+    /// Whether `actor` is its instance's own actor: by convention without I/O, else by asking the
+    /// instance (once per [`REMEMBER`] per instance; concurrent askers share one round of fetches).
+    pub async fn confirmed(&self, actor: &Actor) -> bool {
+        match relay::instance_actor_evidence(actor) {
+            InstanceEvidence::Convention => true,
+            InstanceEvidence::NotInstance => false,
+            InstanceEvidence::Discover => {
+                let (Some(host), Some(urls)) = (authority_of(&actor.id), DiscoveryUrls::of(actor))
+                else {
+                    return false;
+                };
+                let named = self.named.get_with(host, self.ask(urls)).await;
+                named.includes(actor)
+            }
+        }
     }
-    urls
+
+    async fn ask(&self, urls: DiscoveryUrls) -> Arc<Named> {
+        let mut named = Named::default();
+        for url in urls.instance {
+            if let Some(doc) = self.fetch(&url).await {
+                named
+                    .instance
+                    .extend(named_actors(&doc).into_iter().map(str::to_string));
+            }
+        }
+        if let Some(doc) = self.fetch(&urls.misskey_relay).await {
+            named.misskey_relay = named_actors(&doc).first().map(|s| s.to_string());
+        }
+        tracing::debug!(?named, "instance actor discovery");
+        Arc::new(named)
+    }
+
+    async fn fetch(&self, url: &str) -> Option<Value> {
+        self.http
+            .get_json(url)
+            .await
+            .inspect_err(|e| tracing::debug!(%url, error = %e, "instance actor discovery"))
+            .ok()
+    }
 }
 
-/// Whether a WebFinger JRD or a NodeInfo link document names `actor_id` as an (instance) actor: a link
-/// whose `rel` is `self` or one of the application/service actor rels, with `href` equal to it.
-pub fn names_actor(doc: &Value, actor_id: &str) -> bool {
+/// The documents that may name an instance's actors.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DiscoveryUrls {
+    /// WebFinger `acct:HOST@HOST`, WebFinger of the origin (FEP-d556), `/.well-known/nodeinfo`.
+    pub instance: Vec<String>,
+    /// WebFinger `acct:relay.actor@HOST`.
+    pub misskey_relay: String,
+}
+
+impl DiscoveryUrls {
+    /// The URLs on the origin (scheme, host, port) of `actor`'s id; `None` when it has no host.
+    pub fn of(actor: &Actor) -> Option<DiscoveryUrls> {
+        let url = Url::parse(&actor.id).ok()?;
+        let host = url.host_str()?;
+        let origin = url.origin().ascii_serialization();
+        let webfinger =
+            |resource: &str| format!("{origin}/.well-known/webfinger?resource={resource}");
+        Some(DiscoveryUrls {
+            instance: vec![
+                webfinger(&format!("acct:{host}@{host}")),
+                webfinger(&format!("{origin}/")),
+                format!("{origin}/.well-known/nodeinfo"),
+            ],
+            misskey_relay: webfinger(&format!("acct:relay.actor@{host}")),
+        })
+    }
+}
+
+/// The actors a WebFinger JRD or a NodeInfo link document names: the `href` of each link whose `rel` is
+/// `self` or one of the application/service actor rels.
+pub fn named_actors(doc: &Value) -> Vec<&str> {
     let Some(links) = doc.get("links").and_then(Value::as_array) else {
-        return false;
+        return Vec::new();
     };
-    links.iter().any(|link| {
-        let rel = get_str(link, "rel").unwrap_or_default();
-        matches!(rel, "self" | APPLICATION_ACTOR_REL | SERVICE_ACTOR_REL)
-            && get_str(link, "href") == Some(actor_id)
-    })
+    links
+        .iter()
+        .filter(|link| {
+            matches!(
+                get_str(link, "rel").unwrap_or_default(),
+                "self" | APPLICATION_ACTOR_REL | SERVICE_ACTOR_REL
+            )
+        })
+        .filter_map(|link| get_str(link, "href"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -92,45 +170,60 @@ mod tests {
     #[test]
     fn links_that_name_the_instance_actor() {
         let fep = fixtures::json("nodeinfo-wellknown-fep2677.json");
-        let named = fep["links"][1]["href"].as_str().unwrap();
-        assert!(names_actor(&fep, named));
-        assert!(!names_actor(&fep, "https://elsewhere.example/actor"));
-        // The NodeInfo schema link itself names no actor.
-        let schema = fep["links"][0]["href"].as_str().unwrap();
-        assert!(!names_actor(&fep, schema));
+        // The application actor link, not the NodeInfo schema link.
+        assert_eq!(
+            named_actors(&fep),
+            vec![fep["links"][1]["href"].as_str().unwrap()]
+        );
         let mastodon = json!({"subject": "acct:a.example@a.example", "links": [
             {"rel": "http://webfinger.net/rel/profile-page", "href": "https://a.example/about"},
             {"rel": "self", "type": "application/activity+json", "href": "https://a.example/actor"}]});
-        assert!(names_actor(&mastodon, "https://a.example/actor"));
-        assert!(!names_actor(&mastodon, "https://a.example/about"));
-        assert!(!names_actor(&json!({"links": "nope"}), "x"));
-        assert!(!names_actor(&json!([1, 2]), "x"));
+        assert_eq!(named_actors(&mastodon), vec!["https://a.example/actor"]);
+        assert!(named_actors(&json!({"links": "nope"})).is_empty());
+        assert!(named_actors(&json!([1, 2])).is_empty());
+    }
+
+    fn actor(id: &str, kind: &str) -> Actor {
+        Actor::from_value(json!({"id": id, "type": kind})).unwrap()
+    }
+
+    #[test]
+    fn what_the_instance_names_decides() {
+        let named = Named {
+            instance: vec!["https://a.example/users/relay".into()],
+            misskey_relay: Some("https://a.example/users/9x".into()),
+        };
+        assert!(named.includes(&actor("https://a.example/users/relay", "Service")));
+        assert!(!named.includes(&actor("https://a.example/users/other", "Service")));
+        assert!(named.includes(&actor("https://a.example/users/9x", "Application")));
+        // A Mastodon account that registered the name relay.actor is a Service or a Person, never
+        // an Application: not Misskey's system account.
+        assert!(!named.includes(&actor("https://a.example/users/9x", "Service")));
     }
 
     #[test]
     fn discovery_asks_the_actors_own_origin() {
-        let actor =
-            |id: &str, kind: &str| Actor::from_value(json!({"id": id, "type": kind})).unwrap();
-        let bot = discovery_urls(&actor("https://a.example/users/relay", "Service"));
+        let bot = DiscoveryUrls::of(&actor("https://a.example/users/relay", "Service")).unwrap();
         assert_eq!(
-            bot,
+            bot.instance,
             vec![
                 "https://a.example/.well-known/webfinger?resource=acct:a.example@a.example",
                 "https://a.example/.well-known/webfinger?resource=https://a.example/",
                 "https://a.example/.well-known/nodeinfo",
             ]
         );
-        let misskey = discovery_urls(&actor("http://m.example:3000/users/9x", "Application"));
-        assert_eq!(misskey.len(), 4);
+        assert_eq!(
+            bot.misskey_relay,
+            "https://a.example/.well-known/webfinger?resource=acct:relay.actor@a.example"
+        );
+        let misskey =
+            DiscoveryUrls::of(&actor("http://m.example:3000/users/9x", "Application")).unwrap();
         assert!(
             misskey
+                .instance
                 .iter()
                 .all(|u| u.starts_with("http://m.example:3000/"))
         );
-        assert_eq!(
-            misskey[3],
-            "http://m.example:3000/.well-known/webfinger?resource=acct:relay.actor@m.example"
-        );
-        assert!(discovery_urls(&actor("urn:x", "Service")).is_empty());
+        assert!(DiscoveryUrls::of(&actor("urn:x", "Service")).is_none());
     }
 }

@@ -55,8 +55,9 @@ pub struct Context<'a> {
     pub subscription: Option<Subscription<'a>>,
     /// The actor whose key signed the request.
     pub signer: &'a str,
-    /// Whether the sender's instance confirmed (WebFinger, NodeInfo) that the sender is its own actor:
-    /// the inbox asks only for a Follow whose sender is [`InstanceEvidence::Discover`].
+    /// Whether the sender's instance confirmed (WebFinger, NodeInfo) that the sender is its own actor;
+    /// counts only for a sender that is [`InstanceEvidence::Discover`]. The inbox asks for Follows of
+    /// this relay only.
     pub instance_confirmed: bool,
     /// Whether the relay's admin removed the sender's instance (a sticky block).
     pub blocked: bool,
@@ -221,14 +222,7 @@ pub fn decide(activity: &Activity, sender: &Actor, ctx: Context<'_>) -> Result<D
 /// the instance's own actor and the instance was not removed by the admin. Another actor of an already
 /// subscribed instance cannot take its subscription over: only the instance actor can re-subscribe.
 fn decide_follow(activity: &Activity, sender: &Actor, ctx: Context<'_>) -> Decision {
-    let Some(object) = activity.object_id() else {
-        return Decision::Ignore("Follow without object");
-    };
-    let style = if is_public_iri(object) {
-        Style::Mastodon
-    } else if object == ctx.relay_actor {
-        Style::LitePub
-    } else {
+    let Some(style) = follow_style(activity, ctx.relay_actor) else {
         return Decision::Ignore("Follow of something that is not this relay");
     };
     let instance_actor = match instance_actor_evidence(sender) {
@@ -242,6 +236,19 @@ fn decide_follow(activity: &Activity, sender: &Actor, ctx: Context<'_>) -> Decis
         Decision::RejectFollow("only an instance's own actor can subscribe to this relay")
     } else {
         Decision::Subscribe(style)
+    }
+}
+
+/// How a Follow subscribes, when it is a Follow of this relay: of Public (Mastodon style) or of the
+/// relay actor (LitePub).
+pub fn follow_style(activity: &Activity, relay_actor: &str) -> Option<Style> {
+    let object = activity.object_id().filter(|_| activity.kind == "Follow")?;
+    if is_public_iri(object) {
+        Some(Style::Mastodon)
+    } else if object == relay_actor {
+        Some(Style::LitePub)
+    } else {
+        None
     }
 }
 
