@@ -1,6 +1,8 @@
-//! The relay's rules, as plain functions over parsed activities: who may subscribe and how, what is
-//! forwarded, in which shape, and what counts as a duplicate. No I/O here; the inbox service gathers
-//! the facts (signer, subscription, fetched object) and acts on the [`Decision`].
+//! The relay's rules, as plain functions over parsed activities: which ids are acceptable, who may
+//! subscribe (the instance's own actor) and unsubscribe (only the actor that subscribed), what is
+//! forwarded, in which shape, where replies may go, and what counts as a duplicate. No I/O here; the
+//! inbox service gathers the facts (signer, stored subscription, block, whether the instance named the
+//! sender as its actor, fetched object) and acts on the [`Decision`].
 
 use crate::ap::value::{get_id, has_type, id_of};
 use crate::ap::{
@@ -860,6 +862,9 @@ mod tests {
         assert!(check_signer(&bob_post, &alice, "https://a.example/users/alice#main-key").is_err());
         let instance = actor("https://a.example/actor", "Application");
         assert!(check_signer(&bob_post, &instance, "https://a.example/actor#main-key").is_ok());
+        // A bot account called relay is no instance actor: it speaks only for itself.
+        let bot = actor("https://a.example/users/relay", "Service");
+        assert!(check_signer(&bob_post, &bot, "https://a.example/users/relay#main-key").is_err());
         let other_instance = actor("https://b.example/actor", "Application");
         assert!(
             check_signer(
