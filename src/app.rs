@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use crate::ap::outgoing;
 use crate::config::Config;
 use crate::federation::delivery::{Backoff, Engine};
+use crate::federation::instance_actor::InstanceActors;
 use crate::federation::keyfile;
 use crate::federation::net::{AddressPolicy, Http, HttpSettings};
 use crate::federation::ratelimit::InboxLimiter;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Per-instance inbox limits.
     pub limiter: InboxLimiter,
+    /// Whether a subscribing actor is its instance's own actor.
+    pub instance_actors: InstanceActors,
     /// When the relay started.
     pub started: Instant,
 }
@@ -111,6 +114,7 @@ impl AppState {
         for subscriber in subscribers {
             engine.start(subscriber);
         }
+        let instance_actors = InstanceActors::new(http.clone());
         let limiter = InboxLimiter::new(
             config.inbound_rate_per_instance,
             config.inbound_burst_per_instance,
@@ -127,6 +131,7 @@ impl AppState {
             resolver,
             engine,
             limiter,
+            instance_actors,
             started: Instant::now(),
         }))
     }

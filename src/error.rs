@@ -85,6 +85,14 @@ pub enum Error {
     #[error("instance {0} is not subscribed to this relay")]
     NotSubscribed(String),
 
+    /// A request body larger than what its kind may be (a Follow is a few hundred bytes).
+    #[error("too large: {0}")]
+    TooLarge(String),
+
+    /// The relay's admin removed this instance; it stays removed until the admin lifts the block.
+    #[error("instance {0} was removed by the relay's admin")]
+    InstanceBlocked(String),
+
     /// An admin request without the right bearer token.
     #[error("admin token missing or wrong")]
     AdminUnauthorized,
@@ -139,6 +147,8 @@ impl Error {
             Error::Fetch { .. } => StatusCode::BAD_GATEWAY,
             Error::ForbiddenAddress(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::NotSubscribed(_) => StatusCode::FORBIDDEN,
+            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::InstanceBlocked(_) => StatusCode::FORBIDDEN,
             Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

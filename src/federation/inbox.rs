@@ -1,10 +1,12 @@
 //! Receiving activities: the path of every `POST /inbox`, from signature to durable log entry.
 //!
 //! Order matters for cost and for safety: parse the signature header and check digest and date (no I/O),
-//! refuse activities from instances that are not subscribed (no fetch for strangers), resolve the key
-//! on the actor's host and verify (see [`crate::federation::resolver`] for what that may cost), check
-//! that the signer may speak for the actor,
-//! then let [`crate::federation::relay::decide`] say what to do. Only after the log write is committed does the
+//! check the activity's size and ids ([`relay::check_size`], [`relay::check_ids`]), refuse activities
+//! from instances that are not subscribed (no fetch for strangers), resolve the key on the actor's host
+//! and verify (see [`crate::federation::resolver`] for what that may cost), check that the signer may
+//! speak for the actor, then gather the facts a Follow or Undo needs (the stored subscription, a block,
+//! whether the sender is the instance actor — asked of the instance only now, after the signature) and
+//! let [`crate::federation::relay::decide`] say what to do. Only after the log write is committed does the
 //! caller answer 202, so an accepted activity survives a crash.
 
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use serde_json::Value;
 
 use crate::ap::{Activity, Actor, authority_of, is_public_iri, outgoing, same_authority};
 use crate::app::AppState;
-use crate::federation::relay::{self, Context, Decision};
+use crate::federation::relay::{self, Context, Decision, Subscription};
 use crate::httpsig::{self, SignedRequest};
 use crate::store::{NewEntry, Style, Subscribed, Subscriber};
 use crate::{Error, Result};
@@ -52,6 +54,8 @@ impl Receipt {
 pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Receipt> {
     let claim = httpsig::extract_claim(request, SystemTime::now())?;
     let activity = Activity::parse(request.body)?;
+    relay::check_size(&activity, request.body.len())?;
+    relay::check_ids(&activity, state.config.allow_private_networks)?;
     let origin = authority_of(&activity.actor)
         .ok_or_else(|| Error::BadRequest(format!("actor {:?} is not a URL", activity.actor)))?;
     let subscribed = state.store.subscribed_style(&origin);
@@ -74,10 +78,25 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     } else {
         state.resolver.actor(&activity.actor).await?
     };
+    // Only an Undo looks at the stored subscription; other requests skip the copy.
+    let stored = (activity.kind == "Undo")
+        .then(|| state.store.subscriber(&origin))
+        .flatten();
+    // A Follow of this relay: is the instance blocked, and (only then asking it) is this its actor?
+    let follow = relay::follow_style(&activity, &state.relay_actor_id).is_some();
+    let blocked = follow && state.store.block_of(&origin).await?.is_some();
+    let instance_confirmed = follow && !blocked && state.instance_actors.confirmed(&sender).await;
     let ctx = Context {
         relay_actor: &state.relay_actor_id,
         subscribed,
         ld_signed_by_actor: ld_signed_by_actor(state, &activity).await,
+        subscription: stored.as_ref().map(|s| Subscription {
+            actor: &s.actor_id,
+            follow_id: &s.follow_id,
+        }),
+        signer: &signer.owner.id,
+        instance_confirmed,
+        blocked,
     };
     let decision = relay::decide(&activity, &sender, ctx)?;
     tracing::debug!(kind = %activity.kind, actor = %activity.actor, ?decision, "inbox");
@@ -134,9 +153,7 @@ async fn act(
     match decision {
         Decision::Subscribe(style) => subscribe(state, style, activity, sender, origin).await,
         Decision::RejectFollow(reason) => {
-            let inbox = sender
-                .delivery_inbox()
-                .ok_or_else(|| Error::BadRequest(format!("actor {} has no inbox", sender.id)))?;
+            let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?;
             let reject = outgoing::reject(&state.base, &activity.raw, &sender.id);
             state
                 .engine
@@ -199,6 +216,13 @@ async fn act(
     }
 }
 
+/// Records the subscription and answers the Follow.
+///
+/// A re-Follow by the same actor with the same inbox and protocol ([`Subscribed::Unchanged`]) usually
+/// means the instance lost its state and waits for an Accept: it gets one again, sent once outside the
+/// log (no entry stored, nothing redelivered), and its delivery worker goes on from where it is. Only a
+/// new subscriber, or one whose actor, inbox or protocol changed, gets its replies through the log and a
+/// (re)started worker.
 async fn subscribe(
     state: &AppState,
     style: Style,
@@ -206,43 +230,51 @@ async fn subscribe(
     sender: &Arc<Actor>,
     origin: &str,
 ) -> Result<Receipt> {
-    let inbox = sender
-        .delivery_inbox()
-        .ok_or_else(|| Error::BadRequest(format!("actor {} has no inbox", sender.id)))?
-        .to_string();
+    let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?.to_string();
     state.http.policy().check_url(
         &url::Url::parse(&inbox).map_err(|e| Error::BadRequest(format!("inbox {inbox:?}: {e}")))?,
     )?;
-    let reply = |kind: &str, body: Value| NewEntry {
+    let accept = outgoing::accept(&state.base, &follow.raw, &sender.id);
+    let follow_back = (style == Style::LitePub).then(|| outgoing::follow(&state.base, &sender.id));
+    let reply = |kind: &str, body: &Value| NewEntry {
         origin: state.host.clone(),
         target: Some(origin.to_string()),
         kind: kind.to_string(),
         mastodon_body: Bytes::from(body.to_string()),
         litepub_body: Bytes::from(body.to_string()),
     };
-    let mut replies = vec![reply(
-        "Accept",
-        outgoing::accept(&state.base, &follow.raw, &sender.id),
-    )];
-    if style == Style::LitePub {
-        replies.push(reply("Follow", outgoing::follow(&state.base, &sender.id)));
-    }
+    let mut replies = vec![reply("Accept", &accept)];
+    replies.extend(follow_back.iter().map(|f| reply("Follow", f)));
     let subscriber = Subscriber {
         authority: origin.to_string(),
         actor_id: sender.id.clone(),
-        inbox,
+        inbox: inbox.clone(),
         style,
         cursor: 0,
         skipped: 0,
         created_at: 0,
+        follow_id: follow.id.clone().unwrap_or_default(),
     };
+    let normalised = outgoing::normalised_follow(&follow.raw).to_string();
     let (state_after, stored) = state
         .store
-        .subscribe(subscriber, follow.raw.to_string(), replies)
+        .subscribe(subscriber, normalised, replies)
         .await?;
-    if state_after == Subscribed::New {
-        tracing::info!(instance = %origin, ?style, "new subscriber");
+    match state_after {
+        Subscribed::Unchanged => {
+            tracing::info!(instance = %origin, "followed again; answering with a fresh Accept");
+            for body in std::iter::once(accept).chain(follow_back) {
+                state
+                    .engine
+                    .send_once(inbox.clone(), Bytes::from(body.to_string()));
+            }
+        }
+        Subscribed::New | Subscribed::Again => {
+            if state_after == Subscribed::New {
+                tracing::info!(instance = %origin, ?style, "new subscriber");
+            }
+            state.engine.start(stored);
+        }
     }
-    state.engine.start(stored);
     Ok(Receipt::Subscribed)
 }

@@ -2,6 +2,7 @@
 pub mod delivery;
 pub mod inbox;
 pub mod inbox_client;
+pub mod instance_actor;
 pub mod keyfile;
 pub mod net;
 pub mod ratelimit;

@@ -2,13 +2,16 @@
 //!
 //! Every call needs `Authorization: Bearer <admin_token>`, compared in constant time; with an empty
 //! `admin_token` the API does not exist (404), so a fresh relay exposes nothing by default.
+//!
+//! Removing a subscriber blocks its instance (the `blocks` table, with a reason and a date) until an
+//! admin lifts the block; `GET /admin/blocks` lists them and `DELETE /admin/blocks/{domain}` lifts one.
 
 use axum::http::HeaderMap;
 use serde::Serialize;
 
 use crate::app::AppState;
 use crate::federation::delivery::Health;
-use crate::store::Style;
+use crate::store::{Block, Style};
 use crate::{Error, Result};
 
 /// Checks the bearer token of an admin request.
@@ -79,11 +82,34 @@ pub async fn subscribers(state: &AppState) -> Result<Vec<SubscriberView>> {
         .collect())
 }
 
+/// The reason recorded when an admin removes a subscriber.
+pub const REMOVED_REASON: &str = "subscription removed by an admin";
+
 /// Ends an instance's subscription and stops its deliveries; false when it was not subscribed.
+///
+/// The removal is sticky: the instance is blocked first (so a Follow racing the removal is refused
+/// too) and its later Follows get a Reject until [`unblock`]. Nothing changes when it was not
+/// subscribed.
 pub async fn remove(state: &AppState, instance: &str) -> Result<bool> {
-    let removed = state.end_subscription(instance).await?;
-    if removed {
-        tracing::info!(%instance, "subscription removed by an admin");
+    if state.store.subscriber(instance).is_none() {
+        return Ok(false);
     }
+    state.store.block(instance, REMOVED_REASON).await?;
+    let removed = state.end_subscription(instance).await?;
+    tracing::info!(%instance, "subscription removed by an admin; blocked until unblocked");
     Ok(removed)
+}
+
+/// Every blocked instance.
+pub async fn blocks(state: &AppState) -> Result<Vec<Block>> {
+    state.store.blocks().await
+}
+
+/// Lifts the block of an instance so it may subscribe again; false when it was not blocked.
+pub async fn unblock(state: &AppState, domain: &str) -> Result<bool> {
+    let lifted = state.store.unblock(domain).await?;
+    if lifted {
+        tracing::info!(%domain, "block lifted by an admin");
+    }
+    Ok(lifted)
 }

@@ -41,6 +41,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/admin/subscribers/{instance}",
             axum::routing::delete(admin_remove),
         )
+        .route("/admin/blocks", get(admin_blocks))
+        .route(
+            "/admin/blocks/{domain}",
+            axum::routing::delete(admin_unblock),
+        )
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -264,4 +269,23 @@ async fn admin_remove(
         )));
     }
     Ok(axum::Json(json!({ "removed": instance })))
+}
+
+async fn admin_blocks(State(state): Shared, headers: HeaderMap) -> Result<axum::Json<Value>> {
+    admin::authorize(&state, &headers)?;
+    Ok(axum::Json(
+        json!({ "blocks": admin::blocks(&state).await? }),
+    ))
+}
+
+async fn admin_unblock(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(domain): Path<String>,
+) -> Result<axum::Json<Value>> {
+    admin::authorize(&state, &headers)?;
+    if !admin::unblock(&state, &domain).await? {
+        return Err(Error::NotFound(format!("instance {domain} is not blocked")));
+    }
+    Ok(axum::Json(json!({ "unblocked": domain })))
 }

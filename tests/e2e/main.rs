@@ -6,4 +6,5 @@
 mod gotosocial;
 mod operations;
 mod relay;
+mod subscriptions;
 mod support;

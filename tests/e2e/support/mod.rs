@@ -618,6 +618,17 @@ impl Instance {
     }
 }
 
+/// Starts one instance per flavor in `flavors` and subscribes each to `relay`.
+pub async fn subscribed_instances(relay: &Relay, flavors: &[Flavor]) -> Vec<Arc<Instance>> {
+    let mut out = Vec::new();
+    for &flavor in flavors {
+        let instance = Instance::start(flavor, relay).await;
+        instance.subscribe(relay).await;
+        out.push(instance);
+    }
+    out
+}
+
 /// Whether `activity` is about `id` (as its id, its object id or its object).
 pub fn mentions(activity: &Value, id: &str) -> bool {
     activity["id"] == id || activity["object"] == id || activity["object"]["id"] == id
