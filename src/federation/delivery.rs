@@ -180,20 +180,6 @@ impl Engine {
         self.workers.lock().map(|w| w.len()).unwrap_or(0)
     }
 
-    /// Entries after `cursor`: from the tail when it still holds them, else from the store.
-    async fn next_batch(&self, cursor: u64) -> crate::Result<Vec<Arc<Entry>>> {
-        if let Some(entries) = self.store.tail().after(cursor, BATCH) {
-            return Ok(entries);
-        }
-        Ok(self
-            .store
-            .read_log(cursor, BATCH)
-            .await?
-            .into_iter()
-            .map(Arc::new)
-            .collect())
-    }
-
     async fn run(self: Arc<Self>, sub: Subscriber, health: Arc<Mutex<Health>>) {
         let mut client = match self.http.inbox_client(&sub.inbox) {
             Ok(client) => client,
@@ -208,7 +194,7 @@ impl Engine {
         let mut skipped = 0u64;
         let mut last_persist = Instant::now();
         loop {
-            let batch = match self.next_batch(cursor).await {
+            let batch = match self.store.entries_after(cursor, BATCH).await {
                 Ok(batch) => batch,
                 Err(e) => {
                     tracing::error!(subscriber = %sub.authority, error = %e, "reading the log");

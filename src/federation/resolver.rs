@@ -140,7 +140,7 @@ impl Resolver {
 }
 
 /// Whether a document's `id` is the URL it was fetched from (ignoring a fragment and a trailing slash).
-fn same_document(id: &str, url: &str) -> bool {
+pub(crate) fn same_document(id: &str, url: &str) -> bool {
     let strip = |s: &str| {
         s.split('#')
             .next()

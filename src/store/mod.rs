@@ -575,6 +575,20 @@ impl Store {
         .await
     }
 
+    /// Up to `limit` entries after `cursor`: from the in-memory tail when it still holds them (a reader
+    /// that keeps up), else from the database.
+    pub async fn entries_after(&self, cursor: u64, limit: usize) -> Result<Vec<Arc<Entry>>> {
+        if let Some(entries) = self.tail.after(cursor, limit) {
+            return Ok(entries);
+        }
+        Ok(self
+            .read_log(cursor, limit)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect())
+    }
+
     /// The highest sequence ever assigned (0 for an empty log).
     pub async fn head(&self) -> Result<u64> {
         self.read(head_seq).await
