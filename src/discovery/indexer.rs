@@ -7,8 +7,8 @@
 //!
 //! Each batch of entries goes in two phases. First every entry is planned ([`plan`]) and what it needs
 //! is fetched concurrently (posts from their origin, authors; bounded overall and per host by the
-//! [`Fetcher`]). Then the outcomes are applied to the sink in log order, with the consent rules of
-//! `plaza-index`, so a `Delete` that follows a `Create` is applied after it whatever the fetches did.
+//! [`Fetcher`]). Then the outcomes are handed to the sink in log order (the index applies the consent
+//! rules), so a `Delete` that follows a `Create` is applied after it whatever the fetches did.
 //! A committer task makes the changes searchable every `index_commit_ms`; a housekeeping task keeps
 //! the index's instances in step with the subscribers (NodeInfo on subscribe and daily, a purge when
 //! one leaves), refreshes stale authors and drops posts past the retention limit.
@@ -18,17 +18,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use plaza_index::consent;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::task::JoinSet;
 
 use crate::ap::value::id_of;
-use crate::ap::{Activity, PUBLIC, authority_of};
+use crate::ap::{Activity, authority_of};
 use crate::discovery::authors::{Author, Authors};
 use crate::discovery::fetch::Fetcher;
 use crate::discovery::nodeinfo;
 use crate::discovery::plan::{self, PostCheck, Step};
-use crate::discovery::sink::IndexSink;
+use crate::discovery::sink::{IndexSink, InstanceFacts};
 use crate::federation::net::Http;
 use crate::store::{Entry, Store};
 use crate::{Error, Result};
@@ -88,6 +87,8 @@ pub struct Stats {
     pub pruned_skips: AtomicU64,
     /// Posts handed to the index.
     pub posts: AtomicU64,
+    /// Posts handed to the index that its consent rules refused.
+    pub refused: AtomicU64,
     /// Profiles handed to the index.
     pub profiles: AtomicU64,
     /// Instances handed to the index.
@@ -105,7 +106,6 @@ enum Outcome {
         author: Author,
         fresh_author: bool,
         instance: String,
-        edit: bool,
     },
     Profile(Author),
     RemovePost(String),
@@ -302,7 +302,6 @@ impl Indexer {
                         author,
                         fresh_author,
                         instance,
-                        edit,
                     },
                     Err(e) => Outcome::Skip(format!("fetching the author: {e}")),
                 }
@@ -312,7 +311,7 @@ impl Indexer {
         }
     }
 
-    /// Hands one outcome to the sink, applying consent.
+    /// Hands one outcome to the sink.
     async fn apply(&self, outcome: Outcome) -> Result<()> {
         match outcome {
             Outcome::Post {
@@ -320,23 +319,17 @@ impl Indexer {
                 author,
                 fresh_author,
                 instance,
-                edit,
             } => {
                 if fresh_author {
-                    self.apply_profile(&author.doc)?;
+                    self.profile(&author.doc)?;
                 }
-                let verdict = consent::may_index_post(&object, &author.doc);
-                if verdict.allowed() {
-                    self.sink.add_post(&object, &author.doc, &instance)?;
-                    self.changed(&self.stats.posts);
-                } else if edit {
-                    let id = id_of(&object).unwrap_or_default();
-                    self.remove(|s| s.remove_post(id))?;
-                } else {
-                    tracing::debug!(?verdict, "indexer: no consent to index the post");
+                let indexed = self.sink.add_post(&object, &author.doc, &instance)?;
+                self.changed(&self.stats.posts);
+                if !indexed {
+                    self.stats.refused.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Outcome::Profile(author) => self.apply_profile(&author.doc)?,
+            Outcome::Profile(author) => self.profile(&author.doc)?,
             Outcome::RemovePost(id) => self.remove(|s| s.remove_post(&id))?,
             Outcome::RemoveActor(id) => {
                 self.authors.forget(&id).await;
@@ -347,26 +340,15 @@ impl Indexer {
         Ok(())
     }
 
-    /// Re-checks an actor's consent: lists or unlists the profile, and removes their posts when the
-    /// actor no longer lets public posts be indexed.
-    fn apply_profile(&self, actor: &Value) -> Result<()> {
-        let Some(id) = id_of(actor) else {
-            return Ok(());
-        };
-        let Some(instance) = authority_of(id).filter(|a| self.subscribed(a)) else {
-            return Ok(());
-        };
-        if consent::may_list_profile(actor).allowed() {
-            self.sink.add_or_update_profile(actor, &instance)?;
+    /// Hands a fresh actor document over for its consent to be re-checked, when its instance is
+    /// subscribed.
+    fn profile(&self, actor: &Value) -> Result<()> {
+        if id_of(actor)
+            .and_then(authority_of)
+            .is_some_and(|a| self.subscribed(&a))
+        {
+            self.sink.add_or_update_profile(actor)?;
             self.changed(&self.stats.profiles);
-        } else {
-            self.remove(|s| s.remove_profile(id))?;
-        }
-        // An actor-level refusal (no `indexable`, `searchableBy` without Public, a bio veto) covers
-        // every post; a post's own `searchableBy` is checked when that post is indexed.
-        let any_public_post = json!({ "to": [PUBLIC] });
-        if !consent::may_index_post(&any_public_post, actor).allowed() {
-            self.remove(|s| s.remove_posts_by(id))?;
         }
         Ok(())
     }
@@ -491,15 +473,16 @@ impl Indexer {
             return Ok(());
         };
         let document = self.nodeinfo(&subscriber.actor_id).await;
-        let mut facts = match &document {
-            Ok(doc) => nodeinfo::facts(authority, doc, subscriber.created_at),
-            Err(_) => nodeinfo::facts(authority, &Value::Null, subscriber.created_at),
+        let facts = InstanceFacts {
+            authority: authority.to_string(),
+            nodeinfo: document.as_ref().ok().and_then(nodeinfo::describing),
+            subscribed_since: subscriber.created_at,
+            last_activity: self
+                .last_activity
+                .lock()
+                .ok()
+                .and_then(|l| l.get(authority).copied()),
         };
-        facts.last_activity = self
-            .last_activity
-            .lock()
-            .ok()
-            .and_then(|l| l.get(authority).copied());
         // It may have left while the fetch ran: the next reconcile purges what this adds.
         if self.store.subscriber(authority).is_none() {
             return Ok(());
@@ -530,7 +513,7 @@ impl Indexer {
         for id in self.authors.stale() {
             match self.authors.refetch(&id, &self.fetcher).await {
                 Ok(author) => {
-                    if let Err(e) = self.apply_profile(&author.doc) {
+                    if let Err(e) = self.profile(&author.doc) {
                         tracing::error!(actor = %id, error = %e, "indexer: refreshing consent");
                     }
                 }
@@ -591,6 +574,12 @@ impl Indexer {
                 ("{kind=\"instance\"}", load(&s.instances)),
                 ("{kind=\"removal\"}", load(&s.removals)),
             ],
+        );
+        family(
+            "plaza_index_posts_refused_total",
+            "counter",
+            "Posts handed to the index that its consent rules refused.",
+            &[("", load(&s.refused))],
         );
         family(
             "plaza_index_commits_total",

@@ -9,13 +9,14 @@
 //!              indexer::Indexer ── plan::plan (authentic? subscribed? what kind of change?)
 //!                    │   └─ fetch::Fetcher (signed GETs, bounded overall and per host):
 //!                    │        posts from their origin, authors (authors::Authors), NodeInfo
-//!                    │ consent (plaza_index::consent), in log order
+//!                    │ in log order
 //!                    ▼
-//!              sink::IndexSink (add/remove posts, profiles, instances; commit)
+//!              sink::IndexSink (add/remove posts, profiles, instances; commit;
+//!                               the index applies consent: plaza_index::consent)
 //! ```
 //!
 //! - [`plan`]: the rules as plain functions — what a log entry means for the index.
-//! - [`indexer`]: the task that follows the log, fetches, applies consent, commits and saves its cursor.
+//! - [`indexer`]: the task that follows the log, fetches, hands over, commits and saves its cursor.
 //! - [`fetch`]: bounded signed GETs that check a document carries the id it was fetched by.
 //! - [`authors`]: the cache of author actors, refreshed on `Update` and on a schedule.
 //! - [`nodeinfo`]: reading an instance's NodeInfo into [`sink::InstanceFacts`].

@@ -1,12 +1,12 @@
-//! Reading an instance's NodeInfo: `/.well-known/nodeinfo` lists schema links, the newest 2.x document
+//! Finding an instance's NodeInfo: `/.well-known/nodeinfo` lists schema links, the newest 2.x document
 //! says what software the instance runs, how many people use it and whether it takes sign-ups. The
-//! instance directory shows these facts. Plain functions over JSON; the indexer does the fetching.
+//! index reads those facts (`plaza_index` parses the document); the relay finds the document and keeps
+//! only its describing parts. Plain functions over JSON; the indexer does the fetching.
 
 use serde_json::Value;
 
 use crate::ap::same_authority;
 use crate::ap::value::get_str;
-use crate::discovery::sink::InstanceFacts;
 
 /// The schema rel prefixes of NodeInfo 2.x links (servers use both schemes).
 const SCHEMA_2: &[&str] = &[
@@ -43,31 +43,41 @@ pub fn document_link(links: &Value, well_known: &str) -> Option<String> {
         .map(|(_, href)| href)
 }
 
-/// The facts of a NodeInfo 2.x document (missing fields stay `None`).
-pub fn facts(authority: &str, doc: &Value, subscribed_since: i64) -> InstanceFacts {
-    let text = |v: Option<&Value>| {
-        v.and_then(Value::as_str)
-            .map(|s| s.trim().chars().take(MAX_DESCRIPTION).collect::<String>())
-            .filter(|s| !s.is_empty())
-    };
-    let metadata = doc.get("metadata");
-    let users = doc.get("usage").and_then(|u| u.get("users"));
-    InstanceFacts {
-        authority: authority.to_string(),
-        software: text(doc.get("software").and_then(|s| s.get("name"))),
-        version: text(doc.get("software").and_then(|s| s.get("version"))),
-        users: users.and_then(|u| u.get("total")).and_then(Value::as_u64),
-        active_month: users
-            .and_then(|u| u.get("activeMonth"))
-            .and_then(Value::as_u64),
-        open_registrations: doc.get("openRegistrations").and_then(Value::as_bool),
-        name: text(metadata.and_then(|m| m.get("nodeName"))),
-        description: text(
-            metadata.and_then(|m| m.get("nodeDescription").or_else(|| m.get("description"))),
-        ),
-        subscribed_since,
-        last_activity: None,
+/// Top-level NodeInfo properties that describe an instance; the rest (services, protocols, arbitrary
+/// metadata) is not kept.
+const DESCRIBING: &[&str] = &["version", "software", "openRegistrations", "usage"];
+
+/// `metadata` properties that describe an instance.
+const DESCRIBING_METADATA: &[&str] = &[
+    "nodeName",
+    "nodeDescription",
+    "description",
+    "shortDescription",
+];
+
+/// The describing parts of a NodeInfo 2.x document (`None` when it is not an object), with texts cut
+/// to a reasonable length.
+pub fn describing(doc: &Value) -> Option<Value> {
+    let map = doc.as_object()?;
+    let mut kept: serde_json::Map<String, Value> = DESCRIBING
+        .iter()
+        .filter_map(|k| Some((k.to_string(), map.get(*k)?.clone())))
+        .collect();
+    if let Some(metadata) = map.get("metadata").and_then(Value::as_object) {
+        let metadata: serde_json::Map<String, Value> = DESCRIBING_METADATA
+            .iter()
+            .filter_map(|k| {
+                let text = metadata.get(*k)?.as_str()?;
+                Some((k.to_string(), Value::from(cut(text))))
+            })
+            .collect();
+        kept.insert("metadata".into(), Value::Object(metadata));
     }
+    Some(Value::Object(kept))
+}
+
+fn cut(text: &str) -> String {
+    text.trim().chars().take(MAX_DESCRIPTION).collect()
 }
 
 #[cfg(test)]
@@ -102,24 +112,28 @@ mod tests {
     }
 
     #[test]
-    fn facts_come_from_2x_documents_of_either_version() {
+    fn only_the_describing_parts_are_kept() {
         for name in ["nodeinfo-2.0-example.json", "nodeinfo-2.1-example.json"] {
-            let f = facts("node.example", &fixtures::json(name), 5);
-            assert_eq!(f.software.as_deref(), Some("diaspora"), "{name}");
-            assert_eq!(f.version.as_deref(), Some("0.5.0"));
-            assert_eq!(f.users, Some(123));
-            assert_eq!(f.active_month, Some(23));
-            assert_eq!(f.open_registrations, Some(true));
-            assert_eq!(f.subscribed_since, 5);
+            let kept = describing(&fixtures::json(name)).unwrap();
+            assert_eq!(kept["software"]["name"], "diaspora", "{name}");
+            assert_eq!(kept["usage"]["users"]["total"], 123);
+            assert_eq!(kept["openRegistrations"], true);
+            assert!(kept.get("services").is_none() && kept.get("protocols").is_none());
+            assert_eq!(kept["metadata"], json!({}), "chat_enabled is not kept");
         }
+        let long = "x".repeat(MAX_DESCRIPTION + 10);
         let mastodon_like = json!({ "software": { "name": "mastodon", "version": "4.5.0" },
-            "openRegistrations": false, "usage": { "users": { "total": "lots" } },
-            "metadata": { "nodeName": "Co-op Social", "nodeDescription": "  A home for co-ops.  " } });
-        let f = facts("coop.example", &mastodon_like, 0);
-        assert_eq!(f.name.as_deref(), Some("Co-op Social"));
-        assert_eq!(f.description.as_deref(), Some("A home for co-ops."));
-        assert_eq!(f.users, None, "a malformed count is left out");
-        assert_eq!(f.open_registrations, Some(false));
-        assert_eq!(facts("x", &json!("garbage"), 0).software, None);
+            "metadata": { "nodeName": "Co-op Social", "nodeDescription": format!("  {long}"),
+                "config": { "huge": true } } });
+        let kept = describing(&mastodon_like).unwrap();
+        assert_eq!(kept["metadata"]["nodeName"], "Co-op Social");
+        assert_eq!(
+            kept["metadata"]["nodeDescription"]
+                .as_str()
+                .map(|d| d.len()),
+            Some(MAX_DESCRIPTION)
+        );
+        assert!(kept["metadata"].get("config").is_none());
+        assert_eq!(describing(&json!("garbage")), None);
     }
 }

@@ -127,40 +127,38 @@ pub fn plan(activity: &Activity, signer: &str, subscribed: impl Fn(&str) -> bool
 /// What [`check_post`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PostCheck {
-    /// A listed public post by `author`: index it if the author consents.
+    /// A post by `author` to hand to the index, which applies consent (an edit is handed over
+    /// whatever its audience: the index removes an earlier version it may no longer keep).
     Candidate {
         /// The author's actor id.
         author: String,
         /// The author's instance.
         instance: String,
     },
-    /// Remove the earlier version of the post (an edit that made it unindexable).
+    /// Remove the earlier version of the post (edited into something that is no post).
     Remove(String),
     /// Not for the index.
     Skip(&'static str),
 }
 
 /// Checks an authentic copy of a post (`expected_id` is the id it was embedded or fetched under): that
-/// it is that post, a post type, by an author of the same host on a subscribed instance, and listed
-/// public (`to` Public).
+/// it is that post, a post type, by an author of the same host on a subscribed instance. A new post
+/// that is not listed public (`to` Public) is skipped here, before its author is fetched; the index's
+/// consent rules decide the rest.
 pub fn check_post(
     object: &Value,
     expected_id: &str,
     edit: bool,
     subscribed: impl Fn(&str) -> bool,
 ) -> PostCheck {
-    let refuse = |reason| {
-        if edit {
-            PostCheck::Remove(expected_id.to_string())
-        } else {
-            PostCheck::Skip(reason)
-        }
-    };
     if id_of(object) != Some(expected_id) {
         return PostCheck::Skip("document has another id");
     }
     if !is_post(object) {
-        return refuse("object is not a post");
+        return match edit {
+            true => PostCheck::Remove(expected_id.to_string()),
+            false => PostCheck::Skip("object is not a post"),
+        };
     }
     let Some(author) = get_id(object, "attributedTo").or_else(|| get_id(object, "actor")) else {
         return PostCheck::Skip("post names no author");
@@ -172,8 +170,8 @@ pub fn check_post(
     if !subscribed(&instance) {
         return PostCheck::Skip("author's instance is not subscribed");
     }
-    if !Audience::from_value(object).is_listed_public() {
-        return refuse("post is not addressed to the public");
+    if !edit && !Audience::from_value(object).is_listed_public() {
+        return PostCheck::Skip("post is not addressed to the public");
     }
     PostCheck::Candidate {
         author: author.to_string(),
@@ -417,8 +415,11 @@ mod tests {
         );
         assert_eq!(
             check_post(&unlisted, id, true, subscribed),
-            PostCheck::Remove(id.into()),
-            "an edit that makes a post unlisted removes it"
+            PostCheck::Candidate {
+                author: ALICE.into(),
+                instance: "a.example".into()
+            },
+            "an edit goes to the index whatever its audience (it removes what it may not keep)"
         );
         assert_eq!(
             check_post(

@@ -10,25 +10,14 @@ use serde_json::Value;
 
 use crate::Result;
 
-/// What the relay knows of a subscribed instance, from its NodeInfo and its subscription.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// What the relay knows of a subscribed instance: its NodeInfo and its subscription.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct InstanceFacts {
     /// The instance's authority (`host[:port]`).
     pub authority: String,
-    /// NodeInfo `software.name`, e.g. `mastodon`.
-    pub software: Option<String>,
-    /// NodeInfo `software.version`.
-    pub version: Option<String>,
-    /// NodeInfo `usage.users.total`.
-    pub users: Option<u64>,
-    /// NodeInfo `usage.users.activeMonth`.
-    pub active_month: Option<u64>,
-    /// NodeInfo `openRegistrations`.
-    pub open_registrations: Option<bool>,
-    /// NodeInfo `metadata.nodeName`.
-    pub name: Option<String>,
-    /// NodeInfo `metadata.nodeDescription` (or `metadata.description`).
-    pub description: Option<String>,
+    /// Its NodeInfo 2.x document, reduced to what describes the instance (see
+    /// [`crate::discovery::nodeinfo::describing`]); `None` when it could not be fetched.
+    pub nodeinfo: Option<Value>,
     /// Unix seconds of the subscription.
     pub subscribed_since: i64,
     /// Unix seconds of the last activity the relay accepted from the instance, when known.
@@ -39,30 +28,26 @@ pub struct InstanceFacts {
 /// the log after a restart (at-least-once) leaves the same index. Changes become searchable at
 /// [`IndexSink::commit`].
 ///
-/// The indexer calls only with documents that passed its checks: a post's content proven to come from
-/// its author's server, its author on a subscribed instance, and consent given (DESIGN.md section 5).
+/// The indexer hands over only what it has proven: a post's content comes from its author's server
+/// and its author lives on a subscribed instance. Consent (DESIGN.md section 5) is the index's to
+/// apply, with the author's actor document given alongside: the rules live in one place,
+/// `plaza_index::consent`.
 pub trait IndexSink: Send + Sync + 'static {
     /// Adds or replaces the post `object` (a Note, Article…) by `author` (the author's actor document)
-    /// of the instance `instance`.
-    fn add_post(&self, object: &Value, author: &Value, instance: &str) -> Result<()>;
+    /// of the instance `instance`, if consent allows; otherwise removes any earlier version. Returns
+    /// whether the post is indexed.
+    fn add_post(&self, object: &Value, author: &Value, instance: &str) -> Result<bool>;
 
-    /// Adds or replaces the directory entry of a discoverable `actor` of `instance`.
-    fn add_or_update_profile(&self, actor: &Value, instance: &str) -> Result<()>;
+    /// Hands over a fresh actor document (fetched again, or from an `Update`): the index re-checks its
+    /// consent, listing or unlisting the profile and removing the actor's posts when they may no
+    /// longer be indexed.
+    fn add_or_update_profile(&self, actor: &Value) -> Result<()>;
 
     /// Removes the post with id `id` (nothing when absent).
     fn remove_post(&self, id: &str) -> Result<()>;
 
-    /// Removes the directory entry of `actor_id`, keeping their posts.
-    fn remove_profile(&self, actor_id: &str) -> Result<()>;
-
-    /// Removes every post by `actor_id`, keeping their directory entry.
-    fn remove_posts_by(&self, actor_id: &str) -> Result<()>;
-
     /// Removes an actor entirely: directory entry and posts.
-    fn remove_actor(&self, actor_id: &str) -> Result<()> {
-        self.remove_profile(actor_id)?;
-        self.remove_posts_by(actor_id)
-    }
+    fn remove_actor(&self, actor_id: &str) -> Result<()>;
 
     /// Adds or replaces the entry of a subscribed instance.
     fn upsert_instance(&self, facts: &InstanceFacts) -> Result<()>;

@@ -324,6 +324,8 @@ struct Inner {
     refused: Vec<String>,
     objects: HashMap<String, Value>,
     relay_key: Option<VerifyingKey<Sha256>>,
+    /// Properties added to alice's actor document (consent flags, bio…).
+    user_fields: serde_json::Map<String, Value>,
 }
 
 /// A fake fediverse server.
@@ -352,6 +354,11 @@ struct Shared {
 impl Instance {
     /// Starts an instance of `flavor` that knows the relay at `relay`.
     pub async fn start(flavor: Flavor, relay: &Relay) -> Arc<Instance> {
+        Self::start_for(flavor, &relay.base).await
+    }
+
+    /// Starts an instance of `flavor` that knows a relay (in this process or not) at `relay_base`.
+    pub async fn start_for(flavor: Flavor, relay_base: &str) -> Arc<Instance> {
         let ip = next_loopback();
         let port = free_port(ip);
         let addr = SocketAddr::new(ip, port);
@@ -361,7 +368,7 @@ impl Instance {
             base: format!("http://{addr}"),
             instance_keys: Keys::generate(),
             user_keys: Keys::generate(),
-            relay_base: relay.base.clone(),
+            relay_base: relay_base.to_string(),
             inner: Arc::new(Mutex::new(Inner::default())),
             server: Mutex::new(None),
             counter: AtomicUsize::new(0),
@@ -480,6 +487,22 @@ impl Instance {
         let id = object["id"].as_str().expect("object id").to_string();
         let path = url::Url::parse(&id).expect("id").path().to_string();
         self.inner.lock().unwrap().objects.insert(path, object);
+    }
+
+    /// Serves `document` at `path` of this instance (documents without an id, such as NodeInfo).
+    pub fn host_at(&self, path: &str, document: Value) {
+        self.inner
+            .lock()
+            .unwrap()
+            .objects
+            .insert(path.to_string(), document);
+    }
+
+    /// Sets properties of alice's actor document (e.g. `indexable`, `discoverable`, `summary`).
+    pub fn set_user_fields(&self, fields: Value) {
+        if let Value::Object(map) = fields {
+            self.inner.lock().unwrap().user_fields.extend(map);
+        }
     }
 
     /// A fresh number for ids.
@@ -693,13 +716,18 @@ async fn handle(
         ));
     }
     if url == user {
-        return json_response(actor_document(
+        let mut doc = actor_document(
             &shared,
             &user,
             "Person",
             &shared.user_pem,
             &format!("{user}{key_suffix}"),
-        ));
+        );
+        let fields = shared.inner.lock().unwrap().user_fields.clone();
+        if let Value::Object(map) = &mut doc {
+            map.extend(fields);
+        }
+        return json_response(doc);
     }
     if shared.flavor == Flavor::GoToSocial {
         for (owner, pem) in [
