@@ -536,3 +536,92 @@ async fn instances_are_listed_with_their_nodeinfo_and_purged_when_they_leave() {
     .await;
     assert!(world.store.index_instances().await.unwrap().is_empty());
 }
+
+/// The relay running inside the test process, so the test can hand it an index and look into it.
+struct InProcess {
+    relay: Relay,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<plaza::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    async fn start(index: Arc<dyn IndexSink>) -> InProcess {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let port = listener.local_addr().expect("address").port();
+        let base = format!("http://127.0.0.1:{port}");
+        let config = plaza::config::Config {
+            public_url: base.clone(),
+            listen: format!("127.0.0.1:{port}"),
+            data_dir: dir.path().join("data"),
+            allow_private_networks: true,
+            retry_initial_ms: 100,
+            retry_max_secs: 1,
+            ..plaza::config::Config::default()
+        };
+        let data_dir = config.data_dir.clone();
+        let state = plaza::app::AppState::build_with_index(config, Some(index))
+            .await
+            .expect("relay state");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(plaza::app::run(listener, state, async {
+            let _ = stopped.await;
+        }));
+        InProcess {
+            relay: Relay::in_process(&base, port, data_dir),
+            stop: Some(stop),
+            server,
+            _dir: dir,
+        }
+    }
+
+    /// Shuts the relay down gracefully (the indexer commits on the way out).
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.server)
+            .await
+            .expect("server task")
+            .expect("relay stopped cleanly");
+    }
+}
+
+async fn metrics(relay: &Relay) -> String {
+    reqwest::get(format!("{}/metrics", relay.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_accepted_by_the_inbox_reaches_the_index() {
+    let sink = Arc::new(Recorder::default());
+    let running = InProcess::start(sink.clone()).await;
+    let relay = &running.relay;
+    let home = Instance::start(Flavor::Mastodon, relay).await;
+    home.set_user_fields(json!({ "indexable": true, "discoverable": true }));
+    home.subscribe(relay).await;
+    let create = home.public_create("a cooperative bakery opens on Main Street");
+    let (status, body) = home.post_as_user(&create).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    let id = note_id(&create);
+    eventually("the post in the index", || sink.committed(&id).is_some()).await;
+    assert!(sink.calls().iter().any(|c| matches!(c,
+        Call::AddPost { id: i, instance, author, indexed: true, .. }
+            if *i == id && *instance == home.authority() && *author == home.user())));
+    let text = metrics(relay).await;
+    for line in [
+        "plaza_index_documents_total{kind=\"post\"} 1",
+        "plaza_indexer_lag_entries 0",
+        "plaza_index_fetches_total{outcome=\"ok\"}",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    running.stop().await;
+}

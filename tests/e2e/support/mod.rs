@@ -99,6 +99,19 @@ impl Relay {
         relay
     }
 
+    /// Describes a relay the test runs inside its own process (`plaza::app::run`): nothing to start or
+    /// kill, the same helpers to talk to it.
+    pub fn in_process(base: &str, port: u16, data_dir: PathBuf) -> Relay {
+        Relay {
+            base: base.to_string(),
+            port,
+            data_dir,
+            _tmp: None,
+            child: None,
+            extra_env: Vec::new(),
+        }
+    }
+
     async fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
