@@ -29,6 +29,7 @@ use crate::discovery::nodeinfo;
 use crate::discovery::plan::{self, PostCheck, Step};
 use crate::discovery::sink::{IndexSink, InstanceFacts};
 use crate::federation::net::Http;
+use crate::store::reader::LogReader;
 use crate::store::{Entry, Store};
 use crate::{Error, Result};
 
@@ -192,10 +193,13 @@ impl Indexer {
     }
 
     async fn follow(self: Arc<Self>) {
-        let mut head = self.store.tail().watch();
-        let mut cursor = self.applied.load(Ordering::SeqCst);
+        let mut reader = LogReader::new(
+            self.store.clone(),
+            self.applied.load(Ordering::SeqCst),
+            BATCH,
+        );
         loop {
-            let batch = match self.store.entries_after(cursor, BATCH).await {
+            let batch = match reader.next().await {
                 Ok(batch) => batch,
                 Err(e) => {
                     tracing::error!(error = %e, "indexer: reading the log");
@@ -203,24 +207,23 @@ impl Indexer {
                     continue;
                 }
             };
-            if batch.is_empty() {
-                while *head.borrow_and_update() <= cursor {
-                    if head.changed().await.is_err() {
-                        return;
-                    }
+            if batch.entries.is_empty() {
+                if !reader.wait().await {
+                    return;
                 }
                 continue;
             }
-            if let Some(first) = batch.first()
-                && first.seq > cursor + 1
-            {
-                let lost = first.seq - cursor - 1;
-                tracing::warn!(lost, "indexer: entries pruned before they were indexed");
-                self.stats.pruned_skips.fetch_add(lost, Ordering::Relaxed);
+            if batch.pruned > 0 {
+                tracing::warn!(
+                    lost = batch.pruned,
+                    "indexer: entries pruned before they were indexed"
+                );
+                self.stats
+                    .pruned_skips
+                    .fetch_add(batch.pruned, Ordering::Relaxed);
             }
-            cursor = batch.last().map_or(cursor, |e| e.seq);
-            self.process(batch).await;
-            self.applied.store(cursor, Ordering::SeqCst);
+            self.process(batch.entries).await;
+            self.applied.store(reader.cursor(), Ordering::SeqCst);
         }
     }
 

@@ -8,6 +8,7 @@
 //! connection (WAL mode: readers never wait for the writer). The async API is narrow on purpose, so that a
 //! PostgreSQL backend can implement the same calls later.
 
+pub mod reader;
 pub mod tail;
 
 use std::collections::HashMap;
