@@ -314,4 +314,35 @@ mod tests {
         let e = Config::load_with_env(Some(&bad), &[]).unwrap_err();
         assert!(e.to_string().contains("lisen"), "{e}");
     }
+
+    #[test]
+    fn index_keys_have_defaults_overrides_and_limits() {
+        let c = Config::load_with_env(None, &[]).unwrap();
+        assert!(c.index_enabled && c.purge_on_unsubscribe);
+        assert_eq!(
+            (
+                c.index_commit_ms,
+                c.actor_refresh_hours,
+                c.index_retention_days
+            ),
+            (500, 24, 365)
+        );
+        assert_eq!(c.index_dir(), c.data_dir.join("index"));
+        let c = Config::load_with_env(
+            None,
+            &env(&[
+                ("PLAZA_INDEX_ENABLED", "false"),
+                ("PLAZA_INDEX_COMMIT_MS", "100"),
+            ]),
+        )
+        .unwrap();
+        assert!(!c.index_enabled);
+        assert_eq!(c.index_commit_ms, 100);
+        let e =
+            Config::load_with_env(None, &env(&[("PLAZA_INDEX_FETCH_PER_HOST", "0")])).unwrap_err();
+        assert!(e.to_string().contains("index_fetch_per_host"), "{e}");
+        let e = Config::load_with_env(None, &env(&[("PLAZA_INDEX_WRITER_MEMORY_MB", "4")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("index_writer_memory_mb"), "{e}");
+    }
 }
