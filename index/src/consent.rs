@@ -10,6 +10,9 @@
 
 use serde_json::Value;
 
+use crate::html;
+use crate::json::{flag, iris, items};
+
 /// The IRIs that mean "everyone".
 const PUBLIC_FORMS: &[&str] = &[
     "https://www.w3.org/ns/activitystreams#Public",
@@ -45,27 +48,8 @@ impl Verdict {
     }
 }
 
-/// Strings of a field that may be a string, an object with `id`, or an array of either.
-fn iris(value: Option<&Value>) -> Vec<&str> {
-    match value {
-        Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Object(o)) => o.get("id").and_then(Value::as_str).into_iter().collect(),
-        Some(Value::Array(items)) => items.iter().flat_map(|v| iris(Some(v))).collect(),
-        _ => Vec::new(),
-    }
-}
-
 fn has_public(value: Option<&Value>) -> bool {
     iris(value).iter().any(|i| PUBLIC_FORMS.contains(i))
-}
-
-/// A boolean that servers send as `true`, `"true"`, or under a prefixed key.
-fn flag(actor: &Value, names: &[&str]) -> bool {
-    names.iter().any(|name| match actor.get(*name) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
-        _ => false,
-    })
 }
 
 /// `searchableBy` of a document, `None` when unset (absent or empty).
@@ -83,25 +67,55 @@ fn searchable_by(doc: &Value) -> Option<bool> {
     Some(has_public(Some(field)))
 }
 
-/// Whether the actor's bio carries one of the veto words.
+/// Whether the actor's bio carries one of the veto words. The bio is read as text (Mastodon renders
+/// `#nobot` as `#<span>nobot</span>`, which a search in the raw HTML would miss), and the actor's
+/// `Hashtag` tags count as part of it.
 pub fn bio_vetoes(actor: &Value) -> bool {
-    let bio = actor
-        .get("summary")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_lowercase();
+    let bio = html::render(
+        actor
+            .get("summary")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    )
+    .text
+    .to_lowercase();
+    let tags = items(actor.get("tag"))
+        .into_iter()
+        .filter_map(|t| t.get("name").and_then(Value::as_str))
+        .map(|name| format!("#{}", name.trim_start_matches('#').to_lowercase()));
     VETO_WORDS.iter().any(|w| bio.contains(w))
+        || tags.into_iter().any(|t| VETO_WORDS.contains(&t.as_str()))
 }
 
 /// May `object` (a Note, Article, Page…) by `author` be put in the search index?
 pub fn may_index_post(object: &Value, author: &Value) -> Verdict {
-    if bio_vetoes(author) {
+    let author_verdict = may_index_posts_of(author);
+    if author_verdict == Verdict::BioVeto {
         return Verdict::BioVeto;
     }
     if !has_public(object.get("to")) {
         return Verdict::NotPublic;
     }
-    match searchable_by(object).or_else(|| searchable_by(author)) {
+    match searchable_by(object) {
+        Some(true) => Verdict::Allowed,
+        Some(false) => Verdict::SearchableByExcludesPublic,
+        None => author_verdict,
+    }
+}
+
+/// Whether the object's own `searchableBy` decided its verdict (then an actor `Update` alone cannot
+/// change it, except through a bio veto).
+pub fn object_decides(object: &Value) -> bool {
+    searchable_by(object).is_some()
+}
+
+/// May the posts of `author` whose objects say nothing of their own be indexed? This is the question
+/// an actor `Update` re-asks: when the answer turns to no, those posts leave the index.
+pub fn may_index_posts_of(author: &Value) -> Verdict {
+    if bio_vetoes(author) {
+        return Verdict::BioVeto;
+    }
+    match searchable_by(author) {
         Some(true) => Verdict::Allowed,
         Some(false) => Verdict::SearchableByExcludesPublic,
         None if flag(author, &["indexable", "toot:indexable"]) => Verdict::Allowed,
@@ -124,18 +138,10 @@ pub fn may_list_profile(actor: &Value) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::fixture;
     use serde_json::json;
 
     const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
-
-    fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/../../shared/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        serde_json::from_str(&text).expect("json")
-    }
 
     fn author(indexable: Option<bool>, summary: &str) -> Value {
         let mut a =

@@ -2,10 +2,63 @@
 //!
 //! Relaying and indexing are different promises: an instance that subscribes asks for its public posts
 //! to be rebroadcast, which is not consent to be searchable. This crate decides what may be indexed
-//! ([`consent`]) and will hold the tantivy index built from what passes that test. It knows nothing about
-//! HTTP or signatures: the relay hands it parsed JSON documents.
+//! ([`consent`]), keeps what passes in one tantivy index of posts, actors and instances, and answers
+//! searches in Plaza's own query language ([`query`]). It knows nothing about HTTP, signatures or the
+//! relay's log: the relay hands it parsed JSON documents and maps the result structs ([`results`]) to
+//! its APIs.
+//!
+//! ```no_run
+//! # fn main() -> plaza_index::Result<()> {
+//! use plaza_index::{Index, IndexConfig, SearchRequest};
+//! # let (note, author) = (serde_json::Value::Null, serde_json::Value::Null);
+//! let index = Index::open(std::path::Path::new("data/index"), IndexConfig::default())?;
+//! index.add_post(&note, &author, "social.example")?; // searchable within the commit interval
+//! let page = index.search_posts(&SearchRequest::new("bakery #coop language:en"))?;
+//! for hit in page.hits {
+//!     println!("{} {}", hit.account.acct, hit.snippet_html);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: [`consent`] (the rules), [`document`] (what is read from ActivityPub JSON), [`instance`]
+//! (NodeInfo), [`html`] (content to text), [`language`] and [`analysis`] (text to terms), [`schema`],
+//! [`index`](Index) (open, writer, commits), `ingest` (adds and removals), [`query`] (the language) and
+//! `compile` (to tantivy), `search`, `tags`, `overview` (counts, instances), `budget` (time limit),
+//! [`reindex`](reindex()), [`results`].
 
+pub mod analysis;
+mod budget;
+mod compile;
 pub mod consent;
+pub mod document;
 pub mod error;
+pub mod html;
+mod index;
+mod ingest;
+pub mod instance;
+mod json;
+pub mod language;
+mod overview;
+pub mod query;
+mod reindex;
+pub mod results;
+pub mod schema;
+mod search;
+mod tags;
+#[cfg(test)]
+mod test_support;
 
+pub use consent::Verdict;
+pub use document::ActorType;
 pub use error::{Error, Result};
+pub use index::{Index, IndexConfig};
+pub use ingest::{ActorOutcome, time_key};
+pub use instance::InstanceRecord;
+pub use query::QueryLimits;
+pub use reindex::{ReindexReport, reindex};
+pub use results::{
+    AccountView, Counts, FacetCount, Facets, InstanceView, Page, PostHit, PostView, ProfileHit,
+    TagDay, TagView,
+};
+pub use search::{DEFAULT_LIMIT, DirectoryRequest, SearchRequest, Sort, TimelineRequest};
+pub use tags::MAX_TAGS;

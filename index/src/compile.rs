@@ -1,0 +1,211 @@
+//! From Plaza's query syntax tree ([`crate::query`]) to tantivy queries. Filters (operators) score
+//! nothing, so relevance comes from the text alone; every query is confined to one kind of document.
+
+use std::ops::Bound;
+
+use tantivy::query::{
+    AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query as TantivyQuery,
+    RangeQuery, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{DateTime, Term as TantivyTerm};
+use time::OffsetDateTime;
+
+use crate::analysis;
+use crate::error::{Error, Result};
+use crate::query::{Clause, Has, Is, Query, Term, TimeRange};
+use crate::schema::{self, Fields};
+
+/// Which documents a query searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Posts.
+    Posts,
+    /// Profiles listed in the directory.
+    Profiles,
+}
+
+fn term_query(field: Field, value: &str) -> Box<dyn TantivyQuery> {
+    Box::new(TermQuery::new(
+        TantivyTerm::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    ))
+}
+
+fn bool_query(field: Field, value: bool) -> Box<dyn TantivyQuery> {
+    Box::new(TermQuery::new(
+        TantivyTerm::from_field_bool(field, value),
+        IndexRecordOption::Basic,
+    ))
+}
+
+/// A filter: matches like `query` and adds nothing to the score.
+pub fn filter(query: Box<dyn TantivyQuery>) -> Box<dyn TantivyQuery> {
+    Box::new(ConstScoreQuery::new(query, 0.0))
+}
+
+fn date_term(field: Field, at: OffsetDateTime) -> TantivyTerm {
+    TantivyTerm::from_field_date_for_search(field, DateTime::from_utc(at))
+}
+
+/// Documents whose `published` falls in `range`.
+pub fn time_range(fields: &Fields, range: &TimeRange) -> Box<dyn TantivyQuery> {
+    let lower = range.from.map_or(Bound::Unbounded, |t| {
+        Bound::Included(date_term(fields.published, t))
+    });
+    let upper = range.to.map_or(Bound::Unbounded, |t| {
+        Bound::Excluded(date_term(fields.published, t))
+    });
+    if matches!((&lower, &upper), (Bound::Unbounded, Bound::Unbounded)) {
+        return Box::new(AllQuery);
+    }
+    Box::new(RangeQuery::new(lower, upper))
+}
+
+/// Documents whose `key` lies strictly between the bounds.
+pub fn key_range(fields: &Fields, above: Option<u64>, below: Option<u64>) -> Box<dyn TantivyQuery> {
+    let lower = above.map_or(Bound::Unbounded, |k| {
+        Bound::Excluded(TantivyTerm::from_field_u64(fields.key, k))
+    });
+    let upper = below.map_or(Bound::Unbounded, |k| {
+        Bound::Excluded(TantivyTerm::from_field_u64(fields.key, k))
+    });
+    if matches!((&lower, &upper), (Bound::Unbounded, Bound::Unbounded)) {
+        return Box::new(AllQuery);
+    }
+    Box::new(RangeQuery::new(lower, upper))
+}
+
+/// Text in every form it may take in the index (see [`analysis::query_forms`]).
+fn text(fields: &Fields, words: &str, lang: Option<&str>) -> Option<Box<dyn TantivyQuery>> {
+    let forms = analysis::query_forms(words, lang);
+    let mut alternatives: Vec<(Occur, Box<dyn TantivyQuery>)> = forms
+        .into_iter()
+        .map(|form| {
+            let terms: Vec<TantivyTerm> = form
+                .iter()
+                .map(|t| TantivyTerm::from_field_text(fields.text, t))
+                .collect();
+            let query: Box<dyn TantivyQuery> = match terms.len() {
+                1 => Box::new(TermQuery::new(
+                    terms.into_iter().next()?,
+                    IndexRecordOption::WithFreqs,
+                )),
+                _ => Box::new(PhraseQuery::new(terms)),
+            };
+            Some((Occur::Should, query))
+        })
+        .collect::<Option<_>>()?;
+    match alternatives.len() {
+        0 => None,
+        1 => alternatives.pop().map(|(_, q)| q),
+        _ => Some(Box::new(BooleanQuery::new(alternatives))),
+    }
+}
+
+/// The query of one term; `None` when the term has nothing to search (only punctuation).
+fn term(
+    fields: &Fields,
+    target: Target,
+    term: &Term,
+    lang: Option<&str>,
+) -> Result<Option<Box<dyn TantivyQuery>>> {
+    let posts_only = |what: &str| {
+        if target == Target::Posts {
+            Ok(())
+        } else {
+            Err(Error::Query(format!(
+                "{what} applies to posts, not profiles"
+            )))
+        }
+    };
+    Ok(Some(match term {
+        Term::Word(w) | Term::Phrase(w) => return Ok(text(fields, w, lang)),
+        Term::Tag(t) => filter(term_query(fields.tags, t)),
+        Term::From(handle) => filter(term_query(fields.handle, handle)),
+        Term::Instance(host) => filter(term_query(fields.instance, host)),
+        Term::Language(l) => filter(term_query(fields.lang, l)),
+        Term::Type(t) => filter(term_query(fields.actor_type, t.as_str())),
+        Term::Time(range) => filter(time_range(fields, range)),
+        Term::Has(has) => {
+            posts_only("has:")?;
+            filter(bool_query(
+                match has {
+                    Has::Media => fields.media,
+                    Has::Poll => fields.poll,
+                },
+                true,
+            ))
+        }
+        Term::Is(is) => {
+            posts_only("is:")?;
+            filter(bool_query(
+                match is {
+                    Is::Reply => fields.reply,
+                    Is::Sensitive => fields.sensitive,
+                    Is::Quote => fields.quote,
+                },
+                true,
+            ))
+        }
+    }))
+}
+
+fn clause(
+    fields: &Fields,
+    target: Target,
+    clause: &Clause,
+    lang: Option<&str>,
+) -> Result<Option<Box<dyn TantivyQuery>>> {
+    let mut any: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
+    for t in &clause.any_of {
+        if let Some(q) = term(fields, target, t, lang)? {
+            any.push((Occur::Should, q));
+        }
+    }
+    Ok(match any.len() {
+        0 => None,
+        1 => any.pop().map(|(_, q)| q),
+        _ => Some(Box::new(BooleanQuery::new(any))),
+    })
+}
+
+/// The documents of a target, before any query: posts, or listed actors.
+pub fn scope(fields: &Fields, target: Target) -> Vec<(Occur, Box<dyn TantivyQuery>)> {
+    match target {
+        Target::Posts => vec![(
+            Occur::Must,
+            filter(term_query(fields.kind, schema::KIND_POST)),
+        )],
+        Target::Profiles => vec![
+            (
+                Occur::Must,
+                filter(term_query(fields.kind, schema::KIND_ACTOR)),
+            ),
+            (Occur::Must, filter(bool_query(fields.listed, true))),
+        ],
+    }
+}
+
+/// Compiles a parsed query for a target, with extra filters (cursor bounds…) added as they are.
+pub fn compile(
+    fields: &Fields,
+    target: Target,
+    query: &Query,
+    extra: Vec<Box<dyn TantivyQuery>>,
+) -> Result<Box<dyn TantivyQuery>> {
+    let lang = query.language();
+    let mut clauses = scope(fields, target);
+    for c in &query.clauses {
+        match clause(fields, target, c, lang)? {
+            Some(q) if c.negated => clauses.push((Occur::MustNot, q)),
+            Some(q) => clauses.push((Occur::Must, q)),
+            // A positive term with nothing to search can match nothing (`"!!!"`); a negated one
+            // excludes nothing.
+            None if !c.negated => return Ok(Box::new(EmptyQuery)),
+            None => {}
+        }
+    }
+    clauses.extend(extra.into_iter().map(|q| (Occur::Must, filter(q))));
+    Ok(Box::new(BooleanQuery::new(clauses)))
+}
