@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 
 use crate::ap::outgoing;
 use crate::config::Config;
-use crate::discovery::IndexSink;
 use crate::discovery::indexer::{Indexer, Settings as IndexerSettings};
+use crate::discovery::{IndexSink, index_sink};
 use crate::federation::delivery::{Backoff, Engine};
 use crate::federation::keyfile;
 use crate::federation::net::{AddressPolicy, Http, HttpSettings};
@@ -59,7 +59,12 @@ impl AppState {
     /// Creates the data directory, loads or generates the key, opens the store and starts a delivery
     /// worker for every subscriber.
     pub async fn build(config: Config) -> Result<Arc<AppState>> {
-        Self::build_with_index(config, None).await
+        let index: Option<Arc<dyn IndexSink>> = if config.index_enabled {
+            Some(index_sink::open(&config.index_dir(), &config)?)
+        } else {
+            None
+        };
+        Self::build_with_index(config, index).await
     }
 
     /// [`AppState::build`] with the index the indexer feeds (`None`: no indexer).

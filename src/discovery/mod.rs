@@ -20,10 +20,11 @@
 //! - [`fetch`]: bounded signed GETs that check a document carries the id it was fetched by.
 //! - [`authors`]: the cache of author actors, refreshed on `Update` and on a schedule.
 //! - [`nodeinfo`]: reading an instance's NodeInfo into [`sink::InstanceFacts`].
-//! - [`sink`]: the [`sink::IndexSink`] trait the index implements.
+//! - [`sink`]: the [`sink::IndexSink`] trait the index implements; [`index_sink`]: `plaza-index` as it.
 
 pub mod authors;
 pub mod fetch;
+pub mod index_sink;
 pub mod indexer;
 pub mod nodeinfo;
 pub mod plan;

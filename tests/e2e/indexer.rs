@@ -547,6 +547,13 @@ struct InProcess {
 
 impl InProcess {
     async fn start(index: Arc<dyn IndexSink>) -> InProcess {
+        Self::start_with(|_| index).await
+    }
+
+    /// Starts the relay with the index `open` gives for its configuration.
+    async fn start_with(
+        open: impl FnOnce(&plaza::config::Config) -> Arc<dyn IndexSink>,
+    ) -> InProcess {
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -563,6 +570,7 @@ impl InProcess {
             ..plaza::config::Config::default()
         };
         let data_dir = config.data_dir.clone();
+        let index = open(&config);
         let state = plaza::app::AppState::build_with_index(config, Some(index))
             .await
             .expect("relay state");
@@ -623,5 +631,95 @@ async fn a_post_accepted_by_the_inbox_reaches_the_index() {
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }
+    running.stop().await;
+}
+
+/// Searches the index for posts matching `q`; their ids.
+fn search(index: &plaza_index::Index, q: &str) -> Vec<String> {
+    index
+        .search_posts(&plaza_index::SearchRequest::new(q))
+        .expect("search")
+        .hits
+        .into_iter()
+        .map(|hit| hit.post.uri)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_is_searchable_within_a_second_of_its_202_and_gone_after_its_delete() {
+    let mut opened: Option<Arc<plaza_index::Index>> = None;
+    let running = InProcess::start_with(|config| {
+        let index = plaza::discovery::index_sink::open(&config.index_dir(), config)
+            .expect("index opens in DATA_DIR/index");
+        opened = Some(index.clone());
+        index
+    })
+    .await;
+    let index = opened.expect("index");
+    let relay = &running.relay;
+    let (home, other, stranger) = (
+        Instance::start(Flavor::Mastodon, relay).await,
+        Instance::start(Flavor::Mastodon, relay).await,
+        Instance::start(Flavor::Mastodon, relay).await,
+    );
+    for instance in [&home, &other, &stranger] {
+        instance.set_user_fields(json!({ "indexable": true, "discoverable": true }));
+    }
+    home.subscribe(relay).await;
+    other.subscribe(relay).await;
+
+    // A boost by a member of a post from an instance that is not subscribed: relayed, never indexed.
+    let elsewhere = stranger.public_create("xylophone recital tonight");
+    stranger.host_object(elsewhere["object"].clone());
+    let boost = json!({ "id": format!("{}/statuses/boost-1/activity", other.user()),
+        "type": "Announce", "actor": other.user(), "object": note_id(&elsewhere), "to": [PUBLIC],
+        "cc": [format!("{}/followers", other.user())] });
+    let (status, body) = other.post_as_user(&boost).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+
+    let create = home.public_create("a cooperative bakery opens on Main Street");
+    let id = note_id(&create);
+    let (status, body) = home.post_as_user(&create).await;
+    let accepted = std::time::Instant::now();
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    while !search(&index, "bakery").contains(&id) {
+        assert!(
+            accepted.elapsed() < PATIENCE,
+            "the post never became searchable"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let latency = accepted.elapsed();
+    eprintln!("accepted -> searchable: {latency:?}");
+    assert!(
+        latency <= Duration::from_secs(1),
+        "searchable {latency:?} after its 202"
+    );
+    eventually("the boost relayed to the other member", || {
+        home.got_object(&note_id(&elsewhere))
+    })
+    .await;
+    assert!(
+        search(&index, "xylophone").is_empty(),
+        "a post of an instance that is not subscribed is not indexed"
+    );
+
+    let delete = json!({ "id": format!("{id}#delete"), "type": "Delete", "actor": home.user(),
+        "object": { "id": id, "type": "Tombstone" }, "to": [PUBLIC] });
+    let (status, body) = home.post_as_user(&delete).await;
+    let deleted = std::time::Instant::now();
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    while search(&index, "bakery").contains(&id) {
+        assert!(
+            deleted.elapsed() < PATIENCE,
+            "the deleted post stays searchable"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        deleted.elapsed() <= Duration::from_secs(2),
+        "removed {:?} after its 202",
+        deleted.elapsed()
+    );
     running.stop().await;
 }
