@@ -70,8 +70,9 @@ impl Settings {
     pub fn from_config(config: &crate::config::Config) -> Settings {
         Settings {
             commit_every: Duration::from_millis(config.index_commit_ms.max(1)),
-            actor_refresh: Duration::from_secs(config.actor_refresh_hours.max(1) * 3600),
-            retention: Duration::from_secs(config.index_retention_days.max(1) * 86_400),
+            // Clamped to a century: larger values mean "never" and must not overflow a date.
+            actor_refresh: Duration::from_secs(config.actor_refresh_hours.clamp(1, 876_000) * 3600),
+            retention: Duration::from_secs(config.index_retention_days.clamp(1, 36_500) * 86_400),
             purge_on_unsubscribe: config.purge_on_unsubscribe,
             fetch_concurrency: config.index_fetch_concurrency as usize,
             fetch_per_host: config.index_fetch_per_host as usize,
@@ -228,7 +229,7 @@ impl Indexer {
     }
 
     /// Plans and fetches every entry of `batch` concurrently, then applies the outcomes in log order.
-    pub async fn process(self: &Arc<Self>, batch: Vec<Arc<Entry>>) {
+    async fn process(self: &Arc<Self>, batch: Vec<Arc<Entry>>) {
         self.stats
             .entries
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -601,5 +602,33 @@ impl Indexer {
             ],
         );
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_never_overflow_whatever_the_configuration_says() {
+        let config = crate::config::Config {
+            actor_refresh_hours: u64::MAX,
+            index_retention_days: u64::MAX,
+            index_commit_ms: 0,
+            ..crate::config::Config::default()
+        };
+        let settings = Settings::from_config(&config);
+        assert_eq!(settings.retention, Duration::from_secs(36_500 * 86_400));
+        let cutoff = unix_now() - settings.retention.as_secs() as i64;
+        assert!(
+            time::OffsetDateTime::from_unix_timestamp(cutoff).is_ok(),
+            "the retention cutoff is a date"
+        );
+        assert_eq!(settings.actor_refresh, Duration::from_secs(876_000 * 3600));
+        assert_eq!(settings.commit_every, Duration::from_millis(1));
+        let defaults = Settings::from_config(&crate::config::Config::default());
+        assert_eq!(defaults.actor_refresh, Duration::from_secs(24 * 3600));
+        assert_eq!(defaults.retention, Duration::from_secs(365 * 86_400));
+        assert!(defaults.purge_on_unsubscribe);
     }
 }
