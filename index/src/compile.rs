@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::analysis;
 use crate::error::{Error, Result};
+use crate::plain_seek::PlainSeek;
 use crate::query::{Clause, Has, Is, Query, Term, TimeRange};
 use crate::schema::{self, Fields};
 
@@ -91,7 +92,7 @@ fn text(fields: &Fields, words: &str, lang: Option<&str>) -> Option<Box<dyn Tant
                     terms.into_iter().next()?,
                     IndexRecordOption::WithFreqs,
                 )),
-                _ => Box::new(PhraseQuery::new(terms)),
+                _ => Box::new(PlainSeek(Box::new(PhraseQuery::new(terms)))),
             };
             Some((Occur::Should, query))
         })

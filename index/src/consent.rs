@@ -245,4 +245,138 @@ mod tests {
             Verdict::NotPublic
         );
     }
+
+    #[test]
+    fn rule_1_public_only() {
+        let a = author(Some(true), "");
+        for to in [
+            json!(PUBLIC),
+            json!(["http://www.w3.org/ns/activitystreams#Public"]),
+            json!("as:Public"),
+            json!(["Public", "https://a.example/users/x/followers"]),
+        ] {
+            assert_eq!(
+                may_index_post(&json!({ "to": to }), &a),
+                Verdict::Allowed,
+                "{to}"
+            );
+        }
+        let unlisted = json!({ "to": ["https://a.example/users/x/followers"], "cc": [PUBLIC] });
+        let followers = json!({ "to": ["https://a.example/users/x/followers"] });
+        let direct = json!({ "to": ["https://b.example/users/y"] });
+        let nowhere = json!({});
+        for object in [unlisted, followers, direct, nowhere] {
+            assert_eq!(may_index_post(&object, &a), Verdict::NotPublic, "{object}");
+        }
+    }
+
+    #[test]
+    fn rule_2_indexable_missing_means_no() {
+        let public = json!({ "to": [PUBLIC] });
+        assert_eq!(
+            may_index_post(&public, &author(None, "")),
+            Verdict::NotIndexable
+        );
+        assert_eq!(
+            may_index_post(&public, &author(Some(false), "")),
+            Verdict::NotIndexable
+        );
+        assert_eq!(
+            may_index_post(&public, &author(Some(true), "")),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            may_index_post(&public, &json!({ "indexable": "true" })),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            may_index_post(&public, &json!({ "toot:indexable": true })),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            may_index_post(&public, &json!({ "indexable": "yes please" })),
+            Verdict::NotIndexable
+        );
+    }
+
+    #[test]
+    fn rule_3_object_searchable_by_overrides_indexable() {
+        let narrowed = json!({ "to": [PUBLIC], "searchableBy": "https://a.example/users/x" });
+        assert_eq!(
+            may_index_post(&narrowed, &author(Some(true), "")),
+            Verdict::SearchableByExcludesPublic
+        );
+        let widened = json!({ "to": [PUBLIC], "http://fedibird.com/ns#searchableBy": [PUBLIC] });
+        assert_eq!(
+            may_index_post(&widened, &author(Some(false), "")),
+            Verdict::Allowed
+        );
+        assert!(object_decides(&widened));
+        assert!(!object_decides(
+            &json!({ "to": [PUBLIC], "searchableBy": [] })
+        ));
+    }
+
+    #[test]
+    fn rule_3_actor_searchable_by_is_inherited_and_overridden() {
+        let mut narrowed = author(Some(true), "");
+        narrowed["fedibird:searchableBy"] = json!(["https://a.example/users/x/followers"]);
+        let plain = json!({ "to": [PUBLIC] });
+        assert_eq!(
+            may_index_post(&plain, &narrowed),
+            Verdict::SearchableByExcludesPublic
+        );
+        assert_eq!(
+            may_index_posts_of(&narrowed),
+            Verdict::SearchableByExcludesPublic
+        );
+        let own = json!({ "to": [PUBLIC], "searchableBy": [PUBLIC] });
+        assert_eq!(may_index_post(&own, &narrowed), Verdict::Allowed);
+    }
+
+    #[test]
+    fn rule_4_directory_needs_discoverable() {
+        assert_eq!(
+            may_list_profile(&json!({ "discoverable": true })),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            may_list_profile(&json!({ "toot:discoverable": true })),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            may_list_profile(&json!({ "discoverable": false, "indexable": true })),
+            Verdict::NotDiscoverable
+        );
+    }
+
+    #[test]
+    fn rule_5_every_veto_word_in_any_case_and_markup() {
+        let public = json!({ "to": [PUBLIC], "searchableBy": [PUBLIC] });
+        for word in ["#nobot", "#NoIndex", "#NOSEARCH", "noindex", "NoSearch"] {
+            let mut a = author(Some(true), &format!("<p>baker, {word}</p>"));
+            a["discoverable"] = json!(true);
+            assert_eq!(may_index_post(&public, &a), Verdict::BioVeto, "{word}");
+            assert_eq!(may_list_profile(&a), Verdict::BioVeto, "{word}");
+            assert_eq!(may_index_posts_of(&a), Verdict::BioVeto, "{word}");
+        }
+        // Mastodon renders a bio hashtag as `#<span>nobot</span>`.
+        let rendered = author(
+            Some(true),
+            "<p><a href=\"https://a.example/tags/nobot\" class=\"mention hashtag\">#<span>nobot</span></a></p>",
+        );
+        assert_eq!(may_index_posts_of(&rendered), Verdict::BioVeto);
+        let mut tagged = author(Some(true), "");
+        tagged["tag"] = json!([{ "type": "Hashtag", "name": "#NoBot" }]);
+        assert_eq!(may_index_posts_of(&tagged), Verdict::BioVeto);
+        assert_eq!(
+            may_index_posts_of(&author(Some(true), "robots welcome")),
+            Verdict::Allowed
+        );
+    }
+
+    #[test]
+    fn pleroma_fixture_bio_vetoes() {
+        assert!(bio_vetoes(&fixture("pleroma-actor.json")));
+    }
 }

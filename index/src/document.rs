@@ -302,13 +302,12 @@ fn media(doc: &Value) -> Vec<Media> {
 
 /// Content and declared language: `contentMap` (first entry with text), else `content` and `language`.
 fn content(doc: &Value) -> (String, Option<String>) {
-    if let Some(Value::Object(map)) = doc.get("contentMap") {
-        if let Some((lang, html)) = map
+    if let Some(Value::Object(map)) = doc.get("contentMap")
+        && let Some((lang, html)) = map
             .iter()
             .find_map(|(k, v)| Some((k, v.as_str().filter(|s| !s.trim().is_empty())?)))
-        {
-            return (html.to_owned(), language::normalize(lang));
-        }
+    {
+        return (html.to_owned(), language::normalize(lang));
     }
     let html = json::text(doc, "content")
         .or_else(|| json::text(doc, "_misskey_content"))

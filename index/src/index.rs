@@ -208,10 +208,10 @@ fn commit_loop(shared: &Shared, stop: &Stop) {
         if *stopped {
             return;
         }
-        if shared.pending.load(Ordering::Relaxed) > 0 {
-            if let Err(e) = shared.commit() {
-                tracing::warn!(error = %e, "index commit failed; will retry");
-            }
+        if shared.pending.load(Ordering::Relaxed) > 0
+            && let Err(e) = shared.commit()
+        {
+            tracing::warn!(error = %e, "index commit failed; will retry");
         }
     }
 }

@@ -101,10 +101,13 @@ pub fn time_key(at: Option<OffsetDateTime>, id: &str) -> u64 {
 }
 
 fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_default()
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }
 
 fn month(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
     format!("{:04}-{:02}", at.year(), u8::from(at.month()))
 }
 

@@ -39,6 +39,7 @@ pub mod instance;
 mod json;
 pub mod language;
 mod overview;
+mod plain_seek;
 pub mod query;
 mod reindex;
 pub mod results;

@@ -146,7 +146,7 @@ pub fn reindex(
     let mut report = ReindexReport::default();
     let mut done = 0u64;
     let mut tick = |done: u64| {
-        if done % 1000 == 0 || done == total {
+        if done.is_multiple_of(1000) || done == total {
             progress(done, total);
         }
     };

@@ -287,11 +287,11 @@ impl Highlighter {
     fn new(searcher: &Searcher, query: &dyn TantivyQuery, field: tantivy::schema::Field) -> Self {
         let mut terms = BTreeMap::new();
         query.query_terms(&mut |term, _| {
-            if term.field() == field {
-                if let Some(text) = term.value().as_str() {
-                    let freq = searcher.doc_freq(term).unwrap_or(0);
-                    terms.insert(text.to_owned(), 1.0 / (1.0 + freq as Score));
-                }
+            if term.field() == field
+                && let Some(text) = term.value().as_str()
+            {
+                let freq = searcher.doc_freq(term).unwrap_or(0);
+                terms.insert(text.to_owned(), 1.0 / (1.0 + freq as Score));
             }
         });
         Highlighter {
@@ -343,12 +343,12 @@ impl Shared {
         let started = Instant::now();
         let limit = self.window(plan.limit, plan.offset)?;
         let cursor = plan.cursor.map(Cursor::decode).transpose()?;
-        if let Some(c) = cursor {
-            if c.sort() != plan.sort {
-                return Err(Error::Query(
-                    "the cursor belongs to another sort order".into(),
-                ));
-            }
+        if let Some(c) = cursor
+            && c.sort() != plan.sort
+        {
+            return Err(Error::Query(
+                "the cursor belongs to another sort order".into(),
+            ));
         }
         let fields = &self.fields;
         let mut extra: Vec<Box<dyn TantivyQuery>> = Vec::new();

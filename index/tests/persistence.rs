@@ -1,0 +1,157 @@
+//! What survives: reopening, rebuilding from stored sources, and the background commit that makes a
+//! handed-over post searchable without anyone calling `commit`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use plaza_index::{DirectoryRequest, Index, IndexConfig, InstanceRecord, SearchRequest, reindex};
+use serde_json::json;
+use support::*;
+
+fn config() -> IndexConfig {
+    IndexConfig {
+        writer_memory_bytes: 15_000_000,
+        ..IndexConfig::default()
+    }
+}
+
+fn fill(index: &Index) {
+    let alice = actor("a.example", "alice");
+    let quiet = with(actor("a.example", "quiet"), "indexable", json!(false));
+    for n in 0..5 {
+        let post = note(
+            &alice,
+            n,
+            &format!("sourdough loaf {n}"),
+            "2024-01-01T00:00:00Z",
+        );
+        index.add_post(&post, &alice, "a.example").expect("add");
+    }
+    // Allowed by its own searchableBy, although its author is not indexable.
+    let own = with(
+        note(&quiet, 9, "sourdough starter", "2024-01-02T00:00:00Z"),
+        "searchableBy",
+        json!([PUBLIC]),
+    );
+    assert!(
+        index
+            .add_post(&own, &quiet, "a.example")
+            .expect("add")
+            .allowed()
+    );
+    index
+        .upsert_instance(&InstanceRecord::new("a.example", None, None, None))
+        .expect("instance");
+}
+
+#[test]
+fn reopening_keeps_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let index = Index::open(dir.path(), config()).expect("open");
+        fill(&index);
+        // No explicit commit: dropping the index commits what is pending.
+    }
+    let index = Index::open(dir.path(), config()).expect("reopen");
+    assert_eq!(numbers(&index, "sourdough"), [0, 1, 2, 3, 4, 9]);
+    assert_eq!(index.counts().expect("counts").instances, 1);
+}
+
+#[test]
+fn reindex_rebuilds_from_stored_sources() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("index");
+    {
+        let index = Index::open(&path, config()).expect("open");
+        fill(&index);
+        index.commit().expect("commit");
+    }
+    let mut calls = Vec::new();
+    let report = reindex(&path, config(), &mut |done, total| {
+        calls.push((done, total))
+    })
+    .expect("reindex");
+    assert_eq!((report.posts, report.instances, report.dropped), (6, 1, 0));
+    assert_eq!(report.actors, 2);
+    assert_eq!(calls.last(), Some(&(9, 9)));
+    let index = Index::open(&path, config()).expect("reopen");
+    assert_eq!(numbers(&index, "sourdough"), [0, 1, 2, 3, 4, 9]);
+    let listed = index
+        .directory(&DirectoryRequest::default())
+        .expect("directory");
+    assert_eq!(listed.hits.len(), 2);
+    assert!(!path.with_file_name("index.rebuild").exists());
+    assert!(!path.with_file_name("index.old").exists());
+}
+
+#[test]
+fn reindex_of_an_unreadable_index_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = reindex(dir.path(), config(), &mut |_, _| {}).expect_err("no index");
+    assert!(matches!(err, plaza_index::Error::Corrupt { .. }), "{err}");
+}
+
+#[test]
+fn handed_over_posts_become_searchable_without_a_commit_call() {
+    let index = Index::in_memory(IndexConfig {
+        commit_interval: Duration::from_millis(100),
+        ..config()
+    })
+    .expect("index");
+    let alice = actor("a.example", "alice");
+    index
+        .add_post(
+            &note(&alice, 1, "fresh rolls", "2024-01-01T00:00:00Z"),
+            &alice,
+            "a.example",
+        )
+        .expect("add");
+    let started = Instant::now();
+    while index
+        .search_posts(&SearchRequest::new("rolls"))
+        .expect("search")
+        .hits
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never became searchable"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    index
+        .delete_post("https://a.example/users/alice/statuses/1")
+        .expect("delete");
+    while !index
+        .search_posts(&SearchRequest::new("rolls"))
+        .expect("search")
+        .hits
+        .is_empty()
+    {
+        assert!(started.elapsed() < Duration::from_secs(5), "never left");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(index.pending(), 0);
+}
+
+#[test]
+fn a_full_batch_commits_at_once() {
+    let index = Index::in_memory(IndexConfig {
+        commit_interval: Duration::from_secs(3600),
+        commit_docs: 4,
+        ..config()
+    })
+    .expect("index");
+    let alice = actor("a.example", "alice");
+    // The first post also writes its author: 2 + 2 changes reach the batch size.
+    index
+        .add_post(
+            &note(&alice, 1, "bagel", "2024-01-01T00:00:00Z"),
+            &alice,
+            "a.example",
+        )
+        .expect("add");
+    assert_eq!(numbers(&index, "bagel"), [1]);
+    assert_eq!(index.pending(), 0);
+}

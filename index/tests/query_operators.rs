@@ -1,0 +1,252 @@
+//! Every operator of the query language against a small real index, alone and combined.
+
+mod support;
+
+use plaza_index::{Error, Index, SearchRequest};
+use serde_json::json;
+use support::*;
+
+/// Posts 1–9 by three authors on two instances, in three languages, with media, polls, replies.
+fn corpus() -> Index {
+    let index = index();
+    let alice = actor("bakery.example", "alice");
+    let bob = actor("bakery.example", "bob");
+    let org = with(
+        actor("coop.example", "guild"),
+        "type",
+        json!("Organization"),
+    );
+    let posts = [
+        (
+            &alice,
+            1,
+            "<p>Fresh sourdough bread at the cooperative bakery</p>",
+            "2024-01-10T10:00:00Z",
+            json!({"contentMap": {"en": "<p>Fresh sourdough bread at the cooperative bakery</p>"}}),
+        ),
+        (
+            &alice,
+            2,
+            "<p>Rye bread is back</p>",
+            "2024-02-15T10:00:00Z",
+            json!({"tag": [{"type": "Hashtag", "name": "#Bread"}]}),
+        ),
+        (
+            &bob,
+            3,
+            "<p>La boulangerie coopérative ouvre ses portes</p>",
+            "2024-02-20T10:00:00Z",
+            json!({"contentMap": {"fr": "<p>La boulangerie coopérative ouvre ses portes</p>"}}),
+        ),
+        (
+            &bob,
+            4,
+            "<p>Which bread do you prefer?</p>",
+            "2024-03-01T10:00:00Z",
+            json!({"type": "Question", "oneOf": [{"name": "rye"}, {"name": "wheat"}]}),
+        ),
+        (
+            &org,
+            5,
+            "<p>Our bakery members met today</p>",
+            "2024-03-05T10:00:00Z",
+            json!({"contentMap": {"en": "<p>Our bakery members met today</p>"}, "attachment": [{"type": "Document", "mediaType": "image/jpeg", "url": "https://coop.example/m/1.jpg", "name": "members around a table"}]}),
+        ),
+        (
+            &org,
+            6,
+            "<p>Replying about bread prices</p>",
+            "2024-03-06T10:00:00Z",
+            json!({"inReplyTo": "https://bakery.example/users/alice/statuses/2"}),
+        ),
+        (
+            &alice,
+            7,
+            "<p>Spoiler inside</p>",
+            "2024-03-07T10:00:00Z",
+            json!({"sensitive": true, "summary": "bread politics"}),
+        ),
+        (
+            &bob,
+            8,
+            "<p>Die Genossenschaft backt Brot für alle Nachbarn im Viertel</p>",
+            "2024-04-01T10:00:00Z",
+            json!({"contentMap": {"de": "<p>Die Genossenschaft backt Brot für alle Nachbarn im Viertel</p>"}}),
+        ),
+        (
+            &alice,
+            9,
+            "<p>Bread and roses, white bread</p>",
+            "2024-04-02T10:00:00Z",
+            json!({}),
+        ),
+    ];
+    for (author, n, html, published, extra) in posts {
+        let mut object = note(author, n, html, published);
+        if let serde_json::Value::Object(more) = extra {
+            for (k, v) in more {
+                object[k] = v;
+            }
+        }
+        let host = author["id"]
+            .as_str()
+            .and_then(|i| i.split('/').nth(2))
+            .expect("host");
+        let verdict = index.add_post(&object, author, host).expect("add");
+        assert!(verdict.allowed(), "post {n}: {verdict:?}");
+    }
+    index.commit().expect("commit");
+    index
+}
+
+#[test]
+fn words_must_all_match() {
+    let index = corpus();
+    assert_eq!(numbers(&index, "bread"), [1, 2, 4, 6, 7, 9]);
+    assert_eq!(numbers(&index, "rye bread"), [2]);
+    assert_eq!(numbers(&index, "bread nowhere"), Vec::<u32>::new());
+}
+
+#[test]
+fn phrases_keep_word_order() {
+    let index = corpus();
+    assert_eq!(numbers(&index, "\"white bread\""), [9]);
+    assert_eq!(numbers(&index, "\"bread white\""), Vec::<u32>::new());
+}
+
+#[test]
+fn exclusions() {
+    let index = corpus();
+    assert_eq!(numbers(&index, "bread -rye"), [1, 4, 6, 7, 9]);
+    assert_eq!(
+        numbers(&index, "bread -\"white bread\" -#bread"),
+        [1, 4, 6, 7]
+    );
+    assert_eq!(numbers(&index, "bread -from:alice@bakery.example"), [4, 6]);
+}
+
+#[test]
+fn hashtags() {
+    let index = corpus();
+    assert_eq!(numbers(&index, "#bread"), [2]);
+    assert_eq!(numbers(&index, "#BREAD"), [2]);
+}
+
+#[test]
+fn from_in_both_forms() {
+    let index = corpus();
+    assert_eq!(numbers(&index, "from:bob@bakery.example"), [3, 4, 8]);
+    assert_eq!(numbers(&index, "from:@Bob@Bakery.Example"), [3, 4, 8]);
+}
+
+#[test]
+fn instance_and_type() {
+    let index = corpus();
+    assert_eq!(numbers(&index, "instance:coop.example"), [5, 6]);
+    assert_eq!(numbers(&index, "type:organization bread"), [6]);
+}
+
+#[test]
+fn language_declared_or_detected() {
+    let index = corpus();
+    assert_eq!(numbers(&index, "language:fr"), [3]);
+    assert_eq!(numbers(&index, "language:de"), [8]);
+    assert!(numbers(&index, "language:en").contains(&1));
+}
+
+#[test]
+fn dates() {
+    let index = corpus();
+    assert_eq!(numbers(&index, "bread before:2024-02-15"), [1]);
+    assert_eq!(numbers(&index, "bread after:2024-03-06"), [7, 9]);
+    assert_eq!(numbers(&index, "during:2024-02"), [2, 3]);
+    assert_eq!(numbers(&index, "during:2024-03-06"), [6]);
+    assert_eq!(
+        numbers(&index, "after:2024-02-01 before:2024-03-02 bread"),
+        [2, 4]
+    );
+}
+
+#[test]
+fn has_and_is() {
+    let index = corpus();
+    assert_eq!(numbers(&index, "has:media"), [5]);
+    assert_eq!(numbers(&index, "has:poll"), [4]);
+    assert_eq!(numbers(&index, "is:reply"), [6]);
+    assert_eq!(numbers(&index, "is:sensitive"), [7]);
+}
+
+#[test]
+fn or_alternatives() {
+    let index = corpus();
+    assert_eq!(numbers(&index, "rye OR roses"), [2, 9]);
+    assert_eq!(numbers(&index, "bread rye OR roses"), [2, 9]);
+    assert_eq!(numbers(&index, "#bread OR has:poll"), [2, 4]);
+}
+
+#[test]
+fn content_warning_and_alt_text_are_searchable() {
+    let index = corpus();
+    assert_eq!(numbers(&index, "politics"), [7]);
+    assert_eq!(numbers(&index, "table"), [5]);
+}
+
+#[test]
+fn combinations() {
+    let index = corpus();
+    assert_eq!(
+        numbers(
+            &index,
+            "bread from:alice@bakery.example -is:sensitive during:2024-04"
+        ),
+        [9]
+    );
+    assert_eq!(
+        numbers(&index, "instance:bakery.example has:poll OR is:reply"),
+        [4]
+    );
+}
+
+#[test]
+fn stemming_by_language() {
+    let index = corpus();
+    // English "members" is indexed as "member"; French "coopérative" folds and stems.
+    assert_eq!(numbers(&index, "member"), [5]);
+    assert_eq!(numbers(&index, "cooperatives language:fr"), [3]);
+    // German "Genossenschaften" stems to the stem of "Genossenschaft".
+    assert_eq!(numbers(&index, "genossenschaften"), [8]);
+}
+
+#[test]
+fn malformed_queries_are_errors_with_reasons() {
+    let index = corpus();
+    for q in [
+        "\"open",
+        "has:nothing",
+        "before:2024-99-01",
+        "OR",
+        "from:nobody",
+        "",
+    ] {
+        match index.search_posts(&SearchRequest::new(q)) {
+            Err(Error::Query(reason)) => assert!(!reason.is_empty()),
+            other => panic!("{q}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        index.search_profiles(&SearchRequest::new("has:media")),
+        Err(Error::Query(_))
+    ));
+}
+
+#[test]
+fn no_engine_syntax_reaches_the_engine() {
+    let index = corpus();
+    // tantivy's own syntax is plain text here: no field access, no ranges, no wildcards.
+    assert_eq!(numbers(&index, "text:bread"), Vec::<u32>::new());
+    assert_eq!(numbers(&index, "bread*"), [1, 2, 4, 6, 7, 9]);
+    assert_eq!(
+        numbers(&index, "published:[2024 TO 2025]"),
+        Vec::<u32>::new()
+    );
+}
