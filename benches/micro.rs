@@ -178,6 +178,8 @@ fn log_append(c: &mut Criterion) {
         kind: "Create".into(),
         mastodon_body: body.clone(),
         litepub_body: Bytes::from(format!("{{\"type\":\"Announce\",\"n\":{n}}}")),
+        signer: Some("https://a.example/users/alice".into()),
+        original: None,
     };
     let mut n = 0u64;
     c.bench_function("log/append one (durable commit)", |b| {

@@ -10,6 +10,8 @@ use tokio::net::TcpListener;
 
 use crate::ap::outgoing;
 use crate::config::Config;
+use crate::discovery::indexer::{Indexer, Settings as IndexerSettings};
+use crate::discovery::{IndexSink, index_sink};
 use crate::federation::delivery::{Backoff, Engine};
 use crate::federation::instance_actor::InstanceActors;
 use crate::federation::keyfile;
@@ -52,12 +54,27 @@ pub struct AppState {
     pub instance_actors: InstanceActors,
     /// When the relay started.
     pub started: Instant,
+    /// The discovery indexer, when the index is enabled; [`run`] starts it.
+    pub indexer: Option<Arc<Indexer>>,
 }
 
 impl AppState {
     /// Creates the data directory, loads or generates the key, opens the store and starts a delivery
     /// worker for every subscriber.
     pub async fn build(config: Config) -> Result<Arc<AppState>> {
+        let index: Option<Arc<dyn IndexSink>> = if config.index_enabled {
+            Some(index_sink::open(&config.index_dir(), &config)?)
+        } else {
+            None
+        };
+        Self::build_with_index(config, index).await
+    }
+
+    /// [`AppState::build`] with the index the indexer feeds (`None`: no indexer).
+    pub async fn build_with_index(
+        config: Config,
+        index: Option<Arc<dyn IndexSink>>,
+    ) -> Result<Arc<AppState>> {
         let base = config.base_url()?;
         let host = config.public_host()?;
         let data_dir = config.data_dir.clone();
@@ -119,6 +136,18 @@ impl AppState {
             config.inbound_rate_per_instance,
             config.inbound_burst_per_instance,
         );
+        let indexer = match index {
+            Some(sink) => Some(
+                Indexer::new(
+                    store.clone(),
+                    http.clone(),
+                    sink,
+                    IndexerSettings::from_config(&config),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         Ok(Arc::new(AppState {
             config,
             base,
@@ -133,6 +162,7 @@ impl AppState {
             limiter,
             instance_actors,
             started: Instant::now(),
+            indexer,
         }))
     }
 }
@@ -156,11 +186,22 @@ pub async fn serve(
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+    let state = AppState::build(config).await?;
+    run(listener, state, shutdown).await
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves: the HTTP server, the pruner, the delivery
+/// workers and the indexer (which commits what it holds on the way out).
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let local: SocketAddr = listener
         .local_addr()
         .map_err(|e| Error::Config(format!("listener: {e}")))?;
-    let state = AppState::build(config).await?;
     spawn_pruner(state.clone());
+    let indexing = state.indexer.as_ref().map(|indexer| indexer.start());
     let router = routes::router(state.clone());
     println!("plaza listening on http://{local} as {}", state.base);
     tracing::info!(%local, base = %state.base, "listening");
@@ -169,6 +210,12 @@ pub async fn serve(
         .await
         .map_err(|e| Error::Unavailable(format!("server: {e}")))?;
     state.engine.stop_all();
+    drop(indexing);
+    if let Some(indexer) = &state.indexer
+        && let Err(e) = indexer.commit().await
+    {
+        tracing::error!(error = %e, "final index commit");
+    }
     Ok(())
 }
 

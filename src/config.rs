@@ -59,6 +59,22 @@ pub struct Config {
     pub inbound_burst_per_instance: u32,
     /// Bearer token for the admin endpoints; empty disables them.
     pub admin_token: String,
+    /// Whether the discovery index is fed at all.
+    pub index_enabled: bool,
+    /// Memory budget of the index writer, in MiB.
+    pub index_writer_memory_mb: u64,
+    /// Longest time between an indexed change and the commit that makes it searchable, in milliseconds.
+    pub index_commit_ms: u64,
+    /// How old a cached author actor may get before it is fetched again (consent re-check), in hours.
+    pub actor_refresh_hours: u64,
+    /// Posts published longer ago than this are dropped from the index, in days.
+    pub index_retention_days: u64,
+    /// Whether an instance that leaves (or is removed) has its posts and profiles purged from the index.
+    pub purge_on_unsubscribe: bool,
+    /// Fetches for the index (posts from their origin, authors, NodeInfo) in flight at once, overall.
+    pub index_fetch_concurrency: u32,
+    /// Fetches for the index in flight at once to one host.
+    pub index_fetch_per_host: u32,
 }
 
 impl Default for Config {
@@ -83,6 +99,14 @@ impl Default for Config {
             inbound_rate_per_instance: 100,
             inbound_burst_per_instance: 1000,
             admin_token: String::new(),
+            index_enabled: true,
+            index_writer_memory_mb: 64,
+            index_commit_ms: 500,
+            actor_refresh_hours: 24,
+            index_retention_days: 365,
+            purge_on_unsubscribe: true,
+            index_fetch_concurrency: 8,
+            index_fetch_per_host: 2,
         }
     }
 }
@@ -132,6 +156,16 @@ impl Config {
                 "retry_initial_ms and retention_hours must be positive".into(),
             ));
         }
+        if self.index_fetch_concurrency == 0 || self.index_fetch_per_host == 0 {
+            return Err(Error::Config(
+                "index_fetch_concurrency and index_fetch_per_host must be positive".into(),
+            ));
+        }
+        if self.index_writer_memory_mb < 15 {
+            return Err(Error::Config(
+                "index_writer_memory_mb must be at least 15 (the index writer's minimum)".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -176,6 +210,11 @@ impl Config {
     /// Fetch timeout as a [`Duration`].
     pub fn fetch_timeout(&self) -> Duration {
         Duration::from_secs(self.fetch_timeout_secs.max(1))
+    }
+
+    /// Where the discovery index lives: `DATA_DIR/index`.
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
     }
 
     /// Delivery timeout as a [`Duration`].
@@ -280,5 +319,36 @@ mod tests {
         std::fs::write(&bad, "lisen = \"127.0.0.1:1\"\n").unwrap();
         let e = Config::load_with_env(Some(&bad), &[]).unwrap_err();
         assert!(e.to_string().contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn index_keys_have_defaults_overrides_and_limits() {
+        let c = Config::load_with_env(None, &[]).unwrap();
+        assert!(c.index_enabled && c.purge_on_unsubscribe);
+        assert_eq!(
+            (
+                c.index_commit_ms,
+                c.actor_refresh_hours,
+                c.index_retention_days
+            ),
+            (500, 24, 365)
+        );
+        assert_eq!(c.index_dir(), c.data_dir.join("index"));
+        let c = Config::load_with_env(
+            None,
+            &env(&[
+                ("PLAZA_INDEX_ENABLED", "false"),
+                ("PLAZA_INDEX_COMMIT_MS", "100"),
+            ]),
+        )
+        .unwrap();
+        assert!(!c.index_enabled);
+        assert_eq!(c.index_commit_ms, 100);
+        let e =
+            Config::load_with_env(None, &env(&[("PLAZA_INDEX_FETCH_PER_HOST", "0")])).unwrap_err();
+        assert!(e.to_string().contains("index_fetch_per_host"), "{e}");
+        let e = Config::load_with_env(None, &env(&[("PLAZA_INDEX_WRITER_MEMORY_MB", "4")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("index_writer_memory_mb"), "{e}");
     }
 }

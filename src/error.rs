@@ -125,6 +125,10 @@ pub enum Error {
     /// The relay is shutting down or one of its tasks has stopped.
     #[error("relay unavailable: {0}")]
     Unavailable(String),
+
+    /// The discovery index could not open, store, remove or commit documents.
+    #[error("index: {0}")]
+    Index(String),
 }
 
 /// Shorthand used throughout the crate.
@@ -155,6 +159,7 @@ impl Error {
             Error::Config(_) | Error::Store(_) | Error::Io { .. } | Error::Crypto(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            Error::Index(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -25,11 +25,14 @@
 //!   [`federation::keyfile`] the relay's key pair on disk.
 //! - [`httpsig`]: HTTP signatures (draft-cavage and RFC 9421) in and out, body digests, keys.
 //! - [`ap`]: lenient parsing of ActivityPub documents and the exact documents the relay sends.
+//! - [`discovery`]: the indexer — a second reader of the log, with a cursor of its own, that checks
+//!   authenticity and consent and feeds the search index through [`discovery::IndexSink`].
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
 //!   [`store::tail`], its in-memory recent end.
 pub mod ap;
 pub mod app;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod federation;
 pub mod httpsig;

@@ -17,6 +17,7 @@ use tokio::task::AbortHandle;
 
 use crate::federation::net::{Http, InboxClient, Outcome};
 use crate::httpsig::digest_header;
+use crate::store::reader::LogReader;
 use crate::store::{Entry, Store, Subscriber};
 
 /// How many entries a worker takes at a time.
@@ -180,20 +181,6 @@ impl Engine {
         self.workers.lock().map(|w| w.len()).unwrap_or(0)
     }
 
-    /// Entries after `cursor`: from the tail when it still holds them, else from the store.
-    async fn next_batch(&self, cursor: u64) -> crate::Result<Vec<Arc<Entry>>> {
-        if let Some(entries) = self.store.tail().after(cursor, BATCH) {
-            return Ok(entries);
-        }
-        Ok(self
-            .store
-            .read_log(cursor, BATCH)
-            .await?
-            .into_iter()
-            .map(Arc::new)
-            .collect())
-    }
-
     async fn run(self: Arc<Self>, sub: Subscriber, health: Arc<Mutex<Health>>) {
         let mut client = match self.http.inbox_client(&sub.inbox) {
             Ok(client) => client,
@@ -202,13 +189,12 @@ impl Engine {
                 return;
             }
         };
-        let mut head = self.store.tail().watch();
-        let mut cursor = sub.cursor;
-        let mut persisted = cursor;
+        let mut reader = LogReader::new(self.store.clone(), sub.cursor, BATCH);
+        let mut persisted = sub.cursor;
         let mut skipped = 0u64;
         let mut last_persist = Instant::now();
         loop {
-            let batch = match self.next_batch(cursor).await {
+            let batch = match reader.next().await {
                 Ok(batch) => batch,
                 Err(e) => {
                     tracing::error!(subscriber = %sub.authority, error = %e, "reading the log");
@@ -216,33 +202,29 @@ impl Engine {
                     continue;
                 }
             };
-            if batch.is_empty() {
+            let cursor = reader.cursor();
+            if batch.entries.is_empty() {
                 self.persist(&sub.authority, cursor, &mut persisted, &mut skipped)
                     .await;
                 last_persist = Instant::now();
                 // Wait for the head to move past the cursor.
-                while *head.borrow_and_update() <= cursor {
-                    if head.changed().await.is_err() {
-                        return;
-                    }
+                if !reader.wait().await {
+                    return;
                 }
                 continue;
             }
-            if let Some(first) = batch.first()
-                && first.seq > cursor + 1
-            {
-                let lost = first.seq - cursor - 1;
+            if batch.pruned > 0 {
+                let lost = batch.pruned;
                 tracing::warn!(subscriber = %sub.authority, lost, "entries pruned before delivery; skipping ahead");
                 self.stats.pruned_skips.fetch_add(lost, Ordering::Relaxed);
                 skipped += lost;
             }
-            for entry in batch {
+            for entry in batch.entries {
                 if entry.is_for(&sub.authority)
                     && !self.deliver(&sub, &mut client, &entry, &health).await
                 {
                     skipped += 1;
                 }
-                cursor = entry.seq;
             }
             if last_persist.elapsed() >= PERSIST_EVERY {
                 self.persist(&sub.authority, cursor, &mut persisted, &mut skipped)

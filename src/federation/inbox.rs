@@ -100,7 +100,20 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     };
     let decision = relay::decide(&activity, &sender, ctx)?;
     tracing::debug!(kind = %activity.kind, actor = %activity.actor, ?decision, "inbox");
-    act(state, decision, &activity, &sender, &origin, request.body).await
+    let received = Received {
+        body: request.body,
+        signer: &signer.owner.id,
+    };
+    act(state, decision, &activity, &sender, &origin, received).await
+}
+
+/// The request as it arrived, kept with the log entry for the indexer.
+#[derive(Clone, Copy)]
+struct Received<'a> {
+    /// The body, byte for byte.
+    body: &'a [u8],
+    /// The actor whose key signed the request.
+    signer: &'a str,
 }
 
 /// What an instance that is not subscribed may send, decided before any key is fetched: a Follow of
@@ -148,7 +161,7 @@ async fn act(
     activity: &Activity,
     sender: &Arc<Actor>,
     origin: &str,
-    body: &[u8],
+    received: Received<'_>,
 ) -> Result<Receipt> {
     match decision {
         Decision::Subscribe(style) => subscribe(state, style, activity, sender, origin).await,
@@ -172,7 +185,7 @@ async fn act(
         Decision::CheckObject(object_id) => {
             let object = state.http.get_json(&object_id).await?;
             let next = relay::check_fetched_object(activity, &object, &object_id)?;
-            Box::pin(act(state, next, activity, sender, origin, body)).await
+            Box::pin(act(state, next, activity, sender, origin, received)).await
         }
         Decision::Forward(plan) => {
             // An account Update or Delete: the cached actor and its keys are stale (a note's Update
@@ -195,11 +208,14 @@ async fn act(
                 target: None,
                 kind: activity.kind.clone(),
                 mastodon_body: if plan.verbatim {
-                    Bytes::copy_from_slice(body)
+                    Bytes::copy_from_slice(received.body)
                 } else {
                     announce.clone()
                 },
                 litepub_body: announce,
+                signer: Some(received.signer.to_string()),
+                // The delivered body is the original when it is sent verbatim: kept once.
+                original: (!plan.verbatim).then(|| Bytes::copy_from_slice(received.body)),
             };
             Ok(
                 match state
@@ -242,6 +258,8 @@ async fn subscribe(
         kind: kind.to_string(),
         mastodon_body: Bytes::from(body.to_string()),
         litepub_body: Bytes::from(body.to_string()),
+        signer: None,
+        original: None,
     };
     let mut replies = vec![reply("Accept", &accept)];
     replies.extend(follow_back.iter().map(|f| reply("Follow", f)));

@@ -576,7 +576,7 @@ fn same_pem(a: &str, b: &str) -> bool {
 }
 
 /// Whether a document's `id` is the URL it was fetched from (ignoring a fragment and a trailing slash).
-fn same_document(id: &str, url: &str) -> bool {
+pub(crate) fn same_document(id: &str, url: &str) -> bool {
     let strip = |s: &str| strip_fragment(s).trim_end_matches('/').to_string();
     strip(id) == strip(url)
 }

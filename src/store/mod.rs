@@ -8,6 +8,7 @@
 //! connection (WAL mode: readers never wait for the writer). The async API is narrow on purpose, so that a
 //! PostgreSQL backend can implement the same calls later.
 
+pub mod reader;
 pub mod tail;
 
 use std::collections::HashMap;
@@ -96,6 +97,11 @@ pub struct Entry {
     pub mastodon_body: Bytes,
     /// Body sent to LitePub subscribers.
     pub litepub_body: Bytes,
+    /// The actor whose key HTTP-signed the request that brought the activity; `None` for the relay's
+    /// own entries (Accept, Follow back). See [`Entry::received`].
+    pub signer: Option<String>,
+    /// The activity as received, when it is not [`Entry::mastodon_body`] itself (kept once, not twice).
+    pub original: Option<Bytes>,
     /// `Digest` header values of the two bodies, computed on first use: a body sent to hundreds of
     /// subscribers is hashed once.
     pub digests: [std::sync::OnceLock<String>; 2],
@@ -126,6 +132,16 @@ impl Entry {
             Style::LitePub => &self.litepub_body,
         }
     }
+
+    /// The activity as received and the actor whose key signed it (what the indexer reads); `None`
+    /// for entries the relay wrote itself.
+    pub fn received(&self) -> Option<(&Bytes, &str)> {
+        let signer = self.signer.as_deref()?;
+        Some((
+            self.original.as_ref().unwrap_or(&self.mastodon_body),
+            signer,
+        ))
+    }
 }
 
 /// An entry about to be appended (the store assigns `seq`).
@@ -141,6 +157,10 @@ pub struct NewEntry {
     pub mastodon_body: Bytes,
     /// See [`Entry::litepub_body`].
     pub litepub_body: Bytes,
+    /// See [`Entry::signer`].
+    pub signer: Option<String>,
+    /// See [`Entry::original`]: `None` when `mastodon_body` is the activity as received.
+    pub original: Option<Bytes>,
 }
 
 /// What [`Store::subscribe`] did.
@@ -214,6 +234,14 @@ CREATE TABLE IF NOT EXISTS blocks (
     reason     TEXT NOT NULL,
     created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cursors (
+    name TEXT PRIMARY KEY,
+    seq  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS index_instances (
+    authority   TEXT PRIMARY KEY,
+    nodeinfo_at INTEGER NOT NULL
+);
 ";
 
 /// Brings a database created by an earlier version up to [`SCHEMA`]: adds `subscribers.follow_id`,
@@ -234,6 +262,24 @@ fn migrate(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Columns added to the log after its first release, with their declarations; [`open_writer`] adds
+/// the missing ones to an older database.
+const LOG_ADDED_COLUMNS: &[(&str, &str)] = &[("signer", "TEXT"), ("original", "BLOB")];
+
+/// Adds the [`LOG_ADDED_COLUMNS`] a database created by an older release lacks.
+fn migrate_log(conn: &Connection) -> Result<()> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('log')")?;
+    let present = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (name, declaration) in LOG_ADDED_COLUMNS {
+        if !present.iter().any(|p| p == name) {
+            conn.execute_batch(&format!("ALTER TABLE log ADD COLUMN {name} {declaration}"))?;
+        }
+    }
+    Ok(())
+}
+
 fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.execute_batch(
@@ -250,6 +296,7 @@ fn open_writer(path: &Path) -> Result<Connection> {
     let writer = open_connection(path)?;
     writer.execute_batch(SCHEMA)?;
     migrate(&writer)?;
+    migrate_log(&writer)?;
     writer.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
     Ok(writer)
 }
@@ -619,7 +666,7 @@ impl Store {
     pub async fn read_log(&self, after: u64, limit: usize) -> Result<Vec<Entry>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT seq, origin, target, kind, received_ms, mastodon_body, litepub_body
+                "SELECT seq, origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original
                  FROM log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![after as i64, limit as i64], |r| {
@@ -631,12 +678,28 @@ impl Store {
                     received_ms: r.get(4)?,
                     mastodon_body: Bytes::from(r.get::<_, Vec<u8>>(5)?),
                     litepub_body: Bytes::from(r.get::<_, Vec<u8>>(6)?),
+                    signer: r.get(7)?,
+                    original: r.get::<_, Option<Vec<u8>>>(8)?.map(Bytes::from),
                     digests: Default::default(),
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
+    }
+
+    /// Up to `limit` entries after `cursor`: from the in-memory tail when it still holds them (a reader
+    /// that keeps up), else from the database.
+    pub async fn entries_after(&self, cursor: u64, limit: usize) -> Result<Vec<Arc<Entry>>> {
+        if let Some(entries) = self.tail.after(cursor, limit) {
+            return Ok(entries);
+        }
+        Ok(self
+            .read_log(cursor, limit)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect())
     }
 
     /// The highest sequence ever assigned (0 for an empty log).
@@ -651,6 +714,78 @@ impl Store {
             let n = conn.execute("DELETE FROM log WHERE received_ms < ?1", [cutoff])?;
             conn.execute("DELETE FROM seen WHERE at < ?1", [cutoff])?;
             Ok(n)
+        })
+        .await
+    }
+
+    /// The authorities of all subscribers (from memory).
+    pub fn subscriber_authorities(&self) -> Vec<String> {
+        self.members
+            .read()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The position of a named log reader that is not a subscriber (the indexer), if it has saved one.
+    pub async fn cursor(&self, name: &str) -> Result<Option<u64>> {
+        let key = name.to_string();
+        self.read(move |conn| {
+            let seq: Option<i64> = conn
+                .query_row("SELECT seq FROM cursors WHERE name = ?1", [&key], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Ok(seq.map(|s| s as u64))
+        })
+        .await
+    }
+
+    /// Saves the position of a named log reader (never moves it backward).
+    pub async fn set_cursor(&self, name: &str, seq: u64) -> Result<()> {
+        let key = name.to_string();
+        self.write(move |conn, _| {
+            conn.execute(
+                "INSERT INTO cursors (name, seq) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                params![key, seq as i64],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The instances the index holds (their NodeInfo, their posts), with the Unix seconds of their
+    /// last NodeInfo fetch; what the indexer compares with the subscribers to add and purge instances.
+    pub async fn index_instances(&self) -> Result<Vec<(String, i64)>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT authority, nodeinfo_at FROM index_instances ORDER BY authority")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    /// Records that the index holds `authority`, its NodeInfo fetched at `nodeinfo_at` (Unix seconds).
+    pub async fn mark_index_instance(&self, authority: &str, nodeinfo_at: i64) -> Result<()> {
+        let key = authority.to_string();
+        self.write(move |conn, _| {
+            conn.execute(
+                "INSERT INTO index_instances (authority, nodeinfo_at) VALUES (?1, ?2)
+                 ON CONFLICT(authority) DO UPDATE SET nodeinfo_at = excluded.nodeinfo_at",
+                params![key, nodeinfo_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records that the index no longer holds `authority`.
+    pub async fn forget_index_instance(&self, authority: &str) -> Result<()> {
+        let key = authority.to_string();
+        self.write(move |conn, _| {
+            conn.execute("DELETE FROM index_instances WHERE authority = ?1", [&key])?;
+            Ok(())
         })
         .await
     }
@@ -723,9 +858,19 @@ fn insert_entry(
     appended: &mut Vec<Entry>,
 ) -> Result<u64> {
     conn.prepare_cached(
-        "INSERT INTO log (origin, target, kind, received_ms, mastodon_body, litepub_body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO log (origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![e.origin, e.target, e.kind, now, &e.mastodon_body[..], &e.litepub_body[..]])?;
+    .execute(params![
+        e.origin,
+        e.target,
+        e.kind,
+        now,
+        &e.mastodon_body[..],
+        &e.litepub_body[..],
+        e.signer,
+        e.original.as_deref()
+    ])?;
     let seq = conn.last_insert_rowid() as u64;
     appended.push(Entry {
         seq,
@@ -735,6 +880,8 @@ fn insert_entry(
         received_ms: now,
         mastodon_body: e.mastodon_body,
         litepub_body: e.litepub_body,
+        signer: e.signer,
+        original: e.original,
         digests: Default::default(),
     });
     Ok(seq)
@@ -796,6 +943,8 @@ mod tests {
             kind: "Create".into(),
             mastodon_body: Bytes::from(format!("{{\"n\":{n}}}")),
             litepub_body: Bytes::from(format!("{{\"announce\":{n}}}")),
+            signer: None,
+            original: None,
         }
     }
 
@@ -1055,5 +1204,95 @@ mod tests {
         assert!(reopened.unsubscribe("b.example").await.unwrap());
         assert!(reopened.subscriber("b.example").is_none());
         assert_eq!(reopened.subscriber_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn entries_keep_what_was_received_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).unwrap();
+        let verbatim = NewEntry {
+            signer: Some("https://a.example/users/alice".into()),
+            ..entry("a.example", 1)
+        };
+        let announced = NewEntry {
+            signer: Some("https://a.example/actor".into()),
+            original: Some(Bytes::from_static(b"{\"as\":\"received\"}")),
+            ..entry("a.example", 2)
+        };
+        store.append(verbatim).await.unwrap();
+        store.append(announced).await.unwrap();
+        store.append(entry("relay.example", 3)).await.unwrap();
+        let from_tail = store.tail().after(0, 10).unwrap();
+        drop(store);
+        let reopened = Store::open(&path).unwrap();
+        let from_disk = reopened.read_log(0, 10).await.unwrap();
+        for log in [
+            from_tail.iter().map(|e| (**e).clone()).collect::<Vec<_>>(),
+            from_disk,
+        ] {
+            let (body, signer) = log[0].received().unwrap();
+            assert_eq!(
+                (&body[..], signer),
+                (&b"{\"n\":1}"[..], "https://a.example/users/alice"),
+                "the delivered body is the original"
+            );
+            let (body, signer) = log[1].received().unwrap();
+            assert_eq!(
+                (&body[..], signer),
+                (&b"{\"as\":\"received\"}"[..], "https://a.example/actor")
+            );
+            assert!(log[2].received().is_none(), "the relay's own entries");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_older_log_gains_the_new_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE log (seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, target TEXT,
+                 kind TEXT NOT NULL, received_ms INTEGER NOT NULL, mastodon_body BLOB NOT NULL,
+                 litepub_body BLOB NOT NULL);
+                 INSERT INTO log (origin, kind, received_ms, mastodon_body, litepub_body)
+                 VALUES ('a.example', 'Create', 1, x'7b7d', x'7b7d');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let old = store.read_log(0, 10).await.unwrap();
+        assert_eq!(old.len(), 1);
+        assert!(old[0].received().is_none());
+        store.append(entry("a.example", 2)).await.unwrap();
+        assert_eq!(store.read_log(0, 10).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn named_cursors_and_index_instances_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let store = Store::open(&path).unwrap();
+            assert_eq!(store.cursor("indexer").await.unwrap(), None);
+            store.set_cursor("indexer", 7).await.unwrap();
+            store.set_cursor("indexer", 5).await.unwrap();
+            store.mark_index_instance("a.example", 100).await.unwrap();
+            store.mark_index_instance("b.example", 100).await.unwrap();
+            store.mark_index_instance("a.example", 200).await.unwrap();
+            store.forget_index_instance("b.example").await.unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.cursor("indexer").await.unwrap(),
+            Some(7),
+            "a cursor never moves backward"
+        );
+        assert_eq!(
+            store.index_instances().await.unwrap(),
+            vec![("a.example".to_string(), 200)]
+        );
+        assert_eq!(store.cursor("other").await.unwrap(), None);
     }
 }

@@ -120,6 +120,8 @@ mod tests {
             received_ms: 0,
             mastodon_body: Bytes::new(),
             litepub_body: Bytes::new(),
+            signer: None,
+            original: None,
             digests: Default::default(),
         }
     }

@@ -240,6 +240,9 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         "Sum over subscribers of persisted cursor lag behind the log head.",
         lag,
     );
+    if let Some(indexer) = &state.indexer {
+        text.push_str(&indexer.render_metrics());
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -5,6 +5,7 @@
 
 mod gotosocial;
 mod operations;
+mod indexer;
 mod relay;
 mod subscriptions;
 mod support;

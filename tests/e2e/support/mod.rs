@@ -99,6 +99,19 @@ impl Relay {
         relay
     }
 
+    /// Describes a relay the test runs inside its own process (`plaza::app::run`): nothing to start or
+    /// kill, the same helpers to talk to it.
+    pub fn in_process(base: &str, port: u16, data_dir: PathBuf) -> Relay {
+        Relay {
+            base: base.to_string(),
+            port,
+            data_dir,
+            _tmp: None,
+            child: None,
+            extra_env: Vec::new(),
+        }
+    }
+
     async fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -328,6 +341,8 @@ struct Inner {
     fetched: Vec<String>,
     /// Bodies served as they are (content type, bytes), by path: documents that are not JSON.
     raw: HashMap<String, (String, Vec<u8>)>,
+    /// Properties added to alice's actor document (consent flags, bio…).
+    user_fields: serde_json::Map<String, Value>,
 }
 
 /// A fake fediverse server.
@@ -356,6 +371,11 @@ struct Shared {
 impl Instance {
     /// Starts an instance of `flavor` that knows the relay at `relay`.
     pub async fn start(flavor: Flavor, relay: &Relay) -> Arc<Instance> {
+        Self::start_for(flavor, &relay.base).await
+    }
+
+    /// Starts an instance of `flavor` that knows a relay (in this process or not) at `relay_base`.
+    pub async fn start_for(flavor: Flavor, relay_base: &str) -> Arc<Instance> {
         let ip = next_loopback();
         let port = free_port(ip);
         let addr = SocketAddr::new(ip, port);
@@ -365,7 +385,7 @@ impl Instance {
             base: format!("http://{addr}"),
             instance_keys: Keys::generate(),
             user_keys: Keys::generate(),
-            relay_base: relay.base.clone(),
+            relay_base: relay_base.to_string(),
             inner: Arc::new(Mutex::new(Inner::default())),
             server: Mutex::new(None),
             counter: AtomicUsize::new(0),
@@ -509,6 +529,22 @@ impl Instance {
     /// The path of a URL of this instance.
     pub fn path_of(url: &str) -> String {
         url::Url::parse(url).expect("url").path().to_string()
+    }
+
+    /// Serves `document` at `path` of this instance (documents without an id, such as NodeInfo).
+    pub fn host_at(&self, path: &str, document: Value) {
+        self.inner
+            .lock()
+            .unwrap()
+            .objects
+            .insert(path.to_string(), document);
+    }
+
+    /// Sets properties of alice's actor document (e.g. `indexable`, `discoverable`, `summary`).
+    pub fn set_user_fields(&self, fields: Value) {
+        if let Value::Object(map) = fields {
+            self.inner.lock().unwrap().user_fields.extend(map);
+        }
     }
 
     /// A fresh number for ids.
@@ -737,13 +773,18 @@ async fn handle(
         ));
     }
     if url == user {
-        return json_response(actor_document(
+        let mut doc = actor_document(
             &shared,
             &user,
             "Person",
             &shared.user_pem,
             &format!("{user}{key_suffix}"),
-        ));
+        );
+        let fields = shared.inner.lock().unwrap().user_fields.clone();
+        if let Value::Object(map) = &mut doc {
+            map.extend(fields);
+        }
+        return json_response(doc);
     }
     if shared.flavor == Flavor::GoToSocial {
         for (owner, pem, kind) in [

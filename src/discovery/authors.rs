@@ -1,0 +1,159 @@
+//! The author actors the indexer knows: fetched (signed GET, through the bounded [`Fetcher`]) the first
+//! time one of their posts is indexed, cached with only what indexing needs, replaced on an actor
+//! `Update`, and fetched again when older than `actor_refresh_hours` (consent can change without an
+//! `Update` reaching the relay). Consent is re-checked each time a fresh copy arrives.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+use serde_json::Value;
+
+use crate::discovery::fetch::Fetcher;
+use crate::{Error, Result};
+
+/// Properties of an actor the index has no use for (keys, endpoints, collections): dropped before
+/// caching, as they are most of a typical actor document.
+const UNNEEDED: &[&str] = &[
+    "@context",
+    "publicKey",
+    "assertionMethod",
+    "endpoints",
+    "inbox",
+    "outbox",
+    "followers",
+    "following",
+    "liked",
+    "likes",
+    "streams",
+    "devices",
+    "sharedInbox",
+    "generator",
+    "featured",
+];
+
+/// A cached author.
+#[derive(Clone)]
+pub struct Author {
+    /// The actor document, without [`UNNEEDED`] properties.
+    pub doc: Arc<Value>,
+    /// When it was fetched or received.
+    pub fetched: Instant,
+}
+
+/// The author cache.
+pub struct Authors {
+    cache: Cache<String, Author>,
+    refresh: Duration,
+}
+
+/// An actor document with only what indexing needs.
+pub fn trim(mut doc: Value) -> Value {
+    if let Some(map) = doc.as_object_mut() {
+        for key in UNNEEDED {
+            map.remove(*key);
+        }
+    }
+    doc
+}
+
+impl Authors {
+    /// A cache of at most `capacity` authors, each refreshed after `refresh`.
+    pub fn new(capacity: u64, refresh: Duration) -> Authors {
+        Authors {
+            cache: Cache::builder().max_capacity(capacity).build(),
+            refresh,
+        }
+    }
+
+    /// The author `id`, fetched when unknown or due for a refresh; `true` with a copy fetched by this
+    /// call (whose consent the caller re-checks). Concurrent calls for one author share one fetch.
+    pub async fn get(&self, id: &str, fetcher: &Fetcher) -> Result<(Author, bool)> {
+        if let Some(found) = self.cache.get(id).await {
+            if found.fetched.elapsed() < self.refresh {
+                return Ok((found, false));
+            }
+            self.cache.invalidate(id).await;
+        }
+        let asked = Instant::now();
+        let author = self
+            .cache
+            .try_get_with(id.to_string(), async {
+                let doc = fetcher.document(id).await?;
+                Ok::<_, Error>(Author {
+                    doc: Arc::new(trim(doc)),
+                    fetched: Instant::now(),
+                })
+            })
+            .await
+            .map_err(|e| Error::fetch(id, e))?;
+        let fresh = author.fetched >= asked;
+        Ok((author, fresh))
+    }
+
+    /// Fetches `id` again whatever the cache holds (a profile update without a trusted copy).
+    pub async fn refetch(&self, id: &str, fetcher: &Fetcher) -> Result<Author> {
+        let doc = fetcher.document(id).await?;
+        Ok(self.put(id, doc).await)
+    }
+
+    /// Stores a copy known to be authentic (embedded in an `Update` signed on the actor's host).
+    pub async fn put(&self, id: &str, doc: Value) -> Author {
+        let author = Author {
+            doc: Arc::new(trim(doc)),
+            fetched: Instant::now(),
+        };
+        self.cache.insert(id.to_string(), author.clone()).await;
+        author
+    }
+
+    /// Forgets an author (deleted).
+    pub async fn forget(&self, id: &str) {
+        self.cache.invalidate(id).await;
+    }
+
+    /// The authors due for a refresh.
+    pub fn stale(&self) -> Vec<String> {
+        self.cache
+            .iter()
+            .filter(|(_, a)| a.fetched.elapsed() >= self.refresh)
+            .map(|(id, _)| id.as_ref().clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_fixtures as fixtures;
+
+    #[test]
+    fn cached_actors_keep_what_indexing_needs() {
+        let actor = fixtures::json("mastodon-person-actor.json");
+        let trimmed = trim(actor.clone());
+        assert!(trimmed.get("publicKey").is_none() && trimmed.get("@context").is_none());
+        for kept in ["id", "type", "preferredUsername", "name", "summary"] {
+            assert_eq!(trimmed.get(kept), actor.get(kept), "{kept}");
+        }
+        for consent in ["indexable", "discoverable", "attachment", "tag"] {
+            assert_eq!(trimmed.get(consent), actor.get(consent), "{consent}");
+        }
+    }
+
+    #[tokio::test]
+    async fn updates_replace_and_age_marks_for_refresh() {
+        let authors = Authors::new(10, Duration::from_millis(30));
+        let actor = fixtures::json("mastodon-person-actor.json");
+        authors.put("https://a.example/users/x", actor).await;
+        assert!(authors.stale().is_empty());
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        authors.cache.run_pending_tasks().await;
+        assert_eq!(
+            authors.stale(),
+            vec!["https://a.example/users/x".to_string()]
+        );
+        authors.forget("https://a.example/users/x").await;
+        authors.cache.run_pending_tasks().await;
+        assert!(authors.stale().is_empty());
+    }
+}

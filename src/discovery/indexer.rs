@@ -1,0 +1,634 @@
+//! The indexer: a reader of the activity log with a cursor of its own, feeding an [`IndexSink`].
+//!
+//! It reads the log like a delivery worker (recent entries from the in-memory tail, older ones from the
+//! store) but is no subscriber: its cursor, named [`CURSOR`], lives in the store's `cursors` table and
+//! is saved only after the changes it covers are committed to the index, so a crash replays a little
+//! (every sink call is an idempotent upsert or removal) and loses nothing. The inbox never waits for it.
+//!
+//! Each batch of entries goes in two phases. First every entry is planned ([`plan`]) and what it needs
+//! is fetched concurrently (posts from their origin, authors; bounded overall and per host by the
+//! [`Fetcher`]). Then the outcomes are handed to the sink in log order (the index applies the consent
+//! rules), so a `Delete` that follows a `Create` is applied after it whatever the fetches did.
+//! A committer task makes the changes searchable every `index_commit_ms`; a housekeeping task keeps
+//! the index's instances in step with the subscribers (NodeInfo on subscribe and daily, a purge when
+//! one leaves), refreshes stale authors and drops posts past the retention limit.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::task::JoinSet;
+
+use crate::ap::value::id_of;
+use crate::ap::{Activity, authority_of};
+use crate::discovery::authors::{Author, Authors};
+use crate::discovery::fetch::Fetcher;
+use crate::discovery::nodeinfo;
+use crate::discovery::plan::{self, PostCheck, Step};
+use crate::discovery::sink::{IndexSink, InstanceFacts};
+use crate::federation::net::Http;
+use crate::store::reader::LogReader;
+use crate::store::{Entry, Store};
+use crate::{Error, Result};
+
+/// The indexer's cursor name in the store.
+pub const CURSOR: &str = "indexer";
+/// Entries taken from the log at a time.
+const BATCH: usize = 256;
+/// Authors kept in the cache.
+const AUTHOR_CAPACITY: u64 = 100_000;
+/// How often the subscribers are compared with the index's instances.
+const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+/// How often NodeInfo is fetched again.
+const NODEINFO_EVERY: Duration = Duration::from_secs(24 * 3600);
+/// How soon a failed NodeInfo fetch is tried again.
+const NODEINFO_RETRY: Duration = Duration::from_secs(3600);
+/// How often stale authors are refreshed and old posts dropped.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
+
+/// What the indexer is told by the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Longest time between a change and its commit.
+    pub commit_every: Duration,
+    /// Age after which a cached author is fetched again.
+    pub actor_refresh: Duration,
+    /// Posts older than this are dropped.
+    pub retention: Duration,
+    /// Purge an instance's documents when it leaves.
+    pub purge_on_unsubscribe: bool,
+    /// Fetches in flight overall.
+    pub fetch_concurrency: usize,
+    /// Fetches in flight per host.
+    pub fetch_per_host: usize,
+}
+
+impl Settings {
+    /// The indexer settings of a relay configuration.
+    pub fn from_config(config: &crate::config::Config) -> Settings {
+        Settings {
+            commit_every: Duration::from_millis(config.index_commit_ms.max(1)),
+            // Clamped to a century: larger values mean "never" and must not overflow a date.
+            actor_refresh: Duration::from_secs(config.actor_refresh_hours.clamp(1, 876_000) * 3600),
+            retention: Duration::from_secs(config.index_retention_days.clamp(1, 36_500) * 86_400),
+            purge_on_unsubscribe: config.purge_on_unsubscribe,
+            fetch_concurrency: config.index_fetch_concurrency as usize,
+            fetch_per_host: config.index_fetch_per_host as usize,
+        }
+    }
+}
+
+/// Counters exported on `/metrics`.
+#[derive(Default)]
+pub struct Stats {
+    /// Log entries read.
+    pub entries: AtomicU64,
+    /// Entries pruned from the log before the indexer read them.
+    pub pruned_skips: AtomicU64,
+    /// Posts handed to the index.
+    pub posts: AtomicU64,
+    /// Posts handed to the index that its consent rules refused.
+    pub refused: AtomicU64,
+    /// Profiles handed to the index.
+    pub profiles: AtomicU64,
+    /// Instances handed to the index.
+    pub instances: AtomicU64,
+    /// Removals handed to the index (posts, profiles, actors, instances).
+    pub removals: AtomicU64,
+    /// Commits made.
+    pub commits: AtomicU64,
+}
+
+/// What one log entry turned into once its fetches are done; applied in log order.
+enum Outcome {
+    Post {
+        object: Value,
+        author: Author,
+        fresh_author: bool,
+        instance: String,
+    },
+    Profile(Author),
+    RemovePost(String),
+    RemoveActor(String),
+    Skip(String),
+}
+
+/// The indexer.
+pub struct Indexer {
+    store: Store,
+    sink: Arc<dyn IndexSink>,
+    fetcher: Fetcher,
+    authors: Authors,
+    settings: Settings,
+    /// Highest entry whose changes were handed to the sink.
+    applied: AtomicU64,
+    /// Highest entry whose changes are committed and whose position is saved.
+    saved: AtomicU64,
+    /// Whether the sink holds changes not yet committed.
+    dirty: AtomicBool,
+    /// Unix seconds of the last accepted activity per instance.
+    last_activity: Mutex<HashMap<String, i64>>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Indexer {
+    /// An indexer over `store` feeding `sink`, fetching through `http`; starts after its saved cursor
+    /// (from the beginning of the log the first time).
+    pub async fn new(
+        store: Store,
+        http: Http,
+        sink: Arc<dyn IndexSink>,
+        settings: Settings,
+    ) -> Result<Arc<Indexer>> {
+        let cursor = store.cursor(CURSOR).await?.unwrap_or(0);
+        Ok(Arc::new(Indexer {
+            fetcher: Fetcher::new(http, settings.fetch_concurrency, settings.fetch_per_host),
+            authors: Authors::new(AUTHOR_CAPACITY, settings.actor_refresh),
+            store,
+            sink,
+            settings,
+            applied: AtomicU64::new(cursor),
+            saved: AtomicU64::new(cursor),
+            dirty: AtomicBool::new(false),
+            last_activity: Mutex::new(HashMap::new()),
+            stats: Stats::default(),
+        }))
+    }
+
+    /// Starts following the log, committing, and keeping the instances in step; the tasks run until
+    /// the returned set is dropped or aborted.
+    pub fn start(self: &Arc<Self>) -> JoinSet<()> {
+        let mut tasks = JoinSet::new();
+        tasks.spawn(self.clone().follow());
+        tasks.spawn(self.clone().commit_loop());
+        tasks.spawn(self.clone().housekeeping());
+        tasks
+    }
+
+    /// Log entries not yet handed to the index.
+    pub fn lag(&self) -> u64 {
+        self.store
+            .tail()
+            .head()
+            .saturating_sub(self.applied.load(Ordering::SeqCst))
+    }
+
+    /// The saved position in the log.
+    pub fn saved_cursor(&self) -> u64 {
+        self.saved.load(Ordering::SeqCst)
+    }
+
+    /// The fetch counters.
+    pub fn fetch_stats(&self) -> &crate::discovery::fetch::FetchStats {
+        &self.fetcher.stats
+    }
+
+    async fn follow(self: Arc<Self>) {
+        let mut reader = LogReader::new(
+            self.store.clone(),
+            self.applied.load(Ordering::SeqCst),
+            BATCH,
+        );
+        loop {
+            let batch = match reader.next().await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::error!(error = %e, "indexer: reading the log");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if batch.entries.is_empty() {
+                if !reader.wait().await {
+                    return;
+                }
+                continue;
+            }
+            if batch.pruned > 0 {
+                tracing::warn!(
+                    lost = batch.pruned,
+                    "indexer: entries pruned before they were indexed"
+                );
+                self.stats
+                    .pruned_skips
+                    .fetch_add(batch.pruned, Ordering::Relaxed);
+            }
+            self.process(batch.entries).await;
+            self.applied.store(reader.cursor(), Ordering::SeqCst);
+        }
+    }
+
+    /// Plans and fetches every entry of `batch` concurrently, then applies the outcomes in log order.
+    async fn process(self: &Arc<Self>, batch: Vec<Arc<Entry>>) {
+        self.stats
+            .entries
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let mut tasks = JoinSet::new();
+        for (n, entry) in batch.into_iter().enumerate() {
+            let this = self.clone();
+            tasks.spawn(async move { (n, this.resolve(&entry).await) });
+        }
+        let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(e) => tracing::error!(error = %e, "indexer: an entry's task failed"),
+            }
+        }
+        outcomes.sort_by_key(|(n, _)| *n);
+        for (_, outcome) in outcomes {
+            if let Err(e) = self.apply(outcome).await {
+                tracing::error!(error = %e, "indexer: the index refused a change");
+            }
+        }
+    }
+
+    fn subscribed(&self, authority: &str) -> bool {
+        self.store.subscribed_style(authority).is_some()
+    }
+
+    /// What an entry comes to, with its fetches done.
+    async fn resolve(&self, entry: &Entry) -> Outcome {
+        let Some((body, signer)) = entry.received().filter(|_| entry.target.is_none()) else {
+            return Outcome::Skip("written by the relay".into());
+        };
+        let activity = match Activity::parse(body) {
+            Ok(activity) => activity,
+            Err(e) => return Outcome::Skip(format!("unreadable: {e}")),
+        };
+        if let Ok(mut last) = self.last_activity.lock() {
+            last.insert(entry.origin.clone(), entry.received_ms / 1000);
+        }
+        let step = plan::plan(&activity, signer, |a| self.subscribed(a));
+        tracing::debug!(seq = entry.seq, kind = %activity.kind, ?step, "indexer plan");
+        match step {
+            Step::Post { object, edit } => {
+                let id = activity.object_id().unwrap_or_default().to_string();
+                self.post(object, &id, edit).await
+            }
+            Step::Fetch { id, edit } => match self.fetcher.document(&id).await {
+                Ok(object) => self.post(object, &id, edit).await,
+                Err(e) => Outcome::Skip(format!("fetching the post from its origin: {e}")),
+            },
+            Step::Profile { id, embedded } => {
+                let author = match embedded {
+                    Some(doc) => Ok(self.authors.put(&id, doc).await),
+                    None => self.authors.refetch(&id, &self.fetcher).await,
+                };
+                match author {
+                    Ok(author) => Outcome::Profile(author),
+                    Err(e) => Outcome::Skip(format!("fetching the updated actor: {e}")),
+                }
+            }
+            Step::RemovePost(id) => Outcome::RemovePost(id),
+            Step::RemoveActor(id) => Outcome::RemoveActor(id),
+            Step::Skip(reason) => Outcome::Skip(reason.into()),
+        }
+    }
+
+    /// An authentic copy of a post: checks it and fetches its author.
+    async fn post(&self, object: Value, id: &str, edit: bool) -> Outcome {
+        match plan::check_post(&object, id, edit, |a| self.subscribed(a)) {
+            PostCheck::Candidate { author, instance } => {
+                match self.authors.get(&author, &self.fetcher).await {
+                    Ok((author, fresh_author)) => Outcome::Post {
+                        object,
+                        author,
+                        fresh_author,
+                        instance,
+                    },
+                    Err(e) => Outcome::Skip(format!("fetching the author: {e}")),
+                }
+            }
+            PostCheck::Remove(id) => Outcome::RemovePost(id),
+            PostCheck::Skip(reason) => Outcome::Skip(reason.into()),
+        }
+    }
+
+    /// Hands one outcome to the sink.
+    async fn apply(&self, outcome: Outcome) -> Result<()> {
+        match outcome {
+            Outcome::Post {
+                object,
+                author,
+                fresh_author,
+                instance,
+            } => {
+                if fresh_author {
+                    self.profile(&author.doc)?;
+                }
+                let indexed = self.sink.add_post(&object, &author.doc, &instance)?;
+                self.changed(&self.stats.posts);
+                if !indexed {
+                    self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Outcome::Profile(author) => self.profile(&author.doc)?,
+            Outcome::RemovePost(id) => self.remove(|s| s.remove_post(&id))?,
+            Outcome::RemoveActor(id) => {
+                self.authors.forget(&id).await;
+                self.remove(|s| s.remove_actor(&id))?;
+            }
+            Outcome::Skip(reason) => tracing::debug!(%reason, "indexer: skipped"),
+        }
+        Ok(())
+    }
+
+    /// Hands a fresh actor document over for its consent to be re-checked, when its instance is
+    /// subscribed.
+    fn profile(&self, actor: &Value) -> Result<()> {
+        if id_of(actor)
+            .and_then(authority_of)
+            .is_some_and(|a| self.subscribed(&a))
+        {
+            self.sink.add_or_update_profile(actor)?;
+            self.changed(&self.stats.profiles);
+        }
+        Ok(())
+    }
+
+    fn changed(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.dirty.store(true, Ordering::SeqCst);
+    }
+
+    fn remove(&self, f: impl FnOnce(&dyn IndexSink) -> Result<()>) -> Result<()> {
+        f(self.sink.as_ref())?;
+        self.changed(&self.stats.removals);
+        Ok(())
+    }
+
+    /// Commits what is pending and saves the cursor the commit covers.
+    pub async fn commit(&self) -> Result<()> {
+        let applied = self.applied.load(Ordering::SeqCst);
+        if self.dirty.swap(false, Ordering::SeqCst) {
+            let sink = self.sink.clone();
+            let committed = tokio::task::spawn_blocking(move || sink.commit())
+                .await
+                .map_err(|e| Error::Index(format!("commit task: {e}")))
+                .and_then(|r| r);
+            if let Err(e) = committed {
+                self.dirty.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+            self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        if applied > self.saved.load(Ordering::SeqCst) {
+            self.store.set_cursor(CURSOR, applied).await?;
+            self.saved.store(applied, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    async fn commit_loop(self: Arc<Self>) {
+        let mut every = tokio::time::interval(self.settings.commit_every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = self.commit().await {
+                tracing::error!(error = %e, "indexer: commit failed; retrying");
+            }
+        }
+    }
+
+    async fn housekeeping(self: Arc<Self>) {
+        let mut in_flight: HashSet<String> = HashSet::new();
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let mut last_sweep: Option<Instant> = None;
+        let mut every = tokio::time::interval(RECONCILE_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            while let Ok(done) = done_rx.try_recv() {
+                in_flight.remove(&done);
+            }
+            match self.reconcile(&mut in_flight, &done_tx).await {
+                Ok(()) => {}
+                Err(e) => tracing::error!(error = %e, "indexer: keeping instances in step"),
+            }
+            if last_sweep.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_EVERY) {
+                last_sweep = Some(Instant::now());
+                tokio::spawn(self.clone().sweep());
+            }
+        }
+    }
+
+    /// Compares the subscribers with the index's instances: purges those that left, fetches the
+    /// NodeInfo of new ones and of those due for a refresh (in the background, one at a time each).
+    async fn reconcile(
+        self: &Arc<Self>,
+        in_flight: &mut HashSet<String>,
+        done: &tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> Result<()> {
+        let subscribers: HashSet<String> =
+            self.store.subscriber_authorities().into_iter().collect();
+        let indexed = self.store.index_instances().await?;
+        let now = unix_now();
+        for (authority, nodeinfo_at) in &indexed {
+            if !subscribers.contains(authority) {
+                if self.settings.purge_on_unsubscribe {
+                    self.remove(|s| s.remove_instance(authority))?;
+                    tracing::info!(instance = %authority, "indexer: purged an instance that left");
+                }
+                self.store.forget_index_instance(authority).await?;
+            } else if now - nodeinfo_at >= NODEINFO_EVERY.as_secs() as i64
+                && in_flight.insert(authority.clone())
+            {
+                self.spawn_nodeinfo(authority.clone(), done.clone());
+            }
+        }
+        for authority in subscribers {
+            if !indexed.iter().any(|(a, _)| *a == authority) && in_flight.insert(authority.clone())
+            {
+                self.spawn_nodeinfo(authority, done.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn_nodeinfo(
+        self: &Arc<Self>,
+        authority: String,
+        done: tokio::sync::mpsc::UnboundedSender<String>,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.refresh_instance(&authority).await {
+                tracing::warn!(instance = %authority, error = %e, "indexer: instance entry");
+            }
+            let _ = done.send(authority);
+        });
+    }
+
+    /// Fetches an instance's NodeInfo and hands its facts to the index; a failed fetch still lists
+    /// the instance (with what the subscription says) and is retried sooner.
+    async fn refresh_instance(&self, authority: &str) -> Result<()> {
+        let Some(subscriber) = self.store.subscriber(authority) else {
+            return Ok(());
+        };
+        let document = self.nodeinfo(&subscriber.actor_id).await;
+        let facts = InstanceFacts {
+            authority: authority.to_string(),
+            nodeinfo: document.as_ref().ok().and_then(nodeinfo::describing),
+            subscribed_since: subscriber.created_at,
+            last_activity: self
+                .last_activity
+                .lock()
+                .ok()
+                .and_then(|l| l.get(authority).copied()),
+        };
+        // It may have left while the fetch ran: the next reconcile purges what this adds.
+        if self.store.subscriber(authority).is_none() {
+            return Ok(());
+        }
+        self.sink.upsert_instance(&facts)?;
+        self.changed(&self.stats.instances);
+        let at = match document {
+            Ok(_) => unix_now(),
+            Err(e) => {
+                tracing::info!(instance = %authority, error = %e, "indexer: no NodeInfo");
+                unix_now() - (NODEINFO_EVERY - NODEINFO_RETRY).as_secs() as i64
+            }
+        };
+        self.store.mark_index_instance(authority, at).await
+    }
+
+    async fn nodeinfo(&self, actor_id: &str) -> Result<Value> {
+        let well_known = nodeinfo::well_known_url(actor_id)
+            .ok_or_else(|| Error::fetch(actor_id, "no NodeInfo location"))?;
+        let links = self.fetcher.plain(&well_known).await?;
+        let href = nodeinfo::document_link(&links, &well_known)
+            .ok_or_else(|| Error::fetch(&well_known, "no NodeInfo 2.x link on the same host"))?;
+        self.fetcher.plain(&href).await
+    }
+
+    /// Refreshes stale authors (re-checking their consent) and drops posts past the retention limit.
+    async fn sweep(self: Arc<Self>) {
+        for id in self.authors.stale() {
+            match self.authors.refetch(&id, &self.fetcher).await {
+                Ok(author) => {
+                    if let Err(e) = self.profile(&author.doc) {
+                        tracing::error!(actor = %id, error = %e, "indexer: refreshing consent");
+                    }
+                }
+                Err(Error::Fetch { reason, .. }) if reason.starts_with("HTTP 410") => {
+                    self.authors.forget(&id).await;
+                    if let Err(e) = self.remove(|s| s.remove_actor(&id)) {
+                        tracing::error!(actor = %id, error = %e, "indexer: removing a gone actor");
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(actor = %id, error = %e, "indexer: author refresh failed")
+                }
+            }
+        }
+        let cutoff = unix_now() - self.settings.retention.as_secs() as i64;
+        if let Err(e) = self.remove(|s| s.expire_posts(cutoff)) {
+            tracing::error!(error = %e, "indexer: dropping posts past retention");
+        }
+    }
+
+    /// The indexer's lines for `/metrics` (Prometheus text).
+    pub fn render_metrics(&self) -> String {
+        let s = &self.stats;
+        let f = &self.fetcher.stats;
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut text = String::new();
+        let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+            text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+            for (labels, value) in samples {
+                text.push_str(&format!("{name}{labels} {value}\n"));
+            }
+        };
+        family(
+            "plaza_indexer_lag_entries",
+            "gauge",
+            "Log entries not yet handed to the index.",
+            &[("", self.lag())],
+        );
+        family(
+            "plaza_indexer_entries_total",
+            "counter",
+            "Log entries the indexer has read (its ingest rate).",
+            &[("", load(&s.entries))],
+        );
+        family(
+            "plaza_indexer_pruned_skips_total",
+            "counter",
+            "Log entries pruned before the indexer read them.",
+            &[("", load(&s.pruned_skips))],
+        );
+        family(
+            "plaza_index_documents_total",
+            "counter",
+            "Documents handed to the index, by kind.",
+            &[
+                ("{kind=\"post\"}", load(&s.posts)),
+                ("{kind=\"profile\"}", load(&s.profiles)),
+                ("{kind=\"instance\"}", load(&s.instances)),
+                ("{kind=\"removal\"}", load(&s.removals)),
+            ],
+        );
+        family(
+            "plaza_index_posts_refused_total",
+            "counter",
+            "Posts handed to the index that its consent rules refused.",
+            &[("", load(&s.refused))],
+        );
+        family(
+            "plaza_index_commits_total",
+            "counter",
+            "Index commits.",
+            &[("", load(&s.commits))],
+        );
+        family(
+            "plaza_index_fetches_total",
+            "counter",
+            "Fetches made for the index, by outcome.",
+            &[
+                ("{outcome=\"ok\"}", load(&f.ok)),
+                ("{outcome=\"failed\"}", load(&f.failed)),
+                ("{outcome=\"mismatched\"}", load(&f.mismatched)),
+            ],
+        );
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_never_overflow_whatever_the_configuration_says() {
+        let config = crate::config::Config {
+            actor_refresh_hours: u64::MAX,
+            index_retention_days: u64::MAX,
+            index_commit_ms: 0,
+            ..crate::config::Config::default()
+        };
+        let settings = Settings::from_config(&config);
+        assert_eq!(settings.retention, Duration::from_secs(36_500 * 86_400));
+        let cutoff = unix_now() - settings.retention.as_secs() as i64;
+        assert!(
+            time::OffsetDateTime::from_unix_timestamp(cutoff).is_ok(),
+            "the retention cutoff is a date"
+        );
+        assert_eq!(settings.actor_refresh, Duration::from_secs(876_000 * 3600));
+        assert_eq!(settings.commit_every, Duration::from_millis(1));
+        let defaults = Settings::from_config(&crate::config::Config::default());
+        assert_eq!(defaults.actor_refresh, Duration::from_secs(24 * 3600));
+        assert_eq!(defaults.retention, Duration::from_secs(365 * 86_400));
+        assert!(defaults.purge_on_unsubscribe);
+    }
+}
