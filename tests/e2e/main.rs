@@ -4,8 +4,8 @@
 //! the simulated instances.
 
 mod gotosocial;
-mod operations;
 mod indexer;
+mod operations;
 mod relay;
 mod subscriptions;
 mod support;
