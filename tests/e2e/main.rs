@@ -7,5 +7,6 @@ mod gotosocial;
 mod indexer;
 mod operations;
 mod relay;
+mod search_api;
 mod subscriptions;
 mod support;
