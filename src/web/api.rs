@@ -3,6 +3,10 @@
 //! discoverable profiles with filters, the instance list and document counts. Its OpenAPI 3 document
 //! (`GET /api/openapi.json`) is generated from the handlers and types below with utoipa, so it cannot
 //! drift from the code.
+//!
+//! The response types here mirror the index's result structs on purpose: they are the API's published
+//! contract (and carry its OpenAPI schema), so a change in how the index stores results cannot change
+//! the API unnoticed.
 
 use std::sync::Arc;
 
@@ -535,8 +539,7 @@ async fn search(State(state): Shared, uri: Uri) -> Result<axum::Json<PostPage>> 
         ..SearchRequest::default()
     };
     let page = state
-        .search
-        .run(state.index.as_ref(), move |i| i.search_posts(&request))
+        .search_index(move |i| i.search_posts(&request))
         .await?;
     Ok(axum::Json(PostPage {
         total: page.total,
@@ -593,10 +596,7 @@ fn directory_request(params: DirectoryParams) -> Result<DirectoryRequest> {
 )]
 async fn directory(State(state): Shared, uri: Uri) -> Result<axum::Json<ProfilePage>> {
     let request = directory_request(query(&uri)?)?;
-    let page = state
-        .search
-        .run(state.index.as_ref(), move |i| i.directory(&request))
-        .await?;
+    let page = state.search_index(move |i| i.directory(&request)).await?;
     Ok(axum::Json(ProfilePage {
         total: page.total,
         partial: page.partial,
@@ -640,10 +640,7 @@ async fn tags(State(state): Shared, uri: Uri) -> Result<axum::Json<TagList>> {
         }
     };
     let found = state
-        .search
-        .run(state.index.as_ref(), move |i| {
-            i.search_tags(&params.q, limit)
-        })
+        .search_index(move |i| i.search_tags(&params.q, limit))
         .await?;
     Ok(axum::Json(TagList {
         tags: found.iter().map(tag_result).collect(),
@@ -663,10 +660,7 @@ async fn tags(State(state): Shared, uri: Uri) -> Result<axum::Json<TagList>> {
     )
 )]
 async fn instances(State(state): Shared) -> Result<axum::Json<InstanceList>> {
-    let found = state
-        .search
-        .run(state.index.as_ref(), |i| i.instances())
-        .await?;
+    let found = state.search_index(|i| i.instances()).await?;
     Ok(axum::Json(InstanceList {
         instances: found.iter().map(instance_result).collect(),
     }))
@@ -685,10 +679,7 @@ async fn instances(State(state): Shared) -> Result<axum::Json<InstanceList>> {
     )
 )]
 async fn counts(State(state): Shared) -> Result<axum::Json<CountsResult>> {
-    let c = state
-        .search
-        .run(state.index.as_ref(), |i| i.counts())
-        .await?;
+    let c = state.search_index(|i| i.counts()).await?;
     Ok(axum::Json(CountsResult {
         posts: c.posts,
         actors: c.actors,

@@ -232,7 +232,6 @@ async fn search(
     let min_key = number(&params, "min_id")?;
     let max_key = number(&params, "max_id")?;
     let author = author(&state, &params)?;
-    let index = state.index.as_ref();
     let mut results = SearchResults::default();
     if wanted.statuses {
         let request = SearchRequest {
@@ -251,8 +250,7 @@ async fn search(
             ..SearchRequest::default()
         };
         let page = state
-            .search
-            .run(index, move |i| i.search_posts(&request))
+            .search_index(move |i| i.search_posts(&request))
             .await?;
         results.statuses = statuses(&state, &page.hits);
     }
@@ -264,8 +262,7 @@ async fn search(
             ..SearchRequest::default()
         };
         let found = state
-            .search
-            .run(index, move |i| i.search_profiles(&request))
+            .search_index(move |i| i.search_profiles(&request))
             .await;
         match found {
             Ok(page) => {
@@ -290,8 +287,7 @@ async fn search(
         && let Some(prefix) = hashtag_prefix(&q)
     {
         let tags = state
-            .search
-            .run(index, move |i| i.search_tags(&prefix, offset + limit))
+            .search_index(move |i| i.search_tags(&prefix, offset + limit))
             .await?;
         results.hashtags = tags
             .iter()
@@ -338,7 +334,6 @@ async fn timeline(
     params: &HashMap<String, String>,
     page: &TimelinePage,
 ) -> Result<Page<PostHit>> {
-    let index = state.index.as_ref();
     if flag(params, "only_media") {
         let q = match &tag {
             Some(tag) => format!("#{tag} has:media"),
@@ -356,10 +351,7 @@ async fn timeline(
             max_key: page.max_key,
             ..SearchRequest::default()
         };
-        return state
-            .search
-            .run(index, move |i| i.search_posts(&request))
-            .await;
+        return state.search_index(move |i| i.search_posts(&request)).await;
     }
     let request = TimelineRequest {
         tag,
@@ -369,7 +361,7 @@ async fn timeline(
         oldest_first: page.oldest_first,
         ..TimelineRequest::default()
     };
-    state.search.run(index, move |i| i.timeline(&request)).await
+    state.search_index(move |i| i.timeline(&request)).await
 }
 
 async fn public_timeline(State(state): Shared, RawQuery(raw): RawQuery) -> Result<Response> {
@@ -410,8 +402,7 @@ async fn status(
         .parse::<u64>()
         .map_err(|_| Error::NotFound(format!("status {id}")))?;
     let hit = state
-        .search
-        .run(state.index.as_ref(), move |i| i.post_by_key(key))
+        .search_index(move |i| i.post_by_key(key))
         .await?
         .ok_or_else(|| Error::NotFound(format!("status {id}")))?;
     Ok(axum::Json(
@@ -429,7 +420,7 @@ async fn status_context(
 }
 
 async fn facts_counts(state: &AppState) -> plaza_index::Counts {
-    match state.search.run(state.index.as_ref(), |i| i.counts()).await {
+    match state.search_index(|i| i.counts()).await {
         Ok(counts) => counts,
         Err(e) => {
             tracing::debug!(error = %e, "instance counts");
