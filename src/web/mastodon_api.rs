@@ -216,76 +216,65 @@ fn author(state: &AppState, params: &HashMap<String, String>) -> Result<Option<S
         .ok_or_else(|| Error::NotFound(format!("account {id}")))
 }
 
-async fn search(
-    State(state): Shared,
-    RawQuery(raw): RawQuery,
-) -> Result<axum::Json<SearchResults>> {
-    let params = params(raw.as_deref());
+/// What `/api/v2/search` was asked, read and checked.
+struct SearchAsk {
+    q: String,
+    wanted: Wanted,
+    limit: usize,
+    offset: usize,
+    min_key: Option<u64>,
+    max_key: Option<u64>,
+    author: Option<String>,
+}
+
+fn search_ask(state: &AppState, params: &HashMap<String, String>) -> Result<SearchAsk> {
     let q = params
         .get("q")
         .map(|q| q.trim().to_owned())
         .filter(|q| !q.is_empty())
         .ok_or_else(|| Error::BadRequest("q is required: the text to search for".into()))?;
-    let wanted = wanted(&params)?;
-    let limit = limit(&params)?;
-    let offset = number(&params, "offset")?.unwrap_or(0) as usize;
-    let min_key = number(&params, "min_id")?;
-    let max_key = number(&params, "max_id")?;
-    let author = author(&state, &params)?;
-    let mut results = SearchResults::default();
-    if wanted.statuses {
-        let request = SearchRequest {
-            q: q.clone(),
-            // Paging by id only makes sense in id (date) order.
-            sort: if min_key.is_some() || max_key.is_some() {
-                Sort::Newest
-            } else {
-                Sort::Relevance
-            },
-            limit,
-            offset,
-            min_key,
-            max_key,
-            author: author.clone(),
-            ..SearchRequest::default()
-        };
-        let page = state
-            .search_index(move |i| i.search_posts(&request))
-            .await?;
-        results.statuses = statuses(&state, &page.hits);
+    Ok(SearchAsk {
+        q,
+        wanted: wanted(params)?,
+        limit: limit(params)?,
+        offset: number(params, "offset")?.unwrap_or(0) as usize,
+        min_key: number(params, "min_id")?,
+        max_key: number(params, "max_id")?,
+        author: author(state, params)?,
+    })
+}
+
+/// A search text that is one `http(s)` address: what a person pastes to open a post or a profile.
+pub fn as_address(q: &str) -> Option<String> {
+    let url = url::Url::parse(q.trim()).ok()?;
+    matches!(url.scheme(), "https" | "http").then(|| url.to_string())
+}
+
+async fn search(
+    State(state): Shared,
+    RawQuery(raw): RawQuery,
+) -> Result<axum::Json<SearchResults>> {
+    let ask = search_ask(&state, &params(raw.as_deref()))?;
+    if let Some(address) = as_address(&ask.q) {
+        return look_up(&state, &ask, address).await.map(axum::Json);
     }
-    if wanted.accounts && author.is_none() {
-        let request = SearchRequest {
-            q: q.clone(),
-            limit,
-            offset,
-            ..SearchRequest::default()
-        };
-        let found = state
-            .search_index(move |i| i.search_profiles(&request))
-            .await;
-        match found {
-            Ok(page) => {
-                results.accounts = page
-                    .hits
-                    .iter()
-                    .map(|hit| {
-                        state
-                            .search
-                            .remember_account(hit.account.key, &hit.account.uri);
-                        entities::account(relay(&state), &hit.account)
-                    })
-                    .collect()
-            }
+    let mut results = SearchResults::default();
+    if ask.wanted.statuses {
+        results.statuses = find_statuses(&state, &ask).await?;
+    }
+    if ask.wanted.accounts && ask.author.is_none() {
+        match find_accounts(&state, &ask).await {
+            Ok(accounts) => results.accounts = accounts,
             // A query of post operators (`has:media`) has no accounts; alone, it is a mistake.
-            Err(Error::InvalidQuery(_)) if wanted.statuses => {}
+            Err(Error::InvalidQuery(_)) if ask.wanted.statuses => {}
             Err(e) => return Err(e),
         }
     }
-    if wanted.hashtags
-        && author.is_none()
-        && let Some(prefix) = hashtag_prefix(&q)
+    if ask.wanted.hashtags
+        && ask.author.is_none()
+        && let Some(prefix) = hashtag_prefix(&ask.q)
     {
+        let (offset, limit) = (ask.offset, ask.limit);
         let tags = state
             .search_index(move |i| i.search_tags(&prefix, offset + limit))
             .await?;
@@ -296,6 +285,77 @@ async fn search(
             .collect();
     }
     Ok(axum::Json(results))
+}
+
+async fn find_statuses(state: &AppState, ask: &SearchAsk) -> Result<Vec<entities::Status>> {
+    let request = SearchRequest {
+        q: ask.q.clone(),
+        // Paging by id only makes sense in id (date) order.
+        sort: if ask.min_key.is_some() || ask.max_key.is_some() {
+            Sort::Newest
+        } else {
+            Sort::Relevance
+        },
+        limit: ask.limit,
+        offset: ask.offset,
+        min_key: ask.min_key,
+        max_key: ask.max_key,
+        author: ask.author.clone(),
+        ..SearchRequest::default()
+    };
+    let page = state
+        .search_index(move |i| i.search_posts(&request))
+        .await?;
+    Ok(statuses(state, &page.hits))
+}
+
+fn accounts(state: &AppState, views: &[&plaza_index::AccountView]) -> Vec<entities::Account> {
+    views
+        .iter()
+        .map(|view| {
+            state.search.remember_account(view.key, &view.uri);
+            entities::account(relay(state), view)
+        })
+        .collect()
+}
+
+async fn find_accounts(state: &AppState, ask: &SearchAsk) -> Result<Vec<entities::Account>> {
+    let request = SearchRequest {
+        q: ask.q.clone(),
+        limit: ask.limit,
+        offset: ask.offset,
+        ..SearchRequest::default()
+    };
+    let page = state
+        .search_index(move |i| i.search_profiles(&request))
+        .await?;
+    let views: Vec<_> = page.hits.iter().map(|hit| &hit.account).collect();
+    Ok(accounts(state, &views))
+}
+
+/// The post or the listed profile with this address, as Mastodon's search does with a pasted link.
+async fn look_up(state: &AppState, ask: &SearchAsk, address: String) -> Result<SearchResults> {
+    let mut results = SearchResults::default();
+    if ask.wanted.statuses {
+        let id = address.clone();
+        if let Some(hit) = state.search_index(move |i| i.post(&id)).await? {
+            results.statuses = statuses(state, std::slice::from_ref(&hit));
+        }
+    }
+    // An address is a post's or an actor's, not both (and `Index::account` must not be asked about a
+    // post's id: it reads whatever document has that id as an account).
+    if ask.wanted.accounts && results.statuses.is_empty() {
+        let id = address.clone();
+        if state.search_index(move |i| i.post(&id)).await?.is_some() {
+            return Ok(results);
+        }
+        let found = state.search_index(move |i| i.account(&address)).await?;
+        // Only profiles listed in the directory are found by their address too.
+        if let Some(view) = found.filter(|v| v.discoverable) {
+            results.accounts = accounts(state, &[&view]);
+        }
+    }
+    Ok(results)
 }
 
 /// Answers a timeline page with its `Link` header.
@@ -551,6 +611,17 @@ mod tests {
         assert_eq!(hashtag_prefix("bread coop"), None);
         assert_eq!(hashtag_prefix("from:a@b"), None);
         assert_eq!(hashtag_prefix("  "), None);
+    }
+
+    #[test]
+    fn a_pasted_link_is_an_address() {
+        assert_eq!(
+            as_address(" https://coop.example/@bakery/1 ").as_deref(),
+            Some("https://coop.example/@bakery/1")
+        );
+        assert_eq!(as_address("bread https://x.example"), None);
+        assert_eq!(as_address("from:a@b.example"), None);
+        assert_eq!(as_address("mailto:a@b.example"), None);
     }
 
     #[test]

@@ -41,6 +41,10 @@ async fn until(relay: &Relay, path: &str, what: &str, check: impl Fn(&Value) -> 
     }
 }
 
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 fn len(v: &Value) -> usize {
     v.as_array().map_or(0, Vec::len)
 }
@@ -245,6 +249,44 @@ async fn mastodon_search_finds_consenting_posts_in_mastodon_shapes() {
             "history {field} is a number in a string: {tag}"
         );
     }
+
+    // A pasted link finds the post, or the listed profile, it names.
+    let (_, _, linked) = get(&relay, &format!("/api/v2/search?q={}", urlencode(&ids[1]))).await;
+    assert_eq!(len(&linked["statuses"]), 1, "{linked}");
+    assert_eq!(linked["statuses"][0]["uri"], ids[1].as_str());
+    let (_, _, profile) = get(
+        &relay,
+        &format!(
+            "/api/v2/search?q={}&type=accounts",
+            urlencode(&bakery.user())
+        ),
+    )
+    .await;
+    assert_eq!(
+        profile["accounts"][0]["uri"],
+        bakery.user().as_str(),
+        "{profile}"
+    );
+
+    // A browser's preflight is answered for any origin.
+    let preflight = reqwest::Client::new()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/v2/search?q=x", relay.base),
+        )
+        .header("Origin", "https://elk.example")
+        .header("Access-Control-Request-Method", "GET")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("*")
+    );
 
     // Everything at once, and a search within one account (the id handed out above).
     let (_, _, all) = get(&relay, "/api/v2/search?q=sourdough").await;
