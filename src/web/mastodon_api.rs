@@ -250,7 +250,31 @@ pub fn as_address(q: &str) -> Option<String> {
     matches!(url.scheme(), "https" | "http").then(|| url.to_string())
 }
 
-async fn search(
+/// Search (Mastodon)
+///
+/// Mastodon's `GET /api/v2/search`: statuses, accounts and hashtags matching `q` in Plaza's query
+/// language; a pasted link finds the post or profile at that address.
+#[utoipa::path(
+    get,
+    path = "/api/v2/search",
+    operation_id = "mastodon_search",
+    tag = "mastodon",
+    params(
+        ("q" = String, Query, description = "The query (Plaza's query language), or a link"),
+        ("type" = Option<String>, Query, description = "accounts, statuses or hashtags (default: all)"),
+        ("limit" = Option<u32>, Query, description = "Results per kind, at most 40 (default 20)"),
+        ("offset" = Option<u32>, Query, description = "Results to skip"),
+        ("min_id" = Option<String>, Query, description = "Only statuses newer than this id"),
+        ("max_id" = Option<String>, Query, description = "Only statuses older than this id"),
+        ("account_id" = Option<String>, Query, description = "Only statuses by this account"),
+        ("resolve" = Option<bool>, Query, description = "Ignored: the relay never fetches for a search")
+    ),
+    responses(
+        (status = 200, description = "Mastodon Search results", body = SearchResults),
+        (status = 400, description = "Malformed query or parameter", body = crate::web::api::ApiError)
+    )
+)]
+pub(crate) async fn search(
     State(state): Shared,
     RawQuery(raw): RawQuery,
 ) -> Result<axum::Json<SearchResults>> {
@@ -424,7 +448,30 @@ async fn timeline(
     state.search_index(move |i| i.timeline(&request)).await
 }
 
-async fn public_timeline(State(state): Shared, RawQuery(raw): RawQuery) -> Result<Response> {
+/// Public timeline (Mastodon)
+///
+/// The newest indexed statuses, paged by the `Link` header (`next`: older, `prev`: newer).
+#[utoipa::path(
+    get,
+    path = "/api/v1/timelines/public",
+    operation_id = "mastodon_public_timeline",
+    tag = "mastodon",
+    params(
+        ("limit" = Option<u32>, Query, description = "Statuses per page, at most 40 (default 20)"),
+        ("max_id" = Option<String>, Query, description = "Older than this id"),
+        ("since_id" = Option<String>, Query, description = "Newer than this id (the newest page)"),
+        ("min_id" = Option<String>, Query, description = "Newer than this id (the page just after it)"),
+        ("only_media" = Option<bool>, Query, description = "Only statuses with media")
+    ),
+    responses(
+        (status = 200, description = "Statuses, newest first", body = [entities::Status]),
+        (status = 400, description = "Malformed parameter", body = crate::web::api::ApiError)
+    )
+)]
+pub(crate) async fn public_timeline(
+    State(state): Shared,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
     let params = params(raw.as_deref());
     let page = timeline_page(&params)?;
     let found = timeline(&state, None, &params, &page).await?;
@@ -437,7 +484,28 @@ async fn public_timeline(State(state): Shared, RawQuery(raw): RawQuery) -> Resul
     ))
 }
 
-async fn tag_timeline(
+/// Hashtag timeline (Mastodon)
+///
+/// The newest indexed statuses with a hashtag, paged by the `Link` header.
+#[utoipa::path(
+    get,
+    path = "/api/v1/timelines/tag/{hashtag}",
+    operation_id = "mastodon_tag_timeline",
+    tag = "mastodon",
+    params(
+        ("hashtag" = String, Path, description = "The hashtag, without #"),
+        ("limit" = Option<u32>, Query, description = "Statuses per page, at most 40 (default 20)"),
+        ("max_id" = Option<String>, Query, description = "Older than this id"),
+        ("since_id" = Option<String>, Query, description = "Newer than this id (the newest page)"),
+        ("min_id" = Option<String>, Query, description = "Newer than this id (the page just after it)"),
+        ("only_media" = Option<bool>, Query, description = "Only statuses with media")
+    ),
+    responses(
+        (status = 200, description = "Statuses, newest first", body = [entities::Status]),
+        (status = 400, description = "Malformed parameter", body = crate::web::api::ApiError)
+    )
+)]
+pub(crate) async fn tag_timeline(
     State(state): Shared,
     Path(hashtag): Path<String>,
     RawQuery(raw): RawQuery,
@@ -454,7 +522,19 @@ async fn tag_timeline(
     Ok(timeline_response(&state, &path, &params, page, found))
 }
 
-async fn status(
+/// One status (Mastodon)
+#[utoipa::path(
+    get,
+    path = "/api/v1/statuses/{id}",
+    operation_id = "mastodon_status",
+    tag = "mastodon",
+    params(("id" = String, Path, description = "The status id")),
+    responses(
+        (status = 200, description = "The status", body = entities::Status),
+        (status = 404, description = "Not indexed", body = crate::web::api::ApiError)
+    )
+)]
+pub(crate) async fn status(
     State(state): Shared,
     Path(id): Path<String>,
 ) -> Result<axum::Json<entities::Status>> {
@@ -500,12 +580,28 @@ fn facts(state: &AppState, counts: plaza_index::Counts) -> RelayFacts<'_> {
     }
 }
 
-async fn instance_v1(State(state): Shared) -> axum::Json<serde_json::Value> {
+/// The relay as a Mastodon V1::Instance
+#[utoipa::path(
+    get,
+    path = "/api/v1/instance",
+    operation_id = "mastodon_instance_v1",
+    tag = "mastodon",
+    responses((status = 200, description = "Mastodon V1::Instance", body = Object))
+)]
+pub(crate) async fn instance_v1(State(state): Shared) -> axum::Json<serde_json::Value> {
     let counts = facts_counts(&state).await;
     axum::Json(entities::instance_v1(&facts(&state, counts)))
 }
 
-async fn instance_v2(State(state): Shared) -> axum::Json<serde_json::Value> {
+/// The relay as a Mastodon Instance
+#[utoipa::path(
+    get,
+    path = "/api/v2/instance",
+    operation_id = "mastodon_instance_v2",
+    tag = "mastodon",
+    responses((status = 200, description = "Mastodon Instance", body = Object))
+)]
+pub(crate) async fn instance_v2(State(state): Shared) -> axum::Json<serde_json::Value> {
     let counts = facts_counts(&state).await;
     axum::Json(entities::instance_v2(&facts(&state, counts)))
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
 
 /// Mastodon's API version this relay's answers follow, as clients read it from `version`.
 pub const MASTODON_COMPATIBLE: &str = "4.3.0";
@@ -80,7 +81,7 @@ fn escape(text: &str) -> String {
 }
 
 /// Mastodon `CustomEmoji`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct CustomEmoji {
     /// Without colons.
     pub shortcode: String,
@@ -107,7 +108,7 @@ fn emojis(list: &[Emoji]) -> Vec<CustomEmoji> {
 }
 
 /// Mastodon `Field` of a profile.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct AccountField {
     /// The label.
     pub name: String,
@@ -128,7 +129,7 @@ fn fields(list: &[ProfileField]) -> Vec<AccountField> {
 }
 
 /// Mastodon `Account`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Account {
     /// The index's numeric key, as a string.
     pub id: String,
@@ -224,7 +225,7 @@ pub fn account(relay: Relay<'_>, view: &AccountView) -> Account {
 }
 
 /// Mastodon `Status.Mention`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct StatusMention {
     /// A stable id derived from the actor id.
     pub id: String,
@@ -248,7 +249,7 @@ fn mentions(list: &[Mention]) -> Vec<StatusMention> {
 }
 
 /// Mastodon `Status.Tag`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct StatusTag {
     /// Lowercase, without `#`.
     pub name: String,
@@ -257,12 +258,13 @@ pub struct StatusTag {
 }
 
 /// Mastodon `MediaAttachment` of a remote status (never cached by the relay).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct MediaAttachment {
     /// A stable id derived from the address.
     pub id: String,
     /// `image`, `gifv`, `video`, `audio` or `unknown`.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
     /// The file, on its origin server.
     pub url: String,
@@ -275,6 +277,7 @@ pub struct MediaAttachment {
     /// Null.
     pub text_url: Option<String>,
     /// `original.width/height/size/aspect` when known, else `{}`.
+    #[schema(value_type = Object)]
     pub meta: Value,
     /// The alt text.
     pub description: Option<String>,
@@ -325,7 +328,7 @@ fn media(list: &[Media]) -> Vec<MediaAttachment> {
 }
 
 /// Mastodon `Status` of a post relayed from elsewhere.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Status {
     /// The index's time-ordered key, as a string (so ids sort like publication times).
     pub id: String,
@@ -342,6 +345,7 @@ pub struct Status {
     /// The content, HTML (an article's title first).
     pub content: String,
     /// Always `public`: nothing else is indexed.
+    #[schema(value_type = String)]
     pub visibility: &'static str,
     /// Marked sensitive.
     pub sensitive: bool,
@@ -350,6 +354,7 @@ pub struct Status {
     /// Media.
     pub media_attachments: Vec<MediaAttachment>,
     /// Null: unknown for remote posts.
+    #[schema(value_type = Option<Object>)]
     pub application: Option<Value>,
     /// Mentions.
     pub mentions: Vec<StatusMention>,
@@ -368,10 +373,13 @@ pub struct Status {
     /// Null, as `in_reply_to_id`.
     pub in_reply_to_account_id: Option<String>,
     /// Null: boosts are not indexed, the boosted post is.
+    #[schema(value_type = Option<Object>)]
     pub reblog: Option<Value>,
     /// Null: poll options are not indexed.
+    #[schema(value_type = Option<Object>)]
     pub poll: Option<Value>,
     /// Null: no link previews.
+    #[schema(value_type = Option<Object>)]
     pub card: Option<Value>,
     /// ISO 639-1, or null.
     pub language: Option<String>,
@@ -430,7 +438,7 @@ pub fn status(relay: Relay<'_>, hit: &PostHit) -> Status {
 }
 
 /// One day of Mastodon `Tag.history`: every number a string, as Mastodon sends it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct TagHistory {
     /// Midnight UTC, Unix seconds.
     pub day: String,
@@ -441,7 +449,7 @@ pub struct TagHistory {
 }
 
 /// Mastodon `Tag`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Tag {
     /// Lowercase, without `#`.
     pub name: String,
@@ -471,7 +479,7 @@ pub fn tag(relay: Relay<'_>, view: &TagView) -> Tag {
 }
 
 /// Mastodon `Search` results.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default, ToSchema)]
 pub struct SearchResults {
     /// Accounts found.
     pub accounts: Vec<Account>,
