@@ -46,7 +46,7 @@ const NODEINFO_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// How soon a failed NodeInfo fetch is tried again.
 const NODEINFO_RETRY: Duration = Duration::from_secs(3600);
 /// How often stale authors are refreshed and old posts dropped.
-const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// What the indexer is told by the configuration.
 #[derive(Debug, Clone)]
@@ -63,6 +63,8 @@ pub struct Settings {
     pub fetch_concurrency: usize,
     /// Fetches in flight per host.
     pub fetch_per_host: usize,
+    /// How often stale authors are refreshed and posts past retention dropped.
+    pub sweep_every: Duration,
 }
 
 impl Settings {
@@ -76,6 +78,7 @@ impl Settings {
             purge_on_unsubscribe: config.purge_on_unsubscribe,
             fetch_concurrency: config.index_fetch_concurrency as usize,
             fetch_per_host: config.index_fetch_per_host as usize,
+            sweep_every: SWEEP_EVERY,
         }
     }
 }
@@ -405,6 +408,7 @@ impl Indexer {
         let mut in_flight: HashSet<String> = HashSet::new();
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let mut last_sweep: Option<Instant> = None;
+        let mut sweeping: Option<tokio::task::JoinHandle<()>> = None;
         let mut every = tokio::time::interval(RECONCILE_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -416,9 +420,11 @@ impl Indexer {
                 Ok(()) => {}
                 Err(e) => tracing::error!(error = %e, "indexer: keeping instances in step"),
             }
-            if last_sweep.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_EVERY) {
+            // One sweep at a time: a long one (many stale authors) is not piled upon.
+            let idle = sweeping.as_ref().is_none_or(|s| s.is_finished());
+            if idle && last_sweep.is_none_or(|t| t.elapsed() >= self.settings.sweep_every) {
                 last_sweep = Some(Instant::now());
-                tokio::spawn(self.clone().sweep());
+                sweeping = Some(tokio::spawn(self.clone().sweep()));
             }
         }
     }
