@@ -249,11 +249,31 @@ impl Indexer {
             }
         }
         outcomes.sort_by_key(|(n, _)| *n);
-        for (_, outcome) in outcomes {
-            if let Err(e) = self.apply(outcome).await {
-                tracing::error!(error = %e, "indexer: the index refused a change");
-            }
+        let applied = self
+            .with_index(move |this| {
+                for (_, outcome) in outcomes {
+                    if let Err(e) = this.apply(outcome) {
+                        tracing::error!(error = %e, "indexer: the index refused a change");
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = applied {
+            tracing::error!(error = %e, "indexer: applying a batch");
         }
+    }
+
+    /// Runs calls into the index off the async runtime: the index may block (a commit holds its
+    /// writer for tens of milliseconds), and the inbox and the delivery workers share the runtime.
+    async fn with_index<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Indexer) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .map_err(|e| Error::Index(format!("index task: {e}")))?
     }
 
     fn subscribed(&self, authority: &str) -> bool {
@@ -294,7 +314,10 @@ impl Indexer {
                 }
             }
             Step::RemovePost(id) => Outcome::RemovePost(id),
-            Step::RemoveActor(id) => Outcome::RemoveActor(id),
+            Step::RemoveActor(id) => {
+                self.authors.forget(&id).await;
+                Outcome::RemoveActor(id)
+            }
             Step::Skip(reason) => Outcome::Skip(reason.into()),
         }
     }
@@ -318,8 +341,8 @@ impl Indexer {
         }
     }
 
-    /// Hands one outcome to the sink.
-    async fn apply(&self, outcome: Outcome) -> Result<()> {
+    /// Hands one outcome to the sink (blocking: see [`Indexer::with_index`]).
+    fn apply(&self, outcome: Outcome) -> Result<()> {
         match outcome {
             Outcome::Post {
                 object,
@@ -338,10 +361,7 @@ impl Indexer {
             }
             Outcome::Profile(author) => self.profile(&author.doc)?,
             Outcome::RemovePost(id) => self.remove(|s| s.remove_post(&id))?,
-            Outcome::RemoveActor(id) => {
-                self.authors.forget(&id).await;
-                self.remove(|s| s.remove_actor(&id))?;
-            }
+            Outcome::RemoveActor(id) => self.remove(|s| s.remove_actor(&id))?,
             Outcome::Skip(reason) => tracing::debug!(%reason, "indexer: skipped"),
         }
         Ok(())
@@ -372,15 +392,10 @@ impl Indexer {
     }
 
     /// Commits what is pending and saves the cursor the commit covers.
-    pub async fn commit(&self) -> Result<()> {
+    pub async fn commit(self: &Arc<Self>) -> Result<()> {
         let applied = self.applied.load(Ordering::SeqCst);
         if self.dirty.swap(false, Ordering::SeqCst) {
-            let sink = self.sink.clone();
-            let committed = tokio::task::spawn_blocking(move || sink.commit())
-                .await
-                .map_err(|e| Error::Index(format!("commit task: {e}")))
-                .and_then(|r| r);
-            if let Err(e) = committed {
+            if let Err(e) = self.with_index(|this| this.sink.commit()).await {
                 self.dirty.store(true, Ordering::SeqCst);
                 return Err(e);
             }
@@ -443,7 +458,9 @@ impl Indexer {
         for (authority, nodeinfo_at) in &indexed {
             if !subscribers.contains(authority) {
                 if self.settings.purge_on_unsubscribe {
-                    self.remove(|s| s.remove_instance(authority))?;
+                    let gone = authority.clone();
+                    self.with_index(move |this| this.remove(|s| s.remove_instance(&gone)))
+                        .await?;
                     tracing::info!(instance = %authority, "indexer: purged an instance that left");
                 }
                 self.store.forget_index_instance(authority).await?;
@@ -478,7 +495,7 @@ impl Indexer {
 
     /// Fetches an instance's NodeInfo and hands its facts to the index; a failed fetch still lists
     /// the instance (with what the subscription says) and is retried sooner.
-    async fn refresh_instance(&self, authority: &str) -> Result<()> {
+    async fn refresh_instance(self: &Arc<Self>, authority: &str) -> Result<()> {
         let Some(subscriber) = self.store.subscriber(authority) else {
             return Ok(());
         };
@@ -497,8 +514,12 @@ impl Indexer {
         if self.store.subscriber(authority).is_none() {
             return Ok(());
         }
-        self.sink.upsert_instance(&facts)?;
-        self.changed(&self.stats.instances);
+        self.with_index(move |this| {
+            this.sink.upsert_instance(&facts)?;
+            this.changed(&this.stats.instances);
+            Ok(())
+        })
+        .await?;
         let at = match document {
             Ok(_) => unix_now(),
             Err(e) => {
@@ -521,25 +542,26 @@ impl Indexer {
     /// Refreshes stale authors (re-checking their consent) and drops posts past the retention limit.
     async fn sweep(self: Arc<Self>) {
         for id in self.authors.stale() {
-            match self.authors.refetch(&id, &self.fetcher).await {
-                Ok(author) => {
-                    if let Err(e) = self.profile(&author.doc) {
-                        tracing::error!(actor = %id, error = %e, "indexer: refreshing consent");
-                    }
-                }
+            let change = match self.authors.refetch(&id, &self.fetcher).await {
+                Ok(author) => Outcome::Profile(author),
                 Err(Error::Fetch { reason, .. }) if reason.starts_with("HTTP 410") => {
                     self.authors.forget(&id).await;
-                    if let Err(e) = self.remove(|s| s.remove_actor(&id)) {
-                        tracing::error!(actor = %id, error = %e, "indexer: removing a gone actor");
-                    }
+                    Outcome::RemoveActor(id.clone())
                 }
                 Err(e) => {
-                    tracing::debug!(actor = %id, error = %e, "indexer: author refresh failed")
+                    tracing::debug!(actor = %id, error = %e, "indexer: author refresh failed");
+                    continue;
                 }
+            };
+            if let Err(e) = self.with_index(move |this| this.apply(change)).await {
+                tracing::error!(actor = %id, error = %e, "indexer: refreshing an author");
             }
         }
         let cutoff = unix_now() - self.settings.retention.as_secs() as i64;
-        if let Err(e) = self.remove(|s| s.expire_posts(cutoff)) {
+        let expired = self
+            .with_index(move |this| this.remove(|s| s.expire_posts(cutoff)))
+            .await;
+        if let Err(e) = expired {
             tracing::error!(error = %e, "indexer: dropping posts past retention");
         }
     }
