@@ -758,3 +758,17 @@ async fn a_post_is_searchable_within_a_second_of_its_202_and_gone_after_its_dele
     );
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_binary_indexes_into_its_data_dir_unless_told_not_to() {
+    let relay = Relay::start().await;
+    let text = metrics(&relay).await;
+    assert!(text.contains("plaza_indexer_lag_entries 0"), "{text}");
+    assert!(
+        relay.data_dir.join("index").join("meta.json").exists(),
+        "the index lives in DATA_DIR/index"
+    );
+    let off = Relay::start_with(&[("PLAZA_INDEX_ENABLED", "false")]).await;
+    assert!(!metrics(&off).await.contains("plaza_indexer"));
+    assert!(!off.data_dir.join("index").exists());
+}
