@@ -8,9 +8,10 @@
 //!                                              │ append once
 //!                                              ▼
 //!                                         store (SQLite log + tail)
-//!                                              │ one cursor per subscriber
+//!                                              │ one cursor per subscriber, one for the indexer
 //!                                              ▼
 //!                                  federation::delivery ─▶ inbox_client ─▶ subscribers
+//!                                  discovery::indexer ─▶ plaza-index (search)
 //! ```
 //!
 //! - [`config`]: the configuration file and its `PLAZA_*` environment overrides.

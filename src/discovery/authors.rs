@@ -35,7 +35,7 @@ const UNNEEDED: &[&str] = &[
 /// A cached author.
 #[derive(Clone)]
 pub struct Author {
-    /// The actor document, without [`UNNEEDED`] properties.
+    /// The actor document, without the properties indexing does not use (see [`trim`]).
     pub doc: Arc<Value>,
     /// When it was fetched or received.
     pub fetched: Instant,
