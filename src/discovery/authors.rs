@@ -41,9 +41,15 @@ pub struct Author {
     pub fetched: Instant,
 }
 
+/// How long an author whose fetch failed is not asked for again: a burst of posts by an author
+/// whose server is down costs one failed fetch, not one per post.
+const FAILED_FOR: Duration = Duration::from_secs(300);
+
 /// The author cache.
 pub struct Authors {
     cache: Cache<String, Author>,
+    /// Authors whose last fetch failed, and why.
+    failed: Cache<String, String>,
     refresh: Duration,
 }
 
@@ -62,6 +68,10 @@ impl Authors {
     pub fn new(capacity: u64, refresh: Duration) -> Authors {
         Authors {
             cache: Cache::builder().max_capacity(capacity).build(),
+            failed: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(FAILED_FOR)
+                .build(),
             refresh,
         }
     }
@@ -75,8 +85,11 @@ impl Authors {
             }
             self.cache.invalidate(id).await;
         }
+        if let Some(reason) = self.failed.get(id).await {
+            return Err(Error::fetch(id, format!("failed recently: {reason}")));
+        }
         let asked = Instant::now();
-        let author = self
+        let fetched = self
             .cache
             .try_get_with(id.to_string(), async {
                 let doc = fetcher.document(id).await?;
@@ -85,8 +98,14 @@ impl Authors {
                     fetched: Instant::now(),
                 })
             })
-            .await
-            .map_err(|e| Error::fetch(id, e))?;
+            .await;
+        let author = match fetched {
+            Ok(author) => author,
+            Err(e) => {
+                self.failed.insert(id.to_string(), e.to_string()).await;
+                return Err(Error::fetch(id, e));
+            }
+        };
         let fresh = author.fetched >= asked;
         Ok((author, fresh))
     }
@@ -104,6 +123,7 @@ impl Authors {
             fetched: Instant::now(),
         };
         self.cache.insert(id.to_string(), author.clone()).await;
+        self.failed.invalidate(id).await;
         author
     }
 
@@ -138,6 +158,26 @@ mod tests {
         for consent in ["indexable", "discoverable", "attachment", "tag"] {
             assert_eq!(trimmed.get(consent), actor.get(consent), "{consent}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_author_whose_fetch_failed_is_not_fetched_again_at_once() {
+        let authors = Authors::new(10, Duration::from_secs(60));
+        let http = crate::test_fixtures::http();
+        let fetcher = Fetcher::new(http, 2, 2);
+        let id = "http://127.0.0.1:9/users/x";
+        assert!(authors.get(id, &fetcher).await.is_err());
+        assert!(authors.get(id, &fetcher).await.is_err());
+        let failed = fetcher
+            .stats
+            .failed
+            .load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(failed, 1, "the second ask did not fetch");
+        // A copy that arrives (an Update signed at home) clears the failure.
+        authors
+            .put(id, fixtures::json("mastodon-person-actor.json"))
+            .await;
+        assert!(authors.get(id, &fetcher).await.is_ok());
     }
 
     #[tokio::test]

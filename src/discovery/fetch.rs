@@ -118,7 +118,6 @@ impl Fetcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::federation::net::{AddressPolicy, HttpSettings};
     use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
 
@@ -161,18 +160,7 @@ mod tests {
             slow_server(total.clone()).await,
             slow_server(total.clone()).await,
         );
-        let http = Http::new(HttpSettings {
-            key: Arc::new(crate::httpsig::PrivateKey::generate().unwrap()),
-            key_id: "http://relay.test/actor#main-key".into(),
-            policy: AddressPolicy {
-                allow_private: true,
-            },
-            max_fetch_bytes: 1 << 16,
-            fetch_timeout: Duration::from_secs(5),
-            delivery_timeout: Duration::from_secs(5),
-            user_agent: "Plaza/test".into(),
-        })
-        .unwrap();
+        let http = crate::test_fixtures::http();
         let fetcher = Arc::new(Fetcher::new(http, 3, 2));
         let mut tasks = tokio::task::JoinSet::new();
         for n in 0..8 {
