@@ -1,7 +1,9 @@
 //! The author actors the indexer knows: fetched (signed GET, through the bounded [`Fetcher`]) the first
 //! time one of their posts is indexed, cached with only what indexing needs, replaced on an actor
 //! `Update`, and fetched again when older than `actor_refresh_hours` (consent can change without an
-//! `Update` reaching the relay). Consent is re-checked each time a fresh copy arrives.
+//! `Update` reaching the relay). Consent is re-checked each time a fresh copy arrives. The scheduled
+//! refresh works from the store's list of authors (it outlives a restart); this cache only saves
+//! fetches.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -131,15 +133,6 @@ impl Authors {
     pub async fn forget(&self, id: &str) {
         self.cache.invalidate(id).await;
     }
-
-    /// The authors due for a refresh.
-    pub fn stale(&self) -> Vec<String> {
-        self.cache
-            .iter()
-            .filter(|(_, a)| a.fetched.elapsed() >= self.refresh)
-            .map(|(id, _)| id.as_ref().clone())
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -181,19 +174,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn updates_replace_and_age_marks_for_refresh() {
-        let authors = Authors::new(10, Duration::from_millis(30));
-        let actor = fixtures::json("mastodon-person-actor.json");
-        authors.put("https://a.example/users/x", actor).await;
-        assert!(authors.stale().is_empty());
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        authors.cache.run_pending_tasks().await;
-        assert_eq!(
-            authors.stale(),
-            vec!["https://a.example/users/x".to_string()]
+    async fn a_cached_author_is_fetched_again_once_older_than_the_refresh_age() {
+        let authors = Authors::new(10, Duration::from_millis(50));
+        let fetcher = Fetcher::new(crate::test_fixtures::http(), 2, 2);
+        let id = "http://127.0.0.1:9/users/x";
+        authors
+            .put(id, fixtures::json("mastodon-person-actor.json"))
+            .await;
+        let (_, fresh) = authors.get(id, &fetcher).await.unwrap();
+        assert!(!fresh, "served from the cache");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(
+            authors.get(id, &fetcher).await.is_err(),
+            "too old: fetched again (and this server is down)"
         );
-        authors.forget("https://a.example/users/x").await;
-        authors.cache.run_pending_tasks().await;
-        assert!(authors.stale().is_empty());
+        assert_eq!(
+            fetcher
+                .stats
+                .failed
+                .load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
     }
 }

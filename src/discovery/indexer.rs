@@ -47,6 +47,10 @@ const NODEINFO_EVERY: Duration = Duration::from_secs(24 * 3600);
 const NODEINFO_RETRY: Duration = Duration::from_secs(3600);
 /// How often stale authors are refreshed and old posts dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// Authors refreshed at most per sweep (oldest first).
+const SWEEP_AUTHORS: usize = 10_000;
+/// How soon an author whose refresh failed is tried again.
+const REFRESH_RETRY: Duration = Duration::from_secs(3600);
 
 /// What the indexer is told by the configuration.
 #[derive(Debug, Clone)]
@@ -309,13 +313,16 @@ impl Indexer {
                     None => self.authors.refetch(&id, &self.fetcher).await,
                 };
                 match author {
-                    Ok(author) => Outcome::Profile(author),
+                    Ok(author) => {
+                        self.note_author(&id, unix_now()).await;
+                        Outcome::Profile(author)
+                    }
                     Err(e) => Outcome::Skip(format!("fetching the updated actor: {e}")),
                 }
             }
             Step::RemovePost(id) => Outcome::RemovePost(id),
             Step::RemoveActor(id) => {
-                self.authors.forget(&id).await;
+                self.forget_author(&id).await;
                 Outcome::RemoveActor(id)
             }
             Step::Skip(reason) => Outcome::Skip(reason.into()),
@@ -327,12 +334,17 @@ impl Indexer {
         match plan::check_post(&object, id, edit, |a| self.subscribed(a)) {
             PostCheck::Candidate { author, instance } => {
                 match self.authors.get(&author, &self.fetcher).await {
-                    Ok((author, fresh_author)) => Outcome::Post {
-                        object,
-                        author,
-                        fresh_author,
-                        instance,
-                    },
+                    Ok((found, fresh_author)) => {
+                        if fresh_author {
+                            self.note_author(&author, unix_now()).await;
+                        }
+                        Outcome::Post {
+                            object,
+                            author: found,
+                            fresh_author,
+                            instance,
+                        }
+                    }
                     Err(e) => Outcome::Skip(format!("fetching the author: {e}")),
                 }
             }
@@ -539,17 +551,51 @@ impl Indexer {
         self.fetcher.plain(&href).await
     }
 
-    /// Refreshes stale authors (re-checking their consent) and drops posts past the retention limit.
+    /// Records when an author was fetched, for the scheduled refresh (which survives restarts).
+    async fn note_author(&self, id: &str, at: i64) {
+        if let Err(e) = self.store.note_author(id, at).await {
+            tracing::error!(actor = %id, error = %e, "indexer: recording an author");
+        }
+    }
+
+    async fn forget_author(&self, id: &str) {
+        self.authors.forget(id).await;
+        if let Err(e) = self.store.forget_author(id).await {
+            tracing::error!(actor = %id, error = %e, "indexer: forgetting an author");
+        }
+    }
+
+    /// Refreshes the authors fetched longest ago (re-checking their consent) and drops posts past
+    /// the retention limit.
     async fn sweep(self: Arc<Self>) {
-        for id in self.authors.stale() {
+        let refresh = self.settings.actor_refresh.as_secs() as i64;
+        let stale = self
+            .store
+            .stale_authors(unix_now() - refresh, SWEEP_AUTHORS)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "indexer: listing authors to refresh");
+                Vec::new()
+            });
+        for id in stale {
+            if !authority_of(&id).is_some_and(|a| self.subscribed(&a)) {
+                // Its instance left; what the index holds of it went with the instance.
+                self.forget_author(&id).await;
+                continue;
+            }
             let change = match self.authors.refetch(&id, &self.fetcher).await {
-                Ok(author) => Outcome::Profile(author),
+                Ok(author) => {
+                    self.note_author(&id, unix_now()).await;
+                    Outcome::Profile(author)
+                }
                 Err(Error::Fetch { reason, .. }) if reason.starts_with("HTTP 410") => {
-                    self.authors.forget(&id).await;
+                    self.forget_author(&id).await;
                     Outcome::RemoveActor(id.clone())
                 }
                 Err(e) => {
                     tracing::debug!(actor = %id, error = %e, "indexer: author refresh failed");
+                    let retry = unix_now() - refresh + REFRESH_RETRY.as_secs() as i64;
+                    self.note_author(&id, retry).await;
                     continue;
                 }
             };

@@ -216,6 +216,11 @@ CREATE TABLE IF NOT EXISTS index_instances (
     authority   TEXT PRIMARY KEY,
     nodeinfo_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS index_authors (
+    id         TEXT PRIMARY KEY,
+    fetched_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS index_authors_fetched ON index_authors(fetched_at);
 ";
 
 /// Columns added to the log after its first release, with their declarations; [`open_writer`] adds
@@ -668,6 +673,43 @@ impl Store {
         .await
     }
 
+    /// Records that an author of indexed posts was fetched at `fetched_at` (Unix seconds): the
+    /// indexer fetches authors again on a schedule to re-check their consent, across restarts.
+    pub async fn note_author(&self, id: &str, fetched_at: i64) -> Result<()> {
+        let key = id.to_string();
+        self.write(move |conn, _| {
+            conn.execute(
+                "INSERT INTO index_authors (id, fetched_at) VALUES (?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET fetched_at = excluded.fetched_at",
+                params![key, fetched_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Up to `limit` authors last fetched before `before` (Unix seconds), oldest first.
+    pub async fn stale_authors(&self, before: i64, limit: usize) -> Result<Vec<String>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM index_authors WHERE fetched_at < ?1 ORDER BY fetched_at LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![before, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .await
+    }
+
+    /// Forgets an author (deleted, or of an instance that left).
+    pub async fn forget_author(&self, id: &str) -> Result<()> {
+        let key = id.to_string();
+        self.write(move |conn, _| {
+            conn.execute("DELETE FROM index_authors WHERE id = ?1", [&key])?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Records that the index no longer holds `authority`.
     pub async fn forget_index_instance(&self, authority: &str) -> Result<()> {
         let key = authority.to_string();
@@ -1068,5 +1110,48 @@ mod tests {
             vec![("a.example".to_string(), 200)]
         );
         assert_eq!(store.cursor("other").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn authors_due_for_a_refresh_are_listed_oldest_first_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .note_author("https://a.example/users/new", 300)
+                .await
+                .unwrap();
+            store
+                .note_author("https://a.example/users/old", 100)
+                .await
+                .unwrap();
+            store
+                .note_author("https://a.example/users/mid", 200)
+                .await
+                .unwrap();
+            store
+                .note_author("https://a.example/users/gone", 50)
+                .await
+                .unwrap();
+            store
+                .forget_author("https://a.example/users/gone")
+                .await
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.stale_authors(250, 10).await.unwrap(),
+            vec!["https://a.example/users/old", "https://a.example/users/mid"]
+        );
+        assert_eq!(store.stale_authors(250, 1).await.unwrap().len(), 1);
+        store
+            .note_author("https://a.example/users/old", 400)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.stale_authors(250, 10).await.unwrap(),
+            vec!["https://a.example/users/mid"]
+        );
     }
 }
