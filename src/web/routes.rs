@@ -71,12 +71,6 @@ async fn inbox_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let authority = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| uri.authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| state.host.clone());
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/inbox");
     let scheme = if state.base.starts_with("https:") {
         "https"
@@ -86,7 +80,8 @@ async fn inbox_post(
     let request = SignedRequest {
         method: &method,
         path_and_query,
-        authority: &authority,
+        // The signature must have been made for this relay (the Host header is checked against it).
+        authority: &state.host,
         scheme,
         headers: &headers,
         body: &body,
