@@ -17,7 +17,7 @@ use crate::federation::ratelimit::InboxLimiter;
 use crate::federation::resolver::Resolver;
 use crate::httpsig::PrivateKey;
 use crate::store::Store;
-use crate::web::routes;
+use crate::web::{routes, server};
 use crate::{Error, Result};
 
 /// File name of the database inside the data directory.
@@ -154,10 +154,12 @@ pub async fn serve(
     let router = routes::router(state.clone());
     println!("plaza listening on http://{local} as {}", state.base);
     tracing::info!(%local, base = %state.base, "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::Unavailable(format!("server: {e}")))?;
+    let limits = server::ConnectionLimits {
+        header_read_timeout: Duration::from_millis(state.config.header_read_timeout_ms),
+        max_header_bytes: state.config.max_header_bytes,
+        max_connections_per_ip: state.config.max_connections_per_ip,
+    };
+    server::serve(listener, router, limits, shutdown).await?;
     state.engine.stop_all();
     Ok(())
 }

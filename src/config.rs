@@ -55,6 +55,12 @@ pub struct Config {
     pub inbound_burst_per_instance: u32,
     /// Bearer token for the admin endpoints; empty disables them.
     pub admin_token: String,
+    /// Time a client has to send a request's headers (and an idle connection its next request), in ms.
+    pub header_read_timeout_ms: u64,
+    /// Largest request header section accepted, in bytes (431 above it).
+    pub max_header_bytes: usize,
+    /// Concurrent connections allowed per client IP; 0 turns the cap off.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for Config {
@@ -77,6 +83,9 @@ impl Default for Config {
             inbound_rate_per_instance: 100,
             inbound_burst_per_instance: 1000,
             admin_token: String::new(),
+            header_read_timeout_ms: 10_000,
+            max_header_bytes: 64 * 1024,
+            max_connections_per_ip: 64,
         }
     }
 }
@@ -120,6 +129,16 @@ impl Config {
         self.listen_addr()?;
         if self.max_body_bytes < 1024 {
             return Err(Error::Config("max_body_bytes must be at least 1024".into()));
+        }
+        if self.header_read_timeout_ms == 0 {
+            return Err(Error::Config(
+                "header_read_timeout_ms must be positive".into(),
+            ));
+        }
+        if self.max_header_bytes < 4096 {
+            return Err(Error::Config(
+                "max_header_bytes must be at least 4096".into(),
+            ));
         }
         if self.retry_initial_ms == 0 || self.retention_hours == 0 {
             return Err(Error::Config(

@@ -1,3 +1,4 @@
 //! The HTTP surface: routes and thin handlers over the relay's services.
 pub mod admin;
 pub mod routes;
+pub mod server;
