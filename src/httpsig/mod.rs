@@ -992,6 +992,14 @@ mod tests {
     #[test]
     fn signature_made_for_another_server_is_refused() {
         let body = br#"{"type":"Undo"}"#;
+        let for_relay = || {
+            signed(
+                Method::POST,
+                "https://relay.example/inbox",
+                Some(body),
+                now(),
+            )
+        };
         // A request signed for other.example, replayed to the relay with its Host header intact.
         let mut o = signed(
             Method::POST,
@@ -1007,22 +1015,12 @@ mod tests {
         assert!(err.to_string().contains("other.example"), "{err}");
 
         // Host normalisation: case and the scheme's default port do not matter.
-        let mut o = signed(
-            Method::POST,
-            "https://relay.example/inbox",
-            Some(body),
-            now(),
-        );
+        let mut o = for_relay();
         o.authority = "Relay.Example:443".into();
         extract_claim(&o.req(), now()).expect("same authority");
 
         // A POST must sign host (Mastodon does not require it; a relay must).
-        let o = signed(
-            Method::POST,
-            "https://relay.example/inbox",
-            Some(body),
-            now(),
-        );
+        let o = for_relay();
         let mut headers = o.headers.clone();
         let sig = headers
             .get("signature")
@@ -1036,12 +1034,7 @@ mod tests {
         assert!(err.to_string().contains("host"), "{err}");
 
         // RFC 9421: the Host header must name the relay too.
-        let mut o = signed(
-            Method::POST,
-            "https://relay.example/inbox",
-            Some(body),
-            now(),
-        );
+        let mut o = for_relay();
         o.headers.insert(
             "content-digest",
             HeaderValue::from_str(&content_digest_header(body)).expect("v"),
