@@ -294,4 +294,36 @@ mod tests {
         let e = Config::load_with_env(Some(&bad), &[]).unwrap_err();
         assert!(e.to_string().contains("lisen"), "{e}");
     }
+
+    #[test]
+    fn connection_limits_are_keys_and_validated() {
+        let c = Config::load_with_env(
+            None,
+            &env(&[
+                ("PLAZA_HEADER_READ_TIMEOUT_MS", "250"),
+                ("PLAZA_MAX_HEADER_BYTES", "16384"),
+                ("PLAZA_MAX_CONNECTIONS_PER_IP", "0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.header_read_timeout_ms,
+                c.max_header_bytes,
+                c.max_connections_per_ip
+            ),
+            (250, 16384, 0)
+        );
+        for (key, value) in [
+            ("PLAZA_HEADER_READ_TIMEOUT_MS", "0"),
+            ("PLAZA_MAX_HEADER_BYTES", "100"),
+        ] {
+            let e = Config::load_with_env(None, &env(&[(key, value)])).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains(&key["PLAZA_".len()..].to_ascii_lowercase()),
+                "{e}"
+            );
+        }
+    }
 }
