@@ -49,6 +49,8 @@ pub struct AppState {
     pub limiter: InboxLimiter,
     /// When the relay started.
     pub started: Instant,
+    /// Open connections per client IP (the cap, and the count of refusals for `/metrics`).
+    pub connections: server::PerIpConnections,
 }
 
 impl AppState {
@@ -106,6 +108,7 @@ impl AppState {
         for subscriber in subscribers {
             engine.start(subscriber);
         }
+        let max_connections_per_ip = config.max_connections_per_ip;
         let limiter = InboxLimiter::new(
             config.inbound_rate_per_instance,
             config.inbound_burst_per_instance,
@@ -123,6 +126,7 @@ impl AppState {
             engine,
             limiter,
             started: Instant::now(),
+            connections: server::PerIpConnections::new(max_connections_per_ip),
         }))
     }
 }
@@ -157,9 +161,15 @@ pub async fn serve(
     let limits = server::ConnectionLimits {
         header_read_timeout: Duration::from_millis(state.config.header_read_timeout_ms),
         max_header_bytes: state.config.max_header_bytes,
-        max_connections_per_ip: state.config.max_connections_per_ip,
     };
-    server::serve(listener, router, limits, shutdown).await?;
+    server::serve(
+        listener,
+        router,
+        limits,
+        state.connections.clone(),
+        shutdown,
+    )
+    .await?;
     state.engine.stop_all();
     Ok(())
 }

@@ -230,6 +230,12 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         "Sum over subscribers of persisted cursor lag behind the log head.",
         lag,
     );
+    put(
+        "plaza_connections_refused_total",
+        "counter",
+        "Connections closed at once because their client IP held max_connections_per_ip already.",
+        state.connections.refused(),
+    );
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -25,22 +26,21 @@ use crate::Result;
 /// How long open connections may take to finish after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// The connection limits (see `config/plaza.toml`).
+/// The limits of each connection (see `config/plaza.toml`); the per-IP cap is [`PerIpConnections`].
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
     /// Time allowed for a request's header section to arrive.
     pub header_read_timeout: Duration,
     /// Largest header section (request line and headers) accepted, in bytes.
     pub max_header_bytes: usize,
-    /// Concurrent connections allowed per client IP; 0 means no limit.
-    pub max_connections_per_ip: usize,
 }
 
-/// Open connections per client IP, with a cap.
+/// Open connections per client IP, with a cap, and how many were refused (for `/metrics`).
 #[derive(Clone)]
 pub struct PerIpConnections {
     open: Arc<Mutex<HashMap<IpAddr, usize>>>,
     max: usize,
+    refused: Arc<AtomicU64>,
 }
 
 /// One open connection counted against its IP; dropping it frees the place.
@@ -55,6 +55,7 @@ impl PerIpConnections {
         PerIpConnections {
             open: Arc::new(Mutex::new(HashMap::new())),
             max,
+            refused: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -63,6 +64,7 @@ impl PerIpConnections {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let count = open.entry(ip).or_insert(0);
         if self.max != 0 && *count >= self.max {
+            self.refused.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         *count += 1;
@@ -70,6 +72,11 @@ impl PerIpConnections {
             owner: self.clone(),
             ip,
         })
+    }
+
+    /// Connections refused so far because their address was at the cap.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Connections `ip` holds now.
@@ -96,18 +103,18 @@ impl Drop for ConnectionSlot {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets open connections finish (for at
-/// most a few seconds).
+/// most a few seconds). Each connection takes a place in `per_ip` for its lifetime.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    per_ip: PerIpConnections,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_header_size(limits.max_header_bytes);
-    let per_ip = PerIpConnections::new(limits.max_connections_per_ip);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -124,7 +131,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Some(slot) = per_ip.acquire(peer.ip()) else {
-            tracing::debug!(%peer, max = limits.max_connections_per_ip, "too many connections from this address: closed");
+            tracing::debug!(%peer, max = per_ip.max, "too many connections from this address: closed");
             drop(stream);
             continue;
         };
@@ -161,6 +168,7 @@ mod tests {
         let first = per_ip.acquire(a).expect("1st");
         let second = per_ip.acquire(a).expect("2nd");
         assert!(per_ip.acquire(a).is_none(), "3rd from the same address");
+        assert_eq!(per_ip.refused(), 1);
         let other = per_ip
             .acquire(b)
             .expect("another address has its own count");

@@ -226,4 +226,17 @@ async fn connections_per_ip_are_capped() {
     for stream in &mut open {
         assert!(healthz_on(stream, &relay).await);
     }
+    // Refusals are counted for the operator.
+    let metrics = reqwest::get(format!("{}/metrics", relay.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("plaza_connections_refused_total "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("plaza_connections_refused_total");
+    assert!(refused >= 1, "{metrics}");
 }
