@@ -18,7 +18,7 @@ use crate::federation::ratelimit::InboxLimiter;
 use crate::federation::resolver::{Resolver, Settings as ResolverSettings};
 use crate::httpsig::PrivateKey;
 use crate::store::Store;
-use crate::web::routes;
+use crate::web::{routes, server};
 use crate::{Error, Result};
 
 /// File name of the database inside the data directory.
@@ -52,6 +52,8 @@ pub struct AppState {
     pub instance_actors: InstanceActors,
     /// When the relay started.
     pub started: Instant,
+    /// Open connections per client IP (the cap, and the count of refusals for `/metrics`).
+    pub connections: server::PerIpConnections,
 }
 
 impl AppState {
@@ -115,6 +117,7 @@ impl AppState {
             engine.start(subscriber);
         }
         let instance_actors = InstanceActors::new(http.clone());
+        let max_connections_per_ip = config.max_connections_per_ip;
         let limiter = InboxLimiter::new(
             config.inbound_rate_per_instance,
             config.inbound_burst_per_instance,
@@ -133,6 +136,7 @@ impl AppState {
             limiter,
             instance_actors,
             started: Instant::now(),
+            connections: server::PerIpConnections::new(max_connections_per_ip),
         }))
     }
 }
@@ -164,10 +168,18 @@ pub async fn serve(
     let router = routes::router(state.clone());
     println!("plaza listening on http://{local} as {}", state.base);
     tracing::info!(%local, base = %state.base, "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::Unavailable(format!("server: {e}")))?;
+    let limits = server::ConnectionLimits {
+        header_read_timeout: Duration::from_millis(state.config.header_read_timeout_ms),
+        max_header_bytes: state.config.max_header_bytes,
+    };
+    server::serve(
+        listener,
+        router,
+        limits,
+        state.connections.clone(),
+        shutdown,
+    )
+    .await?;
     state.engine.stop_all();
     Ok(())
 }
