@@ -147,6 +147,9 @@ pub enum Outcome {
     Retry(String),
     /// The receiver refused it for good (other 4xx, redirects, forbidden address); do not retry.
     Refused(String),
+    /// The receiver denied it (401, 403), which may pass: it may be refetching the relay's key, or
+    /// checking it against a stale copy. Retried a few times with backoff, then skipped.
+    Denied(String),
 }
 
 /// The relay's signing HTTP client: signed GETs here, signed POSTs through [`InboxClient`]s it makes.
@@ -311,6 +314,10 @@ pub(crate) fn classify(status: reqwest::StatusCode) -> Outcome {
         || status == reqwest::StatusCode::REQUEST_TIMEOUT
     {
         Outcome::Retry(format!("HTTP {status}"))
+    } else if status == reqwest::StatusCode::UNAUTHORIZED
+        || status == reqwest::StatusCode::FORBIDDEN
+    {
+        Outcome::Denied(format!("HTTP {status}"))
     } else {
         Outcome::Refused(format!("HTTP {status}"))
     }
@@ -404,6 +411,14 @@ mod tests {
         ));
         assert!(matches!(
             classify(reqwest::StatusCode::UNAUTHORIZED),
+            Outcome::Denied(_)
+        ));
+        assert!(matches!(
+            classify(reqwest::StatusCode::FORBIDDEN),
+            Outcome::Denied(_)
+        ));
+        assert!(matches!(
+            classify(reqwest::StatusCode::NOT_FOUND),
             Outcome::Refused(_)
         ));
         assert!(matches!(

@@ -134,7 +134,16 @@ fn decide_forward(activity: &Activity, style: Style, ctx: Context<'_>) -> Result
     // Mastodon sends them to every relay, with or without addressing.
     let about_actor = matches!(kind, "Update" | "Delete" | "Move")
         && object_id.as_deref() == Some(activity.actor.as_str());
-    if !activity.is_public() && !about_actor {
+    // Posts and edits are relayed only when listed public (Public in `to`): a post with Public only in
+    // `cc` is "unlisted" (Misskey "home"), kept out of public timelines by its author, and a relay
+    // feeds public timelines. Deletes, Moves and Undos keep the looser rule: they withdraw or redirect
+    // what may have been relayed before.
+    let public = if matches!(kind, "Create" | "Announce" | "Update") {
+        activity.is_listed_public()
+    } else {
+        activity.is_public()
+    };
+    if !public && !about_actor {
         return Ok(match (kind, style, object_id) {
             // Only objects of the announcing instance are fetched: a subscriber cannot make the relay
             // fetch from anywhere else.
@@ -203,7 +212,7 @@ pub fn check_fetched_object(
     if !same_authority(object_id, &activity.actor) {
         return Ok(Decision::Ignore("object lives on another instance"));
     }
-    if !Audience::from_value(object).is_public() {
+    if !Audience::from_value(object).is_listed_public() {
         return Ok(Decision::Ignore("object is not public"));
     }
     let activity_id = activity
@@ -224,6 +233,7 @@ mod tests {
     use serde_json::json;
 
     const RELAY: &str = "https://relay.example/actor";
+    const PUBLIC_IRI: &str = "https://www.w3.org/ns/activitystreams#Public";
 
     fn actor(id: &str, kind: &str) -> Actor {
         Actor::from_value(json!({ "id": id, "type": kind, "inbox": format!("{id}/inbox") }))
@@ -301,6 +311,84 @@ mod tests {
         assert_eq!(
             decide(&followers, &alice, ctx(Some(Style::Mastodon))).unwrap(),
             Decision::Ignore("not public")
+        );
+    }
+
+    #[test]
+    fn unlisted_posts_boosts_and_edits_stay_home() {
+        let alice = actor("https://a.example/users/alice", "Person");
+        let followers = "https://a.example/users/alice/followers";
+        let sub = ctx(Some(Style::Mastodon));
+        for public in [PUBLIC_IRI, "as:Public", "Public"] {
+            // Unlisted (Mastodon) / home (Misskey): Public only in `cc`, on the activity and the object.
+            for kind in ["Create", "Update"] {
+                let unlisted = activity(
+                    json!({"id": "https://a.example/s/1/activity", "type": kind,
+                    "actor": alice.id, "to": [followers], "cc": [public],
+                    "object": {"id": "https://a.example/s/1", "type": "Note", "to": [followers], "cc": [public]}}),
+                );
+                assert_eq!(
+                    decide(&unlisted, &alice, sub).unwrap(),
+                    Decision::Ignore("not public"),
+                    "{kind} with {public} in cc"
+                );
+                // Listed: Public in `to` of the object is enough, even when the activity says nothing.
+                let listed = activity(json!({"id": "https://a.example/s/1/activity", "type": kind,
+                    "actor": alice.id,
+                    "object": {"id": "https://a.example/s/1", "type": "Note", "to": [public]}}));
+                assert!(
+                    matches!(decide(&listed, &alice, sub).unwrap(), Decision::Forward(_)),
+                    "{kind} with {public} in the object's to"
+                );
+            }
+            let boost = |to: &str, cc: &str| {
+                activity(
+                    json!({"id": "https://a.example/s/2/activity", "type": "Announce",
+                    "actor": alice.id, "to": [to], "cc": [cc], "object": "https://b.example/s/9"}),
+                )
+            };
+            assert_eq!(
+                decide(&boost(followers, public), &alice, sub).unwrap(),
+                Decision::Ignore("not public")
+            );
+            assert!(matches!(
+                decide(&boost(public, followers), &alice, sub).unwrap(),
+                Decision::Forward(_)
+            ));
+        }
+        // A Delete keeps its rule: Public in `cc` is enough to withdraw what may have been relayed.
+        let delete = activity(
+            json!({"id": "https://a.example/s/1#delete", "type": "Delete",
+            "actor": alice.id, "to": [followers], "cc": [PUBLIC_IRI],
+            "object": {"id": "https://a.example/s/1", "type": "Tombstone"}}),
+        );
+        assert!(matches!(
+            decide(&delete, &alice, sub).unwrap(),
+            Decision::Forward(_)
+        ));
+        // An account Update is relayed whatever its addressing.
+        let profile = activity(
+            json!({"id": "https://a.example/users/alice#update", "type": "Update",
+            "actor": alice.id, "to": [followers], "cc": [PUBLIC_IRI],
+            "object": {"id": alice.id, "type": "Person"}}),
+        );
+        assert!(matches!(
+            decide(&profile, &alice, sub).unwrap(),
+            Decision::Forward(_)
+        ));
+    }
+
+    #[test]
+    fn litepub_announces_of_unlisted_objects_stay_home() {
+        let relay_actor = actor("https://p.example/relay", "Application");
+        let announce = activity(json!({"id": "https://p.example/a/1", "type": "Announce",
+            "actor": relay_actor.id, "object": "https://p.example/objects/1",
+            "to": ["https://p.example/relay/followers", RELAY]}));
+        let unlisted = json!({"id": "https://p.example/objects/1",
+            "to": ["https://p.example/users/x/followers"], "cc": [PUBLIC_IRI]});
+        assert_eq!(
+            check_fetched_object(&announce, &unlisted, "https://p.example/objects/1").unwrap(),
+            Decision::Ignore("object is not public")
         );
     }
 

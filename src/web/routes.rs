@@ -230,6 +230,12 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         stats.pruned_skips.load(Ordering::Relaxed),
     );
     put(
+        "plaza_delivery_denied_skips_total",
+        "counter",
+        "Entries skipped after receivers answered 401/403 to every attempt.",
+        stats.denied_skips.load(Ordering::Relaxed),
+    );
+    put(
         "plaza_subscriber_lag_entries",
         "gauge",
         "Sum over subscribers of persisted cursor lag behind the log head.",
