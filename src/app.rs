@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use crate::ap::outgoing;
 use crate::config::Config;
 use crate::federation::delivery::{Backoff, Engine};
+use crate::federation::inbox::IgnoredCounts;
 use crate::federation::keyfile;
 use crate::federation::net::{AddressPolicy, Http, HttpSettings};
 use crate::federation::ratelimit::InboxLimiter;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub limiter: InboxLimiter,
     /// When the relay started.
     pub started: Instant,
+    /// Inbox requests accepted but not relayed, by reason.
+    pub ignored: IgnoredCounts,
 }
 
 impl AppState {
@@ -123,6 +126,7 @@ impl AppState {
             engine,
             limiter,
             started: Instant::now(),
+            ignored: IgnoredCounts::default(),
         }))
     }
 }

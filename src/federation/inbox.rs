@@ -6,7 +6,8 @@
 //! then let [`crate::federation::relay::decide`] say what to do. Only after the log write is committed does the
 //! caller answer 202, so an accepted activity survives a crash.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use axum::body::Bytes;
@@ -45,6 +46,27 @@ impl Receipt {
             Receipt::Duplicate => "duplicate".into(),
             Receipt::Ignored(why) => format!("ignored: {why}"),
         }
+    }
+}
+
+/// Requests answered 202 without relaying anything, by reason ("not public", …), for `/metrics`.
+#[derive(Default)]
+pub struct IgnoredCounts(Mutex<BTreeMap<&'static str, u64>>);
+
+impl IgnoredCounts {
+    /// Counts one request ignored for `reason`.
+    pub fn count(&self, reason: &'static str) {
+        if let Ok(mut counts) = self.0.lock() {
+            *counts.entry(reason).or_default() += 1;
+        }
+    }
+
+    /// The counts so far, by reason.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        self.0
+            .lock()
+            .map(|c| c.iter().map(|(r, n)| (*r, *n)).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -126,13 +148,16 @@ async fn act(
     match decision {
         Decision::Subscribe(style) => subscribe(state, style, activity, sender, origin).await,
         Decision::RejectFollow(reason) => {
-            let inbox = sender
-                .delivery_inbox()
-                .ok_or_else(|| Error::BadRequest(format!("actor {} has no inbox", sender.id)))?;
+            let inbox = own_inbox(sender)?;
             let reject = outgoing::reject(&state.base, &activity.raw, &sender.id);
-            state
-                .engine
-                .send_once(inbox.to_string(), Bytes::from(reject.to_string()));
+            let body = Bytes::from(reject.to_string());
+            if let Some(id) = reject.get("id").and_then(Value::as_str) {
+                state
+                    .store
+                    .record_published(id.to_string(), body.clone())
+                    .await?;
+            }
+            state.engine.send_once(inbox.to_string(), body);
             Ok(Receipt::Ignored(reason))
         }
         Decision::Unsubscribe => {
@@ -187,6 +212,21 @@ async fn act(
     }
 }
 
+/// Where replies to `actor` go (its shared inbox, else its inbox), which must be on the actor's own
+/// host: a Follow must not point the relay's deliveries (or a Reject) at someone else's server.
+fn own_inbox(actor: &Actor) -> Result<&str> {
+    let inbox = actor
+        .delivery_inbox()
+        .ok_or_else(|| Error::BadRequest(format!("actor {} has no inbox", actor.id)))?;
+    if !same_authority(inbox, &actor.id) {
+        return Err(Error::BadRequest(format!(
+            "actor {} names an inbox on another host ({inbox})",
+            actor.id
+        )));
+    }
+    Ok(inbox)
+}
+
 async fn subscribe(
     state: &AppState,
     style: Style,
@@ -194,10 +234,7 @@ async fn subscribe(
     sender: &Arc<Actor>,
     origin: &str,
 ) -> Result<Receipt> {
-    let inbox = sender
-        .delivery_inbox()
-        .ok_or_else(|| Error::BadRequest(format!("actor {} has no inbox", sender.id)))?
-        .to_string();
+    let inbox = own_inbox(sender)?.to_string();
     state.http.policy().check_url(
         &url::Url::parse(&inbox).map_err(|e| Error::BadRequest(format!("inbox {inbox:?}: {e}")))?,
     )?;
