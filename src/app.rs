@@ -16,6 +16,7 @@ use crate::federation::keyfile;
 use crate::federation::net::{AddressPolicy, Http, HttpSettings};
 use crate::federation::ratelimit::InboxLimiter;
 use crate::federation::resolver::Resolver;
+use crate::federation::schemes::SignatureSchemes;
 use crate::httpsig::PrivateKey;
 use crate::store::Store;
 use crate::web::routes;
@@ -78,7 +79,8 @@ impl AppState {
             fetch_timeout: config.fetch_timeout(),
             delivery_timeout: config.delivery_timeout(),
             user_agent: format!("Plaza/{} (+{base})", env!("CARGO_PKG_VERSION")),
-        })?;
+        })?
+        .with_schemes(SignatureSchemes::load(store.clone(), config.outbound_signature).await?);
         let resolver = Resolver::new(
             http.clone(),
             Duration::from_secs(config.key_cache_secs.max(1)),

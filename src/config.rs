@@ -55,6 +55,22 @@ pub struct Config {
     pub inbound_burst_per_instance: u32,
     /// Bearer token for the admin endpoints; empty disables them.
     pub admin_token: String,
+    /// Which signature scheme the relay tries first on a host it has not learnt about yet.
+    pub outbound_signature: OutboundSignature,
+}
+
+/// The first signature scheme tried on a receiving host (`outbound_signature`). Whatever the first knock,
+/// a host answering 401 or 400 gets the same request once more with the other scheme, and the scheme it
+/// accepted is remembered for it (across restarts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboundSignature {
+    /// draft-cavage first: every server accepts it today.
+    Cavage,
+    /// RFC 9421 first.
+    Rfc9421,
+    /// The scheme the host itself signed its requests to the relay with, else draft-cavage.
+    Auto,
 }
 
 impl Default for Config {
@@ -77,6 +93,7 @@ impl Default for Config {
             inbound_rate_per_instance: 100,
             inbound_burst_per_instance: 1000,
             admin_token: String::new(),
+            outbound_signature: OutboundSignature::Cavage,
         }
     }
 }
@@ -239,6 +256,7 @@ mod tests {
                 ("PLAZA_LISTEN", "0.0.0.0:9000"),
                 ("PLAZA_ALLOW_PRIVATE_NETWORKS", "true"),
                 ("PLAZA_RETRY_INITIAL_MS", "50"),
+                ("PLAZA_OUTBOUND_SIGNATURE", "rfc9421"),
                 ("PLAZA_UNRELATED", "x"),
             ]),
         )
@@ -248,6 +266,7 @@ mod tests {
         assert_eq!(c.listen_addr().unwrap().port(), 9000);
         assert!(c.allow_private_networks);
         assert_eq!(c.retry_initial_ms, 50);
+        assert_eq!(c.outbound_signature, OutboundSignature::Rfc9421);
     }
 
     #[test]
@@ -262,6 +281,9 @@ mod tests {
         assert!(e.to_string().contains("listen"), "{e}");
         let e = Config::load_with_env(None, &env(&[("PLAZA_PUBLIC_URL", "ftp://x")])).unwrap_err();
         assert!(e.to_string().contains("public_url"), "{e}");
+        let e =
+            Config::load_with_env(None, &env(&[("PLAZA_OUTBOUND_SIGNATURE", "rsa")])).unwrap_err();
+        assert!(e.to_string().contains("cavage"), "{e}");
     }
 
     #[test]

@@ -87,6 +87,7 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     }
     let signer = verify(state, &claim).await?;
     relay::check_signer(&activity, &signer.owner, &claim.key_id)?;
+    state.http.schemes().hint(&origin, claim.scheme);
     // Charged only once the signer is proven to speak for `origin`: a forged request naming someone
     // else's actor must not use up that instance's allowance.
     state.limiter.check(&origin)?;

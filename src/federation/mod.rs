@@ -7,3 +7,4 @@ pub mod net;
 pub mod ratelimit;
 pub mod relay;
 pub mod resolver;
+pub mod schemes;

@@ -9,6 +9,7 @@
 //! PostgreSQL backend can implement the same calls later.
 
 pub mod published;
+pub mod schemes;
 pub mod tail;
 
 use std::collections::HashMap;
@@ -207,6 +208,7 @@ fn open_writer(path: &Path) -> Result<Connection> {
     let writer = open_connection(path)?;
     writer.execute_batch(SCHEMA)?;
     writer.execute_batch(published::SCHEMA)?;
+    writer.execute_batch(schemes::SCHEMA)?;
     writer.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
     Ok(writer)
 }
