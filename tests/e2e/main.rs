@@ -3,5 +3,6 @@
 //! One test binary (one link, one run) with a module per area; `support` holds the relay launcher and
 //! the simulated instances.
 
+mod interop;
 mod relay;
 mod support;

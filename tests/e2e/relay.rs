@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 /// Posts a public marker from `from` and waits until every instance in `to` has it: everything the relay
 /// queued before the marker has then been delivered, so absence can be asserted without sleeping.
-async fn flush(from: &Instance, to: &[&Instance]) -> String {
+pub(crate) async fn flush(from: &Instance, to: &[&Instance]) -> String {
     let create = from.public_create("marker");
     let (status, body) = from.post_as_user(&create).await;
     assert_eq!(status, StatusCode::ACCEPTED, "marker refused: {body}");

@@ -324,6 +324,12 @@ struct Inner {
     refused: Vec<String>,
     objects: HashMap<String, Value>,
     relay_key: Option<VerifyingKey<Sha256>>,
+    /// Answer 401 to draft-cavage signatures, as a server that retired them would.
+    rfc9421_only: bool,
+    /// The signature scheme of every POST from the relay, in order ("cavage" or "rfc9421").
+    attempts: Vec<&'static str>,
+    /// A shared inbox to publish instead of this instance's own.
+    shared_inbox: Option<String>,
 }
 
 /// A fake fediverse server.
@@ -439,6 +445,21 @@ impl Instance {
             Flavor::GoToSocial => format!("{}/main-key", self.user()),
             _ => format!("{}#main-key", self.user()),
         }
+    }
+
+    /// From now on, accept only RFC 9421 signatures: draft-cavage ones get 401.
+    pub fn accept_only_rfc9421(&self) {
+        self.inner.lock().unwrap().rfc9421_only = true;
+    }
+
+    /// The signature scheme of every POST the relay made here, in order ("cavage" or "rfc9421").
+    pub fn attempts(&self) -> Vec<&'static str> {
+        self.inner.lock().unwrap().attempts.clone()
+    }
+
+    /// Publishes `url` as the shared inbox of this instance's actors.
+    pub fn name_shared_inbox(&self, url: &str) {
+        self.inner.lock().unwrap().shared_inbox = Some(url.to_string());
     }
 
     /// Everything the relay delivered here so far.
@@ -627,6 +648,9 @@ fn actor_document(shared: &Shared, id: &str, kind: &str, pem: &str, key_id: &str
     if shared.flavor != Flavor::GoToSocial {
         actor["endpoints"] = json!({ "sharedInbox": format!("{}/inbox", shared.base) });
     }
+    if let Some(inbox) = shared.inner.lock().unwrap().shared_inbox.clone() {
+        actor["endpoints"] = json!({ "sharedInbox": inbox });
+    }
     actor
 }
 
@@ -639,6 +663,21 @@ async fn handle(
 ) -> Response {
     let path = uri.path().to_string();
     if method == Method::POST {
+        let rfc9421 = headers.contains_key("signature-input");
+        let refuse_cavage = {
+            let mut inner = shared.inner.lock().unwrap();
+            inner
+                .attempts
+                .push(if rfc9421 { "rfc9421" } else { "cavage" });
+            inner.rfc9421_only && !rfc9421
+        };
+        if refuse_cavage {
+            return (
+                StatusCode::UNAUTHORIZED,
+                "only RFC 9421 signatures are accepted",
+            )
+                .into_response();
+        }
         return match verify_from_relay(&shared, &method, &uri, &headers, &body).await {
             Ok(activity) => {
                 shared
@@ -739,6 +778,9 @@ async fn verify_from_relay(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
+    if headers.contains_key("signature-input") {
+        return verify_rfc9421_from_relay(shared, method, uri, headers, body).await;
+    }
     let signature = header("signature").ok_or("unsigned")?;
     let params = signature_params(&signature);
     let key_id = params.get("keyId").ok_or("no keyId")?;
@@ -805,4 +847,90 @@ async fn relay_key(shared: &Shared) -> Result<VerifyingKey<Sha256>, String> {
     let key = VerifyingKey::<Sha256>::from_public_key_pem(pem).map_err(|e| e.to_string())?;
     shared.inner.lock().unwrap().relay_key = Some(key.clone());
     Ok(key)
+}
+
+/// Checks an RFC 9421 request from the relay as Mastodon 4.5 does: `@method`, `@target-uri` and
+/// `content-digest` signed, `created` fresh, the relay's keyid, `rsa-v1_5-sha256`, the digest of the body,
+/// and the signature over the rebuilt signature base.
+async fn verify_rfc9421_from_relay(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, String> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let input = header("signature-input").ok_or("no Signature-Input")?;
+    let (label, params_raw) = input
+        .split_once('=')
+        .ok_or("Signature-Input without label")?;
+    let list_end = params_raw.find(')').ok_or("no inner list")?;
+    let components: Vec<String> = params_raw
+        .get(1..list_end)
+        .ok_or("no inner list")?
+        .split_whitespace()
+        .map(|c| c.trim_matches('"').to_string())
+        .collect();
+    let mut params = HashMap::new();
+    for param in params_raw[list_end + 1..]
+        .split(';')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = param.split_once('=').ok_or("bad parameter")?;
+        params.insert(k.to_string(), v.trim_matches('"').to_string());
+    }
+    for required in ["@method", "@target-uri", "content-digest"] {
+        if !components.iter().any(|c| c == required) {
+            return Err(format!("{required} not signed"));
+        }
+    }
+    if params.get("keyid") != Some(&format!("{}/actor#main-key", shared.relay_base)) {
+        return Err(format!("unexpected keyid {:?}", params.get("keyid")));
+    }
+    if params.get("alg").map(String::as_str) != Some("rsa-v1_5-sha256") {
+        return Err("relay must sign with rsa-v1_5-sha256".into());
+    }
+    let created: u64 = params
+        .get("created")
+        .and_then(|c| c.parse().ok())
+        .ok_or("no created")?;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    if now.abs_diff(created) > 300 {
+        return Err("stale created".into());
+    }
+    let digest = format!("sha-256=:{}:", B64.encode(Sha256::digest(body)));
+    if header("content-digest").as_deref() != Some(digest.as_str()) {
+        return Err("content-digest mismatch".into());
+    }
+    let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut base = String::new();
+    for component in &components {
+        let value = match component.as_str() {
+            "@method" => method.as_str().to_string(),
+            "@target-uri" => format!("{}{target}", shared.base),
+            other if other.starts_with('@') => return Err(format!("unexpected {other}")),
+            other => header(other).ok_or(format!("signed header {other} missing"))?,
+        };
+        base.push_str(&format!("\"{component}\": {value}\n"));
+    }
+    base.push_str(&format!("\"@signature-params\": {params_raw}"));
+    let signature = header("signature").ok_or("no Signature")?;
+    let encoded = signature
+        .strip_prefix(&format!("{label}=:"))
+        .and_then(|s| s.strip_suffix(':'))
+        .ok_or("Signature is not this label's byte sequence")?;
+    let raw = B64.decode(encoded).map_err(|e| e.to_string())?;
+    let sig = Signature::try_from(raw.as_slice()).map_err(|e| e.to_string())?;
+    let key = relay_key(shared).await?;
+    key.verify(base.as_bytes(), &sig)
+        .map_err(|_| "bad RFC 9421 signature".to_string())?;
+    serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))
 }
