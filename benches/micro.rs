@@ -151,6 +151,24 @@ fn signatures(c: &mut Criterion) {
             .expect("sign")
         })
     });
+    c.bench_function(
+        "sign/outgoing POST, RFC 9421 (RSA-2048, precomputed digest)",
+        |b| {
+            b.iter(|| {
+                httpsig::sign_request_as(
+                    httpsig::Scheme::Rfc9421,
+                    &key,
+                    "https://relay.example/actor#main-key",
+                    &Method::POST,
+                    &url,
+                    Some("application/activity+json"),
+                    Some(&digest),
+                    SystemTime::now(),
+                )
+                .expect("sign")
+            })
+        },
+    );
     c.bench_function("digest/SHA-256 of a Mastodon Create", |b| {
         b.iter(|| httpsig::digest_header(black_box(&body)))
     });
