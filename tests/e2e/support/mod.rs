@@ -763,6 +763,14 @@ async fn handle(
     StatusCode::NOT_FOUND.into_response()
 }
 
+/// The value of header `name` as text, if present and visible ASCII.
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 /// Checks a request from the relay the way Mastodon does: signature over the listed headers with the
 /// relay actor's key, digest of the body, fresh date.
 async fn verify_from_relay(
@@ -772,12 +780,7 @@ async fn verify_from_relay(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, String> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name: &str| header_text(headers, name);
     if headers.contains_key("signature-input") {
         return verify_rfc9421_from_relay(shared, method, uri, headers, body).await;
     }
@@ -859,12 +862,7 @@ async fn verify_rfc9421_from_relay(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, String> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name: &str| header_text(headers, name);
     let input = header("signature-input").ok_or("no Signature-Input")?;
     let (label, params_raw) = input
         .split_once('=')
