@@ -78,8 +78,9 @@ impl SignatureSchemes {
     }
 
     /// With `outbound_signature = "auto"`: `authority` signed a request to the relay with `scheme`, so
-    /// it accepts that scheme; taken as its first knock unless something is known already. Costs a map
-    /// lookup otherwise.
+    /// it accepts that scheme; taken as its first knock unless something is known already (in memory at
+    /// once, so the reply to this very request uses it; persisted in the background). Costs a map lookup
+    /// otherwise.
     pub fn hint(self: &Arc<Self>, authority: &str, scheme: Scheme) {
         if self.first != OutboundSignature::Auto {
             return;
@@ -92,17 +93,27 @@ impl SignatureSchemes {
         if known {
             return;
         }
-        let (schemes, authority) = (self.clone(), authority.to_string());
-        tokio::spawn(async move {
-            let unknown = schemes
-                .known
-                .read()
-                .map(|k| !k.contains_key(&authority))
-                .unwrap_or(false);
-            if unknown {
-                schemes.remember(&authority, scheme).await;
-            }
-        });
+        let taken = match self.known.write() {
+            Ok(mut known) => match known.entry(authority.to_string()) {
+                std::collections::hash_map::Entry::Occupied(_) => false,
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(scheme);
+                    true
+                }
+            },
+            Err(_) => false,
+        };
+        if let (true, Some(store)) = (taken, self.store.clone()) {
+            let authority = authority.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = store
+                    .set_signature_scheme(&authority, scheme.as_str())
+                    .await
+                {
+                    tracing::warn!(host = %authority, error = %e, "persisting the signature scheme");
+                }
+            });
+        }
     }
 }
 
@@ -138,19 +149,13 @@ mod tests {
         let auto = SignatureSchemes::in_memory(OutboundSignature::Auto);
         assert_eq!(auto.for_host("a.example"), Scheme::Cavage);
         auto.hint("a.example", Scheme::Rfc9421);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while auto.for_host("a.example") != Scheme::Rfc9421 {
-            assert!(std::time::Instant::now() < deadline, "hint not taken");
-            tokio::task::yield_now().await;
-        }
+        assert_eq!(auto.for_host("a.example"), Scheme::Rfc9421);
         // A host whose scheme is known keeps it.
         auto.hint("a.example", Scheme::Cavage);
-        tokio::task::yield_now().await;
         assert_eq!(auto.for_host("a.example"), Scheme::Rfc9421);
         // Without auto, hints change nothing.
         let cavage = SignatureSchemes::in_memory(OutboundSignature::Cavage);
         cavage.hint("a.example", Scheme::Rfc9421);
-        tokio::task::yield_now().await;
         assert_eq!(cavage.for_host("a.example"), Scheme::Cavage);
     }
 }

@@ -129,6 +129,33 @@ async fn an_rfc9421_only_subscriber_gets_posts_and_no_second_knock_after_a_resta
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auto_an_instance_signing_rfc9421_gets_rfc9421_without_a_knock() {
+    let relay = Relay::start_with(&[("PLAZA_OUTBOUND_SIGNATURE", "auto")]).await;
+    let a = Instance::start(Flavor::Mastodon, &relay).await;
+    let modern = Instance::start(Flavor::Mastodon, &relay).await;
+    modern.accept_only_rfc9421();
+    a.subscribe(&relay).await;
+    // It subscribes with an RFC 9421 signed Follow: the relay verifies it and answers in kind.
+    let follow = modern.follow_activity(&relay);
+    let (status, body) = modern.post_rfc9421_as_instance(&follow).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    eventually("the Accept", || !modern.received_of("Accept").is_empty()).await;
+    // Its RFC 9421 signed post reaches the draft-cavage instance.
+    let create = modern.public_create("signed with RFC 9421");
+    let (status, body) = modern.post_rfc9421_as_instance(&create).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let note = create["object"]["id"].as_str().unwrap();
+    eventually("the RFC 9421 signed post", || a.got_object(note)).await;
+    flush(&a, &[&modern]).await;
+    assert!(
+        modern.attempts().iter().all(|s| *s == "rfc9421"),
+        "{:?}",
+        modern.attempts()
+    );
+    assert!(a.attempts().iter().all(|s| *s == "cavage"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc9421_first_knock_is_configurable() {
     let relay = Relay::start_with(&[("PLAZA_OUTBOUND_SIGNATURE", "rfc9421")]).await;
     let a = Instance::start(Flavor::Pleroma, &relay).await;

@@ -7,6 +7,10 @@
 //! relay sends them against the relay actor's published key. Their signing and verifying use the
 //! pure-Rust `rsa` crate and a signature parser written here, independent of the relay's own code, so a
 //! bug on one side is not mirrored on the other.
+//!
+//! Requests from the relay are checked as draft-cavage or RFC 9421, whichever they carry; an instance can
+//! be told to accept only RFC 9421 (401 to draft-cavage) and records the scheme of every request, and
+//! it can sign its own requests with RFC 9421.
 
 #![allow(dead_code)]
 
@@ -296,6 +300,36 @@ pub fn signed_post_headers(
     ]
 }
 
+/// Builds the headers of a POST signed with RFC 9421 the way Fedify and Mastodon 4.5 do: `@method`,
+/// `@target-uri`, `content-digest` (RFC 9530) and `content-type`, `created`, `keyid`, `rsa-v1_5-sha256`.
+pub fn signed_post_headers_rfc9421(
+    keys: &Keys,
+    key_id: &str,
+    url: &str,
+    body: &[u8],
+    date: SystemTime,
+) -> Vec<(String, String)> {
+    let created = date
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let digest = format!("sha-256=:{}:", B64.encode(Sha256::digest(body)));
+    let content_type = "application/activity+json";
+    let params = format!(
+        "(\"@method\" \"@target-uri\" \"content-digest\" \"content-type\");created={created};keyid=\"{key_id}\";alg=\"rsa-v1_5-sha256\""
+    );
+    let base = format!(
+        "\"@method\": POST\n\"@target-uri\": {url}\n\"content-digest\": {digest}\n\"content-type\": {content_type}\n\"@signature-params\": {params}"
+    );
+    let signature = keys.sign(base.as_bytes());
+    vec![
+        ("Content-Digest".into(), digest),
+        ("Content-Type".into(), content_type.into()),
+        ("Signature-Input".into(), format!("sig1={params}")),
+        ("Signature".into(), format!("sig1=:{signature}:")),
+    ]
+}
+
 /// Parses `k="v",k2="v2"` (the draft-cavage Signature header).
 fn signature_params(header: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
@@ -520,6 +554,19 @@ impl Instance {
             self.flavor,
             keys,
             key_id,
+            &format!("{}/inbox", self.relay_base),
+            &body,
+            SystemTime::now(),
+        );
+        post_raw(&self.relay_base, headers, body).await
+    }
+
+    /// Signs `activity` as the instance actor with RFC 9421 and POSTs it to the relay.
+    pub async fn post_rfc9421_as_instance(&self, activity: &Value) -> (StatusCode, String) {
+        let body = serde_json::to_vec(activity).expect("json");
+        let headers = signed_post_headers_rfc9421(
+            &self.instance_keys,
+            &self.instance_key_id(),
             &format!("{}/inbox", self.relay_base),
             &body,
             SystemTime::now(),
