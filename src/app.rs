@@ -11,11 +11,13 @@ use tokio::net::TcpListener;
 use crate::ap::outgoing;
 use crate::config::Config;
 use crate::federation::delivery::{Backoff, Engine};
+use crate::federation::inbox::IgnoredCounts;
 use crate::federation::instance_actor::InstanceActors;
 use crate::federation::keyfile;
 use crate::federation::net::{AddressPolicy, Http, HttpSettings};
 use crate::federation::ratelimit::InboxLimiter;
 use crate::federation::resolver::{Resolver, Settings as ResolverSettings};
+use crate::federation::schemes::SignatureSchemes;
 use crate::httpsig::PrivateKey;
 use crate::store::Store;
 use crate::web::{routes, server};
@@ -54,6 +56,8 @@ pub struct AppState {
     pub started: Instant,
     /// Open connections per client IP (the cap, and the count of refusals for `/metrics`).
     pub connections: server::PerIpConnections,
+    /// Inbox requests accepted but not relayed, by reason.
+    pub ignored: IgnoredCounts,
 }
 
 impl AppState {
@@ -80,7 +84,8 @@ impl AppState {
             fetch_timeout: config.fetch_timeout(),
             delivery_timeout: config.delivery_timeout(),
             user_agent: format!("Plaza/{} (+{base})", env!("CARGO_PKG_VERSION")),
-        })?;
+        })?
+        .with_schemes(SignatureSchemes::load(store.clone(), config.outbound_signature).await?);
         let resolver = Resolver::new(
             Arc::new(http.clone()),
             ResolverSettings {
@@ -137,6 +142,7 @@ impl AppState {
             instance_actors,
             started: Instant::now(),
             connections: server::PerIpConnections::new(max_connections_per_ip),
+            ignored: IgnoredCounts::default(),
         }))
     }
 }

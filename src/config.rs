@@ -65,6 +65,22 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Concurrent connections allowed per client IP; 0 turns the cap off.
     pub max_connections_per_ip: usize,
+    /// Which signature scheme the relay tries first on a host it has not learnt about yet.
+    pub outbound_signature: OutboundSignature,
+}
+
+/// The first signature scheme tried on a receiving host (`outbound_signature`). Whatever the first knock,
+/// a host answering 401 or 400 gets the same request once more with the other scheme, and the scheme it
+/// accepted is remembered for it (across restarts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboundSignature {
+    /// draft-cavage first: every server accepts it today.
+    Cavage,
+    /// RFC 9421 first.
+    Rfc9421,
+    /// The scheme the host itself signed its requests to the relay with, else draft-cavage.
+    Auto,
 }
 
 impl Default for Config {
@@ -92,6 +108,7 @@ impl Default for Config {
             header_read_timeout_ms: 10_000,
             max_header_bytes: 64 * 1024,
             max_connections_per_ip: 64,
+            outbound_signature: OutboundSignature::Cavage,
         }
     }
 }
@@ -264,6 +281,7 @@ mod tests {
                 ("PLAZA_LISTEN", "0.0.0.0:9000"),
                 ("PLAZA_ALLOW_PRIVATE_NETWORKS", "true"),
                 ("PLAZA_RETRY_INITIAL_MS", "50"),
+                ("PLAZA_OUTBOUND_SIGNATURE", "rfc9421"),
                 ("PLAZA_UNRELATED", "x"),
             ]),
         )
@@ -273,6 +291,7 @@ mod tests {
         assert_eq!(c.listen_addr().unwrap().port(), 9000);
         assert!(c.allow_private_networks);
         assert_eq!(c.retry_initial_ms, 50);
+        assert_eq!(c.outbound_signature, OutboundSignature::Rfc9421);
     }
 
     #[test]
@@ -287,6 +306,9 @@ mod tests {
         assert!(e.to_string().contains("listen"), "{e}");
         let e = Config::load_with_env(None, &env(&[("PLAZA_PUBLIC_URL", "ftp://x")])).unwrap_err();
         assert!(e.to_string().contains("public_url"), "{e}");
+        let e =
+            Config::load_with_env(None, &env(&[("PLAZA_OUTBOUND_SIGNATURE", "rsa")])).unwrap_err();
+        assert!(e.to_string().contains("cavage"), "{e}");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! let [`crate::federation::relay::decide`] say what to do. Only after the log write is committed does the
 //! caller answer 202, so an accepted activity survives a crash.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use axum::body::Bytes;
@@ -50,6 +51,27 @@ impl Receipt {
     }
 }
 
+/// Requests answered 202 without relaying anything, by reason ("not public", …), for `/metrics`.
+#[derive(Default)]
+pub struct IgnoredCounts(Mutex<BTreeMap<&'static str, u64>>);
+
+impl IgnoredCounts {
+    /// Counts one request ignored for `reason`.
+    pub fn count(&self, reason: &'static str) {
+        if let Ok(mut counts) = self.0.lock() {
+            *counts.entry(reason).or_default() += 1;
+        }
+    }
+
+    /// The counts so far, by reason.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        self.0
+            .lock()
+            .map(|c| c.iter().map(|(r, n)| (*r, *n)).collect())
+            .unwrap_or_default()
+    }
+}
+
 /// Processes one inbox request.
 pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Receipt> {
     let claim = httpsig::extract_claim(request, SystemTime::now())?;
@@ -70,6 +92,7 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
         .signer(&claim.key_id, &origin, |key| claim.verify(key))
         .await?;
     relay::check_signer(&activity, &signer.owner, &claim.key_id)?;
+    state.http.schemes().hint(&origin, claim.scheme);
     // Charged only once the signer is proven to speak for `origin`: a forged request naming someone
     // else's actor must not use up that instance's allowance.
     state.limiter.check(&origin)?;
@@ -155,9 +178,14 @@ async fn act(
         Decision::RejectFollow(reason) => {
             let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?;
             let reject = outgoing::reject(&state.base, &activity.raw, &sender.id);
-            state
-                .engine
-                .send_once(inbox.to_string(), Bytes::from(reject.to_string()));
+            let body = Bytes::from(reject.to_string());
+            if let Some(id) = reject.get("id").and_then(Value::as_str) {
+                state
+                    .store
+                    .record_published(id.to_string(), body.clone())
+                    .await?;
+            }
+            state.engine.send_once(inbox.to_string(), body);
             Ok(Receipt::Ignored(reason))
         }
         Decision::Unsubscribe => {

@@ -8,3 +8,4 @@ pub mod net;
 pub mod ratelimit;
 pub mod relay;
 pub mod resolver;
+pub mod schemes;

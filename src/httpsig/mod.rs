@@ -13,6 +13,7 @@
 pub mod cavage;
 pub mod digest;
 pub mod keys;
+pub mod outbound9421;
 pub mod rfc9421;
 mod sfv;
 
@@ -381,6 +382,68 @@ pub fn request_target(url: &url::Url) -> String {
     match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_owned(),
+    }
+}
+
+impl Scheme {
+    /// The other scheme: what to try once when a receiver refuses this one (the "double knock").
+    pub fn other(self) -> Scheme {
+        match self {
+            Scheme::Cavage => Scheme::Rfc9421,
+            Scheme::Rfc9421 => Scheme::Cavage,
+        }
+    }
+
+    /// The name used in the configuration and the store: `cavage` or `rfc9421`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Cavage => "cavage",
+            Scheme::Rfc9421 => "rfc9421",
+        }
+    }
+
+    /// Reads [`Scheme::as_str`] back.
+    pub fn parse(name: &str) -> Option<Scheme> {
+        match name {
+            "cavage" => Some(Scheme::Cavage),
+            "rfc9421" => Some(Scheme::Rfc9421),
+            _ => None,
+        }
+    }
+}
+
+/// Signs a request the relay sends with `scheme`: [`sign_request_with_digest`] (draft-cavage) or
+/// [`outbound9421::sign_request_rfc9421`]. `digest` is the body's `Digest` value ([`digest_header`]),
+/// `None` for a request without body (GET); RFC 9421 turns it into `Content-Digest` without rehashing.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_request_as(
+    scheme: Scheme,
+    key: &PrivateKey,
+    key_id: &str,
+    method: &Method,
+    url: &url::Url,
+    content_type: Option<&str>,
+    digest: Option<&str>,
+    now: SystemTime,
+) -> Result<Vec<(HeaderName, HeaderValue)>> {
+    match scheme {
+        Scheme::Cavage => {
+            sign_request_with_digest(key, key_id, method, url, content_type, digest, now)
+        }
+        Scheme::Rfc9421 => {
+            let content_digest = digest
+                .map(outbound9421::content_digest_from_digest)
+                .transpose()?;
+            outbound9421::sign_request_rfc9421(
+                key,
+                key_id,
+                method,
+                url,
+                content_type,
+                content_digest.as_deref(),
+                now,
+            )
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 //! connection (WAL mode: readers never wait for the writer). The async API is narrow on purpose, so that a
 //! PostgreSQL backend can implement the same calls later.
 
+pub mod published;
+pub mod schemes;
 pub mod tail;
 
 use std::collections::HashMap;
@@ -250,6 +252,8 @@ fn open_writer(path: &Path) -> Result<Connection> {
     let writer = open_connection(path)?;
     writer.execute_batch(SCHEMA)?;
     migrate(&writer)?;
+    writer.execute_batch(published::SCHEMA)?;
+    writer.execute_batch(schemes::SCHEMA)?;
     writer.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
     Ok(writer)
 }
@@ -650,6 +654,7 @@ impl Store {
             let cutoff = now_ms() - max_age_ms;
             let n = conn.execute("DELETE FROM log WHERE received_ms < ?1", [cutoff])?;
             conn.execute("DELETE FROM seen WHERE at < ?1", [cutoff])?;
+            published::prune(conn, cutoff)?;
             Ok(n)
         })
         .await
@@ -727,6 +732,7 @@ fn insert_entry(
     )?
     .execute(params![e.origin, e.target, e.kind, now, &e.mastodon_body[..], &e.litepub_body[..]])?;
     let seq = conn.last_insert_rowid() as u64;
+    published::record_entry(conn, seq, &e.litepub_body, now)?;
     appended.push(Entry {
         seq,
         origin: e.origin,

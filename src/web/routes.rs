@@ -17,6 +17,7 @@ use crate::app::AppState;
 use crate::federation::inbox;
 use crate::federation::net::ACTIVITY_JSON;
 use crate::httpsig::SignedRequest;
+use crate::store::{Style, Subscriber};
 use crate::web::admin;
 use crate::{Error, Result};
 
@@ -28,9 +29,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/actor", get(actor))
         .route("/inbox", post(inbox_post))
-        .route("/followers", get(collection))
-        .route("/following", get(collection))
-        .route("/outbox", get(collection))
+        .route("/followers", get(followers))
+        .route("/following", get(following))
+        .route("/outbox", get(outbox))
+        .route("/activities/{id}", get(published_activity))
         .route("/.well-known/webfinger", get(webfinger))
         .route("/.well-known/nodeinfo", get(nodeinfo_links))
         .route("/nodeinfo/2.1", get(nodeinfo))
@@ -92,6 +94,9 @@ async fn inbox_post(
         body: &body,
     };
     let receipt = inbox::receive(&state, &request).await?;
+    if let inbox::Receipt::Ignored(reason) = receipt {
+        state.ignored.count(reason);
+    }
     tracing::debug!(outcome = %receipt.describe(), "inbox");
     Ok((
         StatusCode::ACCEPTED,
@@ -100,18 +105,75 @@ async fn inbox_post(
         .into_response())
 }
 
-async fn collection(State(state): Shared, uri: Uri) -> Response {
-    let id = format!("{}{}", state.base, uri.path());
-    activity_json(
-        json!({
-            "@context": "https://www.w3.org/ns/activitystreams",
-            "id": id,
-            "type": "OrderedCollection",
-            "totalItems": 0,
-            "orderedItems": []
-        })
-        .to_string(),
-    )
+/// The subscribed instances' actors (they follow the relay).
+async fn followers(State(state): Shared) -> Result<Response> {
+    subscriber_collection(&state, "followers", |_| true).await
+}
+
+/// The LitePub instance relay actors, which the relay follows back.
+async fn following(State(state): Shared) -> Result<Response> {
+    subscriber_collection(&state, "following", |s| s.style == Style::LitePub).await
+}
+
+async fn subscriber_collection(
+    state: &AppState,
+    name: &str,
+    include: impl Fn(&Subscriber) -> bool,
+) -> Result<Response> {
+    let actors = state
+        .store
+        .subscribers()
+        .await?
+        .into_iter()
+        .filter(|s| include(s))
+        .map(|s| Value::String(s.actor_id))
+        .collect();
+    let id = format!("{}/{name}", state.base);
+    Ok(activity_json(
+        outgoing::ordered_collection(&id, actors).to_string(),
+    ))
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<String>,
+    before: Option<u64>,
+}
+
+/// Activities on one outbox page.
+const OUTBOX_PAGE: usize = 20;
+
+/// What the relay has published and still keeps, newest first, in pages.
+async fn outbox(State(state): Shared, Query(q): Query<PageQuery>) -> Result<Response> {
+    let id = format!("{}/outbox", state.base);
+    if q.page.is_none() {
+        let total = state.store.published_count().await?;
+        return Ok(activity_json(
+            outgoing::paged_collection(&id, total).to_string(),
+        ));
+    }
+    let page = state.store.outbox_page(q.before, OUTBOX_PAGE).await?;
+    let items = page
+        .items
+        .iter()
+        .filter_map(|body| serde_json::from_slice::<Value>(body).ok())
+        .collect();
+    let page_id = match q.before {
+        Some(before) => format!("{id}?page=true&before={before}"),
+        None => format!("{id}?page=true"),
+    };
+    Ok(activity_json(
+        outgoing::collection_page(&id, &page_id, items, page.next).to_string(),
+    ))
+}
+
+/// An activity the relay sent, at its id, while the log keeps it.
+async fn published_activity(State(state): Shared, Path(id): Path<String>) -> Result<Response> {
+    let url = format!("{}/activities/{id}", state.base);
+    match state.store.published(&url).await? {
+        Some(body) => Ok(activity_json(body)),
+        None => Err(Error::NotFound(url)),
+    }
 }
 
 #[derive(Deserialize)]
@@ -230,6 +292,12 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         stats.pruned_skips.load(Ordering::Relaxed),
     );
     put(
+        "plaza_delivery_denied_skips_total",
+        "counter",
+        "Entries skipped after receivers answered 401/403 to every attempt.",
+        stats.denied_skips.load(Ordering::Relaxed),
+    );
+    put(
         "plaza_subscriber_lag_entries",
         "gauge",
         "Sum over subscribers of persisted cursor lag behind the log head.",
@@ -241,6 +309,12 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         "Connections closed at once because their client IP held max_connections_per_ip already.",
         state.connections.refused(),
     );
+    text.push_str("# HELP plaza_inbox_ignored_total Inbox requests accepted but not relayed, by reason.\n# TYPE plaza_inbox_ignored_total counter\n");
+    for (reason, n) in state.ignored.snapshot() {
+        text.push_str(&format!(
+            "plaza_inbox_ignored_total{{reason=\"{reason}\"}} {n}\n"
+        ));
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -5,6 +5,7 @@
 
 mod abuse;
 mod gotosocial;
+mod interop;
 mod operations;
 mod relay;
 mod subscriptions;
