@@ -16,7 +16,13 @@ use crate::federation::net::{AddressPolicy, Http, HttpSettings};
 use crate::federation::ratelimit::InboxLimiter;
 use crate::federation::resolver::Resolver;
 use crate::httpsig::PrivateKey;
+use crate::moderation::actions;
+use crate::moderation::curation::Curation;
+use crate::moderation::tokens::AdminTokens;
 use crate::store::Store;
+use crate::web::client_ip::TrustedProxies;
+use crate::web::ip_limit::ClientLimiter;
+use crate::web::observability::InboundCounters;
 use crate::web::routes;
 use crate::{Error, Result};
 
@@ -49,6 +55,14 @@ pub struct AppState {
     pub limiter: InboxLimiter,
     /// When the relay started.
     pub started: Instant,
+    /// Blocks, subscription policy and known software, in force.
+    pub curation: Curation,
+    /// The admin tokens and their names.
+    pub admin_tokens: AdminTokens,
+    /// Per-client-IP limits on the public read endpoints.
+    pub client_limiter: ClientLimiter,
+    /// Inbox requests by outcome, for the metrics.
+    pub inbound: InboundCounters,
 }
 
 impl AppState {
@@ -75,7 +89,8 @@ impl AppState {
             fetch_timeout: config.fetch_timeout(),
             delivery_timeout: config.delivery_timeout(),
             user_agent: format!("Plaza/{} (+{base})", env!("CARGO_PKG_VERSION")),
-        })?;
+        })?
+        .with_fetches_per_host(config.max_fetches_per_host as usize);
         let resolver = Resolver::new(
             http.clone(),
             Duration::from_secs(config.key_cache_secs.max(1)),
@@ -110,6 +125,27 @@ impl AppState {
             config.inbound_rate_per_instance,
             config.inbound_burst_per_instance,
         );
+        for (instance, limit) in store.limits().await? {
+            limiter.set_override(&instance, Some(limit));
+        }
+        let policy = match store.setting(actions::POLICY_SETTING).await? {
+            // Changed through the admin API: that choice outlives restarts.
+            Some(saved) => serde_json::from_value(saved)
+                .map_err(|e| Error::Config(format!("saved subscription policy: {e}")))?,
+            None => config.policy_settings()?,
+        };
+        let software = store
+            .instances()
+            .await?
+            .into_iter()
+            .filter_map(|(authority, info)| Some((authority, info.software?)));
+        let curation = Curation::new(store.blocks().await?, policy, software);
+        let admin_tokens = AdminTokens::new(&config.admin_token, &config.admin_tokens)?;
+        let client_limiter = ClientLimiter::new(
+            config.client_ip_rate,
+            config.client_ip_burst,
+            TrustedProxies::parse(&config.trusted_proxies)?,
+        );
         Ok(Arc::new(AppState {
             config,
             base,
@@ -123,6 +159,10 @@ impl AppState {
             engine,
             limiter,
             started: Instant::now(),
+            curation,
+            admin_tokens,
+            client_limiter,
+            inbound: InboundCounters::default(),
         }))
     }
 }
@@ -154,10 +194,13 @@ pub async fn serve(
     let router = routes::router(state.clone());
     println!("plaza listening on http://{local} as {}", state.base);
     tracing::info!(%local, base = %state.base, "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::Unavailable(format!("server: {e}")))?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| Error::Unavailable(format!("server: {e}")))?;
     state.engine.stop_all();
     Ok(())
 }
@@ -170,6 +213,7 @@ fn spawn_pruner(state: Arc<AppState>) {
         loop {
             every.tick().await;
             state.limiter.forget_idle();
+            state.client_limiter.forget_idle();
             match state.store.prune(max_age_ms).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(pruned = n, "pruned log entries past retention"),

@@ -75,6 +75,10 @@ pub enum Error {
     #[error("instance {0} is not subscribed to this relay")]
     NotSubscribed(String),
 
+    /// The instance is blocked by the relay's admins (by domain or by the software it runs).
+    #[error("instance {0} is blocked by this relay")]
+    Blocked(String),
+
     /// An admin request without the right bearer token.
     #[error("admin token missing or wrong")]
     AdminUnauthorized,
@@ -127,7 +131,7 @@ impl Error {
             | Error::AdminUnauthorized => StatusCode::UNAUTHORIZED,
             Error::Fetch { .. } => StatusCode::BAD_GATEWAY,
             Error::ForbiddenAddress(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::NotSubscribed(_) => StatusCode::FORBIDDEN,
+            Error::NotSubscribed(_) | Error::Blocked(_) => StatusCode::FORBIDDEN,
             Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

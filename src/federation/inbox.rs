@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::ap::{Activity, Actor, authority_of, outgoing, same_authority};
 use crate::app::AppState;
+use crate::federation::admission;
 use crate::federation::relay::{self, Context, Decision};
 use crate::federation::resolver::ResolvedKey;
 use crate::httpsig::{self, Claim, SignedRequest};
@@ -54,6 +55,7 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     let activity = Activity::parse(request.body)?;
     let origin = authority_of(&activity.actor)
         .ok_or_else(|| Error::BadRequest(format!("actor {:?} is not a URL", activity.actor)))?;
+    admission::check_blocked(state, &origin)?;
     let subscribed = state.store.subscribed_style(&origin);
     if subscribed.is_none()
         && !matches!(
@@ -124,7 +126,12 @@ async fn act(
     body: &[u8],
 ) -> Result<Receipt> {
     match decision {
-        Decision::Subscribe(style) => subscribe(state, style, activity, sender, origin).await,
+        Decision::Subscribe(style) => {
+            match admission::screen(state, style, activity, sender, origin).await? {
+                Some(held_or_refused) => Ok(held_or_refused),
+                None => subscribe(state, style, activity, sender, origin).await,
+            }
+        }
         Decision::RejectFollow(reason) => {
             let inbox = sender
                 .delivery_inbox()
@@ -187,7 +194,9 @@ async fn act(
     }
 }
 
-async fn subscribe(
+/// Subscribes the instance and queues the Accept (and the LitePub Follow back); the policy was applied
+/// before (see [`crate::federation::admission`]).
+pub(crate) async fn subscribe(
     state: &AppState,
     style: Style,
     follow: &Activity,

@@ -14,9 +14,13 @@ use axum::http::{HeaderValue, Method, header};
 use serde_json::Value;
 use url::Url;
 
+use crate::federation::host_slots::HostSlots;
 pub use crate::federation::inbox_client::InboxClient;
 use crate::httpsig::{self, PrivateKey};
 use crate::{Error, Result};
+
+/// Fetches in flight per remote host unless configured otherwise (`max_fetches_per_host`).
+pub const DEFAULT_FETCHES_PER_HOST: usize = 4;
 
 /// The media type ActivityPub documents are sent and requested with.
 pub const ACTIVITY_JSON: &str = "application/activity+json";
@@ -161,6 +165,7 @@ pub struct Http {
     delivery_timeout: Duration,
     user_agent: HeaderValue,
     tls: tokio_rustls::TlsConnector,
+    slots: Arc<HostSlots>,
 }
 
 /// Settings for [`Http::new`].
@@ -206,7 +211,14 @@ impl Http {
             delivery_timeout: s.delivery_timeout,
             user_agent,
             tls: tokio_rustls::TlsConnector::from(Arc::new(tls_config()?)),
+            slots: Arc::new(HostSlots::new(DEFAULT_FETCHES_PER_HOST)),
         })
+    }
+
+    /// The same client with at most `n` fetches in flight per remote host.
+    pub fn with_fetches_per_host(mut self, n: usize) -> Http {
+        self.slots = Arc::new(HostSlots::new(n));
+        self
     }
 
     /// Which addresses this client may contact.
@@ -252,6 +264,11 @@ impl Http {
     pub async fn get_json(&self, url: &str) -> Result<Value> {
         let parsed = Url::parse(url).map_err(|e| Error::fetch(url, format!("bad URL: {e}")))?;
         self.policy.check_url(&parsed)?;
+        let _slot = self
+            .slots
+            .acquire(parsed.host_str().unwrap_or_default(), self.fetch_timeout)
+            .await
+            .ok_or_else(|| Error::fetch(url, "too many fetches from this host in flight"))?;
         let mut request = self
             .client
             .get(parsed.clone())

@@ -8,6 +8,7 @@
 //! connection (WAL mode: readers never wait for the writer). The async API is narrow on purpose, so that a
 //! PostgreSQL backend can implement the same calls later.
 
+pub mod moderation;
 pub mod tail;
 
 use std::collections::HashMap;
@@ -31,14 +32,14 @@ pub enum Style {
 }
 
 impl Style {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Style::Mastodon => "mastodon",
             Style::LitePub => "litepub",
         }
     }
 
-    fn parse(s: &str) -> Style {
+    pub(crate) fn parse(s: &str) -> Style {
         if s == "litepub" {
             Style::LitePub
         } else {
@@ -205,6 +206,7 @@ fn open_connection(path: &Path) -> Result<Connection> {
 fn open_writer(path: &Path) -> Result<Connection> {
     let writer = open_connection(path)?;
     writer.execute_batch(SCHEMA)?;
+    writer.execute_batch(moderation::SCHEMA)?;
     writer.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
     Ok(writer)
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::federation::inbox;
 use crate::federation::net::ACTIVITY_JSON;
 use crate::httpsig::SignedRequest;
-use crate::web::admin;
+use crate::web::{admin, ip_limit, observability};
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -25,7 +25,7 @@ type Shared = State<Arc<AppState>>;
 /// All routes of the relay.
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
-    Router::new()
+    let router = Router::new()
         .route("/actor", get(actor))
         .route("/inbox", post(inbox_post))
         .route("/followers", get(collection))
@@ -36,17 +36,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/nodeinfo/2.1", get(nodeinfo))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/admin/subscribers", get(admin_subscribers))
-        .route(
-            "/admin/subscribers/{instance}",
-            axum::routing::delete(admin_remove),
-        )
+        .nest(admin::PREFIX, admin::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ip_limit::limit,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             std::time::Duration::from_secs(30),
         ))
-        .with_state(state)
+        .with_state(state);
+    observability::with_request_ids(router)
 }
 
 fn activity_json(body: impl Into<axum::body::Body>) -> Response {
@@ -91,7 +92,9 @@ async fn inbox_post(
         headers: &headers,
         body: &body,
     };
-    let receipt = inbox::receive(&state, &request).await?;
+    let outcome = inbox::receive(&state, &request).await;
+    state.inbound.count(&outcome);
+    let receipt = outcome?;
     tracing::debug!(outcome = %receipt.describe(), "inbox");
     Ok((
         StatusCode::ACCEPTED,
@@ -235,6 +238,7 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         "Sum over subscribers of persisted cursor lag behind the log head.",
         lag,
     );
+    observability::render(&state, &mut text).await?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -243,25 +247,4 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         text,
     )
         .into_response())
-}
-
-async fn admin_subscribers(State(state): Shared, headers: HeaderMap) -> Result<axum::Json<Value>> {
-    admin::authorize(&state, &headers)?;
-    Ok(axum::Json(
-        json!({ "subscribers": admin::subscribers(&state).await? }),
-    ))
-}
-
-async fn admin_remove(
-    State(state): Shared,
-    headers: HeaderMap,
-    Path(instance): Path<String>,
-) -> Result<axum::Json<Value>> {
-    admin::authorize(&state, &headers)?;
-    if !admin::remove(&state, &instance).await? {
-        return Err(Error::NotFound(format!(
-            "instance {instance} is not subscribed"
-        )));
-    }
-    Ok(axum::Json(json!({ "removed": instance })))
 }

@@ -162,7 +162,7 @@ impl Relay {
         format!("{}/inbox", self.base)
     }
 
-    /// A request to the admin API at `path` (under `/admin`), with `token` as bearer when given.
+    /// A request to the admin API at `path` (under `/api/v1/admin`), with `token` as bearer when given.
     pub async fn admin(
         &self,
         method: reqwest::Method,
@@ -170,7 +170,7 @@ impl Relay {
         token: Option<&str>,
     ) -> reqwest::Response {
         let mut request =
-            reqwest::Client::new().request(method, format!("{}/admin{path}", self.base));
+            reqwest::Client::new().request(method, format!("{}/api/v1/admin{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
