@@ -718,10 +718,37 @@ async fn handle(
             }
         }
     }
+    if let Some(document) = nodeinfo(&shared, &path) {
+        return json_response(document);
+    }
     if let Some(object) = shared.inner.lock().unwrap().objects.get(&path) {
         return json_response(object.clone());
     }
     StatusCode::NOT_FOUND.into_response()
+}
+
+/// The instance's NodeInfo: the links document and a 2.0 document naming its software.
+fn nodeinfo(shared: &Shared, path: &str) -> Option<Value> {
+    let software = match shared.flavor {
+        Flavor::Mastodon => "mastodon",
+        Flavor::GoToSocial => "gotosocial",
+        Flavor::Pleroma => "pleroma",
+    };
+    match path {
+        "/.well-known/nodeinfo" => Some(json!({ "links": [{
+            "rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+            "href": format!("{}/nodeinfo/2.0", shared.base)
+        }]})),
+        "/nodeinfo/2.0" => Some(json!({
+            "version": "2.0",
+            "software": { "name": software, "version": "1.0.0" },
+            "protocols": ["activitypub"],
+            "usage": { "users": { "total": 1 } },
+            "openRegistrations": false,
+            "metadata": {}
+        })),
+        _ => None,
+    }
 }
 
 /// Checks a request from the relay the way Mastodon does: signature over the listed headers with the
