@@ -191,6 +191,7 @@ pub async fn serve(
         .map_err(|e| Error::Config(format!("listener: {e}")))?;
     let state = AppState::build(config).await?;
     spawn_pruner(state.clone());
+    crate::federation::admission::learn_missing_software(state.clone());
     let router = routes::router(state.clone());
     println!("plaza listening on http://{local} as {}", state.base);
     tracing::info!(%local, base = %state.base, "listening");

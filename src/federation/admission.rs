@@ -88,6 +88,24 @@ async fn learn_software(state: &AppState, origin: &str, actor_id: &str) {
     }
 }
 
+/// Asks the NodeInfo of subscribers whose software is not known yet (subscribed before the relay
+/// recorded it, or it did not answer then), one at a time in the background, so software blocks cover
+/// them too.
+pub fn learn_missing_software(state: std::sync::Arc<AppState>) {
+    tokio::spawn(async move {
+        let subscribers = match state.store.subscribers().await {
+            Ok(subscribers) => subscribers,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing subscribers for NodeInfo");
+                return;
+            }
+        };
+        for s in subscribers {
+            learn_software(&state, &s.authority, &s.actor_id).await;
+        }
+    });
+}
+
 /// Answers a Follow with a Reject (best effort, in the background).
 fn send_reject(state: &AppState, inbox: &str, follow: &Value, actor_id: &str) {
     let reject = outgoing::reject(&state.base, follow, actor_id);

@@ -60,10 +60,22 @@ pub async fn block(
         many => format!("{} blocks", many.len()),
     };
     let detail = json!({ "blocks": blocks, "ended": victims });
-    let ended = state
+    let kept: Vec<(BlockKind, String)> =
+        blocks.iter().map(|b| (b.kind, b.domain.clone())).collect();
+    let ended = match state
         .store
         .add_blocks(blocks, victims, record(admin, action, &target, detail))
-        .await?;
+        .await
+    {
+        Ok(ended) => ended,
+        Err(e) => {
+            // Not stored: not in force either (the workers stopped above restart with the relay).
+            for (kind, target) in kept {
+                state.curation.remove_block(kind, &target);
+            }
+            return Err(e);
+        }
+    };
     tracing::info!(%admin, %target, ended = ended.len(), "blocked");
     Ok(ended)
 }

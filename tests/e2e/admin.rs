@@ -350,12 +350,7 @@ async fn blocks_take_effect_on_the_next_request_by_domain_subdomain_and_software
     assert_eq!(a_block["purge"], true);
     assert_eq!(a_block["created_by"], "mod");
     assert!(a_block["created_at"].as_i64().unwrap() > 0);
-    let metrics = reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.metrics().await;
     assert!(
         metrics.contains("plaza_blocks{kind=\"domain\"} 2"),
         "{metrics}"

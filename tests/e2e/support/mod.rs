@@ -177,6 +177,16 @@ impl Relay {
         request.send().await.expect("admin request")
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// The admin API's subscriber list.
     pub async fn admin_subscribers(&self, token: &str) -> Vec<Value> {
         let list: Value = self
