@@ -96,4 +96,48 @@ mod tests {
         drop(_a2);
         assert_eq!(slots.busy_hosts(), 0);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_signing_client_keeps_to_the_bound() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (now, max) = (in_flight.clone(), most.clone());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (now, max) = (now.clone(), max.clone());
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = socket.read(&mut buf).await;
+                    let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    max.fetch_max(current, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+                        .await;
+                });
+            }
+        });
+        let http = crate::federation::inbox_client::tests::http(true, Duration::from_secs(5))
+            .with_fetches_per_host(2);
+        let fetches: Vec<_> = (0..6)
+            .map(|n| {
+                let http = http.clone();
+                tokio::spawn(async move { http.get_json(&format!("http://{addr}/doc/{n}")).await })
+            })
+            .collect();
+        for fetch in fetches {
+            assert!(fetch.await.unwrap().is_ok());
+        }
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            2,
+            "at most two fetches at once to one host"
+        );
+    }
 }

@@ -416,11 +416,19 @@ impl Store {
         .await
     }
 
-    /// How many entries the log holds now (after pruning).
+    /// How many entries the log holds now (after pruning). Sequences are never reused and pruning
+    /// removes the oldest, so the span of sequences is the count, read from the primary key's ends
+    /// instead of scanning the log.
     pub async fn log_size(&self) -> Result<u64> {
         self.read(|conn| {
-            let n: i64 = conn.query_row("SELECT COUNT(*) FROM log", [], |r| r.get(0))?;
-            Ok(n as u64)
+            let (first, last): (Option<i64>, Option<i64>) =
+                conn.query_row("SELECT MIN(seq), MAX(seq) FROM log", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            Ok(match (first, last) {
+                (Some(first), Some(last)) => (last - first + 1) as u64,
+                _ => 0,
+            })
         })
         .await
     }
@@ -577,5 +585,20 @@ mod tests {
             [("a.example".to_string(), info)]
         );
         assert_eq!(store.audit_log(100).await.unwrap().len(), 4);
+
+        assert_eq!(store.log_size().await.unwrap(), 0);
+        for n in 0..3 {
+            store
+                .append(crate::store::NewEntry {
+                    origin: "a.example".into(),
+                    target: None,
+                    kind: "Create".into(),
+                    mastodon_body: format!("{n}").into(),
+                    litepub_body: format!("{n}").into(),
+                })
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.log_size().await.unwrap(), 3);
     }
 }

@@ -267,6 +267,16 @@ async fn blocks_take_effect_on_the_next_request_by_domain_subdomain_and_software
         i.subscribe(&relay).await;
     }
 
+    // a is down with a delivery waiting for it when the block comes.
+    a.down().await;
+    let waiting = b.public_create("waiting for a");
+    let waiting_note = waiting["object"]["id"].as_str().unwrap().to_string();
+    assert_eq!(b.post_as_user(&waiting).await.0, StatusCode::ACCEPTED);
+    eventually("p gets the post a waits for", || {
+        p.got_object(&waiting_note)
+    })
+    .await;
+
     let a_host = a.addr.ip().to_string();
     let (ok, out) = plaza_admin(
         &relay,
@@ -278,6 +288,11 @@ async fn blocks_take_effect_on_the_next_request_by_domain_subdomain_and_software
     let (status, body) = a.post_as_user(&a.public_create("after the block")).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("blocked"), "{body}");
+    assert!(
+        relay.metrics().await.contains("plaza_delivery_workers 2\n"),
+        "the blocked instance's delivery worker stopped"
+    );
+    a.up().await;
     let received_before = a.received().len();
     let create = b.public_create("while a is blocked");
     let note = create["object"]["id"].as_str().unwrap().to_string();
@@ -288,6 +303,10 @@ async fn blocks_take_effect_on_the_next_request_by_domain_subdomain_and_software
         a.received().len(),
         received_before,
         "a blocked instance receives nothing"
+    );
+    assert!(
+        !a.got_object(&waiting_note),
+        "its pending deliveries were dropped"
     );
     let follow = a.follow_activity(&relay);
     assert_eq!(
