@@ -294,8 +294,8 @@ pub async fn stats(state: &AppState) -> Result<Value> {
             "software": state.curation.block_count(BlockKind::Software),
         },
         "policy": state.curation.policy(),
-        // The discovery index is not part of this relay process yet: nothing indexed, nothing behind.
-        "index": { "documents": 0, "lag": 0 },
+        // The discovery index does not run inside the relay process yet: null until it does.
+        "index": { "documents": Value::Null, "lag": Value::Null },
         "uptime_secs": state.started.elapsed().as_secs(),
     }))
 }

@@ -167,6 +167,17 @@ async fn approval_holds_follows_until_an_admin_approves_or_rejects() {
         assert!(sub.get(field).is_some(), "{field} missing: {sub}");
     }
 
+    let (_, table) = plaza_admin(&relay, TOKEN, &["subscribers"]).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("INSTANCE") && lines[0].contains("LAST DELIVERY"),
+        "{table}"
+    );
+    assert!(
+        lines[1].contains(&p.authority()) && lines[1].contains("pleroma"),
+        "{table}"
+    );
+
     let audit = admin_json(&relay, TOKEN, &["audit"]).await;
     let actions: Vec<(&str, &str)> = audit["audit"]
         .as_array()
