@@ -11,10 +11,11 @@ use tokio::net::TcpListener;
 use crate::ap::outgoing;
 use crate::config::Config;
 use crate::federation::delivery::{Backoff, Engine};
+use crate::federation::instance_actor::InstanceActors;
 use crate::federation::keyfile;
 use crate::federation::net::{AddressPolicy, Http, HttpSettings};
 use crate::federation::ratelimit::InboxLimiter;
-use crate::federation::resolver::Resolver;
+use crate::federation::resolver::{Resolver, Settings as ResolverSettings};
 use crate::httpsig::PrivateKey;
 use crate::moderation::actions;
 use crate::moderation::curation::Curation;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Per-instance inbox limits.
     pub limiter: InboxLimiter,
+    /// Whether a subscribing actor is its instance's own actor.
+    pub instance_actors: InstanceActors,
     /// When the relay started.
     pub started: Instant,
     /// Blocks, subscription policy and known software, in force.
@@ -92,8 +95,13 @@ impl AppState {
         })?
         .with_fetches_per_host(config.max_fetches_per_host as usize);
         let resolver = Resolver::new(
-            http.clone(),
-            Duration::from_secs(config.key_cache_secs.max(1)),
+            Arc::new(http.clone()),
+            ResolverSettings {
+                ttl: Duration::from_secs(config.key_cache_secs.max(1)),
+                cache_bytes: config.resolver_cache_bytes,
+                fetches_per_minute: config.key_fetches_per_host_per_minute,
+                ..ResolverSettings::default()
+            },
         );
         let engine = Engine::new(
             store.clone(),
@@ -121,6 +129,7 @@ impl AppState {
         for subscriber in subscribers {
             engine.start(subscriber);
         }
+        let instance_actors = InstanceActors::new(http.clone());
         let limiter = InboxLimiter::new(
             config.inbound_rate_per_instance,
             config.inbound_burst_per_instance,
@@ -158,6 +167,7 @@ impl AppState {
             resolver,
             engine,
             limiter,
+            instance_actors,
             started: Instant::now(),
             curation,
             admin_tokens,
@@ -215,6 +225,7 @@ fn spawn_pruner(state: Arc<AppState>) {
             every.tick().await;
             state.limiter.forget_idle();
             state.client_limiter.forget_idle();
+            state.resolver.forget_idle();
             match state.store.prune(max_age_ms).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(pruned = n, "pruned log entries past retention"),

@@ -49,6 +49,10 @@ pub struct Config {
     pub retention_hours: u64,
     /// How long a fetched public key is trusted before it is fetched again, in seconds.
     pub key_cache_secs: u64,
+    /// Memory budget of the key and actor caches together, in bytes (entries are weighed by size).
+    pub resolver_cache_bytes: u64,
+    /// Key and actor fetches allowed per remote host and minute; 0 turns the limit off.
+    pub key_fetches_per_host_per_minute: u32,
     /// Inbox requests per second allowed per instance, sustained; 0 turns limiting off.
     pub inbound_rate_per_instance: u32,
     /// Inbox requests an instance may send at once before the sustained rate applies.
@@ -88,6 +92,8 @@ impl Default for Config {
             retry_max_secs: 3600,
             retention_hours: 24 * 7,
             key_cache_secs: 24 * 3600,
+            resolver_cache_bytes: 32 * 1024 * 1024,
+            key_fetches_per_host_per_minute: 120,
             inbound_rate_per_instance: 100,
             inbound_burst_per_instance: 1000,
             admin_token: String::new(),

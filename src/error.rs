@@ -60,6 +60,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// The signer's key or actor document could not be fetched or read (HTML, too large, host down or
+    /// silent). The sender's problem, answered 401 so that it does not retry a 5xx for days.
+    #[error("cannot get the signing key or actor {url}: {reason}")]
+    KeyFetch {
+        /// What was fetched.
+        url: String,
+        /// Why it failed.
+        reason: String,
+    },
+
     /// An outgoing fetch or delivery aimed at an address that the configuration forbids
     /// (loopback, private ranges, plain http) .
     #[error(
@@ -75,9 +85,14 @@ pub enum Error {
     #[error("instance {0} is not subscribed to this relay")]
     NotSubscribed(String),
 
-    /// The instance is blocked by the relay's admins (by domain or by the software it runs).
-    #[error("instance {0} is blocked by this relay")]
-    Blocked(String),
+    /// A request body larger than what its kind may be (a Follow is a few hundred bytes).
+    #[error("too large: {0}")]
+    TooLarge(String),
+
+    /// The relay's admins blocked this instance (by its domain or the software it runs, or by removing
+    /// its subscription); it is refused until they lift the block.
+    #[error("instance {0} is blocked by the relay's admins")]
+    InstanceBlocked(String),
 
     /// An admin request without the right bearer token.
     #[error("admin token missing or wrong")]
@@ -128,10 +143,13 @@ impl Error {
             | Error::SignatureInvalid
             | Error::KeyUnusable(_)
             | Error::KeyNotOwned { .. }
+            | Error::KeyFetch { .. }
             | Error::AdminUnauthorized => StatusCode::UNAUTHORIZED,
             Error::Fetch { .. } => StatusCode::BAD_GATEWAY,
             Error::ForbiddenAddress(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::NotSubscribed(_) | Error::Blocked(_) => StatusCode::FORBIDDEN,
+            Error::NotSubscribed(_) => StatusCode::FORBIDDEN,
+            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::InstanceBlocked(_) => StatusCode::FORBIDDEN,
             Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

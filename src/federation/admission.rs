@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::ap::{Activity, Actor, outgoing};
 use crate::app::AppState;
 use crate::federation::inbox::{self, Receipt};
-use crate::federation::nodeinfo;
+use crate::federation::{nodeinfo, relay};
 use crate::moderation::audit::NewAudit;
 use crate::moderation::policy::Admission;
 use crate::store::Style;
@@ -20,7 +20,7 @@ use crate::{Error, Result};
 /// Refuses a request from a blocked instance (by domain, or by the software it is known to run).
 pub fn check_blocked(state: &AppState, origin: &str) -> Result<()> {
     match state.curation.refuses(origin) {
-        Some(_) => Err(Error::Blocked(origin.to_string())),
+        Some(_) => Err(Error::InstanceBlocked(origin.to_string())),
         None => Ok(()),
     }
 }
@@ -39,9 +39,7 @@ pub async fn screen(
     }
     learn_software(state, origin, &sender.id).await;
     check_blocked(state, origin)?;
-    let inbox = sender
-        .delivery_inbox()
-        .ok_or_else(|| Error::BadRequest(format!("actor {} has no inbox", sender.id)))?;
+    let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?;
     match state.curation.admit(origin) {
         Admission::Admit => Ok(None),
         Admission::Hold => {

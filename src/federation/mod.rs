@@ -4,6 +4,7 @@ pub mod delivery;
 pub mod host_slots;
 pub mod inbox;
 pub mod inbox_client;
+pub mod instance_actor;
 pub mod keyfile;
 pub mod net;
 pub mod nodeinfo;

@@ -46,7 +46,7 @@ pub fn is_public_ip(ip: IpAddr) -> bool {
                 || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return is_public_ip(IpAddr::V4(v4));
             }
             let seg = v6.segments();
@@ -55,8 +55,31 @@ pub fn is_public_ip(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (seg[0] & 0xfe00) == 0xfc00 // unique local
                 || (seg[0] & 0xffc0) == 0xfe80 // link local
+                || (seg[0] & 0xffc0) == 0xfec0 // site local (deprecated, still routed inside sites)
                 || (seg[0] == 0x2001 && seg[1] == 0x0db8)) // documentation
         }
+    }
+}
+
+/// The IPv4 address an IPv6 address carries and is routed to: IPv4-mapped `::ffff:a.b.c.d`,
+/// IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d` (RFC 6052) and 6to4 `2002:AABB:CCDD::/48`
+/// (RFC 3056). Such an address is only as public as the IPv4 address inside it.
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let seg = v6.segments();
+    let v4 = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        std::net::Ipv4Addr::new(a, b, c, d)
+    };
+    if let Some(mapped) = v6.to_ipv4_mapped() {
+        return Some(mapped);
+    }
+    match seg {
+        // `::` and `::1` are the unspecified and loopback addresses, not IPv4-compatible ones.
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => Some(v4(hi, lo)),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        _ => None,
     }
 }
 
@@ -390,6 +413,48 @@ mod tests {
             strict
                 .check_url(&Url::parse("https://93.184.215.14/inbox").unwrap())
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_carrying_ipv4_are_as_private_as_the_ipv4_inside() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for private in [
+            "64:ff9b::7f00:1",    // NAT64 of 127.0.0.1
+            "64:ff9b::10.0.0.1",  // NAT64 of 10.0.0.1
+            "64:ff9b::a9fe:a9fe", // NAT64 of 169.254.169.254
+            "2002:7f00:1::",      // 6to4 of 127.0.0.1
+            "2002:c0a8:101::1",   // 6to4 of 192.168.1.1
+            "2002:a00:1:5::9",    // 6to4 of 10.0.0.1
+            "::127.0.0.1",        // IPv4-compatible
+            "::10.1.2.3",         // IPv4-compatible
+            "::ffff:192.168.0.1", // IPv4-mapped
+            "fec0::1",            // site local
+            "feff:ffff::1",       // site local, top of the range
+            "::1",
+            "::",
+        ] {
+            assert!(
+                !is_public_ip(ip(private)),
+                "{private} must count as private"
+            );
+        }
+        for public in [
+            "64:ff9b::5db8:d70e", // NAT64 of 93.184.215.14
+            "2002:5db8:d70e::1",  // 6to4 of 93.184.215.14
+            "::93.184.215.14",    // IPv4-compatible of a public address
+            "2606:4700::1111",
+            "2001:4860:4860::8888",
+        ] {
+            assert!(is_public_ip(ip(public)), "{public} is public");
+        }
+        let strict = AddressPolicy {
+            allow_private: false,
+        };
+        assert!(
+            strict
+                .check_url(&Url::parse("https://[64:ff9b::7f00:1]/inbox").unwrap())
+                .is_err()
         );
     }
 

@@ -3,31 +3,21 @@
 //!
 //! Every admin change is written in the same transaction as its audit entry, so the log never misses
 //! a change nor records one that did not happen. The `blocks` table keeps the minimal shape
-//! `(domain, reason, created_at)` other parts rely on and adds what Mastodon's block lists carry.
+//! `(domain PRIMARY KEY, reason, created_at)` of the store's schema and gains what blocks by software and
+//! Mastodon's block lists carry ([`migrate`]); a domain and a software name cannot share a row.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::moderation::audit::{AuditEntry, NewAudit};
 use crate::moderation::blocks::{Block, BlockKind, Severity};
+use crate::moderation::domain;
 use crate::store::{Member, Store, Style};
 use crate::{Error, Result};
 
-/// The moderation tables, created with the rest of the schema.
-pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS blocks (
-    domain         TEXT NOT NULL,
-    reason         TEXT NOT NULL DEFAULT '',
-    created_at     INTEGER NOT NULL,
-    kind           TEXT NOT NULL DEFAULT 'domain',
-    severity       TEXT NOT NULL DEFAULT 'suspend',
-    reject_media   INTEGER NOT NULL DEFAULT 0,
-    reject_reports INTEGER NOT NULL DEFAULT 0,
-    obfuscate      INTEGER NOT NULL DEFAULT 0,
-    purge          INTEGER NOT NULL DEFAULT 0,
-    created_by     TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (kind, domain)
-);
+/// The moderation tables besides `blocks` (which the main schema creates with its minimal shape and
+/// [`migrate`] extends).
+const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS pending (
     authority  TEXT PRIMARY KEY,
     actor_id   TEXT NOT NULL,
@@ -108,6 +98,64 @@ pub struct LimitOverride {
     pub burst: u32,
 }
 
+/// What `blocks` gains over its minimal shape, with the values rows written before mean.
+const BLOCK_COLUMNS: [(&str, &str); 7] = [
+    ("kind", "TEXT NOT NULL DEFAULT 'domain'"),
+    ("severity", "TEXT NOT NULL DEFAULT 'suspend'"),
+    ("reject_media", "INTEGER NOT NULL DEFAULT 0"),
+    ("reject_reports", "INTEGER NOT NULL DEFAULT 0"),
+    ("obfuscate", "INTEGER NOT NULL DEFAULT 0"),
+    ("purge", "INTEGER NOT NULL DEFAULT 0"),
+    ("created_by", "TEXT NOT NULL DEFAULT ''"),
+];
+
+/// Creates the moderation tables and brings `blocks` to its full shape. Rows from before name an
+/// instance authority (`host:port`); they become blocks of its host, as domain blocks are.
+pub(super) fn migrate(conn: &Connection) -> Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    for (name, declaration) in BLOCK_COLUMNS {
+        let present: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('blocks') WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!(
+                "ALTER TABLE blocks ADD COLUMN {name} {declaration}"
+            ))?;
+        }
+    }
+    let stored: Vec<String> = conn
+        .prepare("SELECT domain FROM blocks WHERE kind = 'domain'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for old in stored {
+        let host = domain::host_of(&old);
+        if host != old {
+            conn.execute(
+                "UPDATE OR REPLACE blocks SET domain = ?2 WHERE domain = ?1",
+                params![old, host],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a domain block (not `noop`) covers the instance at `authority`; read inside the
+/// transaction that would subscribe it, so a Follow racing a block cannot slip in.
+pub(super) fn blocked_in(conn: &Connection, authority: &str) -> Result<bool> {
+    let host = domain::host_of(authority);
+    let mut stmt = conn.prepare_cached(
+        "SELECT COUNT(*) > 0 FROM blocks WHERE domain = ?1 AND kind = 'domain' AND severity != 'noop'",
+    )?;
+    for rule in domain::candidates(&host) {
+        if stmt.query_row([rule], |r| r.get::<_, bool>(0))? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn now_secs() -> i64 {
     super::now_ms() / 1000
 }
@@ -182,6 +230,19 @@ impl Store {
         self.write(move |conn, changes| {
             let created_at = now_secs();
             for b in &blocks {
+                let other: Option<String> = conn
+                    .query_row(
+                        "SELECT kind FROM blocks WHERE domain = ?1 AND kind != ?2",
+                        params![b.domain, b.kind.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(other) = other {
+                    return Err(Error::BadRequest(format!(
+                        "{} is already blocked as a {other}; lift that block first",
+                        b.domain
+                    )));
+                }
                 conn.execute(
                     "INSERT OR REPLACE INTO blocks (domain, reason, created_at, kind, severity, reject_media,
                      reject_reports, obfuscate, purge, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -460,6 +521,7 @@ mod tests {
             cursor: 0,
             skipped: 0,
             created_at: 0,
+            follow_id: "https://social.spam.example/follows/1".into(),
         };
         store.subscribe(sub, "{}".into(), vec![]).await.unwrap();
         let block = Block::new(BlockKind::Domain, "spam.example", "spam").unwrap();
@@ -504,6 +566,41 @@ mod tests {
             "one entry per change, newest first; the no-op unblock is not recorded"
         );
         assert_eq!(log[0].admin, "alice");
+    }
+
+    #[tokio::test]
+    async fn blocks_of_the_minimal_shape_are_migrated_and_kinds_do_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE blocks (domain TEXT PRIMARY KEY, reason TEXT NOT NULL, created_at INTEGER NOT NULL);
+                 INSERT INTO blocks VALUES ('removed.example:8443', 'removed by an admin', 7);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let blocks = store.blocks().await.unwrap();
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(
+            blocks[0].domain, "removed.example",
+            "a block of the host, as domain blocks are"
+        );
+        assert_eq!(blocks[0].kind, BlockKind::Domain);
+        assert_eq!(blocks[0].severity, Severity::Suspend);
+        assert_eq!(blocks[0].created_at, 7);
+        let same_name = Block::new(BlockKind::Software, "removed.example", "").unwrap();
+        let refused = store
+            .add_blocks(vec![same_name], vec![], audit("block", "removed.example"))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status().as_u16(), 400);
+        assert_eq!(
+            store.audit_log(10).await.unwrap().len(),
+            0,
+            "nothing half-stored"
+        );
     }
 
     #[tokio::test]

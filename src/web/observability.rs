@@ -63,7 +63,7 @@ fn refused_label(e: &Error) -> &'static str {
         Error::Fetch { .. } | Error::ForbiddenAddress(_) => "fetch",
         Error::BadRequest(_) => "bad_request",
         Error::NotSubscribed(_) => "not_subscribed",
-        Error::Blocked(_) => "blocked",
+        Error::InstanceBlocked(_) => "blocked",
         Error::RateLimited(_) => "rate_limited",
         _ => "internal",
     }
@@ -223,7 +223,7 @@ mod tests {
         let counters = InboundCounters::default();
         counters.count(&Ok(Receipt::Queued(1)));
         counters.count(&Ok(Receipt::Queued(2)));
-        counters.count(&Err(Error::Blocked("x".into())));
+        counters.count(&Err(Error::InstanceBlocked("x".into())));
         counters.count(&Err(Error::SignatureInvalid));
         let accepted = counters.accepted.lock().unwrap().clone();
         assert_eq!(accepted.get("queued"), Some(&2));

@@ -4,6 +4,8 @@
 //! the simulated instances.
 
 mod admin;
+mod gotosocial;
 mod operations;
 mod relay;
+mod subscriptions;
 mod support;

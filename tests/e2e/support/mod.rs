@@ -2,8 +2,8 @@
 //! instances, each an axum server on its own loopback address (127.0.0.x) with its own RSA keys.
 //!
 //! The instances sign like the servers they imitate (Mastodon: cavage `rsa-sha256` with
-//! `(request-target)` last; GoToSocial: `hs2019`, keyId without fragment served as a stub key document
-//! with an owner; Pleroma: LitePub relay actor, `content-length` signed) and verify every request the
+//! `(request-target)` last; GoToSocial: `hs2019`, keyId without fragment whose URL serves a stub of the
+//! actor holding the key; Pleroma: LitePub relay actor, `content-length` signed) and verify every request the
 //! relay sends them against the relay actor's published key. Their signing and verifying use the
 //! pure-Rust `rsa` crate and a signature parser written here, independent of the relay's own code, so a
 //! bug on one side is not mirrored on the other.
@@ -334,6 +334,10 @@ struct Inner {
     refused: Vec<String>,
     objects: HashMap<String, Value>,
     relay_key: Option<VerifyingKey<Sha256>>,
+    /// Every path the relay GET here, in order.
+    fetched: Vec<String>,
+    /// Bodies served as they are (content type, bytes), by path: documents that are not JSON.
+    raw: HashMap<String, (String, Vec<u8>)>,
 }
 
 /// A fake fediverse server.
@@ -492,6 +496,31 @@ impl Instance {
         self.inner.lock().unwrap().objects.insert(path, object);
     }
 
+    /// Serves `body` with `content_type` at `path`, as it is (HTML error pages, oversized documents).
+    pub fn host_raw(&self, path: &str, content_type: &str, body: Vec<u8>) {
+        self.inner
+            .lock()
+            .unwrap()
+            .raw
+            .insert(path.to_string(), (content_type.to_string(), body));
+    }
+
+    /// How many times the relay fetched `path` here.
+    pub fn fetches_of(&self, path: &str) -> usize {
+        self.inner
+            .lock()
+            .unwrap()
+            .fetched
+            .iter()
+            .filter(|p| *p == path)
+            .count()
+    }
+
+    /// The path of a URL of this instance.
+    pub fn path_of(url: &str) -> String {
+        url::Url::parse(url).expect("url").path().to_string()
+    }
+
     /// A fresh number for ids.
     pub fn next(&self) -> usize {
         self.counter.fetch_add(1, Ordering::Relaxed) + 1
@@ -599,6 +628,17 @@ impl Instance {
     }
 }
 
+/// Starts one instance per flavor in `flavors` and subscribes each to `relay`.
+pub async fn subscribed_instances(relay: &Relay, flavors: &[Flavor]) -> Vec<Arc<Instance>> {
+    let mut out = Vec::new();
+    for &flavor in flavors {
+        let instance = Instance::start(flavor, relay).await;
+        instance.subscribe(relay).await;
+        out.push(instance);
+    }
+    out
+}
+
 /// Whether `activity` is about `id` (as its id, its object id or its object).
 pub fn mentions(activity: &Value, id: &str) -> bool {
     activity["id"] == id || activity["object"] == id || activity["object"]["id"] == id
@@ -665,6 +705,10 @@ async fn handle(
             }
         };
     }
+    shared.inner.lock().unwrap().fetched.push(path.clone());
+    if let Some((content_type, body)) = shared.inner.lock().unwrap().raw.get(&path).cloned() {
+        return ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response();
+    }
     let json_response = |v: Value| {
         (
             [(
@@ -712,27 +756,30 @@ async fn handle(
         ));
     }
     if shared.flavor == Flavor::GoToSocial {
-        for (owner, pem) in [
-            (&instance_actor, &shared.instance_pem),
-            (&user, &shared.user_pem),
+        for (owner, pem, kind) in [
+            (&instance_actor, &shared.instance_pem, "Application"),
+            (&user, &shared.user_pem, "Person"),
         ] {
             if url == format!("{owner}/main-key") {
-                // GoToSocial serves a stub key document with its owner.
+                // GoToSocial serves a stub of the actor at the key URL: `id` is the actor, not the URL
+                // fetched, and `publicKey` holds the key with its owner (as in the shared fixture
+                // gotosocial-publickey-stub.json).
                 return json_response(json!({
-                    "@context": "https://w3id.org/security/v1",
-                    "id": url,
-                    "type": "CryptographicKey",
-                    "owner": owner,
-                    "publicKeyPem": pem
+                    "@context": ["https://w3id.org/security/v1", "https://www.w3.org/ns/activitystreams"],
+                    "id": owner,
+                    "preferredUsername": owner.rsplit('/').next().unwrap_or("x"),
+                    "publicKey": { "id": url, "owner": owner, "publicKeyPem": pem },
+                    "type": kind
                 }));
             }
         }
     }
-    if let Some(document) = nodeinfo(&shared, &path) {
-        return json_response(document);
-    }
     if let Some(object) = shared.inner.lock().unwrap().objects.get(&path) {
         return json_response(object.clone());
+    }
+    // The built-in NodeInfo, unless a test hosts its own document at that path (above).
+    if let Some(document) = nodeinfo(&shared, &path) {
+        return json_response(document);
     }
     StatusCode::NOT_FOUND.into_response()
 }
