@@ -24,7 +24,7 @@ use crate::store::Store;
 use crate::web::client_ip::TrustedProxies;
 use crate::web::ip_limit::ClientLimiter;
 use crate::web::observability::InboundCounters;
-use crate::web::routes;
+use crate::web::{routes, server};
 use crate::{Error, Result};
 
 /// File name of the database inside the data directory.
@@ -66,6 +66,8 @@ pub struct AppState {
     pub client_limiter: ClientLimiter,
     /// Inbox requests by outcome, for the metrics.
     pub inbound: InboundCounters,
+    /// Open connections per client IP (the cap, and the count of refusals for `/metrics`).
+    pub connections: server::PerIpConnections,
 }
 
 impl AppState {
@@ -130,6 +132,7 @@ impl AppState {
             engine.start(subscriber);
         }
         let instance_actors = InstanceActors::new(http.clone());
+        let max_connections_per_ip = config.max_connections_per_ip;
         let limiter = InboxLimiter::new(
             config.inbound_rate_per_instance,
             config.inbound_burst_per_instance,
@@ -173,6 +176,7 @@ impl AppState {
             admin_tokens,
             client_limiter,
             inbound: InboundCounters::default(),
+            connections: server::PerIpConnections::new(max_connections_per_ip),
         }))
     }
 }
@@ -205,13 +209,18 @@ pub async fn serve(
     let router = routes::router(state.clone());
     println!("plaza listening on http://{local} as {}", state.base);
     tracing::info!(%local, base = %state.base, "listening");
-    axum::serve(
+    let limits = server::ConnectionLimits {
+        header_read_timeout: Duration::from_millis(state.config.header_read_timeout_ms),
+        max_header_bytes: state.config.max_header_bytes,
+    };
+    server::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router,
+        limits,
+        state.connections.clone(),
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(|e| Error::Unavailable(format!("server: {e}")))?;
+    .await?;
     state.engine.stop_all();
     Ok(())
 }

@@ -73,6 +73,12 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     /// Fetches (actors, keys, objects, NodeInfo) in flight to one remote host at most.
     pub max_fetches_per_host: u32,
+    /// Time a client has to send a request's headers (and an idle connection its next request), in ms.
+    pub header_read_timeout_ms: u64,
+    /// Largest request header section accepted, in bytes (431 above it).
+    pub max_header_bytes: usize,
+    /// Concurrent connections allowed per client IP; 0 turns the cap off.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for Config {
@@ -104,6 +110,9 @@ impl Default for Config {
             client_ip_burst: 50,
             trusted_proxies: Vec::new(),
             max_fetches_per_host: 4,
+            header_read_timeout_ms: 10_000,
+            max_header_bytes: 64 * 1024,
+            max_connections_per_ip: 64,
         }
     }
 }
@@ -147,6 +156,16 @@ impl Config {
         self.listen_addr()?;
         if self.max_body_bytes < 1024 {
             return Err(Error::Config("max_body_bytes must be at least 1024".into()));
+        }
+        if self.header_read_timeout_ms == 0 {
+            return Err(Error::Config(
+                "header_read_timeout_ms must be positive".into(),
+            ));
+        }
+        if self.max_header_bytes < 4096 {
+            return Err(Error::Config(
+                "max_header_bytes must be at least 4096".into(),
+            ));
         }
         if self.retry_initial_ms == 0 || self.retention_hours == 0 {
             return Err(Error::Config(
@@ -362,5 +381,37 @@ mod tests {
         std::fs::write(&bad, "lisen = \"127.0.0.1:1\"\n").unwrap();
         let e = Config::load_with_env(Some(&bad), &[]).unwrap_err();
         assert!(e.to_string().contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn connection_limits_are_keys_and_validated() {
+        let c = Config::load_with_env(
+            None,
+            &env(&[
+                ("PLAZA_HEADER_READ_TIMEOUT_MS", "250"),
+                ("PLAZA_MAX_HEADER_BYTES", "16384"),
+                ("PLAZA_MAX_CONNECTIONS_PER_IP", "0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.header_read_timeout_ms,
+                c.max_header_bytes,
+                c.max_connections_per_ip
+            ),
+            (250, 16384, 0)
+        );
+        for (key, value) in [
+            ("PLAZA_HEADER_READ_TIMEOUT_MS", "0"),
+            ("PLAZA_MAX_HEADER_BYTES", "100"),
+        ] {
+            let e = Config::load_with_env(None, &env(&[(key, value)])).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains(&key["PLAZA_".len()..].to_ascii_lowercase()),
+                "{e}"
+            );
+        }
     }
 }

@@ -34,6 +34,16 @@ pub enum Error {
     #[error("digest: {0}")]
     Digest(String),
 
+    /// The request was addressed (and signed) for another server than this relay: its `Host` is not
+    /// the relay's public authority, so it may be a signature replayed from elsewhere.
+    #[error("request is addressed to {host}, not to this relay ({relay})")]
+    SignatureWrongHost {
+        /// The Host the request carried.
+        host: String,
+        /// The relay's own authority.
+        relay: String,
+    },
+
     /// The cryptographic check failed with the signer's current key.
     #[error("signature verification failed")]
     SignatureInvalid,
@@ -139,6 +149,7 @@ impl Error {
             | Error::SignatureMalformed(_)
             | Error::SignatureIncomplete(_)
             | Error::SignatureExpired(_)
+            | Error::SignatureWrongHost { .. }
             | Error::Digest(_)
             | Error::SignatureInvalid
             | Error::KeyUnusable(_)

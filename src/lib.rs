@@ -16,7 +16,8 @@
 //! - [`config`]: the configuration file and its `PLAZA_*` environment overrides.
 //! - [`app`]: builds the services into one [`app::AppState`] and runs the server.
 //! - [`web`]: the HTTP surface — [`web::routes`] maps paths to thin handlers, [`web::admin`] is the
-//!   token-protected admin API.
+//!   token-protected admin API, [`web::server`] accepts connections with their limits (header read
+//!   timeout, header size, connections per client IP).
 //! - [`federation`]: talking to other servers — [`federation::inbox`] is the path of a `POST /inbox`
 //!   from signature to durable log entry, [`federation::relay`] the rules it applies (free of I/O),
 //!   [`federation::resolver`] keyId → key → owning actor, [`federation::net`] the signing HTTP client

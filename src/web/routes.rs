@@ -72,12 +72,6 @@ async fn inbox_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let authority = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| uri.authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| state.host.clone());
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/inbox");
     let scheme = if state.base.starts_with("https:") {
         "https"
@@ -87,7 +81,8 @@ async fn inbox_post(
     let request = SignedRequest {
         method: &method,
         path_and_query,
-        authority: &authority,
+        // The signature must have been made for this relay (the Host header is checked against it).
+        authority: &state.host,
         scheme,
         headers: &headers,
         body: &body,
@@ -237,6 +232,12 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         "gauge",
         "Sum over subscribers of persisted cursor lag behind the log head.",
         lag,
+    );
+    put(
+        "plaza_connections_refused_total",
+        "counter",
+        "Connections closed at once because their client IP held max_connections_per_ip already.",
+        state.connections.refused(),
     );
     observability::render(&state, &mut text).await?;
     Ok((
