@@ -2,7 +2,8 @@
 //!
 //! Every call needs `Authorization: Bearer <token>` (see [`crate::moderation::tokens`]); with no token
 //! configured the API does not exist (404), so a fresh relay exposes nothing by default. A refused call
-//! is logged with its path and client address, never with what it presented as a token.
+//! is logged with its path and client address, never with what it presented as a token, and costs the
+//! client one request of its per-IP allowance (429 once it is spent), so tokens cannot be guessed fast.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,14 +75,15 @@ impl FromRequestParts<Arc<AppState>> for Admin {
                 let client = parts
                     .extensions
                     .get::<ConnectInfo<SocketAddr>>()
-                    .map(|c| {
-                        state
-                            .client_limiter
-                            .client_ip(c.0.ip(), &parts.headers)
-                            .to_string()
-                    })
-                    .unwrap_or_default();
-                tracing::warn!(path = %parts.uri.path(), %client, "admin request with a missing or wrong token");
+                    .map(|c| state.client_limiter.client_ip(c.0.ip(), &parts.headers));
+                let shown = client.map(|ip| ip.to_string()).unwrap_or_default();
+                tracing::warn!(path = %parts.uri.path(), client = %shown, "admin request with a missing or wrong token");
+                // Wrong guesses spend the client's public-read allowance: guessing is as slow as reading.
+                if let Some(ip) = client
+                    && state.client_limiter.check(ip).is_err()
+                {
+                    return Err(Error::RateLimited(shown));
+                }
                 Err(Error::AdminUnauthorized)
             }
         }

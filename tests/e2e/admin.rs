@@ -263,6 +263,12 @@ async fn allowlist_admits_listed_instances_and_the_policy_changes_at_run_time() 
     let policy = admin_json(&relay, TOKEN, &["policy", "open"]).await;
     assert_eq!(policy["policy"], "open");
     b.subscribe(&relay).await;
+    // The policy set at run time outlives a restart (it wins over the configuration).
+    let mut relay = relay;
+    relay.kill_and_restart().await;
+    let kept = admin_json(&relay, TOKEN, &["policy"]).await;
+    assert_eq!(kept["policy"], "open", "{kept}");
+    assert_eq!(kept["allowlist"].as_array().unwrap().len(), 2, "{kept}");
     let audit = admin_json(&relay, TOKEN, &["audit"]).await;
     assert_eq!(audit["audit"].as_array().unwrap().len(), 2, "{audit}");
 }
@@ -496,6 +502,24 @@ async fn public_reads_are_limited_per_client_ip_and_recover() {
         metrics.contains("plaza_rate_limited_total{limit=\"client_ip\"} 1"),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_admin_tokens_is_limited_like_public_reads() {
+    let relay = Relay::start_with(&[
+        ("PLAZA_ADMIN_TOKEN", "guess-me-not-1f0e"),
+        ("PLAZA_CLIENT_IP_RATE", "1"),
+        ("PLAZA_CLIENT_IP_BURST", "3"),
+    ])
+    .await;
+    let mut statuses = Vec::new();
+    for n in 0..5 {
+        let (status, _) = api(&relay, &format!("guess-{n}"), Method::GET, "/stats", None).await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+    let (status, _) = api(&relay, "guess-me-not-1f0e", Method::GET, "/stats", None).await;
+    assert_eq!(status, 200, "the right token is not limited");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
