@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::federation::inbox::{self, Receipt};
 use crate::federation::{nodeinfo, relay};
 use crate::moderation::audit::NewAudit;
-use crate::moderation::policy::Admission;
+use crate::moderation::policy::{self, Admission};
 use crate::store::Style;
 use crate::store::moderation::Pending;
 use crate::{Error, Result};
@@ -40,7 +40,15 @@ pub async fn screen(
     learn_software(state, origin, &sender.id).await;
     check_blocked(state, origin)?;
     let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?;
-    match state.curation.admit(origin) {
+    let mut admission = state.curation.admit(origin);
+    if admission == Admission::Hold {
+        let waiting = state.store.pending().await?;
+        // A Follow again from an instance already waiting replaces its entry.
+        if !waiting.iter().any(|p| p.authority == origin) {
+            admission = policy::hold(waiting.len());
+        }
+    }
+    match admission {
         Admission::Admit => Ok(None),
         Admission::Hold => {
             state

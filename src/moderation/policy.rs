@@ -72,6 +72,19 @@ pub enum Admission {
     Refuse(&'static str),
 }
 
+/// Follows that may wait for an admin at once; more are refused, so that a wave of signed Follows from
+/// many hosts cannot grow the pending list (and the admins' queue) without end.
+pub const MAX_PENDING: usize = 1000;
+
+/// What becomes of a Follow the policy would hold, when `waiting` Follows already wait.
+pub fn hold(waiting: usize) -> Admission {
+    if waiting < MAX_PENDING {
+        Admission::Hold
+    } else {
+        Admission::Refuse("too many subscriptions are waiting for approval; try again later")
+    }
+}
+
 /// Applies `settings` to a Follow from the instance at `authority`.
 pub fn admit(settings: &PolicySettings, authority: &str) -> Admission {
     match settings.policy {
@@ -116,6 +129,9 @@ mod tests {
         ));
         assert!(PolicySettings::new(Policy::Allowlist, &["no way".into()]).is_err());
         assert!(Policy::parse("closed").is_err());
+        assert_eq!(hold(0), Admission::Hold);
+        assert_eq!(hold(MAX_PENDING - 1), Admission::Hold);
+        assert!(matches!(hold(MAX_PENDING), Admission::Refuse(_)));
         assert_eq!(Policy::parse(" Approval").unwrap(), Policy::Approval);
     }
 }
