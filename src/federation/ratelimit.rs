@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -28,7 +28,7 @@ fn quota(per_second: u32, burst: u32) -> Option<Quota> {
 pub struct InboxLimiter {
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     overrides: RwLock<HashMap<String, (LimitOverride, Option<DefaultDirectRateLimiter>)>>,
-    last_seen: Mutex<HashMap<String, i64>>,
+    last_seen: RwLock<HashMap<String, AtomicI64>>,
     /// Requests refused with 429.
     pub hits: AtomicU64,
 }
@@ -40,7 +40,7 @@ impl InboxLimiter {
         InboxLimiter {
             limiter: quota(per_second, burst).map(RateLimiter::keyed),
             overrides: RwLock::new(HashMap::new()),
-            last_seen: Mutex::new(HashMap::new()),
+            last_seen: RwLock::new(HashMap::new()),
             hits: AtomicU64::new(0),
         }
     }
@@ -48,15 +48,7 @@ impl InboxLimiter {
     /// Takes one request from `instance`'s bucket (its override's when it has one), or says it is
     /// over its limit.
     pub fn check(&self, instance: &str) -> Result<()> {
-        if let Ok(mut seen) = self.last_seen.lock() {
-            let now = unix_now();
-            match seen.get_mut(instance) {
-                Some(at) => *at = now,
-                None => {
-                    seen.insert(instance.to_string(), now);
-                }
-            }
-        }
+        self.note_seen(instance);
         let allowed = match self
             .overrides
             .read()
@@ -78,6 +70,23 @@ impl InboxLimiter {
         }
     }
 
+    /// Notes that `instance` was heard from now; a read lock and an atomic store for known instances
+    /// (every verified inbox request passes here).
+    fn note_seen(&self, instance: &str) {
+        let now = unix_now();
+        if let Ok(seen) = self.last_seen.read()
+            && let Some(at) = seen.get(instance)
+        {
+            at.store(now, Ordering::Relaxed);
+            return;
+        }
+        if let Ok(mut seen) = self.last_seen.write() {
+            seen.entry(instance.to_string())
+                .or_insert_with(|| AtomicI64::new(now))
+                .store(now, Ordering::Relaxed);
+        }
+    }
+
     /// Gives `instance` its own limit (`rate` 0: unlimited), or back the configured one (`None`).
     pub fn set_override(&self, instance: &str, limit: Option<LimitOverride>) {
         if let Ok(mut overrides) = self.overrides.write() {
@@ -95,11 +104,23 @@ impl InboxLimiter {
 
     /// Unix seconds of the last verified inbox request from `instance` since the relay started.
     pub fn last_seen(&self, instance: &str) -> Option<i64> {
-        self.last_seen.lock().ok()?.get(instance).copied()
+        Some(
+            self.last_seen
+                .read()
+                .ok()?
+                .get(instance)?
+                .load(Ordering::Relaxed),
+        )
     }
 
-    /// Drops the buckets of instances that are back to full (keeps memory bounded).
+    /// Drops the buckets of instances that are back to full, and the last-seen times older than a
+    /// week (keeps memory bounded).
     pub fn forget_idle(&self) {
+        const WEEK: i64 = 7 * 24 * 3600;
+        let now = unix_now();
+        if let Ok(mut seen) = self.last_seen.write() {
+            seen.retain(|_, at| now - at.load(Ordering::Relaxed) < WEEK);
+        }
         if let Some(limiter) = &self.limiter {
             limiter.retain_recent();
             limiter.shrink_to_fit();
