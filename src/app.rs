@@ -11,7 +11,6 @@ use tokio::net::TcpListener;
 use crate::ap::outgoing;
 use crate::config::Config;
 use crate::federation::delivery::{Backoff, Engine};
-use crate::federation::inbox::IgnoredCounts;
 use crate::federation::instance_actor::InstanceActors;
 use crate::federation::keyfile;
 use crate::federation::net::{AddressPolicy, Http, HttpSettings};
@@ -19,7 +18,13 @@ use crate::federation::ratelimit::InboxLimiter;
 use crate::federation::resolver::{Resolver, Settings as ResolverSettings};
 use crate::federation::schemes::SignatureSchemes;
 use crate::httpsig::PrivateKey;
+use crate::moderation::actions;
+use crate::moderation::curation::Curation;
+use crate::moderation::tokens::AdminTokens;
 use crate::store::Store;
+use crate::web::client_ip::TrustedProxies;
+use crate::web::ip_limit::ClientLimiter;
+use crate::web::observability::InboundCounters;
 use crate::web::{routes, server};
 use crate::{Error, Result};
 
@@ -54,10 +59,16 @@ pub struct AppState {
     pub instance_actors: InstanceActors,
     /// When the relay started.
     pub started: Instant,
+    /// Blocks, subscription policy and known software, in force.
+    pub curation: Curation,
+    /// The admin tokens and their names.
+    pub admin_tokens: AdminTokens,
+    /// Per-client-IP limits on the public read endpoints.
+    pub client_limiter: ClientLimiter,
+    /// Inbox requests by outcome, for the metrics.
+    pub inbound: InboundCounters,
     /// Open connections per client IP (the cap, and the count of refusals for `/metrics`).
     pub connections: server::PerIpConnections,
-    /// Inbox requests accepted but not relayed, by reason.
-    pub ignored: IgnoredCounts,
 }
 
 impl AppState {
@@ -85,7 +96,8 @@ impl AppState {
             delivery_timeout: config.delivery_timeout(),
             user_agent: format!("Plaza/{} (+{base})", env!("CARGO_PKG_VERSION")),
         })?
-        .with_schemes(SignatureSchemes::load(store.clone(), config.outbound_signature).await?);
+        .with_schemes(SignatureSchemes::load(store.clone(), config.outbound_signature).await?)
+        .with_fetches_per_host(config.max_fetches_per_host as usize);
         let resolver = Resolver::new(
             Arc::new(http.clone()),
             ResolverSettings {
@@ -127,6 +139,27 @@ impl AppState {
             config.inbound_rate_per_instance,
             config.inbound_burst_per_instance,
         );
+        for (instance, limit) in store.limits().await? {
+            limiter.set_override(&instance, Some(limit));
+        }
+        let policy = match store.setting(actions::POLICY_SETTING).await? {
+            // Changed through the admin API: that choice outlives restarts.
+            Some(saved) => serde_json::from_value(saved)
+                .map_err(|e| Error::Config(format!("saved subscription policy: {e}")))?,
+            None => config.policy_settings()?,
+        };
+        let software = store
+            .instances()
+            .await?
+            .into_iter()
+            .filter_map(|(authority, info)| Some((authority, info.software?)));
+        let curation = Curation::new(store.blocks().await?, policy, software);
+        let admin_tokens = AdminTokens::new(&config.admin_token, &config.admin_tokens)?;
+        let client_limiter = ClientLimiter::new(
+            config.client_ip_rate,
+            config.client_ip_burst,
+            TrustedProxies::parse(&config.trusted_proxies)?,
+        );
         Ok(Arc::new(AppState {
             config,
             base,
@@ -141,8 +174,11 @@ impl AppState {
             limiter,
             instance_actors,
             started: Instant::now(),
+            curation,
+            admin_tokens,
+            client_limiter,
+            inbound: InboundCounters::default(),
             connections: server::PerIpConnections::new(max_connections_per_ip),
-            ignored: IgnoredCounts::default(),
         }))
     }
 }
@@ -171,6 +207,7 @@ pub async fn serve(
         .map_err(|e| Error::Config(format!("listener: {e}")))?;
     let state = AppState::build(config).await?;
     spawn_pruner(state.clone());
+    crate::federation::admission::learn_missing_software(state.clone());
     let router = routes::router(state.clone());
     println!("plaza listening on http://{local} as {}", state.base);
     tracing::info!(%local, base = %state.base, "listening");
@@ -198,6 +235,7 @@ fn spawn_pruner(state: Arc<AppState>) {
         loop {
             every.tick().await;
             state.limiter.forget_idle();
+            state.client_limiter.forget_idle();
             state.resolver.forget_idle();
             match state.store.prune(max_age_ms).await {
                 Ok(0) => {}

@@ -59,6 +59,20 @@ pub struct Config {
     pub inbound_burst_per_instance: u32,
     /// Bearer token for the admin endpoints; empty disables them.
     pub admin_token: String,
+    /// More admin tokens as `name=token` pairs; the name is what the audit log records.
+    pub admin_tokens: Vec<String>,
+    /// Who may subscribe: `open`, `approval` or `allowlist` (the admin API can change it at run time).
+    pub subscription_policy: String,
+    /// Domains (subdomains included) that may subscribe under the `allowlist` policy.
+    pub allowlist: Vec<String>,
+    /// Requests per second per client IP on the public read endpoints; 0 turns the limit off.
+    pub client_ip_rate: u32,
+    /// Requests a client IP may make at once before `client_ip_rate` applies.
+    pub client_ip_burst: u32,
+    /// Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+    /// Fetches (actors, keys, objects, NodeInfo) in flight to one remote host at most.
+    pub max_fetches_per_host: u32,
     /// Time a client has to send a request's headers (and an idle connection its next request), in ms.
     pub header_read_timeout_ms: u64,
     /// Largest request header section accepted, in bytes (431 above it).
@@ -105,6 +119,13 @@ impl Default for Config {
             inbound_rate_per_instance: 100,
             inbound_burst_per_instance: 1000,
             admin_token: String::new(),
+            admin_tokens: Vec::new(),
+            subscription_policy: "open".into(),
+            allowlist: Vec::new(),
+            client_ip_rate: 5,
+            client_ip_burst: 50,
+            trusted_proxies: Vec::new(),
+            max_fetches_per_host: 4,
             header_read_timeout_ms: 10_000,
             max_header_bytes: 64 * 1024,
             max_connections_per_ip: 64,
@@ -168,6 +189,7 @@ impl Config {
                 "retry_initial_ms and retention_hours must be positive".into(),
             ));
         }
+        self.moderation_checks()?;
         Ok(())
     }
 
@@ -207,6 +229,27 @@ impl Config {
                 self.listen
             ))
         })
+    }
+
+    /// The admin and moderation keys, checked as they will be used.
+    fn moderation_checks(&self) -> Result<()> {
+        crate::moderation::tokens::AdminTokens::new(&self.admin_token, &self.admin_tokens)?;
+        self.policy_settings()?;
+        crate::web::client_ip::TrustedProxies::parse(&self.trusted_proxies)?;
+        if self.max_fetches_per_host == 0 {
+            return Err(Error::Config(
+                "max_fetches_per_host must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The subscription policy and allowlist as configured.
+    pub fn policy_settings(&self) -> Result<crate::moderation::policy::PolicySettings> {
+        let policy = crate::moderation::policy::Policy::parse(&self.subscription_policy)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        crate::moderation::policy::PolicySettings::new(policy, &self.allowlist)
+            .map_err(|e| Error::Config(format!("allowlist: {e}")))
     }
 
     /// Fetch timeout as a [`Duration`].
@@ -249,6 +292,15 @@ fn env_value(key: &str, default: &toml::Value, value: &str) -> Result<toml::Valu
         toml::Value::Integer(_) => {
             toml::Value::Integer(value.trim().parse().map_err(|_| bad("a whole number"))?)
         }
+        // Lists are written comma-separated in the environment: PLAZA_ALLOWLIST=a.example,b.example
+        toml::Value::Array(_) => toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| toml::Value::String(v.to_string()))
+                .collect(),
+        ),
         _ => toml::Value::String(value.to_string()),
     })
 }
@@ -292,6 +344,36 @@ mod tests {
         assert!(c.allow_private_networks);
         assert_eq!(c.retry_initial_ms, 50);
         assert_eq!(c.outbound_signature, OutboundSignature::Rfc9421);
+    }
+
+    #[test]
+    fn lists_come_comma_separated_from_the_environment() {
+        let c = Config::load_with_env(
+            None,
+            &env(&[
+                ("PLAZA_ALLOWLIST", "a.example, b.example,"),
+                ("PLAZA_SUBSCRIPTION_POLICY", "allowlist"),
+                ("PLAZA_ADMIN_TOKENS", "alice=x1,bob=y2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.allowlist, ["a.example", "b.example"]);
+        assert_eq!(c.admin_tokens.len(), 2);
+        assert_eq!(
+            c.policy_settings().unwrap().allowlist,
+            ["a.example", "b.example"]
+        );
+        for (key, value) in [
+            ("PLAZA_SUBSCRIPTION_POLICY", "closed"),
+            ("PLAZA_TRUSTED_PROXIES", "10.0.0.0/99"),
+            ("PLAZA_ADMIN_TOKENS", "no-name"),
+            ("PLAZA_MAX_FETCHES_PER_HOST", "0"),
+        ] {
+            assert!(
+                Config::load_with_env(None, &env(&[(key, value)])).is_err(),
+                "{key}={value}"
+            );
+        }
     }
 
     #[test]

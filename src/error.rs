@@ -99,8 +99,9 @@ pub enum Error {
     #[error("too large: {0}")]
     TooLarge(String),
 
-    /// The relay's admin removed this instance; it stays removed until the admin lifts the block.
-    #[error("instance {0} was removed by the relay's admin")]
+    /// The relay's admins blocked this instance (by its domain or the software it runs, or by removing
+    /// its subscription); it is refused until they lift the block.
+    #[error("instance {0} is blocked by the relay's admins")]
     InstanceBlocked(String),
 
     /// An admin request without the right bearer token.

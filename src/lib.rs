@@ -26,6 +26,8 @@
 //!   [`federation::keyfile`] the relay's key pair on disk.
 //! - [`httpsig`]: HTTP signatures (draft-cavage and RFC 9421) in and out, body digests, keys.
 //! - [`ap`]: lenient parsing of ActivityPub documents and the exact documents the relay sends.
+//! - [`moderation`]: blocks, the subscription policy, admin tokens and the audit log, and the admin
+//!   operations that apply them ([`moderation::actions`]).
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
 //!   [`store::tail`], its in-memory recent end.
 pub mod ap;
@@ -34,6 +36,7 @@ pub mod config;
 pub mod error;
 pub mod federation;
 pub mod httpsig;
+pub mod moderation;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod test_fixtures;

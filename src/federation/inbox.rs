@@ -1,16 +1,15 @@
 //! Receiving activities: the path of every `POST /inbox`, from signature to durable log entry.
 //!
 //! Order matters for cost and for safety: parse the signature header and check digest and date (no I/O),
-//! check the activity's size and ids ([`relay::check_size`], [`relay::check_ids`]), refuse activities
-//! from instances that are not subscribed (no fetch for strangers), resolve the key on the actor's host
+//! check the activity's size and ids ([`relay::check_size`], [`relay::check_ids`]), refuse blocked
+//! instances ([`crate::federation::admission`]) and activities from instances that are not subscribed (no fetch for strangers), resolve the key on the actor's host
 //! and verify (see [`crate::federation::resolver`] for what that may cost), check that the signer may
-//! speak for the actor, then gather the facts a Follow or Undo needs (the stored subscription, a block,
+//! speak for the actor, then gather the facts a Follow or Undo needs (the stored subscription,
 //! whether the sender is the instance actor — asked of the instance only now, after the signature) and
 //! let [`crate::federation::relay::decide`] say what to do. Only after the log write is committed does the
 //! caller answer 202, so an accepted activity survives a crash.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::body::Bytes;
@@ -18,6 +17,7 @@ use serde_json::Value;
 
 use crate::ap::{Activity, Actor, authority_of, is_public_iri, outgoing, same_authority};
 use crate::app::AppState;
+use crate::federation::admission;
 use crate::federation::relay::{self, Context, Decision, Subscription};
 use crate::httpsig::{self, SignedRequest};
 use crate::store::{NewEntry, Style, Subscribed, Subscriber};
@@ -51,27 +51,6 @@ impl Receipt {
     }
 }
 
-/// Requests answered 202 without relaying anything, by reason ("not public", …), for `/metrics`.
-#[derive(Default)]
-pub struct IgnoredCounts(Mutex<BTreeMap<&'static str, u64>>);
-
-impl IgnoredCounts {
-    /// Counts one request ignored for `reason`.
-    pub fn count(&self, reason: &'static str) {
-        if let Ok(mut counts) = self.0.lock() {
-            *counts.entry(reason).or_default() += 1;
-        }
-    }
-
-    /// The counts so far, by reason.
-    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
-        self.0
-            .lock()
-            .map(|c| c.iter().map(|(r, n)| (*r, *n)).collect())
-            .unwrap_or_default()
-    }
-}
-
 /// Processes one inbox request.
 pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Receipt> {
     let claim = httpsig::extract_claim(request, SystemTime::now())?;
@@ -80,6 +59,7 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     relay::check_ids(&activity, state.config.allow_private_networks)?;
     let origin = authority_of(&activity.actor)
         .ok_or_else(|| Error::BadRequest(format!("actor {:?} is not a URL", activity.actor)))?;
+    admission::check_blocked(state, &origin)?;
     let subscribed = state.store.subscribed_style(&origin);
     if subscribed.is_none()
         && let Some(receipt) = from_stranger(&activity, &origin, &state.relay_actor_id)?
@@ -105,10 +85,9 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     let stored = (activity.kind == "Undo")
         .then(|| state.store.subscriber(&origin))
         .flatten();
-    // A Follow of this relay: is the instance blocked, and (only then asking it) is this its actor?
+    // A Follow of this relay: is this its instance's actor? (A blocked instance was refused above.)
     let follow = relay::follow_style(&activity, &state.relay_actor_id).is_some();
-    let blocked = follow && state.store.block_of(&origin).await?.is_some();
-    let instance_confirmed = follow && !blocked && state.instance_actors.confirmed(&sender).await;
+    let instance_confirmed = follow && state.instance_actors.confirmed(&sender).await;
     let ctx = Context {
         relay_actor: &state.relay_actor_id,
         subscribed,
@@ -119,7 +98,6 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
         }),
         signer: &signer.owner.id,
         instance_confirmed,
-        blocked,
     };
     let decision = relay::decide(&activity, &sender, ctx)?;
     tracing::debug!(kind = %activity.kind, actor = %activity.actor, ?decision, "inbox");
@@ -174,7 +152,12 @@ async fn act(
     body: &[u8],
 ) -> Result<Receipt> {
     match decision {
-        Decision::Subscribe(style) => subscribe(state, style, activity, sender, origin).await,
+        Decision::Subscribe(style) => {
+            match admission::screen(state, style, activity, sender, origin).await? {
+                Some(held_or_refused) => Ok(held_or_refused),
+                None => subscribe(state, style, activity, sender, origin).await,
+            }
+        }
         Decision::RejectFollow(reason) => {
             let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?;
             let reject = outgoing::reject(&state.base, &activity.raw, &sender.id);
@@ -244,14 +227,15 @@ async fn act(
     }
 }
 
-/// Records the subscription and answers the Follow.
+/// Records the subscription and answers the Follow; the subscription policy was applied before (see
+/// [`crate::federation::admission`], which also calls this when an admin approves a held Follow).
 ///
 /// A re-Follow by the same actor with the same inbox and protocol ([`Subscribed::Unchanged`]) usually
 /// means the instance lost its state and waits for an Accept: it gets one again, sent once outside the
 /// log (no entry stored, nothing redelivered), and its delivery worker goes on from where it is. Only a
 /// new subscriber, or one whose actor, inbox or protocol changed, gets its replies through the log and a
 /// (re)started worker.
-async fn subscribe(
+pub(crate) async fn subscribe(
     state: &AppState,
     style: Style,
     follow: &Activity,

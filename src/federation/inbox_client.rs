@@ -319,7 +319,7 @@ impl Driver {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::federation::net::{AddressPolicy, HttpSettings};
     use crate::httpsig::{PrivateKey, PublicKey, SignedRequest, digest_header};
@@ -335,7 +335,8 @@ mod tests {
             .clone()
     }
 
-    fn http(allow_private: bool, delivery_timeout: Duration) -> Http {
+    /// A signing client for tests (also used by other modules' tests).
+    pub(crate) fn http(allow_private: bool, delivery_timeout: Duration) -> Http {
         Http::new(HttpSettings {
             key: key(),
             key_id: "https://relay.example/actor#main-key".into(),

@@ -15,10 +15,14 @@ use serde_json::Value;
 use url::Url;
 
 use crate::config::OutboundSignature;
+use crate::federation::host_slots::HostSlots;
 pub use crate::federation::inbox_client::InboxClient;
 use crate::federation::schemes::SignatureSchemes;
 use crate::httpsig::{self, PrivateKey, Scheme};
 use crate::{Error, Result};
+
+/// Fetches in flight per remote host unless configured otherwise (`max_fetches_per_host`).
+pub const DEFAULT_FETCHES_PER_HOST: usize = 4;
 
 /// The media type ActivityPub documents are sent and requested with.
 pub const ACTIVITY_JSON: &str = "application/activity+json";
@@ -190,6 +194,7 @@ pub struct Http {
     user_agent: HeaderValue,
     tls: tokio_rustls::TlsConnector,
     schemes: Arc<SignatureSchemes>,
+    slots: Arc<HostSlots>,
 }
 
 /// Settings for [`Http::new`].
@@ -236,6 +241,7 @@ impl Http {
             user_agent,
             tls: tokio_rustls::TlsConnector::from(Arc::new(tls_config()?)),
             schemes: SignatureSchemes::in_memory(OutboundSignature::Cavage),
+            slots: Arc::new(HostSlots::new(DEFAULT_FETCHES_PER_HOST)),
         })
     }
 
@@ -249,6 +255,12 @@ impl Http {
     /// Which signature scheme each receiving host accepts.
     pub fn schemes(&self) -> &Arc<SignatureSchemes> {
         &self.schemes
+    }
+
+    /// The same client with at most `n` fetches in flight per remote host.
+    pub fn with_fetches_per_host(mut self, n: usize) -> Http {
+        self.slots = Arc::new(HostSlots::new(n));
+        self
     }
 
     /// Which addresses this client may contact.
@@ -297,6 +309,11 @@ impl Http {
     pub async fn get_json(&self, url: &str) -> Result<Value> {
         let parsed = Url::parse(url).map_err(|e| Error::fetch(url, format!("bad URL: {e}")))?;
         self.policy.check_url(&parsed)?;
+        let _slot = self
+            .slots
+            .acquire(parsed.host_str().unwrap_or_default(), self.fetch_timeout)
+            .await
+            .ok_or_else(|| Error::fetch(url, "too many fetches from this host in flight"))?;
         let host = httpsig::authority(&parsed)?;
         let scheme = self.schemes.for_host(&host);
         let mut response = self.signed_get(&parsed, scheme).await?;

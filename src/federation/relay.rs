@@ -1,7 +1,7 @@
 //! The relay's rules, as plain functions over parsed activities: which ids are acceptable, who may
 //! subscribe (the instance's own actor) and unsubscribe (only the actor that subscribed), what is
 //! forwarded, in which shape, where replies may go, and what counts as a duplicate. No I/O here; the
-//! inbox service gathers the facts (signer, stored subscription, block, whether the instance named the
+//! inbox service gathers the facts (signer, stored subscription, whether the instance named the
 //! sender as its actor, fetched object) and acts on the [`Decision`].
 
 use crate::ap::value::{get_id, has_type, id_of};
@@ -61,8 +61,6 @@ pub struct Context<'a> {
     /// counts only for a sender that is [`InstanceEvidence::Discover`]. The inbox asks for Follows of
     /// this relay only.
     pub instance_confirmed: bool,
-    /// Whether the relay's admin removed the sender's instance (a sticky block).
-    pub blocked: bool,
 }
 
 /// What the store knows of an instance's subscription.
@@ -187,7 +185,7 @@ pub fn inbox_of(actor: &Actor, allow_http: bool) -> Result<&str> {
     for inbox in named.into_iter().flatten() {
         if !is_web_iri(inbox, allow_http) || !same_authority(inbox, &actor.id) {
             return Err(Error::BadRequest(format!(
-                "actor {} names an inbox on another host or not a web URL ({inbox:?})",
+                "actor {} may only name inboxes on its own host; {inbox:?} is on another host or not a web URL",
                 actor.id
             )));
         }
@@ -234,9 +232,7 @@ fn decide_follow(activity: &Activity, sender: &Actor, ctx: Context<'_>) -> Decis
         InstanceEvidence::Discover => ctx.instance_confirmed,
         InstanceEvidence::NotInstance => false,
     };
-    if ctx.blocked {
-        Decision::RejectFollow("this instance was removed by the relay's admin")
-    } else if !instance_actor {
+    if !instance_actor {
         Decision::RejectFollow("only an instance's own actor can subscribe to this relay")
     } else {
         Decision::Subscribe(style)
@@ -428,7 +424,6 @@ mod tests {
             }),
             signer: SUBSCRIBER,
             instance_confirmed: false,
-            blocked: false,
         }
     }
 
@@ -516,24 +511,6 @@ mod tests {
             )
             .unwrap(),
             Decision::Subscribe(Style::Mastodon)
-        );
-    }
-
-    #[test]
-    fn a_removed_instance_is_rejected() {
-        let instance = actor(SUBSCRIBER, "Application");
-        let blocked = Context {
-            blocked: true,
-            ..ctx(None)
-        };
-        assert_eq!(
-            decide(
-                &follow_of_public("https://a.example/follows/4", SUBSCRIBER),
-                &instance,
-                blocked
-            )
-            .unwrap(),
-            Decision::RejectFollow("this instance was removed by the relay's admin")
         );
     }
 

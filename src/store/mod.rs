@@ -8,6 +8,7 @@
 //! connection (WAL mode: readers never wait for the writer). The async API is narrow on purpose, so that a
 //! PostgreSQL backend can implement the same calls later.
 
+pub mod moderation;
 pub mod published;
 pub mod schemes;
 pub mod tail;
@@ -33,14 +34,14 @@ pub enum Style {
 }
 
 impl Style {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Style::Mastodon => "mastodon",
             Style::LitePub => "litepub",
         }
     }
 
-    fn parse(s: &str) -> Style {
+    pub(crate) fn parse(s: &str) -> Style {
         if s == "litepub" {
             Style::LitePub
         } else {
@@ -68,17 +69,6 @@ pub struct Subscriber {
     pub created_at: i64,
     /// The id of the Follow that subscribed (what its Undo names); empty when unknown.
     pub follow_id: String,
-}
-
-/// An instance the relay's admin removed: its Follows are rejected until the block is lifted.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Block {
-    /// The instance, as its authority (`host[:port]`).
-    pub domain: String,
-    /// Why, in the admin's or the relay's words.
-    pub reason: String,
-    /// Unix seconds of the block.
-    pub created_at: i64,
 }
 
 /// One accepted activity (or a reply addressed to one subscriber) in the log.
@@ -254,6 +244,7 @@ fn open_writer(path: &Path) -> Result<Connection> {
     migrate(&writer)?;
     writer.execute_batch(published::SCHEMA)?;
     writer.execute_batch(schemes::SCHEMA)?;
+    moderation::migrate(&writer)?;
     writer.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
     Ok(writer)
 }
@@ -475,7 +466,7 @@ impl Store {
         replies: Vec<NewEntry>,
     ) -> Result<(Subscribed, Subscriber)> {
         self.write(move |conn, changes| {
-            if load_block(conn, &sub.authority)?.is_some() {
+            if moderation::blocked_in(conn, &sub.authority)? {
                 return Err(Error::InstanceBlocked(sub.authority));
             }
             let existing = load_subscriber(conn, &sub.authority)?;
@@ -524,47 +515,6 @@ impl Store {
             }
             changes.members.push(Member::Upsert(stored.clone()));
             Ok((state, stored))
-        })
-        .await
-    }
-
-    /// Blocks `domain` (an instance authority) with `reason`: its Follows are refused until
-    /// [`Store::unblock`]. Blocking again keeps the first date and takes the new reason.
-    pub async fn block(&self, domain: &str, reason: &str) -> Result<()> {
-        let (domain, reason) = (domain.to_string(), reason.to_string());
-        self.write(move |conn, _| {
-            conn.execute(
-                "INSERT INTO blocks (domain, reason, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(domain) DO UPDATE SET reason = excluded.reason",
-                params![domain, reason, now_ms() / 1000],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Lifts the block of `domain`; returns whether there was one.
-    pub async fn unblock(&self, domain: &str) -> Result<bool> {
-        let domain = domain.to_string();
-        self.write(move |conn, _| {
-            Ok(conn.execute("DELETE FROM blocks WHERE domain = ?1", [&domain])? > 0)
-        })
-        .await
-    }
-
-    /// The block of `domain`, if it is blocked.
-    pub async fn block_of(&self, domain: &str) -> Result<Option<Block>> {
-        let domain = domain.to_string();
-        self.read(move |conn| load_block(conn, &domain)).await
-    }
-
-    /// Every block, by domain.
-    pub async fn blocks(&self) -> Result<Vec<Block>> {
-        self.read(|conn| {
-            let mut stmt =
-                conn.prepare("SELECT domain, reason, created_at FROM blocks ORDER BY domain")?;
-            let rows = stmt.query_map([], block_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }
@@ -674,24 +624,6 @@ fn subscriber_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscriber> {
         created_at: r.get(6)?,
         follow_id: r.get(7)?,
     })
-}
-
-fn block_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Block> {
-    Ok(Block {
-        domain: r.get(0)?,
-        reason: r.get(1)?,
-        created_at: r.get(2)?,
-    })
-}
-
-fn load_block(conn: &Connection, domain: &str) -> Result<Option<Block>> {
-    Ok(conn
-        .query_row(
-            "SELECT domain, reason, created_at FROM blocks WHERE domain = ?1",
-            [domain],
-            block_from_row,
-        )
-        .optional()?)
 }
 
 fn all_subscribers(conn: &Connection) -> Result<Vec<Subscriber>> {
@@ -977,32 +909,46 @@ mod tests {
 
     #[tokio::test]
     async fn a_block_refuses_follows_until_lifted_and_survives_a_restart() {
+        use crate::moderation::audit::NewAudit;
+        use crate::moderation::blocks::{Block, BlockKind};
+        let audit = |action| NewAudit {
+            admin: "admin".into(),
+            action,
+            target: "example.org".into(),
+            detail: serde_json::Value::Null,
+        };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let store = Store::open(&path).unwrap();
-        store.block("b.example", "spam").await.unwrap();
-        store.block("b.example", "spam, again").await.unwrap();
+        let block = Block::new(BlockKind::Domain, "example.org", "spam").unwrap();
+        store
+            .add_blocks(vec![block], vec![], audit("block"))
+            .await
+            .unwrap();
         assert!(matches!(
             store
-                .subscribe(subscriber("b.example"), "{}".into(), vec![])
+                .subscribe(subscriber("social.example.org:8443"), "{}".into(), vec![])
                 .await,
             Err(Error::InstanceBlocked(_))
         ));
-        assert!(store.subscriber("b.example").is_none());
+        assert!(store.subscriber("social.example.org:8443").is_none());
         drop(store);
         let store = Store::open(&path).unwrap();
-        let block = store.block_of("b.example").await.unwrap().expect("kept");
-        assert_eq!(block.reason, "spam, again");
-        assert!(block.created_at > 0);
-        assert_eq!(store.blocks().await.unwrap(), vec![block]);
-        assert!(store.unblock("b.example").await.unwrap());
-        assert!(!store.unblock("b.example").await.unwrap());
-        assert!(store.block_of("b.example").await.unwrap().is_none());
+        let kept = store.blocks().await.unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].reason, "spam");
+        assert!(kept[0].created_at > 0);
+        assert!(
+            store
+                .remove_block(BlockKind::Domain, "example.org", audit("unblock"))
+                .await
+                .unwrap()
+        );
         store
-            .subscribe(subscriber("b.example"), "{}".into(), vec![])
+            .subscribe(subscriber("social.example.org:8443"), "{}".into(), vec![])
             .await
             .unwrap();
-        assert!(store.subscriber("b.example").is_some());
+        assert!(store.subscriber("social.example.org:8443").is_some());
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ use crate::federation::inbox;
 use crate::federation::net::ACTIVITY_JSON;
 use crate::httpsig::SignedRequest;
 use crate::store::{Style, Subscriber};
-use crate::web::admin;
+use crate::web::{admin, ip_limit, observability};
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -26,7 +26,7 @@ type Shared = State<Arc<AppState>>;
 /// All routes of the relay.
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
-    Router::new()
+    let router = Router::new()
         .route("/actor", get(actor))
         .route("/inbox", post(inbox_post))
         .route("/followers", get(followers))
@@ -38,22 +38,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/nodeinfo/2.1", get(nodeinfo))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/admin/subscribers", get(admin_subscribers))
-        .route(
-            "/admin/subscribers/{instance}",
-            axum::routing::delete(admin_remove),
-        )
-        .route("/admin/blocks", get(admin_blocks))
-        .route(
-            "/admin/blocks/{domain}",
-            axum::routing::delete(admin_unblock),
-        )
+        .nest(admin::PREFIX, admin::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ip_limit::limit,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             std::time::Duration::from_secs(30),
         ))
-        .with_state(state)
+        .with_state(state);
+    observability::with_request_ids(router)
 }
 
 fn activity_json(body: impl Into<axum::body::Body>) -> Response {
@@ -93,10 +89,9 @@ async fn inbox_post(
         headers: &headers,
         body: &body,
     };
-    let receipt = inbox::receive(&state, &request).await?;
-    if let inbox::Receipt::Ignored(reason) = receipt {
-        state.ignored.count(reason);
-    }
+    let outcome = inbox::receive(&state, &request).await;
+    state.inbound.count(&outcome);
+    let receipt = outcome?;
     tracing::debug!(outcome = %receipt.describe(), "inbox");
     Ok((
         StatusCode::ACCEPTED,
@@ -309,12 +304,7 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         "Connections closed at once because their client IP held max_connections_per_ip already.",
         state.connections.refused(),
     );
-    text.push_str("# HELP plaza_inbox_ignored_total Inbox requests accepted but not relayed, by reason.\n# TYPE plaza_inbox_ignored_total counter\n");
-    for (reason, n) in state.ignored.snapshot() {
-        text.push_str(&format!(
-            "plaza_inbox_ignored_total{{reason=\"{reason}\"}} {n}\n"
-        ));
-    }
+    observability::render(&state, &mut text).await?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -323,44 +313,4 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         text,
     )
         .into_response())
-}
-
-async fn admin_subscribers(State(state): Shared, headers: HeaderMap) -> Result<axum::Json<Value>> {
-    admin::authorize(&state, &headers)?;
-    Ok(axum::Json(
-        json!({ "subscribers": admin::subscribers(&state).await? }),
-    ))
-}
-
-async fn admin_remove(
-    State(state): Shared,
-    headers: HeaderMap,
-    Path(instance): Path<String>,
-) -> Result<axum::Json<Value>> {
-    admin::authorize(&state, &headers)?;
-    if !admin::remove(&state, &instance).await? {
-        return Err(Error::NotFound(format!(
-            "instance {instance} is not subscribed"
-        )));
-    }
-    Ok(axum::Json(json!({ "removed": instance })))
-}
-
-async fn admin_blocks(State(state): Shared, headers: HeaderMap) -> Result<axum::Json<Value>> {
-    admin::authorize(&state, &headers)?;
-    Ok(axum::Json(
-        json!({ "blocks": admin::blocks(&state).await? }),
-    ))
-}
-
-async fn admin_unblock(
-    State(state): Shared,
-    headers: HeaderMap,
-    Path(domain): Path<String>,
-) -> Result<axum::Json<Value>> {
-    admin::authorize(&state, &headers)?;
-    if !admin::unblock(&state, &domain).await? {
-        return Err(Error::NotFound(format!("instance {domain} is not blocked")));
-    }
-    Ok(axum::Json(json!({ "unblocked": domain })))
 }

@@ -4,6 +4,7 @@
 //! the simulated instances.
 
 mod abuse;
+mod admin;
 mod gotosocial;
 mod interop;
 mod operations;

@@ -166,7 +166,7 @@ impl Relay {
         format!("{}/inbox", self.base)
     }
 
-    /// A request to the admin API at `path` (under `/admin`), with `token` as bearer when given.
+    /// A request to the admin API at `path` (under `/api/v1/admin`), with `token` as bearer when given.
     pub async fn admin(
         &self,
         method: reqwest::Method,
@@ -174,11 +174,21 @@ impl Relay {
         token: Option<&str>,
     ) -> reqwest::Response {
         let mut request =
-            reqwest::Client::new().request(method, format!("{}/admin{path}", self.base));
+            reqwest::Client::new().request(method, format!("{}/api/v1/admin{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         request.send().await.expect("admin request")
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     /// The admin API's subscriber list.
@@ -853,6 +863,10 @@ async fn handle(
     if let Some(object) = shared.inner.lock().unwrap().objects.get(&path) {
         return json_response(object.clone());
     }
+    // The built-in NodeInfo, unless a test hosts its own document at that path (above).
+    if let Some(document) = nodeinfo(&shared, &path) {
+        return json_response(document);
+    }
     StatusCode::NOT_FOUND.into_response()
 }
 
@@ -862,6 +876,30 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// The instance's NodeInfo: the links document and a 2.0 document naming its software.
+fn nodeinfo(shared: &Shared, path: &str) -> Option<Value> {
+    let software = match shared.flavor {
+        Flavor::Mastodon => "mastodon",
+        Flavor::GoToSocial => "gotosocial",
+        Flavor::Pleroma => "pleroma",
+    };
+    match path {
+        "/.well-known/nodeinfo" => Some(json!({ "links": [{
+            "rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+            "href": format!("{}/nodeinfo/2.0", shared.base)
+        }]})),
+        "/nodeinfo/2.0" => Some(json!({
+            "version": "2.0",
+            "software": { "name": software, "version": "1.0.0" },
+            "protocols": ["activitypub"],
+            "usage": { "users": { "total": 1 } },
+            "openRegistrations": false,
+            "metadata": {}
+        })),
+        _ => None,
+    }
 }
 
 /// Checks a request from the relay the way Mastodon does: signature over the listed headers with the
