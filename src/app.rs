@@ -13,13 +13,21 @@ use crate::config::Config;
 use crate::discovery::indexer::{Indexer, Settings as IndexerSettings};
 use crate::discovery::{IndexSink, index_sink};
 use crate::federation::delivery::{Backoff, Engine};
+use crate::federation::instance_actor::InstanceActors;
 use crate::federation::keyfile;
 use crate::federation::net::{AddressPolicy, Http, HttpSettings};
 use crate::federation::ratelimit::InboxLimiter;
-use crate::federation::resolver::Resolver;
+use crate::federation::resolver::{Resolver, Settings as ResolverSettings};
+use crate::federation::schemes::SignatureSchemes;
 use crate::httpsig::PrivateKey;
+use crate::moderation::actions;
+use crate::moderation::curation::Curation;
+use crate::moderation::tokens::AdminTokens;
 use crate::store::Store;
-use crate::web::routes;
+use crate::web::client_ip::TrustedProxies;
+use crate::web::ip_limit::ClientLimiter;
+use crate::web::observability::InboundCounters;
+use crate::web::{routes, server};
 use crate::{Error, Result};
 
 /// File name of the database inside the data directory.
@@ -49,8 +57,20 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Per-instance inbox limits.
     pub limiter: InboxLimiter,
+    /// Whether a subscribing actor is its instance's own actor.
+    pub instance_actors: InstanceActors,
     /// When the relay started.
     pub started: Instant,
+    /// Blocks, subscription policy and known software, in force.
+    pub curation: Curation,
+    /// The admin tokens and their names.
+    pub admin_tokens: AdminTokens,
+    /// Per-client-IP limits on the public read endpoints.
+    pub client_limiter: ClientLimiter,
+    /// Inbox requests by outcome, for the metrics.
+    pub inbound: InboundCounters,
+    /// Open connections per client IP (the cap, and the count of refusals for `/metrics`).
+    pub connections: server::PerIpConnections,
     /// The discovery indexer, when the index is enabled; [`run`] starts it.
     pub indexer: Option<Arc<Indexer>>,
 }
@@ -92,10 +112,17 @@ impl AppState {
             fetch_timeout: config.fetch_timeout(),
             delivery_timeout: config.delivery_timeout(),
             user_agent: format!("Plaza/{} (+{base})", env!("CARGO_PKG_VERSION")),
-        })?;
+        })?
+        .with_schemes(SignatureSchemes::load(store.clone(), config.outbound_signature).await?)
+        .with_fetches_per_host(config.max_fetches_per_host as usize);
         let resolver = Resolver::new(
-            http.clone(),
-            Duration::from_secs(config.key_cache_secs.max(1)),
+            Arc::new(http.clone()),
+            ResolverSettings {
+                ttl: Duration::from_secs(config.key_cache_secs.max(1)),
+                cache_bytes: config.resolver_cache_bytes,
+                fetches_per_minute: config.key_fetches_per_host_per_minute,
+                ..ResolverSettings::default()
+            },
         );
         let engine = Engine::new(
             store.clone(),
@@ -123,9 +150,32 @@ impl AppState {
         for subscriber in subscribers {
             engine.start(subscriber);
         }
+        let instance_actors = InstanceActors::new(http.clone());
+        let max_connections_per_ip = config.max_connections_per_ip;
         let limiter = InboxLimiter::new(
             config.inbound_rate_per_instance,
             config.inbound_burst_per_instance,
+        );
+        for (instance, limit) in store.limits().await? {
+            limiter.set_override(&instance, Some(limit));
+        }
+        let policy = match store.setting(actions::POLICY_SETTING).await? {
+            // Changed through the admin API: that choice outlives restarts.
+            Some(saved) => serde_json::from_value(saved)
+                .map_err(|e| Error::Config(format!("saved subscription policy: {e}")))?,
+            None => config.policy_settings()?,
+        };
+        let software = store
+            .instances()
+            .await?
+            .into_iter()
+            .filter_map(|(authority, info)| Some((authority, info.software?)));
+        let curation = Curation::new(store.blocks().await?, policy, software);
+        let admin_tokens = AdminTokens::new(&config.admin_token, &config.admin_tokens)?;
+        let client_limiter = ClientLimiter::new(
+            config.client_ip_rate,
+            config.client_ip_burst,
+            TrustedProxies::parse(&config.trusted_proxies)?,
         );
         let indexer = match index {
             Some(sink) => Some(
@@ -151,7 +201,13 @@ impl AppState {
             resolver,
             engine,
             limiter,
+            instance_actors,
             started: Instant::now(),
+            curation,
+            admin_tokens,
+            client_limiter,
+            inbound: InboundCounters::default(),
+            connections: server::PerIpConnections::new(max_connections_per_ip),
             indexer,
         }))
     }
@@ -192,13 +248,22 @@ pub async fn run(
         .map_err(|e| Error::Config(format!("listener: {e}")))?;
     spawn_pruner(state.clone());
     let indexing = state.indexer.as_ref().map(|indexer| indexer.start());
+    crate::federation::admission::learn_missing_software(state.clone());
     let router = routes::router(state.clone());
     println!("plaza listening on http://{local} as {}", state.base);
     tracing::info!(%local, base = %state.base, "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::Unavailable(format!("server: {e}")))?;
+    let limits = server::ConnectionLimits {
+        header_read_timeout: Duration::from_millis(state.config.header_read_timeout_ms),
+        max_header_bytes: state.config.max_header_bytes,
+    };
+    server::serve(
+        listener,
+        router,
+        limits,
+        state.connections.clone(),
+        shutdown,
+    )
+    .await?;
     state.engine.stop_all();
     drop(indexing);
     if let Some(indexer) = &state.indexer
@@ -217,6 +282,8 @@ fn spawn_pruner(state: Arc<AppState>) {
         loop {
             every.tick().await;
             state.limiter.forget_idle();
+            state.client_limiter.forget_idle();
+            state.resolver.forget_idle();
             match state.store.prune(max_age_ms).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(pruned = n, "pruned log entries past retention"),

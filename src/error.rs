@@ -34,6 +34,16 @@ pub enum Error {
     #[error("digest: {0}")]
     Digest(String),
 
+    /// The request was addressed (and signed) for another server than this relay: its `Host` is not
+    /// the relay's public authority, so it may be a signature replayed from elsewhere.
+    #[error("request is addressed to {host}, not to this relay ({relay})")]
+    SignatureWrongHost {
+        /// The Host the request carried.
+        host: String,
+        /// The relay's own authority.
+        relay: String,
+    },
+
     /// The cryptographic check failed with the signer's current key.
     #[error("signature verification failed")]
     SignatureInvalid,
@@ -60,6 +70,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// The signer's key or actor document could not be fetched or read (HTML, too large, host down or
+    /// silent). The sender's problem, answered 401 so that it does not retry a 5xx for days.
+    #[error("cannot get the signing key or actor {url}: {reason}")]
+    KeyFetch {
+        /// What was fetched.
+        url: String,
+        /// Why it failed.
+        reason: String,
+    },
+
     /// An outgoing fetch or delivery aimed at an address that the configuration forbids
     /// (loopback, private ranges, plain http) .
     #[error(
@@ -74,6 +94,15 @@ pub enum Error {
     /// An activity came from an instance that is not subscribed to the relay.
     #[error("instance {0} is not subscribed to this relay")]
     NotSubscribed(String),
+
+    /// A request body larger than what its kind may be (a Follow is a few hundred bytes).
+    #[error("too large: {0}")]
+    TooLarge(String),
+
+    /// The relay's admins blocked this instance (by its domain or the software it runs, or by removing
+    /// its subscription); it is refused until they lift the block.
+    #[error("instance {0} is blocked by the relay's admins")]
+    InstanceBlocked(String),
 
     /// An admin request without the right bearer token.
     #[error("admin token missing or wrong")]
@@ -124,14 +153,18 @@ impl Error {
             | Error::SignatureMalformed(_)
             | Error::SignatureIncomplete(_)
             | Error::SignatureExpired(_)
+            | Error::SignatureWrongHost { .. }
             | Error::Digest(_)
             | Error::SignatureInvalid
             | Error::KeyUnusable(_)
             | Error::KeyNotOwned { .. }
+            | Error::KeyFetch { .. }
             | Error::AdminUnauthorized => StatusCode::UNAUTHORIZED,
             Error::Fetch { .. } => StatusCode::BAD_GATEWAY,
             Error::ForbiddenAddress(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::NotSubscribed(_) => StatusCode::FORBIDDEN,
+            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::InstanceBlocked(_) => StatusCode::FORBIDDEN,
             Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -1,8 +1,11 @@
-//! The `plaza` command: runs the relay (`plaza serve`, the default).
+//! The `plaza` command: runs the relay (`plaza serve`, the default), checks its health and curates it
+//! (`plaza admin …`).
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+
+mod cli;
 
 /// mimalloc: the relay allocates many short-lived buffers per request (headers, bodies, futures); in the
 /// load benchmark glibc malloc/free took several percent of the relay's CPU.
@@ -33,6 +36,20 @@ enum Command {
     /// Instances subscribe by pasting PUBLIC_URL/inbox (Mastodon, Misskey, GoToSocial) or
     /// PUBLIC_URL/actor (Pleroma, Akkoma) into their relay settings. All state lives in data_dir.
     Serve,
+    /// Check that a relay answers on its health endpoint (exit 0) or not (exit 1); the container
+    /// image's HEALTHCHECK runs this.
+    ///
+    /// Without --url it asks the address the configuration listens on (an unspecified address such as
+    /// 0.0.0.0 is asked on loopback).
+    Health {
+        /// Base URL of the relay to check, e.g. http://127.0.0.1:8080.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+    /// Curate a running relay through its admin API: subscribers, approvals, blocks, limits, stats.
+    ///
+    /// Needs the relay's admin token (--token, PLAZA_ADMIN_TOKEN or admin_token in the configuration).
+    Admin(cli::admin::AdminArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -55,20 +72,54 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging()?;
     let config =
         plaza::config::Config::load(cli.config.as_deref()).context("loading the configuration")?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => plaza::app::serve(config, shutdown_signal())
             .await
             .context("running the relay")?,
+        Command::Health { url } => health(&config, url).await?,
+        Command::Admin(args) => cli::admin::run(&config, args).await?,
     }
+    Ok(())
+}
+
+/// Logs go to stderr, filtered by RUST_LOG (default `info`), as text or, with
+/// `PLAZA_LOG_FORMAT=json`, as one JSON object per line for log collectors.
+fn init_logging() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match std::env::var("PLAZA_LOG_FORMAT").as_deref() {
+        Ok("json") => builder.json().init(),
+        Ok("text") | Ok("") | Err(_) => builder.init(),
+        Ok(other) => anyhow::bail!("PLAZA_LOG_FORMAT {other:?}: expected text or json"),
+    }
+    Ok(())
+}
+
+/// `plaza health`: GET /healthz with a short timeout.
+async fn health(config: &plaza::config::Config, url: Option<String>) -> anyhow::Result<()> {
+    let base = match url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => cli::local_base(config)?,
+    };
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .with_context(|| format!("{base} does not answer"))?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{base}/healthz answered {}",
+        response.status()
+    );
+    println!("{base} is healthy");
     Ok(())
 }
 

@@ -26,6 +26,21 @@ pub fn same_authority(a: &str, b: &str) -> bool {
     matches!((authority_of(a), authority_of(b)), (Some(x), Some(y)) if x == y)
 }
 
+/// Whether `iri` is an id the relay may accept or send: an absolute `https:` URL with a host (`http:` too
+/// when `allow_http`, i.e. when private networks are allowed for local testing). Anything else — relative
+/// references, `javascript:`, `data:`, `urn:`, text with spaces — is not something a receiver can fetch.
+pub fn is_web_iri(iri: &str, allow_http: bool) -> bool {
+    let Ok(url) = Url::parse(iri) else {
+        return false;
+    };
+    let scheme_ok = match url.scheme() {
+        "https" => true,
+        "http" => allow_http,
+        _ => false,
+    };
+    scheme_ok && url.host_str().is_some_and(|h| !h.is_empty())
+}
+
 /// The IRI without its `#fragment` (a key id `https://h/actor#main-key` gives the document to fetch).
 pub fn strip_fragment(iri: &str) -> &str {
     iri.split_once('#').map_or(iri, |(doc, _)| doc)
@@ -69,6 +84,25 @@ mod tests {
         assert_eq!(authority_of("urn:uuid:0a2b"), None);
         assert_eq!(authority_of("not a url"), None);
         assert_eq!(authority_of(""), None);
+    }
+
+    #[test]
+    fn web_iris_are_absolute_https_urls() {
+        assert!(is_web_iri("https://a.example/users/alice", false));
+        assert!(is_web_iri("https://a.example:8443/x#frag", false));
+        assert!(!is_web_iri("http://a.example/x", false));
+        assert!(is_web_iri("http://a.example/x", true));
+        for bad in [
+            "not a url",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "urn:uuid:0a2b",
+            "/relative",
+            "",
+            "ftp://a.example/x",
+        ] {
+            assert!(!is_web_iri(bad, true), "{bad:?} accepted");
+        }
     }
 
     #[test]

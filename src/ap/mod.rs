@@ -17,4 +17,4 @@ pub mod value;
 pub use activity::{Activity, LdSignature};
 pub use actor::{Actor, KeyDoc, KeyOrActor};
 pub use audience::{Audience, PUBLIC, is_public_iri};
-pub use iri::{authority_of, same_authority};
+pub use iri::{authority_of, is_web_iri, same_authority};

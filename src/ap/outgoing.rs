@@ -3,7 +3,8 @@
 //! Every JSON document Plaza emits is built here, as pure functions of the relay's public base URL (scheme and
 //! authority, no trailing slash, e.g. `https://relay.example.org`), so the exact shapes real servers depend on
 //! live in one place: the actor's `inbox` must equal `{base}/inbox` byte for byte (Mastodon compares it with
-//! the URL its admin pasted), an `Accept` embeds the whole `Follow` (Misskey and GoToSocial match on it), and
+//! the URL its admin pasted), an `Accept` embeds the `Follow` (Misskey and GoToSocial match on its id and
+//! actor; the relay embeds a normalised copy, never the sender's padding), and
 //! the relay announces with its own actor (Misskey refuses a signer whose host differs from the activity's).
 //!
 //! Relay URLs: actor `{base}/actor`, key `{base}/actor#main-key`, inbox `{base}/inbox`, outbox
@@ -11,6 +12,8 @@
 //! `{base}/activities/<uuid>`, NodeInfo `{base}/nodeinfo/2.1`.
 
 use serde_json::{Value, json};
+
+use super::value::get_id;
 
 /// The ActivityStreams JSON-LD context.
 pub const AS_CONTEXT: &str = "https://www.w3.org/ns/activitystreams";
@@ -87,12 +90,28 @@ fn respond(base: &str, kind: &str, follow: &Value, to_actor: &str) -> Value {
         "id": new_activity_id(base),
         "type": kind,
         "actor": actor_id(base),
-        "object": follow,
+        "object": normalised_follow(follow),
         "to": [to_actor],
     })
 }
 
-/// `Accept` of a subscription: the whole `follow` embedded as received, addressed `to` the follower.
+/// The part of a received `Follow` the relay keeps and embeds in its answer: `id`, `type`, `actor` and
+/// `object`, the references as ids. What receivers match an Accept on, and nothing a sender padded in.
+pub fn normalised_follow(follow: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    if let Some(id) = get_id(follow, "id") {
+        out.insert("id".into(), Value::from(id));
+    }
+    out.insert("type".into(), Value::from("Follow"));
+    for key in ["actor", "object"] {
+        if let Some(id) = get_id(follow, key) {
+            out.insert(key.into(), Value::from(id));
+        }
+    }
+    Value::Object(out)
+}
+
+/// `Accept` of a subscription, embedding the [`normalised_follow`], addressed `to` the follower.
 pub fn accept(base: &str, follow: &Value, to_actor: &str) -> Value {
     respond(base, "Accept", follow, to_actor)
 }
@@ -147,6 +166,53 @@ pub fn announce(base: &str, id: &str, object_id: &str) -> Value {
         "object": object_id,
         "to": [followers_url(base)],
     })
+}
+
+/// An `OrderedCollection` at `id` listing `items` (ids or objects) in full, e.g. the relay's followers.
+pub fn ordered_collection(id: &str, items: Vec<Value>) -> Value {
+    json!({
+        "@context": AS_CONTEXT,
+        "id": id,
+        "type": "OrderedCollection",
+        "totalItems": items.len(),
+        "orderedItems": items,
+    })
+}
+
+/// A paged `OrderedCollection` at `id` (the outbox): `totalItems` and the URL of its `first` page,
+/// `{id}?page=true`.
+pub fn paged_collection(id: &str, total: u64) -> Value {
+    json!({
+        "@context": AS_CONTEXT,
+        "id": id,
+        "type": "OrderedCollection",
+        "totalItems": total,
+        "first": format!("{id}?page=true"),
+    })
+}
+
+/// One `OrderedCollectionPage` of the collection at `collection`: `items`, newest first, and a `next` page
+/// (`{collection}?page=true&before=N`) when `next` says where older items continue.
+pub fn collection_page(
+    collection: &str,
+    page: &str,
+    items: Vec<Value>,
+    next: Option<u64>,
+) -> Value {
+    let mut out = json!({
+        "@context": AS_CONTEXT,
+        "id": page,
+        "type": "OrderedCollectionPage",
+        "partOf": collection,
+        "orderedItems": items,
+    });
+    if let (Some(before), Some(map)) = (next, out.as_object_mut()) {
+        map.insert(
+            "next".into(),
+            Value::String(format!("{collection}?page=true&before={before}")),
+        );
+    }
+    out
 }
 
 /// The WebFinger answer for `acct:relay@{host}`: its `self` link is the relay actor.
@@ -267,11 +333,17 @@ mod tests {
 
     #[test]
     fn accept_embeds_the_follow() {
-        let follow_json = fixtures::json("mastodon-follow-public-relay.json");
+        let mut follow_json = fixtures::json("mastodon-follow-public-relay.json");
         let acc = accept(BASE, &follow_json, "https://innocent.yukimochi.io/actor");
         assert_eq!(acc["type"], "Accept");
         assert_eq!(acc["actor"], "https://relay.example.org/actor");
-        assert_eq!(acc["object"], follow_json);
+        if let Some(map) = follow_json.as_object_mut() {
+            map.remove("@context");
+        }
+        assert_eq!(
+            acc["object"], follow_json,
+            "the Follow as sent, without its context"
+        );
         assert_eq!(acc["to"], json!(["https://innocent.yukimochi.io/actor"]));
         let id = acc["id"].as_str().expect("id");
         assert!(id.starts_with("https://relay.example.org/activities/"));
@@ -287,6 +359,16 @@ mod tests {
         for key in theirs.as_object().into_iter().flat_map(|m| m.keys()) {
             assert!(acc.get(key).is_some(), "accept lacks {key}");
         }
+        // Padding and embedded objects are not copied: the answer stays small whatever was sent.
+        let padded = json!({"id": "https://p.example/f/1", "type": "Follow", "padding": "x".repeat(100_000),
+            "actor": {"id": "https://p.example/relay", "type": "Application", "name": "y".repeat(1000)},
+            "object": "https://relay.example.org/actor", "to": ["https://relay.example.org/actor"]});
+        let small = accept(BASE, &padded, "https://p.example/relay");
+        assert_eq!(
+            small["object"],
+            json!({"id": "https://p.example/f/1", "type": "Follow", "actor": "https://p.example/relay", "object": "https://relay.example.org/actor"})
+        );
+        assert!(small.to_string().len() < 500);
         let rej = reject(BASE, &follow_json, "https://innocent.yukimochi.io/actor");
         assert_eq!(
             (rej["type"].as_str(), &rej["object"]),

@@ -1,9 +1,12 @@
 //! Receiving activities: the path of every `POST /inbox`, from signature to durable log entry.
 //!
 //! Order matters for cost and for safety: parse the signature header and check digest and date (no I/O),
-//! refuse activities from instances that are not subscribed (no fetch for strangers), resolve the key
-//! and verify (one refetch on failure, for key rotation), check that the signer may speak for the actor,
-//! then let [`crate::federation::relay::decide`] say what to do. Only after the log write is committed does the
+//! check the activity's size and ids ([`relay::check_size`], [`relay::check_ids`]), refuse blocked
+//! instances ([`crate::federation::admission`]) and activities from instances that are not subscribed (no fetch for strangers), resolve the key on the actor's host
+//! and verify (see [`crate::federation::resolver`] for what that may cost), check that the signer may
+//! speak for the actor, then gather the facts a Follow or Undo needs (the stored subscription,
+//! whether the sender is the instance actor — asked of the instance only now, after the signature) and
+//! let [`crate::federation::relay::decide`] say what to do. Only after the log write is committed does the
 //! caller answer 202, so an accepted activity survives a crash.
 
 use std::sync::Arc;
@@ -12,11 +15,11 @@ use std::time::SystemTime;
 use axum::body::Bytes;
 use serde_json::Value;
 
-use crate::ap::{Activity, Actor, authority_of, outgoing, same_authority};
+use crate::ap::{Activity, Actor, authority_of, is_public_iri, outgoing, same_authority};
 use crate::app::AppState;
-use crate::federation::relay::{self, Context, Decision};
-use crate::federation::resolver::ResolvedKey;
-use crate::httpsig::{self, Claim, SignedRequest};
+use crate::federation::admission;
+use crate::federation::relay::{self, Context, Decision, Subscription};
+use crate::httpsig::{self, SignedRequest};
 use crate::store::{NewEntry, Style, Subscribed, Subscriber};
 use crate::{Error, Result};
 
@@ -52,19 +55,24 @@ impl Receipt {
 pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Receipt> {
     let claim = httpsig::extract_claim(request, SystemTime::now())?;
     let activity = Activity::parse(request.body)?;
+    relay::check_size(&activity, request.body.len())?;
+    relay::check_ids(&activity, state.config.allow_private_networks)?;
     let origin = authority_of(&activity.actor)
         .ok_or_else(|| Error::BadRequest(format!("actor {:?} is not a URL", activity.actor)))?;
+    admission::check_blocked(state, &origin)?;
     let subscribed = state.store.subscribed_style(&origin);
     if subscribed.is_none()
-        && !matches!(
-            activity.kind.as_str(),
-            "Follow" | "Undo" | "Accept" | "Reject"
-        )
+        && let Some(receipt) = from_stranger(&activity, &origin, &state.relay_actor_id)?
     {
-        return Err(Error::NotSubscribed(origin));
+        return Ok(receipt);
     }
-    let signer = verify(state, &claim).await?;
+    // The keyId must be on the actor's host before anything is fetched for it (see the resolver).
+    let signer = state
+        .resolver
+        .signer(&claim.key_id, &origin, |key| claim.verify(key))
+        .await?;
     relay::check_signer(&activity, &signer.owner, &claim.key_id)?;
+    state.http.schemes().hint(&origin, claim.scheme);
     // Charged only once the signer is proven to speak for `origin`: a forged request naming someone
     // else's actor must not use up that instance's allowance.
     state.limiter.check(&origin)?;
@@ -73,10 +81,23 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     } else {
         state.resolver.actor(&activity.actor).await?
     };
+    // Only an Undo looks at the stored subscription; other requests skip the copy.
+    let stored = (activity.kind == "Undo")
+        .then(|| state.store.subscriber(&origin))
+        .flatten();
+    // A Follow of this relay: is this its instance's actor? (A blocked instance was refused above.)
+    let follow = relay::follow_style(&activity, &state.relay_actor_id).is_some();
+    let instance_confirmed = follow && state.instance_actors.confirmed(&sender).await;
     let ctx = Context {
         relay_actor: &state.relay_actor_id,
         subscribed,
         ld_signed_by_actor: ld_signed_by_actor(state, &activity).await,
+        subscription: stored.as_ref().map(|s| Subscription {
+            actor: &s.actor_id,
+            follow_id: &s.follow_id,
+        }),
+        signer: &signer.owner.id,
+        instance_confirmed,
     };
     let decision = relay::decide(&activity, &sender, ctx)?;
     tracing::debug!(kind = %activity.kind, actor = %activity.actor, ?decision, "inbox");
@@ -96,15 +117,22 @@ struct Received<'a> {
     signer: &'a str,
 }
 
-/// Resolves the claim's key and verifies; a failure with a cached key refetches it once.
-async fn verify(state: &AppState, claim: &Claim) -> Result<ResolvedKey> {
-    let cached = state.resolver.key(&claim.key_id, false).await?;
-    if claim.verify(&cached.key).is_ok() {
-        return Ok(cached);
+/// What an instance that is not subscribed may send, decided before any key is fetched: a Follow of
+/// this relay (Public or the relay actor) goes on to verification, since it is how instances
+/// subscribe; an Undo, Accept or Reject changes nothing for a stranger and is acknowledged without
+/// fetching anything (`Some` receipt); a Follow of something else is ignored the same way; anything
+/// else is refused.
+fn from_stranger(activity: &Activity, origin: &str, relay_actor: &str) -> Result<Option<Receipt>> {
+    match activity.kind.as_str() {
+        "Follow" => Ok(match activity.object_id() {
+            Some(object) if is_public_iri(object) || object == relay_actor => None,
+            _ => Some(Receipt::Ignored(
+                "Follow of something that is not this relay",
+            )),
+        }),
+        "Undo" | "Accept" | "Reject" => Ok(Some(Receipt::Ignored("not subscribed"))),
+        _ => Err(Error::NotSubscribed(origin.to_string())),
     }
-    let fresh = state.resolver.key(&claim.key_id, true).await?;
-    claim.verify(&fresh.key)?;
-    Ok(fresh)
 }
 
 /// Whether the activity's LD signature names a key owned by the activity's actor. The signature value
@@ -119,7 +147,7 @@ async fn ld_signed_by_actor(state: &AppState, activity: &Activity) -> bool {
     {
         return false;
     }
-    match state.resolver.key(&signature.creator, false).await {
+    match state.resolver.key(&signature.creator).await {
         Ok(key) => key.owner.id == activity.actor,
         Err(e) => {
             tracing::debug!(creator = %signature.creator, error = %e, "LD signature creator not resolvable");
@@ -137,15 +165,23 @@ async fn act(
     received: Received<'_>,
 ) -> Result<Receipt> {
     match decision {
-        Decision::Subscribe(style) => subscribe(state, style, activity, sender, origin).await,
+        Decision::Subscribe(style) => {
+            match admission::screen(state, style, activity, sender, origin).await? {
+                Some(held_or_refused) => Ok(held_or_refused),
+                None => subscribe(state, style, activity, sender, origin).await,
+            }
+        }
         Decision::RejectFollow(reason) => {
-            let inbox = sender
-                .delivery_inbox()
-                .ok_or_else(|| Error::BadRequest(format!("actor {} has no inbox", sender.id)))?;
+            let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?;
             let reject = outgoing::reject(&state.base, &activity.raw, &sender.id);
-            state
-                .engine
-                .send_once(inbox.to_string(), Bytes::from(reject.to_string()));
+            let body = Bytes::from(reject.to_string());
+            if let Some(id) = reject.get("id").and_then(Value::as_str) {
+                state
+                    .store
+                    .record_published(id.to_string(), body.clone())
+                    .await?;
+            }
+            state.engine.send_once(inbox.to_string(), body);
             Ok(Receipt::Ignored(reason))
         }
         Decision::Unsubscribe => {
@@ -163,7 +199,11 @@ async fn act(
             Box::pin(act(state, next, activity, sender, origin, received)).await
         }
         Decision::Forward(plan) => {
-            if matches!(activity.kind.as_str(), "Update" | "Delete") {
+            // An account Update or Delete: the cached actor and its keys are stale (a note's Update
+            // or Delete leaves them alone, it would only cost refetches).
+            if matches!(activity.kind.as_str(), "Update" | "Delete")
+                && activity.object_id() == Some(activity.actor.as_str())
+            {
                 state.resolver.forget_actor(&activity.actor).await;
             }
             let announce = Bytes::from(
@@ -203,21 +243,28 @@ async fn act(
     }
 }
 
-async fn subscribe(
+/// Records the subscription and answers the Follow; the subscription policy was applied before (see
+/// [`crate::federation::admission`], which also calls this when an admin approves a held Follow).
+///
+/// A re-Follow by the same actor with the same inbox and protocol ([`Subscribed::Unchanged`]) usually
+/// means the instance lost its state and waits for an Accept: it gets one again, sent once outside the
+/// log (no entry stored, nothing redelivered), and its delivery worker goes on from where it is. Only a
+/// new subscriber, or one whose actor, inbox or protocol changed, gets its replies through the log and a
+/// (re)started worker.
+pub(crate) async fn subscribe(
     state: &AppState,
     style: Style,
     follow: &Activity,
     sender: &Arc<Actor>,
     origin: &str,
 ) -> Result<Receipt> {
-    let inbox = sender
-        .delivery_inbox()
-        .ok_or_else(|| Error::BadRequest(format!("actor {} has no inbox", sender.id)))?
-        .to_string();
+    let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?.to_string();
     state.http.policy().check_url(
         &url::Url::parse(&inbox).map_err(|e| Error::BadRequest(format!("inbox {inbox:?}: {e}")))?,
     )?;
-    let reply = |kind: &str, body: Value| NewEntry {
+    let accept = outgoing::accept(&state.base, &follow.raw, &sender.id);
+    let follow_back = (style == Style::LitePub).then(|| outgoing::follow(&state.base, &sender.id));
+    let reply = |kind: &str, body: &Value| NewEntry {
         origin: state.host.clone(),
         target: Some(origin.to_string()),
         kind: kind.to_string(),
@@ -226,29 +273,38 @@ async fn subscribe(
         signer: None,
         original: None,
     };
-    let mut replies = vec![reply(
-        "Accept",
-        outgoing::accept(&state.base, &follow.raw, &sender.id),
-    )];
-    if style == Style::LitePub {
-        replies.push(reply("Follow", outgoing::follow(&state.base, &sender.id)));
-    }
+    let mut replies = vec![reply("Accept", &accept)];
+    replies.extend(follow_back.iter().map(|f| reply("Follow", f)));
     let subscriber = Subscriber {
         authority: origin.to_string(),
         actor_id: sender.id.clone(),
-        inbox,
+        inbox: inbox.clone(),
         style,
         cursor: 0,
         skipped: 0,
         created_at: 0,
+        follow_id: follow.id.clone().unwrap_or_default(),
     };
+    let normalised = outgoing::normalised_follow(&follow.raw).to_string();
     let (state_after, stored) = state
         .store
-        .subscribe(subscriber, follow.raw.to_string(), replies)
+        .subscribe(subscriber, normalised, replies)
         .await?;
-    if state_after == Subscribed::New {
-        tracing::info!(instance = %origin, ?style, "new subscriber");
+    match state_after {
+        Subscribed::Unchanged => {
+            tracing::info!(instance = %origin, "followed again; answering with a fresh Accept");
+            for body in std::iter::once(accept).chain(follow_back) {
+                state
+                    .engine
+                    .send_once(inbox.clone(), Bytes::from(body.to_string()));
+            }
+        }
+        Subscribed::New | Subscribed::Again => {
+            if state_after == Subscribed::New {
+                tracing::info!(instance = %origin, ?style, "new subscriber");
+            }
+            state.engine.start(stored);
+        }
     }
-    state.engine.start(stored);
     Ok(Receipt::Subscribed)
 }

@@ -14,9 +14,15 @@ use axum::http::{HeaderValue, Method, header};
 use serde_json::Value;
 use url::Url;
 
+use crate::config::OutboundSignature;
+use crate::federation::host_slots::HostSlots;
 pub use crate::federation::inbox_client::InboxClient;
-use crate::httpsig::{self, PrivateKey};
+use crate::federation::schemes::SignatureSchemes;
+use crate::httpsig::{self, PrivateKey, Scheme};
 use crate::{Error, Result};
+
+/// Fetches in flight per remote host unless configured otherwise (`max_fetches_per_host`).
+pub const DEFAULT_FETCHES_PER_HOST: usize = 4;
 
 /// The media type ActivityPub documents are sent and requested with.
 pub const ACTIVITY_JSON: &str = "application/activity+json";
@@ -42,7 +48,7 @@ pub fn is_public_ip(ip: IpAddr) -> bool {
                 || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return is_public_ip(IpAddr::V4(v4));
             }
             let seg = v6.segments();
@@ -51,8 +57,31 @@ pub fn is_public_ip(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (seg[0] & 0xfe00) == 0xfc00 // unique local
                 || (seg[0] & 0xffc0) == 0xfe80 // link local
+                || (seg[0] & 0xffc0) == 0xfec0 // site local (deprecated, still routed inside sites)
                 || (seg[0] == 0x2001 && seg[1] == 0x0db8)) // documentation
         }
+    }
+}
+
+/// The IPv4 address an IPv6 address carries and is routed to: IPv4-mapped `::ffff:a.b.c.d`,
+/// IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d` (RFC 6052) and 6to4 `2002:AABB:CCDD::/48`
+/// (RFC 3056). Such an address is only as public as the IPv4 address inside it.
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let seg = v6.segments();
+    let v4 = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        std::net::Ipv4Addr::new(a, b, c, d)
+    };
+    if let Some(mapped) = v6.to_ipv4_mapped() {
+        return Some(mapped);
+    }
+    match seg {
+        // `::` and `::1` are the unspecified and loopback addresses, not IPv4-compatible ones.
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => Some(v4(hi, lo)),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        _ => None,
     }
 }
 
@@ -147,6 +176,9 @@ pub enum Outcome {
     Retry(String),
     /// The receiver refused it for good (other 4xx, redirects, forbidden address); do not retry.
     Refused(String),
+    /// The receiver denied it (401, 403), which may pass: it may be refetching the relay's key, or
+    /// checking it against a stale copy. Retried a few times with backoff, then skipped.
+    Denied(String),
 }
 
 /// The relay's signing HTTP client: signed GETs here, signed POSTs through [`InboxClient`]s it makes.
@@ -161,6 +193,8 @@ pub struct Http {
     delivery_timeout: Duration,
     user_agent: HeaderValue,
     tls: tokio_rustls::TlsConnector,
+    schemes: Arc<SignatureSchemes>,
+    slots: Arc<HostSlots>,
 }
 
 /// Settings for [`Http::new`].
@@ -206,7 +240,27 @@ impl Http {
             delivery_timeout: s.delivery_timeout,
             user_agent,
             tls: tokio_rustls::TlsConnector::from(Arc::new(tls_config()?)),
+            schemes: SignatureSchemes::in_memory(OutboundSignature::Cavage),
+            slots: Arc::new(HostSlots::new(DEFAULT_FETCHES_PER_HOST)),
         })
+    }
+
+    /// The same client signing by `schemes` (the relay's persisted memory of what each host accepts)
+    /// instead of a fresh in-memory one that starts every host with draft-cavage.
+    pub fn with_schemes(mut self, schemes: Arc<SignatureSchemes>) -> Http {
+        self.schemes = schemes;
+        self
+    }
+
+    /// Which signature scheme each receiving host accepts.
+    pub fn schemes(&self) -> &Arc<SignatureSchemes> {
+        &self.schemes
+    }
+
+    /// The same client with at most `n` fetches in flight per remote host.
+    pub fn with_fetches_per_host(mut self, n: usize) -> Http {
+        self.slots = Arc::new(HostSlots::new(n));
+        self
     }
 
     /// Which addresses this client may contact.
@@ -249,29 +303,27 @@ impl Http {
 
     /// Fetches an ActivityPub document with a signed GET; follows no redirects (a document must live at
     /// its id), reads at most `max_fetch_bytes`.
+    ///
+    /// Signed with the scheme the host is known to accept; a 401 or 400 is asked once more with the
+    /// other scheme, which is remembered for the host when it works.
     pub async fn get_json(&self, url: &str) -> Result<Value> {
         let parsed = Url::parse(url).map_err(|e| Error::fetch(url, format!("bad URL: {e}")))?;
         self.policy.check_url(&parsed)?;
-        let mut request = self
-            .client
-            .get(parsed.clone())
-            .timeout(self.fetch_timeout)
-            .header(header::ACCEPT, HeaderValue::from_static(ACCEPT));
-        for (name, value) in httpsig::sign_request(
-            &self.key,
-            &self.key_id,
-            &Method::GET,
-            &parsed,
-            None,
-            None,
-            SystemTime::now(),
-        )? {
-            request = request.header(name, value);
-        }
-        let mut response = request
-            .send()
+        let _slot = self
+            .slots
+            .acquire(parsed.host_str().unwrap_or_default(), self.fetch_timeout)
             .await
-            .map_err(|e| Error::fetch(url, describe(&e)))?;
+            .ok_or_else(|| Error::fetch(url, "too many fetches from this host in flight"))?;
+        let host = httpsig::authority(&parsed)?;
+        let scheme = self.schemes.for_host(&host);
+        let mut response = self.signed_get(&parsed, scheme).await?;
+        if knock_again(response.status()) {
+            let second = self.signed_get(&parsed, scheme.other()).await?;
+            if second.status().is_success() {
+                self.schemes.remember(&host, scheme.other()).await;
+                response = second;
+            }
+        }
         let status = response.status();
         if !status.is_success() {
             return Err(Error::fetch(url, format!("HTTP {status}")));
@@ -302,6 +354,39 @@ impl Http {
     }
 }
 
+impl Http {
+    /// Sends one GET of `url` signed with `scheme`.
+    async fn signed_get(&self, url: &Url, scheme: Scheme) -> Result<reqwest::Response> {
+        let mut request = self
+            .client
+            .get(url.clone())
+            .timeout(self.fetch_timeout)
+            .header(header::ACCEPT, HeaderValue::from_static(ACCEPT));
+        for (name, value) in httpsig::sign_request_as(
+            scheme,
+            &self.key,
+            &self.key_id,
+            &Method::GET,
+            url,
+            None,
+            None,
+            SystemTime::now(),
+        )? {
+            request = request.header(name, value);
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| Error::fetch(url.as_str(), describe(&e)))
+    }
+}
+
+/// Whether an answer may mean "not this signature scheme": then the same request is tried once with the
+/// other one. Servers answer a signature they cannot read with 401 (Mastodon) or 400.
+pub(crate) fn knock_again(status: reqwest::StatusCode) -> bool {
+    status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::BAD_REQUEST
+}
+
 /// Whether a delivery's answer means delivered, try again, or give up on this one.
 pub(crate) fn classify(status: reqwest::StatusCode) -> Outcome {
     if status.is_success() {
@@ -311,6 +396,10 @@ pub(crate) fn classify(status: reqwest::StatusCode) -> Outcome {
         || status == reqwest::StatusCode::REQUEST_TIMEOUT
     {
         Outcome::Retry(format!("HTTP {status}"))
+    } else if status == reqwest::StatusCode::UNAUTHORIZED
+        || status == reqwest::StatusCode::FORBIDDEN
+    {
+        Outcome::Denied(format!("HTTP {status}"))
     } else {
         Outcome::Refused(format!("HTTP {status}"))
     }
@@ -377,6 +466,48 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_addresses_carrying_ipv4_are_as_private_as_the_ipv4_inside() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for private in [
+            "64:ff9b::7f00:1",    // NAT64 of 127.0.0.1
+            "64:ff9b::10.0.0.1",  // NAT64 of 10.0.0.1
+            "64:ff9b::a9fe:a9fe", // NAT64 of 169.254.169.254
+            "2002:7f00:1::",      // 6to4 of 127.0.0.1
+            "2002:c0a8:101::1",   // 6to4 of 192.168.1.1
+            "2002:a00:1:5::9",    // 6to4 of 10.0.0.1
+            "::127.0.0.1",        // IPv4-compatible
+            "::10.1.2.3",         // IPv4-compatible
+            "::ffff:192.168.0.1", // IPv4-mapped
+            "fec0::1",            // site local
+            "feff:ffff::1",       // site local, top of the range
+            "::1",
+            "::",
+        ] {
+            assert!(
+                !is_public_ip(ip(private)),
+                "{private} must count as private"
+            );
+        }
+        for public in [
+            "64:ff9b::5db8:d70e", // NAT64 of 93.184.215.14
+            "2002:5db8:d70e::1",  // 6to4 of 93.184.215.14
+            "::93.184.215.14",    // IPv4-compatible of a public address
+            "2606:4700::1111",
+            "2001:4860:4860::8888",
+        ] {
+            assert!(is_public_ip(ip(public)), "{public} is public");
+        }
+        let strict = AddressPolicy {
+            allow_private: false,
+        };
+        assert!(
+            strict
+                .check_url(&Url::parse("https://[64:ff9b::7f00:1]/inbox").unwrap())
+                .is_err()
+        );
+    }
+
+    #[test]
     fn tests_may_allow_loopback() {
         let open = AddressPolicy {
             allow_private: true,
@@ -404,6 +535,14 @@ mod tests {
         ));
         assert!(matches!(
             classify(reqwest::StatusCode::UNAUTHORIZED),
+            Outcome::Denied(_)
+        ));
+        assert!(matches!(
+            classify(reqwest::StatusCode::FORBIDDEN),
+            Outcome::Denied(_)
+        ));
+        assert!(matches!(
+            classify(reqwest::StatusCode::NOT_FOUND),
             Outcome::Refused(_)
         ));
         assert!(matches!(

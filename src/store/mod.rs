@@ -8,7 +8,10 @@
 //! connection (WAL mode: readers never wait for the writer). The async API is narrow on purpose, so that a
 //! PostgreSQL backend can implement the same calls later.
 
+pub mod moderation;
+pub mod published;
 pub mod reader;
+pub mod schemes;
 pub mod tail;
 
 use std::collections::HashMap;
@@ -32,14 +35,14 @@ pub enum Style {
 }
 
 impl Style {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Style::Mastodon => "mastodon",
             Style::LitePub => "litepub",
         }
     }
 
-    fn parse(s: &str) -> Style {
+    pub(crate) fn parse(s: &str) -> Style {
         if s == "litepub" {
             Style::LitePub
         } else {
@@ -65,6 +68,8 @@ pub struct Subscriber {
     pub skipped: u64,
     /// Unix seconds of the subscription.
     pub created_at: i64,
+    /// The id of the Follow that subscribed (what its Undo names); empty when unknown.
+    pub follow_id: String,
 }
 
 /// One accepted activity (or a reply addressed to one subscriber) in the log.
@@ -155,8 +160,12 @@ pub struct NewEntry {
 pub enum Subscribed {
     /// A new subscriber; delivery starts after the current head of the log.
     New,
-    /// The instance was already subscribed; its cursor is unchanged.
+    /// The instance was already subscribed with another actor, inbox or protocol, now replaced; its
+    /// cursor is unchanged.
     Again,
+    /// The same actor followed again with the same inbox and protocol: only the Follow id was updated,
+    /// no reply was stored, and its delivery worker need not change.
+    Unchanged,
 }
 
 type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
@@ -181,6 +190,10 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// How many recent entries the in-memory tail keeps: enough for every healthy subscriber to read from
 /// memory during a burst, small enough that a tail full of large posts stays a few tens of MB.
 const TAIL_CAPACITY: usize = 4096;
+
+/// How many bytes of bodies the in-memory tail keeps at most, whatever the entry count: 4,096 entries
+/// of 1 MB each would otherwise be 4 GB. Workers that fall behind it read the store.
+const TAIL_MAX_BYTES: usize = 32 * 1024 * 1024;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS subscribers (
@@ -208,6 +221,11 @@ CREATE TABLE IF NOT EXISTS seen (
     at  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS seen_at ON seen(at);
+CREATE TABLE IF NOT EXISTS blocks (
+    domain     TEXT PRIMARY KEY,
+    reason     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS cursors (
     name TEXT PRIMARY KEY,
     seq  INTEGER NOT NULL
@@ -222,6 +240,24 @@ CREATE TABLE IF NOT EXISTS index_authors (
 );
 CREATE INDEX IF NOT EXISTS index_authors_fetched ON index_authors(fetched_at);
 ";
+
+/// Brings a database created by an earlier version up to [`SCHEMA`]: adds `subscribers.follow_id`,
+/// filled from the stored Follow.
+fn migrate(conn: &Connection) -> Result<()> {
+    let has_follow_id: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('subscribers') WHERE name = 'follow_id'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_follow_id {
+        conn.execute_batch(
+            "ALTER TABLE subscribers ADD COLUMN follow_id TEXT NOT NULL DEFAULT '';
+             UPDATE subscribers SET follow_id = COALESCE(json_extract(follow, '$.id'), '')
+              WHERE json_valid(follow);",
+        )?;
+    }
+    Ok(())
+}
 
 /// Columns added to the log after its first release, with their declarations; [`open_writer`] adds
 /// the missing ones to an older database.
@@ -256,7 +292,11 @@ fn open_connection(path: &Path) -> Result<Connection> {
 fn open_writer(path: &Path) -> Result<Connection> {
     let writer = open_connection(path)?;
     writer.execute_batch(SCHEMA)?;
+    migrate(&writer)?;
     migrate_log(&writer)?;
+    writer.execute_batch(published::SCHEMA)?;
+    writer.execute_batch(schemes::SCHEMA)?;
+    moderation::migrate(&writer)?;
     writer.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
     Ok(writer)
 }
@@ -338,7 +378,7 @@ impl Store {
         let writer = open_writer(path)?;
         let checkpointer = open_connection(path)?;
         let reader = open_connection(path)?;
-        let tail = Arc::new(Tail::new(head_seq(&reader)?, TAIL_CAPACITY));
+        let tail = Arc::new(Tail::new(head_seq(&reader)?, TAIL_CAPACITY, TAIL_MAX_BYTES));
         let members = all_subscribers(&reader)?
             .into_iter()
             .map(|s| (s.authority.clone(), s))
@@ -465,6 +505,12 @@ impl Store {
 
     /// Records a subscription and appends the replies it needs (`replies`, each targeted at the new
     /// subscriber) in the same transaction. A new subscriber's cursor starts at the head of the log.
+    ///
+    /// A Follow again by the same actor with the same inbox and protocol ([`Subscribed::Unchanged`])
+    /// stores only its Follow (the one its Undo will name) and none of `replies`: a re-Follow costs no
+    /// log space, and the caller answers it without touching the delivery worker. A blocked instance is
+    /// refused with [`Error::InstanceBlocked`], in the same transaction, so a Follow racing an admin
+    /// removal cannot slip in after it.
     pub async fn subscribe(
         &self,
         sub: Subscriber,
@@ -472,25 +518,45 @@ impl Store {
         replies: Vec<NewEntry>,
     ) -> Result<(Subscribed, Subscriber)> {
         self.write(move |conn, changes| {
+            if moderation::blocked_in(conn, &sub.authority)? {
+                return Err(Error::InstanceBlocked(sub.authority));
+            }
             let existing = load_subscriber(conn, &sub.authority)?;
             let (state, stored) = match existing {
+                Some(old)
+                    if old.actor_id == sub.actor_id
+                        && old.inbox == sub.inbox
+                        && old.style == sub.style =>
+                {
+                    conn.execute(
+                        "UPDATE subscribers SET follow = ?2, follow_id = ?3 WHERE authority = ?1",
+                        params![sub.authority, follow, sub.follow_id],
+                    )?;
+                    let stored = Subscriber {
+                        follow_id: sub.follow_id,
+                        ..old
+                    };
+                    changes.members.push(Member::Upsert(stored.clone()));
+                    return Ok((Subscribed::Unchanged, stored));
+                }
                 Some(mut old) => {
                     conn.execute(
-                        "UPDATE subscribers SET actor_id = ?2, inbox = ?3, style = ?4, follow = ?5 WHERE authority = ?1",
-                        params![sub.authority, sub.actor_id, sub.inbox, sub.style.as_str(), follow],
+                        "UPDATE subscribers SET actor_id = ?2, inbox = ?3, style = ?4, follow = ?5, follow_id = ?6 WHERE authority = ?1",
+                        params![sub.authority, sub.actor_id, sub.inbox, sub.style.as_str(), follow, sub.follow_id],
                     )?;
                     old.actor_id = sub.actor_id;
                     old.inbox = sub.inbox;
                     old.style = sub.style;
+                    old.follow_id = sub.follow_id;
                     (Subscribed::Again, old)
                 }
                 None => {
                     let head = head_seq(conn)?;
                     let created_at = now_ms() / 1000;
                     conn.execute(
-                        "INSERT INTO subscribers (authority, actor_id, inbox, style, follow, cursor, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        params![sub.authority, sub.actor_id, sub.inbox, sub.style.as_str(), follow, head as i64, created_at],
+                        "INSERT INTO subscribers (authority, actor_id, inbox, style, follow, cursor, created_at, follow_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        params![sub.authority, sub.actor_id, sub.inbox, sub.style.as_str(), follow, head as i64, created_at, sub.follow_id],
                     )?;
                     (Subscribed::New, Subscriber { cursor: head, created_at, skipped: 0, ..sub })
                 }
@@ -606,6 +672,7 @@ impl Store {
             let cutoff = now_ms() - max_age_ms;
             let n = conn.execute("DELETE FROM log WHERE received_ms < ?1", [cutoff])?;
             conn.execute("DELETE FROM seen WHERE at < ?1", [cutoff])?;
+            published::prune(conn, cutoff)?;
             Ok(n)
         })
         .await
@@ -721,8 +788,7 @@ impl Store {
     }
 }
 
-const SUBSCRIBER_COLUMNS: &str =
-    "SELECT authority, actor_id, inbox, style, cursor, skipped, created_at FROM subscribers";
+const SUBSCRIBER_COLUMNS: &str = "SELECT authority, actor_id, inbox, style, cursor, skipped, created_at, follow_id FROM subscribers";
 
 fn subscriber_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscriber> {
     Ok(Subscriber {
@@ -733,6 +799,7 @@ fn subscriber_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscriber> {
         cursor: r.get::<_, i64>(4)? as u64,
         skipped: r.get::<_, i64>(5)? as u64,
         created_at: r.get(6)?,
+        follow_id: r.get(7)?,
     })
 }
 
@@ -784,6 +851,7 @@ fn insert_entry(
         e.original.as_deref()
     ])?;
     let seq = conn.last_insert_rowid() as u64;
+    published::record_entry(conn, seq, &e.litepub_body, now)?;
     appended.push(Entry {
         seq,
         origin: e.origin,
@@ -869,6 +937,7 @@ mod tests {
             cursor: 0,
             skipped: 0,
             created_at: 0,
+            follow_id: format!("https://{authority}/follows/1"),
         }
     }
 
@@ -987,6 +1056,115 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_refollow_stores_nothing_but_its_follow_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let accept = || NewEntry {
+            target: Some("b.example".into()),
+            ..entry("relay.example", 1)
+        };
+        store
+            .subscribe(subscriber("b.example"), "{}".into(), vec![accept()])
+            .await
+            .unwrap();
+        store.advance_cursor("b.example", 1, 0).await.unwrap();
+        let head = store.head().await.unwrap();
+        let refollow = Subscriber {
+            follow_id: "https://b.example/follows/2".into(),
+            ..subscriber("b.example")
+        };
+        let (state, stored) = store
+            .subscribe(refollow, "{}".into(), vec![accept()])
+            .await
+            .unwrap();
+        assert_eq!(state, Subscribed::Unchanged);
+        assert_eq!(store.head().await.unwrap(), head, "no Accept entry stored");
+        assert_eq!(stored.cursor, 1, "the cursor stays where it was");
+        assert_eq!(
+            store.subscriber("b.example").unwrap().follow_id,
+            "https://b.example/follows/2",
+            "the newest Follow is the one its Undo will name"
+        );
+        // A new inbox is a real change: replies are stored and the caller restarts the worker.
+        let moved = Subscriber {
+            inbox: "https://b.example/new-inbox".into(),
+            ..subscriber("b.example")
+        };
+        let (state, _) = store
+            .subscribe(moved, "{}".into(), vec![accept()])
+            .await
+            .unwrap();
+        assert_eq!(state, Subscribed::Again);
+        assert_eq!(store.head().await.unwrap(), head + 1);
+    }
+
+    #[tokio::test]
+    async fn a_block_refuses_follows_until_lifted_and_survives_a_restart() {
+        use crate::moderation::audit::NewAudit;
+        use crate::moderation::blocks::{Block, BlockKind};
+        let audit = |action| NewAudit {
+            admin: "admin".into(),
+            action,
+            target: "example.org".into(),
+            detail: serde_json::Value::Null,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).unwrap();
+        let block = Block::new(BlockKind::Domain, "example.org", "spam").unwrap();
+        store
+            .add_blocks(vec![block], vec![], audit("block"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .subscribe(subscriber("social.example.org:8443"), "{}".into(), vec![])
+                .await,
+            Err(Error::InstanceBlocked(_))
+        ));
+        assert!(store.subscriber("social.example.org:8443").is_none());
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let kept = store.blocks().await.unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].reason, "spam");
+        assert!(kept[0].created_at > 0);
+        assert!(
+            store
+                .remove_block(BlockKind::Domain, "example.org", audit("unblock"))
+                .await
+                .unwrap()
+        );
+        store
+            .subscribe(subscriber("social.example.org:8443"), "{}".into(), vec![])
+            .await
+            .unwrap();
+        assert!(store.subscriber("social.example.org:8443").is_some());
+    }
+
+    #[tokio::test]
+    async fn an_older_database_gets_follow_ids_from_its_stored_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE subscribers (authority TEXT PRIMARY KEY, actor_id TEXT NOT NULL,
+                    inbox TEXT NOT NULL, style TEXT NOT NULL, follow TEXT NOT NULL,
+                    cursor INTEGER NOT NULL, skipped INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
+                 INSERT INTO subscribers VALUES ('b.example', 'https://b.example/actor', 'https://b.example/inbox',
+                    'mastodon', '{\"id\":\"https://b.example/f/7\",\"type\":\"Follow\"}', 0, 0, 1);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.subscriber("b.example").unwrap().follow_id,
+            "https://b.example/f/7"
+        );
+    }
+
+    #[tokio::test]
     async fn subscriptions_start_at_the_head_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
@@ -1009,7 +1187,7 @@ mod tests {
             .subscribe(subscriber("b.example"), "{}".into(), vec![])
             .await
             .unwrap();
-        assert_eq!(again, Subscribed::Again);
+        assert_eq!(again, Subscribed::Unchanged);
         store.advance_cursor("b.example", 2, 0).await.unwrap();
         assert_eq!(store.subscriber("b.example").unwrap().cursor, 2);
         let log = store.read_log(1, 10).await.unwrap();

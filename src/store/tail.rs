@@ -3,6 +3,8 @@
 //! Delivery workers that keep up read new entries from here instead of the database; only a subscriber
 //! that fell further behind than the tail holds reads the store. The store's writer thread pushes entries
 //! right after they are committed, in sequence order, so a worker never sees a gap that will later fill.
+//! It is bounded by entry count and by the bytes of the bodies it holds, so large posts cannot make it
+//! grow past its budget.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -13,17 +15,37 @@ use crate::store::Entry;
 
 /// Recent log entries plus a watch on the highest committed sequence.
 pub struct Tail {
-    entries: Mutex<VecDeque<Arc<Entry>>>,
+    entries: Mutex<Held>,
     capacity: usize,
+    max_bytes: usize,
     head: watch::Sender<u64>,
 }
 
+/// The entries held and the bytes of their bodies.
+#[derive(Default)]
+struct Held {
+    entries: VecDeque<Arc<Entry>>,
+    bytes: usize,
+}
+
+/// The memory an entry's bodies take (once when both styles share one body, as Announces do).
+fn weight(entry: &Entry) -> usize {
+    let (a, b) = (&entry.mastodon_body, &entry.litepub_body);
+    if a.as_ptr() == b.as_ptr() && a.len() == b.len() {
+        a.len()
+    } else {
+        a.len() + b.len()
+    }
+}
+
 impl Tail {
-    /// An empty tail that starts after `head` and keeps up to `capacity` entries.
-    pub fn new(head: u64, capacity: usize) -> Tail {
+    /// An empty tail that starts after `head` and keeps up to `capacity` entries whose bodies take at
+    /// most `max_bytes` together (the oldest go first).
+    pub fn new(head: u64, capacity: usize, max_bytes: usize) -> Tail {
         Tail {
-            entries: Mutex::new(VecDeque::with_capacity(capacity)),
+            entries: Mutex::new(Held::default()),
             capacity,
+            max_bytes,
             head: watch::Sender::new(head),
         }
     }
@@ -33,15 +55,27 @@ impl Tail {
         let Some(last) = new.last().map(|e| e.seq) else {
             return;
         };
-        if let Ok(mut entries) = self.entries.lock() {
+        if let Ok(mut held) = self.entries.lock() {
             for entry in new {
-                if entries.len() == self.capacity {
-                    entries.pop_front();
+                held.bytes += weight(&entry);
+                held.entries.push_back(Arc::new(entry));
+                while held.entries.len() > self.capacity || held.bytes > self.max_bytes {
+                    let Some(old) = held.entries.pop_front() else {
+                        break;
+                    };
+                    held.bytes -= weight(&old);
                 }
-                entries.push_back(Arc::new(entry));
             }
         }
         self.head.send_replace(last);
+    }
+
+    /// How many entries and body bytes the tail holds.
+    pub fn held(&self) -> (usize, usize) {
+        self.entries
+            .lock()
+            .map(|h| (h.entries.len(), h.bytes))
+            .unwrap_or_default()
     }
 
     /// The highest committed sequence.
@@ -57,7 +91,8 @@ impl Tail {
     /// Up to `limit` entries after `seq`, or `None` when the tail no longer holds `seq + 1` and the
     /// caller must read the store.
     pub fn after(&self, seq: u64, limit: usize) -> Option<Vec<Arc<Entry>>> {
-        let entries = self.entries.lock().ok()?;
+        let held = self.entries.lock().ok()?;
+        let entries = &held.entries;
         let head = self.head();
         if seq >= head {
             return Some(Vec::new());
@@ -93,7 +128,7 @@ mod tests {
 
     #[test]
     fn serves_recent_entries_and_sends_laggards_to_the_store() {
-        let tail = Tail::new(10, 3);
+        let tail = Tail::new(10, 3, usize::MAX);
         assert_eq!(tail.after(10, 10).map(|v| v.len()), Some(0));
         tail.push((11..=14).map(entry).collect());
         assert_eq!(tail.head(), 14);
@@ -102,5 +137,39 @@ mod tests {
         assert!(tail.after(10, 10).is_none(), "entry 11 was evicted");
         assert_eq!(tail.after(12, 1).unwrap().len(), 1);
         assert_eq!(tail.after(14, 10).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn large_bodies_are_bounded_by_bytes() {
+        let sized = |seq: u64, size: usize| Entry {
+            mastodon_body: Bytes::from(vec![b'x'; size]),
+            litepub_body: Bytes::from(vec![b'y'; 100]),
+            ..entry(seq)
+        };
+        let tail = Tail::new(0, 4096, 10_000);
+        tail.push((1..=5).map(|seq| sized(seq, 2_900)).collect());
+        assert_eq!(
+            tail.held(),
+            (3, 9_000),
+            "three of 3,000 bytes fit in 10,000"
+        );
+        assert!(
+            tail.after(1, 10).is_none(),
+            "the evicted ones are read from the store"
+        );
+        assert_eq!(tail.after(2, 10).unwrap().len(), 3);
+        // One entry over the whole budget is not kept at all; readers go to the store.
+        tail.push(vec![sized(6, 20_000)]);
+        assert_eq!(tail.held(), (0, 0));
+        assert_eq!(tail.head(), 6);
+        assert!(tail.after(5, 10).is_none());
+        // A body shared by both styles counts once.
+        let shared = Bytes::from(vec![b'z'; 4_000]);
+        tail.push(vec![Entry {
+            mastodon_body: shared.clone(),
+            litepub_body: shared,
+            ..entry(7)
+        }]);
+        assert_eq!(tail.held(), (1, 4_000));
     }
 }

@@ -226,6 +226,7 @@ impl World {
             cursor: 0,
             skipped: 0,
             created_at: 0,
+            follow_id: format!("{}/follows/1", instance.base),
         };
         self.store
             .subscribe(subscriber, "{}".into(), vec![])
