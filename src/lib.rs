@@ -8,15 +8,17 @@
 //!                                              │ append once
 //!                                              ▼
 //!                                         store (SQLite log + tail)
-//!                                              │ one cursor per subscriber
+//!                                              │ one cursor per subscriber, one for the indexer
 //!                                              ▼
 //!                                  federation::delivery ─▶ inbox_client ─▶ subscribers
+//!                                  discovery::indexer ─▶ plaza-index (search)
 //! ```
 //!
 //! - [`config`]: the configuration file and its `PLAZA_*` environment overrides.
 //! - [`app`]: builds the services into one [`app::AppState`] and runs the server.
 //! - [`web`]: the HTTP surface — [`web::routes`] maps paths to thin handlers, [`web::admin`] is the
-//!   token-protected admin API.
+//!   token-protected admin API, [`web::server`] accepts connections with their limits (header read
+//!   timeout, header size, connections per client IP).
 //! - [`federation`]: talking to other servers — [`federation::inbox`] is the path of a `POST /inbox`
 //!   from signature to durable log entry, [`federation::relay`] the rules it applies (free of I/O),
 //!   [`federation::resolver`] keyId → key → owning actor, [`federation::net`] the signing HTTP client
@@ -27,6 +29,8 @@
 //! - [`ap`]: lenient parsing of ActivityPub documents and the exact documents the relay sends.
 //! - [`discovery`]: the indexer — a second reader of the log, with a cursor of its own, that checks
 //!   authenticity and consent and feeds the search index through [`discovery::IndexSink`].
+//! - [`moderation`]: blocks, the subscription policy, admin tokens and the audit log, and the admin
+//!   operations that apply them ([`moderation::actions`]).
 //! - [`reindex`]: `plaza reindex`, rebuilding the discovery index from the sources it stores.
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
 //!   [`store::tail`], its in-memory recent end.
@@ -37,6 +41,7 @@ pub mod discovery;
 pub mod error;
 pub mod federation;
 pub mod httpsig;
+pub mod moderation;
 pub mod reindex;
 pub mod store;
 #[cfg(test)]

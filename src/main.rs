@@ -1,8 +1,11 @@
-//! The `plaza` command: runs the relay (`plaza serve`, the default).
+//! The `plaza` command: runs the relay (`plaza serve`, the default), checks its health and curates it
+//! (`plaza admin …`).
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+
+mod cli;
 
 /// mimalloc: the relay allocates many short-lived buffers per request (headers, bodies, futures); in the
 /// load benchmark glibc malloc/free took several percent of the relay's CPU.
@@ -43,6 +46,10 @@ enum Command {
         #[arg(long, value_name = "URL")]
         url: Option<String>,
     },
+    /// Curate a running relay through its admin API: subscribers, approvals, blocks, limits, stats.
+    ///
+    /// Needs the relay's admin token (--token, PLAZA_ADMIN_TOKEN or admin_token in the configuration).
+    Admin(cli::admin::AdminArgs),
     /// Rebuild the search index (DATA_DIR/index) from the documents it stores, with a progress bar.
     ///
     /// Needs no network: every indexed document keeps its source. Run it with the relay stopped (it
@@ -79,6 +86,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .context("running the relay")?,
         Command::Health { url } => health(&config, url).await?,
+        Command::Admin(args) => cli::admin::run(&config, args).await?,
         Command::Reindex => reindex(&config)?,
     }
     Ok(())
@@ -104,16 +112,7 @@ fn init_logging() -> anyhow::Result<()> {
 async fn health(config: &plaza::config::Config, url: Option<String>) -> anyhow::Result<()> {
     let base = match url {
         Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            let mut addr = config.listen_addr()?;
-            if addr.ip().is_unspecified() {
-                addr.set_ip(match addr {
-                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-                });
-            }
-            format!("http://{addr}")
-        }
+        None => cli::local_base(config)?,
     };
     let response = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))

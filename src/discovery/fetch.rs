@@ -114,3 +114,79 @@ impl Fetcher {
         Ok(doc)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    /// A server that answers every GET with a document after a pause, counting requests in flight.
+    struct Slow {
+        base: String,
+        now: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    }
+
+    async fn slow_server(total: Arc<(AtomicUsize, AtomicUsize)>) -> Slow {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (n, m, id_base) = (now.clone(), most.clone(), base.clone());
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let (n, m, t, id) = (
+                n.clone(),
+                m.clone(),
+                total.clone(),
+                format!("{id_base}{}", uri.path()),
+            );
+            async move {
+                m.fetch_max(n.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                t.1.fetch_max(t.0.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                n.fetch_sub(1, Ordering::SeqCst);
+                t.0.fetch_sub(1, Ordering::SeqCst);
+                axum::Json(serde_json::json!({ "id": id }))
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Slow { base, now, most }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fetches_are_bounded_per_host_and_overall_and_must_carry_their_id() {
+        let total = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let (a, b) = (
+            slow_server(total.clone()).await,
+            slow_server(total.clone()).await,
+        );
+        let http = crate::test_fixtures::http();
+        let fetcher = Arc::new(Fetcher::new(http, 3, 2));
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..8 {
+            for server in [&a.base, &b.base] {
+                let (fetcher, url) = (fetcher.clone(), format!("{server}/objects/{n}"));
+                tasks.spawn(async move { fetcher.document(&url).await.map(drop) });
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap().unwrap();
+        }
+        assert_eq!(a.now.load(Ordering::SeqCst), 0);
+        assert_eq!(a.most.load(Ordering::SeqCst), 2, "per host");
+        assert_eq!(b.most.load(Ordering::SeqCst), 2, "per host");
+        assert_eq!(total.1.load(Ordering::SeqCst), 3, "overall");
+        assert_eq!(fetcher.stats.ok.load(Ordering::SeqCst), 16);
+        // The server names documents by path alone: asked with a query, the id differs and is refused.
+        let elsewhere = format!("{}/objects/1", a.base);
+        assert!(fetcher.document(&format!("{elsewhere}?x")).await.is_err());
+        assert_eq!(fetcher.stats.mismatched.load(Ordering::SeqCst), 1);
+        assert!(
+            fetcher
+                .document("http://127.0.0.1:9/nothing")
+                .await
+                .is_err()
+        );
+        assert_eq!(fetcher.stats.failed.load(Ordering::SeqCst), 1);
+    }
+}

@@ -171,19 +171,24 @@ fn settings() -> Settings {
         purge_on_unsubscribe: true,
         fetch_concurrency: 4,
         fetch_per_host: 2,
+        sweep_every: Duration::from_secs(3600),
     }
 }
 
 impl World {
     async fn new() -> World {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("plaza.db")).expect("store");
-        Self::on(dir, store).await
+        Self::with(settings()).await
     }
 
-    async fn on(dir: tempfile::TempDir, store: Store) -> World {
+    async fn with(settings: Settings) -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("plaza.db")).expect("store");
+        Self::on(dir, store, settings).await
+    }
+
+    async fn on(dir: tempfile::TempDir, store: Store, settings: Settings) -> World {
         let sink = Arc::new(Recorder::default());
-        let indexer = Indexer::new(store.clone(), http(), sink.clone(), settings())
+        let indexer = Indexer::new(store.clone(), http(), sink.clone(), settings)
             .await
             .expect("indexer");
         let tasks = indexer.start();
@@ -209,7 +214,7 @@ impl World {
         while tasks.join_next().await.is_some() {}
         drop((indexer, store));
         let store = Store::open(&dir.path().join("plaza.db")).expect("reopen");
-        Self::on(dir, store).await
+        Self::on(dir, store, settings()).await
     }
 
     async fn subscribe(&self, instance: &Instance) {
@@ -221,7 +226,7 @@ impl World {
             cursor: 0,
             skipped: 0,
             created_at: 0,
-            follow_id: String::new(),
+            follow_id: format!("{}/follows/1", instance.base),
         };
         self.store
             .subscribe(subscriber, "{}".into(), vec![])
@@ -538,6 +543,36 @@ async fn instances_are_listed_with_their_nodeinfo_and_purged_when_they_leave() {
     assert!(world.store.index_instances().await.unwrap().is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authors_are_fetched_again_on_schedule_and_old_posts_expire() {
+    let world = World::with(Settings {
+        actor_refresh: Duration::from_millis(200),
+        sweep_every: Duration::from_millis(100),
+        ..settings()
+    })
+    .await;
+    let home = instance(true).await;
+    world.subscribe(&home).await;
+    let post = home.public_create("indexed while alice agrees");
+    world.receive(&home, &post, &home.user()).await;
+    world.settled().await;
+    assert!(world.sink.committed(&note_id(&post)).is_some());
+    // Alice opts out on her server; no Update reaches the relay. The scheduled refresh notices.
+    home.set_user_fields(json!({ "indexable": false }));
+    eventually("the refreshed author to withdraw the post", || {
+        world.sink.committed(&note_id(&post)).is_none()
+    })
+    .await;
+    assert!(world.sink.calls().contains(&Call::Profile {
+        id: home.user(),
+        posts_allowed: false
+    }));
+    assert!(
+        world.sink.calls().contains(&Call::Expire),
+        "retention is applied on the sweep"
+    );
+}
+
 /// The relay running inside the test process, so the test can hand it an index and look into it.
 struct InProcess {
     relay: Relay,
@@ -723,4 +758,18 @@ async fn a_post_is_searchable_within_a_second_of_its_202_and_gone_after_its_dele
         deleted.elapsed()
     );
     running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_binary_indexes_into_its_data_dir_unless_told_not_to() {
+    let relay = Relay::start().await;
+    let text = metrics(&relay).await;
+    assert!(text.contains("plaza_indexer_lag_entries 0"), "{text}");
+    assert!(
+        relay.data_dir.join("index").join("meta.json").exists(),
+        "the index lives in DATA_DIR/index"
+    );
+    let off = Relay::start_with(&[("PLAZA_INDEX_ENABLED", "false")]).await;
+    assert!(!metrics(&off).await.contains("plaza_indexer"));
+    assert!(!off.data_dir.join("index").exists());
 }
