@@ -267,7 +267,7 @@ pub struct Profile {
 
 fn profile(view: &plaza_index::AccountView) -> Profile {
     Profile {
-        id: view.key.to_string(),
+        id: crate::web::mastodon_entities::account_id(view).to_string(),
         uri: view.uri.clone(),
         acct: view.acct.clone(),
         username: view.username.clone(),

@@ -188,7 +188,7 @@ fn statuses(state: &AppState, hits: &[PostHit]) -> Vec<entities::Status> {
         .map(|hit| {
             state
                 .search
-                .remember_account(hit.account.key, &hit.account.uri);
+                .remember_account(entities::account_id(&hit.account), &hit.account.uri);
             entities::status(relay(state), hit)
         })
         .collect()
@@ -300,7 +300,7 @@ pub(crate) async fn search(
     {
         let (offset, limit) = (ask.offset, ask.limit);
         let tags = state
-            .search_index(move |i| i.search_tags(&prefix, offset + limit))
+            .search_index(move |i| i.search_tags(&prefix, offset.saturating_add(limit)))
             .await?;
         results.hashtags = tags
             .iter()
@@ -337,7 +337,9 @@ fn accounts(state: &AppState, views: &[&plaza_index::AccountView]) -> Vec<entiti
     views
         .iter()
         .map(|view| {
-            state.search.remember_account(view.key, &view.uri);
+            state
+                .search
+                .remember_account(entities::account_id(view), &view.uri);
             entities::account(relay(state), view)
         })
         .collect()

@@ -72,6 +72,17 @@ fn derived_id(address: &str) -> String {
     plaza_index::time_key(None, address).to_string()
 }
 
+/// The account id of an actor: its key in the index, or, for an author whose actor document the index
+/// does not hold (key 0), a stable id derived from the actor id, so that two such authors never share
+/// an id.
+pub fn account_id(view: &AccountView) -> u64 {
+    if view.key == 0 {
+        plaza_index::time_key(None, &view.uri)
+    } else {
+        view.key
+    }
+}
+
 /// HTML-escapes text.
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -199,7 +210,7 @@ pub fn account(relay: Relay<'_>, view: &AccountView) -> Account {
         })
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     Account {
-        id: view.key.to_string(),
+        id: account_id(view).to_string(),
         username: view.username.clone(),
         acct: view.acct.clone(),
         url: view.url.clone(),
@@ -850,6 +861,17 @@ mod tests {
         );
         assert_eq!(v["created_at"], "1970-01-01T00:00:00.000Z");
         assert_eq!(v["bot"], true);
+    }
+
+    #[test]
+    fn authors_missing_from_the_index_get_distinct_ids() {
+        let a = AccountView::unknown("https://a.example/users/x", "x@a.example", "a.example");
+        let b = AccountView::unknown("https://b.example/users/y", "y@b.example", "b.example");
+        let (ea, eb) = (account(RELAY, &a), account(RELAY, &b));
+        assert_ne!(ea.id, "0");
+        assert_ne!(ea.id, eb.id);
+        assert_eq!(ea.id, account(RELAY, &a).id, "stable");
+        assert_eq!(account_id(&account_view()), 123_456_789);
     }
 
     #[test]

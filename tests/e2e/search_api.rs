@@ -348,12 +348,25 @@ async fn mastodon_search_finds_consenting_posts_in_mastodon_shapes() {
         ("/api/v2/search?q=sourdough&limit=lots", "limit"),
         ("/api/v2/search?q=sourdough&type=people", "type"),
         ("/api/v2/search", "q"),
+        (
+            "/api/v2/search?q=sourdough&type=statuses&offset=18446744073709551615",
+            "offset",
+        ),
     ] {
         let (status, _, body) = get(&relay, path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
         let error = body["error"].as_str().unwrap_or_default();
         assert!(error.to_lowercase().contains(reason), "{path}: {error}");
     }
+
+    // Hashtags past the end are none, however far the offset.
+    let (status, _, far) = get(
+        &relay,
+        "/api/v2/search?q=coop&type=hashtags&offset=18446744073709551615",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{far}");
+    assert_eq!(far["hashtags"], json!([]));
 
     // The search outcomes and latency in /metrics.
     let metrics = reqwest::get(format!("{}/metrics", relay.base))
