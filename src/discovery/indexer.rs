@@ -63,10 +63,8 @@ pub struct Settings {
     pub retention: Duration,
     /// Purge an instance's documents when it leaves.
     pub purge_on_unsubscribe: bool,
-    /// Fetches in flight overall.
+    /// Fetches in flight overall (per host, the client's own bound applies).
     pub fetch_concurrency: usize,
-    /// Fetches in flight per host.
-    pub fetch_per_host: usize,
     /// How often stale authors are refreshed and posts past retention dropped.
     pub sweep_every: Duration,
 }
@@ -81,7 +79,6 @@ impl Settings {
             retention: Duration::from_secs(config.index_retention_days.clamp(1, 36_500) * 86_400),
             purge_on_unsubscribe: config.purge_on_unsubscribe,
             fetch_concurrency: config.index_fetch_concurrency as usize,
-            fetch_per_host: config.index_fetch_per_host as usize,
             sweep_every: SWEEP_EVERY,
         }
     }
@@ -159,7 +156,7 @@ impl Indexer {
     ) -> Result<Arc<Indexer>> {
         let cursor = store.cursor(CURSOR).await?.unwrap_or(0);
         Ok(Arc::new(Indexer {
-            fetcher: Fetcher::new(http, settings.fetch_concurrency, settings.fetch_per_host),
+            fetcher: Fetcher::new(http, settings.fetch_concurrency),
             authors: Authors::new(AUTHOR_CAPACITY, settings.actor_refresh),
             store,
             sink,

@@ -170,7 +170,6 @@ fn settings() -> Settings {
         retention: Duration::from_secs(365 * 86_400),
         purge_on_unsubscribe: true,
         fetch_concurrency: 4,
-        fetch_per_host: 2,
         sweep_every: Duration::from_secs(3600),
     }
 }
