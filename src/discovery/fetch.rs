@@ -46,6 +46,11 @@ impl Fetcher {
         }
     }
 
+    /// The signing client the fetches go through.
+    pub fn http(&self) -> &Http {
+        &self.http
+    }
+
     /// Fetches `url` (a signed GET) within the bounds.
     pub async fn get(&self, url: &str) -> Result<Value> {
         let _overall = self
@@ -76,13 +81,6 @@ impl Fetcher {
                 ))
             }
         }
-    }
-
-    /// Fetches a document that carries no id (NodeInfo) and counts it as a success.
-    pub async fn plain(&self, url: &str) -> Result<Value> {
-        let doc = self.get(url).await?;
-        self.stats.ok.fetch_add(1, Ordering::Relaxed);
-        Ok(doc)
     }
 }
 

@@ -508,14 +508,7 @@ async fn instances_are_listed_with_their_nodeinfo_and_purged_when_they_leave() {
             .unwrap()
             .created_at
     );
-    let start = std::time::Instant::now();
-    while world.store.index_instances().await.unwrap().is_empty() {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "the instance was never recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_index_instances(&world.store, "the instance recorded", |i| !i.is_empty()).await;
     assert_eq!(
         world.store.index_instances().await.unwrap()[0].0,
         home.authority()
@@ -539,7 +532,20 @@ async fn instances_are_listed_with_their_nodeinfo_and_purged_when_they_leave() {
             .any(|c| *c == Call::Commit)
     })
     .await;
-    assert!(world.store.index_instances().await.unwrap().is_empty());
+    until_index_instances(&world.store, "the instance forgotten", |i| i.is_empty()).await;
+}
+
+/// Waits until the store's list of the index's instances satisfies `check`.
+async fn until_index_instances(
+    store: &Store,
+    what: &str,
+    check: impl Fn(&[(String, i64)]) -> bool,
+) {
+    let start = std::time::Instant::now();
+    while !check(&store.index_instances().await.expect("index instances")) {
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
