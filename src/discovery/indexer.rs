@@ -187,6 +187,18 @@ impl Indexer {
             .saturating_sub(self.applied.load(Ordering::SeqCst))
     }
 
+    /// Documents (posts, profiles, instances) handed to the index since the relay started.
+    pub fn handed(&self) -> u64 {
+        [
+            &self.stats.posts,
+            &self.stats.profiles,
+            &self.stats.instances,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
+    }
+
     /// The saved position in the log.
     pub fn saved_cursor(&self) -> u64 {
         self.saved.load(Ordering::SeqCst)

@@ -639,15 +639,6 @@ impl InProcess {
     }
 }
 
-async fn metrics(relay: &Relay) -> String {
-    reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_accepted_by_the_inbox_reaches_the_index() {
     let sink = Arc::new(Recorder::default());
@@ -664,7 +655,7 @@ async fn a_post_accepted_by_the_inbox_reaches_the_index() {
     assert!(sink.calls().iter().any(|c| matches!(c,
         Call::AddPost { id: i, instance, author, indexed: true, .. }
             if *i == id && *instance == home.authority() && *author == home.user())));
-    let text = metrics(relay).await;
+    let text = relay.metrics().await;
     for line in [
         "plaza_index_documents_total{kind=\"post\"} 1",
         "plaza_indexer_lag_entries 0",
@@ -767,14 +758,39 @@ async fn a_post_is_searchable_within_a_second_of_its_202_and_gone_after_its_dele
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_binary_indexes_into_its_data_dir_unless_told_not_to() {
-    let relay = Relay::start().await;
-    let text = metrics(&relay).await;
+    let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", "index-stats-token")]).await;
+    let text = relay.metrics().await;
     assert!(text.contains("plaza_indexer_lag_entries 0"), "{text}");
     assert!(
         relay.data_dir.join("index").join("meta.json").exists(),
         "the index lives in DATA_DIR/index"
     );
-    let off = Relay::start_with(&[("PLAZA_INDEX_ENABLED", "false")]).await;
-    assert!(!metrics(&off).await.contains("plaza_indexer"));
+    let stats = |relay: &Relay| {
+        let relay_base = relay.base.clone();
+        async move {
+            let stats: Value = reqwest::Client::new()
+                .get(format!("{relay_base}/api/v1/admin/stats"))
+                .bearer_auth("index-stats-token")
+                .send()
+                .await
+                .expect("stats")
+                .json()
+                .await
+                .expect("stats JSON");
+            stats["index"].clone()
+        }
+    };
+    let index = stats(&relay).await;
+    assert_eq!(
+        (index["lag"].as_u64(), index["documents"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let off = Relay::start_with(&[
+        ("PLAZA_INDEX_ENABLED", "false"),
+        ("PLAZA_ADMIN_TOKEN", "index-stats-token"),
+    ])
+    .await;
+    assert_eq!(stats(&off).await, json!({ "documents": null, "lag": null }));
+    assert!(!off.metrics().await.contains("plaza_indexer"));
     assert!(!off.data_dir.join("index").exists());
 }
