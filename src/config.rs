@@ -71,10 +71,9 @@ pub struct Config {
     pub index_retention_days: u64,
     /// Whether an instance that leaves (or is removed) has its posts and profiles purged from the index.
     pub purge_on_unsubscribe: bool,
-    /// Fetches for the index (posts from their origin, authors, NodeInfo) in flight at once, overall.
+    /// Fetches for the index (posts from their origin, authors, NodeInfo) in flight at once, overall
+    /// (per host, `max_fetches_per_host` bounds every fetch of the relay).
     pub index_fetch_concurrency: u32,
-    /// Fetches for the index in flight at once to one host.
-    pub index_fetch_per_host: u32,
     /// More admin tokens as `name=token` pairs; the name is what the audit log records.
     pub admin_tokens: Vec<String>,
     /// Who may subscribe: `open`, `approval` or `allowlist` (the admin API can change it at run time).
@@ -142,7 +141,6 @@ impl Default for Config {
             index_retention_days: 365,
             purge_on_unsubscribe: true,
             index_fetch_concurrency: 8,
-            index_fetch_per_host: 2,
             admin_tokens: Vec::new(),
             subscription_policy: "open".into(),
             allowlist: Vec::new(),
@@ -213,9 +211,9 @@ impl Config {
                 "retry_initial_ms and retention_hours must be positive".into(),
             ));
         }
-        if self.index_fetch_concurrency == 0 || self.index_fetch_per_host == 0 {
+        if self.index_fetch_concurrency == 0 {
             return Err(Error::Config(
-                "index_fetch_concurrency and index_fetch_per_host must be positive".into(),
+                "index_fetch_concurrency must be positive".into(),
             ));
         }
         if self.index_writer_memory_mb < 15 {
@@ -467,9 +465,9 @@ mod tests {
         .unwrap();
         assert!(!c.index_enabled);
         assert_eq!(c.index_commit_ms, 100);
-        let e =
-            Config::load_with_env(None, &env(&[("PLAZA_INDEX_FETCH_PER_HOST", "0")])).unwrap_err();
-        assert!(e.to_string().contains("index_fetch_per_host"), "{e}");
+        let e = Config::load_with_env(None, &env(&[("PLAZA_INDEX_FETCH_CONCURRENCY", "0")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("index_fetch_concurrency"), "{e}");
         let e = Config::load_with_env(None, &env(&[("PLAZA_INDEX_WRITER_MEMORY_MB", "4")]))
             .unwrap_err();
         assert!(e.to_string().contains("index_writer_memory_mb"), "{e}");

@@ -157,7 +157,7 @@ mod tests {
     async fn an_author_whose_fetch_failed_is_not_fetched_again_at_once() {
         let authors = Authors::new(10, Duration::from_secs(60));
         let http = crate::test_fixtures::http();
-        let fetcher = Fetcher::new(http, 2, 2);
+        let fetcher = Fetcher::new(http, 2);
         let id = "http://127.0.0.1:9/users/x";
         assert!(authors.get(id, &fetcher).await.is_err());
         assert!(authors.get(id, &fetcher).await.is_err());
@@ -176,7 +176,7 @@ mod tests {
     #[tokio::test]
     async fn a_cached_author_is_fetched_again_once_older_than_the_refresh_age() {
         let authors = Authors::new(10, Duration::from_millis(50));
-        let fetcher = Fetcher::new(crate::test_fixtures::http(), 2, 2);
+        let fetcher = Fetcher::new(crate::test_fixtures::http(), 2);
         let id = "http://127.0.0.1:9/users/x";
         authors
             .put(id, fixtures::json("mastodon-person-actor.json"))

@@ -25,10 +25,10 @@ use crate::ap::value::id_of;
 use crate::ap::{Activity, authority_of};
 use crate::discovery::authors::{Author, Authors};
 use crate::discovery::fetch::Fetcher;
-use crate::discovery::nodeinfo;
 use crate::discovery::plan::{self, PostCheck, Step};
 use crate::discovery::sink::{IndexSink, InstanceFacts};
 use crate::federation::net::Http;
+use crate::federation::nodeinfo;
 use crate::store::reader::LogReader;
 use crate::store::{Entry, Store};
 use crate::{Error, Result};
@@ -63,10 +63,8 @@ pub struct Settings {
     pub retention: Duration,
     /// Purge an instance's documents when it leaves.
     pub purge_on_unsubscribe: bool,
-    /// Fetches in flight overall.
+    /// Fetches in flight overall (per host, the client's own bound applies).
     pub fetch_concurrency: usize,
-    /// Fetches in flight per host.
-    pub fetch_per_host: usize,
     /// How often stale authors are refreshed and posts past retention dropped.
     pub sweep_every: Duration,
 }
@@ -81,7 +79,6 @@ impl Settings {
             retention: Duration::from_secs(config.index_retention_days.clamp(1, 36_500) * 86_400),
             purge_on_unsubscribe: config.purge_on_unsubscribe,
             fetch_concurrency: config.index_fetch_concurrency as usize,
-            fetch_per_host: config.index_fetch_per_host as usize,
             sweep_every: SWEEP_EVERY,
         }
     }
@@ -159,7 +156,7 @@ impl Indexer {
     ) -> Result<Arc<Indexer>> {
         let cursor = store.cursor(CURSOR).await?.unwrap_or(0);
         Ok(Arc::new(Indexer {
-            fetcher: Fetcher::new(http, settings.fetch_concurrency, settings.fetch_per_host),
+            fetcher: Fetcher::new(http, settings.fetch_concurrency),
             authors: Authors::new(AUTHOR_CAPACITY, settings.actor_refresh),
             store,
             sink,
@@ -188,6 +185,18 @@ impl Indexer {
             .tail()
             .head()
             .saturating_sub(self.applied.load(Ordering::SeqCst))
+    }
+
+    /// Documents (posts, profiles, instances) handed to the index since the relay started.
+    pub fn handed(&self) -> u64 {
+        [
+            &self.stats.posts,
+            &self.stats.profiles,
+            &self.stats.instances,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
     }
 
     /// The saved position in the log.
@@ -505,16 +514,36 @@ impl Indexer {
         });
     }
 
-    /// Fetches an instance's NodeInfo and hands its facts to the index; a failed fetch still lists
-    /// the instance (with what the subscription says) and is retried sooner.
+    /// Hands an instance's facts to the index: its NodeInfo as the store holds it (read when it
+    /// subscribed), fetched again when missing or a day old. A failed fetch still lists the instance
+    /// (with what the subscription says) and is retried sooner.
     async fn refresh_instance(self: &Arc<Self>, authority: &str) -> Result<()> {
         let Some(subscriber) = self.store.subscriber(authority) else {
             return Ok(());
         };
-        let document = self.nodeinfo(&subscriber.actor_id).await;
+        let now = unix_now();
+        let known = self
+            .store
+            .instances()
+            .await?
+            .into_iter()
+            .find(|(a, _)| a == authority)
+            .map(|(_, info)| info)
+            .filter(|info| info.nodeinfo.is_some())
+            .filter(|info| now - info.fetched_at < NODEINFO_EVERY.as_secs() as i64);
+        let info = match known {
+            Some(info) => Ok(info),
+            None => {
+                let fetched = nodeinfo::fetch(self.fetcher.http(), &subscriber.actor_id).await;
+                if let Ok(info) = &fetched {
+                    self.store.record_instance(authority, info.clone()).await?;
+                }
+                fetched
+            }
+        };
         let facts = InstanceFacts {
             authority: authority.to_string(),
-            nodeinfo: document.as_ref().ok().and_then(nodeinfo::describing),
+            nodeinfo: info.as_ref().ok().and_then(|i| i.nodeinfo.clone()),
             subscribed_since: subscriber.created_at,
             last_activity: self
                 .last_activity
@@ -532,23 +561,14 @@ impl Indexer {
             Ok(())
         })
         .await?;
-        let at = match document {
-            Ok(_) => unix_now(),
+        let at = match info {
+            Ok(info) => info.fetched_at,
             Err(e) => {
                 tracing::info!(instance = %authority, error = %e, "indexer: no NodeInfo");
-                unix_now() - (NODEINFO_EVERY - NODEINFO_RETRY).as_secs() as i64
+                now - (NODEINFO_EVERY - NODEINFO_RETRY).as_secs() as i64
             }
         };
         self.store.mark_index_instance(authority, at).await
-    }
-
-    async fn nodeinfo(&self, actor_id: &str) -> Result<Value> {
-        let well_known = nodeinfo::well_known_url(actor_id)
-            .ok_or_else(|| Error::fetch(actor_id, "no NodeInfo location"))?;
-        let links = self.fetcher.plain(&well_known).await?;
-        let href = nodeinfo::document_link(&links, &well_known)
-            .ok_or_else(|| Error::fetch(&well_known, "no NodeInfo 2.x link on the same host"))?;
-        self.fetcher.plain(&href).await
     }
 
     /// Records when an author was fetched, for the scheduled refresh (which survives restarts).

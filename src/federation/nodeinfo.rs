@@ -42,10 +42,21 @@ pub fn summarize(document: &Value, fetched_at: i64) -> InstanceInfo {
             "protocols": document["protocols"],
             "openRegistrations": document["openRegistrations"],
             "usage": document["usage"],
-            "metadata": { "nodeName": document["metadata"]["nodeName"] },
+            "metadata": {
+                "nodeName": document["metadata"]["nodeName"],
+                // What the instance directory of the index shows.
+                "nodeDescription": text_up_to(&document["metadata"]["nodeDescription"], 2000),
+            },
         })),
         fetched_at,
     }
+}
+
+/// A string cut to `max` characters; null when it is not a string.
+fn text_up_to(v: &Value, max: usize) -> Value {
+    v.as_str().map_or(Value::Null, |s| {
+        Value::from(s.chars().take(max).collect::<String>())
+    })
 }
 
 /// Fetches the NodeInfo of the instance whose actor is `actor_id`.
@@ -92,12 +103,13 @@ mod tests {
     fn the_software_is_named_in_lower_case() {
         let doc = json!({"version": "2.0", "software": {"name": "Pleroma", "version": "2.6.1"},
             "protocols": ["activitypub"], "usage": {"users": {"total": 3}}, "openRegistrations": false,
-            "metadata": {"nodeName": "Coop", "private": "not kept"}});
+            "metadata": {"nodeName": "Coop", "nodeDescription": "Where co-ops meet", "private": "not kept"}});
         let info = summarize(&doc, 7);
         assert_eq!(info.software.as_deref(), Some("pleroma"));
         assert_eq!(info.version.as_deref(), Some("2.6.1"));
         let kept = info.nodeinfo.unwrap();
         assert_eq!(kept["metadata"]["nodeName"], "Coop");
+        assert_eq!(kept["metadata"]["nodeDescription"], "Where co-ops meet");
         assert!(kept["metadata"]["private"].is_null());
         assert_eq!(summarize(&json!({}), 0).software, None);
     }

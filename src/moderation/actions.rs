@@ -300,8 +300,11 @@ pub async fn stats(state: &AppState) -> Result<Value> {
             "software": state.curation.block_count(BlockKind::Software),
         },
         "policy": state.curation.policy(),
-        // The discovery index does not run inside the relay process yet: null until it does.
-        "index": { "documents": Value::Null, "lag": Value::Null },
+        // Null when the index is off (index_enabled = false).
+        "index": match &state.indexer {
+            Some(indexer) => json!({ "documents": indexer.handed(), "lag": indexer.lag() }),
+            None => json!({ "documents": Value::Null, "lag": Value::Null }),
+        },
         "uptime_secs": state.started.elapsed().as_secs(),
     }))
 }

@@ -170,7 +170,6 @@ fn settings() -> Settings {
         retention: Duration::from_secs(365 * 86_400),
         purge_on_unsubscribe: true,
         fetch_concurrency: 4,
-        fetch_per_host: 2,
         sweep_every: Duration::from_secs(3600),
     }
 }
@@ -509,14 +508,7 @@ async fn instances_are_listed_with_their_nodeinfo_and_purged_when_they_leave() {
             .unwrap()
             .created_at
     );
-    let start = std::time::Instant::now();
-    while world.store.index_instances().await.unwrap().is_empty() {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "the instance was never recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_index_instances(&world.store, "the instance recorded", |i| !i.is_empty()).await;
     assert_eq!(
         world.store.index_instances().await.unwrap()[0].0,
         home.authority()
@@ -540,7 +532,20 @@ async fn instances_are_listed_with_their_nodeinfo_and_purged_when_they_leave() {
             .any(|c| *c == Call::Commit)
     })
     .await;
-    assert!(world.store.index_instances().await.unwrap().is_empty());
+    until_index_instances(&world.store, "the instance forgotten", |i| i.is_empty()).await;
+}
+
+/// Waits until the store's list of the index's instances satisfies `check`.
+async fn until_index_instances(
+    store: &Store,
+    what: &str,
+    check: impl Fn(&[(String, i64)]) -> bool,
+) {
+    let start = std::time::Instant::now();
+    while !check(&store.index_instances().await.expect("index instances")) {
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -634,15 +639,6 @@ impl InProcess {
     }
 }
 
-async fn metrics(relay: &Relay) -> String {
-    reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_accepted_by_the_inbox_reaches_the_index() {
     let sink = Arc::new(Recorder::default());
@@ -659,7 +655,7 @@ async fn a_post_accepted_by_the_inbox_reaches_the_index() {
     assert!(sink.calls().iter().any(|c| matches!(c,
         Call::AddPost { id: i, instance, author, indexed: true, .. }
             if *i == id && *instance == home.authority() && *author == home.user())));
-    let text = metrics(relay).await;
+    let text = relay.metrics().await;
     for line in [
         "plaza_index_documents_total{kind=\"post\"} 1",
         "plaza_indexer_lag_entries 0",
@@ -762,14 +758,39 @@ async fn a_post_is_searchable_within_a_second_of_its_202_and_gone_after_its_dele
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_binary_indexes_into_its_data_dir_unless_told_not_to() {
-    let relay = Relay::start().await;
-    let text = metrics(&relay).await;
+    let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", "index-stats-token")]).await;
+    let text = relay.metrics().await;
     assert!(text.contains("plaza_indexer_lag_entries 0"), "{text}");
     assert!(
         relay.data_dir.join("index").join("meta.json").exists(),
         "the index lives in DATA_DIR/index"
     );
-    let off = Relay::start_with(&[("PLAZA_INDEX_ENABLED", "false")]).await;
-    assert!(!metrics(&off).await.contains("plaza_indexer"));
+    let stats = |relay: &Relay| {
+        let relay_base = relay.base.clone();
+        async move {
+            let stats: Value = reqwest::Client::new()
+                .get(format!("{relay_base}/api/v1/admin/stats"))
+                .bearer_auth("index-stats-token")
+                .send()
+                .await
+                .expect("stats")
+                .json()
+                .await
+                .expect("stats JSON");
+            stats["index"].clone()
+        }
+    };
+    let index = stats(&relay).await;
+    assert_eq!(
+        (index["lag"].as_u64(), index["documents"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let off = Relay::start_with(&[
+        ("PLAZA_INDEX_ENABLED", "false"),
+        ("PLAZA_ADMIN_TOKEN", "index-stats-token"),
+    ])
+    .await;
+    assert_eq!(stats(&off).await, json!({ "documents": null, "lag": null }));
+    assert!(!off.metrics().await.contains("plaza_indexer"));
     assert!(!off.data_dir.join("index").exists());
 }
