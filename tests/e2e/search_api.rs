@@ -594,3 +594,30 @@ async fn reindex_on_a_stopped_relay_keeps_results() {
     expected.sort();
     assert_eq!(found, expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_index_off_searches_say_so_and_the_instance_still_describes_the_relay() {
+    let relay = Relay::start_with(&[("PLAZA_INDEX_ENABLED", "false")]).await;
+    for path in [
+        "/api/v2/search?q=sourdough",
+        "/api/v1/timelines/public",
+        "/api/plaza/v1/search?q=sourdough",
+        "/api/plaza/v1/directory",
+    ] {
+        let (status, _, body) = get(&relay, path).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("turned off")),
+            "{path}: {body}"
+        );
+    }
+    let (status, _, v1) = get(&relay, "/api/v1/instance").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v1["stats"]["status_count"], 0);
+    assert!(
+        !relay.data_dir.join("index").exists(),
+        "no index is created"
+    );
+}
