@@ -20,6 +20,7 @@ use crate::federation::ratelimit::InboxLimiter;
 use crate::federation::resolver::{Resolver, Settings as ResolverSettings};
 use crate::httpsig::PrivateKey;
 use crate::store::Store;
+use crate::web::media_proxy::MediaProxy;
 use crate::web::routes;
 use crate::{Error, Result};
 
@@ -56,24 +57,39 @@ pub struct AppState {
     pub started: Instant,
     /// The discovery indexer, when the index is enabled; [`run`] starts it.
     pub indexer: Option<Arc<Indexer>>,
+    /// The discovery index, when `index_enabled`: opened at `DATA_DIR/index`.
+    pub index: Option<Arc<plaza_index::Index>>,
+    /// The web pages' avatar proxy.
+    pub media_proxy: MediaProxy,
 }
 
 impl AppState {
     /// Creates the data directory, loads or generates the key, opens the store and starts a delivery
     /// worker for every subscriber.
     pub async fn build(config: Config) -> Result<Arc<AppState>> {
-        let index: Option<Arc<dyn IndexSink>> = if config.index_enabled {
+        let index = if config.index_enabled {
             Some(index_sink::open(&config.index_dir(), &config)?)
         } else {
             None
         };
-        Self::build_with_index(config, index).await
+        let sink = index.clone().map(|i| i as Arc<dyn IndexSink>);
+        Self::build_with_indexes(config, sink, index).await
     }
 
     /// [`AppState::build`] with the index the indexer feeds (`None`: no indexer).
     pub async fn build_with_index(
         config: Config,
         index: Option<Arc<dyn IndexSink>>,
+    ) -> Result<Arc<AppState>> {
+        Self::build_with_indexes(config, index, None).await
+    }
+
+    /// [`AppState::build`] with the sink the indexer feeds and the index the search APIs read (the
+    /// same index in a running relay; `None` turns the feed or the searches off).
+    pub async fn build_with_indexes(
+        config: Config,
+        index: Option<Arc<dyn IndexSink>>,
+        search_index: Option<Arc<plaza_index::Index>>,
     ) -> Result<Arc<AppState>> {
         let base = config.base_url()?;
         let host = config.public_host()?;
@@ -148,6 +164,12 @@ impl AppState {
             ),
             None => None,
         };
+        let media_proxy = MediaProxy::new(
+            &key,
+            http.clone(),
+            config.media_proxy_max_bytes,
+            config.media_proxy_cache_bytes,
+        )?;
         Ok(Arc::new(AppState {
             config,
             base,
@@ -163,6 +185,8 @@ impl AppState {
             instance_actors,
             started: Instant::now(),
             indexer,
+            index: search_index,
+            media_proxy,
         }))
     }
 }

@@ -75,6 +75,14 @@ pub struct Config {
     pub index_fetch_concurrency: u32,
     /// Fetches for the index in flight at once to one host.
     pub index_fetch_per_host: u32,
+    /// How to reach the relay's admin (an email address, a fediverse handle or a URL), shown on /about.
+    pub admin_contact: String,
+    /// Show since when each instance is subscribed on /instances.
+    pub show_subscribed_since: bool,
+    /// Largest image the avatar proxy fetches, in bytes.
+    pub media_proxy_max_bytes: usize,
+    /// Memory budget of the avatar proxy's image cache, in bytes (entries are weighed by size).
+    pub media_proxy_cache_bytes: u64,
 }
 
 impl Default for Config {
@@ -107,6 +115,10 @@ impl Default for Config {
             purge_on_unsubscribe: true,
             index_fetch_concurrency: 8,
             index_fetch_per_host: 2,
+            admin_contact: String::new(),
+            show_subscribed_since: true,
+            media_proxy_max_bytes: 1024 * 1024,
+            media_proxy_cache_bytes: 32 * 1024 * 1024,
         }
     }
 }

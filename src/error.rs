@@ -129,6 +129,14 @@ pub enum Error {
     /// The discovery index could not open, store, remove or commit documents.
     #[error("index: {0}")]
     Index(String),
+
+    /// A search query is malformed or over a limit; the reason says what to change.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+
+    /// Search cannot answer: the index is turned off, or the search ran out of time.
+    #[error("search unavailable: {0}")]
+    SearchUnavailable(String),
 }
 
 /// Shorthand used throughout the crate.
@@ -160,6 +168,17 @@ impl Error {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             Error::Index(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+            Error::SearchUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The relay's error for an index failure: a malformed query is the asker's [`Error::InvalidQuery`],
+    /// anything else the relay's [`Error::Index`].
+    pub fn from_index(error: plaza_index::Error) -> Self {
+        match error {
+            plaza_index::Error::Query(reason) => Error::InvalidQuery(reason),
+            other => Error::Index(other.to_string()),
         }
     }
 

@@ -325,6 +325,47 @@ impl Http {
     }
 }
 
+impl Http {
+    /// Fetches an image for the avatar proxy: an unsigned GET (media servers serve files to anyone)
+    /// under the same address policy and timeout as every fetch, following no redirects, reading at most
+    /// `max_bytes`. What the body is, the caller decides by sniffing it, not by the sender's word.
+    pub async fn get_image(&self, url: &str, max_bytes: usize) -> Result<Vec<u8>> {
+        let parsed = Url::parse(url).map_err(|e| Error::fetch(url, format!("bad URL: {e}")))?;
+        self.policy.check_url(&parsed)?;
+        let mut response = self
+            .client
+            .get(parsed)
+            .timeout(self.fetch_timeout)
+            .header(header::ACCEPT, HeaderValue::from_static("image/*"))
+            .send()
+            .await
+            .map_err(|e| Error::fetch(url, describe(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Error::fetch(url, format!("HTTP {status}")));
+        }
+        let too_large = || Error::fetch(url, format!("image larger than {max_bytes} bytes"));
+        if response
+            .content_length()
+            .is_some_and(|len| len as usize > max_bytes)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Error::fetch(url, describe(&e)))?
+        {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
 /// Whether a delivery's answer means delivered, try again, or give up on this one.
 pub(crate) fn classify(status: reqwest::StatusCode) -> Outcome {
     if status.is_success() {

@@ -46,6 +46,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/admin/blocks/{domain}",
             axum::routing::delete(admin_unblock),
         )
+        .merge(crate::web::pages::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

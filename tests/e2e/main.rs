@@ -4,8 +4,9 @@
 //! the simulated instances.
 
 mod gotosocial;
-mod operations;
 mod indexer;
+mod operations;
+mod pages;
 mod relay;
 mod subscriptions;
 mod support;
