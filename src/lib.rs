@@ -36,6 +36,7 @@ pub mod discovery;
 pub mod error;
 pub mod federation;
 pub mod httpsig;
+pub mod search_cli;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod test_fixtures;

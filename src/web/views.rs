@@ -355,6 +355,13 @@ pub fn search_facets(q: &str, sort: &str, facets: &Facets) -> Vec<FacetGroup> {
         group("Hashtag", &facets.tag, &|v| format!("#{v}")),
         group("Author type", &facets.actor_type, &|v| format!("type:{v}")),
     ];
+    for link in groups
+        .iter_mut()
+        .filter(|g| g.title == "Author type")
+        .flat_map(|g| &mut g.links)
+    {
+        link.label = type_label(&link.label, true).to_owned();
+    }
     groups.retain(|g| !g.links.is_empty());
     groups
 }
@@ -630,10 +637,10 @@ pub fn directory_facets(filters: &DirectoryFilters, facets: &Facets) -> Vec<Face
             .map(|c| {
                 let active = current.eq_ignore_ascii_case(&c.value);
                 FacetLink {
-                    label: if key == "tag" {
-                        format!("#{}", c.value)
-                    } else {
-                        c.value.clone()
+                    label: match key {
+                        "tag" => format!("#{}", c.value),
+                        "type" => type_label(&c.value, true).to_owned(),
+                        _ => c.value.clone(),
                     },
                     count: c.count,
                     href: filters.href(Some((key, if active { "" } else { &c.value })), 1),
