@@ -22,6 +22,7 @@ use crate::httpsig::PrivateKey;
 use crate::store::Store;
 use crate::web::media_proxy::MediaProxy;
 use crate::web::routes;
+use crate::web::search::Search;
 use crate::{Error, Result};
 
 /// File name of the database inside the data directory.
@@ -61,6 +62,8 @@ pub struct AppState {
     pub index: Option<Arc<plaza_index::Index>>,
     /// The web pages' avatar proxy.
     pub media_proxy: MediaProxy,
+    /// How searches run and fare (time limit, latency histogram, outcomes, account ids handed out).
+    pub search: Search,
 }
 
 impl AppState {
@@ -187,6 +190,7 @@ impl AppState {
             indexer,
             index: search_index,
             media_proxy,
+            search: Search::default(),
         }))
     }
 }

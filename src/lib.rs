@@ -27,6 +27,7 @@
 //! - [`ap`]: lenient parsing of ActivityPub documents and the exact documents the relay sends.
 //! - [`discovery`]: the indexer — a second reader of the log, with a cursor of its own, that checks
 //!   authenticity and consent and feeds the search index through [`discovery::IndexSink`].
+//! - [`reindex`]: `plaza reindex`, rebuilding the discovery index from the sources it stores.
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
 //!   [`store::tail`], its in-memory recent end.
 pub mod ap;
@@ -36,6 +37,7 @@ pub mod discovery;
 pub mod error;
 pub mod federation;
 pub mod httpsig;
+pub mod reindex;
 pub mod search_cli;
 pub mod store;
 #[cfg(test)]

@@ -64,6 +64,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild the search index (DATA_DIR/index) from the documents it stores, with a progress bar.
+    ///
+    /// Needs no network: every indexed document keeps its source. Run it with the relay stopped (it
+    /// refuses while a relay holds the index), after an upgrade that changes the index's schema or
+    /// when the relay reports the index unreadable.
+    Reindex,
 }
 
 fn main() -> std::process::ExitCode {
@@ -101,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             limit,
             json,
         } => search(&config, url, &query, kind.as_deref(), limit.into(), json).await?,
+        Command::Reindex => reindex(&config)?,
     }
     Ok(())
 }
@@ -194,6 +201,40 @@ async fn search(
     } else {
         print!("{}", plaza::search_cli::render_table(&body));
     }
+    Ok(())
+}
+
+/// `plaza reindex`: the library rebuilds, this draws its progress on stderr.
+fn reindex(config: &plaza::config::Config) -> anyhow::Result<()> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} documents ({per_sec}, {eta} left)",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.set_message("reindexing");
+    let started = std::time::Instant::now();
+    // A bar on a terminal; one line per thousand documents in logs and pipes.
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let report = plaza::reindex::reindex(config, &mut |done, total| {
+        if terminal {
+            bar.set_length(total);
+            bar.set_position(done);
+        } else {
+            eprintln!("reindexing: {done}/{total} documents");
+        }
+    });
+    bar.finish_and_clear();
+    let report = report.context("rebuilding the search index")?;
+    println!(
+        "reindexed {} posts, {} actors, {} instances in {:.1} s ({} documents left out: no consent or unreadable)",
+        report.posts,
+        report.actors,
+        report.instances,
+        started.elapsed().as_secs_f64(),
+        report.dropped
+    );
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 //! `/search`, `/directory`, `/instances`, `/about`, `/tags/{tag}`, their Atom feeds, the OpenSearch
 //! description, the stylesheet and the avatar proxy.
 //!
-//! Handlers are thin: they read the request, run the search on the blocking pool, hand the results to
+//! Handlers are thin: they read the request, run the search through the relay's search gateway
+//! ([`crate::web::search`]: blocking pool, time limit, metrics), hand the results to
 //! [`crate::web::views`] (plain Rust that builds what the templates show) and send the rendered page with
 //! a strict Content-Security-Policy: nothing but this relay's own stylesheet and images may load, no
 //! script runs at all, and no page can be framed. The pages need no JavaScript.
@@ -16,7 +17,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use plaza_index::{DirectoryRequest, Index, SearchRequest, Sort, TimelineRequest};
+use plaza_index::{DirectoryRequest, SearchRequest, Sort, TimelineRequest};
 
 use crate::app::AppState;
 use crate::web::feeds::{self, Feed, OpenSearch};
@@ -54,23 +55,6 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/opensearch.xml", get(opensearch))
         .route("/static/plaza.css", get(stylesheet))
         .route(media_proxy::PATH, get(media))
-}
-
-/// Runs `work` against the index on the blocking pool (a search is CPU work); no index is
-/// [`Error::SearchUnavailable`], a malformed query [`Error::InvalidQuery`].
-async fn with_index<T, F>(state: &AppState, work: F) -> Result<T>
-where
-    T: Send + 'static,
-    F: FnOnce(&Index) -> plaza_index::Result<T> + Send + 'static,
-{
-    let index = state
-        .index
-        .clone()
-        .ok_or_else(|| Error::SearchUnavailable("search is turned off on this relay".into()))?;
-    tokio::task::spawn_blocking(move || work(&index))
-        .await
-        .map_err(|e| Error::Index(format!("search task: {e}")))?
-        .map_err(Error::from_index)
 }
 
 /// The headers of every page.
@@ -164,15 +148,16 @@ fn window(state: &AppState) -> usize {
 async fn home(State(state): Shared) -> Response {
     let searchable = state.index.is_some();
     let (figures, recent) = if searchable {
-        let found = with_index(&state, |index| {
-            let counts = index.counts()?;
-            let recent = index.timeline(&TimelineRequest {
-                limit: RECENT_POSTS,
-                ..TimelineRequest::default()
-            })?;
-            Ok((counts, recent))
-        })
-        .await;
+        let counts = state.search_index(|index| index.counts()).await;
+        let recent = state
+            .search_index(|index| {
+                index.timeline(&TimelineRequest {
+                    limit: RECENT_POSTS,
+                    ..TimelineRequest::default()
+                })
+            })
+            .await;
+        let found = counts.and_then(|counts| Ok((counts, recent?)));
         match found {
             Ok((counts, recent)) => (
                 Figures {
@@ -283,7 +268,10 @@ async fn search(State(state): Shared, Query(params): Params) -> Response {
         facets: true,
         ..SearchRequest::default()
     };
-    match with_index(&state, move |index| index.search_posts(&request)).await {
+    match state
+        .search_index(move |index| index.search_posts(&request))
+        .await
+    {
         Ok(found) => {
             page.total = found.total;
             page.partial = found.partial;
@@ -323,7 +311,10 @@ async fn search_feed(State(state): Shared, Query(params): Params) -> Response {
         limit: PAGE_SIZE,
         ..SearchRequest::default()
     };
-    match with_index(&state, move |index| index.search_posts(&request)).await {
+    match state
+        .search_index(move |index| index.search_posts(&request))
+        .await
+    {
         Ok(found) => {
             let feed = Feed::new(
                 format!(
@@ -390,7 +381,10 @@ async fn directory(State(state): Shared, Query(params): Params) -> Response {
         cursor: None,
         facets: true,
     };
-    match with_index(&state, move |index| index.directory(&request)).await {
+    match state
+        .search_index(move |index| index.directory(&request))
+        .await
+    {
         Ok(found) => {
             page.total = found.total;
             page.profiles = found
@@ -420,7 +414,7 @@ async fn instances(State(state): Shared) -> Response {
         Err(e) => return error_page(&state, &e),
     };
     let known = if state.index.is_some() {
-        match with_index(&state, |index| index.instances()).await {
+        match state.search_index(|index| index.instances()).await {
             Ok(known) => known,
             Err(e) => return error_page(&state, &e),
         }
@@ -464,10 +458,16 @@ async fn tag(State(state): Shared, Path(raw): Path<String>, Query(params): Param
         ..TimelineRequest::default()
     };
     let name = tag.clone();
-    let found = with_index(&state, move |index| {
-        Ok((index.timeline(&request)?, index.tag(&name)?.uses))
-    })
-    .await;
+    let found = match state
+        .search_index(move |index| index.timeline(&request))
+        .await
+    {
+        Ok(page) => state
+            .search_index(move |index| index.tag(&name))
+            .await
+            .map(|view| (page, view.uses)),
+        Err(e) => Err(e),
+    };
     let tag_page = views::tag_path(&tag);
     match found {
         Ok((found, _)) if atom => {

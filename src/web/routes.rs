@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::federation::inbox;
 use crate::federation::net::ACTIVITY_JSON;
 use crate::httpsig::SignedRequest;
-use crate::web::admin;
+use crate::web::{admin, api, mastodon_api};
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -46,6 +46,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/admin/blocks/{domain}",
             axum::routing::delete(admin_unblock),
         )
+        .merge(read_api())
         .merge(crate::web::pages::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -53,6 +54,20 @@ pub fn router(state: Arc<AppState>) -> Router {
             std::time::Duration::from_secs(30),
         ))
         .with_state(state)
+}
+
+/// The read APIs (Mastodon-compatible and native): open to browser clients of any origin (Phanpy, Elk
+/// and web pages elsewhere read them with `fetch`), which need the `Link` header for paging.
+fn read_api() -> Router<Arc<AppState>> {
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers([header::LINK]);
+    Router::new()
+        .merge(mastodon_api::routes())
+        .merge(api::routes())
+        .layer(cors)
 }
 
 fn activity_json(body: impl Into<axum::body::Body>) -> Response {
@@ -244,6 +259,7 @@ async fn metrics(State(state): Shared) -> Result<Response> {
     if let Some(indexer) = &state.indexer {
         text.push_str(&indexer.render_metrics());
     }
+    state.search.render_metrics(&mut text);
     Ok((
         [(
             header::CONTENT_TYPE,

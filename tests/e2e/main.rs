@@ -8,5 +8,6 @@ mod indexer;
 mod operations;
 mod pages;
 mod relay;
+mod search_api;
 mod subscriptions;
 mod support;

@@ -211,7 +211,7 @@ async fn world(env: &[(&str, &str)]) -> World {
         }
         index.commit().expect("commit");
     }
-    relay.kill_and_restart().await;
+    relay.start_again().await;
     World {
         relay,
         bakers_instance: a,
@@ -421,6 +421,54 @@ async fn pages_answer_with_strict_headers_feeds_and_clear_messages() {
     let forged = src.replace("bakers.png", "carol.png");
     assert_eq!(get(&format!("{base}{forged}")).await.status(), 400);
     drop(w.riders_instance);
+}
+
+#[tokio::test]
+async fn the_search_command_prints_what_a_running_relay_finds() {
+    let w = world(&[]).await;
+    let out = w
+        .relay
+        .command(&["search", "sourdough", "--url", &w.relay.base]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Posts (1)"), "{stdout}");
+    let author = format!("@bakers@{}", w.bakers_instance.authority());
+    assert!(stdout.contains(&author), "{stdout}");
+    assert!(
+        stdout.contains("opens a second shop: fresh sourdough"),
+        "{stdout}"
+    );
+
+    // Profiles only, as JSON; the configured address is used without --url.
+    let out = w
+        .relay
+        .command(&["search", "Riders", "--type", "accounts", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        answer["accounts"][0]["display_name"], "Riders Collective",
+        "{answer}"
+    );
+    assert_eq!(answer["statuses"], json!([]), "{answer}");
+
+    // A malformed query fails with the relay's reason.
+    let out = w
+        .relay
+        .command(&["search", "\"unclosed", "--url", &w.relay.base]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("400") && stderr.contains("quote"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

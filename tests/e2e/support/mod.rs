@@ -156,6 +156,24 @@ impl Relay {
         self.spawn().await;
     }
 
+    /// Starts the process again on the same data after [`Relay::kill`].
+    pub async fn start_again(&mut self) {
+        self.spawn().await;
+    }
+
+    /// Runs another `plaza` command (e.g. `reindex`) with this relay's configuration; its output.
+    pub fn command(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_plaza"))
+            .args(args)
+            .env("PLAZA_PUBLIC_URL", &self.base)
+            .env("PLAZA_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("PLAZA_DATA_DIR", &self.data_dir)
+            .env("PLAZA_ALLOW_PRIVATE_NETWORKS", "true")
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run plaza")
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

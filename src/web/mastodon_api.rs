@@ -1,0 +1,563 @@
+//! The Mastodon-compatible read API over the discovery index: `GET /api/v2/search`, the public and
+//! hashtag timelines with Mastodon's `Link` pagination, single statuses, and `GET /api/v1|v2/instance`
+//! describing the relay, so that a Mastodon client or library pointed at the relay can search and browse
+//! what it indexed. Parameters are read and checked here (plain functions, tested without a server);
+//! the index answers through [`crate::web::search`]; [`crate::web::mastodon_entities`] shapes the JSON.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use plaza_index::{Page, PostHit, SearchRequest, Sort, TimelineRequest};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::web::mastodon_entities::{
+    self as entities, MISSING_AVATAR_PATH, MISSING_HEADER_PATH, Relay, RelayFacts, SearchResults,
+};
+use crate::{Error, Result};
+
+type Shared = State<Arc<AppState>>;
+
+/// Results per page unless `limit` says otherwise.
+pub const DEFAULT_LIMIT: usize = 20;
+/// Most results per page (Mastodon's own limit).
+pub const MAX_LIMIT: usize = 40;
+
+/// The Mastodon-compatible routes.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v2/search", get(search))
+        .route("/api/v1/timelines/public", get(public_timeline))
+        .route("/api/v1/timelines/tag/{hashtag}", get(tag_timeline))
+        .route("/api/v1/statuses/{id}", get(status))
+        .route("/api/v1/statuses/{id}/context", get(status_context))
+        .route("/api/v1/instance", get(instance_v1))
+        .route("/api/v2/instance", get(instance_v2))
+        .route(MISSING_AVATAR_PATH, get(missing_picture))
+        .route(MISSING_HEADER_PATH, get(missing_picture))
+}
+
+/// Query parameters by name (the last value wins), read leniently: a client's unknown parameters are
+/// ignored, and a malformed value is reported by the parameter's own check, as JSON.
+pub fn params(raw: Option<&str>) -> HashMap<String, String> {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// `limit`: absent means [`DEFAULT_LIMIT`], more than [`MAX_LIMIT`] means the maximum (as Mastodon
+/// does), 0 or junk is refused.
+pub fn limit(params: &HashMap<String, String>) -> Result<usize> {
+    match params.get("limit").map(|s| s.trim()) {
+        None | Some("") => Ok(DEFAULT_LIMIT),
+        Some(text) => match text.parse::<usize>() {
+            Ok(0) | Err(_) => Err(Error::BadRequest(format!(
+                "limit must be a whole number from 1 to {MAX_LIMIT}, not {text:?}"
+            ))),
+            Ok(n) => Ok(n.min(MAX_LIMIT)),
+        },
+    }
+}
+
+/// A status id parameter (`max_id`, `min_id`, `since_id`, `offset`…): a decimal number, or absent.
+pub fn number(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>> {
+    match params.get(name).map(|s| s.trim()) {
+        None | Some("") => Ok(None),
+        Some(text) => text.parse::<u64>().map(Some).map_err(|_| {
+            Error::BadRequest(format!(
+                "{name} must be a status id (a number), not {text:?}"
+            ))
+        }),
+    }
+}
+
+/// A boolean parameter as Mastodon reads them (`true`, `1`, `on`…).
+pub fn flag(params: &HashMap<String, String>, name: &str) -> bool {
+    params.get(name).is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "true" | "1" | "on" | "yes" | "t"
+        )
+    })
+}
+
+/// What `type` of `/api/v2/search` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    /// Accounts.
+    pub accounts: bool,
+    /// Statuses.
+    pub statuses: bool,
+    /// Hashtags.
+    pub hashtags: bool,
+}
+
+/// Reads `type`: absent means everything.
+pub fn wanted(params: &HashMap<String, String>) -> Result<Wanted> {
+    let only = |accounts, statuses, hashtags| Wanted {
+        accounts,
+        statuses,
+        hashtags,
+    };
+    match params.get("type").map(|s| s.trim()) {
+        None | Some("") => Ok(only(true, true, true)),
+        Some("accounts") => Ok(only(true, false, false)),
+        Some("statuses") => Ok(only(false, true, false)),
+        Some("hashtags") => Ok(only(false, false, true)),
+        Some(other) => Err(Error::BadRequest(format!(
+            "type must be accounts, statuses or hashtags, not {other:?}"
+        ))),
+    }
+}
+
+/// The hashtag prefix a search text stands for: one word, with or without `#`.
+pub fn hashtag_prefix(q: &str) -> Option<String> {
+    let q = q.trim();
+    if q.is_empty() || q.contains(char::is_whitespace) || q.contains(':') {
+        return None;
+    }
+    plaza_index::document::normalize_tag(q)
+}
+
+/// A page of a timeline as asked by Mastodon's paging parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelinePage {
+    /// Posts per page.
+    pub limit: usize,
+    /// Older than this (`max_id`).
+    pub max_key: Option<u64>,
+    /// Newer than this (`min_id`, or `since_id`).
+    pub min_key: Option<u64>,
+    /// The page just after `min_id` rather than the newest posts above `since_id`.
+    pub oldest_first: bool,
+}
+
+/// Reads `limit`, `max_id`, `min_id` and `since_id` (`min_id` wins over `since_id`, as in Mastodon).
+pub fn timeline_page(params: &HashMap<String, String>) -> Result<TimelinePage> {
+    let min_id = number(params, "min_id")?;
+    let since_id = number(params, "since_id")?;
+    Ok(TimelinePage {
+        limit: limit(params)?,
+        max_key: number(params, "max_id")?,
+        min_key: min_id.or(since_id),
+        oldest_first: min_id.is_some(),
+    })
+}
+
+/// Mastodon's `Link` header for a page of statuses whose ids run from `newest` to `oldest`: `next`
+/// pages to older posts (`max_id`), `prev` to newer ones (`min_id`). The other parameters of the
+/// request (`limit`, `only_media`…) are kept; the paging ones are replaced.
+pub fn link_header(
+    url: &str,
+    params: &HashMap<String, String>,
+    newest: &str,
+    oldest: &str,
+) -> String {
+    let mut kept: Vec<(&String, &String)> = params
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "max_id" | "min_id" | "since_id"))
+        .collect();
+    kept.sort();
+    let with = |name: &str, id: &str| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &kept {
+            query.append_pair(k, v);
+        }
+        query.append_pair(name, id);
+        format!("{url}?{}", query.finish())
+    };
+    format!(
+        "<{}>; rel=\"next\", <{}>; rel=\"prev\"",
+        with("max_id", oldest),
+        with("min_id", newest)
+    )
+}
+
+fn relay(state: &AppState) -> Relay<'_> {
+    Relay { base: &state.base }
+}
+
+/// Statuses of a page, newest first, remembering the account ids handed out.
+fn statuses(state: &AppState, hits: &[PostHit]) -> Vec<entities::Status> {
+    hits.iter()
+        .map(|hit| {
+            state
+                .search
+                .remember_account(hit.account.key, &hit.account.uri);
+            entities::status(relay(state), hit)
+        })
+        .collect()
+}
+
+/// `account_id`: an id this relay handed out, or an actor id.
+fn author(state: &AppState, params: &HashMap<String, String>) -> Result<Option<String>> {
+    let Some(id) = params
+        .get("account_id")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(None);
+    };
+    if id.starts_with("https://") || id.starts_with("http://") {
+        return Ok(Some(id.to_owned()));
+    }
+    let key = id
+        .parse::<u64>()
+        .map_err(|_| Error::BadRequest(format!("account_id {id:?} is not an account id")))?;
+    state
+        .search
+        .account_uri(key)
+        .map(Some)
+        .ok_or_else(|| Error::NotFound(format!("account {id}")))
+}
+
+async fn search(
+    State(state): Shared,
+    RawQuery(raw): RawQuery,
+) -> Result<axum::Json<SearchResults>> {
+    let params = params(raw.as_deref());
+    let q = params
+        .get("q")
+        .map(|q| q.trim().to_owned())
+        .filter(|q| !q.is_empty())
+        .ok_or_else(|| Error::BadRequest("q is required: the text to search for".into()))?;
+    let wanted = wanted(&params)?;
+    let limit = limit(&params)?;
+    let offset = number(&params, "offset")?.unwrap_or(0) as usize;
+    let min_key = number(&params, "min_id")?;
+    let max_key = number(&params, "max_id")?;
+    let author = author(&state, &params)?;
+    let mut results = SearchResults::default();
+    if wanted.statuses {
+        let request = SearchRequest {
+            q: q.clone(),
+            // Paging by id only makes sense in id (date) order.
+            sort: if min_key.is_some() || max_key.is_some() {
+                Sort::Newest
+            } else {
+                Sort::Relevance
+            },
+            limit,
+            offset,
+            min_key,
+            max_key,
+            author: author.clone(),
+            ..SearchRequest::default()
+        };
+        let page = state
+            .search_index(move |i| i.search_posts(&request))
+            .await?;
+        results.statuses = statuses(&state, &page.hits);
+    }
+    if wanted.accounts && author.is_none() {
+        let request = SearchRequest {
+            q: q.clone(),
+            limit,
+            offset,
+            ..SearchRequest::default()
+        };
+        let found = state
+            .search_index(move |i| i.search_profiles(&request))
+            .await;
+        match found {
+            Ok(page) => {
+                results.accounts = page
+                    .hits
+                    .iter()
+                    .map(|hit| {
+                        state
+                            .search
+                            .remember_account(hit.account.key, &hit.account.uri);
+                        entities::account(relay(&state), &hit.account)
+                    })
+                    .collect()
+            }
+            // A query of post operators (`has:media`) has no accounts; alone, it is a mistake.
+            Err(Error::InvalidQuery(_)) if wanted.statuses => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if wanted.hashtags
+        && author.is_none()
+        && let Some(prefix) = hashtag_prefix(&q)
+    {
+        let tags = state
+            .search_index(move |i| i.search_tags(&prefix, offset + limit))
+            .await?;
+        results.hashtags = tags
+            .iter()
+            .skip(offset)
+            .map(|t| entities::tag(relay(&state), t))
+            .collect();
+    }
+    Ok(axum::Json(results))
+}
+
+/// Answers a timeline page with its `Link` header.
+fn timeline_response(
+    state: &AppState,
+    path: &str,
+    params: &HashMap<String, String>,
+    page: TimelinePage,
+    found: Page<PostHit>,
+) -> Response {
+    let mut hits = found.hits;
+    if page.oldest_first {
+        hits.reverse();
+    }
+    let list = statuses(state, &hits);
+    let link = match (list.first(), list.last()) {
+        (Some(newest), Some(oldest)) => Some(link_header(
+            &format!("{}{path}", state.base),
+            params,
+            &newest.id,
+            &oldest.id,
+        )),
+        _ => None,
+    };
+    let mut response = axum::Json(list).into_response();
+    if let Some(value) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LINK, value);
+    }
+    response
+}
+
+/// The newest indexed posts (of a hashtag, with media only) for a timeline page.
+async fn timeline(
+    state: &AppState,
+    tag: Option<String>,
+    params: &HashMap<String, String>,
+    page: &TimelinePage,
+) -> Result<Page<PostHit>> {
+    if flag(params, "only_media") {
+        let q = match &tag {
+            Some(tag) => format!("#{tag} has:media"),
+            None => "has:media".to_owned(),
+        };
+        let request = SearchRequest {
+            q,
+            sort: if page.oldest_first {
+                Sort::Oldest
+            } else {
+                Sort::Newest
+            },
+            limit: page.limit,
+            min_key: page.min_key,
+            max_key: page.max_key,
+            ..SearchRequest::default()
+        };
+        return state.search_index(move |i| i.search_posts(&request)).await;
+    }
+    let request = TimelineRequest {
+        tag,
+        limit: page.limit,
+        min_key: page.min_key,
+        max_key: page.max_key,
+        oldest_first: page.oldest_first,
+        ..TimelineRequest::default()
+    };
+    state.search_index(move |i| i.timeline(&request)).await
+}
+
+async fn public_timeline(State(state): Shared, RawQuery(raw): RawQuery) -> Result<Response> {
+    let params = params(raw.as_deref());
+    let page = timeline_page(&params)?;
+    let found = timeline(&state, None, &params, &page).await?;
+    Ok(timeline_response(
+        &state,
+        "/api/v1/timelines/public",
+        &params,
+        page,
+        found,
+    ))
+}
+
+async fn tag_timeline(
+    State(state): Shared,
+    Path(hashtag): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
+    let params = params(raw.as_deref());
+    let page = timeline_page(&params)?;
+    let tag = plaza_index::document::normalize_tag(&hashtag)
+        .ok_or_else(|| Error::BadRequest(format!("{hashtag:?} is not a hashtag")))?;
+    let path = format!(
+        "/api/v1/timelines/tag/{}",
+        url::form_urlencoded::byte_serialize(tag.as_bytes()).collect::<String>()
+    );
+    let found = timeline(&state, Some(tag), &params, &page).await?;
+    Ok(timeline_response(&state, &path, &params, page, found))
+}
+
+async fn status(
+    State(state): Shared,
+    Path(id): Path<String>,
+) -> Result<axum::Json<entities::Status>> {
+    let key = id
+        .parse::<u64>()
+        .map_err(|_| Error::NotFound(format!("status {id}")))?;
+    let hit = state
+        .search_index(move |i| i.post_by_key(key))
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("status {id}")))?;
+    Ok(axum::Json(
+        statuses(&state, std::slice::from_ref(&hit)).remove(0),
+    ))
+}
+
+async fn status_context(
+    State(state): Shared,
+    Path(id): Path<String>,
+) -> Result<axum::Json<serde_json::Value>> {
+    // Threads are not indexed: a known status has an empty context.
+    let _ = status(State(state), Path(id)).await?;
+    Ok(axum::Json(json!({ "ancestors": [], "descendants": [] })))
+}
+
+async fn facts_counts(state: &AppState) -> plaza_index::Counts {
+    match state.search_index(|i| i.counts()).await {
+        Ok(counts) => counts,
+        Err(e) => {
+            tracing::debug!(error = %e, "instance counts");
+            plaza_index::Counts::default()
+        }
+    }
+}
+
+fn facts(state: &AppState, counts: plaza_index::Counts) -> RelayFacts<'_> {
+    RelayFacts {
+        base: &state.base,
+        host: &state.host,
+        title: &state.config.relay_name,
+        description: &state.config.relay_summary,
+        counts,
+        version: env!("CARGO_PKG_VERSION"),
+    }
+}
+
+async fn instance_v1(State(state): Shared) -> axum::Json<serde_json::Value> {
+    let counts = facts_counts(&state).await;
+    axum::Json(entities::instance_v1(&facts(&state, counts)))
+}
+
+async fn instance_v2(State(state): Shared) -> axum::Json<serde_json::Value> {
+    let counts = facts_counts(&state).await;
+    axum::Json(entities::instance_v2(&facts(&state, counts)))
+}
+
+/// A neutral picture for accounts without an avatar or header (Mastodon's `missing.png`).
+const MISSING_PICTURE: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 120 120\">\
+<rect width=\"120\" height=\"120\" fill=\"#d9d9e3\"/><circle cx=\"60\" cy=\"46\" r=\"22\" fill=\"#9b9bb0\"/>\
+<path d=\"M18 120c4-26 22-40 42-40s38 14 42 40z\" fill=\"#9b9bb0\"/></svg>";
+
+async fn missing_picture() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        MISSING_PICTURE,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(query: &str) -> HashMap<String, String> {
+        params(Some(query))
+    }
+
+    #[test]
+    fn limit_defaults_clamps_and_refuses_junk() {
+        assert_eq!(limit(&p("")).unwrap(), 20);
+        assert_eq!(limit(&p("limit=5")).unwrap(), 5);
+        assert_eq!(limit(&p("limit=400")).unwrap(), 40);
+        for bad in ["limit=0", "limit=-1", "limit=ten"] {
+            let e = limit(&p(bad)).unwrap_err();
+            assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST, "{bad}");
+            assert!(e.to_string().contains("limit"), "{e}");
+        }
+    }
+
+    #[test]
+    fn type_selects_one_kind() {
+        assert_eq!(
+            wanted(&p("type=statuses")).unwrap(),
+            Wanted {
+                accounts: false,
+                statuses: true,
+                hashtags: false
+            }
+        );
+        assert!(wanted(&p("")).unwrap().accounts);
+        let e = wanted(&p("type=people")).unwrap_err();
+        assert!(
+            e.to_string().contains("accounts, statuses or hashtags"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn ids_are_numbers() {
+        assert_eq!(number(&p("max_id=123"), "max_id").unwrap(), Some(123));
+        assert_eq!(number(&p("max_id="), "max_id").unwrap(), None);
+        let e = number(&p("max_id=abc"), "max_id").unwrap_err();
+        assert!(e.to_string().contains("max_id"), "{e}");
+    }
+
+    #[test]
+    fn min_id_wins_over_since_id_and_pages_oldest_first() {
+        let page = timeline_page(&p("since_id=5&min_id=7&max_id=90&limit=3")).unwrap();
+        assert_eq!(
+            page,
+            TimelinePage {
+                limit: 3,
+                max_key: Some(90),
+                min_key: Some(7),
+                oldest_first: true
+            }
+        );
+        let page = timeline_page(&p("since_id=5")).unwrap();
+        assert_eq!(page.min_key, Some(5));
+        assert!(!page.oldest_first);
+    }
+
+    #[test]
+    fn link_header_pages_both_ways_and_keeps_other_parameters() {
+        let link = link_header(
+            "https://relay.example/api/v1/timelines/public",
+            &p("limit=2&max_id=50&only_media=true"),
+            "40",
+            "30",
+        );
+        assert_eq!(
+            link,
+            "<https://relay.example/api/v1/timelines/public?limit=2&only_media=true&max_id=30>; rel=\"next\", \
+             <https://relay.example/api/v1/timelines/public?limit=2&only_media=true&min_id=40>; rel=\"prev\""
+        );
+    }
+
+    #[test]
+    fn hashtags_are_searched_for_single_words() {
+        assert_eq!(hashtag_prefix("#Coop").as_deref(), Some("coop"));
+        assert_eq!(hashtag_prefix("coop").as_deref(), Some("coop"));
+        assert_eq!(hashtag_prefix("bread coop"), None);
+        assert_eq!(hashtag_prefix("from:a@b"), None);
+        assert_eq!(hashtag_prefix("  "), None);
+    }
+
+    #[test]
+    fn flags_read_like_mastodon() {
+        assert!(flag(&p("only_media=true"), "only_media"));
+        assert!(flag(&p("only_media=1"), "only_media"));
+        assert!(!flag(&p("only_media=false"), "only_media"));
+        assert!(!flag(&p(""), "only_media"));
+    }
+}
