@@ -16,7 +16,9 @@
 //! - [`config`]: the configuration file and its `PLAZA_*` environment overrides.
 //! - [`app`]: builds the services into one [`app::AppState`] and runs the server.
 //! - [`web`]: the HTTP surface — [`web::routes`] maps paths to thin handlers, [`web::admin`] is the
-//!   token-protected admin API.
+//!   token-protected admin API, [`web::pages`] the pages for people in a browser (built by
+//!   [`web::views`] from askama templates, remote HTML through [`web::sanitize`], avatars through
+//!   [`web::media_proxy`], feeds in [`web::feeds`]).
 //! - [`federation`]: talking to other servers — [`federation::inbox`] is the path of a `POST /inbox`
 //!   from signature to durable log entry, [`federation::relay`] the rules it applies (free of I/O),
 //!   [`federation::resolver`] keyId → key → owning actor, [`federation::net`] the signing HTTP client
@@ -28,6 +30,7 @@
 //! - [`discovery`]: the indexer — a second reader of the log, with a cursor of its own, that checks
 //!   authenticity and consent and feeds the search index through [`discovery::IndexSink`].
 //! - [`reindex`]: `plaza reindex`, rebuilding the discovery index from the sources it stores.
+//! - [`search_cli`]: `plaza search`, a running relay's search as a table in the terminal.
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
 //!   [`store::tail`], its in-memory recent end.
 pub mod ap;

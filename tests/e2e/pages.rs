@@ -98,6 +98,9 @@ async fn world(env: &[(&str, &str)]) -> World {
     }
     a.subscribe(&relay).await;
     b.subscribe(&relay).await;
+    // Until the indexer has read (and committed) both, the relay must keep running.
+    page_with(&format!("{}/instances", relay.base), "Bakery Town").await;
+    page_with(&format!("{}/instances", relay.base), "Riders Social").await;
     let png = base64::engine::general_purpose::STANDARD
         .decode(AVATAR_PNG)
         .expect("png");
@@ -711,6 +714,7 @@ async fn search_and_directory_in_a_real_browser() {
         join.contains(&format!("{base}/inbox")) && join.contains(&format!("{base}/actor")),
         "{join:?}"
     );
+    let home_360 = browser.screenshot(360, "home").await;
     c.find(Locator::Css("main input#q"))
         .await
         .expect("search box")
@@ -870,7 +874,13 @@ async fn search_and_directory_in_a_real_browser() {
     let directory_360 = browser.screenshot(360, "directory").await;
     let directory_1280 = browser.screenshot(1280, "directory").await;
 
-    for shot in [&search_360, &search_1280, &directory_360, &directory_1280] {
+    for shot in [
+        &home_360,
+        &search_360,
+        &search_1280,
+        &directory_360,
+        &directory_1280,
+    ] {
         assert!(
             std::fs::metadata(shot)
                 .map(|m| m.len() > 1000)
