@@ -8,7 +8,7 @@ use tantivy::query::{
     RangeQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DateTime, Term as TantivyTerm};
+use tantivy::{DateTime, Searcher, Term as TantivyTerm};
 use time::OffsetDateTime;
 
 use crate::analysis;
@@ -77,9 +77,27 @@ pub fn key_range(fields: &Fields, above: Option<u64>, below: Option<u64>) -> Box
     Box::new(RangeQuery::new(lower, upper))
 }
 
-/// Text in every form it may take in the index (see [`analysis::query_forms`]).
-fn text(fields: &Fields, words: &str, lang: Option<&str>) -> Option<Box<dyn TantivyQuery>> {
-    let forms = analysis::query_forms(words, lang);
+/// Text in every form it may take in the index (see [`analysis::query_forms`]), leaving out the forms
+/// with a term the index does not have (most stemmers' forms of a word), so a word costs one or two
+/// posting lists rather than one per language.
+fn text(
+    fields: &Fields,
+    words: &str,
+    lang: Option<&str>,
+    searcher: &Searcher,
+) -> Option<Box<dyn TantivyQuery>> {
+    let mut forms = analysis::query_forms(words, lang);
+    let exists = |t: &String| {
+        searcher
+            .doc_freq(&TantivyTerm::from_field_text(fields.text, t))
+            .map_or(true, |n| n > 0)
+    };
+    if forms.iter().any(|form| form.iter().all(exists)) {
+        forms.retain(|form| form.iter().all(exists));
+    } else {
+        // Nothing matches: one form is enough to match nothing.
+        forms.truncate(1);
+    }
     let mut alternatives: Vec<(Occur, Box<dyn TantivyQuery>)> = forms
         .into_iter()
         .map(|form| {
@@ -110,6 +128,7 @@ fn term(
     target: Target,
     term: &Term,
     lang: Option<&str>,
+    searcher: &Searcher,
 ) -> Result<Option<Box<dyn TantivyQuery>>> {
     let posts_only = |what: &str| {
         if target == Target::Posts {
@@ -121,7 +140,7 @@ fn term(
         }
     };
     Ok(Some(match term {
-        Term::Word(w) | Term::Phrase(w) => return Ok(text(fields, w, lang)),
+        Term::Word(w) | Term::Phrase(w) => return Ok(text(fields, w, lang, searcher)),
         Term::Tag(t) => filter(term_query(fields.tags, t)),
         Term::From(handle) => filter(term_query(fields.handle, handle)),
         Term::Instance(host) => filter(term_query(fields.instance, host)),
@@ -157,10 +176,11 @@ fn clause(
     target: Target,
     clause: &Clause,
     lang: Option<&str>,
+    searcher: &Searcher,
 ) -> Result<Option<Box<dyn TantivyQuery>>> {
     let mut any: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
     for t in &clause.any_of {
-        if let Some(q) = term(fields, target, t, lang)? {
+        if let Some(q) = term(fields, target, t, lang, searcher)? {
             any.push((Occur::Should, q));
         }
     }
@@ -188,17 +208,19 @@ pub fn scope(fields: &Fields, target: Target) -> Vec<(Occur, Box<dyn TantivyQuer
     }
 }
 
-/// Compiles a parsed query for a target, with extra filters (cursor bounds…) added as they are.
+/// Compiles a parsed query for a target, with extra filters (cursor bounds…) added as they are. The
+/// searcher the query will run on tells which forms of the words exist.
 pub fn compile(
     fields: &Fields,
     target: Target,
     query: &Query,
     extra: Vec<Box<dyn TantivyQuery>>,
+    searcher: &Searcher,
 ) -> Result<Box<dyn TantivyQuery>> {
     let lang = query.language();
     let mut clauses = scope(fields, target);
     for c in &query.clauses {
-        match clause(fields, target, c, lang)? {
+        match clause(fields, target, c, lang, searcher)? {
             Some(q) if c.negated => clauses.push((Occur::MustNot, q)),
             Some(q) => clauses.push((Occur::Must, q)),
             // A positive term with nothing to search can match nothing (`"!!!"`); a negated one

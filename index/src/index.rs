@@ -76,6 +76,15 @@ pub struct Index {
     committer: Option<(Arc<Stop>, JoinHandle<()>)>,
 }
 
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("path", &self.path)
+            .field("pending", &self.pending())
+            .finish_non_exhaustive()
+    }
+}
+
 fn corrupt(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Corrupt {
         path: path.to_owned(),
@@ -123,6 +132,8 @@ impl Index {
             index
         };
         Self::start(index, fields, config, Some(dir)).map_err(|e| match e {
+            // Another process holds the index: not corruption, and reindexing would not help.
+            Error::Engine(e @ tantivy::TantivyError::LockFailure(..)) => Error::Engine(e),
             Error::Engine(e) => corrupt(dir, e),
             other => other,
         })
@@ -275,6 +286,16 @@ mod tests {
             .err()
             .expect("mismatch");
         assert!(matches!(err, Error::SchemaMismatch { ref found, .. } if found == "unknown"));
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_without_blaming_the_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _first = Index::open(dir.path(), IndexConfig::default()).expect("create");
+        let err = Index::open(dir.path(), IndexConfig::default())
+            .err()
+            .expect("locked");
+        assert!(matches!(err, Error::Engine(_)), "{err}");
     }
 
     #[test]

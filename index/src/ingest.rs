@@ -190,7 +190,9 @@ fn post_document(
     object: &Value,
     object_consent: bool,
 ) -> Result<TantivyDocument> {
-    let view = post_view(post);
+    let mut view = post_view(post);
+    // The text is the safe HTML's: search results render it again instead of storing it twice.
+    view.text.clear();
     let mut doc = TantivyDocument::new();
     doc.add_text(fields.kind, schema::KIND_POST);
     doc.add_text(fields.id, &post.id);
@@ -319,6 +321,12 @@ impl Shared {
         self.changed(2)
     }
 
+    /// Removes the document with this id (post, actor or instance: their ids never collide).
+    fn delete_id(&self, id: &str) -> Result<()> {
+        self.writer().delete_term(id_term(&self.fields, id));
+        self.changed(1)
+    }
+
     fn delete_query(&self, clauses: Vec<Box<dyn TantivyQuery>>) -> Result<()> {
         let query = BooleanQuery::new(clauses.into_iter().map(|q| (Occur::Must, q)).collect());
         self.writer().delete_query(Box::new(query))?;
@@ -349,8 +357,7 @@ impl Index {
             .ok_or_else(|| Error::Unusable("post without id".into()))?;
         let verdict = consent::may_index_post(object, author);
         if !verdict.allowed() {
-            shared.writer().delete_term(id_term(&shared.fields, id));
-            shared.changed(1)?;
+            shared.delete_id(id)?;
             return Ok(verdict);
         }
         let post = Post::from_json(object, author, instance)?;
@@ -420,9 +427,7 @@ impl Index {
 
     /// Removes a post (a `Delete` of the object or its Tombstone).
     pub fn delete_post(&self, id: &str) -> Result<()> {
-        let shared = &*self.shared;
-        shared.writer().delete_term(id_term(&shared.fields, id));
-        shared.changed(1)
+        self.shared.delete_id(id)
     }
 
     /// Removes an actor and all their posts (an actor `Delete`).
@@ -492,7 +497,7 @@ impl Index {
     /// Removes an instance's document only (its posts and actors stay; see
     /// [`Index::delete_instance_docs`] to remove everything).
     pub fn remove_instance(&self, host: &str) -> Result<()> {
-        self.delete_post(&host.to_ascii_lowercase())
+        self.shared.delete_id(&host.to_ascii_lowercase())
     }
 }
 

@@ -99,7 +99,7 @@ pub const STEMMED: &[(&str, Language)] = &[
 ];
 
 /// Only this much text is looked at to detect a language: more costs time and rarely changes the answer.
-const DETECT_PREFIX_BYTES: usize = 400;
+const DETECT_PREFIX_BYTES: usize = 160;
 
 /// Normalises a language tag (`en-US`, `pt_BR`, `EN`, `nb`) to a two-letter lowercase code; `None` for
 /// `und`, empty or malformed tags.

@@ -24,6 +24,7 @@ pub struct PostView {
     /// The content, safe HTML (Mastodon `content`).
     pub content_html: String,
     /// The content as text.
+    #[serde(default)]
     pub text: String,
     /// The content warning (Mastodon `spoiler_text`).
     pub spoiler_text: String,

@@ -215,7 +215,7 @@ fn recency(now_secs: i64, key: u64) -> f32 {
     1.0 + RECENCY_WEIGHT * (-age_days / RECENCY_HALF_LIFE_DAYS).exp2()
 }
 
-fn facet_request(target: Target) -> Result<Aggregations> {
+fn facet_request() -> Result<Aggregations> {
     let terms = |field: &str, size: u32| json!({ "terms": { "field": field, "size": size } });
     let month = json!({ "terms": { "field": "month", "size": 12, "order": { "_key": "desc" } } });
     let request = json!({
@@ -225,7 +225,6 @@ fn facet_request(target: Target) -> Result<Aggregations> {
         "actor_type": terms("actor_type", 5),
         "month": month,
     });
-    let _ = target;
     serde_json::from_value(request).map_err(|e| Error::Query(format!("facets: {e}")))
 }
 
@@ -367,8 +366,8 @@ impl Shared {
                 IndexRecordOption::Basic,
             )));
         }
-        let query = compile::compile(fields, plan.target, plan.query, extra)?;
         let searcher = self.reader.searcher();
+        let query = compile::compile(fields, plan.target, plan.query, extra, &searcher)?;
         let exceeded = AtomicBool::new(false);
         let deadline = started + self.config.limits.time_budget;
         let aggregations = if plan.facets {
@@ -376,10 +375,7 @@ impl Shared {
                 AggregationLimitsGuard::default(),
                 self.index.tokenizers().clone(),
             );
-            Some(AggregationCollector::from_aggs(
-                facet_request(plan.target)?,
-                context,
-            ))
+            Some(AggregationCollector::from_aggs(facet_request()?, context))
         } else {
             None
         };
@@ -511,7 +507,11 @@ impl Shared {
         let mut hits = Vec::with_capacity(outcome.found.len());
         for found in &outcome.found {
             let doc: TantivyDocument = outcome.searcher.doc(found.address)?;
-            let post: PostView = stored_json(&doc, self.fields.data)?;
+            let mut post: PostView = stored_json(&doc, self.fields.data)?;
+            if post.text.is_empty() {
+                // Not stored twice: the text is that of the safe HTML.
+                post.text = html::render(&post.content_html).text;
+            }
             let account = match accounts.get(&post.author_uri) {
                 Some(a) => a.clone(),
                 None => {
