@@ -211,47 +211,7 @@ async fn search(State(state): Shared, Query(params): Params) -> Response {
     let q = param(&params, "q").to_owned();
     let (sort, sort_name) = sort_of(&params);
     let page_no = page_number(&params, &state);
-    let mut layout = Layout::new(
-        &state.config,
-        "search",
-        if q.is_empty() {
-            "Search".to_owned()
-        } else {
-            format!("{q} – search")
-        },
-    );
-    layout.query = q.clone();
-    if !q.is_empty() {
-        layout.feed = Some(Link {
-            label: format!("Posts matching “{q}”"),
-            href: views::path_with_query("/search.atom", &[("q", &q)]),
-        });
-    }
-    let sort_links = [("relevance", "Best match"), ("newest", "Newest first")]
-        .into_iter()
-        .map(|(value, label)| {
-            (
-                Link {
-                    label: label.to_owned(),
-                    href: views::path_with_query("/search", &[("q", &q), ("sort", value)]),
-                },
-                value == sort_name,
-            )
-        })
-        .collect();
-    let mut page = SearchPage {
-        layout,
-        q: q.clone(),
-        sort: sort_name,
-        sort_links,
-        error: None,
-        disabled: state.index.is_none(),
-        total: 0,
-        partial: false,
-        results: Vec::new(),
-        facets: Vec::new(),
-        pager: Pager::default(),
-    };
+    let mut page = SearchPage::new(&state.config, &q, sort_name, state.index.is_none());
     if q.is_empty() || page.disabled {
         let status = if page.disabled {
             StatusCode::SERVICE_UNAVAILABLE
@@ -273,20 +233,7 @@ async fn search(State(state): Shared, Query(params): Params) -> Response {
         .await
     {
         Ok(found) => {
-            page.total = found.total;
-            page.partial = found.partial;
-            page.results = found
-                .hits
-                .iter()
-                .map(|hit| PostCard::snippet(hit, &state.media_proxy))
-                .collect();
-            if let Some(facets) = &found.facets {
-                page.facets = views::search_facets(&q, sort_name, facets);
-            }
-            page.pager = Pager::new(page_no, found.total, window(&state), |n| {
-                let n = n.to_string();
-                views::path_with_query("/search", &[("q", &q), ("sort", sort_name), ("page", &n)])
-            });
+            page.show(&found, page_no, window(&state), &state.media_proxy);
             html(StatusCode::OK, &page)
         }
         Err(Error::InvalidQuery(reason)) => {

@@ -8,7 +8,9 @@
 //! ([`crate::web::media_proxy`]) or are not shown.
 
 use askama::Template;
-use plaza_index::{AccountView, ActorType, FacetCount, Facets, InstanceView, PostHit, ProfileHit};
+use plaza_index::{
+    AccountView, ActorType, FacetCount, Facets, InstanceView, Page, PostHit, ProfileHit,
+};
 
 use crate::config::Config;
 use crate::store::Subscriber;
@@ -433,7 +435,7 @@ pub fn join_steps(base: &str) -> Vec<JoinStep> {
         },
         JoinStep {
             software: "GoToSocial",
-            place: "Relay settings (where supported)",
+            place: "Admin settings → Relays, in versions that support relays",
             paste: inbox,
         },
         JoinStep {
@@ -501,6 +503,72 @@ pub struct SearchPage {
     pub facets: Vec<FacetGroup>,
     /// Pages.
     pub pager: Pager,
+}
+
+impl SearchPage {
+    /// The search page for `q` in order `sort` (`relevance` or `newest`), before any result.
+    pub fn new(config: &Config, q: &str, sort: &'static str, disabled: bool) -> SearchPage {
+        let mut layout = Layout::new(
+            config,
+            "search",
+            if q.is_empty() {
+                "Search".to_owned()
+            } else {
+                format!("{q} – search")
+            },
+        );
+        layout.query = q.to_owned();
+        if !q.is_empty() {
+            layout.feed = Some(Link {
+                label: format!("Posts matching “{q}”"),
+                href: path_with_query("/search.atom", &[("q", q)]),
+            });
+        }
+        let sort_links = [("relevance", "Best match"), ("newest", "Newest first")]
+            .into_iter()
+            .map(|(value, label)| {
+                (
+                    Link {
+                        label: label.to_owned(),
+                        href: path_with_query("/search", &[("q", q), ("sort", value)]),
+                    },
+                    value == sort,
+                )
+            })
+            .collect();
+        SearchPage {
+            layout,
+            q: q.to_owned(),
+            sort,
+            sort_links,
+            error: None,
+            disabled,
+            total: 0,
+            partial: false,
+            results: Vec::new(),
+            facets: Vec::new(),
+            pager: Pager::default(),
+        }
+    }
+
+    /// Shows `found`, page `page` of results reaching `window` deep; avatars through `media`.
+    pub fn show(&mut self, found: &Page<PostHit>, page: usize, window: usize, media: &MediaProxy) {
+        self.total = found.total;
+        self.partial = found.partial;
+        self.results = found
+            .hits
+            .iter()
+            .map(|hit| PostCard::snippet(hit, media))
+            .collect();
+        if let Some(facets) = &found.facets {
+            self.facets = search_facets(&self.q, self.sort, facets);
+        }
+        let (q, sort) = (self.q.as_str(), self.sort);
+        self.pager = Pager::new(page, found.total, window, |n| {
+            let n = n.to_string();
+            path_with_query("/search", &[("q", q), ("sort", sort), ("page", &n)])
+        });
+    }
 }
 
 /// The directory's filters as chosen.
