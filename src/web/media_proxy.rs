@@ -6,9 +6,9 @@
 //! derived from the relay's private key) and fetches only signed addresses, under the relay's address
 //! policy ([`crate::federation::net`]), with a size cap and a timeout. What comes back is served only
 //! when its first bytes are those of a raster image format (PNG, JPEG, GIF, WebP, AVIF) — never SVG
-//! or anything a browser could run — with the sniffed type, `nosniff`, and a sandboxing CSP. Images and
-//! failures are cached in memory (moka, weighed by size), and concurrent requests for one address share
-//! one fetch.
+//! or anything a browser could run — with the sniffed type, `nosniff`, and a sandboxing CSP. Images (for
+//! hours) and failures (for minutes) are cached in memory (moka, weighed by size), and concurrent
+//! requests for one address share one fetch.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +24,12 @@ use crate::{Error, Result};
 /// The path images are served under.
 pub const PATH: &str = "/media/proxy";
 
-/// How long a fetched image (or a failure) is served from memory before it is fetched again.
+/// How long a fetched image is served from memory before it is fetched again.
 const TTL: Duration = Duration::from_secs(6 * 3600);
+
+/// How long a refusal (fetch failed, too large, not an image) is remembered: a passing failure of the
+/// author's server hides an avatar for minutes, not hours.
+const REFUSAL_TTL: Duration = Duration::from_secs(600);
 
 /// Longest address the proxy signs; avatars have short URLs, and the query string stays bounded.
 const MAX_URL_LEN: usize = 2048;
@@ -44,7 +48,28 @@ pub enum Fetched {
     Refused(String),
 }
 
+/// Images live [`TTL`], refusals [`REFUSAL_TTL`].
+struct Lifetimes;
+
+impl moka::Expiry<String, Arc<Fetched>> for Lifetimes {
+    fn expire_after_create(
+        &self,
+        _url: &String,
+        fetched: &Arc<Fetched>,
+        _at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(fetched.lifetime())
+    }
+}
+
 impl Fetched {
+    fn lifetime(&self) -> Duration {
+        match self {
+            Fetched::Image { .. } => TTL,
+            Fetched::Refused(_) => REFUSAL_TTL,
+        }
+    }
+
     fn weight(&self) -> u32 {
         let len = match self {
             Fetched::Image { body, .. } => body.len(),
@@ -126,7 +151,7 @@ impl MediaProxy {
             cache: moka::future::Cache::builder()
                 .max_capacity(cache_bytes)
                 .weigher(|_: &String, v: &Arc<Fetched>| v.weight())
-                .time_to_live(TTL)
+                .expire_after(Lifetimes)
                 .build(),
         }
     }
@@ -221,6 +246,18 @@ mod tests {
         );
         assert_eq!(sniff_image(b"<html><script>alert(1)</script>"), None);
         assert_eq!(sniff_image(b""), None);
+    }
+
+    #[test]
+    fn refusals_are_forgotten_sooner_than_images() {
+        let image = Fetched::Image {
+            content_type: "image/png",
+            body: Bytes::from_static(b"x"),
+        };
+        let refused = Fetched::Refused("HTTP 503".into());
+        assert_eq!(image.lifetime(), TTL);
+        assert_eq!(refused.lifetime(), REFUSAL_TTL);
+        assert!(REFUSAL_TTL < TTL);
     }
 
     #[test]

@@ -508,6 +508,44 @@ async fn a_hostile_post_renders_inert() {
 }
 
 #[tokio::test]
+async fn without_the_index_the_pages_say_search_is_off() {
+    let relay = Relay::start_with(&[("PLAZA_INDEX_ENABLED", "false")]).await;
+    let base = &relay.base;
+    let (status, _, home) = page(&format!("{base}/")).await;
+    assert_eq!(status, 200);
+    assert!(
+        home.contains("<dt>Instances subscribed</dt><dd>0</dd>"),
+        "{home}"
+    );
+    assert!(!home.contains("Posts indexed"), "{home}");
+    let (status, _, search) = page(&format!("{base}/search?q=bakery")).await;
+    assert_eq!(status, 503);
+    assert!(
+        search.contains("Search is turned off on this relay."),
+        "{search}"
+    );
+    let (status, _, directory) = page(&format!("{base}/directory?tag=coop")).await;
+    assert_eq!(status, 503);
+    assert!(
+        directory.contains("The directory is turned off"),
+        "{directory}"
+    );
+    let (status, _, about) = page(&format!("{base}/about")).await;
+    assert_eq!(status, 200);
+    assert!(about.contains("nothing is indexed"), "{about}");
+    assert!(
+        about.contains("has not published a contact address"),
+        "{about}"
+    );
+    let (status, _, instances) = page(&format!("{base}/instances")).await;
+    assert_eq!(status, 200);
+    assert!(
+        instances.contains("No instance is subscribed yet."),
+        "{instances}"
+    );
+}
+
+#[tokio::test]
 async fn subscribed_since_can_be_hidden() {
     let w = world(&[("PLAZA_SHOW_SUBSCRIBED_SINCE", "false")]).await;
     let instances = page_with(&format!("{}/instances", w.relay.base), "Bakery Town").await;
