@@ -383,6 +383,8 @@ async fn about(State(state): Shared) -> Response {
         base: state.base.clone(),
         contact: Contact::parse(&state.config.admin_contact),
         indexing: state.index.is_some(),
+        retention_days: state.config.index_retention_days,
+        purges: state.config.purge_on_unsubscribe,
     };
     html(StatusCode::OK, &page)
 }

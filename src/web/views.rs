@@ -854,6 +854,10 @@ pub struct AboutPage {
     pub contact: Option<Contact>,
     /// Search is turned on.
     pub indexing: bool,
+    /// Posts older than this many days leave the index.
+    pub retention_days: u64,
+    /// An instance that leaves has what was indexed from it removed.
+    pub purges: bool,
 }
 
 /// `GET /tags/{tag}`.

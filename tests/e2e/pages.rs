@@ -404,6 +404,14 @@ async fn pages_answer_with_strict_headers_feeds_and_clear_messages() {
         "{about}"
     );
     assert!(about.contains("id=\"opt-out\""), "{about}");
+    assert!(
+        about.contains("Posts older than 365 days are dropped"),
+        "{about}"
+    );
+    assert!(
+        about.contains("what was indexed from your instance is removed"),
+        "{about}"
+    );
 
     // Unknown tags and pages.
     let (status, _, _) = page(&format!("{base}/tags/%20")).await;
