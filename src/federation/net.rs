@@ -299,28 +299,7 @@ impl Http {
         if !status.is_success() {
             return Err(Error::fetch(url, format!("HTTP {status}")));
         }
-        if let Some(len) = response.content_length()
-            && len as usize > self.max_fetch_bytes
-        {
-            return Err(Error::fetch(
-                url,
-                format!("document larger than {} bytes", self.max_fetch_bytes),
-            ));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| Error::fetch(url, describe(&e)))?
-        {
-            if body.len() + chunk.len() > self.max_fetch_bytes {
-                return Err(Error::fetch(
-                    url,
-                    format!("document larger than {} bytes", self.max_fetch_bytes),
-                ));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_capped(&mut response, self.max_fetch_bytes, url, "document").await?;
         serde_json::from_slice(&body).map_err(|e| Error::fetch(url, format!("not JSON: {e}")))
     }
 }
@@ -344,26 +323,37 @@ impl Http {
         if !status.is_success() {
             return Err(Error::fetch(url, format!("HTTP {status}")));
         }
-        let too_large = || Error::fetch(url, format!("image larger than {max_bytes} bytes"));
-        if response
-            .content_length()
-            .is_some_and(|len| len as usize > max_bytes)
-        {
+        read_capped(&mut response, max_bytes, url, "image").await
+    }
+}
+
+/// Reads a response body of at most `max` bytes (refused at once when its announced length is larger);
+/// `what` names it in the error.
+async fn read_capped(
+    response: &mut reqwest::Response,
+    max: usize,
+    url: &str,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let too_large = || Error::fetch(url, format!("{what} larger than {max} bytes"));
+    if response
+        .content_length()
+        .is_some_and(|len| len as usize > max)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Error::fetch(url, describe(&e)))?
+    {
+        if body.len() + chunk.len() > max {
             return Err(too_large());
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| Error::fetch(url, describe(&e)))?
-        {
-            if body.len() + chunk.len() > max_bytes {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        body.extend_from_slice(&chunk);
     }
+    Ok(body)
 }
 
 /// Whether a delivery's answer means delivered, try again, or give up on this one.
