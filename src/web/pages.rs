@@ -14,7 +14,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use plaza_index::{DirectoryRequest, SearchRequest, Sort, TimelineRequest};
@@ -55,6 +55,21 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/opensearch.xml", get(opensearch))
         .route("/static/plaza.css", get(stylesheet))
         .route(media_proxy::PATH, get(media))
+        .fallback(not_found)
+}
+
+/// Any other address: the 404 page for a browser, the relay's JSON error for anything else.
+async fn not_found(State(state): Shared, uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    let error = Error::NotFound(uri.path().to_owned());
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        error_page(&state, &error)
+    } else {
+        error.into_response()
+    }
 }
 
 /// The headers of every page.

@@ -413,9 +413,26 @@ async fn pages_answer_with_strict_headers_feeds_and_clear_messages() {
         "{about}"
     );
 
-    // Unknown tags and pages.
+    // Unknown tags and pages: a page for a browser, JSON for a program.
     let (status, _, _) = page(&format!("{base}/tags/%20")).await;
     assert_eq!(status, 404);
+    let browser_404 = reqwest::Client::new()
+        .get(format!("{base}/no/such/page"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(browser_404.status(), 404);
+    assert!(
+        browser_404
+            .text()
+            .await
+            .unwrap()
+            .contains("<h1>Not found</h1>")
+    );
+    let program_404 = get(&format!("{base}/no/such/page")).await;
+    assert_eq!(program_404.status(), 404);
+    assert!(program_404.text().await.unwrap().starts_with("{\"error\""));
 
     // The avatar proxy serves only what the relay signed.
     let directory = page(&format!("{base}/directory?type=organization")).await.2;
