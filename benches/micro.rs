@@ -137,20 +137,32 @@ fn signatures(c: &mut Criterion) {
 
     let url = url::Url::parse("https://b.example/inbox").expect("url");
     let digest = httpsig::digest_header(&body);
-    c.bench_function("sign/outgoing POST (RSA-2048, precomputed digest)", |b| {
-        b.iter(|| {
-            httpsig::sign_request_with_digest(
-                &key,
-                "https://relay.example/actor#main-key",
-                &Method::POST,
-                &url,
-                Some("application/activity+json"),
-                Some(&digest),
-                SystemTime::now(),
-            )
-            .expect("sign")
-        })
-    });
+    for (scheme, name) in [
+        (
+            httpsig::Scheme::Cavage,
+            "sign/outgoing POST (RSA-2048, precomputed digest)",
+        ),
+        (
+            httpsig::Scheme::Rfc9421,
+            "sign/outgoing POST, RFC 9421 (RSA-2048, precomputed digest)",
+        ),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                httpsig::sign_request_as(
+                    scheme,
+                    &key,
+                    "https://relay.example/actor#main-key",
+                    &Method::POST,
+                    &url,
+                    Some("application/activity+json"),
+                    Some(&digest),
+                    SystemTime::now(),
+                )
+                .expect("sign")
+            })
+        });
+    }
     c.bench_function("digest/SHA-256 of a Mastodon Create", |b| {
         b.iter(|| httpsig::digest_header(black_box(&body)))
     });

@@ -383,7 +383,10 @@ fn ingest(index: &Index, corpus: &Corpus, posts: usize, feeders: usize) -> (Dura
 }
 
 /// The query mix: each class is a function making one query string.
-fn classes(corpus: &Corpus) -> Vec<(&'static str, Box<dyn Fn(&mut fastrand::Rng) -> String + '_>)> {
+/// A query class: its name and how to make one query of it.
+type QueryClass<'a> = (&'static str, Box<dyn Fn(&mut fastrand::Rng) -> String + 'a>);
+
+fn classes(corpus: &Corpus) -> Vec<QueryClass<'_>> {
     // Query words: ranks spread log-uniformly from the 20th to the 20,000th most frequent word.
     let word = move |rng: &mut fastrand::Rng, lang: &Language| -> String {
         let rank = (20f64 * (1000f64).powf(rng.f64())) as usize;

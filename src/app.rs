@@ -18,11 +18,18 @@ use crate::federation::keyfile;
 use crate::federation::net::{AddressPolicy, Http, HttpSettings};
 use crate::federation::ratelimit::InboxLimiter;
 use crate::federation::resolver::{Resolver, Settings as ResolverSettings};
+use crate::federation::schemes::SignatureSchemes;
 use crate::httpsig::PrivateKey;
+use crate::moderation::actions;
+use crate::moderation::curation::Curation;
+use crate::moderation::tokens::AdminTokens;
 use crate::store::Store;
+use crate::web::client_ip::TrustedProxies;
+use crate::web::ip_limit::ClientLimiter;
 use crate::web::media_proxy::MediaProxy;
-use crate::web::routes;
+use crate::web::observability::InboundCounters;
 use crate::web::search::Search;
+use crate::web::{routes, server};
 use crate::{Error, Result};
 
 /// File name of the database inside the data directory.
@@ -56,6 +63,16 @@ pub struct AppState {
     pub instance_actors: InstanceActors,
     /// When the relay started.
     pub started: Instant,
+    /// Blocks, subscription policy and known software, in force.
+    pub curation: Curation,
+    /// The admin tokens and their names.
+    pub admin_tokens: AdminTokens,
+    /// Per-client-IP limits on the public read endpoints.
+    pub client_limiter: ClientLimiter,
+    /// Inbox requests by outcome, for the metrics.
+    pub inbound: InboundCounters,
+    /// Open connections per client IP (the cap, and the count of refusals for `/metrics`).
+    pub connections: server::PerIpConnections,
     /// The discovery indexer, when the index is enabled; [`run`] starts it.
     pub indexer: Option<Arc<Indexer>>,
     /// The discovery index, when `index_enabled`: opened at `DATA_DIR/index`.
@@ -114,7 +131,9 @@ impl AppState {
             fetch_timeout: config.fetch_timeout(),
             delivery_timeout: config.delivery_timeout(),
             user_agent: format!("Plaza/{} (+{base})", env!("CARGO_PKG_VERSION")),
-        })?;
+        })?
+        .with_schemes(SignatureSchemes::load(store.clone(), config.outbound_signature).await?)
+        .with_fetches_per_host(config.max_fetches_per_host as usize);
         let resolver = Resolver::new(
             Arc::new(http.clone()),
             ResolverSettings {
@@ -151,9 +170,31 @@ impl AppState {
             engine.start(subscriber);
         }
         let instance_actors = InstanceActors::new(http.clone());
+        let max_connections_per_ip = config.max_connections_per_ip;
         let limiter = InboxLimiter::new(
             config.inbound_rate_per_instance,
             config.inbound_burst_per_instance,
+        );
+        for (instance, limit) in store.limits().await? {
+            limiter.set_override(&instance, Some(limit));
+        }
+        let policy = match store.setting(actions::POLICY_SETTING).await? {
+            // Changed through the admin API: that choice outlives restarts.
+            Some(saved) => serde_json::from_value(saved)
+                .map_err(|e| Error::Config(format!("saved subscription policy: {e}")))?,
+            None => config.policy_settings()?,
+        };
+        let software = store
+            .instances()
+            .await?
+            .into_iter()
+            .filter_map(|(authority, info)| Some((authority, info.software?)));
+        let curation = Curation::new(store.blocks().await?, policy, software);
+        let admin_tokens = AdminTokens::new(&config.admin_token, &config.admin_tokens)?;
+        let client_limiter = ClientLimiter::new(
+            config.client_ip_rate,
+            config.client_ip_burst,
+            TrustedProxies::parse(&config.trusted_proxies)?,
         );
         let indexer = match index {
             Some(sink) => Some(
@@ -187,6 +228,11 @@ impl AppState {
             limiter,
             instance_actors,
             started: Instant::now(),
+            curation,
+            admin_tokens,
+            client_limiter,
+            inbound: InboundCounters::default(),
+            connections: server::PerIpConnections::new(max_connections_per_ip),
             indexer,
             index: search_index,
             media_proxy,
@@ -230,13 +276,22 @@ pub async fn run(
         .map_err(|e| Error::Config(format!("listener: {e}")))?;
     spawn_pruner(state.clone());
     let indexing = state.indexer.as_ref().map(|indexer| indexer.start());
+    crate::federation::admission::learn_missing_software(state.clone());
     let router = routes::router(state.clone());
     println!("plaza listening on http://{local} as {}", state.base);
     tracing::info!(%local, base = %state.base, "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::Unavailable(format!("server: {e}")))?;
+    let limits = server::ConnectionLimits {
+        header_read_timeout: Duration::from_millis(state.config.header_read_timeout_ms),
+        max_header_bytes: state.config.max_header_bytes,
+    };
+    server::serve(
+        listener,
+        router,
+        limits,
+        state.connections.clone(),
+        shutdown,
+    )
+    .await?;
     state.engine.stop_all();
     drop(indexing);
     if let Some(indexer) = &state.indexer
@@ -255,6 +310,7 @@ fn spawn_pruner(state: Arc<AppState>) {
         loop {
             every.tick().await;
             state.limiter.forget_idle();
+            state.client_limiter.forget_idle();
             state.resolver.forget_idle();
             match state.store.prune(max_age_ms).await {
                 Ok(0) => {}

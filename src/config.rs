@@ -71,10 +71,9 @@ pub struct Config {
     pub index_retention_days: u64,
     /// Whether an instance that leaves (or is removed) has its posts and profiles purged from the index.
     pub purge_on_unsubscribe: bool,
-    /// Fetches for the index (posts from their origin, authors, NodeInfo) in flight at once, overall.
+    /// Fetches for the index (posts from their origin, authors, NodeInfo) in flight at once, overall
+    /// (per host, `max_fetches_per_host` bounds every fetch of the relay).
     pub index_fetch_concurrency: u32,
-    /// Fetches for the index in flight at once to one host.
-    pub index_fetch_per_host: u32,
     /// How to reach the relay's admin (an email address, a fediverse handle or a URL), shown on /about.
     pub admin_contact: String,
     /// Show since when each instance is subscribed on /instances.
@@ -83,6 +82,42 @@ pub struct Config {
     pub media_proxy_max_bytes: usize,
     /// Memory budget of the avatar proxy's image cache, in bytes (entries are weighed by size).
     pub media_proxy_cache_bytes: u64,
+    /// More admin tokens as `name=token` pairs; the name is what the audit log records.
+    pub admin_tokens: Vec<String>,
+    /// Who may subscribe: `open`, `approval` or `allowlist` (the admin API can change it at run time).
+    pub subscription_policy: String,
+    /// Domains (subdomains included) that may subscribe under the `allowlist` policy.
+    pub allowlist: Vec<String>,
+    /// Requests per second per client IP on the public read endpoints; 0 turns the limit off.
+    pub client_ip_rate: u32,
+    /// Requests a client IP may make at once before `client_ip_rate` applies.
+    pub client_ip_burst: u32,
+    /// Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+    /// Fetches (actors, keys, objects, NodeInfo) in flight to one remote host at most.
+    pub max_fetches_per_host: u32,
+    /// Time a client has to send a request's headers (and an idle connection its next request), in ms.
+    pub header_read_timeout_ms: u64,
+    /// Largest request header section accepted, in bytes (431 above it).
+    pub max_header_bytes: usize,
+    /// Concurrent connections allowed per client IP; 0 turns the cap off.
+    pub max_connections_per_ip: usize,
+    /// Which signature scheme the relay tries first on a host it has not learnt about yet.
+    pub outbound_signature: OutboundSignature,
+}
+
+/// The first signature scheme tried on a receiving host (`outbound_signature`). Whatever the first knock,
+/// a host answering 401 or 400 gets the same request once more with the other scheme, and the scheme it
+/// accepted is remembered for it (across restarts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboundSignature {
+    /// draft-cavage first: every server accepts it today.
+    Cavage,
+    /// RFC 9421 first.
+    Rfc9421,
+    /// The scheme the host itself signed its requests to the relay with, else draft-cavage.
+    Auto,
 }
 
 impl Default for Config {
@@ -114,11 +149,21 @@ impl Default for Config {
             index_retention_days: 365,
             purge_on_unsubscribe: true,
             index_fetch_concurrency: 8,
-            index_fetch_per_host: 2,
             admin_contact: String::new(),
             show_subscribed_since: true,
             media_proxy_max_bytes: 1024 * 1024,
             media_proxy_cache_bytes: 32 * 1024 * 1024,
+            admin_tokens: Vec::new(),
+            subscription_policy: "open".into(),
+            allowlist: Vec::new(),
+            client_ip_rate: 5,
+            client_ip_burst: 50,
+            trusted_proxies: Vec::new(),
+            max_fetches_per_host: 4,
+            header_read_timeout_ms: 10_000,
+            max_header_bytes: 64 * 1024,
+            max_connections_per_ip: 64,
+            outbound_signature: OutboundSignature::Cavage,
         }
     }
 }
@@ -163,14 +208,24 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return Err(Error::Config("max_body_bytes must be at least 1024".into()));
         }
+        if self.header_read_timeout_ms == 0 {
+            return Err(Error::Config(
+                "header_read_timeout_ms must be positive".into(),
+            ));
+        }
+        if self.max_header_bytes < 4096 {
+            return Err(Error::Config(
+                "max_header_bytes must be at least 4096".into(),
+            ));
+        }
         if self.retry_initial_ms == 0 || self.retention_hours == 0 {
             return Err(Error::Config(
                 "retry_initial_ms and retention_hours must be positive".into(),
             ));
         }
-        if self.index_fetch_concurrency == 0 || self.index_fetch_per_host == 0 {
+        if self.index_fetch_concurrency == 0 {
             return Err(Error::Config(
-                "index_fetch_concurrency and index_fetch_per_host must be positive".into(),
+                "index_fetch_concurrency must be positive".into(),
             ));
         }
         if self.index_writer_memory_mb < 15 {
@@ -178,6 +233,7 @@ impl Config {
                 "index_writer_memory_mb must be at least 15 (the index writer's minimum)".into(),
             ));
         }
+        self.moderation_checks()?;
         Ok(())
     }
 
@@ -217,6 +273,27 @@ impl Config {
                 self.listen
             ))
         })
+    }
+
+    /// The admin and moderation keys, checked as they will be used.
+    fn moderation_checks(&self) -> Result<()> {
+        crate::moderation::tokens::AdminTokens::new(&self.admin_token, &self.admin_tokens)?;
+        self.policy_settings()?;
+        crate::web::client_ip::TrustedProxies::parse(&self.trusted_proxies)?;
+        if self.max_fetches_per_host == 0 {
+            return Err(Error::Config(
+                "max_fetches_per_host must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The subscription policy and allowlist as configured.
+    pub fn policy_settings(&self) -> Result<crate::moderation::policy::PolicySettings> {
+        let policy = crate::moderation::policy::Policy::parse(&self.subscription_policy)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        crate::moderation::policy::PolicySettings::new(policy, &self.allowlist)
+            .map_err(|e| Error::Config(format!("allowlist: {e}")))
     }
 
     /// Fetch timeout as a [`Duration`].
@@ -264,6 +341,15 @@ fn env_value(key: &str, default: &toml::Value, value: &str) -> Result<toml::Valu
         toml::Value::Integer(_) => {
             toml::Value::Integer(value.trim().parse().map_err(|_| bad("a whole number"))?)
         }
+        // Lists are written comma-separated in the environment: PLAZA_ALLOWLIST=a.example,b.example
+        toml::Value::Array(_) => toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| toml::Value::String(v.to_string()))
+                .collect(),
+        ),
         _ => toml::Value::String(value.to_string()),
     })
 }
@@ -296,6 +382,7 @@ mod tests {
                 ("PLAZA_LISTEN", "0.0.0.0:9000"),
                 ("PLAZA_ALLOW_PRIVATE_NETWORKS", "true"),
                 ("PLAZA_RETRY_INITIAL_MS", "50"),
+                ("PLAZA_OUTBOUND_SIGNATURE", "rfc9421"),
                 ("PLAZA_UNRELATED", "x"),
             ]),
         )
@@ -305,6 +392,37 @@ mod tests {
         assert_eq!(c.listen_addr().unwrap().port(), 9000);
         assert!(c.allow_private_networks);
         assert_eq!(c.retry_initial_ms, 50);
+        assert_eq!(c.outbound_signature, OutboundSignature::Rfc9421);
+    }
+
+    #[test]
+    fn lists_come_comma_separated_from_the_environment() {
+        let c = Config::load_with_env(
+            None,
+            &env(&[
+                ("PLAZA_ALLOWLIST", "a.example, b.example,"),
+                ("PLAZA_SUBSCRIPTION_POLICY", "allowlist"),
+                ("PLAZA_ADMIN_TOKENS", "alice=x1,bob=y2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.allowlist, ["a.example", "b.example"]);
+        assert_eq!(c.admin_tokens.len(), 2);
+        assert_eq!(
+            c.policy_settings().unwrap().allowlist,
+            ["a.example", "b.example"]
+        );
+        for (key, value) in [
+            ("PLAZA_SUBSCRIPTION_POLICY", "closed"),
+            ("PLAZA_TRUSTED_PROXIES", "10.0.0.0/99"),
+            ("PLAZA_ADMIN_TOKENS", "no-name"),
+            ("PLAZA_MAX_FETCHES_PER_HOST", "0"),
+        ] {
+            assert!(
+                Config::load_with_env(None, &env(&[(key, value)])).is_err(),
+                "{key}={value}"
+            );
+        }
     }
 
     #[test]
@@ -319,6 +437,9 @@ mod tests {
         assert!(e.to_string().contains("listen"), "{e}");
         let e = Config::load_with_env(None, &env(&[("PLAZA_PUBLIC_URL", "ftp://x")])).unwrap_err();
         assert!(e.to_string().contains("public_url"), "{e}");
+        let e =
+            Config::load_with_env(None, &env(&[("PLAZA_OUTBOUND_SIGNATURE", "rsa")])).unwrap_err();
+        assert!(e.to_string().contains("cavage"), "{e}");
     }
 
     #[test]
@@ -356,11 +477,43 @@ mod tests {
         .unwrap();
         assert!(!c.index_enabled);
         assert_eq!(c.index_commit_ms, 100);
-        let e =
-            Config::load_with_env(None, &env(&[("PLAZA_INDEX_FETCH_PER_HOST", "0")])).unwrap_err();
-        assert!(e.to_string().contains("index_fetch_per_host"), "{e}");
+        let e = Config::load_with_env(None, &env(&[("PLAZA_INDEX_FETCH_CONCURRENCY", "0")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("index_fetch_concurrency"), "{e}");
         let e = Config::load_with_env(None, &env(&[("PLAZA_INDEX_WRITER_MEMORY_MB", "4")]))
             .unwrap_err();
         assert!(e.to_string().contains("index_writer_memory_mb"), "{e}");
+    }
+
+    #[test]
+    fn connection_limits_are_keys_and_validated() {
+        let c = Config::load_with_env(
+            None,
+            &env(&[
+                ("PLAZA_HEADER_READ_TIMEOUT_MS", "250"),
+                ("PLAZA_MAX_HEADER_BYTES", "16384"),
+                ("PLAZA_MAX_CONNECTIONS_PER_IP", "0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.header_read_timeout_ms,
+                c.max_header_bytes,
+                c.max_connections_per_ip
+            ),
+            (250, 16384, 0)
+        );
+        for (key, value) in [
+            ("PLAZA_HEADER_READ_TIMEOUT_MS", "0"),
+            ("PLAZA_MAX_HEADER_BYTES", "100"),
+        ] {
+            let e = Config::load_with_env(None, &env(&[(key, value)])).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains(&key["PLAZA_".len()..].to_ascii_lowercase()),
+                "{e}"
+            );
+        }
     }
 }

@@ -34,6 +34,16 @@ pub enum Error {
     #[error("digest: {0}")]
     Digest(String),
 
+    /// The request was addressed (and signed) for another server than this relay: its `Host` is not
+    /// the relay's public authority, so it may be a signature replayed from elsewhere.
+    #[error("request is addressed to {host}, not to this relay ({relay})")]
+    SignatureWrongHost {
+        /// The Host the request carried.
+        host: String,
+        /// The relay's own authority.
+        relay: String,
+    },
+
     /// The cryptographic check failed with the signer's current key.
     #[error("signature verification failed")]
     SignatureInvalid,
@@ -89,8 +99,9 @@ pub enum Error {
     #[error("too large: {0}")]
     TooLarge(String),
 
-    /// The relay's admin removed this instance; it stays removed until the admin lifts the block.
-    #[error("instance {0} was removed by the relay's admin")]
+    /// The relay's admins blocked this instance (by its domain or the software it runs, or by removing
+    /// its subscription); it is refused until they lift the block.
+    #[error("instance {0} is blocked by the relay's admins")]
     InstanceBlocked(String),
 
     /// An admin request without the right bearer token.
@@ -150,6 +161,7 @@ impl Error {
             | Error::SignatureMalformed(_)
             | Error::SignatureIncomplete(_)
             | Error::SignatureExpired(_)
+            | Error::SignatureWrongHost { .. }
             | Error::Digest(_)
             | Error::SignatureInvalid
             | Error::KeyUnusable(_)

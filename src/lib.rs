@@ -8,9 +8,10 @@
 //!                                              │ append once
 //!                                              ▼
 //!                                         store (SQLite log + tail)
-//!                                              │ one cursor per subscriber
+//!                                              │ one cursor per subscriber, one for the indexer
 //!                                              ▼
 //!                                  federation::delivery ─▶ inbox_client ─▶ subscribers
+//!                                  discovery::indexer ─▶ plaza-index (search)
 //! ```
 //!
 //! - [`config`]: the configuration file and its `PLAZA_*` environment overrides.
@@ -19,6 +20,8 @@
 //!   token-protected admin API, [`web::pages`] the pages for people in a browser (built by
 //!   [`web::views`] from askama templates, remote HTML through [`web::sanitize`], avatars through
 //!   [`web::media_proxy`], feeds in [`web::feeds`]).
+//!   token-protected admin API, [`web::server`] accepts connections with their limits (header read
+//!   timeout, header size, connections per client IP).
 //! - [`federation`]: talking to other servers — [`federation::inbox`] is the path of a `POST /inbox`
 //!   from signature to durable log entry, [`federation::relay`] the rules it applies (free of I/O),
 //!   [`federation::resolver`] keyId → key → owning actor, [`federation::net`] the signing HTTP client
@@ -29,6 +32,8 @@
 //! - [`ap`]: lenient parsing of ActivityPub documents and the exact documents the relay sends.
 //! - [`discovery`]: the indexer — a second reader of the log, with a cursor of its own, that checks
 //!   authenticity and consent and feeds the search index through [`discovery::IndexSink`].
+//! - [`moderation`]: blocks, the subscription policy, admin tokens and the audit log, and the admin
+//!   operations that apply them ([`moderation::actions`]).
 //! - [`reindex`]: `plaza reindex`, rebuilding the discovery index from the sources it stores.
 //! - [`search_cli`]: `plaza search`, a running relay's search as a table in the terminal.
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
@@ -40,6 +45,7 @@ pub mod discovery;
 pub mod error;
 pub mod federation;
 pub mod httpsig;
+pub mod moderation;
 pub mod reindex;
 pub mod search_cli;
 pub mod store;

@@ -1,8 +1,11 @@
-//! The `plaza` command: runs the relay (`plaza serve`, the default).
+//! The `plaza` command: runs the relay (`plaza serve`, the default), checks its health and curates it
+//! (`plaza admin …`).
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+
+mod cli;
 
 /// mimalloc: the relay allocates many short-lived buffers per request (headers, bodies, futures); in the
 /// load benchmark glibc malloc/free took several percent of the relay's CPU.
@@ -64,6 +67,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Curate a running relay through its admin API: subscribers, approvals, blocks, limits, stats.
+    ///
+    /// Needs the relay's admin token (--token, PLAZA_ADMIN_TOKEN or admin_token in the configuration).
+    Admin(cli::admin::AdminArgs),
     /// Rebuild the search index (DATA_DIR/index) from the documents it stores, with a progress bar.
     ///
     /// Needs no network: every indexed document keeps its source. Run it with the relay stopped (it
@@ -107,6 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             limit,
             json,
         } => search(&config, url, &query, kind.as_deref(), limit.into(), json).await?,
+        Command::Admin(args) => cli::admin::run(&config, args).await?,
         Command::Reindex => reindex(&config)?,
     }
     Ok(())
@@ -128,21 +136,11 @@ fn init_logging() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The relay to talk to: `--url`, else the address the configuration listens on (an unspecified
-/// address such as 0.0.0.0 is asked on loopback).
+/// The relay to talk to: `--url`, else the address the configuration listens on.
 fn relay_base(config: &plaza::config::Config, url: Option<String>) -> anyhow::Result<String> {
     Ok(match url {
         Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            let mut addr = config.listen_addr()?;
-            if addr.ip().is_unspecified() {
-                addr.set_ip(match addr {
-                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-                });
-            }
-            format!("http://{addr}")
-        }
+        None => cli::local_base(config)?,
     })
 }
 

@@ -50,3 +50,21 @@ pub fn headers_from(v: &Value) -> HeaderMap {
     }
     h
 }
+
+/// The relay's signing HTTP client as tests use it: a fresh key, loopback allowed, short timeouts.
+pub fn http() -> crate::federation::net::Http {
+    use crate::federation::net::{AddressPolicy, Http, HttpSettings};
+    use std::time::Duration;
+    Http::new(HttpSettings {
+        key: std::sync::Arc::new(crate::httpsig::PrivateKey::generate().expect("key")),
+        key_id: "http://relay.test/actor#main-key".into(),
+        policy: AddressPolicy {
+            allow_private: true,
+        },
+        max_fetch_bytes: 1 << 16,
+        fetch_timeout: Duration::from_secs(2),
+        delivery_timeout: Duration::from_secs(2),
+        user_agent: "Plaza/test".into(),
+    })
+    .expect("http client")
+}

@@ -276,15 +276,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         drop(Index::open(dir.path(), IndexConfig::default()).expect("create"));
         std::fs::write(dir.path().join(VERSION_FILE), "0").expect("write");
-        let err = Index::open(dir.path(), IndexConfig::default())
-            .err()
-            .expect("mismatch");
+        let err = Index::open(dir.path(), IndexConfig::default()).expect_err("mismatch");
         assert!(matches!(err, Error::SchemaMismatch { ref found, .. } if found == "0"));
         assert!(err.to_string().contains("plaza reindex"));
         std::fs::remove_file(dir.path().join(VERSION_FILE)).expect("remove");
-        let err = Index::open(dir.path(), IndexConfig::default())
-            .err()
-            .expect("mismatch");
+        let err = Index::open(dir.path(), IndexConfig::default()).expect_err("mismatch");
         assert!(matches!(err, Error::SchemaMismatch { ref found, .. } if found == "unknown"));
     }
 
@@ -292,9 +288,7 @@ mod tests {
     fn a_second_writer_is_refused_without_blaming_the_index() {
         let dir = tempfile::tempdir().expect("tempdir");
         let _first = Index::open(dir.path(), IndexConfig::default()).expect("create");
-        let err = Index::open(dir.path(), IndexConfig::default())
-            .err()
-            .expect("locked");
+        let err = Index::open(dir.path(), IndexConfig::default()).expect_err("locked");
         assert!(matches!(err, Error::Engine(_)), "{err}");
     }
 
@@ -303,9 +297,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         drop(Index::open(dir.path(), IndexConfig::default()).expect("create"));
         std::fs::write(dir.path().join("meta.json"), "{ not json").expect("write");
-        let err = Index::open(dir.path(), IndexConfig::default())
-            .err()
-            .expect("corrupt");
+        let err = Index::open(dir.path(), IndexConfig::default()).expect_err("corrupt");
         assert!(matches!(err, Error::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains("plaza reindex"));
     }
@@ -317,9 +309,7 @@ mod tests {
         builder.add_text_field("other", tantivy::schema::TEXT);
         drop(tantivy::Index::create_in_dir(dir.path(), builder.build()).expect("create"));
         std::fs::write(dir.path().join(VERSION_FILE), SCHEMA_VERSION.to_string()).expect("write");
-        let err = Index::open(dir.path(), IndexConfig::default())
-            .err()
-            .expect("mismatch");
+        let err = Index::open(dir.path(), IndexConfig::default()).expect_err("mismatch");
         assert!(matches!(err, Error::SchemaMismatch { .. }), "{err}");
     }
 }

@@ -152,7 +152,8 @@ impl Activity {
         })
     }
 
-    /// Whether the activity is public (Public in `to` or `cc`): the condition for relaying it.
+    /// Whether the activity is public (Public in `to` or `cc`): the condition for relaying a `Delete`, `Move`
+    /// or `Undo` (posts and edits need [`Activity::is_listed_public`]).
     ///
     /// For `Create` and `Update` with an embedded object, the object's addressing counts too: the activity is
     /// public when either the activity or the object says Public. Servers normally copy the object's addressing
@@ -166,8 +167,8 @@ impl Activity {
                 .is_some_and(|a| a.is_public())
     }
 
-    /// Like [`Activity::is_public`] but with Public in `to` only (listed, not unlisted): the first condition
-    /// for indexing.
+    /// Like [`Activity::is_public`] but with Public in `to` only (listed, not unlisted): the condition for
+    /// relaying a `Create`, `Announce` or `Update`, and the first condition for indexing.
     pub fn is_listed_public(&self) -> bool {
         self.audience.is_listed_public()
             || self

@@ -46,12 +46,12 @@ impl Audience {
         }
     }
 
-    /// Public in `to` or `cc` (public or unlisted): what may be relayed.
+    /// Public in `to` or `cc` (public or unlisted): what a relayed `Delete`, `Move` or `Undo` needs.
     pub fn is_public(&self) -> bool {
         self.to.iter().chain(&self.cc).any(|a| is_public_iri(a))
     }
 
-    /// Public in `to` (listed on public timelines): what may be indexed.
+    /// Public in `to` (listed on public timelines): what a relayed post or edit needs, and what may be indexed.
     pub fn is_listed_public(&self) -> bool {
         self.to.iter().any(|a| is_public_iri(a))
     }

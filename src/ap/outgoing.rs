@@ -168,6 +168,53 @@ pub fn announce(base: &str, id: &str, object_id: &str) -> Value {
     })
 }
 
+/// An `OrderedCollection` at `id` listing `items` (ids or objects) in full, e.g. the relay's followers.
+pub fn ordered_collection(id: &str, items: Vec<Value>) -> Value {
+    json!({
+        "@context": AS_CONTEXT,
+        "id": id,
+        "type": "OrderedCollection",
+        "totalItems": items.len(),
+        "orderedItems": items,
+    })
+}
+
+/// A paged `OrderedCollection` at `id` (the outbox): `totalItems` and the URL of its `first` page,
+/// `{id}?page=true`.
+pub fn paged_collection(id: &str, total: u64) -> Value {
+    json!({
+        "@context": AS_CONTEXT,
+        "id": id,
+        "type": "OrderedCollection",
+        "totalItems": total,
+        "first": format!("{id}?page=true"),
+    })
+}
+
+/// One `OrderedCollectionPage` of the collection at `collection`: `items`, newest first, and a `next` page
+/// (`{collection}?page=true&before=N`) when `next` says where older items continue.
+pub fn collection_page(
+    collection: &str,
+    page: &str,
+    items: Vec<Value>,
+    next: Option<u64>,
+) -> Value {
+    let mut out = json!({
+        "@context": AS_CONTEXT,
+        "id": page,
+        "type": "OrderedCollectionPage",
+        "partOf": collection,
+        "orderedItems": items,
+    });
+    if let (Some(before), Some(map)) = (next, out.as_object_mut()) {
+        map.insert(
+            "next".into(),
+            Value::String(format!("{collection}?page=true&before={before}")),
+        );
+    }
+    out
+}
+
 /// The WebFinger answer for `acct:relay@{host}`: its `self` link is the relay actor.
 pub fn webfinger(base: &str, host: &str) -> Value {
     json!({

@@ -1,7 +1,9 @@
 //! The author actors the indexer knows: fetched (signed GET, through the bounded [`Fetcher`]) the first
 //! time one of their posts is indexed, cached with only what indexing needs, replaced on an actor
 //! `Update`, and fetched again when older than `actor_refresh_hours` (consent can change without an
-//! `Update` reaching the relay). Consent is re-checked each time a fresh copy arrives.
+//! `Update` reaching the relay). Consent is re-checked each time a fresh copy arrives. The scheduled
+//! refresh works from the store's list of authors (it outlives a restart); this cache only saves
+//! fetches.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,15 +37,21 @@ const UNNEEDED: &[&str] = &[
 /// A cached author.
 #[derive(Clone)]
 pub struct Author {
-    /// The actor document, without [`UNNEEDED`] properties.
+    /// The actor document, without the properties indexing does not use (see [`trim`]).
     pub doc: Arc<Value>,
     /// When it was fetched or received.
     pub fetched: Instant,
 }
 
+/// How long an author whose fetch failed is not asked for again: a burst of posts by an author
+/// whose server is down costs one failed fetch, not one per post.
+const FAILED_FOR: Duration = Duration::from_secs(300);
+
 /// The author cache.
 pub struct Authors {
     cache: Cache<String, Author>,
+    /// Authors whose last fetch failed, and why.
+    failed: Cache<String, String>,
     refresh: Duration,
 }
 
@@ -62,6 +70,10 @@ impl Authors {
     pub fn new(capacity: u64, refresh: Duration) -> Authors {
         Authors {
             cache: Cache::builder().max_capacity(capacity).build(),
+            failed: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(FAILED_FOR)
+                .build(),
             refresh,
         }
     }
@@ -75,8 +87,11 @@ impl Authors {
             }
             self.cache.invalidate(id).await;
         }
+        if let Some(reason) = self.failed.get(id).await {
+            return Err(Error::fetch(id, format!("failed recently: {reason}")));
+        }
         let asked = Instant::now();
-        let author = self
+        let fetched = self
             .cache
             .try_get_with(id.to_string(), async {
                 let doc = fetcher.document(id).await?;
@@ -85,8 +100,14 @@ impl Authors {
                     fetched: Instant::now(),
                 })
             })
-            .await
-            .map_err(|e| Error::fetch(id, e))?;
+            .await;
+        let author = match fetched {
+            Ok(author) => author,
+            Err(e) => {
+                self.failed.insert(id.to_string(), e.to_string()).await;
+                return Err(Error::fetch(id, e));
+            }
+        };
         let fresh = author.fetched >= asked;
         Ok((author, fresh))
     }
@@ -104,21 +125,13 @@ impl Authors {
             fetched: Instant::now(),
         };
         self.cache.insert(id.to_string(), author.clone()).await;
+        self.failed.invalidate(id).await;
         author
     }
 
     /// Forgets an author (deleted).
     pub async fn forget(&self, id: &str) {
         self.cache.invalidate(id).await;
-    }
-
-    /// The authors due for a refresh.
-    pub fn stale(&self) -> Vec<String> {
-        self.cache
-            .iter()
-            .filter(|(_, a)| a.fetched.elapsed() >= self.refresh)
-            .map(|(id, _)| id.as_ref().clone())
-            .collect()
     }
 }
 
@@ -141,19 +154,46 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn updates_replace_and_age_marks_for_refresh() {
-        let authors = Authors::new(10, Duration::from_millis(30));
-        let actor = fixtures::json("mastodon-person-actor.json");
-        authors.put("https://a.example/users/x", actor).await;
-        assert!(authors.stale().is_empty());
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        authors.cache.run_pending_tasks().await;
-        assert_eq!(
-            authors.stale(),
-            vec!["https://a.example/users/x".to_string()]
+    async fn an_author_whose_fetch_failed_is_not_fetched_again_at_once() {
+        let authors = Authors::new(10, Duration::from_secs(60));
+        let http = crate::test_fixtures::http();
+        let fetcher = Fetcher::new(http, 2);
+        let id = "http://127.0.0.1:9/users/x";
+        assert!(authors.get(id, &fetcher).await.is_err());
+        assert!(authors.get(id, &fetcher).await.is_err());
+        let failed = fetcher
+            .stats
+            .failed
+            .load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(failed, 1, "the second ask did not fetch");
+        // A copy that arrives (an Update signed at home) clears the failure.
+        authors
+            .put(id, fixtures::json("mastodon-person-actor.json"))
+            .await;
+        assert!(authors.get(id, &fetcher).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_cached_author_is_fetched_again_once_older_than_the_refresh_age() {
+        let authors = Authors::new(10, Duration::from_millis(50));
+        let fetcher = Fetcher::new(crate::test_fixtures::http(), 2);
+        let id = "http://127.0.0.1:9/users/x";
+        authors
+            .put(id, fixtures::json("mastodon-person-actor.json"))
+            .await;
+        let (_, fresh) = authors.get(id, &fetcher).await.unwrap();
+        assert!(!fresh, "served from the cache");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(
+            authors.get(id, &fetcher).await.is_err(),
+            "too old: fetched again (and this server is down)"
         );
-        authors.forget("https://a.example/users/x").await;
-        authors.cache.run_pending_tasks().await;
-        assert!(authors.stale().is_empty());
+        assert_eq!(
+            fetcher
+                .stats
+                .failed
+                .load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
     }
 }

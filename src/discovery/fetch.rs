@@ -1,26 +1,21 @@
 //! Fetches made for the index: posts from their origin, author actors, NodeInfo.
 //!
 //! They go through the relay's signing client ([`Http::get_json`]: signed GET, timeout, size cap,
-//! address policy) with two bounds, a number in flight overall and a number per host, so a burst of
-//! boosts from one instance cannot turn the relay into a crawler of it, and a slow host only slows its
-//! own fetches. A fetched document must carry the id it was fetched by: content proven to come from
-//! the host that owns the id.
+//! address policy, and its bound on fetches per host, `max_fetches_per_host`, shared with every other
+//! fetch of the relay, so a burst of boosts from one instance cannot turn the relay into a crawler of
+//! it) with a bound of their own on fetches in flight overall (`index_fetch_concurrency`), so indexing
+//! never takes the fetch capacity the inbox needs. A fetched document must carry the id it was fetched
+//! by: content proven to come from the host that owns the id.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::ap::authority_of;
 use crate::ap::value::id_of;
 use crate::federation::net::Http;
 use crate::federation::resolver::same_document;
 use crate::{Error, Result};
-
-/// Per-host semaphores kept at most; idle ones are dropped past this.
-const MAX_HOSTS: usize = 1024;
 
 /// How fetches ended, for `/metrics`.
 #[derive(Default)]
@@ -33,50 +28,31 @@ pub struct FetchStats {
     pub mismatched: AtomicU64,
 }
 
-/// Signed GETs bounded overall and per host.
+/// Signed GETs bounded overall (and per host by the client).
 pub struct Fetcher {
     http: Http,
     overall: Semaphore,
-    per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
-    per_host_limit: usize,
     /// Outcome counters.
     pub stats: FetchStats,
 }
 
 impl Fetcher {
-    /// A fetcher allowing `overall` fetches at once, `per_host` of them to one host.
-    pub fn new(http: Http, overall: usize, per_host: usize) -> Fetcher {
+    /// A fetcher allowing `overall` fetches at once.
+    pub fn new(http: Http, overall: usize) -> Fetcher {
         Fetcher {
             http,
             overall: Semaphore::new(overall.max(1)),
-            per_host: Mutex::new(HashMap::new()),
-            per_host_limit: per_host.max(1),
             stats: FetchStats::default(),
         }
     }
 
-    fn host_slot(&self, host: &str) -> Arc<Semaphore> {
-        let Ok(mut hosts) = self.per_host.lock() else {
-            return Arc::new(Semaphore::new(self.per_host_limit));
-        };
-        if hosts.len() >= MAX_HOSTS {
-            hosts.retain(|_, s| Arc::strong_count(s) > 1);
-        }
-        hosts
-            .entry(host.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host_limit)))
-            .clone()
+    /// The signing client the fetches go through.
+    pub fn http(&self) -> &Http {
+        &self.http
     }
 
     /// Fetches `url` (a signed GET) within the bounds.
     pub async fn get(&self, url: &str) -> Result<Value> {
-        let host = authority_of(url).ok_or_else(|| Error::fetch(url, "not a URL"))?;
-        let slot = self.host_slot(&host);
-        // The host's slot first: a fetch waiting for its host holds no overall slot.
-        let _host = slot
-            .acquire()
-            .await
-            .map_err(|_| Error::Unavailable("fetcher closed".into()))?;
         let _overall = self
             .overall
             .acquire()
@@ -106,11 +82,89 @@ impl Fetcher {
             }
         }
     }
+}
 
-    /// Fetches a document that carries no id (NodeInfo) and counts it as a success.
-    pub async fn plain(&self, url: &str) -> Result<Value> {
-        let doc = self.get(url).await?;
-        self.stats.ok.fetch_add(1, Ordering::Relaxed);
-        Ok(doc)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    /// A server that answers every GET with a document after a pause, counting requests in flight.
+    struct Slow {
+        base: String,
+        now: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    }
+
+    async fn slow_server(ip: &str, total: Arc<(AtomicUsize, AtomicUsize)>) -> Slow {
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (n, m, id_base) = (now.clone(), most.clone(), base.clone());
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let (n, m, t, id) = (
+                n.clone(),
+                m.clone(),
+                total.clone(),
+                format!("{id_base}{}", uri.path()),
+            );
+            async move {
+                m.fetch_max(n.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                t.1.fetch_max(t.0.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                n.fetch_sub(1, Ordering::SeqCst);
+                t.0.fetch_sub(1, Ordering::SeqCst);
+                axum::Json(serde_json::json!({ "id": id }))
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Slow { base, now, most }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fetches_are_bounded_per_host_and_overall_and_must_carry_their_id() {
+        let total = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let (a, b) = (
+            slow_server("127.0.0.1", total.clone()).await,
+            slow_server("127.0.0.2", total.clone()).await,
+        );
+        let http = crate::test_fixtures::http().with_fetches_per_host(2);
+        let fetcher = Arc::new(Fetcher::new(http, 3));
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..8 {
+            for server in [&a.base, &b.base] {
+                let (fetcher, url) = (fetcher.clone(), format!("{server}/objects/{n}"));
+                tasks.spawn(async move { fetcher.document(&url).await.map(drop) });
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap().unwrap();
+        }
+        assert_eq!(a.now.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            a.most.load(Ordering::SeqCst),
+            2,
+            "per host (the client's bound)"
+        );
+        assert_eq!(
+            b.most.load(Ordering::SeqCst),
+            2,
+            "per host (the client's bound)"
+        );
+        assert_eq!(total.1.load(Ordering::SeqCst), 3, "overall");
+        assert_eq!(fetcher.stats.ok.load(Ordering::SeqCst), 16);
+        // The server names documents by path alone: asked with a query, the id differs and is refused.
+        let elsewhere = format!("{}/objects/1", a.base);
+        assert!(fetcher.document(&format!("{elsewhere}?x")).await.is_err());
+        assert_eq!(fetcher.stats.mismatched.load(Ordering::SeqCst), 1);
+        assert!(
+            fetcher
+                .document("http://127.0.0.1:9/nothing")
+                .await
+                .is_err()
+        );
+        assert_eq!(fetcher.stats.failed.load(Ordering::SeqCst), 1);
     }
 }

@@ -25,10 +25,10 @@ use crate::ap::value::id_of;
 use crate::ap::{Activity, authority_of};
 use crate::discovery::authors::{Author, Authors};
 use crate::discovery::fetch::Fetcher;
-use crate::discovery::nodeinfo;
 use crate::discovery::plan::{self, PostCheck, Step};
 use crate::discovery::sink::{IndexSink, InstanceFacts};
 use crate::federation::net::Http;
+use crate::federation::nodeinfo;
 use crate::store::reader::LogReader;
 use crate::store::{Entry, Store};
 use crate::{Error, Result};
@@ -46,7 +46,11 @@ const NODEINFO_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// How soon a failed NodeInfo fetch is tried again.
 const NODEINFO_RETRY: Duration = Duration::from_secs(3600);
 /// How often stale authors are refreshed and old posts dropped.
-const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// Authors refreshed at most per sweep (oldest first).
+const SWEEP_AUTHORS: usize = 10_000;
+/// How soon an author whose refresh failed is tried again.
+const REFRESH_RETRY: Duration = Duration::from_secs(3600);
 
 /// What the indexer is told by the configuration.
 #[derive(Debug, Clone)]
@@ -59,10 +63,10 @@ pub struct Settings {
     pub retention: Duration,
     /// Purge an instance's documents when it leaves.
     pub purge_on_unsubscribe: bool,
-    /// Fetches in flight overall.
+    /// Fetches in flight overall (per host, the client's own bound applies).
     pub fetch_concurrency: usize,
-    /// Fetches in flight per host.
-    pub fetch_per_host: usize,
+    /// How often stale authors are refreshed and posts past retention dropped.
+    pub sweep_every: Duration,
 }
 
 impl Settings {
@@ -75,7 +79,7 @@ impl Settings {
             retention: Duration::from_secs(config.index_retention_days.clamp(1, 36_500) * 86_400),
             purge_on_unsubscribe: config.purge_on_unsubscribe,
             fetch_concurrency: config.index_fetch_concurrency as usize,
-            fetch_per_host: config.index_fetch_per_host as usize,
+            sweep_every: SWEEP_EVERY,
         }
     }
 }
@@ -152,7 +156,7 @@ impl Indexer {
     ) -> Result<Arc<Indexer>> {
         let cursor = store.cursor(CURSOR).await?.unwrap_or(0);
         Ok(Arc::new(Indexer {
-            fetcher: Fetcher::new(http, settings.fetch_concurrency, settings.fetch_per_host),
+            fetcher: Fetcher::new(http, settings.fetch_concurrency),
             authors: Authors::new(AUTHOR_CAPACITY, settings.actor_refresh),
             store,
             sink,
@@ -181,6 +185,18 @@ impl Indexer {
             .tail()
             .head()
             .saturating_sub(self.applied.load(Ordering::SeqCst))
+    }
+
+    /// Documents (posts, profiles, instances) handed to the index since the relay started.
+    pub fn handed(&self) -> u64 {
+        [
+            &self.stats.posts,
+            &self.stats.profiles,
+            &self.stats.instances,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
     }
 
     /// The saved position in the log.
@@ -246,11 +262,31 @@ impl Indexer {
             }
         }
         outcomes.sort_by_key(|(n, _)| *n);
-        for (_, outcome) in outcomes {
-            if let Err(e) = self.apply(outcome).await {
-                tracing::error!(error = %e, "indexer: the index refused a change");
-            }
+        let applied = self
+            .with_index(move |this| {
+                for (_, outcome) in outcomes {
+                    if let Err(e) = this.apply(outcome) {
+                        tracing::error!(error = %e, "indexer: the index refused a change");
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = applied {
+            tracing::error!(error = %e, "indexer: applying a batch");
         }
+    }
+
+    /// Runs calls into the index off the async runtime: the index may block (a commit holds its
+    /// writer for tens of milliseconds), and the inbox and the delivery workers share the runtime.
+    async fn with_index<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Indexer) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .map_err(|e| Error::Index(format!("index task: {e}")))?
     }
 
     fn subscribed(&self, authority: &str) -> bool {
@@ -286,12 +322,18 @@ impl Indexer {
                     None => self.authors.refetch(&id, &self.fetcher).await,
                 };
                 match author {
-                    Ok(author) => Outcome::Profile(author),
+                    Ok(author) => {
+                        self.note_author(&id, unix_now()).await;
+                        Outcome::Profile(author)
+                    }
                     Err(e) => Outcome::Skip(format!("fetching the updated actor: {e}")),
                 }
             }
             Step::RemovePost(id) => Outcome::RemovePost(id),
-            Step::RemoveActor(id) => Outcome::RemoveActor(id),
+            Step::RemoveActor(id) => {
+                self.forget_author(&id).await;
+                Outcome::RemoveActor(id)
+            }
             Step::Skip(reason) => Outcome::Skip(reason.into()),
         }
     }
@@ -301,12 +343,17 @@ impl Indexer {
         match plan::check_post(&object, id, edit, |a| self.subscribed(a)) {
             PostCheck::Candidate { author, instance } => {
                 match self.authors.get(&author, &self.fetcher).await {
-                    Ok((author, fresh_author)) => Outcome::Post {
-                        object,
-                        author,
-                        fresh_author,
-                        instance,
-                    },
+                    Ok((found, fresh_author)) => {
+                        if fresh_author {
+                            self.note_author(&author, unix_now()).await;
+                        }
+                        Outcome::Post {
+                            object,
+                            author: found,
+                            fresh_author,
+                            instance,
+                        }
+                    }
                     Err(e) => Outcome::Skip(format!("fetching the author: {e}")),
                 }
             }
@@ -315,8 +362,8 @@ impl Indexer {
         }
     }
 
-    /// Hands one outcome to the sink.
-    async fn apply(&self, outcome: Outcome) -> Result<()> {
+    /// Hands one outcome to the sink (blocking: see [`Indexer::with_index`]).
+    fn apply(&self, outcome: Outcome) -> Result<()> {
         match outcome {
             Outcome::Post {
                 object,
@@ -335,10 +382,7 @@ impl Indexer {
             }
             Outcome::Profile(author) => self.profile(&author.doc)?,
             Outcome::RemovePost(id) => self.remove(|s| s.remove_post(&id))?,
-            Outcome::RemoveActor(id) => {
-                self.authors.forget(&id).await;
-                self.remove(|s| s.remove_actor(&id))?;
-            }
+            Outcome::RemoveActor(id) => self.remove(|s| s.remove_actor(&id))?,
             Outcome::Skip(reason) => tracing::debug!(%reason, "indexer: skipped"),
         }
         Ok(())
@@ -369,15 +413,10 @@ impl Indexer {
     }
 
     /// Commits what is pending and saves the cursor the commit covers.
-    pub async fn commit(&self) -> Result<()> {
+    pub async fn commit(self: &Arc<Self>) -> Result<()> {
         let applied = self.applied.load(Ordering::SeqCst);
         if self.dirty.swap(false, Ordering::SeqCst) {
-            let sink = self.sink.clone();
-            let committed = tokio::task::spawn_blocking(move || sink.commit())
-                .await
-                .map_err(|e| Error::Index(format!("commit task: {e}")))
-                .and_then(|r| r);
-            if let Err(e) = committed {
+            if let Err(e) = self.with_index(|this| this.sink.commit()).await {
                 self.dirty.store(true, Ordering::SeqCst);
                 return Err(e);
             }
@@ -405,6 +444,7 @@ impl Indexer {
         let mut in_flight: HashSet<String> = HashSet::new();
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let mut last_sweep: Option<Instant> = None;
+        let mut sweeping: Option<tokio::task::JoinHandle<()>> = None;
         let mut every = tokio::time::interval(RECONCILE_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -416,9 +456,11 @@ impl Indexer {
                 Ok(()) => {}
                 Err(e) => tracing::error!(error = %e, "indexer: keeping instances in step"),
             }
-            if last_sweep.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_EVERY) {
+            // One sweep at a time: a long one (many stale authors) is not piled upon.
+            let idle = sweeping.as_ref().is_none_or(|s| s.is_finished());
+            if idle && last_sweep.is_none_or(|t| t.elapsed() >= self.settings.sweep_every) {
                 last_sweep = Some(Instant::now());
-                tokio::spawn(self.clone().sweep());
+                sweeping = Some(tokio::spawn(self.clone().sweep()));
             }
         }
     }
@@ -437,7 +479,9 @@ impl Indexer {
         for (authority, nodeinfo_at) in &indexed {
             if !subscribers.contains(authority) {
                 if self.settings.purge_on_unsubscribe {
-                    self.remove(|s| s.remove_instance(authority))?;
+                    let gone = authority.clone();
+                    self.with_index(move |this| this.remove(|s| s.remove_instance(&gone)))
+                        .await?;
                     tracing::info!(instance = %authority, "indexer: purged an instance that left");
                 }
                 self.store.forget_index_instance(authority).await?;
@@ -470,16 +514,36 @@ impl Indexer {
         });
     }
 
-    /// Fetches an instance's NodeInfo and hands its facts to the index; a failed fetch still lists
-    /// the instance (with what the subscription says) and is retried sooner.
-    async fn refresh_instance(&self, authority: &str) -> Result<()> {
+    /// Hands an instance's facts to the index: its NodeInfo as the store holds it (read when it
+    /// subscribed), fetched again when missing or a day old. A failed fetch still lists the instance
+    /// (with what the subscription says) and is retried sooner.
+    async fn refresh_instance(self: &Arc<Self>, authority: &str) -> Result<()> {
         let Some(subscriber) = self.store.subscriber(authority) else {
             return Ok(());
         };
-        let document = self.nodeinfo(&subscriber.actor_id).await;
+        let now = unix_now();
+        let known = self
+            .store
+            .instances()
+            .await?
+            .into_iter()
+            .find(|(a, _)| a == authority)
+            .map(|(_, info)| info)
+            .filter(|info| info.nodeinfo.is_some())
+            .filter(|info| now - info.fetched_at < NODEINFO_EVERY.as_secs() as i64);
+        let info = match known {
+            Some(info) => Ok(info),
+            None => {
+                let fetched = nodeinfo::fetch(self.fetcher.http(), &subscriber.actor_id).await;
+                if let Ok(info) = &fetched {
+                    self.store.record_instance(authority, info.clone()).await?;
+                }
+                fetched
+            }
+        };
         let facts = InstanceFacts {
             authority: authority.to_string(),
-            nodeinfo: document.as_ref().ok().and_then(nodeinfo::describing),
+            nodeinfo: info.as_ref().ok().and_then(|i| i.nodeinfo.clone()),
             subscribed_since: subscriber.created_at,
             last_activity: self
                 .last_activity
@@ -491,49 +555,79 @@ impl Indexer {
         if self.store.subscriber(authority).is_none() {
             return Ok(());
         }
-        self.sink.upsert_instance(&facts)?;
-        self.changed(&self.stats.instances);
-        let at = match document {
-            Ok(_) => unix_now(),
+        self.with_index(move |this| {
+            this.sink.upsert_instance(&facts)?;
+            this.changed(&this.stats.instances);
+            Ok(())
+        })
+        .await?;
+        let at = match info {
+            Ok(info) => info.fetched_at,
             Err(e) => {
                 tracing::info!(instance = %authority, error = %e, "indexer: no NodeInfo");
-                unix_now() - (NODEINFO_EVERY - NODEINFO_RETRY).as_secs() as i64
+                now - (NODEINFO_EVERY - NODEINFO_RETRY).as_secs() as i64
             }
         };
         self.store.mark_index_instance(authority, at).await
     }
 
-    async fn nodeinfo(&self, actor_id: &str) -> Result<Value> {
-        let well_known = nodeinfo::well_known_url(actor_id)
-            .ok_or_else(|| Error::fetch(actor_id, "no NodeInfo location"))?;
-        let links = self.fetcher.plain(&well_known).await?;
-        let href = nodeinfo::document_link(&links, &well_known)
-            .ok_or_else(|| Error::fetch(&well_known, "no NodeInfo 2.x link on the same host"))?;
-        self.fetcher.plain(&href).await
+    /// Records when an author was fetched, for the scheduled refresh (which survives restarts).
+    async fn note_author(&self, id: &str, at: i64) {
+        if let Err(e) = self.store.note_author(id, at).await {
+            tracing::error!(actor = %id, error = %e, "indexer: recording an author");
+        }
     }
 
-    /// Refreshes stale authors (re-checking their consent) and drops posts past the retention limit.
+    async fn forget_author(&self, id: &str) {
+        self.authors.forget(id).await;
+        if let Err(e) = self.store.forget_author(id).await {
+            tracing::error!(actor = %id, error = %e, "indexer: forgetting an author");
+        }
+    }
+
+    /// Refreshes the authors fetched longest ago (re-checking their consent) and drops posts past
+    /// the retention limit.
     async fn sweep(self: Arc<Self>) {
-        for id in self.authors.stale() {
-            match self.authors.refetch(&id, &self.fetcher).await {
+        let refresh = self.settings.actor_refresh.as_secs() as i64;
+        let stale = self
+            .store
+            .stale_authors(unix_now() - refresh, SWEEP_AUTHORS)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "indexer: listing authors to refresh");
+                Vec::new()
+            });
+        for id in stale {
+            if !authority_of(&id).is_some_and(|a| self.subscribed(&a)) {
+                // Its instance left; what the index holds of it went with the instance.
+                self.forget_author(&id).await;
+                continue;
+            }
+            let change = match self.authors.refetch(&id, &self.fetcher).await {
                 Ok(author) => {
-                    if let Err(e) = self.profile(&author.doc) {
-                        tracing::error!(actor = %id, error = %e, "indexer: refreshing consent");
-                    }
+                    self.note_author(&id, unix_now()).await;
+                    Outcome::Profile(author)
                 }
                 Err(Error::Fetch { reason, .. }) if reason.starts_with("HTTP 410") => {
-                    self.authors.forget(&id).await;
-                    if let Err(e) = self.remove(|s| s.remove_actor(&id)) {
-                        tracing::error!(actor = %id, error = %e, "indexer: removing a gone actor");
-                    }
+                    self.forget_author(&id).await;
+                    Outcome::RemoveActor(id.clone())
                 }
                 Err(e) => {
-                    tracing::debug!(actor = %id, error = %e, "indexer: author refresh failed")
+                    tracing::debug!(actor = %id, error = %e, "indexer: author refresh failed");
+                    let retry = unix_now() - refresh + REFRESH_RETRY.as_secs() as i64;
+                    self.note_author(&id, retry).await;
+                    continue;
                 }
+            };
+            if let Err(e) = self.with_index(move |this| this.apply(change)).await {
+                tracing::error!(actor = %id, error = %e, "indexer: refreshing an author");
             }
         }
         let cutoff = unix_now() - self.settings.retention.as_secs() as i64;
-        if let Err(e) = self.remove(|s| s.expire_posts(cutoff)) {
+        let expired = self
+            .with_index(move |this| this.remove(|s| s.expire_posts(cutoff)))
+            .await;
+        if let Err(e) = expired {
             tracing::error!(error = %e, "indexer: dropping posts past retention");
         }
     }

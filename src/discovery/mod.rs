@@ -8,7 +8,8 @@
 //!                    ▼
 //!              indexer::Indexer ── plan::plan (authentic? subscribed? what kind of change?)
 //!                    │   └─ fetch::Fetcher (signed GETs, bounded overall and per host):
-//!                    │        posts from their origin, authors (authors::Authors), NodeInfo
+//!                    │        posts from their origin, authors (authors::Authors);
+//!                    │        NodeInfo through federation::nodeinfo
 //!                    │ in log order
 //!                    ▼
 //!              sink::IndexSink (add/remove posts, profiles, instances; commit;
@@ -19,14 +20,12 @@
 //! - [`indexer`]: the task that follows the log, fetches, hands over, commits and saves its cursor.
 //! - [`fetch`]: bounded signed GETs that check a document carries the id it was fetched by.
 //! - [`authors`]: the cache of author actors, refreshed on `Update` and on a schedule.
-//! - [`nodeinfo`]: reading an instance's NodeInfo into [`sink::InstanceFacts`].
 //! - [`sink`]: the [`sink::IndexSink`] trait the index implements; [`index_sink`]: `plaza-index` as it.
 
 pub mod authors;
 pub mod fetch;
 pub mod index_sink;
 pub mod indexer;
-pub mod nodeinfo;
 pub mod plan;
 pub mod sink;
 

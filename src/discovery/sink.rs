@@ -15,8 +15,8 @@ use crate::Result;
 pub struct InstanceFacts {
     /// The instance's authority (`host[:port]`).
     pub authority: String,
-    /// Its NodeInfo 2.x document, reduced to what describes the instance (see
-    /// [`crate::discovery::nodeinfo::describing`]); `None` when it could not be fetched.
+    /// Its NodeInfo document, reduced to what describes the instance (see
+    /// [`crate::federation::nodeinfo::summarize`]); `None` when it could not be fetched.
     pub nodeinfo: Option<Value>,
     /// Unix seconds of the subscription.
     pub subscribed_since: i64,

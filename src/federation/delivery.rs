@@ -22,6 +22,9 @@ use crate::store::{Entry, Store, Subscriber};
 
 /// How many entries a worker takes at a time.
 const BATCH: usize = 256;
+/// How many times an entry is tried while the receiver answers 401/403 before it is skipped: a
+/// receiver refetching the relay's key (or with a stale copy of it) denies for a moment, not for good.
+pub const DENIED_ATTEMPTS: u32 = 4;
 /// How often a busy worker persists its cursor.
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
 
@@ -55,6 +58,8 @@ pub struct Stats {
     pub refused: AtomicU64,
     /// Entries skipped because they were pruned before delivery.
     pub pruned_skips: AtomicU64,
+    /// Entries skipped after the receiver denied them (401/403) [`DENIED_ATTEMPTS`] times in a row.
+    pub denied_skips: AtomicU64,
 }
 
 /// How deliveries to one subscriber are going, for the admin API and the metrics.
@@ -128,23 +133,42 @@ impl Engine {
         })
     }
 
-    /// Starts (or restarts, e.g. after its inbox changed) the worker of `subscriber`.
+    /// Starts (or restarts, e.g. after its inbox changed) the worker of `subscriber`, once the
+    /// subscription is committed.
+    ///
+    /// Starts and stops of one subscriber are ordered by the store's commits, not by when their callers
+    /// get here: both decide under the workers lock from the store's subscriber mirror, which changes in
+    /// commit order. A Follow whose start arrives after an Undo committed later than it finds no
+    /// subscription and starts nothing; an Undo whose stop arrives after a later Follow committed finds
+    /// the subscription and leaves the Follow's worker running. The worker is started from the mirror's
+    /// copy, the latest committed state (inbox, style, cursor), whatever copy the caller holds.
     pub fn start(self: &Arc<Self>, subscriber: Subscriber) {
-        let authority = subscriber.authority.clone();
+        let Ok(mut workers) = self.workers.lock() else {
+            return;
+        };
+        let Some(current) = self.store.subscriber(&subscriber.authority) else {
+            tracing::debug!(subscriber = %subscriber.authority, "no longer subscribed; not starting");
+            return;
+        };
+        let authority = current.authority.clone();
         let health = Arc::new(Mutex::new(Health::default()));
-        let task = tokio::spawn(self.clone().run(subscriber, health.clone())).abort_handle();
-        if let Ok(mut workers) = self.workers.lock()
-            && let Some(old) = workers.insert(authority, Worker { task, health })
-        {
+        let task = tokio::spawn(self.clone().run(current, health.clone())).abort_handle();
+        if let Some(old) = workers.insert(authority, Worker { task, health }) {
             old.task.abort();
         }
     }
 
-    /// Stops the worker of `authority` (after an unsubscribe).
+    /// Stops the worker of `authority` after its unsubscribe committed; a no-op when a later
+    /// subscription of the same instance has committed since (see [`Engine::start`]).
     pub fn stop(&self, authority: &str) {
-        if let Ok(mut workers) = self.workers.lock()
-            && let Some(worker) = workers.remove(authority)
-        {
+        let Ok(mut workers) = self.workers.lock() else {
+            return;
+        };
+        if self.store.subscriber(authority).is_some() {
+            tracing::debug!(subscriber = %authority, "subscribed again since; not stopping");
+            return;
+        }
+        if let Some(worker) = workers.remove(authority) {
             worker.task.abort();
         }
     }
@@ -268,7 +292,9 @@ impl Engine {
                         tracing::warn!(%inbox, %reason, "one-off delivery refused");
                         return;
                     }
-                    Outcome::Retry(_) => tokio::time::sleep(engine.backoff.delay(attempt)).await,
+                    Outcome::Retry(_) | Outcome::Denied(_) => {
+                        tokio::time::sleep(engine.backoff.delay(attempt)).await
+                    }
                 }
             }
             tracing::warn!(%inbox, "one-off delivery abandoned after {ATTEMPTS} attempts");
@@ -301,7 +327,15 @@ impl Engine {
                     tracing::warn!(subscriber = %sub.authority, seq = entry.seq, kind = %entry.kind, %reason, "delivery refused; not retrying");
                     return false;
                 }
-                Outcome::Retry(reason) => {
+                Outcome::Denied(reason) if failures + 1 >= DENIED_ATTEMPTS => {
+                    self.stats.denied_skips.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut h) = health.lock() {
+                        h.failed(&reason);
+                    }
+                    tracing::warn!(subscriber = %sub.authority, seq = entry.seq, kind = %entry.kind, %reason, attempts = DENIED_ATTEMPTS, "delivery denied repeatedly; skipping");
+                    return false;
+                }
+                Outcome::Retry(reason) | Outcome::Denied(reason) => {
                     self.stats.retried.fetch_add(1, Ordering::Relaxed);
                     if let Ok(mut h) = health.lock() {
                         h.failed(&reason);
@@ -319,6 +353,190 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::federation::net::{AddressPolicy, HttpSettings};
+    use crate::httpsig::PrivateKey;
+    use crate::store::{NewEntry, Style};
+    use axum::body::Bytes;
+    use std::sync::OnceLock;
+    use std::sync::atomic::AtomicUsize;
+
+    fn http() -> Http {
+        static KEY: OnceLock<Arc<PrivateKey>> = OnceLock::new();
+        let key = KEY
+            .get_or_init(|| Arc::new(PrivateKey::generate().expect("key")))
+            .clone();
+        Http::new(HttpSettings {
+            key,
+            key_id: "https://relay.example/actor#main-key".into(),
+            policy: AddressPolicy {
+                allow_private: true,
+            },
+            max_fetch_bytes: 1 << 20,
+            fetch_timeout: Duration::from_secs(5),
+            delivery_timeout: Duration::from_secs(5),
+            user_agent: "Plaza/test".into(),
+        })
+        .expect("http")
+    }
+
+    fn engine(dir: &tempfile::TempDir) -> (Store, Arc<Engine>) {
+        let store = Store::open(&dir.path().join("t.db")).expect("store");
+        let engine = Engine::new(
+            store.clone(),
+            http(),
+            Backoff {
+                initial: Duration::from_millis(5),
+                max: Duration::from_millis(20),
+            },
+        );
+        (store, engine)
+    }
+
+    fn subscriber(authority: &str, inbox: &str) -> Subscriber {
+        Subscriber {
+            authority: authority.into(),
+            actor_id: format!("http://{authority}/actor"),
+            follow_id: format!("http://{authority}/follows/1"),
+            inbox: inbox.into(),
+            style: Style::Mastodon,
+            cursor: 0,
+            skipped: 0,
+            created_at: 0,
+        }
+    }
+
+    /// An inbox on loopback answering `status(n)` to its n-th request (0-based); counts requests.
+    async fn inbox(status: fn(usize) -> u16) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        let app = axum::Router::new().fallback(move || {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            async move { axum::http::StatusCode::from_u16(status(n)).expect("status") }
+        });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (format!("http://{addr}/inbox"), count)
+    }
+
+    fn post(n: u32) -> NewEntry {
+        let body = Bytes::from(format!("{{\"id\":\"https://x.example/{n}\"}}"));
+        NewEntry {
+            origin: "x.example".into(),
+            target: None,
+            kind: "Announce".into(),
+            mastodon_body: body.clone(),
+            litepub_body: body,
+            signer: None,
+            original: None,
+        }
+    }
+
+    async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_start_arriving_after_a_later_undo_starts_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, engine) = engine(&dir);
+        let sub = subscriber("b.example", "http://127.0.0.1:9/inbox");
+        // The Follow commits, then the Undo commits and stops (nothing yet), then the Follow's start
+        // arrives late.
+        let (_, stored) = store
+            .subscribe(sub.clone(), "{}".into(), vec![])
+            .await
+            .expect("subscribe");
+        store.unsubscribe("b.example").await.expect("unsubscribe");
+        engine.stop("b.example");
+        engine.start(stored);
+        assert_eq!(engine.worker_count(), 0, "a worker outlived the Undo");
+        // An Undo's stop arriving after a later Follow committed and started leaves that worker be.
+        let (_, stored) = store
+            .subscribe(sub, "{}".into(), vec![])
+            .await
+            .expect("subscribe again");
+        engine.start(stored);
+        engine.stop("b.example");
+        assert_eq!(
+            engine.worker_count(),
+            1,
+            "a stale stop ended a live subscription"
+        );
+        engine.stop_all();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn racing_follows_and_undos_leave_workers_as_the_store_says() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, engine) = engine(&dir);
+        for round in 0..40 {
+            let follow = {
+                let (store, engine) = (store.clone(), engine.clone());
+                tokio::spawn(async move {
+                    let sub = subscriber("b.example", "http://127.0.0.1:9/inbox");
+                    let (_, stored) = store.subscribe(sub, "{}".into(), vec![]).await?;
+                    tokio::task::yield_now().await;
+                    engine.start(stored);
+                    Ok::<(), crate::Error>(())
+                })
+            };
+            let undo = {
+                let (store, engine) = (store.clone(), engine.clone());
+                tokio::spawn(async move {
+                    store.unsubscribe("b.example").await?;
+                    engine.stop("b.example");
+                    Ok::<(), crate::Error>(())
+                })
+            };
+            follow.await.expect("join").expect("follow");
+            undo.await.expect("join").expect("undo");
+            assert_eq!(
+                engine.worker_count(),
+                usize::from(store.subscriber("b.example").is_some()),
+                "round {round}: workers and subscriptions disagree"
+            );
+        }
+        engine.stop_all();
+    }
+
+    #[tokio::test]
+    async fn a_denial_is_retried_then_the_entry_is_skipped_and_counted() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, engine) = engine(&dir);
+        // Denies the first two attempts (a receiver refetching the relay's key), then accepts.
+        let (flaky, _) = inbox(|n| if n < 2 { 401 } else { 202 }).await;
+        // Denies everything.
+        let (closed, denials) = inbox(|_| 403).await;
+        for (authority, url) in [("flaky.example", &flaky), ("closed.example", &closed)] {
+            let (_, stored) = store
+                .subscribe(subscriber(authority, url), "{}".into(), vec![])
+                .await
+                .expect("subscribe");
+            engine.start(stored);
+        }
+        store.append(post(1)).await.expect("append");
+        store.append(post(2)).await.expect("append");
+        wait_for(
+            "both entries delivered to the flaky inbox and skipped for the closed one",
+            || {
+                engine.stats.delivered.load(Ordering::Relaxed) == 2
+                    && engine.stats.denied_skips.load(Ordering::Relaxed) == 2
+            },
+        )
+        .await;
+        assert_eq!(engine.stats.refused.load(Ordering::Relaxed), 0);
+        assert!(denials.load(Ordering::SeqCst) >= 2 * DENIED_ATTEMPTS as usize);
+        engine.stop_all();
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

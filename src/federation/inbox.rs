@@ -1,10 +1,10 @@
 //! Receiving activities: the path of every `POST /inbox`, from signature to durable log entry.
 //!
 //! Order matters for cost and for safety: parse the signature header and check digest and date (no I/O),
-//! check the activity's size and ids ([`relay::check_size`], [`relay::check_ids`]), refuse activities
-//! from instances that are not subscribed (no fetch for strangers), resolve the key on the actor's host
+//! check the activity's size and ids ([`relay::check_size`], [`relay::check_ids`]), refuse blocked
+//! instances ([`crate::federation::admission`]) and activities from instances that are not subscribed (no fetch for strangers), resolve the key on the actor's host
 //! and verify (see [`crate::federation::resolver`] for what that may cost), check that the signer may
-//! speak for the actor, then gather the facts a Follow or Undo needs (the stored subscription, a block,
+//! speak for the actor, then gather the facts a Follow or Undo needs (the stored subscription,
 //! whether the sender is the instance actor — asked of the instance only now, after the signature) and
 //! let [`crate::federation::relay::decide`] say what to do. Only after the log write is committed does the
 //! caller answer 202, so an accepted activity survives a crash.
@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::ap::{Activity, Actor, authority_of, is_public_iri, outgoing, same_authority};
 use crate::app::AppState;
+use crate::federation::admission;
 use crate::federation::relay::{self, Context, Decision, Subscription};
 use crate::httpsig::{self, SignedRequest};
 use crate::store::{NewEntry, Style, Subscribed, Subscriber};
@@ -58,6 +59,7 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     relay::check_ids(&activity, state.config.allow_private_networks)?;
     let origin = authority_of(&activity.actor)
         .ok_or_else(|| Error::BadRequest(format!("actor {:?} is not a URL", activity.actor)))?;
+    admission::check_blocked(state, &origin)?;
     let subscribed = state.store.subscribed_style(&origin);
     if subscribed.is_none()
         && let Some(receipt) = from_stranger(&activity, &origin, &state.relay_actor_id)?
@@ -70,6 +72,7 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
         .signer(&claim.key_id, &origin, |key| claim.verify(key))
         .await?;
     relay::check_signer(&activity, &signer.owner, &claim.key_id)?;
+    state.http.schemes().hint(&origin, claim.scheme);
     // Charged only once the signer is proven to speak for `origin`: a forged request naming someone
     // else's actor must not use up that instance's allowance.
     state.limiter.check(&origin)?;
@@ -82,10 +85,9 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     let stored = (activity.kind == "Undo")
         .then(|| state.store.subscriber(&origin))
         .flatten();
-    // A Follow of this relay: is the instance blocked, and (only then asking it) is this its actor?
+    // A Follow of this relay: is this its instance's actor? (A blocked instance was refused above.)
     let follow = relay::follow_style(&activity, &state.relay_actor_id).is_some();
-    let blocked = follow && state.store.block_of(&origin).await?.is_some();
-    let instance_confirmed = follow && !blocked && state.instance_actors.confirmed(&sender).await;
+    let instance_confirmed = follow && state.instance_actors.confirmed(&sender).await;
     let ctx = Context {
         relay_actor: &state.relay_actor_id,
         subscribed,
@@ -96,7 +98,6 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
         }),
         signer: &signer.owner.id,
         instance_confirmed,
-        blocked,
     };
     let decision = relay::decide(&activity, &sender, ctx)?;
     tracing::debug!(kind = %activity.kind, actor = %activity.actor, ?decision, "inbox");
@@ -164,13 +165,23 @@ async fn act(
     received: Received<'_>,
 ) -> Result<Receipt> {
     match decision {
-        Decision::Subscribe(style) => subscribe(state, style, activity, sender, origin).await,
+        Decision::Subscribe(style) => {
+            match admission::screen(state, style, activity, sender, origin).await? {
+                Some(held_or_refused) => Ok(held_or_refused),
+                None => subscribe(state, style, activity, sender, origin).await,
+            }
+        }
         Decision::RejectFollow(reason) => {
             let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?;
             let reject = outgoing::reject(&state.base, &activity.raw, &sender.id);
-            state
-                .engine
-                .send_once(inbox.to_string(), Bytes::from(reject.to_string()));
+            let body = Bytes::from(reject.to_string());
+            if let Some(id) = reject.get("id").and_then(Value::as_str) {
+                state
+                    .store
+                    .record_published(id.to_string(), body.clone())
+                    .await?;
+            }
+            state.engine.send_once(inbox.to_string(), body);
             Ok(Receipt::Ignored(reason))
         }
         Decision::Unsubscribe => {
@@ -232,14 +243,15 @@ async fn act(
     }
 }
 
-/// Records the subscription and answers the Follow.
+/// Records the subscription and answers the Follow; the subscription policy was applied before (see
+/// [`crate::federation::admission`], which also calls this when an admin approves a held Follow).
 ///
 /// A re-Follow by the same actor with the same inbox and protocol ([`Subscribed::Unchanged`]) usually
 /// means the instance lost its state and waits for an Accept: it gets one again, sent once outside the
 /// log (no entry stored, nothing redelivered), and its delivery worker goes on from where it is. Only a
 /// new subscriber, or one whose actor, inbox or protocol changed, gets its replies through the log and a
 /// (re)started worker.
-async fn subscribe(
+pub(crate) async fn subscribe(
     state: &AppState,
     style: Style,
     follow: &Activity,

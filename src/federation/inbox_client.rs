@@ -27,8 +27,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use url::Url;
 
-use crate::federation::net::{ACTIVITY_JSON, Http, Outcome, classify, describe, resolve};
-use crate::httpsig;
+use crate::federation::net::{
+    ACTIVITY_JSON, Http, Outcome, classify, describe, knock_again, resolve,
+};
+use crate::httpsig::{self, Scheme};
 
 /// How long establishing a connection (TCP and TLS) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,6 +54,9 @@ pub struct InboxClient {
     host: HeaderValue,
     /// The request target in origin form (`/inbox?…`).
     target: Uri,
+    /// The signature scheme this inbox's host accepts, as known when the client was made or learnt
+    /// since by a double knock: read on every delivery without touching shared state.
+    scheme: Scheme,
     conn: Option<Conn>,
 }
 
@@ -66,12 +71,14 @@ impl InboxClient {
             .parse::<Uri>()
             .map_err(|e| unusable(e.to_string()))?;
         let forbidden = http.policy().check_url(&inbox).err().map(|e| e.to_string());
+        let scheme = http.schemes().for_host(host.to_str().unwrap_or_default());
         Ok(InboxClient {
             http,
             inbox,
             forbidden,
             host,
             target,
+            scheme,
             conn: None,
         })
     }
@@ -92,18 +99,49 @@ impl InboxClient {
         }
     }
 
+    /// Sends signed with the host's scheme; an answer of 401 or 400 (a receiver that cannot read that
+    /// scheme, or accepts only the other) gets the same request once more signed with the other
+    /// scheme, which becomes this host's scheme when it is accepted.
+    async fn attempt(&mut self, body: Bytes, digest: &str) -> Outcome {
+        let scheme = self.scheme;
+        let status = match self.send(scheme, body.clone(), digest).await {
+            Ok(status) => status,
+            Err(outcome) => return outcome,
+        };
+        if !knock_again(status) {
+            return classify(status);
+        }
+        let other = scheme.other();
+        match self.send(other, body, digest).await {
+            Ok(second) if second.is_success() => {
+                tracing::info!(inbox = %self.inbox, refused = scheme.as_str(), accepted = other.as_str(), "receiver takes the other signature scheme");
+                self.scheme = other;
+                let host = self.host.to_str().unwrap_or_default().to_owned();
+                self.http.schemes().remember(&host, other).await;
+                Outcome::Delivered
+            }
+            _ => classify(status),
+        }
+    }
+
     /// Connects first when there is no kept connection, then signs (an inbox that is down costs a
     /// refused connection, not an RSA signature, on every retry), then sends. A failure on a kept
     /// connection is tried once more on a new one.
-    async fn attempt(&mut self, body: Bytes, digest: &str) -> Outcome {
+    async fn send(
+        &mut self,
+        scheme: Scheme,
+        body: Bytes,
+        digest: &str,
+    ) -> Result<StatusCode, Outcome> {
         let (mut conn, kept) = match self.conn.take() {
             Some(conn) => (conn, true),
             None => match self.connect().await {
                 Ok(conn) => (conn, false),
-                Err(reason) => return Outcome::Retry(reason),
+                Err(reason) => return Err(Outcome::Retry(reason)),
             },
         };
-        let signed = match httpsig::sign_request_with_digest(
+        let signed = match httpsig::sign_request_as(
+            scheme,
             self.http.key(),
             self.http.key_id(),
             &Method::POST,
@@ -113,21 +151,21 @@ impl InboxClient {
             SystemTime::now(),
         ) {
             Ok(headers) => headers,
-            Err(e) => return Outcome::Refused(format!("signing: {e}")),
+            Err(e) => return Err(Outcome::Refused(format!("signing: {e}"))),
         };
         let mut answer = conn.exchange(self.request(&signed, body.clone())).await;
         if let (Err(reason), true) = (&answer, kept) {
             tracing::debug!(inbox = %self.inbox, %reason, "kept connection failed; reconnecting");
             conn = match self.connect().await {
                 Ok(conn) => conn,
-                Err(reason) => return Outcome::Retry(reason),
+                Err(reason) => return Err(Outcome::Retry(reason)),
             };
             answer = conn.exchange(self.request(&signed, body)).await;
         }
         match answer {
             // An answer, even 5xx or 429, leaves a connection fit for the next attempt.
-            Ok(answer) => classify(self.keep(conn, answer)),
-            Err(reason) => Outcome::Retry(reason),
+            Ok(answer) => Ok(self.keep(conn, answer)),
+            Err(reason) => Err(Outcome::Retry(reason)),
         }
     }
 
@@ -281,7 +319,7 @@ impl Driver {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::federation::net::{AddressPolicy, HttpSettings};
     use crate::httpsig::{PrivateKey, PublicKey, SignedRequest, digest_header};
@@ -297,7 +335,8 @@ mod tests {
             .clone()
     }
 
-    fn http(allow_private: bool, delivery_timeout: Duration) -> Http {
+    /// A signing client for tests (also used by other modules' tests).
+    pub(crate) fn http(allow_private: bool, delivery_timeout: Duration) -> Http {
         Http::new(HttpSettings {
             key: key(),
             key_id: "https://relay.example/actor#main-key".into(),
@@ -339,6 +378,13 @@ mod tests {
 
     /// A raw HTTP/1.1 receiver on loopback, answering by `answer(request number)`.
     async fn receiver(answer: fn(usize) -> Answer) -> Receiver {
+        receiver_by(Arc::new(move |n, _: &Received| answer(n))).await
+    }
+
+    type Answering = Arc<dyn Fn(usize, &Received) -> Answer + Send + Sync>;
+
+    /// A raw HTTP/1.1 receiver on loopback, answering by `answer(request number, request)`.
+    async fn receiver_by(answer: Answering) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let connections = Arc::new(AtomicUsize::new(0));
@@ -347,15 +393,16 @@ mod tests {
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
                 conns.fetch_add(1, Ordering::SeqCst);
-                let reqs = reqs.clone();
+                let (reqs, answer) = (reqs.clone(), answer.clone());
                 tokio::spawn(async move {
                     while let Some(received) = read_request(&mut stream).await {
-                        let n = {
+                        let answer = {
                             let mut all = reqs.lock().expect("lock");
+                            let answer = answer(all.len(), &received);
                             all.push(received);
-                            all.len() - 1
+                            answer
                         };
-                        let (status, extra, body, close) = match answer(n) {
+                        let (status, extra, body, close) = match answer {
                             Answer::Keep(s) => (s, "", 0, false),
                             Answer::CloseSilently(s) => (s, "", 0, true),
                             Answer::Close(s) => (s, "connection: close\r\n", 0, true),
@@ -474,6 +521,82 @@ mod tests {
         for r in requests.iter() {
             verify(r, &rx.addr.to_string());
         }
+    }
+
+    fn is_rfc9421(received: &Received) -> bool {
+        received
+            .head
+            .to_ascii_lowercase()
+            .contains("\r\nsignature-input:")
+    }
+
+    #[tokio::test]
+    async fn a_host_refusing_cavage_gets_rfc9421_once_and_then_always() {
+        // Accepts only RFC 9421, as a receiver that retired draft-cavage would.
+        let rx = receiver_by(Arc::new(|_, r: &Received| {
+            Answer::Keep(if is_rfc9421(r) { 202 } else { 401 })
+        }))
+        .await;
+        let http = http(true, Duration::from_secs(5));
+        let mut first = client(http.clone(), rx.addr);
+        assert_eq!(deliver(&mut first).await, Outcome::Delivered);
+        assert_eq!(deliver(&mut first).await, Outcome::Delivered);
+        {
+            let requests = rx.requests.lock().expect("lock");
+            let kinds: Vec<bool> = requests.iter().map(is_rfc9421).collect();
+            assert_eq!(
+                kinds,
+                vec![false, true, true],
+                "one double knock, then RFC 9421 only"
+            );
+            verify(&requests[1], &rx.addr.to_string());
+        }
+        assert_eq!(
+            http.schemes().for_host(&rx.addr.to_string()),
+            Scheme::Rfc9421
+        );
+        // A new worker for the same host starts with what was learnt.
+        let mut again = client(http, rx.addr);
+        assert_eq!(deliver(&mut again).await, Outcome::Delivered);
+        assert_eq!(rx.requests.lock().expect("lock").len(), 4);
+        assert_eq!(rx.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_host_refusing_rfc9421_gets_cavage() {
+        let rx = receiver_by(Arc::new(|_, r: &Received| {
+            Answer::Keep(if is_rfc9421(r) { 400 } else { 202 })
+        }))
+        .await;
+        let http = http(true, Duration::from_secs(5)).with_schemes(
+            crate::federation::schemes::SignatureSchemes::in_memory(
+                crate::config::OutboundSignature::Rfc9421,
+            ),
+        );
+        let mut client = client(http.clone(), rx.addr);
+        assert_eq!(deliver(&mut client).await, Outcome::Delivered);
+        assert_eq!(deliver(&mut client).await, Outcome::Delivered);
+        let requests = rx.requests.lock().expect("lock");
+        let kinds: Vec<bool> = requests.iter().map(is_rfc9421).collect();
+        assert_eq!(kinds, vec![true, false, false]);
+        verify(&requests[1], &rx.addr.to_string());
+        assert_eq!(
+            http.schemes().for_host(&rx.addr.to_string()),
+            Scheme::Cavage
+        );
+    }
+
+    #[tokio::test]
+    async fn a_host_refusing_both_is_denied_and_keeps_its_scheme() {
+        let rx = receiver(|_| Answer::Keep(401)).await;
+        let http = http(true, Duration::from_secs(5));
+        let mut client = client(http.clone(), rx.addr);
+        assert!(matches!(deliver(&mut client).await, Outcome::Denied(r) if r.contains("401")));
+        assert_eq!(rx.requests.lock().expect("lock").len(), 2);
+        assert_eq!(
+            http.schemes().for_host(&rx.addr.to_string()),
+            Scheme::Cavage
+        );
     }
 
     #[tokio::test]

@@ -14,9 +14,15 @@ use axum::http::{HeaderValue, Method, header};
 use serde_json::Value;
 use url::Url;
 
+use crate::config::OutboundSignature;
+use crate::federation::host_slots::HostSlots;
 pub use crate::federation::inbox_client::InboxClient;
-use crate::httpsig::{self, PrivateKey};
+use crate::federation::schemes::SignatureSchemes;
+use crate::httpsig::{self, PrivateKey, Scheme};
 use crate::{Error, Result};
+
+/// Fetches in flight per remote host unless configured otherwise (`max_fetches_per_host`).
+pub const DEFAULT_FETCHES_PER_HOST: usize = 4;
 
 /// The media type ActivityPub documents are sent and requested with.
 pub const ACTIVITY_JSON: &str = "application/activity+json";
@@ -170,6 +176,9 @@ pub enum Outcome {
     Retry(String),
     /// The receiver refused it for good (other 4xx, redirects, forbidden address); do not retry.
     Refused(String),
+    /// The receiver denied it (401, 403), which may pass: it may be refetching the relay's key, or
+    /// checking it against a stale copy. Retried a few times with backoff, then skipped.
+    Denied(String),
 }
 
 /// The relay's signing HTTP client: signed GETs here, signed POSTs through [`InboxClient`]s it makes.
@@ -184,6 +193,8 @@ pub struct Http {
     delivery_timeout: Duration,
     user_agent: HeaderValue,
     tls: tokio_rustls::TlsConnector,
+    schemes: Arc<SignatureSchemes>,
+    slots: Arc<HostSlots>,
 }
 
 /// Settings for [`Http::new`].
@@ -229,7 +240,27 @@ impl Http {
             delivery_timeout: s.delivery_timeout,
             user_agent,
             tls: tokio_rustls::TlsConnector::from(Arc::new(tls_config()?)),
+            schemes: SignatureSchemes::in_memory(OutboundSignature::Cavage),
+            slots: Arc::new(HostSlots::new(DEFAULT_FETCHES_PER_HOST)),
         })
+    }
+
+    /// The same client signing by `schemes` (the relay's persisted memory of what each host accepts)
+    /// instead of a fresh in-memory one that starts every host with draft-cavage.
+    pub fn with_schemes(mut self, schemes: Arc<SignatureSchemes>) -> Http {
+        self.schemes = schemes;
+        self
+    }
+
+    /// Which signature scheme each receiving host accepts.
+    pub fn schemes(&self) -> &Arc<SignatureSchemes> {
+        &self.schemes
+    }
+
+    /// The same client with at most `n` fetches in flight per remote host.
+    pub fn with_fetches_per_host(mut self, n: usize) -> Http {
+        self.slots = Arc::new(HostSlots::new(n));
+        self
     }
 
     /// Which addresses this client may contact.
@@ -272,29 +303,27 @@ impl Http {
 
     /// Fetches an ActivityPub document with a signed GET; follows no redirects (a document must live at
     /// its id), reads at most `max_fetch_bytes`.
+    ///
+    /// Signed with the scheme the host is known to accept; a 401 or 400 is asked once more with the
+    /// other scheme, which is remembered for the host when it works.
     pub async fn get_json(&self, url: &str) -> Result<Value> {
         let parsed = Url::parse(url).map_err(|e| Error::fetch(url, format!("bad URL: {e}")))?;
         self.policy.check_url(&parsed)?;
-        let mut request = self
-            .client
-            .get(parsed.clone())
-            .timeout(self.fetch_timeout)
-            .header(header::ACCEPT, HeaderValue::from_static(ACCEPT));
-        for (name, value) in httpsig::sign_request(
-            &self.key,
-            &self.key_id,
-            &Method::GET,
-            &parsed,
-            None,
-            None,
-            SystemTime::now(),
-        )? {
-            request = request.header(name, value);
-        }
-        let mut response = request
-            .send()
+        let _slot = self
+            .slots
+            .acquire(parsed.host_str().unwrap_or_default(), self.fetch_timeout)
             .await
-            .map_err(|e| Error::fetch(url, describe(&e)))?;
+            .ok_or_else(|| Error::fetch(url, "too many fetches from this host in flight"))?;
+        let host = httpsig::authority(&parsed)?;
+        let scheme = self.schemes.for_host(&host);
+        let mut response = self.signed_get(&parsed, scheme).await?;
+        if knock_again(response.status()) {
+            let second = self.signed_get(&parsed, scheme.other()).await?;
+            if second.status().is_success() {
+                self.schemes.remember(&host, scheme.other()).await;
+                response = second;
+            }
+        }
         let status = response.status();
         if !status.is_success() {
             return Err(Error::fetch(url, format!("HTTP {status}")));
@@ -305,12 +334,50 @@ impl Http {
 }
 
 impl Http {
+    /// Sends one GET of `url` signed with `scheme`.
+    async fn signed_get(&self, url: &Url, scheme: Scheme) -> Result<reqwest::Response> {
+        let mut request = self
+            .client
+            .get(url.clone())
+            .timeout(self.fetch_timeout)
+            .header(header::ACCEPT, HeaderValue::from_static(ACCEPT));
+        for (name, value) in httpsig::sign_request_as(
+            scheme,
+            &self.key,
+            &self.key_id,
+            &Method::GET,
+            url,
+            None,
+            None,
+            SystemTime::now(),
+        )? {
+            request = request.header(name, value);
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| Error::fetch(url.as_str(), describe(&e)))
+    }
+}
+
+/// Whether an answer may mean "not this signature scheme": then the same request is tried once with the
+/// other one. Servers answer a signature they cannot read with 401 (Mastodon) or 400.
+pub(crate) fn knock_again(status: reqwest::StatusCode) -> bool {
+    status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::BAD_REQUEST
+}
+
+impl Http {
     /// Fetches an image for the avatar proxy: an unsigned GET (media servers serve files to anyone)
-    /// under the same address policy and timeout as every fetch, following no redirects, reading at most
+    /// under the same address policy, per-host bound and timeout as every fetch, following no redirects, reading at most
     /// `max_bytes`. What the body is, the caller decides by sniffing it, not by the sender's word.
     pub async fn get_image(&self, url: &str, max_bytes: usize) -> Result<Vec<u8>> {
         let parsed = Url::parse(url).map_err(|e| Error::fetch(url, format!("bad URL: {e}")))?;
         self.policy.check_url(&parsed)?;
+        let _slot = self
+            .slots
+            .acquire(parsed.host_str().unwrap_or_default(), self.fetch_timeout)
+            .await
+            .ok_or_else(|| Error::fetch(url, "too many fetches from this host in flight"))?;
         let mut response = self
             .client
             .get(parsed)
@@ -365,6 +432,10 @@ pub(crate) fn classify(status: reqwest::StatusCode) -> Outcome {
         || status == reqwest::StatusCode::REQUEST_TIMEOUT
     {
         Outcome::Retry(format!("HTTP {status}"))
+    } else if status == reqwest::StatusCode::UNAUTHORIZED
+        || status == reqwest::StatusCode::FORBIDDEN
+    {
+        Outcome::Denied(format!("HTTP {status}"))
     } else {
         Outcome::Refused(format!("HTTP {status}"))
     }
@@ -500,6 +571,14 @@ mod tests {
         ));
         assert!(matches!(
             classify(reqwest::StatusCode::UNAUTHORIZED),
+            Outcome::Denied(_)
+        ));
+        assert!(matches!(
+            classify(reqwest::StatusCode::FORBIDDEN),
+            Outcome::Denied(_)
+        ));
+        assert!(matches!(
+            classify(reqwest::StatusCode::NOT_FOUND),
             Outcome::Refused(_)
         ));
         assert!(matches!(

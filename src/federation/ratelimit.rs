@@ -1,47 +1,138 @@
 //! Per-instance limits on inbox requests, so that one misbehaving or compromised instance cannot flood
 //! the relay (and through it every subscriber). Each instance (URL authority of the activity's actor,
 //! charged after the signature proved the sender speaks for it) gets a token bucket: `inbound_rate_per_instance` requests per second sustained, bursts up to
-//! `inbound_burst_per_instance`. Over the limit the inbox answers 429, which senders retry later.
+//! `inbound_burst_per_instance`. Admins can give one instance other numbers (an override, e.g. a large
+//! instance that legitimately sends more). Over the limit the inbox answers 429, which senders retry later.
+//!
+//! The limiter is also where a verified request is first attributed to its instance, so it notes when
+//! each instance was last heard from (the admin API shows it).
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::store::moderation::LimitOverride;
 use crate::{Error, Result};
+
+fn quota(per_second: u32, burst: u32) -> Option<Quota> {
+    NonZeroU32::new(per_second).map(|rate| {
+        let burst = NonZeroU32::new(burst).unwrap_or(rate);
+        Quota::per_second(rate).allow_burst(burst)
+    })
+}
 
 /// The inbox rate limiter; disabled when the configured rate is 0.
 pub struct InboxLimiter {
     limiter: Option<DefaultKeyedRateLimiter<String>>,
+    overrides: RwLock<HashMap<String, (LimitOverride, Option<DefaultDirectRateLimiter>)>>,
+    last_seen: RwLock<HashMap<String, AtomicI64>>,
+    /// Requests refused with 429.
+    pub hits: AtomicU64,
 }
 
 impl InboxLimiter {
     /// A limiter allowing `per_second` sustained and `burst` at once per instance; `per_second == 0`
     /// turns limiting off.
     pub fn new(per_second: u32, burst: u32) -> InboxLimiter {
-        let limiter = NonZeroU32::new(per_second).map(|rate| {
-            let burst = NonZeroU32::new(burst).unwrap_or(rate);
-            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
-        });
-        InboxLimiter { limiter }
-    }
-
-    /// Takes one request from `instance`'s bucket, or says it is over its limit.
-    pub fn check(&self, instance: &str) -> Result<()> {
-        match &self.limiter {
-            Some(limiter) if limiter.check_key(&instance.to_string()).is_err() => {
-                Err(Error::RateLimited(instance.to_string()))
-            }
-            _ => Ok(()),
+        InboxLimiter {
+            limiter: quota(per_second, burst).map(RateLimiter::keyed),
+            overrides: RwLock::new(HashMap::new()),
+            last_seen: RwLock::new(HashMap::new()),
+            hits: AtomicU64::new(0),
         }
     }
 
-    /// Drops the buckets of instances that are back to full (keeps memory bounded).
+    /// Takes one request from `instance`'s bucket (its override's when it has one), or says it is
+    /// over its limit.
+    pub fn check(&self, instance: &str) -> Result<()> {
+        self.note_seen(instance);
+        let allowed = match self
+            .overrides
+            .read()
+            .ok()
+            .as_ref()
+            .and_then(|o| o.get(instance))
+        {
+            Some((_, own)) => own.as_ref().is_none_or(|l| l.check().is_ok()),
+            None => match &self.limiter {
+                Some(limiter) => limiter.check_key(&instance.to_string()).is_ok(),
+                None => true,
+            },
+        };
+        if allowed {
+            Ok(())
+        } else {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            Err(Error::RateLimited(instance.to_string()))
+        }
+    }
+
+    /// Notes that `instance` was heard from now; a read lock and an atomic store for known instances
+    /// (every verified inbox request passes here).
+    fn note_seen(&self, instance: &str) {
+        let now = unix_now();
+        if let Ok(seen) = self.last_seen.read()
+            && let Some(at) = seen.get(instance)
+        {
+            at.store(now, Ordering::Relaxed);
+            return;
+        }
+        if let Ok(mut seen) = self.last_seen.write() {
+            seen.entry(instance.to_string())
+                .or_insert_with(|| AtomicI64::new(now))
+                .store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives `instance` its own limit (`rate` 0: unlimited), or back the configured one (`None`).
+    pub fn set_override(&self, instance: &str, limit: Option<LimitOverride>) {
+        if let Ok(mut overrides) = self.overrides.write() {
+            match limit {
+                Some(l) => {
+                    let own = quota(l.rate, l.burst).map(RateLimiter::direct);
+                    overrides.insert(instance.to_string(), (l, own));
+                }
+                None => {
+                    overrides.remove(instance);
+                }
+            }
+        }
+    }
+
+    /// Unix seconds of the last verified inbox request from `instance` since the relay started.
+    pub fn last_seen(&self, instance: &str) -> Option<i64> {
+        Some(
+            self.last_seen
+                .read()
+                .ok()?
+                .get(instance)?
+                .load(Ordering::Relaxed),
+        )
+    }
+
+    /// Drops the buckets of instances that are back to full, and the last-seen times older than a
+    /// week (keeps memory bounded).
     pub fn forget_idle(&self) {
+        const WEEK: i64 = 7 * 24 * 3600;
+        let now = unix_now();
+        if let Ok(mut seen) = self.last_seen.write() {
+            seen.retain(|_, at| now - at.load(Ordering::Relaxed) < WEEK);
+        }
         if let Some(limiter) = &self.limiter {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -64,6 +155,29 @@ mod tests {
         assert!(
             limiter.check("a.example").is_err(),
             "forgetting idle buckets keeps the ones in use"
+        );
+        assert_eq!(limiter.hits.load(Ordering::Relaxed), 2);
+        assert!(limiter.last_seen("a.example").is_some());
+        assert!(limiter.last_seen("c.example").is_none());
+    }
+
+    #[test]
+    fn overrides_replace_the_default_for_one_instance() {
+        let limiter = InboxLimiter::new(1, 1);
+        limiter.set_override("big.example", Some(LimitOverride { rate: 1, burst: 5 }));
+        for _ in 0..5 {
+            assert!(limiter.check("big.example").is_ok());
+        }
+        assert!(limiter.check("big.example").is_err());
+        limiter.set_override("free.example", Some(LimitOverride { rate: 0, burst: 0 }));
+        for _ in 0..100 {
+            assert!(limiter.check("free.example").is_ok());
+        }
+        limiter.set_override("free.example", None);
+        assert!(limiter.check("free.example").is_ok());
+        assert!(
+            limiter.check("free.example").is_err(),
+            "back to the default"
         );
     }
 

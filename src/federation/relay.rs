@@ -1,7 +1,7 @@
 //! The relay's rules, as plain functions over parsed activities: which ids are acceptable, who may
 //! subscribe (the instance's own actor) and unsubscribe (only the actor that subscribed), what is
 //! forwarded, in which shape, where replies may go, and what counts as a duplicate. No I/O here; the
-//! inbox service gathers the facts (signer, stored subscription, block, whether the instance named the
+//! inbox service gathers the facts (signer, stored subscription, whether the instance named the
 //! sender as its actor, fetched object) and acts on the [`Decision`].
 
 use crate::ap::value::{get_id, has_type, id_of};
@@ -61,8 +61,6 @@ pub struct Context<'a> {
     /// counts only for a sender that is [`InstanceEvidence::Discover`]. The inbox asks for Follows of
     /// this relay only.
     pub instance_confirmed: bool,
-    /// Whether the relay's admin removed the sender's instance (a sticky block).
-    pub blocked: bool,
 }
 
 /// What the store knows of an instance's subscription.
@@ -180,21 +178,23 @@ pub fn check_size(activity: &Activity, body_len: usize) -> Result<()> {
 }
 
 /// Where the relay may send to `actor` (a subscription's deliveries, an Accept or a Reject): its shared
-/// inbox, else its inbox — only one on the actor's own authority, so a document cannot aim the relay at
-/// another host.
+/// inbox, else its inbox. Every inbox the actor names must be a web URL on the actor's own authority: a
+/// document naming another host's inbox is refused outright, so it cannot aim the relay at that host.
 pub fn inbox_of(actor: &Actor, allow_http: bool) -> Result<&str> {
-    let usable = |inbox: &&str| is_web_iri(inbox, allow_http) && same_authority(inbox, &actor.id);
-    actor
-        .shared_inbox
-        .as_deref()
-        .filter(usable)
-        .or_else(|| actor.inbox.as_deref().filter(usable))
-        .ok_or_else(|| {
-            Error::BadRequest(format!(
-                "actor {} has no inbox on its own host (inbox {:?}, shared inbox {:?})",
-                actor.id, actor.inbox, actor.shared_inbox
-            ))
-        })
+    let named = [actor.shared_inbox.as_deref(), actor.inbox.as_deref()];
+    for inbox in named.into_iter().flatten() {
+        if !is_web_iri(inbox, allow_http) || !same_authority(inbox, &actor.id) {
+            return Err(Error::BadRequest(format!(
+                "actor {} may only name inboxes on its own host; {inbox:?} is on another host or not a web URL",
+                actor.id
+            )));
+        }
+    }
+    named
+        .into_iter()
+        .flatten()
+        .next()
+        .ok_or_else(|| Error::BadRequest(format!("actor {} has no inbox", actor.id)))
 }
 
 /// Decides what to do with a verified activity from `sender` (the actor document of `activity.actor`).
@@ -232,9 +232,7 @@ fn decide_follow(activity: &Activity, sender: &Actor, ctx: Context<'_>) -> Decis
         InstanceEvidence::Discover => ctx.instance_confirmed,
         InstanceEvidence::NotInstance => false,
     };
-    if ctx.blocked {
-        Decision::RejectFollow("this instance was removed by the relay's admin")
-    } else if !instance_actor {
+    if !instance_actor {
         Decision::RejectFollow("only an instance's own actor can subscribe to this relay")
     } else {
         Decision::Subscribe(style)
@@ -292,7 +290,16 @@ fn decide_forward(activity: &Activity, style: Style, ctx: Context<'_>) -> Result
     // Mastodon sends them to every relay, with or without addressing.
     let about_actor = matches!(kind, "Update" | "Delete" | "Move")
         && object_id.as_deref() == Some(activity.actor.as_str());
-    if !activity.is_public() && !about_actor {
+    // Posts and edits are relayed only when listed public (Public in `to`): a post with Public only in
+    // `cc` is "unlisted" (Misskey "home"), kept out of public timelines by its author, and a relay
+    // feeds public timelines. Deletes, Moves and Undos keep the looser rule: they withdraw or redirect
+    // what may have been relayed before.
+    let public = if matches!(kind, "Create" | "Announce" | "Update") {
+        activity.is_listed_public()
+    } else {
+        activity.is_public()
+    };
+    if !public && !about_actor {
         return Ok(match (kind, style, object_id) {
             // Only objects of the announcing instance are fetched: a subscriber cannot make the relay
             // fetch from anywhere else.
@@ -367,7 +374,7 @@ pub fn check_fetched_object(
     if !same_authority(object_id, &activity.actor) {
         return Ok(Decision::Ignore("object lives on another instance"));
     }
-    if !Audience::from_value(object).is_public() {
+    if !Audience::from_value(object).is_listed_public() {
         return Ok(Decision::Ignore("object is not public"));
     }
     let activity_id = activity
@@ -389,6 +396,7 @@ mod tests {
     use serde_json::json;
 
     const RELAY: &str = "https://relay.example/actor";
+    const PUBLIC_IRI: &str = "https://www.w3.org/ns/activitystreams#Public";
 
     fn actor(id: &str, kind: &str) -> Actor {
         Actor::from_value(json!({ "id": id, "type": kind, "inbox": format!("{id}/inbox") }))
@@ -416,7 +424,6 @@ mod tests {
             }),
             signer: SUBSCRIBER,
             instance_confirmed: false,
-            blocked: false,
         }
     }
 
@@ -504,24 +511,6 @@ mod tests {
             )
             .unwrap(),
             Decision::Subscribe(Style::Mastodon)
-        );
-    }
-
-    #[test]
-    fn a_removed_instance_is_rejected() {
-        let instance = actor(SUBSCRIBER, "Application");
-        let blocked = Context {
-            blocked: true,
-            ..ctx(None)
-        };
-        assert_eq!(
-            decide(
-                &follow_of_public("https://a.example/follows/4", SUBSCRIBER),
-                &instance,
-                blocked
-            )
-            .unwrap(),
-            Decision::RejectFollow("this instance was removed by the relay's admin")
         );
     }
 
@@ -719,10 +708,7 @@ mod tests {
             "https://a.example/actor/inbox",
             Some("https://victim.example/inbox"),
         );
-        assert_eq!(
-            inbox_of(&shared_elsewhere, false).unwrap(),
-            "https://a.example/actor/inbox"
-        );
+        assert!(inbox_of(&shared_elsewhere, false).is_err());
         assert!(inbox_of(&doc("https://victim.example/inbox", None), false).is_err());
         assert!(inbox_of(&doc("javascript:alert(1)", None), false).is_err());
         assert!(inbox_of(&doc("http://a.example/inbox", None), false).is_err());
@@ -788,6 +774,84 @@ mod tests {
         assert_eq!(
             decide(&followers, &alice, ctx(Some(Style::Mastodon))).unwrap(),
             Decision::Ignore("not public")
+        );
+    }
+
+    #[test]
+    fn unlisted_posts_boosts_and_edits_stay_home() {
+        let alice = actor("https://a.example/users/alice", "Person");
+        let followers = "https://a.example/users/alice/followers";
+        let sub = ctx(Some(Style::Mastodon));
+        for public in [PUBLIC_IRI, "as:Public", "Public"] {
+            // Unlisted (Mastodon) / home (Misskey): Public only in `cc`, on the activity and the object.
+            for kind in ["Create", "Update"] {
+                let unlisted = activity(
+                    json!({"id": "https://a.example/s/1/activity", "type": kind,
+                    "actor": alice.id, "to": [followers], "cc": [public],
+                    "object": {"id": "https://a.example/s/1", "type": "Note", "to": [followers], "cc": [public]}}),
+                );
+                assert_eq!(
+                    decide(&unlisted, &alice, sub).unwrap(),
+                    Decision::Ignore("not public"),
+                    "{kind} with {public} in cc"
+                );
+                // Listed: Public in `to` of the object is enough, even when the activity says nothing.
+                let listed = activity(json!({"id": "https://a.example/s/1/activity", "type": kind,
+                    "actor": alice.id,
+                    "object": {"id": "https://a.example/s/1", "type": "Note", "to": [public]}}));
+                assert!(
+                    matches!(decide(&listed, &alice, sub).unwrap(), Decision::Forward(_)),
+                    "{kind} with {public} in the object's to"
+                );
+            }
+            let boost = |to: &str, cc: &str| {
+                activity(
+                    json!({"id": "https://a.example/s/2/activity", "type": "Announce",
+                    "actor": alice.id, "to": [to], "cc": [cc], "object": "https://b.example/s/9"}),
+                )
+            };
+            assert_eq!(
+                decide(&boost(followers, public), &alice, sub).unwrap(),
+                Decision::Ignore("not public")
+            );
+            assert!(matches!(
+                decide(&boost(public, followers), &alice, sub).unwrap(),
+                Decision::Forward(_)
+            ));
+        }
+        // A Delete keeps its rule: Public in `cc` is enough to withdraw what may have been relayed.
+        let delete = activity(
+            json!({"id": "https://a.example/s/1#delete", "type": "Delete",
+            "actor": alice.id, "to": [followers], "cc": [PUBLIC_IRI],
+            "object": {"id": "https://a.example/s/1", "type": "Tombstone"}}),
+        );
+        assert!(matches!(
+            decide(&delete, &alice, sub).unwrap(),
+            Decision::Forward(_)
+        ));
+        // An account Update is relayed whatever its addressing.
+        let profile = activity(
+            json!({"id": "https://a.example/users/alice#update", "type": "Update",
+            "actor": alice.id, "to": [followers], "cc": [PUBLIC_IRI],
+            "object": {"id": alice.id, "type": "Person"}}),
+        );
+        assert!(matches!(
+            decide(&profile, &alice, sub).unwrap(),
+            Decision::Forward(_)
+        ));
+    }
+
+    #[test]
+    fn litepub_announces_of_unlisted_objects_stay_home() {
+        let relay_actor = actor("https://p.example/relay", "Application");
+        let announce = activity(json!({"id": "https://p.example/a/1", "type": "Announce",
+            "actor": relay_actor.id, "object": "https://p.example/objects/1",
+            "to": ["https://p.example/relay/followers", RELAY]}));
+        let unlisted = json!({"id": "https://p.example/objects/1",
+            "to": ["https://p.example/users/x/followers"], "cc": [PUBLIC_IRI]});
+        assert_eq!(
+            check_fetched_object(&announce, &unlisted, "https://p.example/objects/1").unwrap(),
+            Decision::Ignore("object is not public")
         );
     }
 

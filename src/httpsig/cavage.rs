@@ -2,14 +2,17 @@
 //!
 //! Parsing is lenient where real servers differ (parameter order, spaces after commas, unknown
 //! parameters, unquoted `created`/`expires`) and strict where ambiguity could be abused (duplicate
-//! parameters, unterminated quotes). The signing string is rebuilt in the order of `headers=`, never an
+//! parameters, unterminated quotes), and bounded in size and entries because it runs before any key is
+//! known. The signing string is rebuilt in the order of `headers=`, never an
 //! assumed order: Mastodon, GoToSocial, Pleroma and Fedify all order differently.
+
+use std::collections::{HashMap, HashSet};
 
 use axum::http::HeaderMap;
 use base64::Engine as _;
 
-use super::SignedRequest;
 use super::sfv::B64_LAX;
+use super::{MAX_SIGNATURE_ENTRIES, MAX_SIGNATURE_HEADER_BYTES, SignedRequest};
 use crate::{Error, Result};
 
 /// A parsed draft-cavage `Signature` header.
@@ -35,15 +38,20 @@ pub struct CavageSignature {
 /// [`Error::SignatureMalformed`]. When `headers` is absent the signed list is `date` (what Mastodon and the
 /// draft's own test vector C.1 assume; draft 12's prose says `(created)`, which no fediverse server sends
 /// without also sending `headers`).
+///
+/// Bounded: a value longer than [`MAX_SIGNATURE_HEADER_BYTES`], more than [`MAX_SIGNATURE_ENTRIES`]
+/// parameters or `headers=` names, or a name listed twice is refused; parsing stops at the first entry
+/// past the cap.
 pub fn parse_signature_header(value: &str) -> Result<CavageSignature> {
     let malformed = |m: &str| Error::SignatureMalformed(m.to_owned());
+    if value.len() > MAX_SIGNATURE_HEADER_BYTES {
+        return Err(Error::SignatureMalformed(format!(
+            "Signature is {} bytes, over the limit of {MAX_SIGNATURE_HEADER_BYTES}",
+            value.len()
+        )));
+    }
     let params = parse_params(value).map_err(Error::SignatureMalformed)?;
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| params.get(name).map(String::as_str);
 
     let key_id = get("keyid")
         .filter(|k| !k.is_empty())
@@ -55,10 +63,7 @@ pub fn parse_signature_header(value: &str) -> Result<CavageSignature> {
         .decode(sig_b64.trim())
         .map_err(|e| Error::SignatureMalformed(format!("signature is not base64: {e}")))?;
     let headers: Vec<String> = match get("headers") {
-        Some(list) => list
-            .split_ascii_whitespace()
-            .map(str::to_ascii_lowercase)
-            .collect(),
+        Some(list) => signed_names(list).map_err(Error::SignatureMalformed)?,
         None => vec!["date".to_owned()],
     };
     if headers.is_empty() {
@@ -84,11 +89,35 @@ pub fn parse_signature_header(value: &str) -> Result<CavageSignature> {
     })
 }
 
-/// Splits `name="value", name=value` into lowercased names and values.
-fn parse_params(input: &str) -> std::result::Result<Vec<(String, String)>, String> {
-    let mut out: Vec<(String, String)> = Vec::new();
+/// The lowercased names of `headers=`, in order; at most [`MAX_SIGNATURE_ENTRIES`], none twice (a
+/// repeated name would repeat its header's value in the signing string).
+fn signed_names(list: &str) -> std::result::Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    let mut seen = HashSet::new();
+    for name in list.split_ascii_whitespace() {
+        if names.len() == MAX_SIGNATURE_ENTRIES {
+            return Err(format!(
+                "headers lists more than {MAX_SIGNATURE_ENTRIES} names"
+            ));
+        }
+        let name = name.to_ascii_lowercase();
+        if !seen.insert(name.clone()) {
+            return Err(format!("headers lists {name} twice"));
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// Splits `name="value", name=value` into lowercased names and values: at most
+/// [`MAX_SIGNATURE_ENTRIES`] parameters, none twice.
+fn parse_params(input: &str) -> std::result::Result<HashMap<String, String>, String> {
+    let mut out: HashMap<String, String> = HashMap::new();
     let mut rest = input.trim_start();
     while !rest.is_empty() {
+        if out.len() == MAX_SIGNATURE_ENTRIES {
+            return Err(format!("more than {MAX_SIGNATURE_ENTRIES} parameters"));
+        }
         let eq = rest
             .find('=')
             .ok_or_else(|| format!("parameter without '=' near {:?}", preview(rest)))?;
@@ -128,10 +157,10 @@ fn parse_params(input: &str) -> std::result::Result<Vec<(String, String)>, Strin
             value = rest[..end].trim().to_owned();
             rest = &rest[end..];
         }
-        if out.iter().any(|(k, _)| *k == name) {
+        if out.contains_key(&name) {
             return Err(format!("duplicate parameter {name}"));
         }
-        out.push((name, value));
+        out.insert(name, value);
         if let Some(r) = rest.strip_prefix(',') {
             rest = r.trim_start();
         } else if !rest.is_empty() {
@@ -377,5 +406,53 @@ mod tests {
             signing_string(&sig, &req),
             Err(Error::SignatureIncomplete(_))
         ));
+    }
+
+    #[test]
+    fn parser_is_bounded() {
+        let huge = format!(
+            r#"keyId="k",signature="AAEC",x="{}""#,
+            "a".repeat(430 * 1024)
+        );
+        let err = parse_signature_header(&huge).expect_err("430 KB");
+        assert!(err.to_string().contains("over the limit of 8192"), "{err}");
+
+        // Thousands of parameters in under 8 KB: parsing stops at the cap.
+        let params: Vec<String> = (0..1000).map(|i| format!("p{i}=1")).collect();
+        let many = format!(r#"keyId="k",signature="AAEC",{}"#, params.join(","));
+        assert!(many.len() < MAX_SIGNATURE_HEADER_BYTES);
+        let err = parse_signature_header(&many).expect_err("thousands of parameters");
+        assert!(err.to_string().contains("more than 32 parameters"), "{err}");
+
+        // Thousands of the same parameter: refused at the second.
+        let same = format!(r#"keyId="k",signature="AAEC"{}"#, ",x=1".repeat(1500));
+        let err = parse_signature_header(&same).expect_err("duplicates");
+        assert!(err.to_string().contains("duplicate parameter x"), "{err}");
+
+        let names: Vec<String> = (0..40).map(|i| format!("x-h{i}")).collect();
+        let long_list = format!(
+            r#"keyId="k",signature="AAEC",headers="{}""#,
+            names.join(" ")
+        );
+        let err = parse_signature_header(&long_list).expect_err("40 names");
+        assert!(err.to_string().contains("more than 32 names"), "{err}");
+        let err = parse_signature_header(r#"keyId="k",signature="AAEC",headers="date Date""#)
+            .expect_err("twice");
+        assert!(err.to_string().contains("date twice"), "{err}");
+        // 32 of each is fine.
+        let params: Vec<String> = (0..30).map(|i| format!("p{i}=1")).collect();
+        let names: Vec<String> = (0..32).map(|i| format!("x-h{i}")).collect();
+        let full = format!(
+            r#"keyId="k",signature="AAEC",{},headers="{}""#,
+            params[..29].join(","),
+            names.join(" ")
+        );
+        assert_eq!(
+            parse_signature_header(&full)
+                .expect("at the caps")
+                .headers
+                .len(),
+            32
+        );
     }
 }

@@ -13,6 +13,7 @@
 pub mod cavage;
 pub mod digest;
 pub mod keys;
+pub mod outbound9421;
 pub mod rfc9421;
 mod sfv;
 
@@ -35,6 +36,16 @@ pub const DEFAULT_EXPIRY_SECS: i64 = 5 * 60;
 /// The longest validity a signature may claim (Mastodon's `EXPIRATION_WINDOW_LIMIT`).
 pub const EXPIRATION_WINDOW_LIMIT_SECS: i64 = 12 * 60 * 60;
 
+/// The longest signature-related header value read (`Signature`, `Signature-Input`, `Authorization`,
+/// `Digest`, `Content-Digest`; several field lines count together), in bytes. Real ones are under 1 KB
+/// (an RSA-4096 signature is 684 base64 characters); anything longer is refused before it is parsed.
+pub const MAX_SIGNATURE_HEADER_BYTES: usize = 8 * 1024;
+
+/// The most entries read in any list of a signature header: cavage parameters and `headers=` names,
+/// structured-field dictionary members, inner-list items and parameters per item, `Digest` entries. Real
+/// signatures use fewer than ten; parsers stop with an error at the first entry past the cap.
+pub const MAX_SIGNATURE_ENTRIES: usize = 32;
+
 /// A request as the inbox received it.
 #[derive(Debug, Clone, Copy)]
 pub struct SignedRequest<'a> {
@@ -42,7 +53,9 @@ pub struct SignedRequest<'a> {
     pub method: &'a Method,
     /// The request target: path and query, as received (`/inbox?x=1`).
     pub path_and_query: &'a str,
-    /// The authority (Host) the relay was reached at; used when the request has no Host header.
+    /// The relay's own authority (host and non-default port of its public URL): the signature must have
+    /// been made for it. A `Host` header, when present, must name it; `host` (when there is no Host
+    /// header, as over HTTP/2), `@authority` and `@target-uri` are built from it.
     pub authority: &'a str,
     /// `https` (or `http` behind a terminating proxy, as configured).
     pub scheme: &'a str,
@@ -94,10 +107,14 @@ impl Claim {
 /// draft-cavage from `Signature`, or from `Authorization: Signature …`) and applies Mastodon's policy
 /// before any key is fetched.
 ///
-/// draft-cavage: `keyId` and `signature` required; `date` or `(created)` must be signed, and
-/// `(request-target)` always (the one deviation from Mastodon, which accepts `digest` in its place: a
-/// signature that does not bind the path can be replayed to another endpoint); a GET must sign `host`; a
-/// POST must sign `digest`, and the `Digest` header must match the body. Algorithms: `rsa-sha256`, `hs2019`
+/// Every request must have been made for this relay: a `Host` header, when present, must name
+/// [`SignedRequest::authority`] ([`Error::SignatureWrongHost`] otherwise), and the signature must cover it.
+///
+/// draft-cavage: `keyId` and `signature` required; `date` or `(created)` must be signed, `host` and
+/// `(request-target)` always (deviations from Mastodon, which lets a POST leave out `host` and accepts
+/// `digest` in place of `(request-target)`: a signature that does not bind the host and path can be
+/// replayed to another server or endpoint); a POST must sign `digest`, and the `Digest` header must match
+/// the body. `expires` counts only when `(expires)` is signed. Algorithms: `rsa-sha256`, `hs2019`
 /// (decided by the key type), `ed25519`.
 ///
 /// RFC 9421: `keyid` and `created` required; `@method` signed; the target signed either as `@target-uri`
@@ -107,7 +124,12 @@ impl Claim {
 /// Clock window, as Mastodon: the date (`Date` header, or `created` when `(created)` is signed / in
 /// RFC 9421) may be at most one hour ahead of `now`; the signature expires at `expires` or `created` +
 /// 5 min, never later than `created` + 12 h, and is refused one hour after that.
+///
+/// Cost is bounded before anything is parsed: signature headers longer than
+/// [`MAX_SIGNATURE_HEADER_BYTES`] or with more than [`MAX_SIGNATURE_ENTRIES`] entries in a list are
+/// refused, and the body is hashed at most once per digest algorithm.
 pub fn extract_claim(req: &SignedRequest<'_>, now: SystemTime) -> Result<Claim> {
+    check_host(req)?;
     if req.headers.contains_key("signature-input") {
         return rfc9421_claim(req, now);
     }
@@ -118,6 +140,9 @@ pub fn extract_claim(req: &SignedRequest<'_>, now: SystemTime) -> Result<Claim> 
             .get("authorization")
             .and_then(|v| v.to_str().ok())
         {
+            Some(auth) if auth.len() > MAX_SIGNATURE_HEADER_BYTES => {
+                return Err(too_long("authorization", auth.len()));
+            }
             Some(auth) => match (auth.get(..10), auth.get(10..)) {
                 (Some(scheme), Some(params)) if scheme.eq_ignore_ascii_case("signature ") => {
                     params.to_owned()
@@ -149,8 +174,10 @@ fn cavage_claim(req: &SignedRequest<'_>, value: &str, now: SystemTime) -> Result
     if !signs("(request-target)") {
         return Err(Error::SignatureIncomplete("(request-target)".into()));
     }
-    if req.method == Method::GET && !signs("host") {
-        return Err(Error::SignatureIncomplete("host (required for GET)".into()));
+    if !signs("host") {
+        return Err(Error::SignatureIncomplete(
+            "host (the relay's authority must be signed)".into(),
+        ));
     }
     if req.method == Method::POST && !signs("digest") {
         return Err(Error::SignatureIncomplete(
@@ -171,7 +198,13 @@ fn cavage_claim(req: &SignedRequest<'_>, value: &str, now: SystemTime) -> Result
             .map_err(|_| Error::SignatureMalformed(format!("Date {date:?} is not an HTTP date")))?;
         unix_secs(t)
     };
-    check_window(created, sig.expires, now)?;
+    // An `expires` that is not signed could be appended by anyone to revive an old signature.
+    let expires = if signs("(expires)") {
+        sig.expires
+    } else {
+        None
+    };
+    check_window(created, expires, now)?;
     let message = cavage::signing_string(&sig, req)?;
     if signs("digest") {
         let digest = joined_header(req.headers, "digest")?
@@ -245,10 +278,50 @@ fn rfc9421_claim(req: &SignedRequest<'_>, now: SystemTime) -> Result<Claim> {
     })
 }
 
+/// Refuses a request whose `Host` header names another server than the relay (a signature made for
+/// that server, replayed here). Absent Host (HTTP/2) is fine: the signature is then checked against the
+/// relay's own authority.
+fn check_host(req: &SignedRequest<'_>) -> Result<()> {
+    let mut values = req.headers.get_all(axum::http::header::HOST).iter();
+    let Some(first) = values.next() else {
+        return Ok(());
+    };
+    let host = first.to_str().unwrap_or("(not visible ASCII)");
+    if values.next().is_some() {
+        return Err(Error::BadRequest("more than one Host header".into()));
+    }
+    if rfc9421::normalized_authority(req.scheme, host)
+        != rfc9421::normalized_authority(req.scheme, req.authority)
+    {
+        return Err(Error::SignatureWrongHost {
+            host: host.chars().take(100).collect(),
+            relay: req.authority.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn too_long(name: &str, len: usize) -> Error {
+    Error::SignatureMalformed(format!(
+        "{name} header is {len} bytes, over the limit of {MAX_SIGNATURE_HEADER_BYTES}"
+    ))
+}
+
 /// All values of a header joined with `, ` (RFC 9110 field-line combination); `None` when absent.
+/// Longer than [`MAX_SIGNATURE_HEADER_BYTES`] in total is [`Error::SignatureMalformed`], checked before
+/// anything is copied.
 fn joined_header(headers: &HeaderMap, name: &str) -> Result<Option<String>> {
+    let values = headers.get_all(name);
+    let total = values
+        .iter()
+        .map(|v| v.len() + 2)
+        .sum::<usize>()
+        .saturating_sub(2);
+    if total > MAX_SIGNATURE_HEADER_BYTES {
+        return Err(too_long(name, total));
+    }
     let mut out: Option<String> = None;
-    for v in headers.get_all(name) {
+    for v in values {
         let s = v.to_str().map_err(|_| {
             Error::SignatureMalformed(format!("{name} header is not visible ASCII"))
         })?;
@@ -309,6 +382,68 @@ pub fn request_target(url: &url::Url) -> String {
     match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_owned(),
+    }
+}
+
+impl Scheme {
+    /// The other scheme: what to try once when a receiver refuses this one (the "double knock").
+    pub fn other(self) -> Scheme {
+        match self {
+            Scheme::Cavage => Scheme::Rfc9421,
+            Scheme::Rfc9421 => Scheme::Cavage,
+        }
+    }
+
+    /// The name used in the configuration and the store: `cavage` or `rfc9421`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Cavage => "cavage",
+            Scheme::Rfc9421 => "rfc9421",
+        }
+    }
+
+    /// Reads [`Scheme::as_str`] back.
+    pub fn parse(name: &str) -> Option<Scheme> {
+        match name {
+            "cavage" => Some(Scheme::Cavage),
+            "rfc9421" => Some(Scheme::Rfc9421),
+            _ => None,
+        }
+    }
+}
+
+/// Signs a request the relay sends with `scheme`: [`sign_request_with_digest`] (draft-cavage) or
+/// [`outbound9421::sign_request_rfc9421`]. `digest` is the body's `Digest` value ([`digest_header`]),
+/// `None` for a request without body (GET); RFC 9421 turns it into `Content-Digest` without rehashing.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_request_as(
+    scheme: Scheme,
+    key: &PrivateKey,
+    key_id: &str,
+    method: &Method,
+    url: &url::Url,
+    content_type: Option<&str>,
+    digest: Option<&str>,
+    now: SystemTime,
+) -> Result<Vec<(HeaderName, HeaderValue)>> {
+    match scheme {
+        Scheme::Cavage => {
+            sign_request_with_digest(key, key_id, method, url, content_type, digest, now)
+        }
+        Scheme::Rfc9421 => {
+            let content_digest = digest
+                .map(outbound9421::content_digest_from_digest)
+                .transpose()?;
+            outbound9421::sign_request_rfc9421(
+                key,
+                key_id,
+                method,
+                url,
+                content_type,
+                content_digest.as_deref(),
+                now,
+            )
+        }
     }
 }
 
@@ -915,5 +1050,152 @@ mod tests {
         check_window(t + 3600, None, at(t)).expect("one hour ahead");
         assert!(check_window(t + 3601, None, at(t)).is_err());
         assert!(check_window(i64::MAX, Some(i64::MIN), at(t)).is_err());
+    }
+
+    #[test]
+    fn signature_made_for_another_server_is_refused() {
+        let body = br#"{"type":"Undo"}"#;
+        let for_relay = || {
+            signed(
+                Method::POST,
+                "https://relay.example/inbox",
+                Some(body),
+                now(),
+            )
+        };
+        // A request signed for other.example, replayed to the relay with its Host header intact.
+        let mut o = signed(
+            Method::POST,
+            "https://other.example/inbox",
+            Some(body),
+            now(),
+        );
+        extract_claim(&o.req(), now()).expect("valid where it was sent");
+        o.authority = "relay.example".into();
+        let err = extract_claim(&o.req(), now()).expect_err("replayed here");
+        assert!(matches!(err, Error::SignatureWrongHost { .. }), "{err}");
+        assert_eq!(err.status(), axum::http::StatusCode::UNAUTHORIZED);
+        assert!(err.to_string().contains("other.example"), "{err}");
+
+        // Host normalisation: case and the scheme's default port do not matter.
+        let mut o = for_relay();
+        o.authority = "Relay.Example:443".into();
+        extract_claim(&o.req(), now()).expect("same authority");
+
+        // A POST must sign host (Mastodon does not require it; a relay must).
+        let o = for_relay();
+        let mut headers = o.headers.clone();
+        let sig = headers
+            .get("signature")
+            .and_then(|v| v.to_str().ok())
+            .expect("sig")
+            .replace(" host", "");
+        headers.insert("signature", HeaderValue::from_str(&sig).expect("v"));
+        let o = Owned { headers, ..o };
+        let err = extract_claim(&o.req(), now()).expect_err("host unsigned");
+        assert!(matches!(err, Error::SignatureIncomplete(_)), "{err}");
+        assert!(err.to_string().contains("host"), "{err}");
+
+        // RFC 9421: the Host header must name the relay too.
+        let mut o = for_relay();
+        o.headers.insert(
+            "content-digest",
+            HeaderValue::from_str(&content_digest_header(body)).expect("v"),
+        );
+        rfc9421_sign(
+            &mut o,
+            r#""@method" "@target-uri" "content-digest""#,
+            unix_secs(now()),
+        );
+        extract_claim(&o.req(), now()).expect("rfc9421 for the relay");
+        o.headers
+            .insert("host", HeaderValue::from_static("other.example"));
+        assert!(matches!(
+            extract_claim(&o.req(), now()),
+            Err(Error::SignatureWrongHost { .. })
+        ));
+    }
+
+    #[test]
+    fn unsigned_expires_is_ignored() {
+        let body = br#"{"type":"Create"}"#;
+        let three_hours_ago = now() - Duration::from_secs(3 * 3600);
+        let mut o = signed(
+            Method::POST,
+            "https://relay.example/inbox",
+            Some(body),
+            three_hours_ago,
+        );
+        assert!(matches!(
+            extract_claim(&o.req(), now()),
+            Err(Error::SignatureExpired(_))
+        ));
+        let sig = o.headers["signature"].to_str().expect("ascii").to_owned();
+        let revived = format!("{sig},expires=\"{}\"", unix_secs(now()) + 3600);
+        o.headers
+            .insert("signature", HeaderValue::from_str(&revived).expect("v"));
+        let err = extract_claim(&o.req(), now()).expect_err("unsigned expires");
+        assert!(matches!(err, Error::SignatureExpired(_)), "{err}");
+    }
+
+    #[test]
+    fn hostile_headers_are_refused_with_a_reason() {
+        let body = vec![b'x'; 1024 * 1024];
+        let o = signed(
+            Method::POST,
+            "https://relay.example/inbox",
+            Some(&body),
+            now(),
+        );
+        let huge = "a".repeat(430 * 1024);
+        let many: Vec<String> = (0..1000).map(|i| format!("p{i}=1")).collect();
+        let many = many.join(",");
+        let cases: Vec<(&str, String, &str)> = vec![
+            (
+                "signature",
+                format!(r#"keyId="k",x="{huge}""#),
+                "over the limit",
+            ),
+            ("signature", many.clone(), "more than 32 parameters"),
+            (
+                "signature-input",
+                format!(r#"sig1=("@method");created=1;x="{huge}""#),
+                "over the limit",
+            ),
+            (
+                "signature-input",
+                format!("sig1=(\"@method\"){}", ";p=1".repeat(1000)),
+                "more than 32 parameters",
+            ),
+            (
+                "digest",
+                vec![digest_header(&body); 7000].join(","),
+                "over the limit",
+            ),
+        ];
+        for (name, value, reason) in cases {
+            let mut headers = o.headers.clone();
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_str(&value).expect("v"),
+            );
+            if name == "signature-input" {
+                headers.insert("signature", HeaderValue::from_static("sig1=:AAEC:"));
+            }
+            let owned = Owned {
+                headers,
+                method: Method::POST,
+                pq: o.pq.clone(),
+                authority: o.authority.clone(),
+                body: o.body.clone(),
+            };
+            let err = extract_claim(&owned.req(), now()).expect_err(reason);
+            assert_eq!(
+                err.status(),
+                axum::http::StatusCode::UNAUTHORIZED,
+                "{name}: {err}"
+            );
+            assert!(err.to_string().contains(reason), "{name}: {err}");
+        }
     }
 }

@@ -5,6 +5,8 @@
 //! (RFC 9421 §2.5) from the derived components and header fields the signer listed. The final
 //! `@signature-params` line repeats the received inner list and parameters verbatim.
 
+use std::collections::{HashMap, HashSet};
+
 use axum::http::HeaderMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -84,16 +86,14 @@ pub fn parse(
         .map_err(|e| malformed(format!("Signature-Input: {e}")))?;
     let sigs =
         sfv::parse_dictionary(signature).map_err(|e| malformed(format!("Signature: {e}")))?;
-    let input = inputs
+    let sigs: HashMap<&str, &sfv::Member> = sigs.iter().map(|m| (m.key.as_str(), m)).collect();
+    let (input, sig_member) = inputs
         .iter()
-        .find(|m| label.is_none_or(|l| m.key == l) && sigs.iter().any(|s| s.key == m.key))
+        .filter(|m| label.is_none_or(|l| m.key == l))
+        .find_map(|m| sigs.get(m.key.as_str()).map(|s| (m, *s)))
         .ok_or_else(|| {
             malformed("no label present in both Signature-Input and Signature".into())
         })?;
-    let sig_member = sigs
-        .iter()
-        .find(|s| s.key == input.key)
-        .ok_or_else(|| malformed("no matching Signature".into()))?;
     let signature = match &sig_member.value {
         MemberValue::Item(sfv::Item {
             bare: BareItem::Bytes(b),
@@ -114,6 +114,7 @@ pub fn parse(
     };
 
     let mut components: Vec<Component> = Vec::with_capacity(items.len());
+    let mut seen: HashSet<String> = HashSet::with_capacity(items.len());
     for item in items {
         let BareItem::String(name) = &item.bare else {
             return Err(malformed("component identifiers must be strings".into()));
@@ -143,11 +144,9 @@ pub fn parse(
             name: name.clone(),
             params: item.params.clone(),
         };
-        if components.contains(&c) {
-            return Err(malformed(format!(
-                "component {} listed twice",
-                c.identifier()
-            )));
+        let identifier = c.identifier();
+        if !seen.insert(identifier.clone()) {
+            return Err(malformed(format!("component {identifier} listed twice")));
         }
         components.push(c);
     }
@@ -315,7 +314,7 @@ pub fn signature_base(sig: &Rfc9421Signature, msg: &Message<'_>) -> Result<Vec<u
 }
 
 /// `@authority`: lowercase, without the scheme's default port.
-fn normalized_authority(scheme: &str, authority: &str) -> String {
+pub(crate) fn normalized_authority(scheme: &str, authority: &str) -> String {
     let a = authority.to_ascii_lowercase();
     let default = if scheme.eq_ignore_ascii_case("https") {
         ":443"

@@ -8,7 +8,10 @@
 //! connection (WAL mode: readers never wait for the writer). The async API is narrow on purpose, so that a
 //! PostgreSQL backend can implement the same calls later.
 
+pub mod moderation;
+pub mod published;
 pub mod reader;
+pub mod schemes;
 pub mod tail;
 
 use std::collections::HashMap;
@@ -32,14 +35,14 @@ pub enum Style {
 }
 
 impl Style {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Style::Mastodon => "mastodon",
             Style::LitePub => "litepub",
         }
     }
 
-    fn parse(s: &str) -> Style {
+    pub(crate) fn parse(s: &str) -> Style {
         if s == "litepub" {
             Style::LitePub
         } else {
@@ -67,17 +70,6 @@ pub struct Subscriber {
     pub created_at: i64,
     /// The id of the Follow that subscribed (what its Undo names); empty when unknown.
     pub follow_id: String,
-}
-
-/// An instance the relay's admin removed: its Follows are rejected until the block is lifted.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Block {
-    /// The instance, as its authority (`host[:port]`).
-    pub domain: String,
-    /// Why, in the admin's or the relay's words.
-    pub reason: String,
-    /// Unix seconds of the block.
-    pub created_at: i64,
 }
 
 /// One accepted activity (or a reply addressed to one subscriber) in the log.
@@ -242,6 +234,11 @@ CREATE TABLE IF NOT EXISTS index_instances (
     authority   TEXT PRIMARY KEY,
     nodeinfo_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS index_authors (
+    id         TEXT PRIMARY KEY,
+    fetched_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS index_authors_fetched ON index_authors(fetched_at);
 ";
 
 /// Brings a database created by an earlier version up to [`SCHEMA`]: adds `subscribers.follow_id`,
@@ -297,6 +294,9 @@ fn open_writer(path: &Path) -> Result<Connection> {
     writer.execute_batch(SCHEMA)?;
     migrate(&writer)?;
     migrate_log(&writer)?;
+    writer.execute_batch(published::SCHEMA)?;
+    writer.execute_batch(schemes::SCHEMA)?;
+    moderation::migrate(&writer)?;
     writer.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
     Ok(writer)
 }
@@ -518,7 +518,7 @@ impl Store {
         replies: Vec<NewEntry>,
     ) -> Result<(Subscribed, Subscriber)> {
         self.write(move |conn, changes| {
-            if load_block(conn, &sub.authority)?.is_some() {
+            if moderation::blocked_in(conn, &sub.authority)? {
                 return Err(Error::InstanceBlocked(sub.authority));
             }
             let existing = load_subscriber(conn, &sub.authority)?;
@@ -567,47 +567,6 @@ impl Store {
             }
             changes.members.push(Member::Upsert(stored.clone()));
             Ok((state, stored))
-        })
-        .await
-    }
-
-    /// Blocks `domain` (an instance authority) with `reason`: its Follows are refused until
-    /// [`Store::unblock`]. Blocking again keeps the first date and takes the new reason.
-    pub async fn block(&self, domain: &str, reason: &str) -> Result<()> {
-        let (domain, reason) = (domain.to_string(), reason.to_string());
-        self.write(move |conn, _| {
-            conn.execute(
-                "INSERT INTO blocks (domain, reason, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(domain) DO UPDATE SET reason = excluded.reason",
-                params![domain, reason, now_ms() / 1000],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Lifts the block of `domain`; returns whether there was one.
-    pub async fn unblock(&self, domain: &str) -> Result<bool> {
-        let domain = domain.to_string();
-        self.write(move |conn, _| {
-            Ok(conn.execute("DELETE FROM blocks WHERE domain = ?1", [&domain])? > 0)
-        })
-        .await
-    }
-
-    /// The block of `domain`, if it is blocked.
-    pub async fn block_of(&self, domain: &str) -> Result<Option<Block>> {
-        let domain = domain.to_string();
-        self.read(move |conn| load_block(conn, &domain)).await
-    }
-
-    /// Every block, by domain.
-    pub async fn blocks(&self) -> Result<Vec<Block>> {
-        self.read(|conn| {
-            let mut stmt =
-                conn.prepare("SELECT domain, reason, created_at FROM blocks ORDER BY domain")?;
-            let rows = stmt.query_map([], block_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }
@@ -713,6 +672,7 @@ impl Store {
             let cutoff = now_ms() - max_age_ms;
             let n = conn.execute("DELETE FROM log WHERE received_ms < ?1", [cutoff])?;
             conn.execute("DELETE FROM seen WHERE at < ?1", [cutoff])?;
+            published::prune(conn, cutoff)?;
             Ok(n)
         })
         .await
@@ -780,6 +740,43 @@ impl Store {
         .await
     }
 
+    /// Records that an author of indexed posts was fetched at `fetched_at` (Unix seconds): the
+    /// indexer fetches authors again on a schedule to re-check their consent, across restarts.
+    pub async fn note_author(&self, id: &str, fetched_at: i64) -> Result<()> {
+        let key = id.to_string();
+        self.write(move |conn, _| {
+            conn.execute(
+                "INSERT INTO index_authors (id, fetched_at) VALUES (?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET fetched_at = excluded.fetched_at",
+                params![key, fetched_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Up to `limit` authors last fetched before `before` (Unix seconds), oldest first.
+    pub async fn stale_authors(&self, before: i64, limit: usize) -> Result<Vec<String>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM index_authors WHERE fetched_at < ?1 ORDER BY fetched_at LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![before, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .await
+    }
+
+    /// Forgets an author (deleted, or of an instance that left).
+    pub async fn forget_author(&self, id: &str) -> Result<()> {
+        let key = id.to_string();
+        self.write(move |conn, _| {
+            conn.execute("DELETE FROM index_authors WHERE id = ?1", [&key])?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Records that the index no longer holds `authority`.
     pub async fn forget_index_instance(&self, authority: &str) -> Result<()> {
         let key = authority.to_string();
@@ -804,24 +801,6 @@ fn subscriber_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscriber> {
         created_at: r.get(6)?,
         follow_id: r.get(7)?,
     })
-}
-
-fn block_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Block> {
-    Ok(Block {
-        domain: r.get(0)?,
-        reason: r.get(1)?,
-        created_at: r.get(2)?,
-    })
-}
-
-fn load_block(conn: &Connection, domain: &str) -> Result<Option<Block>> {
-    Ok(conn
-        .query_row(
-            "SELECT domain, reason, created_at FROM blocks WHERE domain = ?1",
-            [domain],
-            block_from_row,
-        )
-        .optional()?)
 }
 
 fn all_subscribers(conn: &Connection) -> Result<Vec<Subscriber>> {
@@ -872,6 +851,7 @@ fn insert_entry(
         e.original.as_deref()
     ])?;
     let seq = conn.last_insert_rowid() as u64;
+    published::record_entry(conn, seq, &e.litepub_body, now)?;
     appended.push(Entry {
         seq,
         origin: e.origin,
@@ -1120,32 +1100,46 @@ mod tests {
 
     #[tokio::test]
     async fn a_block_refuses_follows_until_lifted_and_survives_a_restart() {
+        use crate::moderation::audit::NewAudit;
+        use crate::moderation::blocks::{Block, BlockKind};
+        let audit = |action| NewAudit {
+            admin: "admin".into(),
+            action,
+            target: "example.org".into(),
+            detail: serde_json::Value::Null,
+        };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let store = Store::open(&path).unwrap();
-        store.block("b.example", "spam").await.unwrap();
-        store.block("b.example", "spam, again").await.unwrap();
+        let block = Block::new(BlockKind::Domain, "example.org", "spam").unwrap();
+        store
+            .add_blocks(vec![block], vec![], audit("block"))
+            .await
+            .unwrap();
         assert!(matches!(
             store
-                .subscribe(subscriber("b.example"), "{}".into(), vec![])
+                .subscribe(subscriber("social.example.org:8443"), "{}".into(), vec![])
                 .await,
             Err(Error::InstanceBlocked(_))
         ));
-        assert!(store.subscriber("b.example").is_none());
+        assert!(store.subscriber("social.example.org:8443").is_none());
         drop(store);
         let store = Store::open(&path).unwrap();
-        let block = store.block_of("b.example").await.unwrap().expect("kept");
-        assert_eq!(block.reason, "spam, again");
-        assert!(block.created_at > 0);
-        assert_eq!(store.blocks().await.unwrap(), vec![block]);
-        assert!(store.unblock("b.example").await.unwrap());
-        assert!(!store.unblock("b.example").await.unwrap());
-        assert!(store.block_of("b.example").await.unwrap().is_none());
+        let kept = store.blocks().await.unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].reason, "spam");
+        assert!(kept[0].created_at > 0);
+        assert!(
+            store
+                .remove_block(BlockKind::Domain, "example.org", audit("unblock"))
+                .await
+                .unwrap()
+        );
         store
-            .subscribe(subscriber("b.example"), "{}".into(), vec![])
+            .subscribe(subscriber("social.example.org:8443"), "{}".into(), vec![])
             .await
             .unwrap();
-        assert!(store.subscriber("b.example").is_some());
+        assert!(store.subscriber("social.example.org:8443").is_some());
     }
 
     #[tokio::test]
@@ -1294,5 +1288,48 @@ mod tests {
             vec![("a.example".to_string(), 200)]
         );
         assert_eq!(store.cursor("other").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn authors_due_for_a_refresh_are_listed_oldest_first_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .note_author("https://a.example/users/new", 300)
+                .await
+                .unwrap();
+            store
+                .note_author("https://a.example/users/old", 100)
+                .await
+                .unwrap();
+            store
+                .note_author("https://a.example/users/mid", 200)
+                .await
+                .unwrap();
+            store
+                .note_author("https://a.example/users/gone", 50)
+                .await
+                .unwrap();
+            store
+                .forget_author("https://a.example/users/gone")
+                .await
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.stale_authors(250, 10).await.unwrap(),
+            vec!["https://a.example/users/old", "https://a.example/users/mid"]
+        );
+        assert_eq!(store.stale_authors(250, 1).await.unwrap().len(), 1);
+        store
+            .note_author("https://a.example/users/old", 400)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.stale_authors(250, 10).await.unwrap(),
+            vec!["https://a.example/users/mid"]
+        );
     }
 }

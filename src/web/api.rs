@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::app::AppState;
+use crate::web::mastodon_api;
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -50,8 +51,23 @@ pub fn routes() -> Router<Arc<AppState>> {
                        /api/v2/search, /api/v1/timelines/* and /api/v1|v2/instance are served too.",
         license(name = "AGPL-3.0-or-later")
     ),
-    paths(search, directory, tags, instances, counts),
-    tags((name = "plaza", description = "The native discovery API"))
+    paths(
+        search,
+        directory,
+        tags,
+        instances,
+        counts,
+        mastodon_api::search,
+        mastodon_api::public_timeline,
+        mastodon_api::tag_timeline,
+        mastodon_api::status,
+        mastodon_api::instance_v1,
+        mastodon_api::instance_v2
+    ),
+    tags(
+        (name = "plaza", description = "The native discovery API"),
+        (name = "mastodon", description = "Mastodon-compatible endpoints over the same index")
+    )
 )]
 pub struct ApiDoc;
 
@@ -251,7 +267,7 @@ pub struct Profile {
 
 fn profile(view: &plaza_index::AccountView) -> Profile {
     Profile {
-        id: view.key.to_string(),
+        id: crate::web::mastodon_entities::account_id(view).to_string(),
         uri: view.uri.clone(),
         acct: view.acct.clone(),
         username: view.username.clone(),
@@ -712,6 +728,12 @@ mod tests {
             "/api/plaza/v1/tags",
             "/api/plaza/v1/instances",
             "/api/plaza/v1/counts",
+            "/api/v2/search",
+            "/api/v1/timelines/public",
+            "/api/v1/timelines/tag/{hashtag}",
+            "/api/v1/statuses/{id}",
+            "/api/v1/instance",
+            "/api/v2/instance",
         ] {
             assert!(doc["paths"][path]["get"].is_object(), "{path}");
         }
@@ -726,6 +748,21 @@ mod tests {
         ] {
             assert!(names.contains(&name), "{name} in {names:?}");
         }
+        let mut operations: Vec<&str> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .filter_map(|item| item["get"]["operationId"].as_str())
+            .collect();
+        let all = operations.len();
+        operations.sort();
+        operations.dedup();
+        assert_eq!(
+            operations.len(),
+            all,
+            "operation ids are unique: {operations:?}"
+        );
+        assert_eq!(all, 11);
         for schema in [
             "PostPage",
             "ProfilePage",

@@ -188,7 +188,7 @@ fn statuses(state: &AppState, hits: &[PostHit]) -> Vec<entities::Status> {
         .map(|hit| {
             state
                 .search
-                .remember_account(hit.account.key, &hit.account.uri);
+                .remember_account(entities::account_id(&hit.account), &hit.account.uri);
             entities::status(relay(state), hit)
         })
         .collect()
@@ -216,78 +216,91 @@ fn author(state: &AppState, params: &HashMap<String, String>) -> Result<Option<S
         .ok_or_else(|| Error::NotFound(format!("account {id}")))
 }
 
-async fn search(
-    State(state): Shared,
-    RawQuery(raw): RawQuery,
-) -> Result<axum::Json<SearchResults>> {
-    let params = params(raw.as_deref());
+/// What `/api/v2/search` was asked, read and checked.
+struct SearchAsk {
+    q: String,
+    wanted: Wanted,
+    limit: usize,
+    offset: usize,
+    min_key: Option<u64>,
+    max_key: Option<u64>,
+    author: Option<String>,
+}
+
+fn search_ask(state: &AppState, params: &HashMap<String, String>) -> Result<SearchAsk> {
     let q = params
         .get("q")
         .map(|q| q.trim().to_owned())
         .filter(|q| !q.is_empty())
         .ok_or_else(|| Error::BadRequest("q is required: the text to search for".into()))?;
-    let wanted = wanted(&params)?;
-    let limit = limit(&params)?;
-    let offset = number(&params, "offset")?.unwrap_or(0) as usize;
-    let min_key = number(&params, "min_id")?;
-    let max_key = number(&params, "max_id")?;
-    let author = author(&state, &params)?;
-    let mut results = SearchResults::default();
-    if wanted.statuses {
-        let request = SearchRequest {
-            q: q.clone(),
-            // Paging by id only makes sense in id (date) order.
-            sort: if min_key.is_some() || max_key.is_some() {
-                Sort::Newest
-            } else {
-                Sort::Relevance
-            },
-            limit,
-            offset,
-            min_key,
-            max_key,
-            author: author.clone(),
-            ..SearchRequest::default()
-        };
-        let page = state
-            .search_index(move |i| i.search_posts(&request))
-            .await?;
-        results.statuses = statuses(&state, &page.hits);
+    Ok(SearchAsk {
+        q,
+        wanted: wanted(params)?,
+        limit: limit(params)?,
+        offset: number(params, "offset")?.unwrap_or(0) as usize,
+        min_key: number(params, "min_id")?,
+        max_key: number(params, "max_id")?,
+        author: author(state, params)?,
+    })
+}
+
+/// A search text that is one `http(s)` address: what a person pastes to open a post or a profile.
+pub fn as_address(q: &str) -> Option<String> {
+    let url = url::Url::parse(q.trim()).ok()?;
+    matches!(url.scheme(), "https" | "http").then(|| url.to_string())
+}
+
+/// Search (Mastodon)
+///
+/// Mastodon's `GET /api/v2/search`: statuses, accounts and hashtags matching `q` in Plaza's query
+/// language; a pasted link finds the post or profile at that address.
+#[utoipa::path(
+    get,
+    path = "/api/v2/search",
+    operation_id = "mastodon_search",
+    tag = "mastodon",
+    params(
+        ("q" = String, Query, description = "The query (Plaza's query language), or a link"),
+        ("type" = Option<String>, Query, description = "accounts, statuses or hashtags (default: all)"),
+        ("limit" = Option<u32>, Query, description = "Results per kind, at most 40 (default 20)"),
+        ("offset" = Option<u32>, Query, description = "Results to skip"),
+        ("min_id" = Option<String>, Query, description = "Only statuses newer than this id"),
+        ("max_id" = Option<String>, Query, description = "Only statuses older than this id"),
+        ("account_id" = Option<String>, Query, description = "Only statuses by this account"),
+        ("resolve" = Option<bool>, Query, description = "Ignored: the relay never fetches for a search")
+    ),
+    responses(
+        (status = 200, description = "Mastodon Search results", body = SearchResults),
+        (status = 400, description = "Malformed query or parameter", body = crate::web::api::ApiError)
+    )
+)]
+pub(crate) async fn search(
+    State(state): Shared,
+    RawQuery(raw): RawQuery,
+) -> Result<axum::Json<SearchResults>> {
+    let ask = search_ask(&state, &params(raw.as_deref()))?;
+    if let Some(address) = as_address(&ask.q) {
+        return look_up(&state, &ask, address).await.map(axum::Json);
     }
-    if wanted.accounts && author.is_none() {
-        let request = SearchRequest {
-            q: q.clone(),
-            limit,
-            offset,
-            ..SearchRequest::default()
-        };
-        let found = state
-            .search_index(move |i| i.search_profiles(&request))
-            .await;
-        match found {
-            Ok(page) => {
-                results.accounts = page
-                    .hits
-                    .iter()
-                    .map(|hit| {
-                        state
-                            .search
-                            .remember_account(hit.account.key, &hit.account.uri);
-                        entities::account(relay(&state), &hit.account)
-                    })
-                    .collect()
-            }
+    let mut results = SearchResults::default();
+    if ask.wanted.statuses {
+        results.statuses = find_statuses(&state, &ask).await?;
+    }
+    if ask.wanted.accounts && ask.author.is_none() {
+        match find_accounts(&state, &ask).await {
+            Ok(accounts) => results.accounts = accounts,
             // A query of post operators (`has:media`) has no accounts; alone, it is a mistake.
-            Err(Error::InvalidQuery(_)) if wanted.statuses => {}
+            Err(Error::InvalidQuery(_)) if ask.wanted.statuses => {}
             Err(e) => return Err(e),
         }
     }
-    if wanted.hashtags
-        && author.is_none()
-        && let Some(prefix) = hashtag_prefix(&q)
+    if ask.wanted.hashtags
+        && ask.author.is_none()
+        && let Some(prefix) = hashtag_prefix(&ask.q)
     {
+        let (offset, limit) = (ask.offset, ask.limit);
         let tags = state
-            .search_index(move |i| i.search_tags(&prefix, offset + limit))
+            .search_index(move |i| i.search_tags(&prefix, offset.saturating_add(limit)))
             .await?;
         results.hashtags = tags
             .iter()
@@ -296,6 +309,79 @@ async fn search(
             .collect();
     }
     Ok(axum::Json(results))
+}
+
+async fn find_statuses(state: &AppState, ask: &SearchAsk) -> Result<Vec<entities::Status>> {
+    let request = SearchRequest {
+        q: ask.q.clone(),
+        // Paging by id only makes sense in id (date) order.
+        sort: if ask.min_key.is_some() || ask.max_key.is_some() {
+            Sort::Newest
+        } else {
+            Sort::Relevance
+        },
+        limit: ask.limit,
+        offset: ask.offset,
+        min_key: ask.min_key,
+        max_key: ask.max_key,
+        author: ask.author.clone(),
+        ..SearchRequest::default()
+    };
+    let page = state
+        .search_index(move |i| i.search_posts(&request))
+        .await?;
+    Ok(statuses(state, &page.hits))
+}
+
+fn accounts(state: &AppState, views: &[&plaza_index::AccountView]) -> Vec<entities::Account> {
+    views
+        .iter()
+        .map(|view| {
+            state
+                .search
+                .remember_account(entities::account_id(view), &view.uri);
+            entities::account(relay(state), view)
+        })
+        .collect()
+}
+
+async fn find_accounts(state: &AppState, ask: &SearchAsk) -> Result<Vec<entities::Account>> {
+    let request = SearchRequest {
+        q: ask.q.clone(),
+        limit: ask.limit,
+        offset: ask.offset,
+        ..SearchRequest::default()
+    };
+    let page = state
+        .search_index(move |i| i.search_profiles(&request))
+        .await?;
+    let views: Vec<_> = page.hits.iter().map(|hit| &hit.account).collect();
+    Ok(accounts(state, &views))
+}
+
+/// The post or the listed profile with this address, as Mastodon's search does with a pasted link.
+async fn look_up(state: &AppState, ask: &SearchAsk, address: String) -> Result<SearchResults> {
+    let mut results = SearchResults::default();
+    if ask.wanted.statuses {
+        let id = address.clone();
+        if let Some(hit) = state.search_index(move |i| i.post(&id)).await? {
+            results.statuses = statuses(state, std::slice::from_ref(&hit));
+        }
+    }
+    // An address is a post's or an actor's, not both (and `Index::account` must not be asked about a
+    // post's id: it reads whatever document has that id as an account).
+    if ask.wanted.accounts && results.statuses.is_empty() {
+        let id = address.clone();
+        if state.search_index(move |i| i.post(&id)).await?.is_some() {
+            return Ok(results);
+        }
+        let found = state.search_index(move |i| i.account(&address)).await?;
+        // Only profiles listed in the directory are found by their address too.
+        if let Some(view) = found.filter(|v| v.discoverable) {
+            results.accounts = accounts(state, &[&view]);
+        }
+    }
+    Ok(results)
 }
 
 /// Answers a timeline page with its `Link` header.
@@ -364,7 +450,30 @@ async fn timeline(
     state.search_index(move |i| i.timeline(&request)).await
 }
 
-async fn public_timeline(State(state): Shared, RawQuery(raw): RawQuery) -> Result<Response> {
+/// Public timeline (Mastodon)
+///
+/// The newest indexed statuses, paged by the `Link` header (`next`: older, `prev`: newer).
+#[utoipa::path(
+    get,
+    path = "/api/v1/timelines/public",
+    operation_id = "mastodon_public_timeline",
+    tag = "mastodon",
+    params(
+        ("limit" = Option<u32>, Query, description = "Statuses per page, at most 40 (default 20)"),
+        ("max_id" = Option<String>, Query, description = "Older than this id"),
+        ("since_id" = Option<String>, Query, description = "Newer than this id (the newest page)"),
+        ("min_id" = Option<String>, Query, description = "Newer than this id (the page just after it)"),
+        ("only_media" = Option<bool>, Query, description = "Only statuses with media")
+    ),
+    responses(
+        (status = 200, description = "Statuses, newest first", body = [entities::Status]),
+        (status = 400, description = "Malformed parameter", body = crate::web::api::ApiError)
+    )
+)]
+pub(crate) async fn public_timeline(
+    State(state): Shared,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
     let params = params(raw.as_deref());
     let page = timeline_page(&params)?;
     let found = timeline(&state, None, &params, &page).await?;
@@ -377,7 +486,28 @@ async fn public_timeline(State(state): Shared, RawQuery(raw): RawQuery) -> Resul
     ))
 }
 
-async fn tag_timeline(
+/// Hashtag timeline (Mastodon)
+///
+/// The newest indexed statuses with a hashtag, paged by the `Link` header.
+#[utoipa::path(
+    get,
+    path = "/api/v1/timelines/tag/{hashtag}",
+    operation_id = "mastodon_tag_timeline",
+    tag = "mastodon",
+    params(
+        ("hashtag" = String, Path, description = "The hashtag, without #"),
+        ("limit" = Option<u32>, Query, description = "Statuses per page, at most 40 (default 20)"),
+        ("max_id" = Option<String>, Query, description = "Older than this id"),
+        ("since_id" = Option<String>, Query, description = "Newer than this id (the newest page)"),
+        ("min_id" = Option<String>, Query, description = "Newer than this id (the page just after it)"),
+        ("only_media" = Option<bool>, Query, description = "Only statuses with media")
+    ),
+    responses(
+        (status = 200, description = "Statuses, newest first", body = [entities::Status]),
+        (status = 400, description = "Malformed parameter", body = crate::web::api::ApiError)
+    )
+)]
+pub(crate) async fn tag_timeline(
     State(state): Shared,
     Path(hashtag): Path<String>,
     RawQuery(raw): RawQuery,
@@ -394,7 +524,19 @@ async fn tag_timeline(
     Ok(timeline_response(&state, &path, &params, page, found))
 }
 
-async fn status(
+/// One status (Mastodon)
+#[utoipa::path(
+    get,
+    path = "/api/v1/statuses/{id}",
+    operation_id = "mastodon_status",
+    tag = "mastodon",
+    params(("id" = String, Path, description = "The status id")),
+    responses(
+        (status = 200, description = "The status", body = entities::Status),
+        (status = 404, description = "Not indexed", body = crate::web::api::ApiError)
+    )
+)]
+pub(crate) async fn status(
     State(state): Shared,
     Path(id): Path<String>,
 ) -> Result<axum::Json<entities::Status>> {
@@ -440,12 +582,28 @@ fn facts(state: &AppState, counts: plaza_index::Counts) -> RelayFacts<'_> {
     }
 }
 
-async fn instance_v1(State(state): Shared) -> axum::Json<serde_json::Value> {
+/// The relay as a Mastodon V1::Instance
+#[utoipa::path(
+    get,
+    path = "/api/v1/instance",
+    operation_id = "mastodon_instance_v1",
+    tag = "mastodon",
+    responses((status = 200, description = "Mastodon V1::Instance", body = Object))
+)]
+pub(crate) async fn instance_v1(State(state): Shared) -> axum::Json<serde_json::Value> {
     let counts = facts_counts(&state).await;
     axum::Json(entities::instance_v1(&facts(&state, counts)))
 }
 
-async fn instance_v2(State(state): Shared) -> axum::Json<serde_json::Value> {
+/// The relay as a Mastodon Instance
+#[utoipa::path(
+    get,
+    path = "/api/v2/instance",
+    operation_id = "mastodon_instance_v2",
+    tag = "mastodon",
+    responses((status = 200, description = "Mastodon Instance", body = Object))
+)]
+pub(crate) async fn instance_v2(State(state): Shared) -> axum::Json<serde_json::Value> {
     let counts = facts_counts(&state).await;
     axum::Json(entities::instance_v2(&facts(&state, counts)))
 }
@@ -551,6 +709,17 @@ mod tests {
         assert_eq!(hashtag_prefix("bread coop"), None);
         assert_eq!(hashtag_prefix("from:a@b"), None);
         assert_eq!(hashtag_prefix("  "), None);
+    }
+
+    #[test]
+    fn a_pasted_link_is_an_address() {
+        assert_eq!(
+            as_address(" https://coop.example/@bakery/1 ").as_deref(),
+            Some("https://coop.example/@bakery/1")
+        );
+        assert_eq!(as_address("bread https://x.example"), None);
+        assert_eq!(as_address("from:a@b.example"), None);
+        assert_eq!(as_address("mailto:a@b.example"), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
 
 /// Mastodon's API version this relay's answers follow, as clients read it from `version`.
 pub const MASTODON_COMPATIBLE: &str = "4.3.0";
@@ -71,6 +72,17 @@ fn derived_id(address: &str) -> String {
     plaza_index::time_key(None, address).to_string()
 }
 
+/// The account id of an actor: its key in the index, or, for an author whose actor document the index
+/// does not hold (key 0), a stable id derived from the actor id, so that two such authors never share
+/// an id.
+pub fn account_id(view: &AccountView) -> u64 {
+    if view.key == 0 {
+        plaza_index::time_key(None, &view.uri)
+    } else {
+        view.key
+    }
+}
+
 /// HTML-escapes text.
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -80,7 +92,7 @@ fn escape(text: &str) -> String {
 }
 
 /// Mastodon `CustomEmoji`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct CustomEmoji {
     /// Without colons.
     pub shortcode: String,
@@ -107,7 +119,7 @@ fn emojis(list: &[Emoji]) -> Vec<CustomEmoji> {
 }
 
 /// Mastodon `Field` of a profile.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct AccountField {
     /// The label.
     pub name: String,
@@ -128,7 +140,7 @@ fn fields(list: &[ProfileField]) -> Vec<AccountField> {
 }
 
 /// Mastodon `Account`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Account {
     /// The index's numeric key, as a string.
     pub id: String,
@@ -198,7 +210,7 @@ pub fn account(relay: Relay<'_>, view: &AccountView) -> Account {
         })
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     Account {
-        id: view.key.to_string(),
+        id: account_id(view).to_string(),
         username: view.username.clone(),
         acct: view.acct.clone(),
         url: view.url.clone(),
@@ -224,7 +236,7 @@ pub fn account(relay: Relay<'_>, view: &AccountView) -> Account {
 }
 
 /// Mastodon `Status.Mention`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct StatusMention {
     /// A stable id derived from the actor id.
     pub id: String,
@@ -248,7 +260,7 @@ fn mentions(list: &[Mention]) -> Vec<StatusMention> {
 }
 
 /// Mastodon `Status.Tag`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct StatusTag {
     /// Lowercase, without `#`.
     pub name: String,
@@ -257,12 +269,13 @@ pub struct StatusTag {
 }
 
 /// Mastodon `MediaAttachment` of a remote status (never cached by the relay).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct MediaAttachment {
     /// A stable id derived from the address.
     pub id: String,
     /// `image`, `gifv`, `video`, `audio` or `unknown`.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
     /// The file, on its origin server.
     pub url: String,
@@ -275,6 +288,7 @@ pub struct MediaAttachment {
     /// Null.
     pub text_url: Option<String>,
     /// `original.width/height/size/aspect` when known, else `{}`.
+    #[schema(value_type = Object)]
     pub meta: Value,
     /// The alt text.
     pub description: Option<String>,
@@ -325,7 +339,7 @@ fn media(list: &[Media]) -> Vec<MediaAttachment> {
 }
 
 /// Mastodon `Status` of a post relayed from elsewhere.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Status {
     /// The index's time-ordered key, as a string (so ids sort like publication times).
     pub id: String,
@@ -342,6 +356,7 @@ pub struct Status {
     /// The content, HTML (an article's title first).
     pub content: String,
     /// Always `public`: nothing else is indexed.
+    #[schema(value_type = String)]
     pub visibility: &'static str,
     /// Marked sensitive.
     pub sensitive: bool,
@@ -350,6 +365,7 @@ pub struct Status {
     /// Media.
     pub media_attachments: Vec<MediaAttachment>,
     /// Null: unknown for remote posts.
+    #[schema(value_type = Option<Object>)]
     pub application: Option<Value>,
     /// Mentions.
     pub mentions: Vec<StatusMention>,
@@ -368,10 +384,13 @@ pub struct Status {
     /// Null, as `in_reply_to_id`.
     pub in_reply_to_account_id: Option<String>,
     /// Null: boosts are not indexed, the boosted post is.
+    #[schema(value_type = Option<Object>)]
     pub reblog: Option<Value>,
     /// Null: poll options are not indexed.
+    #[schema(value_type = Option<Object>)]
     pub poll: Option<Value>,
     /// Null: no link previews.
+    #[schema(value_type = Option<Object>)]
     pub card: Option<Value>,
     /// ISO 639-1, or null.
     pub language: Option<String>,
@@ -430,7 +449,7 @@ pub fn status(relay: Relay<'_>, hit: &PostHit) -> Status {
 }
 
 /// One day of Mastodon `Tag.history`: every number a string, as Mastodon sends it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct TagHistory {
     /// Midnight UTC, Unix seconds.
     pub day: String,
@@ -441,7 +460,7 @@ pub struct TagHistory {
 }
 
 /// Mastodon `Tag`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Tag {
     /// Lowercase, without `#`.
     pub name: String,
@@ -471,7 +490,7 @@ pub fn tag(relay: Relay<'_>, view: &TagView) -> Tag {
 }
 
 /// Mastodon `Search` results.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default, ToSchema)]
 pub struct SearchResults {
     /// Accounts found.
     pub accounts: Vec<Account>,
@@ -842,6 +861,17 @@ mod tests {
         );
         assert_eq!(v["created_at"], "1970-01-01T00:00:00.000Z");
         assert_eq!(v["bot"], true);
+    }
+
+    #[test]
+    fn authors_missing_from_the_index_get_distinct_ids() {
+        let a = AccountView::unknown("https://a.example/users/x", "x@a.example", "a.example");
+        let b = AccountView::unknown("https://b.example/users/y", "y@b.example", "b.example");
+        let (ea, eb) = (account(RELAY, &a), account(RELAY, &b));
+        assert_ne!(ea.id, "0");
+        assert_ne!(ea.id, eb.id);
+        assert_eq!(ea.id, account(RELAY, &a).id, "stable");
+        assert_eq!(account_id(&account_view()), 123_456_789);
     }
 
     #[test]

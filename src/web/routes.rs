@@ -17,7 +17,8 @@ use crate::app::AppState;
 use crate::federation::inbox;
 use crate::federation::net::ACTIVITY_JSON;
 use crate::httpsig::SignedRequest;
-use crate::web::{admin, api, mastodon_api};
+use crate::store::{Style, Subscriber};
+use crate::web::{admin, api, ip_limit, mastodon_api, observability};
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -25,35 +26,32 @@ type Shared = State<Arc<AppState>>;
 /// All routes of the relay.
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
-    Router::new()
+    let router = Router::new()
         .route("/actor", get(actor))
         .route("/inbox", post(inbox_post))
-        .route("/followers", get(collection))
-        .route("/following", get(collection))
-        .route("/outbox", get(collection))
+        .route("/followers", get(followers))
+        .route("/following", get(following))
+        .route("/outbox", get(outbox))
+        .route("/activities/{id}", get(published_activity))
         .route("/.well-known/webfinger", get(webfinger))
         .route("/.well-known/nodeinfo", get(nodeinfo_links))
         .route("/nodeinfo/2.1", get(nodeinfo))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/admin/subscribers", get(admin_subscribers))
-        .route(
-            "/admin/subscribers/{instance}",
-            axum::routing::delete(admin_remove),
-        )
-        .route("/admin/blocks", get(admin_blocks))
-        .route(
-            "/admin/blocks/{domain}",
-            axum::routing::delete(admin_unblock),
-        )
+        .nest(admin::PREFIX, admin::routes())
         .merge(read_api())
         .merge(crate::web::pages::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ip_limit::limit,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             std::time::Duration::from_secs(30),
         ))
-        .with_state(state)
+        .with_state(state);
+    observability::with_request_ids(router)
 }
 
 /// The read APIs (Mastodon-compatible and native): open to browser clients of any origin (Phanpy, Elk
@@ -92,12 +90,6 @@ async fn inbox_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let authority = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| uri.authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| state.host.clone());
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/inbox");
     let scheme = if state.base.starts_with("https:") {
         "https"
@@ -107,12 +99,15 @@ async fn inbox_post(
     let request = SignedRequest {
         method: &method,
         path_and_query,
-        authority: &authority,
+        // The signature must have been made for this relay (the Host header is checked against it).
+        authority: &state.host,
         scheme,
         headers: &headers,
         body: &body,
     };
-    let receipt = inbox::receive(&state, &request).await?;
+    let outcome = inbox::receive(&state, &request).await;
+    state.inbound.count(&outcome);
+    let receipt = outcome?;
     tracing::debug!(outcome = %receipt.describe(), "inbox");
     Ok((
         StatusCode::ACCEPTED,
@@ -121,18 +116,75 @@ async fn inbox_post(
         .into_response())
 }
 
-async fn collection(State(state): Shared, uri: Uri) -> Response {
-    let id = format!("{}{}", state.base, uri.path());
-    activity_json(
-        json!({
-            "@context": "https://www.w3.org/ns/activitystreams",
-            "id": id,
-            "type": "OrderedCollection",
-            "totalItems": 0,
-            "orderedItems": []
-        })
-        .to_string(),
-    )
+/// The subscribed instances' actors (they follow the relay).
+async fn followers(State(state): Shared) -> Result<Response> {
+    subscriber_collection(&state, "followers", |_| true).await
+}
+
+/// The LitePub instance relay actors, which the relay follows back.
+async fn following(State(state): Shared) -> Result<Response> {
+    subscriber_collection(&state, "following", |s| s.style == Style::LitePub).await
+}
+
+async fn subscriber_collection(
+    state: &AppState,
+    name: &str,
+    include: impl Fn(&Subscriber) -> bool,
+) -> Result<Response> {
+    let actors = state
+        .store
+        .subscribers()
+        .await?
+        .into_iter()
+        .filter(|s| include(s))
+        .map(|s| Value::String(s.actor_id))
+        .collect();
+    let id = format!("{}/{name}", state.base);
+    Ok(activity_json(
+        outgoing::ordered_collection(&id, actors).to_string(),
+    ))
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<String>,
+    before: Option<u64>,
+}
+
+/// Activities on one outbox page.
+const OUTBOX_PAGE: usize = 20;
+
+/// What the relay has published and still keeps, newest first, in pages.
+async fn outbox(State(state): Shared, Query(q): Query<PageQuery>) -> Result<Response> {
+    let id = format!("{}/outbox", state.base);
+    if q.page.is_none() {
+        let total = state.store.published_count().await?;
+        return Ok(activity_json(
+            outgoing::paged_collection(&id, total).to_string(),
+        ));
+    }
+    let page = state.store.outbox_page(q.before, OUTBOX_PAGE).await?;
+    let items = page
+        .items
+        .iter()
+        .filter_map(|body| serde_json::from_slice::<Value>(body).ok())
+        .collect();
+    let page_id = match q.before {
+        Some(before) => format!("{id}?page=true&before={before}"),
+        None => format!("{id}?page=true"),
+    };
+    Ok(activity_json(
+        outgoing::collection_page(&id, &page_id, items, page.next).to_string(),
+    ))
+}
+
+/// An activity the relay sent, at its id, while the log keeps it.
+async fn published_activity(State(state): Shared, Path(id): Path<String>) -> Result<Response> {
+    let url = format!("{}/activities/{id}", state.base);
+    match state.store.published(&url).await? {
+        Some(body) => Ok(activity_json(body)),
+        None => Err(Error::NotFound(url)),
+    }
 }
 
 #[derive(Deserialize)]
@@ -251,11 +303,24 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         stats.pruned_skips.load(Ordering::Relaxed),
     );
     put(
+        "plaza_delivery_denied_skips_total",
+        "counter",
+        "Entries skipped after receivers answered 401/403 to every attempt.",
+        stats.denied_skips.load(Ordering::Relaxed),
+    );
+    put(
         "plaza_subscriber_lag_entries",
         "gauge",
         "Sum over subscribers of persisted cursor lag behind the log head.",
         lag,
     );
+    put(
+        "plaza_connections_refused_total",
+        "counter",
+        "Connections closed at once because their client IP held max_connections_per_ip already.",
+        state.connections.refused(),
+    );
+    observability::render(&state, &mut text).await?;
     if let Some(indexer) = &state.indexer {
         text.push_str(&indexer.render_metrics());
     }
@@ -268,44 +333,4 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         text,
     )
         .into_response())
-}
-
-async fn admin_subscribers(State(state): Shared, headers: HeaderMap) -> Result<axum::Json<Value>> {
-    admin::authorize(&state, &headers)?;
-    Ok(axum::Json(
-        json!({ "subscribers": admin::subscribers(&state).await? }),
-    ))
-}
-
-async fn admin_remove(
-    State(state): Shared,
-    headers: HeaderMap,
-    Path(instance): Path<String>,
-) -> Result<axum::Json<Value>> {
-    admin::authorize(&state, &headers)?;
-    if !admin::remove(&state, &instance).await? {
-        return Err(Error::NotFound(format!(
-            "instance {instance} is not subscribed"
-        )));
-    }
-    Ok(axum::Json(json!({ "removed": instance })))
-}
-
-async fn admin_blocks(State(state): Shared, headers: HeaderMap) -> Result<axum::Json<Value>> {
-    admin::authorize(&state, &headers)?;
-    Ok(axum::Json(
-        json!({ "blocks": admin::blocks(&state).await? }),
-    ))
-}
-
-async fn admin_unblock(
-    State(state): Shared,
-    headers: HeaderMap,
-    Path(domain): Path<String>,
-) -> Result<axum::Json<Value>> {
-    admin::authorize(&state, &headers)?;
-    if !admin::unblock(&state, &domain).await? {
-        return Err(Error::NotFound(format!("instance {domain} is not blocked")));
-    }
-    Ok(axum::Json(json!({ "unblocked": domain })))
 }

@@ -170,20 +170,24 @@ fn settings() -> Settings {
         retention: Duration::from_secs(365 * 86_400),
         purge_on_unsubscribe: true,
         fetch_concurrency: 4,
-        fetch_per_host: 2,
+        sweep_every: Duration::from_secs(3600),
     }
 }
 
 impl World {
     async fn new() -> World {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("plaza.db")).expect("store");
-        Self::on(dir, store).await
+        Self::with(settings()).await
     }
 
-    async fn on(dir: tempfile::TempDir, store: Store) -> World {
+    async fn with(settings: Settings) -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("plaza.db")).expect("store");
+        Self::on(dir, store, settings).await
+    }
+
+    async fn on(dir: tempfile::TempDir, store: Store, settings: Settings) -> World {
         let sink = Arc::new(Recorder::default());
-        let indexer = Indexer::new(store.clone(), http(), sink.clone(), settings())
+        let indexer = Indexer::new(store.clone(), http(), sink.clone(), settings)
             .await
             .expect("indexer");
         let tasks = indexer.start();
@@ -209,7 +213,7 @@ impl World {
         while tasks.join_next().await.is_some() {}
         drop((indexer, store));
         let store = Store::open(&dir.path().join("plaza.db")).expect("reopen");
-        Self::on(dir, store).await
+        Self::on(dir, store, settings()).await
     }
 
     async fn subscribe(&self, instance: &Instance) {
@@ -221,7 +225,7 @@ impl World {
             cursor: 0,
             skipped: 0,
             created_at: 0,
-            follow_id: String::new(),
+            follow_id: format!("{}/follows/1", instance.base),
         };
         self.store
             .subscribe(subscriber, "{}".into(), vec![])
@@ -504,14 +508,7 @@ async fn instances_are_listed_with_their_nodeinfo_and_purged_when_they_leave() {
             .unwrap()
             .created_at
     );
-    let start = std::time::Instant::now();
-    while world.store.index_instances().await.unwrap().is_empty() {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "the instance was never recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_index_instances(&world.store, "the instance recorded", |i| !i.is_empty()).await;
     assert_eq!(
         world.store.index_instances().await.unwrap()[0].0,
         home.authority()
@@ -535,7 +532,50 @@ async fn instances_are_listed_with_their_nodeinfo_and_purged_when_they_leave() {
             .any(|c| *c == Call::Commit)
     })
     .await;
-    assert!(world.store.index_instances().await.unwrap().is_empty());
+    until_index_instances(&world.store, "the instance forgotten", |i| i.is_empty()).await;
+}
+
+/// Waits until the store's list of the index's instances satisfies `check`.
+async fn until_index_instances(
+    store: &Store,
+    what: &str,
+    check: impl Fn(&[(String, i64)]) -> bool,
+) {
+    let start = std::time::Instant::now();
+    while !check(&store.index_instances().await.expect("index instances")) {
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authors_are_fetched_again_on_schedule_and_old_posts_expire() {
+    let world = World::with(Settings {
+        actor_refresh: Duration::from_millis(200),
+        sweep_every: Duration::from_millis(100),
+        ..settings()
+    })
+    .await;
+    let home = instance(true).await;
+    world.subscribe(&home).await;
+    let post = home.public_create("indexed while alice agrees");
+    world.receive(&home, &post, &home.user()).await;
+    world.settled().await;
+    assert!(world.sink.committed(&note_id(&post)).is_some());
+    // Alice opts out on her server; no Update reaches the relay. The scheduled refresh notices.
+    home.set_user_fields(json!({ "indexable": false }));
+    eventually("the refreshed author to withdraw the post", || {
+        world.sink.committed(&note_id(&post)).is_none()
+    })
+    .await;
+    assert!(world.sink.calls().contains(&Call::Profile {
+        id: home.user(),
+        posts_allowed: false
+    }));
+    assert!(
+        world.sink.calls().contains(&Call::Expire),
+        "retention is applied on the sweep"
+    );
 }
 
 /// The relay running inside the test process, so the test can hand it an index and look into it.
@@ -599,15 +639,6 @@ impl InProcess {
     }
 }
 
-async fn metrics(relay: &Relay) -> String {
-    reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_accepted_by_the_inbox_reaches_the_index() {
     let sink = Arc::new(Recorder::default());
@@ -624,7 +655,7 @@ async fn a_post_accepted_by_the_inbox_reaches_the_index() {
     assert!(sink.calls().iter().any(|c| matches!(c,
         Call::AddPost { id: i, instance, author, indexed: true, .. }
             if *i == id && *instance == home.authority() && *author == home.user())));
-    let text = metrics(relay).await;
+    let text = relay.metrics().await;
     for line in [
         "plaza_index_documents_total{kind=\"post\"} 1",
         "plaza_indexer_lag_entries 0",
@@ -723,4 +754,43 @@ async fn a_post_is_searchable_within_a_second_of_its_202_and_gone_after_its_dele
         deleted.elapsed()
     );
     running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_binary_indexes_into_its_data_dir_unless_told_not_to() {
+    let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", "index-stats-token")]).await;
+    let text = relay.metrics().await;
+    assert!(text.contains("plaza_indexer_lag_entries 0"), "{text}");
+    assert!(
+        relay.data_dir.join("index").join("meta.json").exists(),
+        "the index lives in DATA_DIR/index"
+    );
+    let stats = |relay: &Relay| {
+        let relay_base = relay.base.clone();
+        async move {
+            let stats: Value = reqwest::Client::new()
+                .get(format!("{relay_base}/api/v1/admin/stats"))
+                .bearer_auth("index-stats-token")
+                .send()
+                .await
+                .expect("stats")
+                .json()
+                .await
+                .expect("stats JSON");
+            stats["index"].clone()
+        }
+    };
+    let index = stats(&relay).await;
+    assert_eq!(
+        (index["lag"].as_u64(), index["documents"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let off = Relay::start_with(&[
+        ("PLAZA_INDEX_ENABLED", "false"),
+        ("PLAZA_ADMIN_TOKEN", "index-stats-token"),
+    ])
+    .await;
+    assert_eq!(stats(&off).await, json!({ "documents": null, "lag": null }));
+    assert!(!off.metrics().await.contains("plaza_indexer"));
+    assert!(!off.data_dir.join("index").exists());
 }

@@ -3,8 +3,11 @@
 //! One test binary (one link, one run) with a module per area; `support` holds the relay launcher and
 //! the simulated instances.
 
+mod abuse;
+mod admin;
 mod gotosocial;
 mod indexer;
+mod interop;
 mod operations;
 mod pages;
 mod relay;

@@ -134,12 +134,7 @@ async fn mastodon_subscribe_gets_accept_with_embedded_follow() {
     assert!(m.received().iter().all(|r| r.path == "/inbox"));
     // A second Follow is idempotent: accepted again, still one subscription.
     m.subscribe(&relay).await;
-    let metrics = reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.metrics().await;
     assert!(metrics.contains("plaza_subscribers 1\n"), "{metrics}");
     assert!(m.refused().is_empty(), "{:?}", m.refused());
 }
@@ -819,12 +814,7 @@ async fn an_unreachable_subscriber_is_visible_to_admins_and_recovers() {
         assert!(start.elapsed() < PATIENCE, "never marked unreachable: {v}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let metrics = reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.metrics().await;
     assert!(
         metrics.contains("plaza_subscribers_unreachable 1\n"),
         "{metrics}"

@@ -41,6 +41,10 @@ async fn until(relay: &Relay, path: &str, what: &str, check: impl Fn(&Value) -> 
     }
 }
 
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 fn len(v: &Value) -> usize {
     v.as_array().map_or(0, Vec::len)
 }
@@ -246,6 +250,44 @@ async fn mastodon_search_finds_consenting_posts_in_mastodon_shapes() {
         );
     }
 
+    // A pasted link finds the post, or the listed profile, it names.
+    let (_, _, linked) = get(&relay, &format!("/api/v2/search?q={}", urlencode(&ids[1]))).await;
+    assert_eq!(len(&linked["statuses"]), 1, "{linked}");
+    assert_eq!(linked["statuses"][0]["uri"], ids[1].as_str());
+    let (_, _, profile) = get(
+        &relay,
+        &format!(
+            "/api/v2/search?q={}&type=accounts",
+            urlencode(&bakery.user())
+        ),
+    )
+    .await;
+    assert_eq!(
+        profile["accounts"][0]["uri"],
+        bakery.user().as_str(),
+        "{profile}"
+    );
+
+    // A browser's preflight is answered for any origin.
+    let preflight = reqwest::Client::new()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/v2/search?q=x", relay.base),
+        )
+        .header("Origin", "https://elk.example")
+        .header("Access-Control-Request-Method", "GET")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("*")
+    );
+
     // Everything at once, and a search within one account (the id handed out above).
     let (_, _, all) = get(&relay, "/api/v2/search?q=sourdough").await;
     assert_eq!(len(&all["statuses"]), 3);
@@ -306,12 +348,25 @@ async fn mastodon_search_finds_consenting_posts_in_mastodon_shapes() {
         ("/api/v2/search?q=sourdough&limit=lots", "limit"),
         ("/api/v2/search?q=sourdough&type=people", "type"),
         ("/api/v2/search", "q"),
+        (
+            "/api/v2/search?q=sourdough&type=statuses&offset=18446744073709551615",
+            "offset",
+        ),
     ] {
         let (status, _, body) = get(&relay, path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
         let error = body["error"].as_str().unwrap_or_default();
         assert!(error.to_lowercase().contains(reason), "{path}: {error}");
     }
+
+    // Hashtags past the end are none, however far the offset.
+    let (status, _, far) = get(
+        &relay,
+        "/api/v2/search?q=coop&type=hashtags&offset=18446744073709551615",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{far}");
+    assert_eq!(far["hashtags"], json!([]));
 
     // The search outcomes and latency in /metrics.
     let metrics = reqwest::get(format!("{}/metrics", relay.base))
@@ -538,4 +593,31 @@ async fn reindex_on_a_stopped_relay_keeps_results() {
     let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
     expected.sort();
     assert_eq!(found, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_index_off_searches_say_so_and_the_instance_still_describes_the_relay() {
+    let relay = Relay::start_with(&[("PLAZA_INDEX_ENABLED", "false")]).await;
+    for path in [
+        "/api/v2/search?q=sourdough",
+        "/api/v1/timelines/public",
+        "/api/plaza/v1/search?q=sourdough",
+        "/api/plaza/v1/directory",
+    ] {
+        let (status, _, body) = get(&relay, path).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("turned off")),
+            "{path}: {body}"
+        );
+    }
+    let (status, _, v1) = get(&relay, "/api/v1/instance").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v1["stats"]["status_count"], 0);
+    assert!(
+        !relay.data_dir.join("index").exists(),
+        "no index is created"
+    );
 }

@@ -7,6 +7,10 @@
 //! relay sends them against the relay actor's published key. Their signing and verifying use the
 //! pure-Rust `rsa` crate and a signature parser written here, independent of the relay's own code, so a
 //! bug on one side is not mirrored on the other.
+//!
+//! Requests from the relay are checked as draft-cavage or RFC 9421, whichever they carry; an instance can
+//! be told to accept only RFC 9421 (401 to draft-cavage) and records the scheme of every request, and
+//! it can sign its own requests with RFC 9421.
 
 #![allow(dead_code)]
 
@@ -193,7 +197,7 @@ impl Relay {
         format!("{}/inbox", self.base)
     }
 
-    /// A request to the admin API at `path` (under `/admin`), with `token` as bearer when given.
+    /// A request to the admin API at `path` (under `/api/v1/admin`), with `token` as bearer when given.
     pub async fn admin(
         &self,
         method: reqwest::Method,
@@ -201,11 +205,21 @@ impl Relay {
         token: Option<&str>,
     ) -> reqwest::Response {
         let mut request =
-            reqwest::Client::new().request(method, format!("{}/admin{path}", self.base));
+            reqwest::Client::new().request(method, format!("{}/api/v1/admin{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         request.send().await.expect("admin request")
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     /// The admin API's subscriber list.
@@ -327,6 +341,36 @@ pub fn signed_post_headers(
     ]
 }
 
+/// Builds the headers of a POST signed with RFC 9421 the way Fedify and Mastodon 4.5 do: `@method`,
+/// `@target-uri`, `content-digest` (RFC 9530) and `content-type`, `created`, `keyid`, `rsa-v1_5-sha256`.
+pub fn signed_post_headers_rfc9421(
+    keys: &Keys,
+    key_id: &str,
+    url: &str,
+    body: &[u8],
+    date: SystemTime,
+) -> Vec<(String, String)> {
+    let created = date
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let digest = format!("sha-256=:{}:", B64.encode(Sha256::digest(body)));
+    let content_type = "application/activity+json";
+    let params = format!(
+        "(\"@method\" \"@target-uri\" \"content-digest\" \"content-type\");created={created};keyid=\"{key_id}\";alg=\"rsa-v1_5-sha256\""
+    );
+    let base = format!(
+        "\"@method\": POST\n\"@target-uri\": {url}\n\"content-digest\": {digest}\n\"content-type\": {content_type}\n\"@signature-params\": {params}"
+    );
+    let signature = keys.sign(base.as_bytes());
+    vec![
+        ("Content-Digest".into(), digest),
+        ("Content-Type".into(), content_type.into()),
+        ("Signature-Input".into(), format!("sig1={params}")),
+        ("Signature".into(), format!("sig1=:{signature}:")),
+    ]
+}
+
 /// Parses `k="v",k2="v2"` (the draft-cavage Signature header).
 fn signature_params(header: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
@@ -355,12 +399,18 @@ struct Inner {
     refused: Vec<String>,
     objects: HashMap<String, Value>,
     relay_key: Option<VerifyingKey<Sha256>>,
+    /// Properties added to alice's actor document (consent flags, bio…).
+    user_fields: serde_json::Map<String, Value>,
     /// Every path the relay GET here, in order.
     fetched: Vec<String>,
     /// Bodies served as they are (content type, bytes), by path: documents that are not JSON.
     raw: HashMap<String, (String, Vec<u8>)>,
-    /// Properties added to alice's actor document (consent flags, bio…).
-    user_fields: serde_json::Map<String, Value>,
+    /// Answer 401 to draft-cavage signatures, as a server that retired them would.
+    rfc9421_only: bool,
+    /// The signature scheme of every POST from the relay, in order ("cavage" or "rfc9421").
+    attempts: Vec<&'static str>,
+    /// A shared inbox to publish instead of this instance's own.
+    shared_inbox: Option<String>,
 }
 
 /// A fake fediverse server.
@@ -483,6 +533,21 @@ impl Instance {
         }
     }
 
+    /// From now on, accept only RFC 9421 signatures: draft-cavage ones get 401.
+    pub fn accept_only_rfc9421(&self) {
+        self.inner.lock().unwrap().rfc9421_only = true;
+    }
+
+    /// The signature scheme of every POST the relay made here, in order ("cavage" or "rfc9421").
+    pub fn attempts(&self) -> Vec<&'static str> {
+        self.inner.lock().unwrap().attempts.clone()
+    }
+
+    /// Publishes `url` as the shared inbox of this instance's actors.
+    pub fn name_shared_inbox(&self, url: &str) {
+        self.inner.lock().unwrap().shared_inbox = Some(url.to_string());
+    }
+
     /// Everything the relay delivered here so far.
     pub fn received(&self) -> Vec<Received> {
         self.inner.lock().unwrap().received.clone()
@@ -524,6 +589,22 @@ impl Instance {
         self.inner.lock().unwrap().objects.insert(path, object);
     }
 
+    /// Serves `document` at `path` of this instance (documents without an id, such as NodeInfo).
+    pub fn host_at(&self, path: &str, document: Value) {
+        self.inner
+            .lock()
+            .unwrap()
+            .objects
+            .insert(path.to_string(), document);
+    }
+
+    /// Sets properties of alice's actor document (e.g. `indexable`, `discoverable`, `summary`).
+    pub fn set_user_fields(&self, fields: Value) {
+        if let Value::Object(map) = fields {
+            self.inner.lock().unwrap().user_fields.extend(map);
+        }
+    }
+
     /// Serves `body` with `content_type` at `path`, as it is (HTML error pages, oversized documents).
     pub fn host_raw(&self, path: &str, content_type: &str, body: Vec<u8>) {
         self.inner
@@ -549,22 +630,6 @@ impl Instance {
         url::Url::parse(url).expect("url").path().to_string()
     }
 
-    /// Serves `document` at `path` of this instance (documents without an id, such as NodeInfo).
-    pub fn host_at(&self, path: &str, document: Value) {
-        self.inner
-            .lock()
-            .unwrap()
-            .objects
-            .insert(path.to_string(), document);
-    }
-
-    /// Sets properties of alice's actor document (e.g. `indexable`, `discoverable`, `summary`).
-    pub fn set_user_fields(&self, fields: Value) {
-        if let Value::Object(map) = fields {
-            self.inner.lock().unwrap().user_fields.extend(map);
-        }
-    }
-
     /// A fresh number for ids.
     pub fn next(&self) -> usize {
         self.counter.fetch_add(1, Ordering::Relaxed) + 1
@@ -582,6 +647,19 @@ impl Instance {
             self.flavor,
             keys,
             key_id,
+            &format!("{}/inbox", self.relay_base),
+            &body,
+            SystemTime::now(),
+        );
+        post_raw(&self.relay_base, headers, body).await
+    }
+
+    /// Signs `activity` as the instance actor with RFC 9421 and POSTs it to the relay.
+    pub async fn post_rfc9421_as_instance(&self, activity: &Value) -> (StatusCode, String) {
+        let body = serde_json::to_vec(activity).expect("json");
+        let headers = signed_post_headers_rfc9421(
+            &self.instance_keys,
+            &self.instance_key_id(),
             &format!("{}/inbox", self.relay_base),
             &body,
             SystemTime::now(),
@@ -721,6 +799,9 @@ fn actor_document(shared: &Shared, id: &str, kind: &str, pem: &str, key_id: &str
     if shared.flavor != Flavor::GoToSocial {
         actor["endpoints"] = json!({ "sharedInbox": format!("{}/inbox", shared.base) });
     }
+    if let Some(inbox) = shared.inner.lock().unwrap().shared_inbox.clone() {
+        actor["endpoints"] = json!({ "sharedInbox": inbox });
+    }
     actor
 }
 
@@ -733,6 +814,21 @@ async fn handle(
 ) -> Response {
     let path = uri.path().to_string();
     if method == Method::POST {
+        let rfc9421 = headers.contains_key("signature-input");
+        let refuse_cavage = {
+            let mut inner = shared.inner.lock().unwrap();
+            inner
+                .attempts
+                .push(if rfc9421 { "rfc9421" } else { "cavage" });
+            inner.rfc9421_only && !rfc9421
+        };
+        if refuse_cavage {
+            return (
+                StatusCode::UNAUTHORIZED,
+                "only RFC 9421 signatures are accepted",
+            )
+                .into_response();
+        }
         return match verify_from_relay(&shared, &method, &uri, &headers, &body).await {
             Ok(activity) => {
                 shared
@@ -826,7 +922,43 @@ async fn handle(
     if let Some(object) = shared.inner.lock().unwrap().objects.get(&path) {
         return json_response(object.clone());
     }
+    // The built-in NodeInfo, unless a test hosts its own document at that path (above).
+    if let Some(document) = nodeinfo(&shared, &path) {
+        return json_response(document);
+    }
     StatusCode::NOT_FOUND.into_response()
+}
+
+/// The value of header `name` as text, if present and visible ASCII.
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The instance's NodeInfo: the links document and a 2.0 document naming its software.
+fn nodeinfo(shared: &Shared, path: &str) -> Option<Value> {
+    let software = match shared.flavor {
+        Flavor::Mastodon => "mastodon",
+        Flavor::GoToSocial => "gotosocial",
+        Flavor::Pleroma => "pleroma",
+    };
+    match path {
+        "/.well-known/nodeinfo" => Some(json!({ "links": [{
+            "rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+            "href": format!("{}/nodeinfo/2.0", shared.base)
+        }]})),
+        "/nodeinfo/2.0" => Some(json!({
+            "version": "2.0",
+            "software": { "name": software, "version": "1.0.0" },
+            "protocols": ["activitypub"],
+            "usage": { "users": { "total": 1 } },
+            "openRegistrations": false,
+            "metadata": {}
+        })),
+        _ => None,
+    }
 }
 
 /// Checks a request from the relay the way Mastodon does: signature over the listed headers with the
@@ -838,12 +970,10 @@ async fn verify_from_relay(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, String> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name: &str| header_text(headers, name);
+    if headers.contains_key("signature-input") {
+        return verify_rfc9421_from_relay(shared, method, uri, headers, body).await;
+    }
     let signature = header("signature").ok_or("unsigned")?;
     let params = signature_params(&signature);
     let key_id = params.get("keyId").ok_or("no keyId")?;
@@ -910,4 +1040,85 @@ async fn relay_key(shared: &Shared) -> Result<VerifyingKey<Sha256>, String> {
     let key = VerifyingKey::<Sha256>::from_public_key_pem(pem).map_err(|e| e.to_string())?;
     shared.inner.lock().unwrap().relay_key = Some(key.clone());
     Ok(key)
+}
+
+/// Checks an RFC 9421 request from the relay as Mastodon 4.5 does: `@method`, `@target-uri` and
+/// `content-digest` signed, `created` fresh, the relay's keyid, `rsa-v1_5-sha256`, the digest of the body,
+/// and the signature over the rebuilt signature base.
+async fn verify_rfc9421_from_relay(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, String> {
+    let header = |name: &str| header_text(headers, name);
+    let input = header("signature-input").ok_or("no Signature-Input")?;
+    let (label, params_raw) = input
+        .split_once('=')
+        .ok_or("Signature-Input without label")?;
+    let list_end = params_raw.find(')').ok_or("no inner list")?;
+    let components: Vec<String> = params_raw
+        .get(1..list_end)
+        .ok_or("no inner list")?
+        .split_whitespace()
+        .map(|c| c.trim_matches('"').to_string())
+        .collect();
+    let mut params = HashMap::new();
+    for param in params_raw[list_end + 1..]
+        .split(';')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = param.split_once('=').ok_or("bad parameter")?;
+        params.insert(k.to_string(), v.trim_matches('"').to_string());
+    }
+    for required in ["@method", "@target-uri", "content-digest"] {
+        if !components.iter().any(|c| c == required) {
+            return Err(format!("{required} not signed"));
+        }
+    }
+    if params.get("keyid") != Some(&format!("{}/actor#main-key", shared.relay_base)) {
+        return Err(format!("unexpected keyid {:?}", params.get("keyid")));
+    }
+    if params.get("alg").map(String::as_str) != Some("rsa-v1_5-sha256") {
+        return Err("relay must sign with rsa-v1_5-sha256".into());
+    }
+    let created: u64 = params
+        .get("created")
+        .and_then(|c| c.parse().ok())
+        .ok_or("no created")?;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    if now.abs_diff(created) > 300 {
+        return Err("stale created".into());
+    }
+    let digest = format!("sha-256=:{}:", B64.encode(Sha256::digest(body)));
+    if header("content-digest").as_deref() != Some(digest.as_str()) {
+        return Err("content-digest mismatch".into());
+    }
+    let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut base = String::new();
+    for component in &components {
+        let value = match component.as_str() {
+            "@method" => method.as_str().to_string(),
+            "@target-uri" => format!("{}{target}", shared.base),
+            other if other.starts_with('@') => return Err(format!("unexpected {other}")),
+            other => header(other).ok_or(format!("signed header {other} missing"))?,
+        };
+        base.push_str(&format!("\"{component}\": {value}\n"));
+    }
+    base.push_str(&format!("\"@signature-params\": {params_raw}"));
+    let signature = header("signature").ok_or("no Signature")?;
+    let encoded = signature
+        .strip_prefix(&format!("{label}=:"))
+        .and_then(|s| s.strip_suffix(':'))
+        .ok_or("Signature is not this label's byte sequence")?;
+    let raw = B64.decode(encoded).map_err(|e| e.to_string())?;
+    let sig = Signature::try_from(raw.as_slice()).map_err(|e| e.to_string())?;
+    let key = relay_key(shared).await?;
+    key.verify(base.as_bytes(), &sig)
+        .map_err(|_| "bad RFC 9421 signature".to_string())?;
+    serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))
 }

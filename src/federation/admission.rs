@@ -1,0 +1,166 @@
+//! Between a verified Follow and a subscription: the instance's blocks, its NodeInfo and the
+//! subscription policy decide whether it subscribes now, waits for an admin, or is refused. Also the
+//! first check of every inbox request: a blocked instance is refused before any other work.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use serde_json::Value;
+
+use crate::ap::{Activity, Actor, outgoing};
+use crate::app::AppState;
+use crate::federation::inbox::{self, Receipt};
+use crate::federation::{nodeinfo, relay};
+use crate::moderation::audit::NewAudit;
+use crate::moderation::policy::{self, Admission};
+use crate::store::Style;
+use crate::store::moderation::Pending;
+use crate::{Error, Result};
+
+/// Refuses a request from a blocked instance (by domain, or by the software it is known to run).
+pub fn check_blocked(state: &AppState, origin: &str) -> Result<()> {
+    match state.curation.refuses(origin) {
+        Some(_) => Err(Error::InstanceBlocked(origin.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// Screens a Follow that asks to subscribe: `None` lets it subscribe now, `Some` is what became of it
+/// instead (held for an admin, or refused with a Reject).
+pub async fn screen(
+    state: &AppState,
+    style: Style,
+    follow: &Activity,
+    sender: &Arc<Actor>,
+    origin: &str,
+) -> Result<Option<Receipt>> {
+    if state.store.subscribed_style(origin).is_some() {
+        return Ok(None);
+    }
+    learn_software(state, origin, &sender.id).await;
+    check_blocked(state, origin)?;
+    let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?;
+    let mut admission = state.curation.admit(origin);
+    if admission == Admission::Hold {
+        let waiting = state.store.pending().await?;
+        // A Follow again from an instance already waiting replaces its entry.
+        if !waiting.iter().any(|p| p.authority == origin) {
+            admission = policy::hold(waiting.len());
+        }
+    }
+    match admission {
+        Admission::Admit => Ok(None),
+        Admission::Hold => {
+            state
+                .store
+                .hold(Pending {
+                    authority: origin.to_string(),
+                    actor_id: sender.id.clone(),
+                    inbox: inbox.to_string(),
+                    protocol: style.as_str(),
+                    follow: follow.raw.clone(),
+                    created_at: 0,
+                })
+                .await?;
+            tracing::info!(instance = %origin, "subscription waits for approval");
+            Ok(Some(Receipt::Ignored("awaiting approval by an admin")))
+        }
+        Admission::Refuse(reason) => {
+            send_reject(state, inbox, &follow.raw, &sender.id);
+            tracing::info!(instance = %origin, reason, "subscription refused by policy");
+            Ok(Some(Receipt::Ignored(reason)))
+        }
+    }
+}
+
+/// Fetches the NodeInfo of an instance not seen before (once: what it runs rarely changes, and a
+/// failure is not retried on every Follow either).
+async fn learn_software(state: &AppState, origin: &str, actor_id: &str) {
+    if state.curation.software_of(origin).is_some() {
+        return;
+    }
+    let info = match nodeinfo::fetch(&state.http, actor_id).await {
+        Ok(info) => info,
+        Err(e) => {
+            tracing::debug!(instance = %origin, error = %e, "no NodeInfo");
+            return;
+        }
+    };
+    state
+        .curation
+        .set_software(origin, info.software.as_deref().unwrap_or(""));
+    if let Err(e) = state.store.record_instance(origin, info).await {
+        tracing::warn!(instance = %origin, error = %e, "recording NodeInfo");
+    }
+}
+
+/// Asks the NodeInfo of subscribers whose software is not known yet (subscribed before the relay
+/// recorded it, or it did not answer then), one at a time in the background, so software blocks cover
+/// them too.
+pub fn learn_missing_software(state: std::sync::Arc<AppState>) {
+    tokio::spawn(async move {
+        let subscribers = match state.store.subscribers().await {
+            Ok(subscribers) => subscribers,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing subscribers for NodeInfo");
+                return;
+            }
+        };
+        for s in subscribers {
+            learn_software(&state, &s.authority, &s.actor_id).await;
+        }
+    });
+}
+
+/// Answers a Follow with a Reject (best effort, in the background).
+fn send_reject(state: &AppState, inbox: &str, follow: &Value, actor_id: &str) {
+    let reject = outgoing::reject(&state.base, follow, actor_id);
+    state
+        .engine
+        .send_once(inbox.to_string(), Bytes::from(reject.to_string()));
+}
+
+async fn take_pending(state: &AppState, authority: &str) -> Result<Pending> {
+    state
+        .store
+        .pending()
+        .await?
+        .into_iter()
+        .find(|p| p.authority == authority)
+        .ok_or_else(|| Error::NotFound(format!("no pending subscription from {authority}")))
+}
+
+/// An admin approves a pending Follow: the instance subscribes (Accept, and for LitePub the Follow back).
+pub async fn approve(state: &AppState, authority: &str, admin: &str) -> Result<()> {
+    let pending = take_pending(state, authority).await?;
+    let follow = Activity::from_value(pending.follow.clone())?;
+    let sender = state.resolver.actor(&pending.actor_id).await?;
+    inbox::subscribe(state, pending.style(), &follow, &sender, authority).await?;
+    state
+        .store
+        .resolve_pending(authority, audit(admin, "approve", authority, &pending))
+        .await?;
+    tracing::info!(instance = %authority, %admin, "subscription approved");
+    Ok(())
+}
+
+/// An admin rejects a pending Follow: the instance gets a Reject.
+pub async fn reject(state: &AppState, authority: &str, admin: &str) -> Result<()> {
+    let pending = take_pending(state, authority).await?;
+    send_reject(state, &pending.inbox, &pending.follow, &pending.actor_id);
+    state
+        .store
+        .resolve_pending(authority, audit(admin, "reject", authority, &pending))
+        .await?;
+    tracing::info!(instance = %authority, %admin, "subscription rejected");
+    Ok(())
+}
+
+fn audit(admin: &str, action: &'static str, authority: &str, pending: &Pending) -> NewAudit {
+    NewAudit {
+        admin: admin.to_string(),
+        action,
+        target: authority.to_string(),
+        detail: serde_json::json!({ "actor": pending.actor_id, "protocol": pending.protocol }),
+    }
+}
