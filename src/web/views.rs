@@ -357,12 +357,14 @@ pub fn search_facets(q: &str, sort: &str, facets: &Facets) -> Vec<FacetGroup> {
         group("Hashtag", &facets.tag, &|v| format!("#{v}")),
         group("Author type", &facets.actor_type, &|v| format!("type:{v}")),
     ];
-    for link in groups
-        .iter_mut()
-        .filter(|g| g.title == "Author type")
-        .flat_map(|g| &mut g.links)
-    {
-        link.label = type_label(&link.label, true).to_owned();
+    for group in groups.iter_mut() {
+        for link in group.links.iter_mut() {
+            match group.title {
+                "Author type" => link.label = type_label(&link.label, true).to_owned(),
+                "Hashtag" => link.label = format!("#{}", link.label),
+                _ => {}
+            }
+        }
     }
     groups.retain(|g| !g.links.is_empty());
     groups
@@ -927,6 +929,12 @@ mod tests {
             month: vec![],
         };
         let groups = search_facets("bakery language:de", "newest", &facets);
+        let labels: Vec<&str> = groups
+            .iter()
+            .flat_map(|g| &g.links)
+            .map(|l| l.label.as_str())
+            .collect();
+        assert_eq!(labels, vec!["a.example", "de", "#coop", "Organization"]);
         let hrefs: Vec<(&str, bool)> = groups
             .iter()
             .flat_map(|g| &g.links)
