@@ -15,7 +15,8 @@
 //! Printed: ingest rate (wall time of `add_post` and the commits, generating the JSON excluded), index
 //! size on disk, peak RSS while ingesting and — after reopening — with the index open and queried (the
 //! peak is reset in between through `/proc/self/clear_refs`), and p50/p99 latency of each query class
-//! with and without facets (relevance order, 20 results with snippets and authors, as the API serves).
+//! with and without facets (relevance order, 20 results with snippets and authors, as the API serves),
+//! and p50/p99 of the relay's search page (`/search`: the query with facets, built and rendered).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -569,10 +570,73 @@ fn queries(corpus: &Corpus, dir: &Path, queries: usize) {
             hits[hits.len() / 2],
         );
     }
+    search_page(corpus, &index, queries);
     println!(
         "peak RSS of the process with the index open and queried: {} (at the end: {} anonymous, {} of mapped index files)",
         mib(status("VmHWM:")),
         mib(status("RssAnon:")),
         mib(status("RssFile:"))
+    );
+}
+
+/// The relay's search page as a visitor gets it, without the HTTP round trip: the query with facets
+/// (relevance, the page's 20 results), the page built from the results (snippets sanitised, avatar
+/// links signed, facet and page links) and its template rendered to HTML. Queries cycle through the
+/// classes above.
+fn search_page(corpus: &Corpus, index: &Index, queries: usize) {
+    use askama::Template as _;
+    use plaza::federation::net::{AddressPolicy, Http, HttpSettings};
+    use plaza::web::media_proxy::MediaProxy;
+    use plaza::web::views::{PAGE_SIZE, SearchPage};
+
+    let config = plaza::config::Config::default();
+    let http = Http::new(HttpSettings {
+        key: std::sync::Arc::new(plaza::httpsig::PrivateKey::generate().expect("key")),
+        key_id: "http://localhost:8080/actor#main-key".into(),
+        policy: AddressPolicy {
+            allow_private: false,
+        },
+        max_fetch_bytes: 1 << 20,
+        fetch_timeout: Duration::from_secs(5),
+        delivery_timeout: Duration::from_secs(5),
+        user_agent: "plaza-bench".into(),
+    })
+    .expect("http client");
+    let media = MediaProxy::with_secret(b"bench", http, 1 << 20, 1 << 20);
+    let window = index.config().limits.max_window;
+    let classes = classes(corpus);
+    let mut rng = fastrand::Rng::with_seed(11);
+    let mut times = Vec::with_capacity(queries);
+    let mut bytes = Vec::with_capacity(queries);
+    for i in 0..queries + 10 {
+        let (name, make) = &classes[i % classes.len()];
+        let q = make(&mut rng);
+        let started = Instant::now();
+        let request = SearchRequest {
+            limit: PAGE_SIZE,
+            facets: true,
+            ..SearchRequest::new(q.clone())
+        };
+        let found = index
+            .search_posts(&request)
+            .unwrap_or_else(|e| panic!("{name} {q}: {e}"));
+        let mut page = SearchPage::new(&config, &q, "relevance", false);
+        page.show(&found, 1, window, &media);
+        let html = page.render().expect("render");
+        let elapsed = started.elapsed();
+        // The first ten warm the caches.
+        if i >= 10 {
+            times.push(elapsed);
+            bytes.push(html.len());
+        }
+    }
+    times.sort();
+    bytes.sort_unstable();
+    println!(
+        "search page (query with facets, page built and rendered): p50 {} p99 {} ({} queries over all classes, median page {} KiB)",
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.99)),
+        times.len(),
+        bytes.get(bytes.len() / 2).copied().unwrap_or(0) / 1024,
     );
 }

@@ -26,6 +26,7 @@ use crate::moderation::tokens::AdminTokens;
 use crate::store::Store;
 use crate::web::client_ip::TrustedProxies;
 use crate::web::ip_limit::ClientLimiter;
+use crate::web::media_proxy::MediaProxy;
 use crate::web::observability::InboundCounters;
 use crate::web::search::Search;
 use crate::web::{routes, server};
@@ -76,6 +77,8 @@ pub struct AppState {
     pub indexer: Option<Arc<Indexer>>,
     /// The discovery index, when `index_enabled`: opened at `DATA_DIR/index`.
     pub index: Option<Arc<plaza_index::Index>>,
+    /// The web pages' avatar proxy.
+    pub media_proxy: MediaProxy,
     /// How searches run and fare (time limit, latency histogram, outcomes, account ids handed out).
     pub search: Search,
 }
@@ -205,6 +208,12 @@ impl AppState {
             ),
             None => None,
         };
+        let media_proxy = MediaProxy::new(
+            &key,
+            http.clone(),
+            config.media_proxy_max_bytes,
+            config.media_proxy_cache_bytes,
+        )?;
         Ok(Arc::new(AppState {
             config,
             base,
@@ -226,6 +235,7 @@ impl AppState {
             connections: server::PerIpConnections::new(max_connections_per_ip),
             indexer,
             index: search_index,
+            media_proxy,
             search: Search::default(),
         }))
     }

@@ -74,6 +74,14 @@ pub struct Config {
     /// Fetches for the index (posts from their origin, authors, NodeInfo) in flight at once, overall
     /// (per host, `max_fetches_per_host` bounds every fetch of the relay).
     pub index_fetch_concurrency: u32,
+    /// How to reach the relay's admin (an email address, a fediverse handle or a URL), shown on /about.
+    pub admin_contact: String,
+    /// Show since when each instance is subscribed on /instances.
+    pub show_subscribed_since: bool,
+    /// Largest image the avatar proxy fetches, in bytes.
+    pub media_proxy_max_bytes: usize,
+    /// Memory budget of the avatar proxy's image cache, in bytes (entries are weighed by size).
+    pub media_proxy_cache_bytes: u64,
     /// More admin tokens as `name=token` pairs; the name is what the audit log records.
     pub admin_tokens: Vec<String>,
     /// Who may subscribe: `open`, `approval` or `allowlist` (the admin API can change it at run time).
@@ -141,6 +149,10 @@ impl Default for Config {
             index_retention_days: 365,
             purge_on_unsubscribe: true,
             index_fetch_concurrency: 8,
+            admin_contact: String::new(),
+            show_subscribed_since: true,
+            media_proxy_max_bytes: 1024 * 1024,
+            media_proxy_cache_bytes: 32 * 1024 * 1024,
             admin_tokens: Vec::new(),
             subscription_policy: "open".into(),
             allowlist: Vec::new(),

@@ -17,6 +17,9 @@
 //! - [`config`]: the configuration file and its `PLAZA_*` environment overrides.
 //! - [`app`]: builds the services into one [`app::AppState`] and runs the server.
 //! - [`web`]: the HTTP surface — [`web::routes`] maps paths to thin handlers, [`web::admin`] is the
+//!   token-protected admin API, [`web::pages`] the pages for people in a browser (built by
+//!   [`web::views`] from askama templates, remote HTML through [`web::sanitize`], avatars through
+//!   [`web::media_proxy`], feeds in [`web::feeds`]).
 //!   token-protected admin API, [`web::server`] accepts connections with their limits (header read
 //!   timeout, header size, connections per client IP).
 //! - [`federation`]: talking to other servers — [`federation::inbox`] is the path of a `POST /inbox`
@@ -32,6 +35,7 @@
 //! - [`moderation`]: blocks, the subscription policy, admin tokens and the audit log, and the admin
 //!   operations that apply them ([`moderation::actions`]).
 //! - [`reindex`]: `plaza reindex`, rebuilding the discovery index from the sources it stores.
+//! - [`search_cli`]: `plaza search`, a running relay's search as a table in the terminal.
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
 //!   [`store::tail`], its in-memory recent end.
 pub mod ap;
@@ -43,6 +47,7 @@ pub mod federation;
 pub mod httpsig;
 pub mod moderation;
 pub mod reindex;
+pub mod search_cli;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod test_fixtures;

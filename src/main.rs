@@ -46,6 +46,27 @@ enum Command {
         #[arg(long, value_name = "URL")]
         url: Option<String>,
     },
+    /// Search a running relay (its Mastodon-compatible /api/v2/search) and print a table.
+    ///
+    /// QUERY uses the relay's query language: words, "phrases", -exclude, #tag, from:user@host,
+    /// instance:host, language:xx, before:/after:/during: dates, has:media, is:reply, type:organization.
+    /// Without --url it asks the address the configuration listens on.
+    Search {
+        /// What to look for.
+        query: String,
+        /// Base URL of the relay, e.g. https://relay.example.org.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Only this kind of result.
+        #[arg(long = "type", value_name = "TYPE", value_parser = plaza::search_cli::TYPES)]
+        kind: Option<String>,
+        /// Results per kind (the API allows at most 40).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=40))]
+        limit: u16,
+        /// Print the relay's JSON answer instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Curate a running relay through its admin API: subscribers, approvals, blocks, limits, stats.
     ///
     /// Needs the relay's admin token (--token, PLAZA_ADMIN_TOKEN or admin_token in the configuration).
@@ -86,6 +107,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .context("running the relay")?,
         Command::Health { url } => health(&config, url).await?,
+        Command::Search {
+            query,
+            url,
+            kind,
+            limit,
+            json,
+        } => search(&config, url, &query, kind.as_deref(), limit.into(), json).await?,
         Command::Admin(args) => cli::admin::run(&config, args).await?,
         Command::Reindex => reindex(&config)?,
     }
@@ -108,12 +136,17 @@ fn init_logging() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `plaza health`: GET /healthz with a short timeout.
-async fn health(config: &plaza::config::Config, url: Option<String>) -> anyhow::Result<()> {
-    let base = match url {
+/// The relay to talk to: `--url`, else the address the configuration listens on.
+fn relay_base(config: &plaza::config::Config, url: Option<String>) -> anyhow::Result<String> {
+    Ok(match url {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => cli::local_base(config)?,
-    };
+    })
+}
+
+/// `plaza health`: GET /healthz with a short timeout.
+async fn health(config: &plaza::config::Config, url: Option<String>) -> anyhow::Result<()> {
+    let base = relay_base(config, url)?;
     let response = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .build()?
@@ -127,6 +160,45 @@ async fn health(config: &plaza::config::Config, url: Option<String>) -> anyhow::
         response.status()
     );
     println!("{base} is healthy");
+    Ok(())
+}
+
+/// `plaza search`: GET /api/v2/search and print the answer as a table or as JSON.
+async fn search(
+    config: &plaza::config::Config,
+    url: Option<String>,
+    query: &str,
+    kind: Option<&str>,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let base = relay_base(config, url)?;
+    let address = plaza::search_cli::request_url(&base, query, kind, limit);
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .build()?
+        .get(&address)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .with_context(|| format!("{base} does not answer"))?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("{address} did not answer with JSON ({status})"))?;
+    if !status.is_success() {
+        let reason = body
+            .get("error")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("no reason given");
+        anyhow::bail!("the relay refused the search ({status}): {reason}");
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        print!("{}", plaza::search_cli::render_table(&body));
+    }
     Ok(())
 }
 

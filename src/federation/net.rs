@@ -328,28 +328,7 @@ impl Http {
         if !status.is_success() {
             return Err(Error::fetch(url, format!("HTTP {status}")));
         }
-        if let Some(len) = response.content_length()
-            && len as usize > self.max_fetch_bytes
-        {
-            return Err(Error::fetch(
-                url,
-                format!("document larger than {} bytes", self.max_fetch_bytes),
-            ));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| Error::fetch(url, describe(&e)))?
-        {
-            if body.len() + chunk.len() > self.max_fetch_bytes {
-                return Err(Error::fetch(
-                    url,
-                    format!("document larger than {} bytes", self.max_fetch_bytes),
-                ));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_capped(&mut response, self.max_fetch_bytes, url, "document").await?;
         serde_json::from_slice(&body).map_err(|e| Error::fetch(url, format!("not JSON: {e}")))
     }
 }
@@ -385,6 +364,63 @@ impl Http {
 /// other one. Servers answer a signature they cannot read with 401 (Mastodon) or 400.
 pub(crate) fn knock_again(status: reqwest::StatusCode) -> bool {
     status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::BAD_REQUEST
+}
+
+impl Http {
+    /// Fetches an image for the avatar proxy: an unsigned GET (media servers serve files to anyone)
+    /// under the same address policy, per-host bound and timeout as every fetch, following no redirects, reading at most
+    /// `max_bytes`. What the body is, the caller decides by sniffing it, not by the sender's word.
+    pub async fn get_image(&self, url: &str, max_bytes: usize) -> Result<Vec<u8>> {
+        let parsed = Url::parse(url).map_err(|e| Error::fetch(url, format!("bad URL: {e}")))?;
+        self.policy.check_url(&parsed)?;
+        let _slot = self
+            .slots
+            .acquire(parsed.host_str().unwrap_or_default(), self.fetch_timeout)
+            .await
+            .ok_or_else(|| Error::fetch(url, "too many fetches from this host in flight"))?;
+        let mut response = self
+            .client
+            .get(parsed)
+            .timeout(self.fetch_timeout)
+            .header(header::ACCEPT, HeaderValue::from_static("image/*"))
+            .send()
+            .await
+            .map_err(|e| Error::fetch(url, describe(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Error::fetch(url, format!("HTTP {status}")));
+        }
+        read_capped(&mut response, max_bytes, url, "image").await
+    }
+}
+
+/// Reads a response body of at most `max` bytes (refused at once when its announced length is larger);
+/// `what` names it in the error.
+async fn read_capped(
+    response: &mut reqwest::Response,
+    max: usize,
+    url: &str,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let too_large = || Error::fetch(url, format!("{what} larger than {max} bytes"));
+    if response
+        .content_length()
+        .is_some_and(|len| len as usize > max)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Error::fetch(url, describe(&e)))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Whether a delivery's answer means delivered, try again, or give up on this one.

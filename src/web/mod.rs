@@ -3,11 +3,16 @@
 pub mod admin;
 pub mod api;
 pub mod client_ip;
+pub mod feeds;
 pub mod histogram;
 pub mod ip_limit;
 pub mod mastodon_api;
 pub mod mastodon_entities;
+pub mod media_proxy;
 pub mod observability;
+pub mod pages;
 pub mod routes;
+pub mod sanitize;
 pub mod search;
 pub mod server;
+pub mod views;

@@ -40,6 +40,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .nest(admin::PREFIX, admin::routes())
         .merge(read_api())
+        .merge(crate::web::pages::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ip_limit::limit,

@@ -42,6 +42,7 @@ impl<T> Searched for Page<T> {
 }
 
 impl Searched for Vec<TagView> {}
+impl Searched for TagView {}
 impl Searched for Vec<plaza_index::InstanceView> {}
 impl Searched for plaza_index::Counts {}
 impl<T> Searched for Option<T> {}

@@ -9,6 +9,7 @@ mod gotosocial;
 mod indexer;
 mod interop;
 mod operations;
+mod pages;
 mod relay;
 mod search_api;
 mod subscriptions;
