@@ -23,6 +23,10 @@ use std::time::{Duration, Instant};
 use plaza_index::{Index, IndexConfig, SearchRequest};
 use serde_json::{Value, json};
 
+/// The allocator the relay runs with (see `src/main.rs`): ingest allocates many short-lived strings.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const AUTHORS: usize = 10_000;
 const INSTANCES: usize = 500;
 const WORDS_PER_LANGUAGE: usize = 50_000;
