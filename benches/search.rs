@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 use plaza_index::{Index, IndexConfig, SearchRequest};
 use serde_json::{Value, json};
 
+/// The allocator the relay runs with (see `src/main.rs`): ingest allocates many short-lived strings.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const AUTHORS: usize = 10_000;
 const INSTANCES: usize = 500;
 const WORDS_PER_LANGUAGE: usize = 50_000;
@@ -577,6 +581,40 @@ fn queries(corpus: &Corpus, dir: &Path, queries: usize) {
         mib(status("RssAnon:")),
         mib(status("RssFile:"))
     );
+    println!(
+        "resident pages of mapped index files by kind: {}",
+        mapped_by_kind(dir)
+    );
+}
+
+/// Resident memory of the mapped files of the index, summed by file extension (`/proc/self/smaps`).
+fn mapped_by_kind(dir: &Path) -> String {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return "n/a".into();
+    };
+    let dir = dir.to_string_lossy();
+    let mut by_kind: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut current: Option<String> = None;
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields
+            .first()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            current = fields
+                .get(5)
+                .filter(|path| path.starts_with(&*dir))
+                .map(|path| path.rsplit('.').next().unwrap_or("").to_owned());
+        } else if let (Some(kind), Some(&"Rss:")) = (&current, fields.first()) {
+            let kib: u64 = fields.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+            *by_kind.entry(kind.clone()).or_default() += kib;
+        }
+    }
+    by_kind
+        .iter()
+        .map(|(kind, kib)| format!("{kind} {}", mib(Some(*kib))))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The relay's search page as a visitor gets it, without the HTTP round trip: the query with facets

@@ -13,9 +13,10 @@ use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
+use tantivy::{IndexReader, IndexSettings, IndexWriter, ReloadPolicy, TantivyDocument};
 
 use crate::analysis;
+use crate::directory::IndexDirectory;
 use crate::error::{Error, Result};
 use crate::query::QueryLimits;
 use crate::schema::{self, Fields, SCHEMA_VERSION, VERSION_FILE};
@@ -92,6 +93,10 @@ fn corrupt(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
+fn directory(dir: &Path) -> Result<IndexDirectory> {
+    IndexDirectory::open(dir).map_err(|e| Error::Engine(e.into()))
+}
+
 fn check_version(dir: &Path) -> Result<()> {
     let found = match std::fs::read_to_string(dir.join(VERSION_FILE)) {
         Ok(text) => text.trim().to_owned(),
@@ -117,7 +122,7 @@ impl Index {
         let (schema, fields) = schema::build();
         let index = if dir.join("meta.json").exists() {
             check_version(dir)?;
-            let index = tantivy::Index::open_in_dir(dir).map_err(|e| corrupt(dir, e))?;
+            let index = tantivy::Index::open(directory(dir)?).map_err(|e| corrupt(dir, e))?;
             if index.schema() != schema {
                 return Err(Error::SchemaMismatch {
                     path: dir.to_owned(),
@@ -127,7 +132,7 @@ impl Index {
             }
             index
         } else {
-            let index = tantivy::Index::create_in_dir(dir, schema)?;
+            let index = tantivy::Index::create(directory(dir)?, schema, IndexSettings::default())?;
             std::fs::write(dir.join(VERSION_FILE), SCHEMA_VERSION.to_string())?;
             index
         };

@@ -30,6 +30,7 @@ pub mod analysis;
 mod budget;
 mod compile;
 pub mod consent;
+mod directory;
 pub mod document;
 pub mod error;
 pub mod html;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard};
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{Query as TantivyQuery, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query as TantivyQuery, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value as _};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocAddress, Order, Score, Searcher, TantivyDocument, Term};
@@ -29,6 +29,7 @@ use crate::html;
 use crate::index::{Index, Shared};
 use crate::query::{self, Clause, Query, Term as QueryTerm};
 use crate::results::{AccountView, FacetCount, Facets, Page, PostHit, PostView, ProfileHit};
+use crate::schema;
 
 /// Results per page when the request says 0.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -486,10 +487,17 @@ impl Shared {
 
     /// The stored account of an actor id, if the actor is in the index.
     fn account(&self, searcher: &Searcher, uri: &str) -> Result<Option<AccountView>> {
-        let query = TermQuery::new(
-            Term::from_field_text(self.fields.id, uri),
-            IndexRecordOption::Basic,
-        );
+        // Only actor documents: a post's or an instance's id is not an account.
+        let term = |field, text: &str| -> Box<dyn TantivyQuery> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, text),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, term(self.fields.id, uri)),
+            (Occur::Must, term(self.fields.kind, schema::KIND_ACTOR)),
+        ]);
         let top = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
         match top.first() {
             Some((_, address)) => {

@@ -630,3 +630,21 @@ fn an_exhausted_time_budget_marks_results_partial() {
     assert!(page.partial);
     assert!(page.hits.is_empty());
 }
+
+#[test]
+fn account_lookup_answers_only_for_actor_documents() {
+    let index = index();
+    let ann = actor("a.example", "ann");
+    let post = note(&ann, 1, "<p>bread</p>", "2024-05-01T00:00:00Z");
+    index.add_post(&post, &ann, "a.example").expect("add");
+    index.commit().expect("commit");
+    let post_id = post["id"].as_str().expect("id");
+    assert!(index.post(post_id).expect("post").is_some());
+    // A post's id is not an account: no error, no account.
+    assert!(index.account(post_id).expect("no error").is_none());
+    let account = index
+        .account(ann["id"].as_str().expect("id"))
+        .expect("lookup")
+        .expect("the author is an account");
+    assert_eq!(account.acct, "ann@a.example");
+}
