@@ -15,6 +15,15 @@
 //!    the healthy subscribers' figures next to those of phase 3.
 //!
 //! Every expected delivery is checked to have arrived, and duplicates are counted.
+//!
+//! The origin's posts are public and their author opted in to search (`indexable`), so the relay's
+//! indexer, which follows the log, indexes every one of them, bursts included: the delivery ratio is
+//! measured with the indexer at work (`PLAZA_INDEX_ENABLED=false cargo bench --bench load` for the
+//! comparison). Each post carries a word of its own; in the latency phase (never during a burst) each
+//! post is searched for from its 202 on, giving accept→searchable p50/p99.
+//!
+//! The relay runs with its per-IP connection cap and read limit off (every simulated instance shares
+//! loopback, and one origin sends everything) and with no per-instance inbox limit.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -30,6 +39,8 @@ use plaza::httpsig::{self, PrivateKey, PublicKey, SignedRequest};
 use serde_json::{Value, json};
 
 const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
+/// Where the origin's posting author lives on its instance.
+const AUTHOR_PATH: &str = "/users/baker";
 
 /// The load generator shares the relay's cores; glibc malloc was a sixth of its CPU under perf.
 #[global_allocator]
@@ -131,6 +142,10 @@ impl RelayProcess {
             .env("PLAZA_RETRY_MAX_SECS", "5")
             // One origin sends everything here: per-instance inbox limits would measure themselves.
             .env("PLAZA_INBOUND_RATE_PER_INSTANCE", "0")
+            // Everything (origin, load generator, search polls) comes from 127.0.0.1 or 127.0.1.x:
+            // per-IP connection caps and read limits would throttle the simulation, not the relay.
+            .env("PLAZA_MAX_CONNECTIONS_PER_IP", "0")
+            .env("PLAZA_CLIENT_IP_RATE", "0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -316,10 +331,20 @@ async fn sub_handler(
     };
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     if method == Method::GET {
-        let id = format!("{}/actor", sub.base);
+        // The instance actor (it subscribes) and the author of the posts, who opted in to search
+        // (`indexable`) so the relay's indexer indexes them. Both sign with the instance's one key.
+        let (kind, name) = match uri.path() {
+            "/actor" => ("Application", "instance"),
+            AUTHOR_PATH => ("Person", "baker"),
+            _ => return Ok(status(StatusCode::NOT_FOUND)),
+        };
+        let id = format!("{}{}", sub.base, uri.path());
         let actor = json!({
-            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
-            "id": id, "type": "Application", "preferredUsername": "instance",
+            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1",
+                         { "toot": "http://joinmastodon.org/ns#", "indexable": "toot:indexable",
+                           "discoverable": "toot:discoverable" }],
+            "id": id, "type": kind, "preferredUsername": name,
+            "indexable": true, "discoverable": true,
             "inbox": format!("{}/inbox", sub.base),
             "endpoints": { "sharedInbox": format!("{}/inbox", sub.base) },
             "publicKey": { "id": format!("{id}#main-key"), "owner": id, "publicKeyPem": sub.pem }
@@ -540,8 +565,9 @@ impl Origin {
 
     fn create(&self, n: u64, relay: &str) -> Prepared {
         let base = &self.handle.sub.base;
-        let actor = format!("{base}/actor");
+        let actor = format!("{base}{AUTHOR_PATH}");
         let note = format!("{base}/statuses/{n}");
+        let word = probe_word(n);
         let create = json!({
             "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
             "id": format!("{note}/activity"),
@@ -551,8 +577,8 @@ impl Origin {
             "cc": [format!("{actor}/followers")],
             "object": {
                 "id": note, "type": "Note", "attributedTo": actor,
-                "content": "<p>A co-op bakery in the valley is hiring two bakers. Worker-owned, fair wages, \
-                            bread for the neighbourhood. #coop #cooperative #jobs</p>",
+                "content": format!("<p>A co-op bakery in the valley is hiring two bakers. Worker-owned, \
+                            fair wages, bread for the neighbourhood. #coop #cooperative #jobs</p><p>{word}</p>"),
                 "to": [PUBLIC], "cc": [format!("{actor}/followers")], "published": "2026-11-26T10:00:00Z"
             }
         });
@@ -696,6 +722,61 @@ async fn post_all(
     (accepted, refused.load(Ordering::Relaxed) as usize)
 }
 
+/// A word found in post `n` and in no other: `zx` and `n` in letters, ending in `q` so no stemmer
+/// changes it.
+fn probe_word(n: u64) -> String {
+    let mut word = String::from("zx");
+    let mut rest = n;
+    loop {
+        word.push((b'a' + (rest % 26) as u8) as char);
+        rest /= 26;
+        if rest == 0 {
+            break;
+        }
+    }
+    word.push('q');
+    word
+}
+
+/// Whether the relay answers searches (503 when `index_enabled = false`).
+async fn search_enabled(client: &reqwest::Client, relay: &str) -> bool {
+    client
+        .get(format!("{relay}/api/plaza/v1/search?q=bakery"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+/// Polls the relay's search API every 10 ms until post `n` is found by its probe word; the time from
+/// `accepted` (its 202) to the answer that found it, in ms, or `None` after 30 s.
+async fn until_searchable(
+    client: reqwest::Client,
+    relay: String,
+    n: u64,
+    accepted: Instant,
+) -> Option<f64> {
+    let word = probe_word(n);
+    let deadline = accepted + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let found = match client
+            .get(format!("{relay}/api/plaza/v1/search?q={word}"))
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => r
+                .json::<Value>()
+                .await
+                .is_ok_and(|page| page["posts"].as_array().is_some_and(|p| !p.is_empty())),
+            _ => false,
+        };
+        if found {
+            return Some(accepted.elapsed().as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -716,9 +797,20 @@ struct FanOut {
     p50_ms: f64,
     p99_ms: f64,
     steady_posts_per_sec: f64,
+    /// Accept (202) → found by the search API, for the latency phase's posts; `None` with the index off.
+    searchable: Option<Searchable>,
     rss_mb: f64,
     refused_signatures: u64,
     dead_arrivals: u64,
+}
+
+/// How soon accepted posts became searchable.
+struct Searchable {
+    p50_ms: f64,
+    p99_ms: f64,
+    sampled: usize,
+    /// Posts not found within 30 s.
+    missing: usize,
 }
 
 /// What one burst measured.
@@ -886,6 +978,10 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
     let steady = origin.presign(first..first + steady_count, &relay.base);
     let mut accepted_at: HashMap<u64, Instant> = HashMap::new();
     let interval = Duration::from_secs_f64(1.0 / rate);
+    // Every post of this phase is also searched for (never during the bursts: the polls would take
+    // CPU from the fan-out being measured).
+    let search = search_enabled(&client, &relay.base).await;
+    let mut polls = Vec::new();
     let steady_arrivals_before = record.first_arrivals.load(Ordering::Relaxed) as usize;
     let steady_start = Instant::now();
     for (i, p) in steady.iter().enumerate() {
@@ -894,7 +990,12 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
         // Deliveries may arrive before the 202 does: latency counts from when the POST was sent.
         let sent = Instant::now();
         if send(&client, &relay.base, p).await == StatusCode::ACCEPTED {
-            accepted_at.insert(first + i as u64, sent);
+            let n = first + i as u64;
+            accepted_at.insert(n, sent);
+            if search {
+                let poll = until_searchable(client.clone(), relay.base.clone(), n, Instant::now());
+                polls.push(tokio::spawn(poll));
+            }
         }
     }
     let steady_posts_per_sec = accepted_at.len() as f64 / steady_start.elapsed().as_secs_f64();
@@ -904,6 +1005,20 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
         Duration::from_secs(60),
     )
     .await;
+    let mut found = Vec::new();
+    for poll in polls {
+        found.push(poll.await.expect("search poll"));
+    }
+    let searchable = search.then(|| {
+        let mut times: Vec<f64> = found.iter().flatten().copied().collect();
+        times.sort_by(|a, b| a.total_cmp(b));
+        Searchable {
+            p50_ms: percentile(&times, 0.50),
+            p99_ms: percentile(&times, 0.99),
+            sampled: found.len(),
+            missing: found.len() - times.len(),
+        }
+    });
     let mut latencies: Vec<f64> = Vec::new();
     let mut duplicates = 0;
     {
@@ -933,6 +1048,7 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
         steady_posts_per_sec,
+        searchable,
         rss_mb,
         refused_signatures: record.refused.load(Ordering::Relaxed),
         dead_arrivals: record.dead_arrivals.load(Ordering::Relaxed),
@@ -967,6 +1083,11 @@ fn main() {
         "Plaza load benchmark: {cores} cores, {} subscribers, {} bursts of {} posts",
         o.subscribers, o.bursts, o.posts
     );
+    println!(
+        "relay settings: max_connections_per_ip = 0 and client_ip_rate = 0 (per-IP caps and read limits off: \
+         every simulated instance shares loopback), inbound_rate_per_instance = 0, index_enabled = {}",
+        std::env::var("PLAZA_INDEX_ENABLED").unwrap_or_else(|_| "true (default)".into())
+    );
     let bound = signing_bound(3.0);
     println!("signing bound measured: {bound:.0} signatures/s");
     runtime.block_on(async {
@@ -1000,6 +1121,12 @@ fn main() {
         both("steady rate (posts/s)", &|f| format!("{:.1}", f.steady_posts_per_sec));
         both("latency inbox POST→delivery p50 (ms)", &|f| format!("{:.1}", f.p50_ms));
         both("latency inbox POST→delivery p99 (ms)", &|f| format!("{:.1}", f.p99_ms));
+        both("accept (202)→searchable p50 / p99 (ms), posts sampled / not found in 30 s", &|f| {
+            match &f.searchable {
+                Some(s) => format!("{:.0} / {:.0} ({} / {})", s.p50_ms, s.p99_ms, s.sampled, s.missing),
+                None => "index off".into(),
+            }
+        });
         both("relay peak RSS (MB)", &|f| format!("{:.0}", f.rss_mb));
         both("deliveries failing verification", &|f| f.refused_signatures.to_string());
         both("posts reaching dead subscribers", &|f| f.dead_arrivals.to_string());
