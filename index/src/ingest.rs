@@ -310,15 +310,21 @@ impl Shared {
         }
     }
 
-    /// Writes (or replaces) an actor document.
-    fn write_actor(&self, source: &Value, actor: &Actor, listed: bool) -> Result<()> {
-        let doc = actor_document(&self.fields, actor, source, listed)?;
+    /// Writes the document `doc` in place of any earlier one with this id.
+    fn replace(&self, id: &str, doc: TantivyDocument) -> Result<()> {
         let writer = self.writer();
-        writer.delete_term(id_term(&self.fields, &actor.id));
+        writer.delete_term(id_term(&self.fields, id));
         writer.add_document(doc)?;
         drop(writer);
-        self.remember_author(&actor.id, Some(Self::author_fingerprint(source)));
         self.changed(2)
+    }
+
+    /// Writes (or replaces) an actor document; `print` is the fingerprint of `source`.
+    fn write_actor(&self, source: &Value, print: u64, actor: &Actor, listed: bool) -> Result<()> {
+        let doc = actor_document(&self.fields, actor, source, listed)?;
+        self.replace(&actor.id, doc)?;
+        self.remember_author(&actor.id, Some(print));
+        Ok(())
     }
 
     /// Removes the document with this id (post, actor or instance: their ids never collide).
@@ -368,11 +374,7 @@ impl Index {
             object,
             consent::object_decides(object),
         )?;
-        let writer = shared.writer();
-        writer.delete_term(id_term(&shared.fields, &post.id));
-        writer.add_document(doc)?;
-        drop(writer);
-        shared.changed(2)?;
+        shared.replace(&post.id, doc)?;
         Ok(verdict)
     }
 
@@ -390,7 +392,7 @@ impl Index {
         }
         let actor = Actor::from_json(author)?;
         let listed = consent::may_list_profile(author).allowed();
-        shared.write_actor(author, &actor, listed)
+        shared.write_actor(author, print, &actor, listed)
     }
 
     /// Hands over an actor document (new, or an `Update`). The profile is listed in the directory when
@@ -414,13 +416,11 @@ impl Index {
             shared.delete_query(clauses)?;
         }
         if listed.allowed() || posts.allowed() {
-            shared.write_actor(actor_json, &actor, listed.allowed())?;
+            let print = Shared::author_fingerprint(actor_json);
+            shared.write_actor(actor_json, print, &actor, listed.allowed())?;
         } else {
-            shared
-                .writer()
-                .delete_term(id_term(&shared.fields, &actor.id));
             shared.remember_author(&actor.id, None);
-            shared.changed(1)?;
+            shared.delete_id(&actor.id)?;
         }
         Ok(ActorOutcome { listed, posts })
     }
