@@ -192,6 +192,24 @@ struct Plan<'a> {
     facets: bool,
 }
 
+impl<'a> Plan<'a> {
+    /// The plan of a [`SearchRequest`] over `target`.
+    fn of_request(target: Target, query: &'a Query, request: &'a SearchRequest) -> Self {
+        Plan {
+            target,
+            query,
+            sort: request.sort,
+            limit: request.limit,
+            offset: request.offset,
+            cursor: request.cursor.as_deref(),
+            min_key: request.min_key,
+            max_key: request.max_key,
+            author: request.author.as_deref(),
+            facets: request.facets,
+        }
+    }
+}
+
 /// One hit before its document is read.
 struct Found {
     score: Score,
@@ -605,18 +623,7 @@ impl Index {
     pub fn search_posts(&self, request: &SearchRequest) -> Result<Page<PostHit>> {
         let shared = &*self.shared;
         let query = query::parse(&request.q, &shared.config.limits)?;
-        let outcome = shared.run(Plan {
-            target: Target::Posts,
-            query: &query,
-            sort: request.sort,
-            limit: request.limit,
-            offset: request.offset,
-            cursor: request.cursor.as_deref(),
-            min_key: request.min_key,
-            max_key: request.max_key,
-            author: request.author.as_deref(),
-            facets: request.facets,
-        })?;
+        let outcome = shared.run(Plan::of_request(Target::Posts, &query, request))?;
         shared.post_hits(outcome)
     }
 
@@ -626,16 +633,8 @@ impl Index {
         let shared = &*self.shared;
         let query = query::parse(&request.q, &shared.config.limits)?;
         let outcome = shared.run(Plan {
-            target: Target::Profiles,
-            query: &query,
-            sort: request.sort,
-            limit: request.limit,
-            offset: request.offset,
-            cursor: request.cursor.as_deref(),
-            min_key: request.min_key,
-            max_key: request.max_key,
             author: None,
-            facets: request.facets,
+            ..Plan::of_request(Target::Profiles, &query, request)
         })?;
         shared.profile_hits(outcome)
     }
