@@ -100,13 +100,7 @@ fn handed_over_posts_become_searchable_without_a_commit_call() {
     })
     .expect("index");
     let alice = actor("a.example", "alice");
-    index
-        .add_post(
-            &note(&alice, 1, "fresh rolls", "2024-01-01T00:00:00Z"),
-            &alice,
-            "a.example",
-        )
-        .expect("add");
+    add_note(&index, &alice, 1, "fresh rolls");
     let started = Instant::now();
     while index
         .search_posts(&SearchRequest::new("rolls"))
@@ -145,13 +139,7 @@ fn a_full_batch_commits_at_once() {
     .expect("index");
     let alice = actor("a.example", "alice");
     // The first post also writes its author: 2 + 2 changes reach the batch size.
-    index
-        .add_post(
-            &note(&alice, 1, "bagel", "2024-01-01T00:00:00Z"),
-            &alice,
-            "a.example",
-        )
-        .expect("add");
+    add_note(&index, &alice, 1, "bagel");
     assert_eq!(numbers(&index, "bagel"), [1]);
     assert_eq!(index.pending(), 0);
 }

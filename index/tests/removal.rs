@@ -20,20 +20,8 @@ fn directory_accts(index: &plaza_index::Index) -> Vec<String> {
 fn delete_of_a_post() {
     let index = index();
     let alice = actor("a.example", "alice");
-    index
-        .add_post(
-            &note(&alice, 1, "jam", "2024-01-01T00:00:00Z"),
-            &alice,
-            "a.example",
-        )
-        .expect("add");
-    index
-        .add_post(
-            &note(&alice, 2, "jam", "2024-01-01T00:00:00Z"),
-            &alice,
-            "a.example",
-        )
-        .expect("add");
+    add_note(&index, &alice, 1, "jam");
+    add_note(&index, &alice, 2, "jam");
     index.commit().expect("commit");
     assert_eq!(numbers(&index, "jam"), [1, 2]);
     index
@@ -49,20 +37,8 @@ fn delete_of_an_actor_takes_posts_and_profile() {
     let alice = actor("a.example", "alice");
     let bob = actor("a.example", "bob");
     index.upsert_actor(&alice).expect("actor");
-    index
-        .add_post(
-            &note(&alice, 1, "jam", "2024-01-01T00:00:00Z"),
-            &alice,
-            "a.example",
-        )
-        .expect("add");
-    index
-        .add_post(
-            &note(&bob, 2, "jam", "2024-01-01T00:00:00Z"),
-            &bob,
-            "a.example",
-        )
-        .expect("add");
+    add_note(&index, &alice, 1, "jam");
+    add_note(&index, &bob, 2, "jam");
     index.commit().expect("commit");
     assert_eq!(
         directory_accts(&index),
@@ -207,20 +183,8 @@ fn an_instance_leaving_takes_its_documents() {
     let index = index();
     let alice = actor("a.example", "alice");
     let bob = actor("b.example", "bob");
-    index
-        .add_post(
-            &note(&alice, 1, "jam", "2024-01-01T00:00:00Z"),
-            &alice,
-            "a.example",
-        )
-        .expect("add");
-    index
-        .add_post(
-            &note(&bob, 2, "jam", "2024-01-01T00:00:00Z"),
-            &bob,
-            "b.example",
-        )
-        .expect("add");
+    add_note(&index, &alice, 1, "jam");
+    add_note(&index, &bob, 2, "jam");
     index
         .upsert_instance(&InstanceRecord::new("a.example", None, None, None))
         .expect("instance");

@@ -220,20 +220,8 @@ fn snippets_highlight_matches_and_escape_html() {
 fn accents_fold_both_ways() {
     let index = index();
     let alice = actor("a.example", "alice");
-    index
-        .add_post(
-            &note(&alice, 1, "un café crème", "2024-01-01T00:00:00Z"),
-            &alice,
-            "a.example",
-        )
-        .expect("add");
-    index
-        .add_post(
-            &note(&alice, 2, "naive cafe", "2024-01-01T00:00:00Z"),
-            &alice,
-            "a.example",
-        )
-        .expect("add");
+    add_note(&index, &alice, 1, "un café crème");
+    add_note(&index, &alice, 2, "naive cafe");
     index.commit().expect("commit");
     assert_eq!(numbers(&index, "cafe"), [1, 2]);
     assert_eq!(numbers(&index, "CAFÉ"), [1, 2]);
@@ -616,13 +604,7 @@ fn an_exhausted_time_budget_marks_results_partial() {
     })
     .expect("index");
     let alice = actor("a.example", "alice");
-    index
-        .add_post(
-            &note(&alice, 1, "jam", "2024-01-01T00:00:00Z"),
-            &alice,
-            "a.example",
-        )
-        .expect("add");
+    add_note(&index, &alice, 1, "jam");
     index.commit().expect("commit");
     let page = index
         .search_posts(&SearchRequest::new("jam"))

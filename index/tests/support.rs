@@ -83,3 +83,15 @@ pub fn numbers(index: &Index, q: &str) -> Vec<u32> {
     n.sort_unstable();
     n
 }
+
+/// Adds note number `n` by `author` with `html` content, published 2024-01-01, from the author's host;
+/// fails the test unless the index accepts it.
+pub fn add_note(index: &Index, author: &Value, n: u32, html: &str) {
+    let host = author["id"]
+        .as_str()
+        .and_then(|id| id.split('/').nth(2))
+        .expect("author host");
+    index
+        .add_post(&note(author, n, html, "2024-01-01T00:00:00Z"), author, host)
+        .expect("add");
+}
