@@ -228,6 +228,19 @@ struct Outcome {
     query: Box<dyn TantivyQuery>,
 }
 
+impl Outcome {
+    /// The page of `hits` read from this outcome, with its total, facets, cursor and partial flag.
+    fn into_page<H>(self, hits: Vec<H>) -> Page<H> {
+        Page {
+            total: self.total,
+            hits,
+            facets: self.facets,
+            next_cursor: self.next_cursor,
+            partial: self.partial,
+        }
+    }
+}
+
 fn recency(now_secs: i64, key: u64) -> f32 {
     let published_secs = i64::try_from((key >> 16) / 1000).unwrap_or(i64::MAX);
     let age_days = (now_secs.saturating_sub(published_secs)).max(0) as f32 / 86_400.0;
@@ -567,13 +580,7 @@ impl Shared {
                 snippet_html,
             });
         }
-        Ok(Page {
-            total: outcome.total,
-            hits,
-            facets: outcome.facets,
-            next_cursor: outcome.next_cursor,
-            partial: outcome.partial,
-        })
+        Ok(outcome.into_page(hits))
     }
 
     fn profile_hits(&self, outcome: Outcome) -> Result<Page<ProfileHit>> {
@@ -601,13 +608,7 @@ impl Shared {
                 snippet_html,
             });
         }
-        Ok(Page {
-            total: outcome.total,
-            hits,
-            facets: outcome.facets,
-            next_cursor: outcome.next_cursor,
-            partial: outcome.partial,
-        })
+        Ok(outcome.into_page(hits))
     }
 }
 
