@@ -104,6 +104,11 @@ fn actor_doc(id: &str, key_id: &str, pem: &str, extra: Value) -> Value {
     doc
 }
 
+/// One case of the table below: a fixture as stored, with the kind it must resolve to.
+fn fixture(name: &'static str, kind: &'static str) -> (&'static str, Value, &'static str) {
+    (name, fixtures::json(name), kind)
+}
+
 fn pem_of(doc: &Value) -> String {
     doc["publicKey"]["publicKeyPem"]
         .as_str()
@@ -118,74 +123,29 @@ async fn every_real_world_actor_shape_resolves() {
         .replace("{{DOMAIN}}", "mastodon.example");
     let application: Value = serde_json::from_str(&template).unwrap();
     let cases: Vec<(&str, Value, &str)> = vec![
-        (
-            "mastodon-actor.json",
-            fixtures::json("mastodon-actor.json"),
-            "Person",
-        ),
-        (
-            "mastodon-person-actor.json",
-            fixtures::json("mastodon-person-actor.json"),
-            "Person",
-        ),
+        fixture("mastodon-actor.json", "Person"),
+        fixture("mastodon-person-actor.json", "Person"),
         (
             "mastodon-application-actor-template.json",
             application,
             "Application",
         ),
-        (
-            "mastodon-instance-actor-application.json",
-            fixtures::json("mastodon-instance-actor-application.json"),
-            "Application",
-        ),
-        (
-            "mastodon-service-actor.json",
-            fixtures::json("mastodon-service-actor.json"),
-            "Service",
-        ),
-        (
-            "mastodon-person-lemmy-asset.json",
-            fixtures::json("mastodon-person-lemmy-asset.json"),
-            "Person",
-        ),
+        fixture("mastodon-instance-actor-application.json", "Application"),
+        fixture("mastodon-service-actor.json", "Service"),
+        fixture("mastodon-person-lemmy-asset.json", "Person"),
         (
             "mastodon-update-actor.json",
             fixtures::json("mastodon-update-actor.json")["object"].clone(), // an Update's actor
             "Person",
         ),
-        (
-            "misskey-actor.json",
-            fixtures::json("misskey-actor.json"),
-            "Person",
-        ),
-        (
-            "pleroma-actor.json",
-            fixtures::json("pleroma-actor.json"),
-            "Person",
-        ),
-        (
-            "lemmy-person.json",
-            fixtures::json("lemmy-person.json"),
-            "Person",
-        ),
-        (
-            "lemmy-group.json",
-            fixtures::json("lemmy-group.json"),
-            "Group",
-        ),
-        (
-            "lemmy-instance-actor.json",
-            fixtures::json("lemmy-instance-actor.json"),
-            "Application",
-        ),
-        (
-            "relay-actor-activityrelay.json",
-            fixtures::json("relay-actor-activityrelay.json"),
-            "Application",
-        ),
-        (
+        fixture("misskey-actor.json", "Person"),
+        fixture("pleroma-actor.json", "Person"),
+        fixture("lemmy-person.json", "Person"),
+        fixture("lemmy-group.json", "Group"),
+        fixture("lemmy-instance-actor.json", "Application"),
+        fixture("relay-actor-activityrelay.json", "Application"),
+        fixture(
             "relay-actor-application-mastodon-example.json",
-            fixtures::json("relay-actor-application-mastodon-example.json"),
             "Application",
         ),
     ];
