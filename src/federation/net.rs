@@ -560,31 +560,20 @@ mod tests {
 
     #[test]
     fn statuses_are_classified() {
-        assert_eq!(classify(reqwest::StatusCode::ACCEPTED), Outcome::Delivered);
-        assert!(matches!(
-            classify(reqwest::StatusCode::SERVICE_UNAVAILABLE),
-            Outcome::Retry(_)
-        ));
-        assert!(matches!(
-            classify(reqwest::StatusCode::TOO_MANY_REQUESTS),
-            Outcome::Retry(_)
-        ));
-        assert!(matches!(
-            classify(reqwest::StatusCode::UNAUTHORIZED),
-            Outcome::Denied(_)
-        ));
-        assert!(matches!(
-            classify(reqwest::StatusCode::FORBIDDEN),
-            Outcome::Denied(_)
-        ));
-        assert!(matches!(
-            classify(reqwest::StatusCode::NOT_FOUND),
-            Outcome::Refused(_)
-        ));
-        assert!(matches!(
-            classify(reqwest::StatusCode::GONE),
-            Outcome::Refused(_)
-        ));
+        use reqwest::StatusCode;
+        assert_eq!(classify(StatusCode::ACCEPTED), Outcome::Delivered);
+        for status in [
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::TOO_MANY_REQUESTS,
+        ] {
+            assert!(matches!(classify(status), Outcome::Retry(_)), "{status}");
+        }
+        for status in [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN] {
+            assert!(matches!(classify(status), Outcome::Denied(_)), "{status}");
+        }
+        for status in [StatusCode::NOT_FOUND, StatusCode::GONE] {
+            assert!(matches!(classify(status), Outcome::Refused(_)), "{status}");
+        }
     }
 
     #[tokio::test]
