@@ -109,6 +109,24 @@ fn fixture(name: &'static str, kind: &'static str) -> (&'static str, Value, &'st
     (name, fixtures::json(name), kind)
 }
 
+/// Serves a fixture actor at its id; returns the id.
+fn serve_fixture(fake: &FakeFetcher, name: &str) -> String {
+    let doc = fixtures::json(name);
+    let id = doc["id"].as_str().unwrap().to_string();
+    fake.serve(&id, doc);
+    id
+}
+
+/// `count` requests whose signature does not verify under `key_id`'s key; each must be refused.
+async fn send_forged(resolver: &Resolver, key_id: &str, count: usize) {
+    for _ in 0..count {
+        resolver
+            .signer(key_id, &host_of(key_id), refuse)
+            .await
+            .expect_err("forged");
+    }
+}
+
 fn pem_of(doc: &Value) -> String {
     doc["publicKey"]["publicKeyPem"]
         .as_str()
@@ -480,9 +498,7 @@ async fn big_actor_documents_leave_the_cache_bounded() {
 #[tokio::test]
 async fn fragment_variants_of_a_key_id_share_one_entry_and_one_fetch() {
     let (resolver, fake) = resolver(unlimited());
-    let doc = fixtures::json("mastodon-actor.json");
-    let id = doc["id"].as_str().unwrap().to_string();
-    fake.serve(&id, doc);
+    let id = serve_fixture(&fake, "mastodon-actor.json");
     resolver
         .signer(&format!("{id}#main-key"), &host_of(&id), any_key)
         .await
@@ -543,32 +559,20 @@ async fn a_failed_verification_refetches_a_key_that_verified_before_at_most_once
         refetch_interval: interval,
         ..unlimited()
     });
-    let doc = fixtures::json("mastodon-actor.json");
-    let id = doc["id"].as_str().unwrap().to_string();
+    let id = serve_fixture(&fake, "mastodon-actor.json");
     let key_id = format!("{id}#main-key");
-    fake.serve(&id, doc);
     resolver
         .signer(&key_id, &host_of(&id), any_key)
         .await
         .unwrap();
-    for _ in 0..50 {
-        resolver
-            .signer(&key_id, &host_of(&id), refuse)
-            .await
-            .expect_err("forged");
-    }
+    send_forged(&resolver, &key_id, 50).await;
     assert_eq!(
         fake.total(),
         1,
         "fetched less than an interval ago: no refetch"
     );
     tokio::time::sleep(interval + Duration::from_millis(50)).await;
-    for _ in 0..50 {
-        resolver
-            .signer(&key_id, &host_of(&id), refuse)
-            .await
-            .expect_err("forged");
-    }
+    send_forged(&resolver, &key_id, 50).await;
     assert_eq!(fake.total(), 2, "50 forged requests: one refetch");
 }
 
@@ -579,21 +583,14 @@ async fn a_key_that_never_verified_is_never_refetched() {
         refetch_interval: interval,
         ..unlimited()
     });
-    let doc = fixtures::json("misskey-actor.json");
-    let id = doc["id"].as_str().unwrap().to_string();
+    let id = serve_fixture(&fake, "misskey-actor.json");
     let key_id = format!("{id}#main-key");
-    fake.serve(&id, doc);
     resolver
         .signer(&key_id, &host_of(&id), refuse)
         .await
         .expect_err("forged");
     tokio::time::sleep(interval + Duration::from_millis(50)).await;
-    for _ in 0..50 {
-        resolver
-            .signer(&key_id, &host_of(&id), refuse)
-            .await
-            .expect_err("forged");
-    }
+    send_forged(&resolver, &key_id, 50).await;
     assert_eq!(fake.total(), 1);
 }
 
@@ -713,10 +710,8 @@ async fn fetches_are_rate_limited_per_host() {
 #[tokio::test]
 async fn an_actor_update_or_delete_forgets_the_actor_and_its_keys() {
     let (resolver, fake) = resolver(unlimited());
-    let doc = fixtures::json("pleroma-actor.json");
-    let id = doc["id"].as_str().unwrap().to_string();
+    let id = serve_fixture(&fake, "pleroma-actor.json");
     let key_id = format!("{id}#main-key");
-    fake.serve(&id, doc);
     let pem = pem_of(&fixtures::json("gotosocial-publickey-stub.json"));
     serve_stub(&fake, STUB_KEY, &pem);
     resolver
@@ -747,9 +742,7 @@ async fn an_actor_update_or_delete_forgets_the_actor_and_its_keys() {
 #[tokio::test]
 async fn actor_lookups_keep_only_what_is_used() {
     let (resolver, fake) = resolver(unlimited());
-    let doc = fixtures::json("mastodon-service-actor.json");
-    let id = doc["id"].as_str().unwrap().to_string();
-    fake.serve(&id, doc);
+    let id = serve_fixture(&fake, "mastodon-service-actor.json");
     let actor = resolver.actor(&id).await.unwrap();
     assert_eq!(actor.kind, "Service");
     assert_eq!(actor.discoverable, Some(true));
