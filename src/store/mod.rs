@@ -718,10 +718,12 @@ impl Store {
     /// last NodeInfo fetch; what the indexer compares with the subscribers to add and purge instances.
     pub async fn index_instances(&self) -> Result<Vec<(String, i64)>> {
         self.read(|conn| {
-            let mut stmt = conn
-                .prepare("SELECT authority, nodeinfo_at FROM index_instances ORDER BY authority")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            query_rows(
+                conn,
+                "SELECT authority, nodeinfo_at FROM index_instances ORDER BY authority",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
         })
         .await
     }
