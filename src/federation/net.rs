@@ -489,16 +489,10 @@ mod tests {
             let url = Url::parse(url).unwrap();
             assert!(strict.check_url(&url).is_err(), "{url} should be refused");
         }
-        assert!(
-            strict
-                .check_url(&Url::parse("https://example.org/inbox").unwrap())
-                .is_ok()
-        );
-        assert!(
-            strict
-                .check_url(&Url::parse("https://93.184.215.14/inbox").unwrap())
-                .is_ok()
-        );
+        for url in ["https://example.org/inbox", "https://93.184.215.14/inbox"] {
+            let url = Url::parse(url).unwrap();
+            assert!(strict.check_url(&url).is_ok(), "{url} should be allowed");
+        }
     }
 
     #[test]
