@@ -489,16 +489,10 @@ mod tests {
             let url = Url::parse(url).unwrap();
             assert!(strict.check_url(&url).is_err(), "{url} should be refused");
         }
-        assert!(
-            strict
-                .check_url(&Url::parse("https://example.org/inbox").unwrap())
-                .is_ok()
-        );
-        assert!(
-            strict
-                .check_url(&Url::parse("https://93.184.215.14/inbox").unwrap())
-                .is_ok()
-        );
+        for url in ["https://example.org/inbox", "https://93.184.215.14/inbox"] {
+            let url = Url::parse(url).unwrap();
+            assert!(strict.check_url(&url).is_ok(), "{url} should be allowed");
+        }
     }
 
     #[test]
@@ -560,31 +554,20 @@ mod tests {
 
     #[test]
     fn statuses_are_classified() {
-        assert_eq!(classify(reqwest::StatusCode::ACCEPTED), Outcome::Delivered);
-        assert!(matches!(
-            classify(reqwest::StatusCode::SERVICE_UNAVAILABLE),
-            Outcome::Retry(_)
-        ));
-        assert!(matches!(
-            classify(reqwest::StatusCode::TOO_MANY_REQUESTS),
-            Outcome::Retry(_)
-        ));
-        assert!(matches!(
-            classify(reqwest::StatusCode::UNAUTHORIZED),
-            Outcome::Denied(_)
-        ));
-        assert!(matches!(
-            classify(reqwest::StatusCode::FORBIDDEN),
-            Outcome::Denied(_)
-        ));
-        assert!(matches!(
-            classify(reqwest::StatusCode::NOT_FOUND),
-            Outcome::Refused(_)
-        ));
-        assert!(matches!(
-            classify(reqwest::StatusCode::GONE),
-            Outcome::Refused(_)
-        ));
+        use reqwest::StatusCode;
+        assert_eq!(classify(StatusCode::ACCEPTED), Outcome::Delivered);
+        for status in [
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::TOO_MANY_REQUESTS,
+        ] {
+            assert!(matches!(classify(status), Outcome::Retry(_)), "{status}");
+        }
+        for status in [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN] {
+            assert!(matches!(classify(status), Outcome::Denied(_)), "{status}");
+        }
+        for status in [StatusCode::NOT_FOUND, StatusCode::GONE] {
+            assert!(matches!(classify(status), Outcome::Refused(_)), "{status}");
+        }
     }
 
     #[tokio::test]

@@ -104,6 +104,29 @@ fn actor_doc(id: &str, key_id: &str, pem: &str, extra: Value) -> Value {
     doc
 }
 
+/// One case of the table below: a fixture as stored, with the kind it must resolve to.
+fn fixture(name: &'static str, kind: &'static str) -> (&'static str, Value, &'static str) {
+    (name, fixtures::json(name), kind)
+}
+
+/// Serves a fixture actor at its id; returns the id.
+fn serve_fixture(fake: &FakeFetcher, name: &str) -> String {
+    let doc = fixtures::json(name);
+    let id = doc["id"].as_str().unwrap().to_string();
+    fake.serve(&id, doc);
+    id
+}
+
+/// `count` requests whose signature does not verify under `key_id`'s key; each must be refused.
+async fn send_forged(resolver: &Resolver, key_id: &str, count: usize) {
+    for _ in 0..count {
+        resolver
+            .signer(key_id, &host_of(key_id), refuse)
+            .await
+            .expect_err("forged");
+    }
+}
+
 fn pem_of(doc: &Value) -> String {
     doc["publicKey"]["publicKeyPem"]
         .as_str()
@@ -118,74 +141,29 @@ async fn every_real_world_actor_shape_resolves() {
         .replace("{{DOMAIN}}", "mastodon.example");
     let application: Value = serde_json::from_str(&template).unwrap();
     let cases: Vec<(&str, Value, &str)> = vec![
-        (
-            "mastodon-actor.json",
-            fixtures::json("mastodon-actor.json"),
-            "Person",
-        ),
-        (
-            "mastodon-person-actor.json",
-            fixtures::json("mastodon-person-actor.json"),
-            "Person",
-        ),
+        fixture("mastodon-actor.json", "Person"),
+        fixture("mastodon-person-actor.json", "Person"),
         (
             "mastodon-application-actor-template.json",
             application,
             "Application",
         ),
-        (
-            "mastodon-instance-actor-application.json",
-            fixtures::json("mastodon-instance-actor-application.json"),
-            "Application",
-        ),
-        (
-            "mastodon-service-actor.json",
-            fixtures::json("mastodon-service-actor.json"),
-            "Service",
-        ),
-        (
-            "mastodon-person-lemmy-asset.json",
-            fixtures::json("mastodon-person-lemmy-asset.json"),
-            "Person",
-        ),
+        fixture("mastodon-instance-actor-application.json", "Application"),
+        fixture("mastodon-service-actor.json", "Service"),
+        fixture("mastodon-person-lemmy-asset.json", "Person"),
         (
             "mastodon-update-actor.json",
             fixtures::json("mastodon-update-actor.json")["object"].clone(), // an Update's actor
             "Person",
         ),
-        (
-            "misskey-actor.json",
-            fixtures::json("misskey-actor.json"),
-            "Person",
-        ),
-        (
-            "pleroma-actor.json",
-            fixtures::json("pleroma-actor.json"),
-            "Person",
-        ),
-        (
-            "lemmy-person.json",
-            fixtures::json("lemmy-person.json"),
-            "Person",
-        ),
-        (
-            "lemmy-group.json",
-            fixtures::json("lemmy-group.json"),
-            "Group",
-        ),
-        (
-            "lemmy-instance-actor.json",
-            fixtures::json("lemmy-instance-actor.json"),
-            "Application",
-        ),
-        (
-            "relay-actor-activityrelay.json",
-            fixtures::json("relay-actor-activityrelay.json"),
-            "Application",
-        ),
-        (
+        fixture("misskey-actor.json", "Person"),
+        fixture("pleroma-actor.json", "Person"),
+        fixture("lemmy-person.json", "Person"),
+        fixture("lemmy-group.json", "Group"),
+        fixture("lemmy-instance-actor.json", "Application"),
+        fixture("relay-actor-activityrelay.json", "Application"),
+        fixture(
             "relay-actor-application-mastodon-example.json",
-            fixtures::json("relay-actor-application-mastodon-example.json"),
             "Application",
         ),
     ];
@@ -520,9 +498,7 @@ async fn big_actor_documents_leave_the_cache_bounded() {
 #[tokio::test]
 async fn fragment_variants_of_a_key_id_share_one_entry_and_one_fetch() {
     let (resolver, fake) = resolver(unlimited());
-    let doc = fixtures::json("mastodon-actor.json");
-    let id = doc["id"].as_str().unwrap().to_string();
-    fake.serve(&id, doc);
+    let id = serve_fixture(&fake, "mastodon-actor.json");
     resolver
         .signer(&format!("{id}#main-key"), &host_of(&id), any_key)
         .await
@@ -583,32 +559,20 @@ async fn a_failed_verification_refetches_a_key_that_verified_before_at_most_once
         refetch_interval: interval,
         ..unlimited()
     });
-    let doc = fixtures::json("mastodon-actor.json");
-    let id = doc["id"].as_str().unwrap().to_string();
+    let id = serve_fixture(&fake, "mastodon-actor.json");
     let key_id = format!("{id}#main-key");
-    fake.serve(&id, doc);
     resolver
         .signer(&key_id, &host_of(&id), any_key)
         .await
         .unwrap();
-    for _ in 0..50 {
-        resolver
-            .signer(&key_id, &host_of(&id), refuse)
-            .await
-            .expect_err("forged");
-    }
+    send_forged(&resolver, &key_id, 50).await;
     assert_eq!(
         fake.total(),
         1,
         "fetched less than an interval ago: no refetch"
     );
     tokio::time::sleep(interval + Duration::from_millis(50)).await;
-    for _ in 0..50 {
-        resolver
-            .signer(&key_id, &host_of(&id), refuse)
-            .await
-            .expect_err("forged");
-    }
+    send_forged(&resolver, &key_id, 50).await;
     assert_eq!(fake.total(), 2, "50 forged requests: one refetch");
 }
 
@@ -619,21 +583,14 @@ async fn a_key_that_never_verified_is_never_refetched() {
         refetch_interval: interval,
         ..unlimited()
     });
-    let doc = fixtures::json("misskey-actor.json");
-    let id = doc["id"].as_str().unwrap().to_string();
+    let id = serve_fixture(&fake, "misskey-actor.json");
     let key_id = format!("{id}#main-key");
-    fake.serve(&id, doc);
     resolver
         .signer(&key_id, &host_of(&id), refuse)
         .await
         .expect_err("forged");
     tokio::time::sleep(interval + Duration::from_millis(50)).await;
-    for _ in 0..50 {
-        resolver
-            .signer(&key_id, &host_of(&id), refuse)
-            .await
-            .expect_err("forged");
-    }
+    send_forged(&resolver, &key_id, 50).await;
     assert_eq!(fake.total(), 1);
 }
 
@@ -753,10 +710,8 @@ async fn fetches_are_rate_limited_per_host() {
 #[tokio::test]
 async fn an_actor_update_or_delete_forgets_the_actor_and_its_keys() {
     let (resolver, fake) = resolver(unlimited());
-    let doc = fixtures::json("pleroma-actor.json");
-    let id = doc["id"].as_str().unwrap().to_string();
+    let id = serve_fixture(&fake, "pleroma-actor.json");
     let key_id = format!("{id}#main-key");
-    fake.serve(&id, doc);
     let pem = pem_of(&fixtures::json("gotosocial-publickey-stub.json"));
     serve_stub(&fake, STUB_KEY, &pem);
     resolver
@@ -787,9 +742,7 @@ async fn an_actor_update_or_delete_forgets_the_actor_and_its_keys() {
 #[tokio::test]
 async fn actor_lookups_keep_only_what_is_used() {
     let (resolver, fake) = resolver(unlimited());
-    let doc = fixtures::json("mastodon-service-actor.json");
-    let id = doc["id"].as_str().unwrap().to_string();
-    fake.serve(&id, doc);
+    let id = serve_fixture(&fake, "mastodon-service-actor.json");
     let actor = resolver.actor(&id).await.unwrap();
     assert_eq!(actor.kind, "Service");
     assert_eq!(actor.discoverable, Some(true));

@@ -718,10 +718,12 @@ impl Store {
     /// last NodeInfo fetch; what the indexer compares with the subscribers to add and purge instances.
     pub async fn index_instances(&self) -> Result<Vec<(String, i64)>> {
         self.read(|conn| {
-            let mut stmt = conn
-                .prepare("SELECT authority, nodeinfo_at FROM index_instances ORDER BY authority")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            query_rows(
+                conn,
+                "SELECT authority, nodeinfo_at FROM index_instances ORDER BY authority",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
         })
         .await
     }
@@ -804,8 +806,24 @@ fn subscriber_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscriber> {
 }
 
 fn all_subscribers(conn: &Connection) -> Result<Vec<Subscriber>> {
-    let mut stmt = conn.prepare(&format!("{SUBSCRIBER_COLUMNS} ORDER BY authority"))?;
-    let rows = stmt.query_map([], subscriber_from_row)?;
+    query_rows(
+        conn,
+        &format!("{SUBSCRIBER_COLUMNS} ORDER BY authority"),
+        [],
+        subscriber_from_row,
+    )
+}
+
+/// Every row `sql` returns for `params`, each made by `row`: the prepare, map and collect a listing
+/// query needs, written once.
+pub(crate) fn query_rows<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(params, row)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 

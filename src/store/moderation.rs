@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::moderation::audit::{AuditEntry, NewAudit};
 use crate::moderation::blocks::{Block, BlockKind, Severity};
 use crate::moderation::domain;
-use crate::store::{Member, Store, Style};
+use crate::store::{Member, Store, Style, query_rows};
 use crate::{Error, Result};
 
 /// The moderation tables besides `blocks` (which the main schema creates with its minimal shape and
@@ -200,21 +200,22 @@ impl Store {
     /// The most recent `limit` audit entries, newest first.
     pub async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare(
+            query_rows(
+                conn,
                 "SELECT id, at, admin, action, target, detail FROM audit ORDER BY id DESC LIMIT ?1",
-            )?;
-            let rows = stmt.query_map([limit as i64], |r| {
-                let detail: String = r.get(5)?;
-                Ok(AuditEntry {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    admin: r.get(2)?,
-                    action: r.get(3)?,
-                    target: r.get(4)?,
-                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                [limit as i64],
+                |r| {
+                    let detail: String = r.get(5)?;
+                    Ok(AuditEntry {
+                        id: r.get(0)?,
+                        at: r.get(1)?,
+                        admin: r.get(2)?,
+                        action: r.get(3)?,
+                        target: r.get(4)?,
+                        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                    })
+                },
+            )
         })
         .await
     }
@@ -288,12 +289,13 @@ impl Store {
     /// Every block, domains first, each kind by name.
     pub async fn blocks(&self) -> Result<Vec<Block>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare(
+            query_rows(
+                conn,
                 "SELECT domain, reason, created_at, kind, severity, reject_media, reject_reports,
                  obfuscate, purge, created_by FROM blocks ORDER BY kind, domain",
-            )?;
-            let rows = stmt.query_map([], block_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                [],
+                block_from_row,
+            )
         })
         .await
     }
@@ -321,22 +323,24 @@ impl Store {
     /// The Follows waiting for an admin, oldest first.
     pub async fn pending(&self) -> Result<Vec<Pending>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT authority, actor_id, inbox, style, follow, created_at FROM pending ORDER BY created_at, authority",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                let style: String = r.get(3)?;
-                let follow: String = r.get(4)?;
-                Ok(Pending {
-                    authority: r.get(0)?,
-                    actor_id: r.get(1)?,
-                    inbox: r.get(2)?,
-                    protocol: Style::parse(&style).as_str(),
-                    follow: serde_json::from_str(&follow).unwrap_or(serde_json::Value::Null),
-                    created_at: r.get(5)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            query_rows(
+                conn,
+                "SELECT authority, actor_id, inbox, style, follow, created_at FROM pending
+                 ORDER BY created_at, authority",
+                [],
+                |r| {
+                    let style: String = r.get(3)?;
+                    let follow: String = r.get(4)?;
+                    Ok(Pending {
+                        authority: r.get(0)?,
+                        actor_id: r.get(1)?,
+                        inbox: r.get(2)?,
+                        protocol: Style::parse(&style).as_str(),
+                        follow: serde_json::from_str(&follow).unwrap_or(serde_json::Value::Null),
+                        created_at: r.get(5)?,
+                    })
+                },
+            )
         })
         .await
     }
@@ -378,22 +382,23 @@ impl Store {
     /// What is known of every instance, by authority.
     pub async fn instances(&self) -> Result<Vec<(String, InstanceInfo)>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare(
+            query_rows(
+                conn,
                 "SELECT authority, software, version, nodeinfo, fetched_at FROM instances",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                let nodeinfo: Option<String> = r.get(3)?;
-                Ok((
-                    r.get(0)?,
-                    InstanceInfo {
-                        software: r.get(1)?,
-                        version: r.get(2)?,
-                        nodeinfo: nodeinfo.and_then(|n| serde_json::from_str(&n).ok()),
-                        fetched_at: r.get(4)?,
-                    },
-                ))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                [],
+                |r| {
+                    let nodeinfo: Option<String> = r.get(3)?;
+                    Ok((
+                        r.get(0)?,
+                        InstanceInfo {
+                            software: r.get(1)?,
+                            version: r.get(2)?,
+                            nodeinfo: nodeinfo.and_then(|n| serde_json::from_str(&n).ok()),
+                            fetched_at: r.get(4)?,
+                        },
+                    ))
+                },
+            )
         })
         .await
     }
@@ -426,18 +431,20 @@ impl Store {
     /// Every rate-limit override, by authority.
     pub async fn limits(&self) -> Result<Vec<(String, LimitOverride)>> {
         self.read(|conn| {
-            let mut stmt =
-                conn.prepare("SELECT authority, rate, burst FROM rate_limits ORDER BY authority")?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    LimitOverride {
-                        rate: r.get(1)?,
-                        burst: r.get(2)?,
-                    },
-                ))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            query_rows(
+                conn,
+                "SELECT authority, rate, burst FROM rate_limits ORDER BY authority",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        LimitOverride {
+                            rate: r.get(1)?,
+                            burst: r.get(2)?,
+                        },
+                    ))
+                },
+            )
         })
         .await
     }

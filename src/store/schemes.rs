@@ -6,7 +6,7 @@
 
 use rusqlite::params;
 
-use super::{Store, now_ms};
+use super::{Store, now_ms, query_rows};
 use crate::Result;
 
 /// Created with the store's schema.
@@ -22,9 +22,12 @@ impl Store {
     /// Every remembered (host, scheme name) pair.
     pub async fn signature_schemes(&self) -> Result<Vec<(String, String)>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare("SELECT authority, scheme FROM signature_schemes")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            query_rows(
+                conn,
+                "SELECT authority, scheme FROM signature_schemes",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
         })
         .await
     }
