@@ -86,11 +86,16 @@ fn query<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T> {
 }
 
 fn page_limit(limit: Option<usize>) -> Result<usize> {
+    bounded_limit(limit, DEFAULT_LIMIT, MAX_LIMIT)
+}
+
+/// `limit` if given and from 1 to `max`, else `default`; out of range is a 400 with the bounds.
+fn bounded_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize> {
     match limit {
-        None => Ok(DEFAULT_LIMIT),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
         Some(n) => Err(Error::BadRequest(format!(
-            "limit must be from 1 to {MAX_LIMIT}, not {n}"
+            "limit must be from 1 to {max}, not {n}"
         ))),
     }
 }
@@ -645,16 +650,7 @@ async fn directory(State(state): Shared, uri: Uri) -> Result<axum::Json<ProfileP
 )]
 async fn tags(State(state): Shared, uri: Uri) -> Result<axum::Json<TagList>> {
     let params: TagParams = query(&uri)?;
-    let limit = match params.limit {
-        None => 10,
-        Some(n) if (1..=plaza_index::MAX_TAGS).contains(&n) => n,
-        Some(n) => {
-            return Err(Error::BadRequest(format!(
-                "limit must be from 1 to {}, not {n}",
-                plaza_index::MAX_TAGS
-            )));
-        }
-    };
+    let limit = bounded_limit(params.limit, 10, plaza_index::MAX_TAGS)?;
     let found = state
         .search_index(move |i| i.search_tags(&params.q, limit))
         .await?;
