@@ -700,8 +700,12 @@ async fn counts(State(state): Shared) -> Result<axum::Json<CountsResult>> {
     }))
 }
 
-async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+/// The OpenAPI document, built once: it depends only on the code, not on the request.
+static OPENAPI: std::sync::LazyLock<utoipa::openapi::OpenApi> =
+    std::sync::LazyLock::new(ApiDoc::openapi);
+
+async fn openapi() -> axum::Json<&'static utoipa::openapi::OpenApi> {
+    axum::Json(&OPENAPI)
 }
 
 #[cfg(test)]
