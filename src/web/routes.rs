@@ -250,9 +250,7 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         .sum();
     let mut text = String::new();
     let mut put = |name: &str, kind: &str, help: &str, value: u64| {
-        text.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        ));
+        observability::series(&mut text, name, kind, help, &[("", value)]);
     };
     put(
         "plaza_subscribers",
