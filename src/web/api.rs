@@ -788,6 +788,13 @@ mod tests {
         assert!(page_limit(Some(0)).is_err());
         assert!(page_limit(Some(101)).is_err());
         assert_eq!(page_limit(None).unwrap(), 20);
+        assert_eq!(page_limit(Some(1)).unwrap(), 1);
+        assert_eq!(page_limit(Some(100)).unwrap(), 100);
+        assert_eq!(bounded_limit(None, 10, 50).unwrap(), 10);
+        assert_eq!(bounded_limit(Some(50), 10, 50).unwrap(), 50);
+        let e = bounded_limit(Some(51), 10, 50).unwrap_err();
+        assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert!(e.to_string().contains("from 1 to 50, not 51"), "{e}");
     }
 
     #[test]
