@@ -639,10 +639,7 @@ impl Indexer {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut text = String::new();
         let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
-            text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-            for (labels, value) in samples {
-                text.push_str(&format!("{name}{labels} {value}\n"));
-            }
+            crate::web::observability::series(&mut text, name, kind, help, samples);
         };
         family(
             "plaza_indexer_lag_entries",

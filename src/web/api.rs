@@ -86,11 +86,16 @@ fn query<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T> {
 }
 
 fn page_limit(limit: Option<usize>) -> Result<usize> {
+    bounded_limit(limit, DEFAULT_LIMIT, MAX_LIMIT)
+}
+
+/// `limit` if given and from 1 to `max`, else `default`; out of range is a 400 with the bounds.
+fn bounded_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize> {
     match limit {
-        None => Ok(DEFAULT_LIMIT),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
         Some(n) => Err(Error::BadRequest(format!(
-            "limit must be from 1 to {MAX_LIMIT}, not {n}"
+            "limit must be from 1 to {max}, not {n}"
         ))),
     }
 }
@@ -645,16 +650,7 @@ async fn directory(State(state): Shared, uri: Uri) -> Result<axum::Json<ProfileP
 )]
 async fn tags(State(state): Shared, uri: Uri) -> Result<axum::Json<TagList>> {
     let params: TagParams = query(&uri)?;
-    let limit = match params.limit {
-        None => 10,
-        Some(n) if (1..=plaza_index::MAX_TAGS).contains(&n) => n,
-        Some(n) => {
-            return Err(Error::BadRequest(format!(
-                "limit must be from 1 to {}, not {n}",
-                plaza_index::MAX_TAGS
-            )));
-        }
-    };
+    let limit = bounded_limit(params.limit, 10, plaza_index::MAX_TAGS)?;
     let found = state
         .search_index(move |i| i.search_tags(&params.q, limit))
         .await?;
@@ -704,8 +700,12 @@ async fn counts(State(state): Shared) -> Result<axum::Json<CountsResult>> {
     }))
 }
 
-async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+/// The OpenAPI document, built once: it depends only on the code, not on the request.
+static OPENAPI: std::sync::LazyLock<utoipa::openapi::OpenApi> =
+    std::sync::LazyLock::new(ApiDoc::openapi);
+
+async fn openapi() -> axum::Json<&'static utoipa::openapi::OpenApi> {
+    axum::Json(&OPENAPI)
 }
 
 #[cfg(test)]
@@ -788,6 +788,13 @@ mod tests {
         assert!(page_limit(Some(0)).is_err());
         assert!(page_limit(Some(101)).is_err());
         assert_eq!(page_limit(None).unwrap(), 20);
+        assert_eq!(page_limit(Some(1)).unwrap(), 1);
+        assert_eq!(page_limit(Some(100)).unwrap(), 100);
+        assert_eq!(bounded_limit(None, 10, 50).unwrap(), 10);
+        assert_eq!(bounded_limit(Some(50), 10, 50).unwrap(), 50);
+        let e = bounded_limit(Some(51), 10, 50).unwrap_err();
+        assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert!(e.to_string().contains("from 1 to 50, not 51"), "{e}");
     }
 
     #[test]

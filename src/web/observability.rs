@@ -76,10 +76,18 @@ fn refused_label(e: &Error) -> &'static str {
     }
 }
 
-fn series(out: &mut String, name: &str, kind: &str, help: &str, rows: &[(String, u64)]) {
+/// Appends one Prometheus metric family to `out`: its HELP and TYPE lines, then a sample per row
+/// (`labels` is the `{k="v",…}` part, or empty for an unlabelled sample).
+pub fn series<L: AsRef<str>>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    rows: &[(L, u64)],
+) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     for (labels, value) in rows {
-        let _ = writeln!(out, "{name}{labels} {value}");
+        let _ = writeln!(out, "{name}{} {value}", labels.as_ref());
     }
 }
 
@@ -124,7 +132,7 @@ pub async fn render(state: &AppState, out: &mut String) -> Result<()> {
         &labelled(&inbound.ignored, "reason"),
     );
     let d = &state.engine.stats;
-    series(
+    series::<String>(
         out,
         "plaza_deliveries_by_outcome_total",
         "counter",
@@ -171,7 +179,7 @@ pub async fn render(state: &AppState, out: &mut String) -> Result<()> {
         "Entries the log holds (after pruning).",
         &[(String::new(), state.store.log_size().await?)],
     );
-    series(
+    series::<String>(
         out,
         "plaza_rate_limited_total",
         "counter",
@@ -187,7 +195,7 @@ pub async fn render(state: &AppState, out: &mut String) -> Result<()> {
             ),
         ],
     );
-    series(
+    series::<String>(
         out,
         "plaza_blocks",
         "gauge",
@@ -245,7 +253,7 @@ mod tests {
         assert_eq!(refused.get("blocked"), Some(&1));
         assert_eq!(refused.get("signature"), Some(&1));
         let mut out = String::new();
-        series(&mut out, "m", "gauge", "h", &[("{a=\"b\"}".into(), 3)]);
+        series::<String>(&mut out, "m", "gauge", "h", &[("{a=\"b\"}".into(), 3)]);
         assert_eq!(out, "# HELP m h\n# TYPE m gauge\nm{a=\"b\"} 3\n");
         assert_eq!(escape("a\"b"), "a\\\"b");
     }

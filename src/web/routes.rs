@@ -244,15 +244,14 @@ async fn healthz(State(state): Shared) -> Result<&'static str> {
 async fn metrics(State(state): Shared) -> Result<Response> {
     let subscribers = state.store.subscribers().await?;
     let stats = &state.engine.stats;
+    let head = state.store.tail().head();
     let lag: u64 = subscribers
         .iter()
-        .map(|s| state.store.tail().head().saturating_sub(s.cursor))
+        .map(|s| head.saturating_sub(s.cursor))
         .sum();
     let mut text = String::new();
     let mut put = |name: &str, kind: &str, help: &str, value: u64| {
-        text.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        ));
+        observability::series(&mut text, name, kind, help, &[("", value)]);
     };
     put(
         "plaza_subscribers",
@@ -264,7 +263,7 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         "plaza_log_head",
         "gauge",
         "Highest sequence in the activity log.",
-        state.store.tail().head(),
+        head,
     );
     put(
         "plaza_delivery_workers",
