@@ -36,6 +36,7 @@
 //!   operations that apply them ([`moderation::actions`]).
 //! - [`reindex`]: `plaza reindex`, rebuilding the discovery index from the sources it stores.
 //! - [`search_cli`]: `plaza search`, a running relay's search as a table in the terminal.
+//! - [`prometheus`]: the `/metrics` text format shared by the web layer and the indexer.
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
 //!   [`store::tail`], its in-memory recent end.
 pub mod ap;
@@ -46,6 +47,7 @@ pub mod error;
 pub mod federation;
 pub mod httpsig;
 pub mod moderation;
+pub mod prometheus;
 pub mod reindex;
 pub mod search_cli;
 pub mod store;

@@ -639,7 +639,7 @@ impl Indexer {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut text = String::new();
         let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
-            crate::web::observability::series(&mut text, name, kind, help, samples);
+            crate::prometheus::series(&mut text, name, kind, help, samples);
         };
         family(
             "plaza_indexer_lag_entries",

@@ -3,7 +3,6 @@
 //! made up, echoed in the response, and carried by the tracing span every log line of the request is in).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
@@ -76,20 +75,7 @@ fn refused_label(e: &Error) -> &'static str {
     }
 }
 
-/// Appends one Prometheus metric family to `out`: its HELP and TYPE lines, then a sample per row
-/// (`labels` is the `{k="v",…}` part, or empty for an unlabelled sample).
-pub fn series<L: AsRef<str>>(
-    out: &mut String,
-    name: &str,
-    kind: &str,
-    help: &str,
-    rows: &[(L, u64)],
-) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    for (labels, value) in rows {
-        let _ = writeln!(out, "{name}{} {value}", labels.as_ref());
-    }
-}
+pub use crate::prometheus::series;
 
 fn escape(value: &str) -> String {
     value
