@@ -15,7 +15,9 @@
 //! ```
 //!
 //! - [`config`]: the configuration file and its `PLAZA_*` environment overrides.
-//! - [`app`]: builds the services into one [`app::AppState`] and runs the server.
+//! - [`state`]: the services built from the configuration, held in one [`state::AppState`] that
+//!   knows nothing of routes.
+//! - [`app`]: the wiring at the top: hands the state to the routes and runs the server.
 //! - [`web`]: the HTTP surface — [`web::routes`] maps paths to thin handlers, [`web::admin`] is the
 //!   token-protected admin API, [`web::pages`] the pages for people in a browser (built by
 //!   [`web::views`] from askama templates, remote HTML through [`web::sanitize`], avatars through
@@ -50,6 +52,7 @@ pub mod moderation;
 pub mod prometheus;
 pub mod reindex;
 pub mod search_cli;
+pub mod state;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod test_fixtures;

@@ -8,11 +8,11 @@ use axum::body::Bytes;
 use serde_json::Value;
 
 use crate::ap::{Activity, Actor, outgoing};
-use crate::app::AppState;
 use crate::federation::inbox::{self, Receipt};
 use crate::federation::{nodeinfo, relay};
 use crate::moderation::audit::NewAudit;
 use crate::moderation::policy::{self, Admission};
+use crate::state::AppState;
 use crate::store::Style;
 use crate::store::moderation::Pending;
 use crate::{Error, Result};

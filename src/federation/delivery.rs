@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
 
-use crate::federation::net::{Http, InboxClient, Outcome};
+use crate::federation::inbox_client::InboxClient;
+use crate::federation::net::{Http, Outcome};
 use crate::httpsig::digest_header;
 use crate::store::reader::LogReader;
 use crate::store::{Entry, Store, Subscriber};

@@ -16,40 +16,14 @@ use axum::body::Bytes;
 use serde_json::Value;
 
 use crate::ap::{Activity, Actor, authority_of, is_public_iri, outgoing, same_authority};
-use crate::app::AppState;
 use crate::federation::admission;
 use crate::federation::relay::{self, Context, Decision, Subscription};
 use crate::httpsig::{self, SignedRequest};
+use crate::state::AppState;
 use crate::store::{NewEntry, Style, Subscribed, Subscriber};
+
+pub use crate::federation::receipt::Receipt;
 use crate::{Error, Result};
-
-/// What became of an accepted request (all answered 202).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Receipt {
-    /// Written to the log for delivery; carries the log sequence.
-    Queued(u64),
-    /// The instance is now (or still) subscribed; the Accept is queued.
-    Subscribed,
-    /// The instance's subscription was removed.
-    Unsubscribed,
-    /// The activity or its object was relayed before.
-    Duplicate,
-    /// Valid, but there is nothing to relay; carries the reason.
-    Ignored(&'static str),
-}
-
-impl Receipt {
-    /// A short word for the response body and the logs.
-    pub fn describe(&self) -> String {
-        match self {
-            Receipt::Queued(seq) => format!("queued as {seq}"),
-            Receipt::Subscribed => "subscribed".into(),
-            Receipt::Unsubscribed => "unsubscribed".into(),
-            Receipt::Duplicate => "duplicate".into(),
-            Receipt::Ignored(why) => format!("ignored: {why}"),
-        }
-    }
-}
 
 /// Processes one inbox request.
 pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Receipt> {

@@ -60,6 +60,13 @@ pub struct InboxClient {
     conn: Option<Conn>,
 }
 
+impl Http {
+    /// A client that delivers to `inbox` over a connection of its own.
+    pub fn inbox_client(&self, inbox: &str) -> crate::Result<InboxClient> {
+        InboxClient::new(self.clone(), inbox)
+    }
+}
+
 impl InboxClient {
     /// A client for `inbox`; connects on the first delivery.
     pub fn new(http: Http, inbox: &str) -> crate::Result<InboxClient> {

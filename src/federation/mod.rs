@@ -9,6 +9,7 @@ pub mod keyfile;
 pub mod net;
 pub mod nodeinfo;
 pub mod ratelimit;
+pub mod receipt;
 pub mod relay;
 pub mod resolver;
 pub mod schemes;

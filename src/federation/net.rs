@@ -16,7 +16,6 @@ use url::Url;
 
 use crate::config::OutboundSignature;
 use crate::federation::host_slots::HostSlots;
-pub use crate::federation::inbox_client::InboxClient;
 use crate::federation::schemes::SignatureSchemes;
 use crate::httpsig::{self, PrivateKey, Scheme};
 use crate::{Error, Result};
@@ -181,7 +180,8 @@ pub enum Outcome {
     Denied(String),
 }
 
-/// The relay's signing HTTP client: signed GETs here, signed POSTs through [`InboxClient`]s it makes.
+/// The relay's signing HTTP client: signed GETs here, signed POSTs through the
+/// [`crate::federation::inbox_client::InboxClient`]s made from it.
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
@@ -266,11 +266,6 @@ impl Http {
     /// Which addresses this client may contact.
     pub fn policy(&self) -> AddressPolicy {
         self.policy
-    }
-
-    /// A client that delivers to `inbox` over a connection of its own.
-    pub fn inbox_client(&self, inbox: &str) -> Result<InboxClient> {
-        InboxClient::new(self.clone(), inbox)
     }
 
     /// The relay key requests are signed with, and its id.

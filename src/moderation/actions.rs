@@ -5,16 +5,13 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::federation::delivery::Health;
 use crate::moderation::audit::NewAudit;
 use crate::moderation::blocks::{Block, BlockKind};
-use crate::moderation::policy::PolicySettings;
+use crate::moderation::policy::{POLICY_SETTING, PolicySettings};
+use crate::state::AppState;
 use crate::store::moderation::{InstanceInfo, LimitOverride, Pending};
 use crate::{Error, Result};
-
-/// The settings key the run-time subscription policy is saved under.
-pub const POLICY_SETTING: &str = "subscription_policy";
 
 fn record(admin: &str, action: &'static str, target: &str, detail: Value) -> NewAudit {
     NewAudit {

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::moderation::domain;
 use crate::{Error, Result};
 
+/// The settings key the run-time subscription policy is saved under.
+pub const POLICY_SETTING: &str = "subscription_policy";
+
 /// The three policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

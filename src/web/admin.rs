@@ -18,11 +18,11 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::moderation::actions;
 use crate::moderation::blocks::{Block, BlockKind, Severity};
 use crate::moderation::csv;
 use crate::moderation::policy::{Policy, PolicySettings};
+use crate::state::AppState;
 use crate::store::moderation::LimitOverride;
 use crate::{Error, Result};
 

@@ -18,7 +18,7 @@ use plaza_index::{ActorType, DirectoryRequest, SearchRequest, Sort};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::web::mastodon_api;
 use crate::{Error, Result};
 

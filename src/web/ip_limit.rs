@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::app::AppState;
 use crate::web::client_ip::TrustedProxies;
 
 /// Paths that are never limited per IP.
@@ -79,7 +78,11 @@ fn is_limited(method: &Method, path: &str) -> bool {
 }
 
 /// The middleware: answers 429 with `Retry-After` (whole seconds, at least 1) over the limit.
-pub async fn limit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn limit(
+    State(limiter): State<Arc<ClientLimiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if !is_limited(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
@@ -90,8 +93,8 @@ pub async fn limit(State(state): State<Arc<AppState>>, request: Request, next: N
     else {
         return next.run(request).await;
     };
-    let client = state.client_limiter.client_ip(peer, request.headers());
-    match state.client_limiter.check(client) {
+    let client = limiter.client_ip(peer, request.headers());
+    match limiter.check(client) {
         Ok(()) => next.run(request).await,
         Err(wait) => {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

@@ -15,7 +15,7 @@ use axum::routing::get;
 use plaza_index::{Page, PostHit, SearchRequest, Sort, TimelineRequest};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::web::mastodon_entities::{
     self as entities, MISSING_AVATAR_PATH, MISSING_HEADER_PATH, Relay, RelayFacts, SearchResults,
 };

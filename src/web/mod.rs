@@ -9,6 +9,7 @@ pub mod ip_limit;
 pub mod mastodon_api;
 pub mod mastodon_entities;
 pub mod media_proxy;
+pub mod metrics;
 pub mod observability;
 pub mod pages;
 pub mod routes;

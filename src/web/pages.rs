@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use plaza_index::{DirectoryRequest, SearchRequest, Sort, TimelineRequest};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::web::feeds::{self, Feed, OpenSearch};
 use crate::web::media_proxy::{self, Fetched};
 use crate::web::views::{

@@ -13,12 +13,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ap::outgoing;
-use crate::app::AppState;
 use crate::federation::inbox;
 use crate::federation::net::ACTIVITY_JSON;
 use crate::httpsig::SignedRequest;
+use crate::state::AppState;
 use crate::store::{Style, Subscriber};
-use crate::web::{admin, api, ip_limit, mastodon_api, observability};
+use crate::web::{admin, api, ip_limit, mastodon_api, metrics, observability};
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -42,7 +42,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(read_api())
         .merge(crate::web::pages::routes())
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.client_limiter.clone(),
             ip_limit::limit,
         ))
         .layer(DefaultBodyLimit::max(limit))
@@ -251,7 +251,7 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         .sum();
     let mut text = String::new();
     let mut put = |name: &str, kind: &str, help: &str, value: u64| {
-        observability::series(&mut text, name, kind, help, &[("", value)]);
+        metrics::series(&mut text, name, kind, help, &[("", value)]);
     };
     put(
         "plaza_subscribers",
@@ -319,7 +319,7 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         "Connections closed at once because their client IP held max_connections_per_ip already.",
         state.connections.refused(),
     );
-    observability::render(&state, &mut text).await?;
+    metrics::render(&state, &mut text).await?;
     if let Some(indexer) = &state.indexer {
         text.push_str(&indexer.render_metrics());
     }

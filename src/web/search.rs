@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use plaza_index::{Index, Page, TagView};
 use tokio::sync::Semaphore;
 
-use crate::app::AppState;
 use crate::web::histogram::{Histogram, LATENCY_BUCKETS};
 use crate::{Error, Result};
 
@@ -179,17 +178,6 @@ impl Search {
                 self.outcomes[outcome as usize].load(Ordering::Relaxed)
             ));
         }
-    }
-}
-
-impl AppState {
-    /// Runs `work` on the relay's index through its search gateway ([`Search::run`]).
-    pub async fn search_index<T, F>(&self, work: F) -> Result<T>
-    where
-        T: Searched + Send + 'static,
-        F: FnOnce(&Index) -> plaza_index::Result<T> + Send + 'static,
-    {
-        self.search.run(self.index.as_ref(), work).await
     }
 }
 

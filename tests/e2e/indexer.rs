@@ -612,7 +612,7 @@ impl InProcess {
         };
         let data_dir = config.data_dir.clone();
         let index = open(&config);
-        let state = plaza::app::AppState::build_with_index(config, Some(index))
+        let state = plaza::state::AppState::build_with_index(config, Some(index))
             .await
             .expect("relay state");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,0 +1,156 @@
+//! The moderation, rate-limit, inbound and per-subscriber series of `/metrics` (Prometheus text), read
+//! from the state. Apart from the counters themselves ([`crate::web::observability`]), which the state
+//! holds and so must not import it.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+use crate::Result;
+use crate::moderation::blocks::BlockKind;
+use crate::state::AppState;
+
+pub use crate::prometheus::series;
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Appends the moderation, rate-limit, inbound and per-subscriber series to `out`.
+pub async fn render(state: &AppState, out: &mut String) -> Result<()> {
+    let labelled = |map: &Mutex<BTreeMap<&'static str, u64>>, label: &str| -> Vec<(String, u64)> {
+        map.lock()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (format!("{{{label}=\"{k}\"}}"), *v))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let inbound = &state.inbound;
+    series(
+        out,
+        "plaza_inbound_accepted_total",
+        "counter",
+        "Inbox requests accepted, by outcome.",
+        &labelled(&inbound.accepted, "outcome"),
+    );
+    series(
+        out,
+        "plaza_inbound_refused_total",
+        "counter",
+        "Inbox requests refused, by reason.",
+        &labelled(&inbound.refused, "reason"),
+    );
+    series(
+        out,
+        "plaza_inbox_ignored_total",
+        "counter",
+        "Inbox requests accepted but not relayed, by reason.",
+        &labelled(&inbound.ignored, "reason"),
+    );
+    let d = &state.engine.stats;
+    series::<String>(
+        out,
+        "plaza_deliveries_by_outcome_total",
+        "counter",
+        "Delivery attempts by outcome.",
+        &[
+            (
+                "{outcome=\"delivered\"}".into(),
+                d.delivered.load(Ordering::Relaxed),
+            ),
+            (
+                "{outcome=\"retried\"}".into(),
+                d.retried.load(Ordering::Relaxed),
+            ),
+            (
+                "{outcome=\"refused\"}".into(),
+                d.refused.load(Ordering::Relaxed),
+            ),
+        ],
+    );
+    let head = state.store.tail().head();
+    let lag: Vec<(String, u64)> = state
+        .store
+        .subscribers()
+        .await?
+        .iter()
+        .map(|s| {
+            (
+                format!("{{instance=\"{}\"}}", escape(&s.authority)),
+                head.saturating_sub(s.cursor),
+            )
+        })
+        .collect();
+    series(
+        out,
+        "plaza_subscriber_lag",
+        "gauge",
+        "Log entries each subscriber is behind (persisted cursor).",
+        &lag,
+    );
+    series(
+        out,
+        "plaza_log_entries",
+        "gauge",
+        "Entries the log holds (after pruning).",
+        &[(String::new(), state.store.log_size().await?)],
+    );
+    series::<String>(
+        out,
+        "plaza_rate_limited_total",
+        "counter",
+        "Requests refused with 429, by limit.",
+        &[
+            (
+                "{limit=\"instance\"}".into(),
+                state.limiter.hits.load(Ordering::Relaxed),
+            ),
+            (
+                "{limit=\"client_ip\"}".into(),
+                state.client_limiter.hits.load(Ordering::Relaxed),
+            ),
+        ],
+    );
+    series::<String>(
+        out,
+        "plaza_blocks",
+        "gauge",
+        "Blocks in force, by kind.",
+        &[
+            (
+                "{kind=\"domain\"}".into(),
+                state.curation.block_count(BlockKind::Domain) as u64,
+            ),
+            (
+                "{kind=\"software\"}".into(),
+                state.curation.block_count(BlockKind::Software) as u64,
+            ),
+        ],
+    );
+    series(
+        out,
+        "plaza_subscriptions_pending",
+        "gauge",
+        "Follows waiting for an admin's approval.",
+        &[(String::new(), state.store.pending().await?.len() as u64)],
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_and_labels_are_prometheus_text() {
+        let mut out = String::new();
+        series::<String>(&mut out, "m", "gauge", "h", &[("{a=\"b\"}".into(), 3)]);
+        assert_eq!(out, "# HELP m h\n# TYPE m gauge\nm{a=\"b\"} 3\n");
+        assert_eq!(escape("a\"b"), "a\\\"b");
+    }
+}
