@@ -22,8 +22,10 @@ use crate::store::{Entry, Store, Subscriber};
 
 /// How many entries a worker takes at a time.
 const BATCH: usize = 256;
-/// How many times an entry is tried while the receiver answers 401/403 before it is skipped: a
-/// receiver refetching the relay's key (or with a stale copy of it) denies for a moment, not for good.
+/// How many attempts in a row the receiver may deny (401/403) before the entry is skipped: a receiver
+/// refetching the relay's key (or with a stale copy of it) denies for a moment, not for good. Only an
+/// unbroken run of denials counts: any other answer (a transient failure such as a 5xx or a timeout)
+/// ends the run, so the next denial starts again at one. Transient failures alone never skip an entry.
 pub const DENIED_ATTEMPTS: u32 = 4;
 /// How often a busy worker persists its cursor.
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
@@ -311,7 +313,10 @@ impl Engine {
     ) -> bool {
         let body = entry.body_for(sub.style).clone();
         let digest = entry.digest_for(sub.style);
+        // Failed attempts of this entry, whatever the reason: the backoff grows with them.
         let mut failures = 0u32;
+        // Denials in a row: what decides a skip (see [`DENIED_ATTEMPTS`]).
+        let mut denials = 0u32;
         loop {
             match client.deliver(body.clone(), digest).await {
                 Outcome::Delivered => {
@@ -327,7 +332,7 @@ impl Engine {
                     tracing::warn!(subscriber = %sub.authority, seq = entry.seq, kind = %entry.kind, %reason, "delivery refused; not retrying");
                     return false;
                 }
-                Outcome::Denied(reason) if failures + 1 >= DENIED_ATTEMPTS => {
+                Outcome::Denied(reason) if denials + 1 >= DENIED_ATTEMPTS => {
                     self.stats.denied_skips.fetch_add(1, Ordering::Relaxed);
                     if let Ok(mut h) = health.lock() {
                         h.failed(&reason);
@@ -335,18 +340,37 @@ impl Engine {
                     tracing::warn!(subscriber = %sub.authority, seq = entry.seq, kind = %entry.kind, %reason, attempts = DENIED_ATTEMPTS, "delivery denied repeatedly; skipping");
                     return false;
                 }
-                Outcome::Retry(reason) | Outcome::Denied(reason) => {
-                    self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                    if let Ok(mut h) = health.lock() {
-                        h.failed(&reason);
-                    }
-                    let delay = self.backoff.delay(failures);
-                    failures = failures.saturating_add(1);
-                    tracing::info!(subscriber = %sub.authority, seq = entry.seq, %reason, retry_in_ms = delay.as_millis() as u64, "delivery failed");
-                    tokio::time::sleep(delay).await;
+                Outcome::Denied(reason) => {
+                    denials += 1;
+                    self.wait_to_retry(sub, entry, &reason, &mut failures, health)
+                        .await;
+                }
+                Outcome::Retry(reason) => {
+                    denials = 0;
+                    self.wait_to_retry(sub, entry, &reason, &mut failures, health)
+                        .await;
                 }
             }
         }
+    }
+
+    /// Records a failed attempt of `entry` and sleeps the backoff for its `failures` so far.
+    async fn wait_to_retry(
+        &self,
+        sub: &Subscriber,
+        entry: &Entry,
+        reason: &str,
+        failures: &mut u32,
+        health: &Mutex<Health>,
+    ) {
+        self.stats.retried.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut h) = health.lock() {
+            h.failed(reason);
+        }
+        let delay = self.backoff.delay(*failures);
+        *failures = failures.saturating_add(1);
+        tracing::info!(subscriber = %sub.authority, seq = entry.seq, %reason, retry_in_ms = delay.as_millis() as u64, "delivery failed");
+        tokio::time::sleep(delay).await;
     }
 }
 
@@ -535,6 +559,51 @@ mod tests {
         .await;
         assert_eq!(engine.stats.refused.load(Ordering::Relaxed), 0);
         assert!(denials.load(Ordering::SeqCst) >= 2 * DENIED_ATTEMPTS as usize);
+        engine.stop_all();
+    }
+
+    #[tokio::test]
+    async fn transient_failures_do_not_count_towards_the_denial_limit() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, engine) = engine(&dir);
+        // 503, 503, 503, 401, 200: three transient failures then one denial is no run of denials.
+        let (url, requests) = inbox(|n| match n {
+            0..=2 => 503,
+            3 => 401,
+            _ => 202,
+        })
+        .await;
+        let (_, stored) = store
+            .subscribe(subscriber("slow.example", &url), "{}".into(), vec![])
+            .await
+            .expect("subscribe");
+        engine.start(stored);
+        store.append(post(1)).await.expect("append");
+        wait_for("the entry delivered", || {
+            engine.stats.delivered.load(Ordering::Relaxed) == 1
+        })
+        .await;
+        assert_eq!(engine.stats.denied_skips.load(Ordering::Relaxed), 0);
+        assert_eq!(requests.load(Ordering::SeqCst), 5);
+        // A denial run broken by a transient failure starts again: 401 ×3, 503, 401 ×3, 202.
+        let (url, _) = inbox(|n| match n {
+            3 => 503,
+            0..=6 => 401,
+            _ => 202,
+        })
+        .await;
+        let (_, stored) = store
+            .subscribe(subscriber("key.example", &url), "{}".into(), vec![])
+            .await
+            .expect("subscribe");
+        engine.start(stored);
+        store.append(post(2)).await.expect("append");
+        // The second entry reaches both inboxes.
+        wait_for("the entry delivered after broken denial runs", || {
+            engine.stats.delivered.load(Ordering::Relaxed) == 3
+        })
+        .await;
+        assert_eq!(engine.stats.denied_skips.load(Ordering::Relaxed), 0);
         engine.stop_all();
     }
 
