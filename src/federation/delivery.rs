@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use serde_json::Value;
 use tokio::task::AbortHandle;
 
 use crate::federation::net::{Http, InboxClient, Outcome};
@@ -273,9 +275,31 @@ impl Engine {
         }
     }
 
-    /// Sends one body to an inbox outside any subscription (a Reject to a refused follower), with a few
-    /// retries in the background.
-    pub fn send_once(self: &Arc<Self>, inbox: String, body: axum::body::Bytes) {
+    /// Publishes `activity`, one the relay sends outside the log (a Reject to a refused Follow, the
+    /// fresh Accept and LitePub Follow back answering a re-Follow): stores it first, so its id resolves
+    /// at `GET /activities/…` and it is in the outbox like everything else the relay publishes, then
+    /// sends it to `inbox` with a few retries in the background. Nothing is sent when the store fails.
+    pub async fn publish_once(
+        self: &Arc<Self>,
+        inbox: &str,
+        activity: &Value,
+    ) -> crate::Result<()> {
+        let body = Bytes::from(activity.to_string());
+        match activity.get("id").and_then(Value::as_str) {
+            Some(id) => {
+                self.store
+                    .record_published(id.to_string(), body.clone())
+                    .await?
+            }
+            None => tracing::warn!(%inbox, "publishing an activity without id"),
+        }
+        self.send_once(inbox.to_string(), body);
+        Ok(())
+    }
+
+    /// Sends one body to an inbox outside any subscription, with a few retries in the background;
+    /// only through [`Engine::publish_once`], so that what is sent also resolves.
+    fn send_once(self: &Arc<Self>, inbox: String, body: Bytes) {
         const ATTEMPTS: u32 = 5;
         let engine = self.clone();
         tokio::spawn(async move {
@@ -380,7 +404,6 @@ mod tests {
     use crate::federation::net::{AddressPolicy, HttpSettings};
     use crate::httpsig::PrivateKey;
     use crate::store::{NewEntry, Style};
-    use axum::body::Bytes;
     use std::sync::OnceLock;
     use std::sync::atomic::AtomicUsize;
 
