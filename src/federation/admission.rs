@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use serde_json::Value;
 
 use crate::ap::{Activity, Actor, outgoing};
@@ -66,7 +65,7 @@ pub async fn screen(
             Ok(Some(Receipt::Ignored("awaiting approval by an admin")))
         }
         Admission::Refuse(reason) => {
-            send_reject(state, inbox, &follow.raw, &sender.id);
+            send_reject(state, inbox, &follow.raw, &sender.id).await?;
             tracing::info!(instance = %origin, reason, "subscription refused by policy");
             Ok(Some(Receipt::Ignored(reason)))
         }
@@ -112,12 +111,10 @@ pub fn learn_missing_software(state: std::sync::Arc<AppState>) {
     });
 }
 
-/// Answers a Follow with a Reject (best effort, in the background).
-fn send_reject(state: &AppState, inbox: &str, follow: &Value, actor_id: &str) {
+/// Answers a Follow with a Reject, published like everything the relay sends (sent in the background).
+async fn send_reject(state: &AppState, inbox: &str, follow: &Value, actor_id: &str) -> Result<()> {
     let reject = outgoing::reject(&state.base, follow, actor_id);
-    state
-        .engine
-        .send_once(inbox.to_string(), Bytes::from(reject.to_string()));
+    state.engine.publish_once(inbox, &reject).await
 }
 
 async fn take_pending(state: &AppState, authority: &str) -> Result<Pending> {
@@ -147,7 +144,7 @@ pub async fn approve(state: &AppState, authority: &str, admin: &str) -> Result<(
 /// An admin rejects a pending Follow: the instance gets a Reject.
 pub async fn reject(state: &AppState, authority: &str, admin: &str) -> Result<()> {
     let pending = take_pending(state, authority).await?;
-    send_reject(state, &pending.inbox, &pending.follow, &pending.actor_id);
+    send_reject(state, &pending.inbox, &pending.follow, &pending.actor_id).await?;
     state
         .store
         .resolve_pending(authority, audit(admin, "reject", authority, &pending))

@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use serde_json::Value;
 use tokio::task::AbortHandle;
 
 use crate::federation::inbox_client::InboxClient;
@@ -23,8 +25,10 @@ use crate::store::{Entry, Store, Subscriber};
 
 /// How many entries a worker takes at a time.
 const BATCH: usize = 256;
-/// How many times an entry is tried while the receiver answers 401/403 before it is skipped: a
-/// receiver refetching the relay's key (or with a stale copy of it) denies for a moment, not for good.
+/// How many attempts in a row the receiver may deny (401/403) before the entry is skipped: a receiver
+/// refetching the relay's key (or with a stale copy of it) denies for a moment, not for good. Only an
+/// unbroken run of denials counts: any other answer (a transient failure such as a 5xx or a timeout)
+/// ends the run, so the next denial starts again at one. Transient failures alone never skip an entry.
 pub const DENIED_ATTEMPTS: u32 = 4;
 /// How often a busy worker persists its cursor.
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
@@ -272,9 +276,31 @@ impl Engine {
         }
     }
 
-    /// Sends one body to an inbox outside any subscription (a Reject to a refused follower), with a few
-    /// retries in the background.
-    pub fn send_once(self: &Arc<Self>, inbox: String, body: axum::body::Bytes) {
+    /// Publishes `activity`, one the relay sends outside the log (a Reject to a refused Follow, the
+    /// fresh Accept and LitePub Follow back answering a re-Follow): stores it first, so its id resolves
+    /// at `GET /activities/…` and it is in the outbox like everything else the relay publishes, then
+    /// sends it to `inbox` with a few retries in the background. Nothing is sent when the store fails.
+    pub async fn publish_once(
+        self: &Arc<Self>,
+        inbox: &str,
+        activity: &Value,
+    ) -> crate::Result<()> {
+        let body = Bytes::from(activity.to_string());
+        match activity.get("id").and_then(Value::as_str) {
+            Some(id) => {
+                self.store
+                    .record_published(id.to_string(), body.clone())
+                    .await?
+            }
+            None => tracing::warn!(%inbox, "publishing an activity without id"),
+        }
+        self.send_once(inbox.to_string(), body);
+        Ok(())
+    }
+
+    /// Sends one body to an inbox outside any subscription, with a few retries in the background;
+    /// only through [`Engine::publish_once`], so that what is sent also resolves.
+    fn send_once(self: &Arc<Self>, inbox: String, body: Bytes) {
         const ATTEMPTS: u32 = 5;
         let engine = self.clone();
         tokio::spawn(async move {
@@ -312,7 +338,10 @@ impl Engine {
     ) -> bool {
         let body = entry.body_for(sub.style).clone();
         let digest = entry.digest_for(sub.style);
+        // Failed attempts of this entry, whatever the reason: the backoff grows with them.
         let mut failures = 0u32;
+        // Denials in a row: what decides a skip (see [`DENIED_ATTEMPTS`]).
+        let mut denials = 0u32;
         loop {
             match client.deliver(body.clone(), digest).await {
                 Outcome::Delivered => {
@@ -328,7 +357,7 @@ impl Engine {
                     tracing::warn!(subscriber = %sub.authority, seq = entry.seq, kind = %entry.kind, %reason, "delivery refused; not retrying");
                     return false;
                 }
-                Outcome::Denied(reason) if failures + 1 >= DENIED_ATTEMPTS => {
+                Outcome::Denied(reason) if denials + 1 >= DENIED_ATTEMPTS => {
                     self.stats.denied_skips.fetch_add(1, Ordering::Relaxed);
                     if let Ok(mut h) = health.lock() {
                         h.failed(&reason);
@@ -336,18 +365,37 @@ impl Engine {
                     tracing::warn!(subscriber = %sub.authority, seq = entry.seq, kind = %entry.kind, %reason, attempts = DENIED_ATTEMPTS, "delivery denied repeatedly; skipping");
                     return false;
                 }
-                Outcome::Retry(reason) | Outcome::Denied(reason) => {
-                    self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                    if let Ok(mut h) = health.lock() {
-                        h.failed(&reason);
-                    }
-                    let delay = self.backoff.delay(failures);
-                    failures = failures.saturating_add(1);
-                    tracing::info!(subscriber = %sub.authority, seq = entry.seq, %reason, retry_in_ms = delay.as_millis() as u64, "delivery failed");
-                    tokio::time::sleep(delay).await;
+                Outcome::Denied(reason) => {
+                    denials += 1;
+                    self.wait_to_retry(sub, entry, &reason, &mut failures, health)
+                        .await;
+                }
+                Outcome::Retry(reason) => {
+                    denials = 0;
+                    self.wait_to_retry(sub, entry, &reason, &mut failures, health)
+                        .await;
                 }
             }
         }
+    }
+
+    /// Records a failed attempt of `entry` and sleeps the backoff for its `failures` so far.
+    async fn wait_to_retry(
+        &self,
+        sub: &Subscriber,
+        entry: &Entry,
+        reason: &str,
+        failures: &mut u32,
+        health: &Mutex<Health>,
+    ) {
+        self.stats.retried.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut h) = health.lock() {
+            h.failed(reason);
+        }
+        let delay = self.backoff.delay(*failures);
+        *failures = failures.saturating_add(1);
+        tracing::info!(subscriber = %sub.authority, seq = entry.seq, %reason, retry_in_ms = delay.as_millis() as u64, "delivery failed");
+        tokio::time::sleep(delay).await;
     }
 }
 
@@ -357,7 +405,6 @@ mod tests {
     use crate::federation::net::{AddressPolicy, HttpSettings};
     use crate::httpsig::PrivateKey;
     use crate::store::{NewEntry, Style};
-    use axum::body::Bytes;
     use std::sync::OnceLock;
     use std::sync::atomic::AtomicUsize;
 
@@ -536,6 +583,51 @@ mod tests {
         .await;
         assert_eq!(engine.stats.refused.load(Ordering::Relaxed), 0);
         assert!(denials.load(Ordering::SeqCst) >= 2 * DENIED_ATTEMPTS as usize);
+        engine.stop_all();
+    }
+
+    #[tokio::test]
+    async fn transient_failures_do_not_count_towards_the_denial_limit() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, engine) = engine(&dir);
+        // 503, 503, 503, 401, 200: three transient failures then one denial is no run of denials.
+        let (url, requests) = inbox(|n| match n {
+            0..=2 => 503,
+            3 => 401,
+            _ => 202,
+        })
+        .await;
+        let (_, stored) = store
+            .subscribe(subscriber("slow.example", &url), "{}".into(), vec![])
+            .await
+            .expect("subscribe");
+        engine.start(stored);
+        store.append(post(1)).await.expect("append");
+        wait_for("the entry delivered", || {
+            engine.stats.delivered.load(Ordering::Relaxed) == 1
+        })
+        .await;
+        assert_eq!(engine.stats.denied_skips.load(Ordering::Relaxed), 0);
+        assert_eq!(requests.load(Ordering::SeqCst), 5);
+        // A denial run broken by a transient failure starts again: 401 ×3, 503, 401 ×3, 202.
+        let (url, _) = inbox(|n| match n {
+            3 => 503,
+            0..=6 => 401,
+            _ => 202,
+        })
+        .await;
+        let (_, stored) = store
+            .subscribe(subscriber("key.example", &url), "{}".into(), vec![])
+            .await
+            .expect("subscribe");
+        engine.start(stored);
+        store.append(post(2)).await.expect("append");
+        // The second entry reaches both inboxes.
+        wait_for("the entry delivered after broken denial runs", || {
+            engine.stats.delivered.load(Ordering::Relaxed) == 3
+        })
+        .await;
+        assert_eq!(engine.stats.denied_skips.load(Ordering::Relaxed), 0);
         engine.stop_all();
     }
 

@@ -148,14 +148,7 @@ async fn act(
         Decision::RejectFollow(reason) => {
             let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?;
             let reject = outgoing::reject(&state.base, &activity.raw, &sender.id);
-            let body = Bytes::from(reject.to_string());
-            if let Some(id) = reject.get("id").and_then(Value::as_str) {
-                state
-                    .store
-                    .record_published(id.to_string(), body.clone())
-                    .await?;
-            }
-            state.engine.send_once(inbox.to_string(), body);
+            state.engine.publish_once(inbox, &reject).await?;
             Ok(Receipt::Ignored(reason))
         }
         Decision::Unsubscribe => {
@@ -222,7 +215,7 @@ async fn act(
 ///
 /// A re-Follow by the same actor with the same inbox and protocol ([`Subscribed::Unchanged`]) usually
 /// means the instance lost its state and waits for an Accept: it gets one again, sent once outside the
-/// log (no entry stored, nothing redelivered), and its delivery worker goes on from where it is. Only a
+/// log (no log entry, nothing redelivered, but stored so its ids resolve), and its delivery worker goes on from where it is. Only a
 /// new subscriber, or one whose actor, inbox or protocol changed, gets its replies through the log and a
 /// (re)started worker.
 pub(crate) async fn subscribe(
@@ -267,10 +260,8 @@ pub(crate) async fn subscribe(
     match state_after {
         Subscribed::Unchanged => {
             tracing::info!(instance = %origin, "followed again; answering with a fresh Accept");
-            for body in std::iter::once(accept).chain(follow_back) {
-                state
-                    .engine
-                    .send_once(inbox.clone(), Bytes::from(body.to_string()));
+            for activity in std::iter::once(accept).chain(follow_back) {
+                state.engine.publish_once(&inbox, &activity).await?;
             }
         }
         Subscribed::New | Subscribed::Again => {

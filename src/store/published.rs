@@ -4,7 +4,8 @@
 //!
 //! Activities that travel through the log are not stored twice: the `published` table maps the id to
 //! the log entry (its LitePub body is always the relay's own document), and is pruned with the log. A
-//! Reject, sent once outside the log, keeps its body here. The same table, in publication order, is the
+//! Reject, or the fresh Accept (and LitePub Follow back) answering a re-Follow, sent once outside the
+//! log, keeps its body here. The same table, in publication order, is the
 //! relay actor's outbox.
 
 use axum::body::Bytes;

@@ -258,6 +258,89 @@ async fn every_id_the_relay_sends_resolves_and_its_collections_answer() {
     }
 }
 
+/// GETs each activity's id from the relay: 200 with the very activity that was sent.
+async fn assert_each_resolves(activities: &[Value]) {
+    for activity in activities {
+        let id = activity["id"].as_str().expect("id");
+        let (status, _, fetched) = get_activity_json(id).await;
+        assert_eq!(status, StatusCode::OK, "GET {id} of {activity}");
+        assert_eq!(&fetched, activity, "GET {id} returns what was sent");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_and_the_answers_to_a_refollow_resolve_at_their_ids() {
+    const TOKEN: &str = "published-token-31c8";
+    let relay = Relay::start_with(&[
+        ("PLAZA_ADMIN_TOKEN", TOKEN),
+        ("PLAZA_SUBSCRIPTION_POLICY", "approval"),
+    ])
+    .await;
+    let admin = |method: reqwest::Method, path: String| {
+        let relay = &relay;
+        async move {
+            let status = relay.admin(method, &path, Some(TOKEN)).await.status();
+            assert_eq!(status, StatusCode::OK, "{path}");
+        }
+    };
+    // Held, then approved; then followed again: a fresh Accept and Follow back, sent outside the log.
+    let p = Instance::start(Flavor::Pleroma, &relay).await;
+    let first = p.follow_activity(&relay);
+    assert_eq!(p.post_as_instance(&first).await.0, StatusCode::ACCEPTED);
+    admin(
+        reqwest::Method::POST,
+        format!("/pending/{}/approve", p.authority()),
+    )
+    .await;
+    eventually("the first follow back", || {
+        !p.received_of("Follow").is_empty()
+    })
+    .await;
+    p.subscribe(&relay).await;
+    eventually("the fresh follow back", || {
+        p.received_of("Follow").len() == 2
+    })
+    .await;
+    let accepts = p.received_of("Accept");
+    assert_eq!(accepts.len(), 2);
+    assert_each_resolves(&accepts).await;
+    assert_each_resolves(&p.received_of("Follow")).await;
+
+    // Held, then rejected by an admin.
+    let m = Instance::start(Flavor::Mastodon, &relay).await;
+    assert_eq!(
+        m.post_as_instance(&m.follow_activity(&relay)).await.0,
+        StatusCode::ACCEPTED
+    );
+    admin(
+        reqwest::Method::POST,
+        format!("/pending/{}/reject", m.authority()),
+    )
+    .await;
+    eventually("the admin's Reject", || !m.received_of("Reject").is_empty()).await;
+    assert_each_resolves(&m.received_of("Reject")).await;
+
+    // Refused by the policy.
+    let response = reqwest::Client::new()
+        .put(format!("{}/api/v1/admin/policy", relay.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"policy": "allowlist", "allowlist": ["coop.example"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let g = Instance::start(Flavor::GoToSocial, &relay).await;
+    assert_eq!(
+        g.post_as_instance(&g.follow_activity(&relay)).await.0,
+        StatusCode::ACCEPTED
+    );
+    eventually("the policy's Reject", || {
+        !g.received_of("Reject").is_empty()
+    })
+    .await;
+    assert_each_resolves(&g.received_of("Reject")).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follow_naming_an_inbox_on_another_host_is_refused() {
     let relay = Relay::start().await;
