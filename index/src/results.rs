@@ -213,6 +213,9 @@ pub struct TagView {
     pub uses: u64,
     /// The last seven days, most recent first.
     pub history: Vec<TagDay>,
+    /// The time budget ran out: `uses` or `history` may be low, and a tag search may have missed tags.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// A subscribed instance.
@@ -238,6 +241,9 @@ pub struct InstanceView {
     pub last_activity: Option<String>,
     /// Posts indexed from it.
     pub posts: u64,
+    /// The time budget ran out before its posts were all counted: `posts` may be low.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// Documents per kind.
@@ -251,4 +257,7 @@ pub struct Counts {
     pub profiles: u64,
     /// Instances.
     pub instances: u64,
+    /// The time budget ran out: some counts may be low.
+    #[serde(default)]
+    pub partial: bool,
 }

@@ -4,8 +4,6 @@
 //! bounds (`min_key`/`max_key`, Mastodon's `min_id`/`max_id`) or by an opaque cursor.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,7 +19,7 @@ use tantivy::{DocAddress, Order, Score, Searcher, TantivyDocument, Term};
 use time::OffsetDateTime;
 
 use crate::analysis;
-use crate::budget::Budgeted;
+use crate::budget::{Budgeted, Deadline};
 use crate::compile::{self, Target};
 use crate::document::ActorType;
 use crate::error::{Error, Result};
@@ -371,7 +369,7 @@ impl Shared {
     }
 
     fn run(&self, plan: Plan<'_>) -> Result<Outcome> {
-        let started = Instant::now();
+        let deadline = Deadline::after(self.config.limits.time_budget);
         let limit = self.window(plan.limit, plan.offset)?;
         let cursor = plan.cursor.map(Cursor::decode).transpose()?;
         if let Some(c) = cursor
@@ -400,8 +398,6 @@ impl Shared {
         }
         let searcher = self.reader.searcher();
         let query = compile::compile(fields, plan.target, plan.query, extra, &searcher)?;
-        let exceeded = AtomicBool::new(false);
-        let deadline = started + self.config.limits.time_budget;
         let aggregations = if plan.facets {
             let context = AggContextParams::new(
                 AggregationLimitsGuard::default(),
@@ -444,7 +440,7 @@ impl Shared {
                 });
                 let (top, total, aggs) = searcher.search(
                     &*query,
-                    &Budgeted::new((collector, Count, aggregations), deadline, &exceeded),
+                    &Budgeted::new((collector, Count, aggregations), &deadline),
                 )?;
                 let found = top
                     .into_iter()
@@ -466,7 +462,7 @@ impl Shared {
                 let collector = top.order_by_fast_field::<u64>("key", order);
                 let (top, total, aggs) = searcher.search(
                     &*query,
-                    &Budgeted::new((collector, Count, aggregations), deadline, &exceeded),
+                    &Budgeted::new((collector, Count, aggregations), &deadline),
                 )?;
                 let found = top
                     .into_iter()
@@ -509,7 +505,7 @@ impl Shared {
             found,
             total,
             facets,
-            partial: exceeded.load(Ordering::Relaxed),
+            partial: deadline.exceeded(),
             next_cursor,
             searcher,
             query,

@@ -604,13 +604,28 @@ fn an_exhausted_time_budget_marks_results_partial() {
     })
     .expect("index");
     let alice = actor("a.example", "alice");
-    add_note(&index, &alice, 1, "jam");
+    add_note(&index, &alice, 1, "jam #preserves");
+    index
+        .upsert_instance(&InstanceRecord::new("a.example", None, None, None))
+        .expect("instance");
     index.commit().expect("commit");
     let page = index
         .search_posts(&SearchRequest::new("jam"))
         .expect("search");
     assert!(page.partial);
     assert!(page.hits.is_empty());
+    // Tags, counts and instances run under the same budget.
+    let tag = index.tag("preserves").expect("tag");
+    assert!(tag.partial);
+    assert_eq!(tag.history.iter().map(|d| d.uses).sum::<u64>(), 0);
+    let counts = index.counts().expect("counts");
+    assert!(counts.partial);
+    assert_eq!(counts.posts, 0);
+    let instances = index.instances().expect("instances");
+    assert!(instances.iter().all(|i| i.partial && i.posts == 0));
+    assert_eq!(instances.len(), 1);
+    // No segment's terms were read: no tag found.
+    assert!(index.search_tags("pres", 10).expect("tags").is_empty());
 }
 
 #[test]

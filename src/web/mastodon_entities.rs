@@ -884,6 +884,7 @@ mod tests {
                 uses: 3,
                 accounts: 2,
             }],
+            partial: false,
         };
         let v = serde_json::to_value(tag(RELAY, &view)).expect("json");
         assert_eq!(
@@ -908,6 +909,7 @@ mod tests {
                 actors: 4,
                 profiles: 2,
                 instances: 3,
+                partial: false,
             },
             version: "0.1.0",
         };

@@ -41,10 +41,29 @@ impl<T> Searched for Page<T> {
     }
 }
 
-impl Searched for Vec<TagView> {}
-impl Searched for TagView {}
-impl Searched for Vec<plaza_index::InstanceView> {}
-impl Searched for plaza_index::Counts {}
+impl Searched for Vec<TagView> {
+    fn partial(&self) -> bool {
+        self.iter().any(|t| t.partial)
+    }
+}
+
+impl Searched for TagView {
+    fn partial(&self) -> bool {
+        self.partial
+    }
+}
+
+impl Searched for Vec<plaza_index::InstanceView> {
+    fn partial(&self) -> bool {
+        self.iter().any(|i| i.partial)
+    }
+}
+
+impl Searched for plaza_index::Counts {
+    fn partial(&self) -> bool {
+        self.partial
+    }
+}
 impl<T> Searched for Option<T> {}
 
 /// How one search ended, for the outcome counter.
