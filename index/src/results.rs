@@ -141,6 +141,18 @@ pub struct PostHit {
     pub score: f32,
     /// A fragment of the text with the matched words in `<b>…</b>` (HTML-escaped otherwise).
     pub snippet_html: String,
+    /// The post it replies to, when that post is indexed too.
+    #[serde(default)]
+    pub reply_to: Option<ReplyTo>,
+}
+
+/// The indexed post a reply answers (Mastodon `in_reply_to_id` and `in_reply_to_account_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyTo {
+    /// Its key (Mastodon status id).
+    pub key: u64,
+    /// Its author's account id ([`crate::account_id`]).
+    pub account_id: u64,
 }
 
 /// One profile found.

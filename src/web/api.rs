@@ -868,6 +868,7 @@ mod tests {
             },
             score: 2.5,
             snippet_html: "<b>bread</b>".into(),
+            reply_to: None,
         };
         let v: Value = serde_json::to_value(post_result(&hit)).unwrap();
         assert_eq!(v["id"], "99");
