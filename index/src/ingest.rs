@@ -19,6 +19,7 @@ use crate::analysis;
 use crate::consent::{self, Verdict};
 use crate::document::{Actor, Post};
 use crate::error::{Error, Result};
+use crate::ids::account_id;
 use crate::index::{Index, Shared};
 use crate::instance::InstanceRecord;
 use crate::json;
@@ -224,6 +225,7 @@ fn post_document(
     doc.add_text(fields.month, month(post.published));
     doc.add_text(fields.actor_type, post.author_type.as_str());
     doc.add_text(fields.author, &post.author_id);
+    doc.add_u64(fields.account, account_id(&post.author_id));
     doc.add_text(fields.handle, post.author_handle.to_lowercase());
     doc.add_bool(fields.reply, post.in_reply_to.is_some());
     doc.add_bool(fields.quote, post.is_quote);
@@ -272,6 +274,7 @@ fn actor_document(
     }
     doc.add_text(fields.actor_type, actor.actor_type.as_str());
     doc.add_text(fields.author, &actor.id);
+    doc.add_u64(fields.account, account_id(&actor.id));
     doc.add_text(fields.handle, actor.handle.to_lowercase());
     doc.add_bool(fields.listed, listed);
     Ok(doc)

@@ -65,6 +65,7 @@ impl InstanceRecord {
             subscribed_since: rfc3339(self.subscribed_since),
             last_activity: rfc3339(self.last_activity),
             posts: 0,
+            partial: false,
         }
     }
 }

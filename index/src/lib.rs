@@ -24,7 +24,7 @@
 //! (NodeInfo), [`html`] (content to text), [`language`] and [`analysis`] (text to terms), [`schema`],
 //! [`index`](Index) (open, writer, commits), `ingest` (adds and removals), [`query`] (the language) and
 //! `compile` (to tantivy), `search`, `tags`, `overview` (counts, instances), `budget` (time limit),
-//! [`reindex`](reindex()), [`results`].
+//! [`reindex`](reindex()), [`results`], `ids` (account ids).
 
 pub mod analysis;
 mod budget;
@@ -34,6 +34,7 @@ mod directory;
 pub mod document;
 pub mod error;
 pub mod html;
+mod ids;
 mod index;
 mod ingest;
 pub mod instance;
@@ -53,6 +54,7 @@ mod test_support;
 pub use consent::Verdict;
 pub use document::ActorType;
 pub use error::{Error, Result};
+pub use ids::account_id;
 pub use index::{Index, IndexConfig};
 pub use ingest::{ActorOutcome, time_key};
 pub use instance::InstanceRecord;
@@ -60,7 +62,7 @@ pub use query::QueryLimits;
 pub use reindex::{ReindexReport, reindex};
 pub use results::{
     AccountView, Counts, FacetCount, Facets, InstanceView, Page, PostHit, PostView, ProfileHit,
-    TagDay, TagView,
+    ReplyTo, TagDay, TagView,
 };
 pub use search::{DEFAULT_LIMIT, DirectoryRequest, SearchRequest, Sort, TimelineRequest};
 pub use tags::MAX_TAGS;

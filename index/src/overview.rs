@@ -1,4 +1,5 @@
-//! The whole index at a glance: documents per kind (for metrics) and the list of instances.
+//! The whole index at a glance: documents per kind (for metrics) and the list of instances. Counting
+//! runs under the search time budget; what it left out marks the answer `partial`.
 
 use tantivy::collector::{Count, DocSetCollector};
 use tantivy::query::{BooleanQuery, Occur, Query as TantivyQuery, TermQuery};
@@ -6,6 +7,7 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::schema::Value as _;
 use tantivy::{TantivyDocument, Term};
 
+use crate::budget::{Budgeted, Deadline};
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::instance::InstanceRecord;
@@ -24,8 +26,13 @@ impl Index {
     pub fn counts(&self) -> Result<Counts> {
         let shared = &*self.shared;
         let f = &shared.fields;
+        let deadline = Deadline::after(shared.config.limits.time_budget);
         let searcher = shared.reader.searcher();
-        let count = |q: &dyn TantivyQuery| searcher.search(q, &Count).map(|n| n as u64);
+        let count = |q: &dyn TantivyQuery| {
+            searcher
+                .search(q, &Budgeted::new(Count, &deadline))
+                .map(|n| n as u64)
+        };
         let listed = BooleanQuery::new(vec![
             (Occur::Must, term(f.kind, schema::KIND_ACTOR)),
             (
@@ -41,13 +48,16 @@ impl Index {
             actors: count(&*term(f.kind, schema::KIND_ACTOR))?,
             profiles: count(&listed)?,
             instances: count(&*term(f.kind, schema::KIND_INSTANCE))?,
+            partial: deadline.exceeded(),
         })
     }
 
-    /// Every instance recorded, by host, with the number of its posts indexed.
+    /// Every instance recorded, by host, with the number of its posts indexed (`partial` on those whose
+    /// posts the time budget left uncounted or half counted).
     pub fn instances(&self) -> Result<Vec<InstanceView>> {
         let shared = &*self.shared;
         let f = &shared.fields;
+        let deadline = Deadline::after(shared.config.limits.time_budget);
         let searcher = shared.reader.searcher();
         let addresses = searcher.search(&*term(f.kind, schema::KIND_INSTANCE), &DocSetCollector)?;
         let mut views = Vec::with_capacity(addresses.len());
@@ -64,7 +74,8 @@ impl Index {
                 (Occur::Must, term(f.kind, schema::KIND_POST)),
                 (Occur::Must, term(f.instance, &record.host)),
             ]);
-            view.posts = searcher.search(&posts, &Count)? as u64;
+            view.posts = searcher.search(&posts, &Budgeted::new(Count, &deadline))? as u64;
+            view.partial = deadline.exceeded();
             views.push(view);
         }
         views.sort_by(|a, b| a.host.cmp(&b.host));

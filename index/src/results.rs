@@ -141,6 +141,18 @@ pub struct PostHit {
     pub score: f32,
     /// A fragment of the text with the matched words in `<b>…</b>` (HTML-escaped otherwise).
     pub snippet_html: String,
+    /// The post it replies to, when that post is indexed too.
+    #[serde(default)]
+    pub reply_to: Option<ReplyTo>,
+}
+
+/// The indexed post a reply answers (Mastodon `in_reply_to_id` and `in_reply_to_account_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyTo {
+    /// Its key (Mastodon status id).
+    pub key: u64,
+    /// Its author's account id ([`crate::account_id`]).
+    pub account_id: u64,
 }
 
 /// One profile found.
@@ -213,6 +225,9 @@ pub struct TagView {
     pub uses: u64,
     /// The last seven days, most recent first.
     pub history: Vec<TagDay>,
+    /// The time budget ran out: `uses` or `history` may be low, and a tag search may have missed tags.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// A subscribed instance.
@@ -238,6 +253,9 @@ pub struct InstanceView {
     pub last_activity: Option<String>,
     /// Posts indexed from it.
     pub posts: u64,
+    /// The time budget ran out before its posts were all counted: `posts` may be low.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// Documents per kind.
@@ -251,4 +269,7 @@ pub struct Counts {
     pub profiles: u64,
     /// Instances.
     pub instances: u64,
+    /// The time budget ran out: some counts may be low.
+    #[serde(default)]
+    pub partial: bool,
 }

@@ -12,8 +12,8 @@ use tantivy::schema::{
 
 use crate::analysis;
 
-/// The version of this schema; an index on disk with another one must be rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The version of this schema; an index on disk with another one must be rebuilt. 2: `account`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The name of the file beside the index that records its schema version.
 pub const VERSION_FILE: &str = "plaza-schema-version";
@@ -54,6 +54,8 @@ pub struct Fields {
     pub actor_type: Field,
     /// The author's id (posts), the actor's own id (actors).
     pub author: Field,
+    /// The account id ([`crate::account_id`]) of `author`.
+    pub account: Field,
     /// `user@host`, lowercase.
     pub handle: Field,
     /// A reply.
@@ -96,6 +98,7 @@ pub fn build() -> (Schema, Fields) {
         month: b.add_text_field("month", keyword.clone()),
         actor_type: b.add_text_field("actor_type", keyword.clone()),
         author: b.add_text_field("author", keyword.clone() | STORED),
+        account: b.add_u64_field("account", INDEXED),
         handle: b.add_text_field("handle", STRING),
         reply: b.add_bool_field("reply", flag.clone()),
         quote: b.add_bool_field("quote", flag.clone()),

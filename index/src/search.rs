@@ -4,8 +4,6 @@
 //! bounds (`min_key`/`max_key`, Mastodon's `min_id`/`max_id`) or by an opaque cursor.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,14 +19,16 @@ use tantivy::{DocAddress, Order, Score, Searcher, TantivyDocument, Term};
 use time::OffsetDateTime;
 
 use crate::analysis;
-use crate::budget::Budgeted;
+use crate::budget::{Budgeted, Deadline};
 use crate::compile::{self, Target};
 use crate::document::ActorType;
 use crate::error::{Error, Result};
 use crate::html;
 use crate::index::{Index, Shared};
 use crate::query::{self, Clause, Query, Term as QueryTerm};
-use crate::results::{AccountView, FacetCount, Facets, Page, PostHit, PostView, ProfileHit};
+use crate::results::{
+    AccountView, FacetCount, Facets, Page, PostHit, PostView, ProfileHit, ReplyTo,
+};
 use crate::schema;
 
 /// Results per page when the request says 0.
@@ -74,8 +74,10 @@ pub struct SearchRequest {
     pub min_key: Option<u64>,
     /// Only documents with a key below this one.
     pub max_key: Option<u64>,
-    /// Only posts by this actor id (Mastodon's `account_id`).
+    /// Only posts by this actor id.
     pub author: Option<String>,
+    /// Only posts by the actor with this account id ([`crate::account_id`], Mastodon's `account_id`).
+    pub account: Option<u64>,
     /// Count facets over all matches.
     pub facets: bool,
 }
@@ -189,6 +191,7 @@ struct Plan<'a> {
     min_key: Option<u64>,
     max_key: Option<u64>,
     author: Option<&'a str>,
+    account: Option<u64>,
     facets: bool,
 }
 
@@ -205,6 +208,7 @@ impl<'a> Plan<'a> {
             min_key: request.min_key,
             max_key: request.max_key,
             author: request.author.as_deref(),
+            account: request.account,
             facets: request.facets,
         }
     }
@@ -371,7 +375,7 @@ impl Shared {
     }
 
     fn run(&self, plan: Plan<'_>) -> Result<Outcome> {
-        let started = Instant::now();
+        let deadline = Deadline::after(self.config.limits.time_budget);
         let limit = self.window(plan.limit, plan.offset)?;
         let cursor = plan.cursor.map(Cursor::decode).transpose()?;
         if let Some(c) = cursor
@@ -398,10 +402,14 @@ impl Shared {
                 IndexRecordOption::Basic,
             )));
         }
+        if let Some(account) = plan.account {
+            extra.push(Box::new(TermQuery::new(
+                Term::from_field_u64(fields.account, account),
+                IndexRecordOption::Basic,
+            )));
+        }
         let searcher = self.reader.searcher();
         let query = compile::compile(fields, plan.target, plan.query, extra, &searcher)?;
-        let exceeded = AtomicBool::new(false);
-        let deadline = started + self.config.limits.time_budget;
         let aggregations = if plan.facets {
             let context = AggContextParams::new(
                 AggregationLimitsGuard::default(),
@@ -444,7 +452,7 @@ impl Shared {
                 });
                 let (top, total, aggs) = searcher.search(
                     &*query,
-                    &Budgeted::new((collector, Count, aggregations), deadline, &exceeded),
+                    &Budgeted::new((collector, Count, aggregations), &deadline),
                 )?;
                 let found = top
                     .into_iter()
@@ -466,7 +474,7 @@ impl Shared {
                 let collector = top.order_by_fast_field::<u64>("key", order);
                 let (top, total, aggs) = searcher.search(
                     &*query,
-                    &Budgeted::new((collector, Count, aggregations), deadline, &exceeded),
+                    &Budgeted::new((collector, Count, aggregations), &deadline),
                 )?;
                 let found = top
                     .into_iter()
@@ -509,16 +517,16 @@ impl Shared {
             found,
             total,
             facets,
-            partial: exceeded.load(Ordering::Relaxed),
+            partial: deadline.exceeded(),
             next_cursor,
             searcher,
             query,
         })
     }
 
-    /// The stored account of an actor id, if the actor is in the index.
-    fn account(&self, searcher: &Searcher, uri: &str) -> Result<Option<AccountView>> {
-        // Only actor documents: a post's or an instance's id is not an account.
+    /// The document of this `kind` (ids of posts, actors and instances may not collide, but a lookup
+    /// must not take one for another) with this id.
+    fn by_id(&self, searcher: &Searcher, kind: &str, id: &str) -> Result<Option<TantivyDocument>> {
         let term = |field, text: &str| -> Box<dyn TantivyQuery> {
             Box::new(TermQuery::new(
                 Term::from_field_text(field, text),
@@ -526,17 +534,34 @@ impl Shared {
             ))
         };
         let query = BooleanQuery::new(vec![
-            (Occur::Must, term(self.fields.id, uri)),
-            (Occur::Must, term(self.fields.kind, schema::KIND_ACTOR)),
+            (Occur::Must, term(self.fields.id, id)),
+            (Occur::Must, term(self.fields.kind, kind)),
         ]);
         let top = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
         match top.first() {
-            Some((_, address)) => {
-                let doc: TantivyDocument = searcher.doc(*address)?;
-                Ok(Some(stored_json(&doc, self.fields.data)?))
-            }
+            Some((_, address)) => Ok(Some(searcher.doc(*address)?)),
             None => Ok(None),
         }
+    }
+
+    /// The stored account of an actor id, if the actor is in the index.
+    fn account(&self, searcher: &Searcher, uri: &str) -> Result<Option<AccountView>> {
+        self.by_id(searcher, schema::KIND_ACTOR, uri)?
+            .map(|doc| stored_json(&doc, self.fields.data))
+            .transpose()
+    }
+
+    /// The indexed post `uri` replies to, if any.
+    fn reply_to(&self, searcher: &Searcher, uri: &str) -> Result<Option<ReplyTo>> {
+        let Some(doc) = self.by_id(searcher, schema::KIND_POST, uri)? else {
+            return Ok(None);
+        };
+        let key = doc.get_first(self.fields.key).and_then(|v| v.as_u64());
+        let author = doc.get_first(self.fields.author).and_then(|v| v.as_str());
+        Ok(key.zip(author).map(|(key, author)| ReplyTo {
+            key,
+            account_id: crate::ids::account_id(author),
+        }))
     }
 
     fn post_hits(&self, outcome: Outcome) -> Result<Page<PostHit>> {
@@ -573,11 +598,16 @@ impl Shared {
                 format!("{}\n{}", post.spoiler_text, post.text)
             };
             let snippet_html = highlighter.snippet(&text, post.language.as_deref());
+            let reply_to = match &post.in_reply_to {
+                Some(parent) => self.reply_to(&outcome.searcher, parent)?,
+                None => None,
+            };
             hits.push(PostHit {
                 post,
                 account,
                 score: found.score,
                 snippet_html,
+                reply_to,
             });
         }
         Ok(outcome.into_page(hits))
@@ -635,6 +665,7 @@ impl Index {
         let query = query::parse(&request.q, &shared.config.limits)?;
         let outcome = shared.run(Plan {
             author: None,
+            account: None,
             ..Plan::of_request(Target::Profiles, &query, request)
         })?;
         shared.profile_hits(outcome)
@@ -685,6 +716,7 @@ impl Index {
             min_key: None,
             max_key: None,
             author: None,
+            account: None,
             facets: request.facets,
         })?;
         shared.profile_hits(outcome)
@@ -720,6 +752,7 @@ impl Index {
             min_key: request.min_key,
             max_key: request.max_key,
             author: None,
+            account: None,
             facets: false,
         })?;
         shared.post_hits(outcome)

@@ -1,5 +1,6 @@
 //! Hashtags: names by prefix with their use counts (read from the term dictionary, so a tag search
-//! costs no document scan) and the seven-day history of Mastodon's `Tag` entity.
+//! costs no document scan) and the seven-day history of Mastodon's `Tag` entity. Both run under the
+//! search time budget: what the budget left out marks the tags `partial`.
 
 use std::collections::HashMap;
 
@@ -11,6 +12,7 @@ use tantivy::query::{BooleanQuery, Occur, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use time::OffsetDateTime;
 
+use crate::budget::{Budgeted, CHECK_EVERY, Deadline};
 use crate::compile::{self, Target};
 use crate::document::normalize_tag;
 use crate::error::{Error, Result};
@@ -33,16 +35,25 @@ impl Index {
         };
         let limit = limit.clamp(1, MAX_TAGS);
         let shared = &*self.shared;
+        let deadline = Deadline::after(shared.config.limits.time_budget);
         let searcher = shared.reader.searcher();
         let mut uses: HashMap<String, u64> = HashMap::new();
         for segment in searcher.segment_readers() {
+            if deadline.passed() {
+                break;
+            }
             let inverted = segment.inverted_index(shared.fields.tags)?;
             let mut stream = inverted
                 .terms()
                 .range()
                 .ge(prefix.as_bytes())
                 .into_stream()?;
+            let mut seen = 0usize;
             while stream.advance() {
+                seen += 1;
+                if seen.is_multiple_of(CHECK_EVERY) && deadline.passed() {
+                    break;
+                }
                 let Ok(name) = std::str::from_utf8(stream.key()) else {
                     continue;
                 };
@@ -61,35 +72,42 @@ impl Index {
                 .then(a.0.cmp(&b.0))
         });
         ranked.truncate(limit);
-        ranked
+        let mut tags = ranked
             .into_iter()
             .map(|(name, uses)| {
-                let history = self.tag_history(&name)?;
+                let history = self.tag_history(&name, &deadline)?;
                 Ok(TagView {
                     name,
                     uses,
                     history,
+                    partial: false,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        let partial = deadline.exceeded();
+        tags.iter_mut().for_each(|t| t.partial = partial);
+        Ok(tags)
     }
 
     /// One hashtag with its use count and history (a tag nobody used has zeros).
     pub fn tag(&self, name: &str) -> Result<TagView> {
         let name = normalize_tag(name)
             .ok_or_else(|| Error::Query(format!("{name:?} is not a hashtag")))?;
+        let deadline = Deadline::after(self.shared.config.limits.time_budget);
         let searcher = self.shared.reader.searcher();
         let uses = searcher.doc_freq(&Term::from_field_text(self.shared.fields.tags, &name))?;
-        let history = self.tag_history(&name)?;
+        let history = self.tag_history(&name, &deadline)?;
         Ok(TagView {
             name,
             uses,
             history,
+            partial: deadline.exceeded(),
         })
     }
 
-    /// Posts and distinct authors per day over the last [`HISTORY_DAYS`] days, today first.
-    fn tag_history(&self, name: &str) -> Result<Vec<TagDay>> {
+    /// Posts and distinct authors per day over the last [`HISTORY_DAYS`] days, today first, as far as
+    /// `deadline` lets it count.
+    fn tag_history(&self, name: &str, deadline: &Deadline) -> Result<Vec<TagDay>> {
         let shared = &*self.shared;
         let fields = &shared.fields;
         let today = OffsetDateTime::now_utc().date().midnight().assume_utc();
@@ -127,7 +145,10 @@ impl Index {
             ),
         );
         let searcher = shared.reader.searcher();
-        let results = searcher.search(&BooleanQuery::new(clauses), &collector)?;
+        let results = searcher.search(
+            &BooleanQuery::new(clauses),
+            &Budgeted::new(collector, deadline),
+        )?;
         let results = serde_json::to_value(&results).map_err(|e| Error::Unusable(e.to_string()))?;
         let mut per_day: HashMap<i64, (u64, u64)> = HashMap::new();
         for bucket in results

@@ -59,6 +59,41 @@ fn reopening_keeps_everything() {
 }
 
 #[test]
+fn posts_are_found_by_account_id_after_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop({
+        let index = Index::open(dir.path(), config()).expect("open");
+        fill(&index);
+        index
+    });
+    let index = Index::open(dir.path(), config()).expect("reopen");
+    let by = |actor: &str| {
+        let page = index
+            .search_posts(&SearchRequest {
+                account: Some(plaza_index::account_id(actor)),
+                ..SearchRequest::new("sourdough")
+            })
+            .expect("search");
+        let mut uris: Vec<String> = page.hits.into_iter().map(|h| h.post.uri).collect();
+        uris.sort();
+        uris
+    };
+    let alice = by("https://a.example/users/alice");
+    assert_eq!(alice.len(), 5);
+    assert!(
+        alice
+            .iter()
+            .all(|u| u.starts_with("https://a.example/users/alice/"))
+    );
+    // An author whose actor document is not listed still has an id that finds their post.
+    assert_eq!(
+        by("https://a.example/users/quiet"),
+        ["https://a.example/users/quiet/statuses/9"]
+    );
+    assert!(by("https://a.example/users/nobody").is_empty());
+}
+
+#[test]
 fn reindex_rebuilds_from_stored_sources() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("index");

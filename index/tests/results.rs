@@ -230,6 +230,36 @@ fn accents_fold_both_ways() {
 }
 
 #[test]
+fn unknown_and_unsupported_languages_are_folded_too() {
+    let index = index();
+    let alice = actor("a.example", "alice");
+    let tagged = |n: u32, html: &str, language: &str| {
+        with(
+            note(&alice, n, html, "2024-01-01T00:00:00Z"),
+            "contentMap",
+            json!({ language: html }),
+        )
+    };
+    // Klingon (no ISO 639-1 code), Esperanto (no stemmer), a made-up tag, and no language at all on a
+    // text too short to detect.
+    for post in [
+        tagged(1, "Kafé QAPLA’", "tlh"),
+        tagged(2, "la Kafejo ĈE la STACIDOMO", "eo"),
+        tagged(3, "Café ÜBER alles", "zz"),
+        note(&alice, 4, "Café", "2024-01-01T00:00:00Z"),
+    ] {
+        index.add_post(&post, &alice, "a.example").expect("add");
+    }
+    index.commit().expect("commit");
+    assert_eq!(numbers(&index, "kafe"), [1]);
+    assert_eq!(numbers(&index, "qapla"), [1]);
+    assert_eq!(numbers(&index, "ce stacidomo"), [2]);
+    assert_eq!(numbers(&index, "cafe"), [3, 4]);
+    assert_eq!(numbers(&index, "uber"), [3]);
+    assert_eq!(numbers(&index, "CAFÉ"), [3, 4]);
+}
+
+#[test]
 fn chinese_japanese_korean_are_findable() {
     let index = index();
     let alice = actor("a.example", "alice");
@@ -604,13 +634,28 @@ fn an_exhausted_time_budget_marks_results_partial() {
     })
     .expect("index");
     let alice = actor("a.example", "alice");
-    add_note(&index, &alice, 1, "jam");
+    add_note(&index, &alice, 1, "jam #preserves");
+    index
+        .upsert_instance(&InstanceRecord::new("a.example", None, None, None))
+        .expect("instance");
     index.commit().expect("commit");
     let page = index
         .search_posts(&SearchRequest::new("jam"))
         .expect("search");
     assert!(page.partial);
     assert!(page.hits.is_empty());
+    // Tags, counts and instances run under the same budget.
+    let tag = index.tag("preserves").expect("tag");
+    assert!(tag.partial);
+    assert_eq!(tag.history.iter().map(|d| d.uses).sum::<u64>(), 0);
+    let counts = index.counts().expect("counts");
+    assert!(counts.partial);
+    assert_eq!(counts.posts, 0);
+    let instances = index.instances().expect("instances");
+    assert!(instances.iter().all(|i| i.partial && i.posts == 0));
+    assert_eq!(instances.len(), 1);
+    // No segment's terms were read: no tag found.
+    assert!(index.search_tags("pres", 10).expect("tags").is_empty());
 }
 
 #[test]
@@ -629,4 +674,50 @@ fn account_lookup_answers_only_for_actor_documents() {
         .expect("lookup")
         .expect("the author is an account");
     assert_eq!(account.acct, "ann@a.example");
+}
+
+#[test]
+fn replies_name_the_indexed_post_they_answer() {
+    let index = index();
+    let ann = actor("a.example", "ann");
+    let bob = actor("b.example", "bob");
+    let parent = note(&ann, 1, "<p>who bakes rye</p>", "2024-05-01T00:00:00Z");
+    let reply = with(
+        note(&bob, 2, "<p>we bake rye</p>", "2024-05-02T00:00:00Z"),
+        "inReplyTo",
+        parent["id"].clone(),
+    );
+    let orphan = with(
+        note(&bob, 3, "<p>rye again</p>", "2024-05-03T00:00:00Z"),
+        "inReplyTo",
+        json!("https://c.example/notes/unknown"),
+    );
+    index.add_post(&parent, &ann, "a.example").expect("add");
+    index.add_post(&reply, &bob, "b.example").expect("add");
+    index.add_post(&orphan, &bob, "b.example").expect("add");
+    index.commit().expect("commit");
+    let page = index
+        .search_posts(&SearchRequest::new("rye"))
+        .expect("search");
+    let hit = |n: &str| {
+        page.hits
+            .iter()
+            .find(|h| h.post.uri.ends_with(n))
+            .unwrap_or_else(|| panic!("{n} found"))
+    };
+    let parent_hit = hit("/statuses/1");
+    assert_eq!(parent_hit.reply_to, None, "not a reply");
+    assert_eq!(
+        hit("/statuses/2").reply_to,
+        Some(plaza_index::ReplyTo {
+            key: parent_hit.post.key,
+            account_id: plaza_index::account_id("https://a.example/users/ann"),
+        })
+    );
+    let orphan_hit = hit("/statuses/3");
+    assert_eq!(orphan_hit.reply_to, None, "the parent is not indexed");
+    assert_eq!(
+        orphan_hit.post.in_reply_to.as_deref(),
+        Some("https://c.example/notes/unknown")
+    );
 }

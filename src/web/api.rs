@@ -456,6 +456,8 @@ pub struct TagResult {
 pub struct TagList {
     /// Most used first (an exact match leads).
     pub tags: Vec<TagResult>,
+    /// The search ran out of time: tags may be missing, counts and histories low.
+    pub partial: bool,
 }
 
 /// A subscribed instance.
@@ -488,6 +490,8 @@ pub struct InstanceResult {
 pub struct InstanceList {
     /// By host.
     pub instances: Vec<InstanceResult>,
+    /// Counting ran out of time: some instances' `posts` are low.
+    pub partial: bool,
 }
 
 /// Documents in the index.
@@ -501,6 +505,8 @@ pub struct CountsResult {
     pub profiles: u64,
     /// Instances.
     pub instances: u64,
+    /// Counting ran out of time: some counts are low.
+    pub partial: bool,
 }
 
 fn tag_result(view: &plaza_index::TagView) -> TagResult {
@@ -656,6 +662,7 @@ async fn tags(State(state): Shared, uri: Uri) -> Result<axum::Json<TagList>> {
         .await?;
     Ok(axum::Json(TagList {
         tags: found.iter().map(tag_result).collect(),
+        partial: found.iter().any(|t| t.partial),
     }))
 }
 
@@ -675,6 +682,7 @@ async fn instances(State(state): Shared) -> Result<axum::Json<InstanceList>> {
     let found = state.search_index(|i| i.instances()).await?;
     Ok(axum::Json(InstanceList {
         instances: found.iter().map(instance_result).collect(),
+        partial: found.iter().any(|i| i.partial),
     }))
 }
 
@@ -697,6 +705,7 @@ async fn counts(State(state): Shared) -> Result<axum::Json<CountsResult>> {
         actors: c.actors,
         profiles: c.profiles,
         instances: c.instances,
+        partial: c.partial,
     }))
 }
 
@@ -859,6 +868,7 @@ mod tests {
             },
             score: 2.5,
             snippet_html: "<b>bread</b>".into(),
+            reply_to: None,
         };
         let v: Value = serde_json::to_value(post_result(&hit)).unwrap();
         assert_eq!(v["id"], "99");

@@ -207,6 +207,7 @@ mod tests {
             ),
             score: 1.0,
             snippet_html: String::new(),
+            reply_to: None,
         }
     }
 

@@ -182,20 +182,16 @@ fn relay(state: &AppState) -> Relay<'_> {
     Relay { base: &state.base }
 }
 
-/// Statuses of a page, newest first, remembering the account ids handed out.
+/// Statuses of a page, newest first.
 fn statuses(state: &AppState, hits: &[PostHit]) -> Vec<entities::Status> {
     hits.iter()
-        .map(|hit| {
-            state
-                .search
-                .remember_account(entities::account_id(&hit.account), &hit.account.uri);
-            entities::status(relay(state), hit)
-        })
+        .map(|hit| entities::status(relay(state), hit))
         .collect()
 }
 
-/// `account_id`: an id this relay handed out, or an actor id.
-fn author(state: &AppState, params: &HashMap<String, String>) -> Result<Option<String>> {
+/// `account_id`: an account id (derived from the actor id, so any indexed account's works), or an
+/// actor id.
+fn author(params: &HashMap<String, String>) -> Result<Option<u64>> {
     let Some(id) = params
         .get("account_id")
         .map(|s| s.trim())
@@ -204,16 +200,11 @@ fn author(state: &AppState, params: &HashMap<String, String>) -> Result<Option<S
         return Ok(None);
     };
     if id.starts_with("https://") || id.starts_with("http://") {
-        return Ok(Some(id.to_owned()));
+        return Ok(Some(plaza_index::account_id(id)));
     }
-    let key = id
-        .parse::<u64>()
-        .map_err(|_| Error::BadRequest(format!("account_id {id:?} is not an account id")))?;
-    state
-        .search
-        .account_uri(key)
+    id.parse::<u64>()
         .map(Some)
-        .ok_or_else(|| Error::NotFound(format!("account {id}")))
+        .map_err(|_| Error::BadRequest(format!("account_id {id:?} is not an account id")))
 }
 
 /// What `/api/v2/search` was asked, read and checked.
@@ -224,10 +215,10 @@ struct SearchAsk {
     offset: usize,
     min_key: Option<u64>,
     max_key: Option<u64>,
-    author: Option<String>,
+    author: Option<u64>,
 }
 
-fn search_ask(state: &AppState, params: &HashMap<String, String>) -> Result<SearchAsk> {
+fn search_ask(params: &HashMap<String, String>) -> Result<SearchAsk> {
     let q = params
         .get("q")
         .map(|q| q.trim().to_owned())
@@ -240,7 +231,7 @@ fn search_ask(state: &AppState, params: &HashMap<String, String>) -> Result<Sear
         offset: number(params, "offset")?.unwrap_or(0) as usize,
         min_key: number(params, "min_id")?,
         max_key: number(params, "max_id")?,
-        author: author(state, params)?,
+        author: author(params)?,
     })
 }
 
@@ -278,7 +269,7 @@ pub(crate) async fn search(
     State(state): Shared,
     RawQuery(raw): RawQuery,
 ) -> Result<axum::Json<SearchResults>> {
-    let ask = search_ask(&state, &params(raw.as_deref()))?;
+    let ask = search_ask(&params(raw.as_deref()))?;
     if let Some(address) = as_address(&ask.q) {
         return look_up(&state, &ask, address).await.map(axum::Json);
     }
@@ -324,7 +315,7 @@ async fn find_statuses(state: &AppState, ask: &SearchAsk) -> Result<Vec<entities
         offset: ask.offset,
         min_key: ask.min_key,
         max_key: ask.max_key,
-        author: ask.author.clone(),
+        account: ask.author,
         ..SearchRequest::default()
     };
     let page = state
@@ -336,12 +327,7 @@ async fn find_statuses(state: &AppState, ask: &SearchAsk) -> Result<Vec<entities
 fn accounts(state: &AppState, views: &[&plaza_index::AccountView]) -> Vec<entities::Account> {
     views
         .iter()
-        .map(|view| {
-            state
-                .search
-                .remember_account(entities::account_id(view), &view.uri);
-            entities::account(relay(state), view)
-        })
+        .map(|view| entities::account(relay(state), view))
         .collect()
 }
 

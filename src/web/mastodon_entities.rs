@@ -72,15 +72,11 @@ fn derived_id(address: &str) -> String {
     plaza_index::time_key(None, address).to_string()
 }
 
-/// The account id of an actor: its key in the index, or, for an author whose actor document the index
-/// does not hold (key 0), a stable id derived from the actor id, so that two such authors never share
-/// an id.
+/// The account id of an actor ([`plaza_index::account_id`]): derived from the actor id alone, so it is
+/// the same whether or not the index holds the actor document, and `account_id` of `/api/v2/search`
+/// finds the account's posts by it.
 pub fn account_id(view: &AccountView) -> u64 {
-    if view.key == 0 {
-        plaza_index::time_key(None, &view.uri)
-    } else {
-        view.key
-    }
+    plaza_index::account_id(&view.uri)
 }
 
 /// HTML-escapes text.
@@ -379,9 +375,10 @@ pub struct Status {
     pub favourites_count: u64,
     /// Unknown to the relay: 0.
     pub replies_count: u64,
-    /// Null: the post replied to may not be indexed (see `in_reply_to` in the native API).
+    /// The id of the post replied to; null when it is not a reply or that post is not indexed (the
+    /// native API's `in_reply_to` gives its address either way).
     pub in_reply_to_id: Option<String>,
-    /// Null, as `in_reply_to_id`.
+    /// The account id of the author of the post replied to; null as `in_reply_to_id`.
     pub in_reply_to_account_id: Option<String>,
     /// Null: boosts are not indexed, the boosted post is.
     #[schema(value_type = Option<Object>)]
@@ -438,8 +435,8 @@ pub fn status(relay: Relay<'_>, hit: &PostHit) -> Status {
         reblogs_count: 0,
         favourites_count: 0,
         replies_count: 0,
-        in_reply_to_id: None,
-        in_reply_to_account_id: None,
+        in_reply_to_id: hit.reply_to.map(|r| r.key.to_string()),
+        in_reply_to_account_id: hit.reply_to.map(|r| r.account_id.to_string()),
         reblog: None,
         poll: None,
         card: None,
@@ -700,11 +697,24 @@ mod tests {
             account: account_view(),
             score: 1.5,
             snippet_html: "Fresh <b>bread</b>".into(),
+            reply_to: None,
         }
     }
 
     fn is_string(v: &Value) -> bool {
         v.is_string()
+    }
+
+    #[test]
+    fn a_reply_to_an_indexed_post_names_it() {
+        let mut reply = hit();
+        reply.reply_to = Some(plaza_index::ReplyTo {
+            key: 42,
+            account_id: 7,
+        });
+        let v = serde_json::to_value(status(RELAY, &reply)).expect("json");
+        assert_eq!(v["in_reply_to_id"], "42");
+        assert_eq!(v["in_reply_to_account_id"], "7");
     }
 
     #[test]
@@ -803,7 +813,10 @@ mod tests {
     #[test]
     fn account_fields_and_types() {
         let v = serde_json::to_value(account(RELAY, &account_view())).expect("json");
-        assert_eq!(v["id"], "123456789");
+        assert_eq!(
+            v["id"],
+            plaza_index::account_id("https://coop.example/users/bakery").to_string()
+        );
         assert_eq!(v["username"], "bakery");
         assert_eq!(v["acct"], "bakery@coop.example");
         assert_eq!(v["display_name"], "The Bakery Co-op");
@@ -871,7 +884,11 @@ mod tests {
         assert_ne!(ea.id, "0");
         assert_ne!(ea.id, eb.id);
         assert_eq!(ea.id, account(RELAY, &a).id, "stable");
-        assert_eq!(account_id(&account_view()), 123_456_789);
+        // Held or not, an actor's id is the one derived from its actor id (the key is not used).
+        let held = account_view();
+        assert_eq!(account_id(&held), plaza_index::account_id(&held.uri));
+        let missing = AccountView::unknown(&held.uri, &held.acct, &held.instance);
+        assert_eq!(account(RELAY, &missing).id, account(RELAY, &held).id);
     }
 
     #[test]
@@ -884,6 +901,7 @@ mod tests {
                 uses: 3,
                 accounts: 2,
             }],
+            partial: false,
         };
         let v = serde_json::to_value(tag(RELAY, &view)).expect("json");
         assert_eq!(
@@ -908,6 +926,7 @@ mod tests {
                 actors: 4,
                 profiles: 2,
                 instances: 3,
+                partial: false,
             },
             version: "0.1.0",
         };

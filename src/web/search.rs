@@ -1,13 +1,9 @@
 //! Where the HTTP APIs meet the discovery index: every search runs here, on the blocking thread pool (a
 //! tantivy search is CPU work that must not stall the async runtime), a few at a time, under a hard time
 //! limit, and is timed and counted for `/metrics` (latency histogram, searches by outcome).
-//!
-//! It also remembers which actor each Mastodon account id it handed out stands for, so that a client
-//! can pass that id back (`account_id` of `/api/v2/search`).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use plaza_index::{Index, Page, TagView};
@@ -23,9 +19,6 @@ pub const HARD_LIMIT: Duration = Duration::from_secs(5);
 /// Searches running at once; more wait for a turn (within [`HARD_LIMIT`]).
 pub const CONCURRENT_SEARCHES: usize = 8;
 
-/// Account ids remembered; past this the memory starts over.
-const REMEMBERED_ACCOUNTS: usize = 100_000;
-
 /// What a search returned, as far as counting goes.
 pub trait Searched {
     /// The index's time budget ran out and the result is partial.
@@ -40,10 +33,29 @@ impl<T> Searched for Page<T> {
     }
 }
 
-impl Searched for Vec<TagView> {}
-impl Searched for TagView {}
-impl Searched for Vec<plaza_index::InstanceView> {}
-impl Searched for plaza_index::Counts {}
+impl Searched for Vec<TagView> {
+    fn partial(&self) -> bool {
+        self.iter().any(|t| t.partial)
+    }
+}
+
+impl Searched for TagView {
+    fn partial(&self) -> bool {
+        self.partial
+    }
+}
+
+impl Searched for Vec<plaza_index::InstanceView> {
+    fn partial(&self) -> bool {
+        self.iter().any(|i| i.partial)
+    }
+}
+
+impl Searched for plaza_index::Counts {
+    fn partial(&self) -> bool {
+        self.partial
+    }
+}
 impl<T> Searched for Option<T> {}
 
 /// How one search ended, for the outcome counter.
@@ -83,7 +95,6 @@ pub struct Search {
     turns: Arc<Semaphore>,
     latency: Histogram,
     outcomes: [AtomicU64; 4],
-    accounts: Mutex<HashMap<u64, String>>,
 }
 
 impl Default for Search {
@@ -100,7 +111,6 @@ impl Search {
             turns: Arc::new(Semaphore::new(CONCURRENT_SEARCHES)),
             latency: Histogram::new(&LATENCY_BUCKETS),
             outcomes: Default::default(),
-            accounts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -143,21 +153,6 @@ impl Search {
         };
         self.outcomes[outcome as usize].fetch_add(1, Ordering::Relaxed);
         result
-    }
-
-    /// Remembers that account id `key` stands for the actor `uri`.
-    pub fn remember_account(&self, key: u64, uri: &str) {
-        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
-        if accounts.len() >= REMEMBERED_ACCOUNTS && !accounts.contains_key(&key) {
-            accounts.clear();
-        }
-        accounts.insert(key, uri.to_owned());
-    }
-
-    /// The actor an account id handed out stands for.
-    pub fn account_uri(&self, key: u64) -> Option<String> {
-        let accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
-        accounts.get(&key).cloned()
     }
 
     /// Appends the search metrics as Prometheus text.
@@ -249,16 +244,5 @@ mod tests {
             text.contains("plaza_searches_total{outcome=\"bad_query\"} 1\n"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn account_ids_are_remembered() {
-        let search = Search::default();
-        search.remember_account(7, "https://a.example/users/x");
-        assert_eq!(
-            search.account_uri(7).as_deref(),
-            Some("https://a.example/users/x")
-        );
-        assert_eq!(search.account_uri(8), None);
     }
 }

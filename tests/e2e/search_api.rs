@@ -390,6 +390,60 @@ async fn mastodon_search_finds_consenting_posts_in_mastodon_shapes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_ids_find_an_accounts_posts_after_a_restart() {
+    let (mut relay, bakery, _shy, ids) = world().await;
+    let (_, _, found) = get(&relay, "/api/v2/search?q=sourdough&type=statuses").await;
+    let account_id = found["statuses"][0]["account"]["id"]
+        .as_str()
+        .expect("account id")
+        .to_owned();
+    relay.kill_and_restart().await;
+    // Nothing was searched since the restart: the id is understood without having been handed out by
+    // this process.
+    let (status, _, mine) = get(
+        &relay,
+        &format!("/api/v2/search?q=sourdough&type=statuses&account_id={account_id}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    let mut uris: Vec<&str> = mine["statuses"]
+        .as_array()
+        .expect("statuses")
+        .iter()
+        .filter_map(|s| s["uri"].as_str())
+        .collect();
+    uris.sort();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(uris, expected);
+    assert!(
+        mine["statuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|s| s["account"]["id"] == account_id.as_str())
+    );
+    // The actor id works as well, and names the same account.
+    let (_, _, by_uri) = get(
+        &relay,
+        &format!(
+            "/api/v2/search?q=sourdough&type=statuses&account_id={}",
+            urlencode(&bakery.user())
+        ),
+    )
+    .await;
+    assert_eq!(len(&by_uri["statuses"]), 3, "{by_uri}");
+    // An id nobody has: no statuses.
+    let (status, _, none) = get(
+        &relay,
+        "/api/v2/search?q=sourdough&type=statuses&account_id=12345",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(len(&none["statuses"]), 0, "{none}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timelines_page_with_link_headers_and_instances_describe_the_relay() {
     let (relay, _bakery, _shy, ids) = world().await;
 
