@@ -15,6 +15,11 @@ use utoipa::ToSchema;
 /// Mastodon's API version this relay's answers follow, as clients read it from `version`.
 pub const MASTODON_COMPATIBLE: &str = "4.3.0";
 
+/// Mastodon's API version number of [`MASTODON_COMPATIBLE`] (`api_versions.mastodon` of the v2
+/// instance): Mastodon 4.3 introduced the number at 2. Clients check it before using newer methods, and
+/// warn when a 4.3 or newer server leaves it out.
+pub const MASTODON_API_VERSION: u32 = 2;
+
 /// Path of the picture shown for accounts without an avatar (Mastodon serves `missing.png`).
 pub const MISSING_AVATAR_PATH: &str = "/avatars/original/missing.svg";
 /// Path of the picture shown for accounts without a header image.
@@ -563,6 +568,7 @@ pub fn instance_v2(facts: &RelayFacts<'_>) -> Value {
         "domain": facts.host,
         "title": facts.title,
         "version": facts.version(),
+        "api_versions": { "mastodon": MASTODON_API_VERSION },
         "source_url": facts.base,
         "description": facts.description,
         "usage": { "users": { "active_month": facts.counts.actors } },
@@ -935,6 +941,7 @@ mod tests {
         assert_eq!(v2["title"], "Co-op relay");
         assert_eq!(v2["description"], "Find co-ops");
         assert_eq!(v2["version"], "4.3.0 (compatible; Plaza 0.1.0)");
+        assert_eq!(v2["api_versions"], json!({ "mastodon": 2 }));
         assert_eq!(v2["usage"]["users"]["active_month"], 4);
         assert_eq!(
             v2["configuration"]["urls"]["streaming"],

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -51,7 +51,44 @@ pub fn router(state: Arc<AppState>) -> Router {
             std::time::Duration::from_secs(30),
         ))
         .with_state(state);
-    observability::with_request_ids(router)
+    trailing_slash_tolerant(observability::with_request_ids(router))
+}
+
+/// Paths under this prefix are routed alike with and without a trailing slash.
+const API_PREFIX: &str = "/api/";
+
+/// Routes `/api/…/` as `/api/…`, as Rails (and so Mastodon) does: Mastodon.py asks for
+/// `/api/v1/instance/` and `/api/v2/instance/`, and a 404 there leaves it asking again and again. The
+/// rewrite wraps the whole router because a URI changed after routing (`Router::layer`) routes nothing.
+/// Other paths keep their exact spelling (an inbox POST's path is part of what its sender signed).
+fn trailing_slash_tolerant(router: Router) -> Router {
+    Router::new().fallback_service(tower::util::MapRequest::new(router, trim_api_slash))
+}
+
+fn trim_api_slash(mut request: Request) -> Request {
+    if let Some(uri) = without_trailing_slash(request.uri()) {
+        *request.uri_mut() = uri;
+    }
+    request
+}
+
+/// The same URI without the trailing slashes of an API path, or `None` when it has none to trim.
+fn without_trailing_slash(uri: &Uri) -> Option<Uri> {
+    let path = uri.path();
+    let trimmed = path.trim_end_matches('/');
+    if !path.starts_with(API_PREFIX)
+        || trimmed.len() == path.len()
+        || trimmed.len() < API_PREFIX.len()
+    {
+        return None;
+    }
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{trimmed}?{query}"),
+        None => trimmed.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = path_and_query.parse().ok();
+    Uri::from_parts(parts).ok()
 }
 
 /// The read APIs (Mastodon-compatible and native): open to browser clients of any origin (Phanpy, Elk
@@ -332,4 +369,33 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         text,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trimmed(uri: &str) -> Option<String> {
+        without_trailing_slash(&uri.parse().expect("uri")).map(|u| u.to_string())
+    }
+
+    #[test]
+    fn api_paths_lose_their_trailing_slash_and_keep_their_query() {
+        assert_eq!(
+            trimmed("/api/v2/instance/").as_deref(),
+            Some("/api/v2/instance")
+        );
+        assert_eq!(
+            trimmed("/api/v1/timelines/tag/coop//?limit=2&max_id=9").as_deref(),
+            Some("/api/v1/timelines/tag/coop?limit=2&max_id=9")
+        );
+        assert_eq!(
+            trimmed("http://relay.example/api/v1/instance/").as_deref(),
+            Some("http://relay.example/api/v1/instance")
+        );
+        assert_eq!(trimmed("/api/v2/instance"), None);
+        assert_eq!(trimmed("/inbox/"), None, "signed paths are left alone");
+        assert_eq!(trimmed("/"), None);
+        assert_eq!(trimmed("/api/"), None);
+    }
 }

@@ -5,6 +5,7 @@
 
 mod abuse;
 mod admin;
+mod clients;
 mod gotosocial;
 mod indexer;
 mod interop;
