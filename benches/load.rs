@@ -20,7 +20,8 @@
 //! indexer, which follows the log, indexes every one of them, bursts included: the delivery ratio is
 //! measured with the indexer at work (`PLAZA_INDEX_ENABLED=false cargo bench --bench load` for the
 //! comparison). Each post carries a word of its own; in the latency phase (never during a burst) each
-//! post is searched for from its 202 on, giving accept→searchable p50/p99.
+//! post is searched for from its 202 on, giving accept→searchable p50/p99; then some of those posts are
+//! deleted one at a time and searched for until gone, giving delete (202)→gone p50/p99.
 //!
 //! The relay runs with its per-IP connection cap and read limit off (every simulated instance shares
 //! loopback, and one origin sends everything) and with no per-instance inbox limit.
@@ -590,6 +591,27 @@ impl Origin {
         )
     }
 
+    /// The `Delete` of post `n` (its Tombstone), signed.
+    fn delete(&self, n: u64, relay: &str) -> Prepared {
+        let base = &self.handle.sub.base;
+        let actor = format!("{base}{AUTHOR_PATH}");
+        let note = format!("{base}/statuses/{n}");
+        let delete = json!({
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": format!("{note}#delete"),
+            "type": "Delete",
+            "actor": actor,
+            "to": [PUBLIC],
+            "object": { "id": note, "type": "Tombstone" }
+        });
+        prepare(
+            &self.handle.key,
+            &format!("{actor}#main-key"),
+            relay,
+            &delete,
+        )
+    }
+
     /// Signs posts `from..to` on all cores.
     fn presign(self: &Arc<Self>, range: std::ops::Range<u64>, relay: &str) -> Vec<Prepared> {
         let threads = std::thread::available_parallelism()
@@ -747,13 +769,18 @@ async fn search_enabled(client: &reqwest::Client, relay: &str) -> bool {
         .is_ok_and(|r| r.status().is_success())
 }
 
-/// Polls the relay's search API every 10 ms until post `n` is found by its probe word; the time from
-/// `accepted` (its 202) to the answer that found it, in ms, or `None` after 30 s.
+/// Posts deleted in the latency phase to time delete→gone.
+const DELETE_SAMPLES: usize = 20;
+
+/// Polls the relay's search API every 10 ms until post `n` is found by its probe word (`wanted`), or
+/// no longer found (`!wanted`); the time from `accepted` (the 202 of its Create or Delete) to that
+/// answer, in ms, or `None` after 30 s.
 async fn until_searchable(
     client: reqwest::Client,
     relay: String,
     n: u64,
     accepted: Instant,
+    wanted: bool,
 ) -> Option<f64> {
     let word = probe_word(n);
     let deadline = accepted + Duration::from_secs(30);
@@ -769,7 +796,7 @@ async fn until_searchable(
                 .is_ok_and(|page| page["posts"].as_array().is_some_and(|p| !p.is_empty())),
             _ => false,
         };
-        if found {
+        if found == wanted {
             return Some(accepted.elapsed().as_secs_f64() * 1000.0);
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -799,18 +826,34 @@ struct FanOut {
     steady_posts_per_sec: f64,
     /// Accept (202) → found by the search API, for the latency phase's posts; `None` with the index off.
     searchable: Option<Searchable>,
+    /// Delete accepted (202) → no longer found, for some of those posts; `None` with the index off.
+    gone: Option<Searchable>,
     rss_mb: f64,
     refused_signatures: u64,
     dead_arrivals: u64,
 }
 
-/// How soon accepted posts became searchable.
+/// How soon accepted posts became searchable (or deleted ones unsearchable).
 struct Searchable {
     p50_ms: f64,
     p99_ms: f64,
     sampled: usize,
-    /// Posts not found within 30 s.
+    /// Posts not found (or still found) after 30 s.
     missing: usize,
+}
+
+impl Searchable {
+    /// The figures of `found` (ms each, `None` for a post that timed out).
+    fn of(found: &[Option<f64>]) -> Searchable {
+        let mut times: Vec<f64> = found.iter().flatten().copied().collect();
+        times.sort_by(|a, b| a.total_cmp(b));
+        Searchable {
+            p50_ms: percentile(&times, 0.50),
+            p99_ms: percentile(&times, 0.99),
+            sampled: found.len(),
+            missing: found.len() - times.len(),
+        }
+    }
 }
 
 /// What one burst measured.
@@ -993,8 +1036,9 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
             let n = first + i as u64;
             accepted_at.insert(n, sent);
             if search {
-                let poll = until_searchable(client.clone(), relay.base.clone(), n, Instant::now());
-                polls.push(tokio::spawn(poll));
+                let poll =
+                    until_searchable(client.clone(), relay.base.clone(), n, Instant::now(), true);
+                polls.push((n, tokio::spawn(poll)));
             }
         }
     }
@@ -1006,19 +1050,26 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
     )
     .await;
     let mut found = Vec::new();
-    for poll in polls {
-        found.push(poll.await.expect("search poll"));
-    }
-    let searchable = search.then(|| {
-        let mut times: Vec<f64> = found.iter().flatten().copied().collect();
-        times.sort_by(|a, b| a.total_cmp(b));
-        Searchable {
-            p50_ms: percentile(&times, 0.50),
-            p99_ms: percentile(&times, 0.99),
-            sampled: found.len(),
-            missing: found.len() - times.len(),
+    let mut findable = Vec::new();
+    for (n, poll) in polls {
+        let ms = poll.await.expect("search poll");
+        if ms.is_some() {
+            findable.push(n);
         }
-    });
+        found.push(ms);
+    }
+    let searchable = search.then(|| Searchable::of(&found));
+    // Deletes, one at a time, of posts that were found: delete (202) → no longer found.
+    let mut removed = Vec::new();
+    for n in findable.into_iter().take(DELETE_SAMPLES) {
+        let delete = origin.delete(n, &relay.base);
+        let sent = Instant::now();
+        if send(&client, &relay.base, &delete).await == StatusCode::ACCEPTED {
+            removed
+                .push(until_searchable(client.clone(), relay.base.clone(), n, sent, false).await);
+        }
+    }
+    let gone = search.then(|| Searchable::of(&removed));
     let mut latencies: Vec<f64> = Vec::new();
     let mut duplicates = 0;
     {
@@ -1049,6 +1100,7 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
         p99_ms: percentile(&latencies, 0.99),
         steady_posts_per_sec,
         searchable,
+        gone,
         rss_mb,
         refused_signatures: record.refused.load(Ordering::Relaxed),
         dead_arrivals: record.dead_arrivals.load(Ordering::Relaxed),
@@ -1123,6 +1175,12 @@ fn main() {
         both("latency inbox POST→delivery p99 (ms)", &|f| format!("{:.1}", f.p99_ms));
         both("accept (202)→searchable p50 / p99 (ms), posts sampled / not found in 30 s", &|f| {
             match &f.searchable {
+                Some(s) => format!("{:.0} / {:.0} ({} / {})", s.p50_ms, s.p99_ms, s.sampled, s.missing),
+                None => "index off".into(),
+            }
+        });
+        both("delete (202)→gone from search p50 / p99 (ms), posts sampled / still found in 30 s", &|f| {
+            match &f.gone {
                 Some(s) => format!("{:.0} / {:.0} ({} / {})", s.p50_ms, s.p99_ms, s.sampled, s.missing),
                 None => "index off".into(),
             }

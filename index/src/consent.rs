@@ -4,9 +4,12 @@
 //! 1. Only objects addressed `to` Public (not unlisted: Public only in `cc`; not followers-only or direct).
 //! 2. The author's actor says `indexable: true` (FEP-5feb); missing means no.
 //! 3. FEP-268d `searchableBy` on the object, else inherited from the actor, takes precedence when set:
-//!    searchable only if it contains Public. An empty list means unset.
+//!    searchable only if it contains Public. An empty list means unset. A post's own `searchableBy`
+//!    with Public is consent given for that post: it wins over the author's opting out (`indexable`
+//!    false, `searchableBy` without Public, a bio veto), so such a post is indexed and stays indexed.
 //! 4. Profiles appear in the directory only with `discoverable: true`.
-//! 5. A bio containing `#nobot`, `#noindex`, `#nosearch`, `noindex` or `nosearch` vetoes both.
+//! 5. A bio containing `#nobot`, `#noindex`, `#nosearch`, `noindex` or `nosearch` vetoes the directory
+//!    listing and every post that does not carry its own `searchableBy` (rule 3).
 
 use serde_json::Value;
 
@@ -89,22 +92,18 @@ pub fn bio_vetoes(actor: &Value) -> bool {
 
 /// May `object` (a Note, Article, Page…) by `author` be put in the search index?
 pub fn may_index_post(object: &Value, author: &Value) -> Verdict {
-    let author_verdict = may_index_posts_of(author);
-    if author_verdict == Verdict::BioVeto {
-        return Verdict::BioVeto;
-    }
     if !has_public(object.get("to")) {
         return Verdict::NotPublic;
     }
     match searchable_by(object) {
         Some(true) => Verdict::Allowed,
         Some(false) => Verdict::SearchableByExcludesPublic,
-        None => author_verdict,
+        None => may_index_posts_of(author),
     }
 }
 
 /// Whether the object's own `searchableBy` decided its verdict (then an actor `Update` alone cannot
-/// change it, except through a bio veto).
+/// change it).
 pub fn object_decides(object: &Value) -> bool {
     searchable_by(object).is_some()
 }
@@ -206,12 +205,22 @@ mod tests {
     }
 
     #[test]
-    fn bio_veto_wins() {
-        let public = json!({ "to": [PUBLIC], "searchableBy": [PUBLIC] });
+    fn bio_veto_wins_except_over_a_posts_own_consent() {
+        let vetoed = author(Some(true), "co-op baker #NoBot");
         assert_eq!(
-            may_index_post(&public, &author(Some(true), "co-op baker #NoBot")),
+            may_index_post(&json!({ "to": [PUBLIC] }), &vetoed),
             Verdict::BioVeto
         );
+        let consented = json!({ "to": [PUBLIC], "searchableBy": [PUBLIC] });
+        assert_eq!(may_index_post(&consented, &vetoed), Verdict::Allowed);
+        // Nor does an author who is not indexable, or whose searchableBy leaves Public out, undo it.
+        assert_eq!(
+            may_index_post(&consented, &author(Some(false), "")),
+            Verdict::Allowed
+        );
+        let mut narrowed = author(Some(true), "");
+        narrowed["searchableBy"] = json!(["https://a.example/users/x/followers"]);
+        assert_eq!(may_index_post(&consented, &narrowed), Verdict::Allowed);
         let mut a = author(Some(true), "please NOINDEX me");
         a["discoverable"] = json!(true);
         assert_eq!(may_list_profile(&a), Verdict::BioVeto);
@@ -352,7 +361,7 @@ mod tests {
 
     #[test]
     fn rule_5_every_veto_word_in_any_case_and_markup() {
-        let public = json!({ "to": [PUBLIC], "searchableBy": [PUBLIC] });
+        let public = json!({ "to": [PUBLIC] });
         for word in ["#nobot", "#NoIndex", "#NOSEARCH", "noindex", "NoSearch"] {
             let mut a = author(Some(true), &format!("<p>baker, {word}</p>"));
             a["discoverable"] = json!(true);

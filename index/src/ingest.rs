@@ -401,16 +401,14 @@ impl Index {
     /// Hands over an actor document (new, or an `Update`). The profile is listed in the directory when
     /// `discoverable` and not vetoed; the actor is kept when it is listed or its posts may be indexed.
     /// When its posts may no longer be indexed (`indexable` turned off, `searchableBy` narrowed, a veto
-    /// in the bio), its posts leave the index — all of them on a veto, otherwise those whose objects did
-    /// not carry their own `searchableBy`.
+    /// in the bio), its posts leave the index, except those whose objects carried their own
+    /// `searchableBy` with Public: that consent was given per post and the post's own word wins.
     pub fn upsert_actor(&self, actor_json: &Value) -> Result<ActorOutcome> {
         let shared = &*self.shared;
         let actor = Actor::from_json(actor_json)?;
         let listed = consent::may_list_profile(actor_json);
         let posts = consent::may_index_posts_of(actor_json);
-        if posts == Verdict::BioVeto {
-            shared.delete_query(shared.posts_of(&actor.id))?;
-        } else if !posts.allowed() {
+        if !posts.allowed() {
             let mut clauses = shared.posts_of(&actor.id);
             clauses.push(term_query(Term::from_field_bool(
                 shared.fields.object_consent,

@@ -145,7 +145,7 @@ fn actor_turning_discoverable_off_leaves_the_directory() {
 }
 
 #[test]
-fn bio_veto_removes_everything() {
+fn bio_veto_removes_the_profile_and_posts_but_not_self_consented_ones() {
     let index = index();
     let alice = actor("a.example", "alice");
     let by_object = with(
@@ -156,7 +156,9 @@ fn bio_veto_removes_everything() {
     index
         .add_post(&by_object, &alice, "a.example")
         .expect("add");
+    add_note(&index, &alice, 2, "jam");
     index.commit().expect("commit");
+    assert_eq!(numbers(&index, "jam"), [1, 2]);
     let vetoed = with(
         alice,
         "summary",
@@ -168,7 +170,8 @@ fn bio_veto_removes_everything() {
     assert_eq!(outcome.listed, Verdict::BioVeto);
     assert_eq!(outcome.posts, Verdict::BioVeto);
     index.commit().expect("commit");
-    assert_eq!(numbers(&index, "jam"), Vec::<u32>::new());
+    // The post that carried its own searchableBy: Public keeps its consent.
+    assert_eq!(numbers(&index, "jam"), [1]);
     assert!(directory_accts(&index).is_empty());
     assert!(
         index
@@ -176,6 +179,53 @@ fn bio_veto_removes_everything() {
             .expect("lookup")
             .is_none()
     );
+    // And a new one is accepted from the vetoed author, a plain one is not.
+    let consented = with(
+        note(&vetoed, 3, "jam", "2024-01-02T00:00:00Z"),
+        "searchableBy",
+        json!([PUBLIC]),
+    );
+    assert!(
+        index
+            .add_post(&consented, &vetoed, "a.example")
+            .expect("add")
+            .allowed()
+    );
+    let plain = note(&vetoed, 4, "jam", "2024-01-02T00:00:00Z");
+    assert_eq!(
+        index.add_post(&plain, &vetoed, "a.example").expect("add"),
+        Verdict::BioVeto
+    );
+    index.commit().expect("commit");
+    assert_eq!(numbers(&index, "jam"), [1, 3]);
+    assert!(directory_accts(&index).is_empty(), "still not listed");
+}
+
+#[test]
+fn opting_out_of_everything_keeps_self_consented_posts() {
+    let index = index();
+    let alice = actor("a.example", "alice");
+    let by_object = with(
+        note(&alice, 1, "jam", "2024-01-01T00:00:00Z"),
+        "searchableBy",
+        json!([PUBLIC]),
+    );
+    index
+        .add_post(&by_object, &alice, "a.example")
+        .expect("add");
+    add_note(&index, &alice, 2, "jam");
+    index.commit().expect("commit");
+    let gone = with(
+        with(alice, "indexable", json!(false)),
+        "discoverable",
+        json!(false),
+    );
+    let outcome = index.upsert_actor(&gone).expect("update");
+    assert_eq!(outcome.posts, Verdict::NotIndexable);
+    assert_eq!(outcome.listed, Verdict::NotDiscoverable);
+    index.commit().expect("commit");
+    assert_eq!(numbers(&index, "jam"), [1]);
+    assert!(directory_accts(&index).is_empty());
 }
 
 #[test]

@@ -315,7 +315,9 @@ async fn blocks_take_effect_on_the_next_request_by_domain_subdomain_and_software
     let note = create["object"]["id"].as_str().unwrap().to_string();
     assert_eq!(b.post_as_user(&create).await.0, StatusCode::ACCEPTED);
     eventually("p gets b's post", || p.got_object(&note)).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every remaining subscriber's delivery cursor is past b's post: it has been handed to everyone it
+    // was going to.
+    relay.until_caught_up("plaza_subscriber_lag_entries").await;
     assert_eq!(
         a.received().len(),
         received_before,

@@ -112,6 +112,12 @@ async fn world() -> (Relay, Arc<Instance>, Arc<Instance>, Vec<String>) {
         |b| len(&b["statuses"]) == 3,
     )
     .await;
+    // The indexer has read every entry (the shy author's post, last in the log, included) and the
+    // index judged that post and refused it: absence checks of it are made after the fact.
+    relay.until_caught_up("plaza_indexer_lag_entries").await;
+    relay
+        .until_metric_at_least("plaza_index_posts_refused_total", 1)
+        .await;
     (relay, bakery, shy, ids)
 }
 

@@ -222,6 +222,47 @@ impl Relay {
             .expect("metrics text")
     }
 
+    /// The value of an unlabelled series of `/metrics` (`None` when absent).
+    pub async fn metric(&self, name: &str) -> Option<u64> {
+        let text = self.metrics().await;
+        text.lines().find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
+
+    /// Waits until `/metrics` shows `name` at `value` or more.
+    pub async fn until_metric_at_least(&self, name: &str, value: u64) {
+        let start = Instant::now();
+        while self.metric(name).await.is_none_or(|v| v < value) {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "timed out waiting for {name} >= {value}; metrics: {}",
+                self.metrics().await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until `/metrics` shows `name` at 0: for `plaza_indexer_lag_entries`, the indexer has handed
+    /// every log entry to the index; for `plaza_subscriber_lag_entries`, every subscriber's persisted
+    /// delivery cursor has reached the log head. An absence check made after it cannot pass merely
+    /// because the work it checks has not happened yet.
+    pub async fn until_caught_up(&self, lag_metric: &str) {
+        let start = Instant::now();
+        while self.metric(lag_metric).await != Some(0) {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "timed out waiting for {lag_metric} 0; metrics: {}",
+                self.metrics().await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The admin API's subscriber list.
     pub async fn admin_subscribers(&self, token: &str) -> Vec<Value> {
         let list: Value = self
