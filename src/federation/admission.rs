@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::ap::{Activity, Actor, outgoing};
 use crate::federation::inbox::{self, Receipt};
 use crate::federation::{nodeinfo, relay};
-use crate::moderation::audit::NewAudit;
+use crate::moderation::audit::{NewAudit, RELAY_AUDITOR};
 use crate::moderation::policy::{self, Admission};
 use crate::state::AppState;
 use crate::store::Style;
@@ -65,8 +65,7 @@ pub async fn screen(
             Ok(Some(Receipt::Ignored("awaiting approval by an admin")))
         }
         Admission::Refuse(reason) => {
-            send_reject(state, inbox, &follow.raw, &sender.id).await?;
-            tracing::info!(instance = %origin, reason, "subscription refused by policy");
+            refuse(state, follow, sender, origin, reason).await?;
             Ok(Some(Receipt::Ignored(reason)))
         }
     }
@@ -111,6 +110,31 @@ pub fn learn_missing_software(state: std::sync::Arc<AppState>) {
     });
 }
 
+/// Refuses a Follow by the relay's own rules (not the instance's actor, the subscription policy): logs
+/// the refusal at `info` with its reason, answers with a Reject, and records the refusal with its
+/// reason in the audit log (by [`RELAY_AUDITOR`]), where the admins see why an instance was turned
+/// away.
+pub async fn refuse(
+    state: &AppState,
+    follow: &Activity,
+    sender: &Actor,
+    origin: &str,
+    reason: &'static str,
+) -> Result<()> {
+    tracing::info!(instance = %origin, actor = %sender.id, reason, "Follow refused");
+    let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?;
+    send_reject(state, inbox, &follow.raw, &sender.id).await?;
+    state
+        .store
+        .record_audit(NewAudit {
+            admin: RELAY_AUDITOR.to_string(),
+            action: "reject",
+            target: origin.to_string(),
+            detail: serde_json::json!({ "actor": sender.id, "reason": reason }),
+        })
+        .await
+}
+
 /// Answers a Follow with a Reject, published like everything the relay sends (sent in the background).
 async fn send_reject(state: &AppState, inbox: &str, follow: &Value, actor_id: &str) -> Result<()> {
     let reject = outgoing::reject(&state.base, follow, actor_id);
@@ -145,10 +169,9 @@ pub async fn approve(state: &AppState, authority: &str, admin: &str) -> Result<(
 pub async fn reject(state: &AppState, authority: &str, admin: &str) -> Result<()> {
     let pending = take_pending(state, authority).await?;
     send_reject(state, &pending.inbox, &pending.follow, &pending.actor_id).await?;
-    state
-        .store
-        .resolve_pending(authority, audit(admin, "reject", authority, &pending))
-        .await?;
+    let mut entry = audit(admin, "reject", authority, &pending);
+    entry.detail["reason"] = "rejected by an admin".into();
+    state.store.resolve_pending(authority, entry).await?;
     tracing::info!(instance = %authority, %admin, "subscription rejected");
     Ok(())
 }

@@ -55,21 +55,24 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     } else {
         state.resolver.actor(&activity.actor).await?
     };
-    // Only an Undo looks at the stored subscription; other requests skip the copy.
-    let stored = (activity.kind == "Undo")
+    // Only an Undo or a Follow looks at the stored subscription; other requests skip the copy.
+    let stored = matches!(activity.kind.as_str(), "Undo" | "Follow")
         .then(|| state.store.subscriber(&origin))
         .flatten();
+    let subscription = stored.as_ref().map(|s| Subscription {
+        actor: &s.actor_id,
+        follow_id: &s.follow_id,
+    });
     // A Follow of this relay: is this its instance's actor? (A blocked instance was refused above.)
     let follow = relay::follow_style(&activity, &state.relay_actor_id).is_some();
-    let instance_confirmed = follow && state.instance_actors.confirmed(&sender).await;
+    let instance_confirmed = follow
+        && relay::asks_instance(&sender, subscription)
+        && state.instance_actors.confirmed(&sender).await;
     let ctx = Context {
         relay_actor: &state.relay_actor_id,
         subscribed,
         ld_signed_by_actor: ld_signed_by_actor(state, &activity).await,
-        subscription: stored.as_ref().map(|s| Subscription {
-            actor: &s.actor_id,
-            follow_id: &s.follow_id,
-        }),
+        subscription,
         signer: &signer.owner.id,
         instance_confirmed,
     };
@@ -146,9 +149,7 @@ async fn act(
             }
         }
         Decision::RejectFollow(reason) => {
-            let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?;
-            let reject = outgoing::reject(&state.base, &activity.raw, &sender.id);
-            state.engine.publish_once(inbox, &reject).await?;
+            admission::refuse(state, activity, sender, origin, reason).await?;
             Ok(Receipt::Ignored(reason))
         }
         Decision::Unsubscribe => {

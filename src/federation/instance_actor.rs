@@ -79,7 +79,7 @@ impl InstanceActors {
         match relay::instance_actor_evidence(actor) {
             InstanceEvidence::Convention => true,
             InstanceEvidence::NotInstance => false,
-            InstanceEvidence::Discover => {
+            InstanceEvidence::Application | InstanceEvidence::Discover => {
                 let (Some(host), Some(urls)) = (authority_of(&actor.id), DiscoveryUrls::of(actor))
                 else {
                     return false;

@@ -53,13 +53,14 @@ pub struct Context<'a> {
     /// Whether the activity carries an LD signature whose creator key belongs to its actor.
     pub ld_signed_by_actor: bool,
     /// The stored subscription of the sender's instance (its subscriber actor and Follow id), when
-    /// subscribed; what an Undo is checked against.
+    /// subscribed; what an Undo is checked against, and what a Follow may not take over.
     pub subscription: Option<Subscription<'a>>,
     /// The actor whose key signed the request.
     pub signer: &'a str,
     /// Whether the sender's instance confirmed (WebFinger, NodeInfo) that the sender is its own actor;
-    /// counts only for a sender that is [`InstanceEvidence::Discover`]. The inbox asks for Follows of
-    /// this relay only.
+    /// counts only for a sender that is [`InstanceEvidence::Discover`] or
+    /// [`InstanceEvidence::Application`]. The inbox asks for Follows of this relay only, and only when
+    /// it matters ([`asks_instance`]).
     pub instance_confirmed: bool,
 }
 
@@ -101,8 +102,15 @@ pub enum InstanceEvidence {
     /// An `Application`/`Service` at a path only instance actors have: `/actor` (Mastodon and most),
     /// `/relay` (Pleroma, Akkoma), `/users/HOST` (GoToSocial), the site root (Lemmy). No fetch needed.
     Convention,
-    /// An `Application`/`Service` elsewhere (a Misskey system account, or a bot account such as
-    /// Mastodon's `…/users/relay`): only the instance itself can say, through WebFinger or NodeInfo.
+    /// An `Application` elsewhere: Fedify before 2.3 had no fixed-path actors, so its apps put their
+    /// instance actor at a sentinel such as `/users/instance` or `/users/__instance__`; Misskey serves
+    /// its system accounts (and only those) as `Application`. No widely used server lets an account be
+    /// an `Application`, so it counts as its instance's actor for subscribing, except that it cannot
+    /// take over a subscription another actor of its instance holds unless the instance confirms it
+    /// (as for [`InstanceEvidence::Discover`]). It never speaks for other actors ([`check_signer`]).
+    Application,
+    /// A `Service` elsewhere (a bot account such as Mastodon's `…/users/relay`): only the instance
+    /// itself can say, through WebFinger or NodeInfo.
     Discover,
     /// Not an instance actor (a Person, a Group, no type).
     NotInstance,
@@ -126,6 +134,8 @@ pub fn instance_actor_evidence(actor: &Actor) -> InstanceEvidence {
     let conventional = matches!(path, "" | "/actor" | "/relay") || gotosocial;
     if conventional && url.query().is_none() {
         InstanceEvidence::Convention
+    } else if actor.kind == "Application" {
+        InstanceEvidence::Application
     } else {
         InstanceEvidence::Discover
     }
@@ -220,22 +230,49 @@ pub fn decide(activity: &Activity, sender: &Actor, ctx: Context<'_>) -> Result<D
     }
 }
 
+/// Why a Follow by an actor that is not its instance's own is refused.
+pub const NOT_INSTANCE_ACTOR: &str = "only an instance's own actor can subscribe to this relay";
+/// Why a Follow by an `Application` is refused when another actor holds its instance's subscription.
+pub const HELD_BY_ANOTHER: &str =
+    "another actor of this instance holds its subscription; only the instance can hand it over";
+
 /// A Follow of Public (Mastodon style) or of the relay actor (LitePub) subscribes, when it comes from
 /// the instance's own actor and the instance was not removed by the admin. Another actor of an already
-/// subscribed instance cannot take its subscription over: only the instance actor can re-subscribe.
+/// subscribed instance cannot take its subscription over: an actor known by its path, or one the
+/// instance confirms, is the instance actor and may; an `Application` elsewhere may only when no other
+/// actor holds the subscription (see [`InstanceEvidence::Application`]).
 fn decide_follow(activity: &Activity, sender: &Actor, ctx: Context<'_>) -> Decision {
     let Some(style) = follow_style(activity, ctx.relay_actor) else {
         return Decision::Ignore("Follow of something that is not this relay");
     };
-    let instance_actor = match instance_actor_evidence(sender) {
-        InstanceEvidence::Convention => true,
-        InstanceEvidence::Discover => ctx.instance_confirmed,
-        InstanceEvidence::NotInstance => false,
+    let refusal = match instance_actor_evidence(sender) {
+        InstanceEvidence::Convention => None,
+        InstanceEvidence::Application if ctx.instance_confirmed => None,
+        InstanceEvidence::Application => held_by_another(sender, ctx.subscription),
+        InstanceEvidence::Discover if ctx.instance_confirmed => None,
+        InstanceEvidence::Discover | InstanceEvidence::NotInstance => Some(NOT_INSTANCE_ACTOR),
     };
-    if !instance_actor {
-        Decision::RejectFollow("only an instance's own actor can subscribe to this relay")
-    } else {
-        Decision::Subscribe(style)
+    match refusal {
+        Some(reason) => Decision::RejectFollow(reason),
+        None => Decision::Subscribe(style),
+    }
+}
+
+fn held_by_another(sender: &Actor, subscription: Option<Subscription<'_>>) -> Option<&'static str> {
+    subscription
+        .is_some_and(|s| s.actor != sender.id)
+        .then_some(HELD_BY_ANOTHER)
+}
+
+/// Whether a Follow by `sender` needs its instance to confirm that `sender` is its actor (WebFinger,
+/// NodeInfo; see [`crate::federation::instance_actor`]): always for a [`InstanceEvidence::Discover`]
+/// sender, for an [`InstanceEvidence::Application`] only to take over a subscription another actor
+/// holds, never otherwise.
+pub fn asks_instance(sender: &Actor, subscription: Option<Subscription<'_>>) -> bool {
+    match instance_actor_evidence(sender) {
+        InstanceEvidence::Discover => true,
+        InstanceEvidence::Application => held_by_another(sender, subscription).is_some(),
+        InstanceEvidence::Convention | InstanceEvidence::NotInstance => false,
     }
 }
 
@@ -446,8 +483,23 @@ mod tests {
             ("https://lemmy.example/", "Application", Convention),
             // A Mastodon bot account named relay is not the instance, whatever its type says.
             ("https://a.example/users/relay", "Service", Discover),
-            // Misskey's system account: only its instance can vouch for it.
-            ("https://m.example/users/9abcdef", "Application", Discover),
+            // Misskey's system account, Fedify's sentinel instance actors.
+            (
+                "https://m.example/users/9abcdef",
+                "Application",
+                Application,
+            ),
+            (
+                "https://f.example/users/__instance__",
+                "Application",
+                Application,
+            ),
+            (
+                "https://f.example/users/instance",
+                "Application",
+                Application,
+            ),
+            ("https://f.example/users/instance", "Service", Discover),
             ("https://a.example/actor", "Person", NotInstance),
             (
                 "https://g.example/users/other.example",
@@ -511,6 +563,58 @@ mod tests {
             )
             .unwrap(),
             Decision::Subscribe(Style::Mastodon)
+        );
+    }
+
+    #[test]
+    fn an_application_elsewhere_subscribes_unless_another_actor_holds_the_subscription() {
+        let fedify = actor("https://a.example/users/__instance__", "Application");
+        let follow = follow_of_public("https://a.example/follows/4", &fedify.id);
+        assert_eq!(
+            decide(&follow, &fedify, ctx(None)).unwrap(),
+            Decision::Subscribe(Style::Mastodon)
+        );
+        assert!(!asks_instance(&fedify, None));
+        // a.example is subscribed by its /actor: the Application cannot take that over on its own...
+        let held = ctx(Some(Style::Mastodon));
+        assert_eq!(
+            decide(&follow, &fedify, held).unwrap(),
+            Decision::RejectFollow(HELD_BY_ANOTHER)
+        );
+        assert!(asks_instance(&fedify, held.subscription));
+        // ...only when its instance names it.
+        let confirmed = Context {
+            instance_confirmed: true,
+            ..held
+        };
+        assert_eq!(
+            decide(&follow, &fedify, confirmed).unwrap(),
+            Decision::Subscribe(Style::Mastodon)
+        );
+        // Its own subscription it may renew without asking anyone.
+        let own = Context {
+            subscription: Some(Subscription {
+                actor: &fedify.id,
+                follow_id: FOLLOW_ID,
+            }),
+            ..held
+        };
+        assert!(!asks_instance(&fedify, own.subscription));
+        assert_eq!(
+            decide(&follow, &fedify, own).unwrap(),
+            Decision::Subscribe(Style::Mastodon)
+        );
+        // A Service elsewhere keeps the stricter rule, and an Application never speaks for others.
+        let service = actor("https://a.example/users/__instance__", "Service");
+        assert_eq!(
+            decide(&follow, &service, ctx(None)).unwrap(),
+            Decision::RejectFollow(NOT_INSTANCE_ACTOR)
+        );
+        let bob_post = activity(
+            json!({"type": "Create", "actor": "https://a.example/users/bob", "object": "x"}),
+        );
+        assert!(
+            check_signer(&bob_post, &fedify, "https://a.example/users/__instance__#k").is_err()
         );
     }
 

@@ -1,7 +1,12 @@
 //! The audit log: every change an admin makes (who by token name, what, to which target, when), so
-//! that several admins can see what the others did and nothing changes unexplained.
+//! that several admins can see what the others did and nothing changes unexplained; and every Follow
+//! the relay's own rules refused, with the reason its Reject answered.
 
 use serde::{Deserialize, Serialize};
+
+/// The name the audit log gives the relay itself, for the Follows its own rules refuse; no admin
+/// token may take it.
+pub const RELAY_AUDITOR: &str = "relay";
 
 /// One recorded admin action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -10,7 +15,7 @@ pub struct AuditEntry {
     pub id: i64,
     /// Unix seconds.
     pub at: i64,
-    /// The name of the admin token used.
+    /// The name of the admin token used, or `relay` for a Follow the relay's own rules refused.
     pub admin: String,
     /// What was done, e.g. `block`, `approve`, `set-policy`.
     pub action: String,

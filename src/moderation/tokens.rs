@@ -7,6 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::moderation::audit::RELAY_AUDITOR;
 use crate::{Error, Result};
 
 /// The configured admin tokens.
@@ -44,6 +45,11 @@ impl AdminTokens {
                 return Err(Error::Config(
                     "admin_tokens: every entry needs a name and a token".into(),
                 ));
+            }
+            if name == RELAY_AUDITOR {
+                return Err(Error::Config(format!(
+                    "admin_tokens: the name {name:?} is the relay's own in the audit log"
+                )));
             }
             if tokens.iter().any(|(n, _)| n == name) {
                 return Err(Error::Config(format!(
@@ -96,5 +102,9 @@ mod tests {
         assert!(AdminTokens::new("", &["nameless".into()]).is_err());
         assert!(AdminTokens::new("", &["=x".into()]).is_err());
         assert!(AdminTokens::new("x", &["admin=y".into()]).is_err());
+        assert!(
+            AdminTokens::new("", &["relay=y".into()]).is_err(),
+            "the relay's own name in the audit log"
+        );
     }
 }

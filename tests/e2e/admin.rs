@@ -270,7 +270,31 @@ async fn allowlist_admits_listed_instances_and_the_policy_changes_at_run_time() 
     assert_eq!(kept["policy"], "open", "{kept}");
     assert_eq!(kept["allowlist"].as_array().unwrap().len(), 2, "{kept}");
     let audit = admin_json(&relay, TOKEN, &["audit"]).await;
-    assert_eq!(audit["audit"].as_array().unwrap().len(), 2, "{audit}");
+    let entries: Vec<(&str, &str, &str)> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let reason = e["detail"]["reason"].as_str().unwrap_or_default();
+            (
+                e["admin"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                reason,
+            )
+        })
+        .collect();
+    // Newest first: the two policy changes, and each refusal with the reason its Reject gave.
+    let refused = ("relay", "reject", "this relay only admits listed instances");
+    assert_eq!(
+        entries,
+        [
+            ("admin", "set-policy", ""),
+            refused,
+            ("admin", "set-policy", ""),
+            refused
+        ],
+        "{audit}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -304,3 +304,84 @@ async fn follows_are_small_and_a_refollow_only_gets_a_fresh_accept() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert!(body.contains("unsubscribed"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fedify_instance_subscribes_with_its_application_actor_and_keeps_it() {
+    const TOKEN: &str = "fedify-token-4b7e";
+    let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", TOKEN)]).await;
+    let f = Instance::start(Flavor::Fedify, &relay).await;
+    let follow = f.subscribe(&relay).await;
+    assert!(subscribed(&f).await);
+    let follow_id = follow["id"].as_str().unwrap();
+
+    // A second Application on the same host can neither take the subscription over nor end it.
+    let (other, key_id) = host_actor(
+        &f,
+        "/users/instance",
+        "Application",
+        &format!("{}/inbox", f.base),
+    );
+    let (status, body) = f
+        .post_as(&f.user_keys, &key_id, &follow_of_public(&f, &other))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(body.contains("holds its subscription"), "{body}");
+    eventually("the Reject", || !f.received_of("Reject").is_empty()).await;
+    let subscribers = relay.admin_subscribers(TOKEN).await;
+    assert_eq!(subscribers.len(), 1);
+    assert_eq!(
+        subscribers[0]["actor"],
+        f.instance_actor(),
+        "{subscribers:?}"
+    );
+    let (status, body) = f
+        .post_as(
+            &f.user_keys,
+            &key_id,
+            &json!({"id": format!("{other}#undo"), "type": "Undo", "actor": other, "object": follow_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(body.contains("ignored"), "{body}");
+    assert!(subscribed(&f).await);
+
+    // The refusal is in the log at info, and in the audit log with the Reject's reason.
+    assert!(
+        relay.log().lines().any(|l| l.contains("INFO")
+            && l.contains("Follow refused")
+            && l.contains("holds its subscription")),
+        "{}",
+        relay.log()
+    );
+    let audit: Value = relay
+        .admin(Method::GET, "/audit", Some(TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entry = &audit["audit"][0];
+    assert_eq!(entry["admin"], "relay", "{audit}");
+    assert_eq!(entry["action"], "reject", "{audit}");
+    assert_eq!(entry["target"], f.authority(), "{audit}");
+    assert_eq!(entry["detail"]["actor"], other, "{audit}");
+    assert!(
+        entry["detail"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("holds its subscription"),
+        "{audit}"
+    );
+
+    // The instance actor ends the subscription.
+    let (status, body) = f
+        .post_as_instance(&json!({
+            "id": format!("{follow_id}#undo"),
+            "type": "Undo",
+            "actor": f.instance_actor(),
+            "object": follow_id
+        }))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(body.contains("unsubscribed"), "{body}");
+    assert!(!subscribed(&f).await);
+}

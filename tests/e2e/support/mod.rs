@@ -318,6 +318,9 @@ pub enum Flavor {
     Mastodon,
     GoToSocial,
     Pleroma,
+    /// A server built on Fedify before 2.3 (Hollo and others): its instance actor is an `Application`
+    /// at a sentinel identifier, `/users/__instance__`, and it signs with RFC 9421 first.
+    Fedify,
 }
 
 /// Builds the headers of a signed POST the way `flavor` does.
@@ -345,6 +348,10 @@ pub fn signed_post_headers(
             "rsa-sha256",
         ),
         Flavor::GoToSocial => (&["(request-target)", "host", "date", "digest"], "hs2019"),
+        Flavor::Fedify => (
+            &["(request-target)", "host", "date", "digest"],
+            "rsa-sha256",
+        ),
         Flavor::Pleroma => (
             &[
                 "(request-target)",
@@ -553,6 +560,7 @@ impl Instance {
             Flavor::Mastodon => format!("{}/actor", self.base),
             Flavor::GoToSocial => format!("{}/users/{}", self.base, self.addr.ip()),
             Flavor::Pleroma => format!("{}/relay", self.base),
+            Flavor::Fedify => format!("{}/users/__instance__", self.base),
         }
     }
 
@@ -684,14 +692,13 @@ impl Instance {
         activity: &Value,
     ) -> (StatusCode, String) {
         let body = serde_json::to_vec(activity).expect("json");
-        let headers = signed_post_headers(
-            self.flavor,
-            keys,
-            key_id,
-            &format!("{}/inbox", self.relay_base),
-            &body,
-            SystemTime::now(),
-        );
+        let url = format!("{}/inbox", self.relay_base);
+        let headers = match self.flavor {
+            Flavor::Fedify => {
+                signed_post_headers_rfc9421(keys, key_id, &url, &body, SystemTime::now())
+            }
+            flavor => signed_post_headers(flavor, keys, key_id, &url, &body, SystemTime::now()),
+        };
         post_raw(&self.relay_base, headers, body).await
     }
 
@@ -910,6 +917,7 @@ async fn handle(
             format!("{}/users/{host}", shared.base)
         }
         Flavor::Pleroma => format!("{}/relay", shared.base),
+        Flavor::Fedify => format!("{}/users/__instance__", shared.base),
     };
     let user = format!("{}/users/alice", shared.base);
     let key_suffix = if shared.flavor == Flavor::GoToSocial {
@@ -984,6 +992,7 @@ fn nodeinfo(shared: &Shared, path: &str) -> Option<Value> {
         Flavor::Mastodon => "mastodon",
         Flavor::GoToSocial => "gotosocial",
         Flavor::Pleroma => "pleroma",
+        Flavor::Fedify => "hollo",
     };
     match path {
         "/.well-known/nodeinfo" => Some(json!({ "links": [{
