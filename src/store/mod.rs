@@ -4,9 +4,10 @@
 //! Why this shape: every accepted activity is written once, whatever the number of subscribers, and each
 //! subscriber only keeps a cursor into the log (DESIGN.md section 2). Writes go through one writer thread
 //! that commits whatever is queued in one transaction (group commit), so many inbox requests share one
-//! fsync while each still learns that its own write is durable before it answers 202. Reads use their own
-//! connection (WAL mode: readers never wait for the writer). The async API is narrow on purpose, so that a
-//! PostgreSQL backend can implement the same calls later.
+//! fsync while each still learns that its own write is durable before it answers 202. Reads use a few
+//! connections of their own ([`read_pool`]; WAL mode: readers never wait for the writer nor for each
+//! other). The async API is narrow on purpose, so that a PostgreSQL backend can implement the same calls
+//! later.
 //!
 //! This file is the [`Store`] facade; its parts add their calls to it:
 //! [`writer`] (the writer thread, group commit, checkpoints), [`schema`] (tables and migrations),
@@ -19,6 +20,7 @@ pub mod discovery_state;
 pub mod log;
 pub mod moderation;
 pub mod published;
+pub mod read_pool;
 pub mod reader;
 pub mod schema;
 pub mod schemes;
@@ -28,12 +30,13 @@ pub mod writer;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use rusqlite::Connection;
 
 use crate::store::log::head_seq;
 pub use crate::store::log::{Entry, NewEntry, Style};
+use crate::store::read_pool::{READERS, ReadPool};
 use crate::store::schema::open_connection;
 use crate::store::subscribers::{Member, all_subscribers};
 pub use crate::store::subscribers::{Subscribed, Subscriber};
@@ -45,7 +48,8 @@ use crate::{Error, Result};
 #[derive(Clone)]
 pub struct Store {
     jobs: std::sync::mpsc::Sender<Job>,
-    reader: Arc<Mutex<Connection>>,
+    /// The read connections.
+    readers: Arc<ReadPool>,
     tail: Arc<Tail>,
     /// The subscribers, mirrored in memory: every inbox request asks whether its instance is subscribed,
     /// and a database read (a thread hop and a lock) per request showed in the inbound benchmark.
@@ -86,9 +90,11 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let writer = open_writer(path)?;
         let checkpointer = open_connection(path)?;
-        let reader = open_connection(path)?;
-        let tail = Arc::new(Tail::new(head_seq(&reader)?, TAIL_CAPACITY, TAIL_MAX_BYTES));
-        let members = all_subscribers(&reader)?
+        let readers = ReadPool::open(path, READERS)?;
+        let head = readers.run_blocking(head_seq)?;
+        let tail = Arc::new(Tail::new(head, TAIL_CAPACITY, TAIL_MAX_BYTES));
+        let members = readers
+            .run_blocking(all_subscribers)?
             .into_iter()
             .map(|s| (s.authority.clone(), s))
             .collect();
@@ -101,7 +107,7 @@ impl Store {
         })?;
         Ok(Store {
             jobs,
-            reader: Arc::new(Mutex::new(reader)),
+            readers: Arc::new(readers),
             tail,
             members: Arc::new(RwLock::new(members)),
             _alive: alive,
@@ -113,21 +119,14 @@ impl Store {
         &self.tail
     }
 
-    /// Runs a read on the reader connection off the async runtime.
+    /// Runs a read on one of the read connections off the async runtime; reads run side by side, up
+    /// to [`READERS`] at once.
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = reader
-                .lock()
-                .map_err(|_| Error::Unavailable("store reader poisoned".into()))?;
-            f(&conn)
-        })
-        .await
-        .map_err(|e| Error::Unavailable(format!("store read task: {e}")))?
+        self.readers.run(f).await
     }
 }
 

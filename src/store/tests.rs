@@ -421,3 +421,55 @@ async fn authors_due_for_a_refresh_are_listed_oldest_first_across_a_reopen() {
         vec!["https://a.example/users/mid"]
     );
 }
+
+#[tokio::test]
+async fn a_read_holding_its_connection_does_not_block_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    let (started, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    // The first read holds its connection until the second read has run (or gives up after a while,
+    // which is what happened with a single reader connection behind a lock).
+    let slow = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .read(move |_conn| {
+                    let _ = started.send(());
+                    Ok(go_rx
+                        .recv_timeout(std::time::Duration::from_secs(10))
+                        .is_ok())
+                })
+                .await
+        }
+    });
+    started_rx.await.unwrap();
+    let head = store
+        .read(move |conn| {
+            let head = head_seq(conn)?;
+            let _ = go.send(());
+            Ok(head)
+        })
+        .await
+        .unwrap();
+    assert_eq!(head, 0);
+    assert!(
+        slow.await.unwrap().unwrap(),
+        "the second read ran while the first held its connection"
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_read_gives_its_connection_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    for _ in 0..read_pool::READERS + 1 {
+        let failed = store
+            .read(|_conn| -> Result<()> { panic!("a bug in a read") })
+            .await;
+        assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
+    }
+    for _ in 0..read_pool::READERS + 1 {
+        assert_eq!(store.head().await.unwrap(), 0);
+    }
+}
