@@ -1,0 +1,113 @@
+//! What the discovery indexer keeps in the store: its cursor into the log (and any other named reader's),
+//! the instances the index holds with their last NodeInfo fetch, and the authors due for a consent
+//! re-check.
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::Result;
+use crate::store::{Store, query_rows};
+
+impl Store {
+    /// The position of a named log reader that is not a subscriber (the indexer), if it has saved one.
+    pub async fn cursor(&self, name: &str) -> Result<Option<u64>> {
+        let key = name.to_string();
+        self.read(move |conn| {
+            let seq: Option<i64> = conn
+                .query_row("SELECT seq FROM cursors WHERE name = ?1", [&key], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Ok(seq.map(|s| s as u64))
+        })
+        .await
+    }
+
+    /// Saves the position of a named log reader (never moves it backward).
+    pub async fn set_cursor(&self, name: &str, seq: u64) -> Result<()> {
+        let key = name.to_string();
+        self.write(move |conn, _| {
+            conn.execute(
+                "INSERT INTO cursors (name, seq) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                params![key, seq as i64],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The instances the index holds (their NodeInfo, their posts), with the Unix seconds of their
+    /// last NodeInfo fetch; what the indexer compares with the subscribers to add and purge instances.
+    pub async fn index_instances(&self) -> Result<Vec<(String, i64)>> {
+        self.read(|conn| {
+            query_rows(
+                conn,
+                "SELECT authority, nodeinfo_at FROM index_instances ORDER BY authority",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .await
+    }
+
+    /// Records that the index holds `authority`, its NodeInfo fetched at `nodeinfo_at` (Unix seconds).
+    pub async fn mark_index_instance(&self, authority: &str, nodeinfo_at: i64) -> Result<()> {
+        let key = authority.to_string();
+        self.write(move |conn, _| {
+            conn.execute(
+                "INSERT INTO index_instances (authority, nodeinfo_at) VALUES (?1, ?2)
+                 ON CONFLICT(authority) DO UPDATE SET nodeinfo_at = excluded.nodeinfo_at",
+                params![key, nodeinfo_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records that an author of indexed posts was fetched at `fetched_at` (Unix seconds): the
+    /// indexer fetches authors again on a schedule to re-check their consent, across restarts.
+    pub async fn note_author(&self, id: &str, fetched_at: i64) -> Result<()> {
+        let key = id.to_string();
+        self.write(move |conn, _| {
+            conn.execute(
+                "INSERT INTO index_authors (id, fetched_at) VALUES (?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET fetched_at = excluded.fetched_at",
+                params![key, fetched_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Up to `limit` authors last fetched before `before` (Unix seconds), oldest first.
+    pub async fn stale_authors(&self, before: i64, limit: usize) -> Result<Vec<String>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM index_authors WHERE fetched_at < ?1 ORDER BY fetched_at LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![before, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .await
+    }
+
+    /// Forgets an author (deleted, or of an instance that left).
+    pub async fn forget_author(&self, id: &str) -> Result<()> {
+        let key = id.to_string();
+        self.write(move |conn, _| {
+            conn.execute("DELETE FROM index_authors WHERE id = ?1", [&key])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records that the index no longer holds `authority`.
+    pub async fn forget_index_instance(&self, authority: &str) -> Result<()> {
+        let key = authority.to_string();
+        self.write(move |conn, _| {
+            conn.execute("DELETE FROM index_instances WHERE authority = ?1", [&key])?;
+            Ok(())
+        })
+        .await
+    }
+}

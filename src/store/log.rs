@@ -1,0 +1,261 @@
+//! The append-only log: the entries every subscriber and the indexer read (each with a body per relay
+//! [`Style`]), appending (deduplicated by activity id), reading after a cursor (from the in-memory tail
+//! while it holds them) and pruning past the retention window.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::Result;
+use crate::store::{Store, now_ms, published};
+
+/// How a subscriber speaks to relays; decides what shape it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Mastodon, Misskey, GoToSocial…: follow `as:Public`, get LD-signed Creates verbatim, else Announces.
+    Mastodon,
+    /// Pleroma, Akkoma: the instance relay actor follows the relay actor; always gets Announce of object id.
+    LitePub,
+}
+
+impl Style {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Style::Mastodon => "mastodon",
+            Style::LitePub => "litepub",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Style {
+        if s == "litepub" {
+            Style::LitePub
+        } else {
+            Style::Mastodon
+        }
+    }
+}
+
+/// One accepted activity (or a reply addressed to one subscriber) in the log.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Position in the log; strictly increasing, never reused.
+    pub seq: u64,
+    /// Authority of the instance it came from; never delivered back there.
+    pub origin: String,
+    /// When set, only this subscriber receives the entry (Accept, Follow back).
+    pub target: Option<String>,
+    /// Activity type, for logs and metrics.
+    pub kind: String,
+    /// Unix milliseconds when it was accepted.
+    pub received_ms: i64,
+    /// Body sent to Mastodon-style subscribers.
+    pub mastodon_body: Bytes,
+    /// Body sent to LitePub subscribers.
+    pub litepub_body: Bytes,
+    /// The actor whose key HTTP-signed the request that brought the activity; `None` for the relay's
+    /// own entries (Accept, Follow back). See [`Entry::received`].
+    pub signer: Option<String>,
+    /// The activity as received, when it is not [`Entry::mastodon_body`] itself (kept once, not twice).
+    pub original: Option<Bytes>,
+    /// `Digest` header values of the two bodies, computed on first use: a body sent to hundreds of
+    /// subscribers is hashed once.
+    pub digests: [std::sync::OnceLock<String>; 2],
+}
+
+impl Entry {
+    /// The `Digest` header value of [`Entry::body_for`]`(style)`.
+    pub fn digest_for(&self, style: Style) -> &str {
+        let slot = match style {
+            Style::Mastodon => &self.digests[0],
+            Style::LitePub => &self.digests[1],
+        };
+        slot.get_or_init(|| crate::httpsig::digest_header(self.body_for(style)))
+    }
+
+    /// Whether `subscriber` should receive this entry.
+    pub fn is_for(&self, subscriber: &str) -> bool {
+        match &self.target {
+            Some(target) => target == subscriber,
+            None => self.origin != subscriber,
+        }
+    }
+
+    /// The body for a subscriber of `style`.
+    pub fn body_for(&self, style: Style) -> &Bytes {
+        match style {
+            Style::Mastodon => &self.mastodon_body,
+            Style::LitePub => &self.litepub_body,
+        }
+    }
+
+    /// The activity as received and the actor whose key signed it (what the indexer reads); `None`
+    /// for entries the relay wrote itself.
+    pub fn received(&self) -> Option<(&Bytes, &str)> {
+        let signer = self.signer.as_deref()?;
+        Some((
+            self.original.as_ref().unwrap_or(&self.mastodon_body),
+            signer,
+        ))
+    }
+}
+
+/// An entry about to be appended (the store assigns `seq`).
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// See [`Entry::origin`].
+    pub origin: String,
+    /// See [`Entry::target`].
+    pub target: Option<String>,
+    /// See [`Entry::kind`].
+    pub kind: String,
+    /// See [`Entry::mastodon_body`].
+    pub mastodon_body: Bytes,
+    /// See [`Entry::litepub_body`].
+    pub litepub_body: Bytes,
+    /// See [`Entry::signer`].
+    pub signer: Option<String>,
+    /// See [`Entry::original`]: `None` when `mastodon_body` is the activity as received.
+    pub original: Option<Bytes>,
+}
+
+impl Store {
+    /// Appends `entry` unless one of `dedup_ids` was seen before; records them as seen.
+    /// Returns the assigned sequence, or `None` for a duplicate.
+    pub async fn append_unless_seen(
+        &self,
+        entry: NewEntry,
+        dedup_ids: Vec<String>,
+    ) -> Result<Option<u64>> {
+        self.write(move |conn, changes| {
+            let now = now_ms();
+            for id in &dedup_ids {
+                let seen: Option<i64> = conn
+                    .query_row("SELECT at FROM seen WHERE id = ?1", [id], |r| r.get(0))
+                    .optional()?;
+                if seen.is_some() {
+                    return Ok(None);
+                }
+            }
+            for id in &dedup_ids {
+                conn.execute(
+                    "INSERT INTO seen (id, at) VALUES (?1, ?2)",
+                    params![id, now],
+                )?;
+            }
+            insert_entry(conn, entry, now, &mut changes.appended).map(Some)
+        })
+        .await
+    }
+
+    /// Appends `entry` with no deduplication (replies to one subscriber).
+    pub async fn append(&self, entry: NewEntry) -> Result<u64> {
+        self.write(move |conn, changes| insert_entry(conn, entry, now_ms(), &mut changes.appended))
+            .await
+    }
+
+    /// Up to `limit` log entries with `seq > after`, in order.
+    pub async fn read_log(&self, after: u64, limit: usize) -> Result<Vec<Entry>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original
+                 FROM log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after as i64, limit as i64], |r| {
+                Ok(Entry {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    origin: r.get(1)?,
+                    target: r.get(2)?,
+                    kind: r.get(3)?,
+                    received_ms: r.get(4)?,
+                    mastodon_body: Bytes::from(r.get::<_, Vec<u8>>(5)?),
+                    litepub_body: Bytes::from(r.get::<_, Vec<u8>>(6)?),
+                    signer: r.get(7)?,
+                    original: r.get::<_, Option<Vec<u8>>>(8)?.map(Bytes::from),
+                    digests: Default::default(),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    /// Up to `limit` entries after `cursor`: from the in-memory tail when it still holds them (a reader
+    /// that keeps up), else from the database.
+    pub async fn entries_after(&self, cursor: u64, limit: usize) -> Result<Vec<Arc<Entry>>> {
+        if let Some(entries) = self.tail.after(cursor, limit) {
+            return Ok(entries);
+        }
+        Ok(self
+            .read_log(cursor, limit)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect())
+    }
+
+    /// The highest sequence ever assigned (0 for an empty log).
+    pub async fn head(&self) -> Result<u64> {
+        self.read(head_seq).await
+    }
+
+    /// Deletes log entries and seen ids older than `max_age_ms`; returns how many entries went.
+    pub async fn prune(&self, max_age_ms: i64) -> Result<usize> {
+        self.write(move |conn, _| {
+            let cutoff = now_ms() - max_age_ms;
+            let n = conn.execute("DELETE FROM log WHERE received_ms < ?1", [cutoff])?;
+            conn.execute("DELETE FROM seen WHERE at < ?1", [cutoff])?;
+            published::prune(conn, cutoff)?;
+            Ok(n)
+        })
+        .await
+    }
+}
+
+pub(super) fn head_seq(conn: &Connection) -> Result<u64> {
+    let seq: Option<i64> = conn
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'log'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(seq.unwrap_or(0) as u64)
+}
+
+pub(super) fn insert_entry(
+    conn: &Connection,
+    e: NewEntry,
+    now: i64,
+    appended: &mut Vec<Entry>,
+) -> Result<u64> {
+    conn.prepare_cached(
+        "INSERT INTO log (origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        e.origin,
+        e.target,
+        e.kind,
+        now,
+        &e.mastodon_body[..],
+        &e.litepub_body[..],
+        e.signer,
+        e.original.as_deref()
+    ])?;
+    let seq = conn.last_insert_rowid() as u64;
+    published::record_entry(conn, seq, &e.litepub_body, now)?;
+    appended.push(Entry {
+        seq,
+        origin: e.origin,
+        target: e.target,
+        kind: e.kind,
+        received_ms: now,
+        mastodon_body: e.mastodon_body,
+        litepub_body: e.litepub_body,
+        signer: e.signer,
+        original: e.original,
+        digests: Default::default(),
+    });
+    Ok(seq)
+}

@@ -1,0 +1,475 @@
+//! The store's tests: the log, the subscribers, migrations and the discovery state, through the facade.
+
+use axum::body::Bytes;
+use rusqlite::Connection;
+
+use super::*;
+
+fn entry(origin: &str, n: u32) -> NewEntry {
+    NewEntry {
+        origin: origin.into(),
+        target: None,
+        kind: "Create".into(),
+        mastodon_body: Bytes::from(format!("{{\"n\":{n}}}")),
+        litepub_body: Bytes::from(format!("{{\"announce\":{n}}}")),
+        signer: None,
+        original: None,
+    }
+}
+
+fn subscriber(authority: &str) -> Subscriber {
+    Subscriber {
+        authority: authority.into(),
+        actor_id: format!("https://{authority}/actor"),
+        inbox: format!("https://{authority}/inbox"),
+        style: Style::Mastodon,
+        cursor: 0,
+        skipped: 0,
+        created_at: 0,
+        follow_id: format!("https://{authority}/follows/1"),
+    }
+}
+
+#[tokio::test]
+async fn the_log_is_checkpointed_outside_the_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let autocheckpoint: i64 = open_writer(&path)
+        .unwrap()
+        .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(autocheckpoint, 0, "commits never checkpoint themselves");
+    let store = Store::open(&path).unwrap();
+    let big = |n: u32| NewEntry {
+        mastodon_body: Bytes::from(vec![b'x'; 64 * 1024]),
+        ..entry("a.example", n)
+    };
+    for n in 0..80 {
+        store
+            .append_unless_seen(big(n), vec![format!("id-{n}")])
+            .await
+            .unwrap();
+    }
+    // About 5 MB committed, past the 1,000 pages at which SQLite would checkpoint by itself. With
+    // that off, only the checkpoint thread moves the log into the database file.
+    let db_size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db_size() < 5_000_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the checkpoint thread did not copy the log into the database"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscriber_mirror_follows_commit_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    for round in 0..30 {
+        // A Follow racing an Undo (or an admin removal) of the same instance.
+        let (a, b) = (store.clone(), store.clone());
+        let follow = tokio::spawn(async move {
+            a.subscribe(subscriber("b.example"), "{}".into(), vec![])
+                .await
+                .unwrap()
+        });
+        let undo = tokio::spawn(async move { b.unsubscribe("b.example").await.unwrap() });
+        follow.await.unwrap();
+        undo.await.unwrap();
+        let stored = store.subscribers().await.unwrap();
+        assert_eq!(
+            store.subscriber("b.example").is_some(),
+            stored.iter().any(|s| s.authority == "b.example"),
+            "round {round}: memory and database disagree"
+        );
+        assert_eq!(store.subscriber_count(), stored.len());
+    }
+}
+
+#[tokio::test]
+async fn appends_are_durable_deduplicated_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let store = Store::open(&path).unwrap();
+        let tasks: Vec<_> = (0..50)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .append_unless_seen(entry("a.example", n), vec![format!("id-{n}")])
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().unwrap().is_some());
+        }
+        assert_eq!(
+            store
+                .append_unless_seen(entry("a.example", 7), vec!["id-7".into()])
+                .await
+                .unwrap(),
+            None
+        );
+        let seqs: Vec<u64> = store
+            .tail()
+            .after(0, 100)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=50).collect::<Vec<_>>(),
+            "the tail sees commits in sequence order"
+        );
+    }
+    let reopened = Store::open(&path).unwrap();
+    assert_eq!(reopened.head().await.unwrap(), 50);
+    let log = reopened.read_log(48, 10).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![49, 50]);
+    assert_eq!(
+        log[0].digest_for(Style::Mastodon),
+        crate::httpsig::digest_header(&log[0].mastodon_body)
+    );
+    assert_eq!(
+        reopened
+            .append_unless_seen(entry("a.example", 1), vec!["id-1".into()])
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_refollow_stores_nothing_but_its_follow_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    let accept = || NewEntry {
+        target: Some("b.example".into()),
+        ..entry("relay.example", 1)
+    };
+    store
+        .subscribe(subscriber("b.example"), "{}".into(), vec![accept()])
+        .await
+        .unwrap();
+    store.advance_cursor("b.example", 1, 0).await.unwrap();
+    let head = store.head().await.unwrap();
+    let refollow = Subscriber {
+        follow_id: "https://b.example/follows/2".into(),
+        ..subscriber("b.example")
+    };
+    let (state, stored) = store
+        .subscribe(refollow, "{}".into(), vec![accept()])
+        .await
+        .unwrap();
+    assert_eq!(state, Subscribed::Unchanged);
+    assert_eq!(store.head().await.unwrap(), head, "no Accept entry stored");
+    assert_eq!(stored.cursor, 1, "the cursor stays where it was");
+    assert_eq!(
+        store.subscriber("b.example").unwrap().follow_id,
+        "https://b.example/follows/2",
+        "the newest Follow is the one its Undo will name"
+    );
+    // A new inbox is a real change: replies are stored and the caller restarts the worker.
+    let moved = Subscriber {
+        inbox: "https://b.example/new-inbox".into(),
+        ..subscriber("b.example")
+    };
+    let (state, _) = store
+        .subscribe(moved, "{}".into(), vec![accept()])
+        .await
+        .unwrap();
+    assert_eq!(state, Subscribed::Again);
+    assert_eq!(store.head().await.unwrap(), head + 1);
+}
+
+#[tokio::test]
+async fn a_block_refuses_follows_until_lifted_and_survives_a_restart() {
+    use crate::moderation::audit::NewAudit;
+    use crate::moderation::blocks::{Block, BlockKind};
+    let audit = |action| NewAudit {
+        admin: "admin".into(),
+        action,
+        target: "example.org".into(),
+        detail: serde_json::Value::Null,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = Store::open(&path).unwrap();
+    let block = Block::new(BlockKind::Domain, "example.org", "spam").unwrap();
+    store
+        .add_blocks(vec![block], vec![], audit("block"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .subscribe(subscriber("social.example.org:8443"), "{}".into(), vec![])
+            .await,
+        Err(Error::InstanceBlocked(_))
+    ));
+    assert!(store.subscriber("social.example.org:8443").is_none());
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    let kept = store.blocks().await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].reason, "spam");
+    assert!(kept[0].created_at > 0);
+    assert!(
+        store
+            .remove_block(BlockKind::Domain, "example.org", audit("unblock"))
+            .await
+            .unwrap()
+    );
+    store
+        .subscribe(subscriber("social.example.org:8443"), "{}".into(), vec![])
+        .await
+        .unwrap();
+    assert!(store.subscriber("social.example.org:8443").is_some());
+}
+
+#[tokio::test]
+async fn an_older_database_gets_follow_ids_from_its_stored_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE subscribers (authority TEXT PRIMARY KEY, actor_id TEXT NOT NULL,
+                inbox TEXT NOT NULL, style TEXT NOT NULL, follow TEXT NOT NULL,
+                cursor INTEGER NOT NULL, skipped INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
+             INSERT INTO subscribers VALUES ('b.example', 'https://b.example/actor', 'https://b.example/inbox',
+                'mastodon', '{\"id\":\"https://b.example/f/7\",\"type\":\"Follow\"}', 0, 0, 1);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.subscriber("b.example").unwrap().follow_id,
+        "https://b.example/f/7"
+    );
+}
+
+#[tokio::test]
+async fn subscriptions_start_at_the_head_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = Store::open(&path).unwrap();
+    store.append(entry("x.example", 1)).await.unwrap();
+    let accept = NewEntry {
+        target: Some("b.example".into()),
+        ..entry("relay.example", 2)
+    };
+    let (state, stored) = store
+        .subscribe(subscriber("b.example"), "{}".into(), vec![accept])
+        .await
+        .unwrap();
+    assert_eq!(state, Subscribed::New);
+    assert_eq!(
+        stored.cursor, 1,
+        "history before the subscription is not delivered"
+    );
+    let (again, _) = store
+        .subscribe(subscriber("b.example"), "{}".into(), vec![])
+        .await
+        .unwrap();
+    assert_eq!(again, Subscribed::Unchanged);
+    store.advance_cursor("b.example", 2, 0).await.unwrap();
+    assert_eq!(store.subscriber("b.example").unwrap().cursor, 2);
+    let log = store.read_log(1, 10).await.unwrap();
+    assert!(log[0].is_for("b.example") && !log[0].is_for("c.example"));
+    drop(store);
+    let reopened = Store::open(&path).unwrap();
+    assert_eq!(reopened.subscriber("b.example").unwrap().cursor, 2);
+    assert!(reopened.unsubscribe("b.example").await.unwrap());
+    assert!(reopened.subscriber("b.example").is_none());
+    assert_eq!(reopened.subscriber_count(), 0);
+}
+
+#[tokio::test]
+async fn entries_keep_what_was_received_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = Store::open(&path).unwrap();
+    let verbatim = NewEntry {
+        signer: Some("https://a.example/users/alice".into()),
+        ..entry("a.example", 1)
+    };
+    let announced = NewEntry {
+        signer: Some("https://a.example/actor".into()),
+        original: Some(Bytes::from_static(b"{\"as\":\"received\"}")),
+        ..entry("a.example", 2)
+    };
+    store.append(verbatim).await.unwrap();
+    store.append(announced).await.unwrap();
+    store.append(entry("relay.example", 3)).await.unwrap();
+    let from_tail = store.tail().after(0, 10).unwrap();
+    drop(store);
+    let reopened = Store::open(&path).unwrap();
+    let from_disk = reopened.read_log(0, 10).await.unwrap();
+    for log in [
+        from_tail.iter().map(|e| (**e).clone()).collect::<Vec<_>>(),
+        from_disk,
+    ] {
+        let (body, signer) = log[0].received().unwrap();
+        assert_eq!(
+            (&body[..], signer),
+            (&b"{\"n\":1}"[..], "https://a.example/users/alice"),
+            "the delivered body is the original"
+        );
+        let (body, signer) = log[1].received().unwrap();
+        assert_eq!(
+            (&body[..], signer),
+            (&b"{\"as\":\"received\"}"[..], "https://a.example/actor")
+        );
+        assert!(log[2].received().is_none(), "the relay's own entries");
+    }
+}
+
+#[tokio::test]
+async fn an_older_log_gains_the_new_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE log (seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, target TEXT,
+             kind TEXT NOT NULL, received_ms INTEGER NOT NULL, mastodon_body BLOB NOT NULL,
+             litepub_body BLOB NOT NULL);
+             INSERT INTO log (origin, kind, received_ms, mastodon_body, litepub_body)
+             VALUES ('a.example', 'Create', 1, x'7b7d', x'7b7d');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let old = store.read_log(0, 10).await.unwrap();
+    assert_eq!(old.len(), 1);
+    assert!(old[0].received().is_none());
+    store.append(entry("a.example", 2)).await.unwrap();
+    assert_eq!(store.read_log(0, 10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn named_cursors_and_index_instances_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.cursor("indexer").await.unwrap(), None);
+        store.set_cursor("indexer", 7).await.unwrap();
+        store.set_cursor("indexer", 5).await.unwrap();
+        store.mark_index_instance("a.example", 100).await.unwrap();
+        store.mark_index_instance("b.example", 100).await.unwrap();
+        store.mark_index_instance("a.example", 200).await.unwrap();
+        store.forget_index_instance("b.example").await.unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.cursor("indexer").await.unwrap(),
+        Some(7),
+        "a cursor never moves backward"
+    );
+    assert_eq!(
+        store.index_instances().await.unwrap(),
+        vec![("a.example".to_string(), 200)]
+    );
+    assert_eq!(store.cursor("other").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn authors_due_for_a_refresh_are_listed_oldest_first_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let store = Store::open(&path).unwrap();
+        store
+            .note_author("https://a.example/users/new", 300)
+            .await
+            .unwrap();
+        store
+            .note_author("https://a.example/users/old", 100)
+            .await
+            .unwrap();
+        store
+            .note_author("https://a.example/users/mid", 200)
+            .await
+            .unwrap();
+        store
+            .note_author("https://a.example/users/gone", 50)
+            .await
+            .unwrap();
+        store
+            .forget_author("https://a.example/users/gone")
+            .await
+            .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.stale_authors(250, 10).await.unwrap(),
+        vec!["https://a.example/users/old", "https://a.example/users/mid"]
+    );
+    assert_eq!(store.stale_authors(250, 1).await.unwrap().len(), 1);
+    store
+        .note_author("https://a.example/users/old", 400)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.stale_authors(250, 10).await.unwrap(),
+        vec!["https://a.example/users/mid"]
+    );
+}
+
+#[tokio::test]
+async fn a_read_holding_its_connection_does_not_block_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    let (started, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    // The first read holds its connection until the second read has run (or gives up after a while,
+    // which is what happened with a single reader connection behind a lock).
+    let slow = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .read(move |_conn| {
+                    let _ = started.send(());
+                    Ok(go_rx
+                        .recv_timeout(std::time::Duration::from_secs(10))
+                        .is_ok())
+                })
+                .await
+        }
+    });
+    started_rx.await.unwrap();
+    let head = store
+        .read(move |conn| {
+            let head = head_seq(conn)?;
+            let _ = go.send(());
+            Ok(head)
+        })
+        .await
+        .unwrap();
+    assert_eq!(head, 0);
+    assert!(
+        slow.await.unwrap().unwrap(),
+        "the second read ran while the first held its connection"
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_read_gives_its_connection_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    for _ in 0..read_pool::READERS + 1 {
+        let failed = store
+            .read(|_conn| -> Result<()> { panic!("a bug in a read") })
+            .await;
+        assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
+    }
+    for _ in 0..read_pool::READERS + 1 {
+        assert_eq!(store.head().await.unwrap(), 0);
+    }
+}

@@ -1,0 +1,171 @@
+//! The store's writes: one writer thread commits whatever is queued in one transaction (group commit), so
+//! many inbox requests share one fsync while each still learns that its own write is durable before it
+//! answers; what a write changes outside the database (the tail, the subscriber mirror) is applied right
+//! after its commit, in commit order. A second thread checkpoints the write-ahead log.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::RwLock;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::store::Store;
+use crate::store::log::Entry;
+use crate::store::schema::{self, open_connection};
+use crate::store::subscribers::{Member, Subscriber};
+use crate::store::tail::Tail;
+use crate::{Error, Result};
+
+pub(super) type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+pub(super) type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+
+/// How often the checkpoint thread moves committed pages from the write-ahead log into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The writer's connection, with the schema in place. SQLite would checkpoint inside the commit that
+/// fills the log past 1,000 pages, so one inbox batch in a thousand would wait for the copy and its
+/// fsync; the checkpoint thread does it instead. The write-ahead log file is truncated back to 64 MiB
+/// when it restarts.
+pub(super) fn open_writer(path: &Path) -> Result<Connection> {
+    let writer = open_connection(path)?;
+    schema::create(&writer)?;
+    writer.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
+    Ok(writer)
+}
+
+/// What a write changes outside the database, applied once it is committed.
+#[derive(Default)]
+pub(super) struct Changes {
+    /// Log entries for the in-memory tail.
+    pub(super) appended: Vec<Entry>,
+    /// Changes to the in-memory subscriber mirror.
+    pub(super) members: Vec<Member>,
+}
+
+impl Changes {
+    /// Runs on the writer thread right after the commit, so the mirror and the tail change in
+    /// commit order whatever order the callers wake up in.
+    fn apply(self, tail: &Tail, members: &RwLock<HashMap<String, Subscriber>>) {
+        if !self.members.is_empty()
+            && let Ok(mut members) = members.write()
+        {
+            for change in self.members {
+                match change {
+                    Member::Upsert(sub) => {
+                        members.insert(sub.authority.clone(), sub);
+                    }
+                    Member::Remove(authority) => {
+                        members.remove(&authority);
+                    }
+                    Member::Cursor {
+                        authority,
+                        cursor,
+                        skipped,
+                    } => {
+                        if let Some(member) = members.get_mut(&authority) {
+                            member.cursor = member.cursor.max(cursor);
+                            member.skipped += skipped;
+                        }
+                    }
+                }
+            }
+        }
+        tail.push(self.appended);
+    }
+}
+
+impl Store {
+    /// Runs `f` inside the next group-commit transaction and returns its result once committed.
+    /// A failing `f` rolls back only its own changes. What `f` records in [`Changes`] (log entries for
+    /// the tail, subscriber changes for the in-memory mirror) is applied after the commit, in commit
+    /// order, before the caller hears back.
+    pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Changes) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T>>();
+        let (tail, members) = (self.tail.clone(), self.members.clone());
+        let job: Job = Box::new(move |conn: &Connection| {
+            let mut changes = Changes::default();
+            let outcome = conn
+                .execute_batch("SAVEPOINT job")
+                .map_err(Error::from)
+                .and_then(|()| f(conn, &mut changes));
+            let undo = if outcome.is_err() {
+                "ROLLBACK TO job; RELEASE job"
+            } else {
+                "RELEASE job"
+            };
+            let outcome = match conn.execute_batch(undo) {
+                Ok(()) => outcome,
+                Err(e) => Err(Error::from(e)),
+            };
+            Box::new(move |commit: std::result::Result<(), String>| {
+                let result = match commit {
+                    Ok(()) => {
+                        if outcome.is_ok() {
+                            changes.apply(&tail, &members);
+                        }
+                        outcome
+                    }
+                    Err(reason) => {
+                        Err(Error::Unavailable(format!("store commit failed: {reason}")))
+                    }
+                };
+                let _ = tx.send(result);
+            })
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| Error::Unavailable("store writer stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Unavailable("store writer stopped".into()))?
+    }
+}
+
+/// Commits queued jobs in batches: one transaction (one fsync) for everything waiting.
+pub(super) fn writer_loop(conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
+    const MAX_BATCH: usize = 1024;
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // Dropping the jobs answers each waiting caller with Error::Unavailable.
+            tracing::error!(error = %e, refused = jobs.len(), "store: cannot begin a transaction");
+            continue;
+        }
+        let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
+        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for completion in completions {
+            completion(commit.clone());
+        }
+    }
+}
+
+/// Checkpoints the write-ahead log every [`CHECKPOINT_EVERY`] while the store is open. PASSIVE: it copies
+/// what no reader still needs and never makes the writer wait.
+pub(super) fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<()>) {
+    while alive.strong_count() > 0 {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        });
+        match done {
+            Ok((log, copied)) if log > 0 => {
+                tracing::debug!(log_pages = log, copied_pages = copied, "store checkpoint")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "store checkpoint failed"),
+        }
+    }
+}
