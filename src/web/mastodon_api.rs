@@ -347,24 +347,26 @@ async fn find_accounts(state: &AppState, ask: &SearchAsk) -> Result<Vec<entities
 /// The post or the listed profile with this address, as Mastodon's search does with a pasted link.
 async fn look_up(state: &AppState, ask: &SearchAsk, address: String) -> Result<SearchResults> {
     let mut results = SearchResults::default();
-    if ask.wanted.statuses {
-        let id = address.clone();
-        if let Some(hit) = state.search_index(move |i| i.post(&id)).await? {
+    if !ask.wanted.statuses && !ask.wanted.accounts {
+        return Ok(results);
+    }
+    // An address is a post's or an actor's, not both; the post is looked up once, first, because
+    // `Index::account` must not be asked about a post's id (it reads whatever document has that id as
+    // an account).
+    let id = address.clone();
+    match state.search_index(move |i| i.post(&id)).await? {
+        Some(hit) if ask.wanted.statuses => {
             results.statuses = statuses(state, std::slice::from_ref(&hit));
         }
-    }
-    // An address is a post's or an actor's, not both (and `Index::account` must not be asked about a
-    // post's id: it reads whatever document has that id as an account).
-    if ask.wanted.accounts && results.statuses.is_empty() {
-        let id = address.clone();
-        if state.search_index(move |i| i.post(&id)).await?.is_some() {
-            return Ok(results);
+        Some(_) => {}
+        None if ask.wanted.accounts => {
+            let found = state.search_index(move |i| i.account(&address)).await?;
+            // Only profiles listed in the directory are found by their address too.
+            if let Some(view) = found.filter(|v| v.discoverable) {
+                results.accounts = accounts(state, &[&view]);
+            }
         }
-        let found = state.search_index(move |i| i.account(&address)).await?;
-        // Only profiles listed in the directory are found by their address too.
-        if let Some(view) = found.filter(|v| v.discoverable) {
-            results.accounts = accounts(state, &[&view]);
-        }
+        None => {}
     }
     Ok(results)
 }
