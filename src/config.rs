@@ -92,6 +92,11 @@ pub struct Config {
     pub client_ip_rate: u32,
     /// Requests a client IP may make at once before `client_ip_rate` applies.
     pub client_ip_burst: u32,
+    /// Avatar fetches (the pages' media proxy) per second per client IP, an allowance apart from
+    /// `client_ip_rate` so that a page's avatars all load; 0 turns the limit off.
+    pub client_ip_media_rate: u32,
+    /// Avatar fetches a client IP may make at once before `client_ip_media_rate` applies.
+    pub client_ip_media_burst: u32,
     /// Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<String>,
     /// Fetches (actors, keys, objects, NodeInfo) in flight to one remote host at most.
@@ -158,6 +163,8 @@ impl Default for Config {
             allowlist: Vec::new(),
             client_ip_rate: 5,
             client_ip_burst: 50,
+            client_ip_media_rate: 50,
+            client_ip_media_burst: 200,
             trusted_proxies: Vec::new(),
             max_fetches_per_host: 4,
             header_read_timeout_ms: 10_000,

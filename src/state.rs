@@ -191,11 +191,14 @@ impl AppState {
             .filter_map(|(authority, info)| Some((authority, info.software?)));
         let curation = Curation::new(store.blocks().await?, policy, software);
         let admin_tokens = AdminTokens::new(&config.admin_token, &config.admin_tokens)?;
-        let client_limiter = Arc::new(ClientLimiter::new(
-            config.client_ip_rate,
-            config.client_ip_burst,
-            TrustedProxies::parse(&config.trusted_proxies)?,
-        ));
+        let client_limiter = Arc::new(
+            ClientLimiter::new(
+                config.client_ip_rate,
+                config.client_ip_burst,
+                TrustedProxies::parse(&config.trusted_proxies)?,
+            )
+            .with_media(config.client_ip_media_rate, config.client_ip_media_burst),
+        );
         let indexer = match index {
             Some(sink) => Some(
                 Indexer::new(

@@ -264,6 +264,7 @@ async fn list_limits(State(state): Shared, _: Admin) -> Reply {
     Ok(axum::Json(json!({
         "default": { "rate": state.config.inbound_rate_per_instance, "burst": state.config.inbound_burst_per_instance },
         "client_ip": { "rate": state.config.client_ip_rate, "burst": state.config.client_ip_burst },
+        "client_ip_media": { "rate": state.config.client_ip_media_rate, "burst": state.config.client_ip_media_burst },
         "overrides": limits,
     })))
 }

@@ -10,16 +10,15 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::Uri;
-use axum::routing::get;
 use plaza_index::{ActorType, DirectoryRequest, SearchRequest, Sort};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::state::AppState;
 use crate::web::mastodon_api;
+use crate::web::openapi::{ApiRoutes, IndexErrors, SearchErrors};
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -30,14 +29,14 @@ pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
 
 /// The native API's routes and its OpenAPI document.
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/plaza/v1/search", get(search))
-        .route("/api/plaza/v1/directory", get(directory))
-        .route("/api/plaza/v1/tags", get(tags))
-        .route("/api/plaza/v1/instances", get(instances))
-        .route("/api/plaza/v1/counts", get(counts))
-        .route("/api/openapi.json", get(openapi))
+pub fn routes() -> ApiRoutes {
+    ApiRoutes::default()
+        .get("/api/plaza/v1/search", search)
+        .get("/api/plaza/v1/directory", directory)
+        .get("/api/plaza/v1/tags", tags)
+        .get("/api/plaza/v1/instances", instances)
+        .get("/api/plaza/v1/counts", counts)
+        .undocumented("/api/openapi.json", openapi)
 }
 
 /// The OpenAPI document of the native API.
@@ -61,9 +60,12 @@ pub fn routes() -> Router<Arc<AppState>> {
         mastodon_api::public_timeline,
         mastodon_api::tag_timeline,
         mastodon_api::status,
+        mastodon_api::status_context,
         mastodon_api::instance_v1,
         mastodon_api::instance_v2
     ),
+    // Every error body (the error answers reference it by name: crate::web::openapi).
+    components(schemas(ApiError)),
     tags(
         (name = "plaza", description = "The native discovery API"),
         (name = "mastodon", description = "Mastodon-compatible endpoints over the same index")
@@ -551,8 +553,7 @@ fn instance_result(view: &plaza_index::InstanceView) -> InstanceResult {
     params(SearchParams),
     responses(
         (status = 200, description = "A page of posts", body = PostPage),
-        (status = 400, description = "Malformed query or parameter", body = ApiError),
-        (status = 503, description = "Search turned off or out of time", body = ApiError)
+        SearchErrors
     )
 )]
 async fn search(State(state): Shared, uri: Uri) -> Result<axum::Json<PostPage>> {
@@ -617,8 +618,7 @@ fn directory_request(params: DirectoryParams) -> Result<DirectoryRequest> {
     params(DirectoryParams),
     responses(
         (status = 200, description = "A page of profiles", body = ProfilePage),
-        (status = 400, description = "Malformed query or filter", body = ApiError),
-        (status = 503, description = "Search turned off or out of time", body = ApiError)
+        SearchErrors
     )
 )]
 async fn directory(State(state): Shared, uri: Uri) -> Result<axum::Json<ProfilePage>> {
@@ -651,7 +651,7 @@ async fn directory(State(state): Shared, uri: Uri) -> Result<axum::Json<ProfileP
     params(TagParams),
     responses(
         (status = 200, description = "Hashtags", body = TagList),
-        (status = 400, description = "Malformed parameter", body = ApiError)
+        SearchErrors
     )
 )]
 async fn tags(State(state): Shared, uri: Uri) -> Result<axum::Json<TagList>> {
@@ -675,7 +675,7 @@ async fn tags(State(state): Shared, uri: Uri) -> Result<axum::Json<TagList>> {
     tag = "plaza",
     responses(
         (status = 200, description = "Instances by host", body = InstanceList),
-        (status = 503, description = "Search turned off", body = ApiError)
+        IndexErrors
     )
 )]
 async fn instances(State(state): Shared) -> Result<axum::Json<InstanceList>> {
@@ -695,7 +695,7 @@ async fn instances(State(state): Shared) -> Result<axum::Json<InstanceList>> {
     tag = "plaza",
     responses(
         (status = 200, description = "Documents per kind", body = CountsResult),
-        (status = 503, description = "Search turned off", body = ApiError)
+        IndexErrors
     )
 )]
 async fn counts(State(state): Shared) -> Result<axum::Json<CountsResult>> {
@@ -771,7 +771,7 @@ mod tests {
             all,
             "operation ids are unique: {operations:?}"
         );
-        assert_eq!(all, 11);
+        assert_eq!(all, 12);
         for schema in [
             "PostPage",
             "ProfilePage",
@@ -780,6 +780,48 @@ mod tests {
             "InstanceList",
         ] {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+        }
+    }
+
+    /// The paths routed and the paths documented are the same, and every operation documents the
+    /// errors its kind of work can answer: 429 everywhere, 503 wherever the index is read.
+    #[test]
+    fn the_document_describes_every_route_and_its_errors() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("json");
+        let mut documented: Vec<&str> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        documented.sort();
+        let routes = crate::web::routes::read_api_routes();
+        let mut routed = routes.documented().to_vec();
+        routed.sort();
+        assert_eq!(routed, documented);
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            let responses = &item["get"]["responses"];
+            assert!(responses["200"].is_object(), "{path}: {responses}");
+            assert!(
+                responses["429"]["content"]["application/json"].is_object(),
+                "{path} can be refused by the per-IP limit: {responses}"
+            );
+            let reads_index = !path.ends_with("/instance");
+            assert_eq!(
+                responses["503"].is_object(),
+                reads_index,
+                "{path}: 503 where the index is read: {responses}"
+            );
+        }
+        for (path, status) in [
+            ("/api/v2/search", "400"),
+            ("/api/plaza/v1/tags", "400"),
+            ("/api/v1/statuses/{id}", "404"),
+        ] {
+            assert!(
+                doc["paths"][path]["get"]["responses"][status].is_object(),
+                "{path} {status}"
+            );
         }
     }
 

@@ -1,8 +1,17 @@
-//! Per-client-IP limits on the public read endpoints (actor, WebFinger, NodeInfo, collections, and the
-//! discovery index's search, pages and feeds as they are added): `client_ip_rate` requests per second
-//! with bursts of `client_ip_burst` per client (see [`crate::web::client_ip`]); over it the answer is
-//! 429 with `Retry-After`. Every GET and HEAD is covered except the health check, the metrics and the
-//! admin API (which has its own token); the inbox has its per-instance limit instead.
+//! Per-client-IP limits on the public reads, with a budget per kind of path so that a page loads
+//! whole while searching stays expensive:
+//!
+//! - **reads** — the pages (home, search, directory, tags…), their feeds, the search and Mastodon APIs,
+//!   the actor, WebFinger, NodeInfo and the collections: `client_ip_rate` requests per second with
+//!   bursts of `client_ip_burst` per client (see [`crate::web::client_ip`]);
+//! - **media** — the avatar proxy ([`crate::web::media_proxy`]), which a page of results asks once per
+//!   author shown: its own, generous allowance (`client_ip_media_rate`, `client_ip_media_burst`), so a
+//!   page's 40 avatars never spend (nor run out of) the reads budget;
+//! - **free** — the stylesheet and the built-in placeholder pictures (constant, cacheable, cost
+//!   nothing), the health check, the metrics, and the admin API (which has its own token).
+//!
+//! Over a budget the answer is 429 with `Retry-After`. Only GET and HEAD are limited here; the inbox has
+//! its per-instance limit instead.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -18,41 +27,65 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::web::client_ip::TrustedProxies;
+use crate::web::mastodon_entities::{MISSING_AVATAR_PATH, MISSING_HEADER_PATH};
+use crate::web::media_proxy;
 
-/// Paths that are never limited per IP.
-const EXEMPT: &[&str] = &["/healthz", "/metrics"];
-/// Path prefix of the admin API, limited by its token instead.
-const ADMIN_PREFIX: &str = "/api/v1/admin";
+/// Paths that are never limited per IP: constant, built-in answers and the operators' endpoints.
+const FREE: &[&str] = &[
+    "/healthz",
+    "/metrics",
+    MISSING_AVATAR_PATH,
+    MISSING_HEADER_PATH,
+];
+/// Path prefixes that are never limited per IP: the static assets, and the admin API (limited by its
+/// token instead).
+const FREE_PREFIXES: &[&str] = &["/static/", "/api/v1/admin"];
 
-/// The per-IP limiter.
-pub struct ClientLimiter {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    proxies: TrustedProxies,
-    /// Requests refused with 429.
-    pub hits: AtomicU64,
+/// The allowance a request draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Not limited per IP.
+    Free,
+    /// The avatar proxy's own allowance.
+    Media,
+    /// The public reads' allowance (searches, pages, APIs, ActivityPub documents).
+    Reads,
 }
 
-impl ClientLimiter {
-    /// `per_second` sustained with bursts of `burst` per client; 0 turns the limit off.
-    pub fn new(per_second: u32, burst: u32, proxies: TrustedProxies) -> ClientLimiter {
+impl Budget {
+    /// The budget of a request for `path` with `method`.
+    pub fn of(method: &Method, path: &str) -> Budget {
+        let read = method == Method::GET || method == Method::HEAD;
+        if !read || FREE.contains(&path) || FREE_PREFIXES.iter().any(|p| path.starts_with(p)) {
+            Budget::Free
+        } else if path == media_proxy::PATH {
+            Budget::Media
+        } else {
+            Budget::Reads
+        }
+    }
+}
+
+/// One keyed token bucket per client, with its count of refusals.
+struct Allowance {
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    hits: AtomicU64,
+}
+
+impl Allowance {
+    /// `per_second` sustained with bursts of `burst` per client; 0 turns it off.
+    fn new(per_second: u32, burst: u32) -> Allowance {
         let limiter = NonZeroU32::new(per_second).map(|rate| {
             let burst = NonZeroU32::new(burst).unwrap_or(rate);
             RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
-        ClientLimiter {
+        Allowance {
             limiter,
-            proxies,
             hits: AtomicU64::new(0),
         }
     }
 
-    /// The client address of a request from `peer`.
-    pub fn client_ip(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
-        self.proxies.client_ip(peer, headers)
-    }
-
-    /// Takes one request from `client`'s allowance, or says how long it must wait.
-    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+    fn check(&self, client: IpAddr) -> Result<(), Duration> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
@@ -62,8 +95,7 @@ impl ClientLimiter {
         })
     }
 
-    /// Drops the buckets of clients that are back to full (keeps memory bounded).
-    pub fn forget_idle(&self) {
+    fn forget_idle(&self) {
         if let Some(limiter) = &self.limiter {
             limiter.retain_recent();
             limiter.shrink_to_fit();
@@ -71,19 +103,74 @@ impl ClientLimiter {
     }
 }
 
-fn is_limited(method: &Method, path: &str) -> bool {
-    (method == Method::GET || method == Method::HEAD)
-        && !EXEMPT.contains(&path)
-        && !path.starts_with(ADMIN_PREFIX)
+/// The per-IP limiter: one allowance per limited [`Budget`].
+pub struct ClientLimiter {
+    reads: Allowance,
+    media: Allowance,
+    proxies: TrustedProxies,
 }
 
-/// The middleware: answers 429 with `Retry-After` (whole seconds, at least 1) over the limit.
+impl ClientLimiter {
+    /// Reads limited to `per_second` sustained with bursts of `burst` per client (0 turns the limit
+    /// off); the avatar proxy unlimited until [`ClientLimiter::with_media`] says otherwise.
+    pub fn new(per_second: u32, burst: u32, proxies: TrustedProxies) -> ClientLimiter {
+        ClientLimiter {
+            reads: Allowance::new(per_second, burst),
+            media: Allowance::new(0, 0),
+            proxies,
+        }
+    }
+
+    /// The avatar proxy's allowance: `per_second` with bursts of `burst` per client (0: no limit).
+    pub fn with_media(mut self, per_second: u32, burst: u32) -> ClientLimiter {
+        self.media = Allowance::new(per_second, burst);
+        self
+    }
+
+    /// The client address of a request from `peer`.
+    pub fn client_ip(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        self.proxies.client_ip(peer, headers)
+    }
+
+    /// Takes one request from `client`'s reads allowance, or says how long it must wait.
+    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+        self.check_budget(Budget::Reads, client)
+    }
+
+    /// Takes one request from `client`'s allowance of `budget`, or says how long it must wait.
+    pub fn check_budget(&self, budget: Budget, client: IpAddr) -> Result<(), Duration> {
+        match budget {
+            Budget::Free => Ok(()),
+            Budget::Media => self.media.check(client),
+            Budget::Reads => self.reads.check(client),
+        }
+    }
+
+    /// Requests refused with 429 by the reads allowance.
+    pub fn read_hits(&self) -> u64 {
+        self.reads.hits.load(Ordering::Relaxed)
+    }
+
+    /// Requests refused with 429 by the avatar proxy's allowance.
+    pub fn media_hits(&self) -> u64 {
+        self.media.hits.load(Ordering::Relaxed)
+    }
+
+    /// Drops the buckets of clients that are back to full (keeps memory bounded).
+    pub fn forget_idle(&self) {
+        self.reads.forget_idle();
+        self.media.forget_idle();
+    }
+}
+
+/// The middleware: answers 429 with `Retry-After` (whole seconds, at least 1) over the request's budget.
 pub async fn limit(
     State(limiter): State<Arc<ClientLimiter>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if !is_limited(request.method(), request.uri().path()) {
+    let budget = Budget::of(request.method(), request.uri().path());
+    if budget == Budget::Free {
         return next.run(request).await;
     }
     let Some(peer) = request
@@ -94,11 +181,11 @@ pub async fn limit(
         return next.run(request).await;
     };
     let client = limiter.client_ip(peer, request.headers());
-    match limiter.check(client) {
+    match limiter.check_budget(budget, client) {
         Ok(()) => next.run(request).await,
         Err(wait) => {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            tracing::debug!(%client, retry_after = secs.max(1), "client over its request rate");
+            tracing::debug!(%client, ?budget, retry_after = secs.max(1), "client over its request rate");
             let mut response = (
                 StatusCode::TOO_MANY_REQUESTS,
                 axum::Json(
@@ -127,7 +214,7 @@ mod tests {
         let wait = limiter.check(a).unwrap_err();
         assert!(wait <= Duration::from_secs(1), "{wait:?}");
         assert!(limiter.check("192.0.2.2".parse().unwrap()).is_ok());
-        assert_eq!(limiter.hits.load(Ordering::Relaxed), 1);
+        assert_eq!(limiter.read_hits(), 1);
         assert!(
             ClientLimiter::new(0, 0, TrustedProxies::default())
                 .check(a)
@@ -136,12 +223,42 @@ mod tests {
     }
 
     #[test]
-    fn only_public_reads_are_limited() {
-        assert!(is_limited(&Method::GET, "/actor"));
-        assert!(is_limited(&Method::HEAD, "/.well-known/webfinger"));
-        assert!(!is_limited(&Method::POST, "/inbox"));
-        assert!(!is_limited(&Method::GET, "/healthz"));
-        assert!(!is_limited(&Method::GET, "/metrics"));
-        assert!(!is_limited(&Method::GET, "/api/v1/admin/stats"));
+    fn each_budget_is_spent_apart() {
+        let limiter = ClientLimiter::new(1, 2, TrustedProxies::default()).with_media(1, 40);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..40 {
+            assert!(limiter.check_budget(Budget::Media, a).is_ok());
+        }
+        assert!(limiter.check_budget(Budget::Media, a).is_err());
+        assert!(
+            limiter.check_budget(Budget::Reads, a).is_ok(),
+            "avatars spent no reads"
+        );
+        assert!(limiter.check_budget(Budget::Reads, a).is_ok());
+        assert!(limiter.check_budget(Budget::Reads, a).is_err());
+        for _ in 0..100 {
+            assert!(limiter.check_budget(Budget::Free, a).is_ok());
+        }
+        assert_eq!((limiter.read_hits(), limiter.media_hits()), (1, 1));
+    }
+
+    #[test]
+    fn paths_draw_from_their_budget() {
+        let get = |path| Budget::of(&Method::GET, path);
+        assert_eq!(get("/actor"), Budget::Reads);
+        assert_eq!(
+            Budget::of(&Method::HEAD, "/.well-known/webfinger"),
+            Budget::Reads
+        );
+        assert_eq!(get("/search"), Budget::Reads);
+        assert_eq!(get("/api/v2/search"), Budget::Reads);
+        assert_eq!(get("/"), Budget::Reads);
+        assert_eq!(get(media_proxy::PATH), Budget::Media);
+        assert_eq!(get("/static/plaza.css"), Budget::Free);
+        assert_eq!(get(MISSING_AVATAR_PATH), Budget::Free);
+        assert_eq!(Budget::of(&Method::POST, "/inbox"), Budget::Free);
+        assert_eq!(get("/healthz"), Budget::Free);
+        assert_eq!(get("/metrics"), Budget::Free);
+        assert_eq!(get("/api/v1/admin/stats"), Budget::Free);
     }
 }

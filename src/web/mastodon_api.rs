@@ -7,11 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use plaza_index::{Page, PostHit, SearchRequest, Sort, TimelineRequest};
 use serde_json::json;
 
@@ -19,6 +17,7 @@ use crate::state::AppState;
 use crate::web::mastodon_entities::{
     self as entities, MISSING_AVATAR_PATH, MISSING_HEADER_PATH, Relay, RelayFacts, SearchResults,
 };
+use crate::web::openapi::{ApiRoutes, LookupErrors, ReadErrors, SearchErrors};
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -29,17 +28,17 @@ pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 40;
 
 /// The Mastodon-compatible routes.
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/v2/search", get(search))
-        .route("/api/v1/timelines/public", get(public_timeline))
-        .route("/api/v1/timelines/tag/{hashtag}", get(tag_timeline))
-        .route("/api/v1/statuses/{id}", get(status))
-        .route("/api/v1/statuses/{id}/context", get(status_context))
-        .route("/api/v1/instance", get(instance_v1))
-        .route("/api/v2/instance", get(instance_v2))
-        .route(MISSING_AVATAR_PATH, get(missing_picture))
-        .route(MISSING_HEADER_PATH, get(missing_picture))
+pub fn routes() -> ApiRoutes {
+    ApiRoutes::default()
+        .get("/api/v2/search", search)
+        .get("/api/v1/timelines/public", public_timeline)
+        .get("/api/v1/timelines/tag/{hashtag}", tag_timeline)
+        .get("/api/v1/statuses/{id}", status)
+        .get("/api/v1/statuses/{id}/context", status_context)
+        .get("/api/v1/instance", instance_v1)
+        .get("/api/v2/instance", instance_v2)
+        .undocumented(MISSING_AVATAR_PATH, missing_picture)
+        .undocumented(MISSING_HEADER_PATH, missing_picture)
 }
 
 /// Query parameters by name (the last value wins), read leniently: a client's unknown parameters are
@@ -262,7 +261,7 @@ pub fn as_address(q: &str) -> Option<String> {
     ),
     responses(
         (status = 200, description = "Mastodon Search results", body = SearchResults),
-        (status = 400, description = "Malformed query or parameter", body = crate::web::api::ApiError)
+        SearchErrors
     )
 )]
 pub(crate) async fn search(
@@ -348,24 +347,26 @@ async fn find_accounts(state: &AppState, ask: &SearchAsk) -> Result<Vec<entities
 /// The post or the listed profile with this address, as Mastodon's search does with a pasted link.
 async fn look_up(state: &AppState, ask: &SearchAsk, address: String) -> Result<SearchResults> {
     let mut results = SearchResults::default();
-    if ask.wanted.statuses {
-        let id = address.clone();
-        if let Some(hit) = state.search_index(move |i| i.post(&id)).await? {
+    if !ask.wanted.statuses && !ask.wanted.accounts {
+        return Ok(results);
+    }
+    // An address is a post's or an actor's, not both; the post is looked up once, first, because
+    // `Index::account` must not be asked about a post's id (it reads whatever document has that id as
+    // an account).
+    let id = address.clone();
+    match state.search_index(move |i| i.post(&id)).await? {
+        Some(hit) if ask.wanted.statuses => {
             results.statuses = statuses(state, std::slice::from_ref(&hit));
         }
-    }
-    // An address is a post's or an actor's, not both (and `Index::account` must not be asked about a
-    // post's id: it reads whatever document has that id as an account).
-    if ask.wanted.accounts && results.statuses.is_empty() {
-        let id = address.clone();
-        if state.search_index(move |i| i.post(&id)).await?.is_some() {
-            return Ok(results);
+        Some(_) => {}
+        None if ask.wanted.accounts => {
+            let found = state.search_index(move |i| i.account(&address)).await?;
+            // Only profiles listed in the directory are found by their address too.
+            if let Some(view) = found.filter(|v| v.discoverable) {
+                results.accounts = accounts(state, &[&view]);
+            }
         }
-        let found = state.search_index(move |i| i.account(&address)).await?;
-        // Only profiles listed in the directory are found by their address too.
-        if let Some(view) = found.filter(|v| v.discoverable) {
-            results.accounts = accounts(state, &[&view]);
-        }
+        None => {}
     }
     Ok(results)
 }
@@ -453,7 +454,7 @@ async fn timeline(
     ),
     responses(
         (status = 200, description = "Statuses, newest first", body = [entities::Status]),
-        (status = 400, description = "Malformed parameter", body = crate::web::api::ApiError)
+        SearchErrors
     )
 )]
 pub(crate) async fn public_timeline(
@@ -490,7 +491,7 @@ pub(crate) async fn public_timeline(
     ),
     responses(
         (status = 200, description = "Statuses, newest first", body = [entities::Status]),
-        (status = 400, description = "Malformed parameter", body = crate::web::api::ApiError)
+        SearchErrors
     )
 )]
 pub(crate) async fn tag_timeline(
@@ -519,7 +520,7 @@ pub(crate) async fn tag_timeline(
     params(("id" = String, Path, description = "The status id")),
     responses(
         (status = 200, description = "The status", body = entities::Status),
-        (status = 404, description = "Not indexed", body = crate::web::api::ApiError)
+        LookupErrors
     )
 )]
 pub(crate) async fn status(
@@ -538,7 +539,21 @@ pub(crate) async fn status(
     ))
 }
 
-async fn status_context(
+/// A status's thread (Mastodon)
+///
+/// Threads are not indexed: a known status has no ancestors and no descendants.
+#[utoipa::path(
+    get,
+    path = "/api/v1/statuses/{id}/context",
+    operation_id = "mastodon_status_context",
+    tag = "mastodon",
+    params(("id" = String, Path, description = "The status id")),
+    responses(
+        (status = 200, description = "Mastodon Context: ancestors and descendants", body = Object),
+        LookupErrors
+    )
+)]
+pub(crate) async fn status_context(
     State(state): Shared,
     Path(id): Path<String>,
 ) -> Result<axum::Json<serde_json::Value>> {
@@ -574,7 +589,7 @@ fn facts(state: &AppState, counts: plaza_index::Counts) -> RelayFacts<'_> {
     path = "/api/v1/instance",
     operation_id = "mastodon_instance_v1",
     tag = "mastodon",
-    responses((status = 200, description = "Mastodon V1::Instance", body = Object))
+    responses((status = 200, description = "Mastodon V1::Instance", body = Object), ReadErrors)
 )]
 pub(crate) async fn instance_v1(State(state): Shared) -> axum::Json<serde_json::Value> {
     let counts = facts_counts(&state).await;
@@ -587,7 +602,7 @@ pub(crate) async fn instance_v1(State(state): Shared) -> axum::Json<serde_json::
     path = "/api/v2/instance",
     operation_id = "mastodon_instance_v2",
     tag = "mastodon",
-    responses((status = 200, description = "Mastodon Instance", body = Object))
+    responses((status = 200, description = "Mastodon Instance", body = Object), ReadErrors)
 )]
 pub(crate) async fn instance_v2(State(state): Shared) -> axum::Json<serde_json::Value> {
     let counts = facts_counts(&state).await;

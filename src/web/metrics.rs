@@ -112,7 +112,11 @@ pub async fn render(state: &AppState, out: &mut String) -> Result<()> {
             ),
             (
                 "{limit=\"client_ip\"}".into(),
-                state.client_limiter.hits.load(Ordering::Relaxed),
+                state.client_limiter.read_hits(),
+            ),
+            (
+                "{limit=\"client_ip_media\"}".into(),
+                state.client_limiter.media_hits(),
             ),
         ],
     );

@@ -11,6 +11,7 @@ pub mod mastodon_entities;
 pub mod media_proxy;
 pub mod metrics;
 pub mod observability;
+pub mod openapi;
 pub mod pages;
 pub mod routes;
 pub mod sanitize;

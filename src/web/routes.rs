@@ -18,6 +18,7 @@ use crate::federation::net::ACTIVITY_JSON;
 use crate::httpsig::SignedRequest;
 use crate::state::AppState;
 use crate::store::{Style, Subscriber};
+use crate::web::openapi::ApiRoutes;
 use crate::web::{admin, api, ip_limit, mastodon_api, metrics, observability};
 use crate::{Error, Result};
 
@@ -99,10 +100,12 @@ fn read_api() -> Router<Arc<AppState>> {
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
         .allow_headers(tower_http::cors::Any)
         .expose_headers([header::LINK]);
-    Router::new()
-        .merge(mastodon_api::routes())
-        .merge(api::routes())
-        .layer(cors)
+    read_api_routes().into_router().layer(cors)
+}
+
+/// The read APIs' routes (Mastodon-compatible and native), which their OpenAPI document describes.
+pub fn read_api_routes() -> ApiRoutes {
+    mastodon_api::routes().merge(api::routes())
 }
 
 fn activity_json(body: impl Into<axum::body::Body>) -> Response {

@@ -106,9 +106,14 @@ impl Default for Search {
 impl Search {
     /// A gateway whose searches end after `limit` ([`HARD_LIMIT`] by default).
     pub fn with_limit(limit: Duration) -> Self {
+        Search::with_limits(limit, CONCURRENT_SEARCHES)
+    }
+
+    /// A gateway whose searches end after `limit`, `concurrent` of them running at once at most.
+    pub fn with_limits(limit: Duration, concurrent: usize) -> Self {
         Search {
             limit,
-            turns: Arc::new(Semaphore::new(CONCURRENT_SEARCHES)),
+            turns: Arc::new(Semaphore::new(concurrent)),
             latency: Histogram::new(&LATENCY_BUCKETS),
             outcomes: Default::default(),
         }
@@ -127,14 +132,19 @@ impl Search {
         let started = Instant::now();
         let turns = self.turns.clone();
         let job = async move {
-            let _turn = turns
+            let turn = turns
                 .acquire_owned()
                 .await
                 .map_err(|_| Error::Unavailable("search is shutting down".into()))?;
-            tokio::task::spawn_blocking(move || work(&index))
-                .await
-                .map_err(|e| Error::Index(format!("search task: {e}")))?
-                .map_err(Error::from_index)
+            // The turn goes with the work, not with this future: when the time limit drops the future,
+            // a search already on the blocking pool keeps running, and keeps its turn until it ends.
+            tokio::task::spawn_blocking(move || {
+                let _turn = turn;
+                work(&index)
+            })
+            .await
+            .map_err(|e| Error::Index(format!("search task: {e}")))?
+            .map_err(Error::from_index)
         };
         let result = match tokio::time::timeout(self.limit, job).await {
             Ok(result) => result,
@@ -182,6 +192,89 @@ mod tests {
 
     fn index() -> Arc<Index> {
         Arc::new(Index::in_memory(plaza_index::IndexConfig::default()).expect("index"))
+    }
+
+    /// Counts the jobs running at once, and the most ever seen.
+    #[derive(Default)]
+    struct Gauge {
+        running: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Gauge {
+        fn enter(&self) {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+        }
+
+        fn leave(&self) {
+            self.running.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Runs a job on `search` that counts itself in `gauge` while it runs, and waits for `hold` (if any)
+    /// before it ends.
+    async fn counted(
+        search: &Search,
+        index: &Arc<Index>,
+        gauge: &Arc<Gauge>,
+        hold: Option<Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>>,
+    ) -> Result<plaza_index::Counts> {
+        let gauge = gauge.clone();
+        search
+            .run(Some(index), move |i| {
+                gauge.enter();
+                if let Some(hold) = hold {
+                    let _ = hold.lock().map(|h| h.recv());
+                }
+                gauge.leave();
+                i.counts()
+            })
+            .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn searches_past_their_time_limit_keep_their_turn() {
+        const TURNS: usize = 3;
+        const PATIENCE: Duration = Duration::from_secs(20);
+        let search = Arc::new(Search::with_limits(Duration::from_millis(50), TURNS));
+        let index = index();
+        let gauge = Arc::new(Gauge::default());
+        // TURNS slow searches, each running until released: all answered 503 while still running.
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let hold = Arc::new(std::sync::Mutex::new(hold));
+        let mut slow = tokio::task::JoinSet::new();
+        for _ in 0..TURNS {
+            let (search, index, gauge, hold) =
+                (search.clone(), index.clone(), gauge.clone(), hold.clone());
+            slow.spawn(async move { counted(&search, &index, &gauge, Some(hold)).await });
+        }
+        while let Some(answer) = slow.join_next().await {
+            let e = answer.expect("task").expect_err("out of time");
+            assert_eq!(e.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        }
+        let started = Instant::now();
+        while gauge.running.load(Ordering::SeqCst) < TURNS {
+            assert!(started.elapsed() < PATIENCE, "the slow searches never ran");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // One more: no turn is free while they run, so it never starts and is answered 503 too.
+        let late = counted(&search, &index, &gauge, None)
+            .await
+            .expect_err("no turn within the time limit");
+        assert_eq!(late.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(gauge.most.load(Ordering::SeqCst), TURNS);
+        // Once they end, their turns are free again.
+        for _ in 0..TURNS {
+            release.send(()).expect("release");
+        }
+        while counted(&search, &index, &gauge, None).await.is_err() {
+            assert!(
+                started.elapsed() < PATIENCE,
+                "no search ran after the slow ones ended"
+            );
+        }
+        assert_eq!(gauge.most.load(Ordering::SeqCst), TURNS);
     }
 
     #[tokio::test]

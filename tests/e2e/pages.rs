@@ -958,3 +958,87 @@ async fn search_and_directory_in_a_real_browser() {
     browser.close().await;
     drop(w.bakers_instance);
 }
+
+/// A page's stylesheet and avatars never run into the per-IP limit meant for searches: the avatar proxy
+/// has its own allowance and static assets none, while searches past their budget still get 429.
+#[tokio::test]
+async fn a_page_loads_whole_while_searches_are_limited() {
+    const READS_BURST: usize = 10;
+    let burst = READS_BURST.to_string();
+    let mut relay = Relay::start_with(&[
+        ("PLAZA_CLIENT_IP_RATE", "1"),
+        ("PLAZA_CLIENT_IP_BURST", burst.as_str()),
+    ])
+    .await;
+    let a = Instance::start(Flavor::Mastodon, &relay).await;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(AVATAR_PNG)
+        .expect("png");
+    a.host_raw("/avatars/bakers.png", "image/png", png.clone());
+    let bakers = actor(
+        &a,
+        "bakers",
+        "Organization",
+        "Bakers' Co-op",
+        "<p>Bread.</p>",
+    );
+    relay.kill();
+    {
+        let index = Index::open(&relay.data_dir.join("index"), IndexConfig::default())
+            .expect("open the relay's index");
+        index.upsert_actor(&bakers).expect("actor");
+        let post = note(
+            &bakers,
+            1,
+            "<p>Fresh sourdough</p>",
+            "en",
+            &[],
+            "2026-11-20T09:00:00Z",
+        );
+        assert!(
+            index
+                .add_post(&post, &bakers, &a.authority())
+                .expect("add")
+                .allowed()
+        );
+        index.commit().expect("commit");
+    }
+    relay.start_again().await;
+
+    // One read: the search page, with the author's avatar through the relay's proxy.
+    let (status, _, body) = page(&format!("{}/search?q=sourdough", relay.base)).await;
+    assert_eq!(status, 200, "{body}");
+    let start = body.find("src=\"/media/proxy?").expect("an avatar link") + "src=\"".len();
+    let end = start + body[start..].find('"').expect("end of the link");
+    let avatar = format!(
+        "{}{}",
+        relay.base,
+        body[start..end].replace("&#38;", "&").replace("&amp;", "&")
+    );
+    // A page of 40 results shows 40 avatars, and every page asks for the stylesheet.
+    for n in 0..40 {
+        let response = get(&avatar).await;
+        assert_eq!(response.status(), 200, "avatar fetch {n}: {avatar}");
+        assert_eq!(response.bytes().await.expect("avatar"), png);
+    }
+    for n in 0..2 * READS_BURST {
+        let response = get(&format!("{}/static/plaza.css", relay.base)).await;
+        assert_eq!(response.status(), 200, "stylesheet fetch {n}");
+    }
+    // Searches still spend the reads budget (one already went to the page above).
+    let mut statuses = Vec::new();
+    for _ in 0..READS_BURST + 2 {
+        let url = format!("{}/api/v2/search?q=sourdough", relay.base);
+        statuses.push(get(&url).await.status().as_u16());
+    }
+    assert!(
+        statuses[..READS_BURST - 1].iter().all(|s| *s == 200),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    let metrics = relay.metrics().await;
+    assert!(
+        metrics.contains("plaza_rate_limited_total{limit=\"client_ip_media\"} 0\n"),
+        "{metrics}"
+    );
+}

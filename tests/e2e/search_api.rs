@@ -41,6 +41,16 @@ async fn until(relay: &Relay, path: &str, what: &str, check: impl Fn(&Value) -> 
     }
 }
 
+/// Index jobs the relay has run (`plaza_search_duration_seconds_count`).
+async fn searches_run(relay: &Relay) -> u64 {
+    let metrics = relay.metrics().await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("plaza_search_duration_seconds_count "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no search count in {metrics}"))
+}
+
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
@@ -260,18 +270,25 @@ async fn mastodon_search_finds_consenting_posts_in_mastodon_shapes() {
     let (_, _, linked) = get(&relay, &format!("/api/v2/search?q={}", urlencode(&ids[1]))).await;
     assert_eq!(len(&linked["statuses"]), 1, "{linked}");
     assert_eq!(linked["statuses"][0]["uri"], ids[1].as_str());
+    let searches_before = searches_run(&relay).await;
     let (_, _, profile) = get(
         &relay,
-        &format!(
-            "/api/v2/search?q={}&type=accounts",
-            urlencode(&bakery.user())
-        ),
+        &format!("/api/v2/search?q={}", urlencode(&bakery.user())),
     )
     .await;
     assert_eq!(
         profile["accounts"][0]["uri"],
         bakery.user().as_str(),
         "{profile}"
+    );
+    assert!(
+        profile["statuses"].as_array().is_some_and(Vec::is_empty),
+        "{profile}"
+    );
+    assert_eq!(
+        searches_run(&relay).await - searches_before,
+        2,
+        "a profile's link is looked up as a post once, then as an account"
     );
 
     // A browser's preflight is answered for any origin.
