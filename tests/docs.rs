@@ -535,3 +535,47 @@ fn the_readme_test_command_is_what_ci_runs() {
         "README.md does not show CI's test command `{command}`"
     );
 }
+
+#[test]
+fn every_metric_is_in_the_reference() {
+    fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("source folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(&root().join("src"), &mut files);
+    let mut names = BTreeSet::new();
+    for file in files {
+        let text = read(&file);
+        for piece in text.split("\"plaza_").skip(1) {
+            let name: String = piece
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !["_count", "_sum", "_bucket"]
+                .iter()
+                .any(|s| name.ends_with(s))
+            {
+                names.insert(format!("plaza_{name}"));
+            }
+        }
+    }
+    assert!(names.len() > 20, "{names:?}");
+    let reference = read(&root().join("docs/operations.md"));
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| {
+            !reference.contains(&format!("`{n}`")) && !reference.contains(&format!("`{n}{{"))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "metrics missing from docs/operations.md#metrics: {missing:?}"
+    );
+}
