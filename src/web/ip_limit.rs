@@ -10,8 +10,10 @@
 //! - **free** — the stylesheet and the built-in placeholder pictures (constant, cacheable, cost
 //!   nothing), the health check, the metrics, and the admin API (which has its own token).
 //!
-//! Over a budget the answer is 429 with `Retry-After`. Only GET and HEAD are limited here; the inbox has
-//! its per-instance limit instead.
+//! Over a budget the answer is 429 with `Retry-After`, and Mastodon's `X-RateLimit-Limit` (the burst),
+//! `X-RateLimit-Remaining` (0) and `X-RateLimit-Reset` (when the next request is allowed, ISO 8601), which
+//! Mastodon clients read to wait just long enough (Mastodon.py otherwise backs off for minutes). Only GET
+//! and HEAD are limited here; the inbox has its per-instance limit instead.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -25,9 +27,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use time::OffsetDateTime;
 
 use crate::web::client_ip::TrustedProxies;
-use crate::web::mastodon_entities::{MISSING_AVATAR_PATH, MISSING_HEADER_PATH};
+use crate::web::mastodon_entities::{MISSING_AVATAR_PATH, MISSING_HEADER_PATH, mastodon_time};
 use crate::web::media_proxy;
 
 /// Paths that are never limited per IP: constant, built-in answers and the operators' endpoints.
@@ -69,29 +72,43 @@ impl Budget {
 /// One keyed token bucket per client, with its count of refusals.
 struct Allowance {
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    burst: u32,
     hits: AtomicU64,
+}
+
+/// A request over its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// How long until the client may ask again.
+    pub wait: Duration,
+    /// The budget's burst: requests a rested client may make at once.
+    pub burst: u32,
 }
 
 impl Allowance {
     /// `per_second` sustained with bursts of `burst` per client; 0 turns it off.
     fn new(per_second: u32, burst: u32) -> Allowance {
-        let limiter = NonZeroU32::new(per_second).map(|rate| {
-            let burst = NonZeroU32::new(burst).unwrap_or(rate);
-            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
-        });
+        let burst = NonZeroU32::new(burst).or(NonZeroU32::new(per_second));
+        let limiter = NonZeroU32::new(per_second)
+            .zip(burst)
+            .map(|(rate, burst)| RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)));
         Allowance {
             limiter,
+            burst: burst.map_or(0, NonZeroU32::get),
             hits: AtomicU64::new(0),
         }
     }
 
-    fn check(&self, client: IpAddr) -> Result<(), Duration> {
+    fn check(&self, client: IpAddr) -> Result<(), Refusal> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
         limiter.check_key(&client).map_err(|not_until| {
             self.hits.fetch_add(1, Ordering::Relaxed);
-            not_until.wait_time_from(DefaultClock::default().now())
+            Refusal {
+                wait: not_until.wait_time_from(DefaultClock::default().now()),
+                burst: self.burst,
+            }
         })
     }
 
@@ -133,12 +150,12 @@ impl ClientLimiter {
     }
 
     /// Takes one request from `client`'s reads allowance, or says how long it must wait.
-    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+    pub fn check(&self, client: IpAddr) -> Result<(), Refusal> {
         self.check_budget(Budget::Reads, client)
     }
 
     /// Takes one request from `client`'s allowance of `budget`, or says how long it must wait.
-    pub fn check_budget(&self, budget: Budget, client: IpAddr) -> Result<(), Duration> {
+    pub fn check_budget(&self, budget: Budget, client: IpAddr) -> Result<(), Refusal> {
         match budget {
             Budget::Free => Ok(()),
             Budget::Media => self.media.check(client),
@@ -183,22 +200,35 @@ pub async fn limit(
     let client = limiter.client_ip(peer, request.headers());
     match limiter.check_budget(budget, client) {
         Ok(()) => next.run(request).await,
-        Err(wait) => {
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            tracing::debug!(%client, ?budget, retry_after = secs.max(1), "client over its request rate");
-            let mut response = (
-                StatusCode::TOO_MANY_REQUESTS,
-                axum::Json(
-                    serde_json::json!({ "error": format!("rate limit exceeded for {client}") }),
-                ),
-            )
-                .into_response();
-            if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            response
+        Err(refusal) => {
+            tracing::debug!(%client, ?budget, wait = ?refusal.wait, "client over its request rate");
+            refused(client, refusal, OffsetDateTime::now_utc())
         }
     }
+}
+
+/// The 429 answer to `client`, refused at `now`.
+fn refused(client: IpAddr, refusal: Refusal, now: OffsetDateTime) -> Response {
+    let wait = refusal.wait;
+    let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(serde_json::json!({ "error": format!("rate limit exceeded for {client}") })),
+    )
+        .into_response();
+    let reset = mastodon_time(now + wait);
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::RETRY_AFTER.as_str(), secs.to_string()),
+        ("x-ratelimit-limit", refusal.burst.to_string()),
+        ("x-ratelimit-remaining", "0".to_owned()),
+        ("x-ratelimit-reset", reset),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
 }
 
 #[cfg(test)]
@@ -211,8 +241,9 @@ mod tests {
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         assert!(limiter.check(a).is_ok());
         assert!(limiter.check(a).is_ok());
-        let wait = limiter.check(a).unwrap_err();
-        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        let refusal = limiter.check(a).unwrap_err();
+        assert!(refusal.wait <= Duration::from_secs(1), "{refusal:?}");
+        assert_eq!(refusal.burst, 2);
         assert!(limiter.check("192.0.2.2".parse().unwrap()).is_ok());
         assert_eq!(limiter.read_hits(), 1);
         assert!(
@@ -240,6 +271,22 @@ mod tests {
             assert!(limiter.check_budget(Budget::Free, a).is_ok());
         }
         assert_eq!((limiter.read_hits(), limiter.media_hits()), (1, 1));
+    }
+
+    #[test]
+    fn refusals_say_when_to_come_back_as_mastodon_does() {
+        let refusal = Refusal {
+            wait: Duration::from_millis(1500),
+            burst: 50,
+        };
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
+        let response = refused("192.0.2.1".parse().unwrap(), refusal, now);
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let header = |name: &str| response.headers()[name].to_str().expect("ascii").to_owned();
+        assert_eq!(header("retry-after"), "2");
+        assert_eq!(header("x-ratelimit-limit"), "50");
+        assert_eq!(header("x-ratelimit-remaining"), "0");
+        assert_eq!(header("x-ratelimit-reset"), "2027-01-15T08:00:01.500Z");
     }
 
     #[test]

@@ -1027,10 +1027,24 @@ async fn a_page_loads_whole_while_searches_are_limited() {
     }
     // Searches still spend the reads budget (one already went to the page above).
     let mut statuses = Vec::new();
+    let mut last = None;
     for _ in 0..READS_BURST + 2 {
         let url = format!("{}/api/v2/search?q=sourdough", relay.base);
-        statuses.push(get(&url).await.status().as_u16());
+        let response = get(&url).await;
+        statuses.push(response.status().as_u16());
+        last = Some(response);
     }
+    // The refusal says when to come back, as Mastodon's do (Mastodon.py waits just that long).
+    let refused = last.expect("a response");
+    let header = |name: &str| refused.headers().get(name).and_then(|v| v.to_str().ok());
+    assert_eq!(header("x-ratelimit-limit"), Some(burst.as_str()));
+    assert_eq!(header("x-ratelimit-remaining"), Some("0"));
+    assert!(
+        header("x-ratelimit-reset").is_some_and(|t| t.ends_with('Z') && t.len() == 24),
+        "{:?}",
+        refused.headers()
+    );
+    assert!(header("retry-after").is_some());
     assert!(
         statuses[..READS_BURST - 1].iter().all(|s| *s == 200),
         "{statuses:?}"
