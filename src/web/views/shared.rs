@@ -338,11 +338,11 @@ pub struct Pager {
 
 impl Pager {
     /// Pages of [`PAGE_SIZE`] over `total` results, at most `window` results deep; `href(n)` is the
-    /// address of page `n`.
+    /// address of page `n`. A `page` past the last is the last.
     pub fn new(page: usize, total: u64, window: usize, href: impl Fn(usize) -> String) -> Pager {
         let reachable = usize::try_from(total).unwrap_or(usize::MAX).min(window);
         let pages = reachable.div_ceil(PAGE_SIZE).max(1);
-        let page = page.clamp(1, pages.max(page));
+        let page = page.clamp(1, pages);
         Pager {
             prev: (page > 1).then(|| href(page - 1)),
             next: (page < pages).then(|| href(page + 1)),

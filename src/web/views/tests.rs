@@ -81,6 +81,14 @@ fn pager_stays_in_the_window() {
     assert_eq!(p.pages, 50);
     let p = Pager::new(1, 0, 1000, href);
     assert!(!p.shown());
+    // A page past the last is the last: no link back to a page that does not exist either.
+    let p = Pager::new(999, 45, 1000, href);
+    assert_eq!(
+        (p.page, p.prev.as_deref(), p.next),
+        (3, Some("/search?page=2"), None)
+    );
+    let p = Pager::new(usize::MAX, 1_000_000, 1000, href);
+    assert_eq!((p.page, p.prev.as_deref()), (50, Some("/search?page=49")));
     assert_eq!(offset_of(1), 0);
     assert_eq!(offset_of(3), 40);
 }
