@@ -422,19 +422,21 @@ async fn tag(State(state): Shared, Path(raw): Path<String>, Query(params): Param
         ..TimelineRequest::default()
     };
     let name = tag.clone();
+    // The feed shows the posts only; the page also says how often the tag is used (a second search).
     let found = match state
         .search_index(move |index| index.timeline(&request))
         .await
     {
+        Ok(page) if atom => Ok((page, None)),
         Ok(page) => state
             .search_index(move |index| index.tag(&name))
             .await
-            .map(|view| (page, view.uses)),
+            .map(|view| (page, Some(view.uses))),
         Err(e) => Err(e),
     };
     let tag_page = views::tag_path(&tag);
     match found {
-        Ok((found, _)) if atom => {
+        Ok((found, None)) => {
             let feed = Feed::new(
                 format!("{}{tag_page}.atom", state.base),
                 format!("{}{tag_page}", state.base),
@@ -444,7 +446,7 @@ async fn tag(State(state): Shared, Path(raw): Path<String>, Query(params): Param
             );
             render(StatusCode::OK, &feed, feeds::ATOM)
         }
-        Ok((found, uses)) => {
+        Ok((found, Some(uses))) => {
             let mut layout = Layout::new(&state.config, "tag", format!("#{tag}"));
             layout.feed = Some(Link {
                 label: format!("Posts with #{tag}"),

@@ -241,6 +241,16 @@ async fn page_with(url: &str, needle: &str) -> String {
     }
 }
 
+/// How many searches the relay has run (`plaza_search_duration_seconds_count` of `/metrics`).
+async fn searches_run(base: &str) -> u64 {
+    let metrics = get(&format!("{base}/metrics")).await.text().await.unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("plaza_search_duration_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no search count in {metrics}"))
+}
+
 async fn get(url: &str) -> reqwest::Response {
     reqwest::Client::new().get(url).send().await.expect("GET")
 }
@@ -369,9 +379,22 @@ async fn pages_answer_with_strict_headers_feeds_and_clear_messages() {
         )),
         "{feed}"
     );
+    let searches_before = searches_run(base).await;
     let (status, _, tag_feed) = page(&format!("{base}/tags/coop.atom")).await;
     assert_eq!(status, 200);
     assert_eq!(tag_feed.matches("<entry").count(), 2, "{tag_feed}");
+    for author in ["bakers", "riders"] {
+        assert!(
+            tag_feed.contains(&format!("/users/{author}/statuses/1</id>")),
+            "{author}'s #coop post: {tag_feed}"
+        );
+    }
+    assert!(!tag_feed.contains("/users/mallory/"), "{tag_feed}");
+    assert_eq!(
+        searches_run(base).await - searches_before,
+        1,
+        "the feed runs the timeline search only"
+    );
     let (_, headers, opensearch) = page(&format!("{base}/opensearch.xml")).await;
     assert_eq!(
         headers["content-type"],

@@ -1,0 +1,23 @@
+//! A hashtag's page.
+
+use askama::Template;
+
+use crate::web::views::shared::{Layout, PostCard};
+
+/// `GET /tags/{tag}`.
+#[derive(Template)]
+#[template(path = "tag.html")]
+pub struct TagPage {
+    /// Common parts.
+    pub layout: Layout,
+    /// The tag, normalised, without `#`.
+    pub tag: String,
+    /// Posts with it.
+    pub uses: u64,
+    /// Search is turned off.
+    pub disabled: bool,
+    /// The newest posts.
+    pub posts: Vec<PostCard>,
+    /// The next (older) page.
+    pub older: Option<String>,
+}
