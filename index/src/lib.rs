@@ -62,7 +62,7 @@ pub use query::QueryLimits;
 pub use reindex::{ReindexReport, reindex};
 pub use results::{
     AccountView, Counts, FacetCount, Facets, InstanceView, Page, PostHit, PostView, ProfileHit,
-    ReplyTo, TagDay, TagView,
+    ReplyTo, TagDay, TagView, Tags,
 };
 pub use search::{DEFAULT_LIMIT, DirectoryRequest, SearchRequest, Sort, TimelineRequest};
 pub use tags::MAX_TAGS;

@@ -230,6 +230,15 @@ pub struct TagView {
     pub partial: bool,
 }
 
+/// Hashtags found by the beginning of their name ([`crate::Index::search_tags`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Tags {
+    /// Most used first (an exact match leads).
+    pub tags: Vec<TagView>,
+    /// The time budget ran out: tags may be missing (even all of them), counts and histories low.
+    pub partial: bool,
+}
+
 /// A subscribed instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceView {

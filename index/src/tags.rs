@@ -18,7 +18,7 @@ use crate::document::normalize_tag;
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::query::TimeRange;
-use crate::results::{TagDay, TagView};
+use crate::results::{TagDay, TagView, Tags};
 
 /// Days of history per tag.
 const HISTORY_DAYS: i64 = 7;
@@ -29,9 +29,9 @@ pub const MAX_TAGS: usize = 40;
 impl Index {
     /// Hashtags starting with `prefix` (a leading `#` is ignored), most used first, each with its
     /// history. Counts include posts deleted since the last segment merge.
-    pub fn search_tags(&self, prefix: &str, limit: usize) -> Result<Vec<TagView>> {
+    pub fn search_tags(&self, prefix: &str, limit: usize) -> Result<Tags> {
         let Some(prefix) = normalize_tag(prefix) else {
-            return Ok(Vec::new());
+            return Ok(Tags::default());
         };
         let limit = limit.clamp(1, MAX_TAGS);
         let shared = &*self.shared;
@@ -86,7 +86,7 @@ impl Index {
             .collect::<Result<Vec<_>>>()?;
         let partial = deadline.exceeded();
         tags.iter_mut().for_each(|t| t.partial = partial);
-        Ok(tags)
+        Ok(Tags { tags, partial })
     }
 
     /// One hashtag with its use count and history (a tag nobody used has zeros).

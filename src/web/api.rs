@@ -661,8 +661,8 @@ async fn tags(State(state): Shared, uri: Uri) -> Result<axum::Json<TagList>> {
         .search_index(move |i| i.search_tags(&params.q, limit))
         .await?;
     Ok(axum::Json(TagList {
-        tags: found.iter().map(tag_result).collect(),
-        partial: found.iter().any(|t| t.partial),
+        tags: found.tags.iter().map(tag_result).collect(),
+        partial: found.partial,
     }))
 }
 

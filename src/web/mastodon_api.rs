@@ -293,6 +293,7 @@ pub(crate) async fn search(
             .search_index(move |i| i.search_tags(&prefix, offset.saturating_add(limit)))
             .await?;
         results.hashtags = tags
+            .tags
             .iter()
             .skip(offset)
             .map(|t| entities::tag(relay(&state), t))

@@ -33,9 +33,9 @@ impl<T> Searched for Page<T> {
     }
 }
 
-impl Searched for Vec<TagView> {
+impl Searched for plaza_index::Tags {
     fn partial(&self) -> bool {
-        self.iter().any(|t| t.partial)
+        self.partial
     }
 }
 
