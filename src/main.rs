@@ -144,7 +144,7 @@ fn relay_base(config: &plaza::config::Config, url: Option<String>) -> anyhow::Re
     })
 }
 
-/// `plaza health`: GET /healthz with a short timeout.
+/// `plaza health`: GET /healthz with a short timeout; fails with the reason when it is not 2xx.
 async fn health(config: &plaza::config::Config, url: Option<String>) -> anyhow::Result<()> {
     let base = relay_base(config, url)?;
     let response = reqwest::Client::builder()
@@ -154,11 +154,12 @@ async fn health(config: &plaza::config::Config, url: Option<String>) -> anyhow::
         .send()
         .await
         .with_context(|| format!("{base} does not answer"))?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "{base}/healthz answered {}",
-        response.status()
-    );
+    let status = response.status();
+    if !status.is_success() {
+        // The reason (a store that cannot write, …) goes where Docker keeps health check output.
+        let reason = response.text().await.unwrap_or_default();
+        anyhow::bail!("{base}/healthz answered {status}: {}", reason.trim());
+    }
     println!("{base} is healthy");
     Ok(())
 }

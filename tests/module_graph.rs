@@ -17,8 +17,6 @@ use std::path::{Path, PathBuf};
 const KNOWN_CIRCLES: &[&[&str]] = &[
     // The inbox hands a Follow to admission, which subscribes through the inbox when an admin approves.
     &["federation::admission", "federation::inbox"],
-    // The native API's OpenAPI document lists the Mastodon handlers, which name its error type.
-    &["web::api", "web::mastodon_api"],
 ];
 
 /// Top-level parts below the HTTP surface: they serve `web`, never the other way round.

@@ -17,6 +17,7 @@
 //! from a cursor.
 
 pub mod discovery_state;
+pub mod health;
 pub mod log;
 pub mod moderation;
 pub mod published;
@@ -34,6 +35,7 @@ use std::sync::{Arc, RwLock};
 
 use rusqlite::Connection;
 
+use crate::store::health::WriteHealth;
 use crate::store::log::head_seq;
 pub use crate::store::log::{Entry, NewEntry, Style};
 use crate::store::read_pool::{READERS, ReadPool};
@@ -54,6 +56,8 @@ pub struct Store {
     /// The subscribers, mirrored in memory: every inbox request asks whether its instance is subscribed,
     /// and a database read (a thread hop and a lock) per request showed in the inbound benchmark.
     members: Arc<RwLock<HashMap<String, Subscriber>>>,
+    /// Whether the last commit that wrote went through, as the writer saw it.
+    health: Arc<WriteHealth>,
     /// Dropped with the last handle; the checkpoint thread then ends.
     _alive: Arc<()>,
 }
@@ -99,7 +103,11 @@ impl Store {
             .map(|s| (s.authority.clone(), s))
             .collect();
         let (jobs, rx) = std::sync::mpsc::channel::<Job>();
-        spawn_thread("plaza-store-writer", path, move || writer_loop(writer, rx))?;
+        let health = Arc::new(WriteHealth::default());
+        let writer_health = health.clone();
+        spawn_thread("plaza-store-writer", path, move || {
+            writer_loop(writer, rx, writer_health)
+        })?;
         let alive = Arc::new(());
         let handle = Arc::downgrade(&alive);
         spawn_thread("plaza-store-checkpoint", path, move || {
@@ -110,8 +118,21 @@ impl Store {
             readers: Arc::new(readers),
             tail,
             members: Arc::new(RwLock::new(members)),
+            health,
             _alive: alive,
         })
+    }
+
+    /// Whether the store can take writes (what every inbox POST needs) and answer reads:
+    /// [`Error::Unavailable`] with the reason when its last write failed (see [`health`]) or a read
+    /// fails.
+    pub async fn check(&self) -> Result<()> {
+        if let Some(reason) = self.health.failure_at(std::time::Instant::now()) {
+            return Err(Error::Unavailable(format!(
+                "the store cannot write: {reason}"
+            )));
+        }
+        self.head().await.map(drop)
     }
 
     /// The in-memory tail of the log, fed by this store's commits.

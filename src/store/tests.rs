@@ -473,3 +473,46 @@ async fn a_panicking_read_gives_its_connection_back() {
         assert_eq!(store.head().await.unwrap(), 0);
     }
 }
+
+#[tokio::test]
+async fn a_failed_commit_fails_the_check_until_a_write_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    store.check().await.expect("a new store is healthy");
+    // A deferred foreign key is checked at COMMIT: the commit fails the way one fails on a full disk,
+    // and every write in the batch is refused.
+    store
+        .write(|conn, _| {
+            conn.execute_batch(
+                "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                 CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let refused = store
+        .write(|conn, _| {
+            conn.execute("INSERT INTO child (p) VALUES (7)", [])?;
+            Ok(())
+        })
+        .await
+        .expect_err("the commit fails");
+    assert_eq!(
+        refused.status(),
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    );
+    let degraded = store.check().await.expect_err("the store cannot write");
+    assert_eq!(
+        degraded.status(),
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(
+        degraded
+            .to_string()
+            .contains("FOREIGN KEY constraint failed"),
+        "{degraded}"
+    );
+    store.append(entry("a.example", 1)).await.unwrap();
+    store.check().await.expect("a write went through");
+}

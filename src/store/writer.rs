@@ -5,12 +5,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::store::Store;
+use crate::store::health::WriteHealth;
 use crate::store::log::Entry;
 use crate::store::schema::{self, open_connection};
 use crate::store::subscribers::{Member, Subscriber};
@@ -126,7 +127,11 @@ impl Store {
 }
 
 /// Commits queued jobs in batches: one transaction (one fsync) for everything waiting.
-pub(super) fn writer_loop(conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
+pub(super) fn writer_loop(
+    conn: Connection,
+    rx: std::sync::mpsc::Receiver<Job>,
+    health: Arc<WriteHealth>,
+) {
     const MAX_BATCH: usize = 1024;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
@@ -139,13 +144,17 @@ pub(super) fn writer_loop(conn: Connection, rx: std::sync::mpsc::Receiver<Job>) 
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the jobs answers each waiting caller with Error::Unavailable.
             tracing::error!(error = %e, refused = jobs.len(), "store: cannot begin a transaction");
+            health.record(&Err(format!("cannot begin a transaction: {e}")), false);
             continue;
         }
+        let before = conn.total_changes();
         let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
+        let wrote = conn.total_changes() != before;
         let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
+        health.record(&commit, wrote);
         for completion in completions {
             completion(commit.clone());
         }

@@ -276,8 +276,9 @@ async fn nodeinfo(State(state): Shared) -> Result<Response> {
         .into_response())
 }
 
+/// `ok`, or 503 with the reason when the store cannot take the writes inbox POSTs need.
 async fn healthz(State(state): Shared) -> Result<&'static str> {
-    state.store.head().await?;
+    state.store.check().await?;
     Ok("ok")
 }
 

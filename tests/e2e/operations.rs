@@ -52,3 +52,56 @@ async fn json_log_format_writes_one_object_per_line() {
     }
     assert!(log.contains("\"listening\""), "{log}");
 }
+
+/// `GET /healthz`: status and body.
+async fn healthz(relay: &Relay) -> (reqwest::StatusCode, String) {
+    let response = reqwest::get(format!("{}/healthz", relay.base))
+        .await
+        .expect("healthz");
+    (response.status(), response.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_fails_while_the_store_cannot_take_inbox_writes() {
+    let relay = Relay::start().await;
+    let instance = Instance::start(Flavor::Mastodon, &relay).await;
+    instance.subscribe(&relay).await;
+    assert_eq!(healthz(&relay).await.0, reqwest::StatusCode::OK);
+
+    // Another process holds the database's write lock: the relay's writer cannot begin a transaction
+    // (after its busy timeout), as when the disk is full, and refuses the inbox's writes.
+    let db = rusqlite::Connection::open(relay.data_dir.join("plaza.db")).expect("open the store");
+    db.execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let (status, body) = instance
+        .post_as_user(&instance.public_create("while the store is locked"))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let (status, body) = healthz(&relay).await;
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body.contains("the store cannot write") && body.contains("locked"),
+        "{body}"
+    );
+    let check = tokio::task::spawn_blocking({
+        let base = relay.base.clone();
+        move || plaza_health(&base)
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        !check.status.success() && stderr.contains("the store cannot write"),
+        "the container health check fails with the reason: {stderr}"
+    );
+
+    db.execute_batch("ROLLBACK").expect("release the lock");
+    let (status, body) = instance
+        .post_as_user(&instance.public_create("after the lock"))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        healthz(&relay).await,
+        (reqwest::StatusCode::OK, "ok".into())
+    );
+}
