@@ -35,8 +35,14 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
         .ok_or_else(|| Error::BadRequest(format!("actor {:?} is not a URL", activity.actor)))?;
     admission::check_blocked(state, &origin)?;
     let subscribed = state.store.subscribed_style(&origin);
+    // An Undo from an instance that is not subscribed may withdraw its Follow waiting for approval.
+    let pending = match (subscribed, activity.kind.as_str()) {
+        (None, "Undo") => state.store.pending_of(&origin).await?,
+        _ => None,
+    };
     if subscribed.is_none()
-        && let Some(receipt) = from_stranger(&activity, &origin, &state.relay_actor_id)?
+        && let Some(receipt) =
+            from_stranger(&activity, &origin, &state.relay_actor_id, pending.is_some())?
     {
         return Ok(receipt);
     }
@@ -75,6 +81,14 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
         subscription,
         signer: &signer.owner.id,
         instance_confirmed,
+        pending: pending.as_ref().map(|p| Subscription {
+            actor: &p.actor_id,
+            follow_id: p
+                .follow
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        }),
     };
     let decision = relay::decide(&activity, &sender, ctx)?;
     tracing::debug!(kind = %activity.kind, actor = %activity.actor, ?decision, "inbox");
@@ -96,11 +110,18 @@ struct Received<'a> {
 
 /// What an instance that is not subscribed may send, decided before any key is fetched: a Follow of
 /// this relay (Public or the relay actor) goes on to verification, since it is how instances
-/// subscribe; an Undo, Accept or Reject changes nothing for a stranger and is acknowledged without
-/// fetching anything (`Some` receipt); a Follow of something else is ignored the same way; anything
-/// else is refused.
-fn from_stranger(activity: &Activity, origin: &str, relay_actor: &str) -> Result<Option<Receipt>> {
+/// subscribe, and so does an Undo when the instance has a Follow waiting for approval (`pending`), as
+/// it may withdraw it; any other Undo, an Accept or a Reject changes nothing for a stranger and is
+/// acknowledged without fetching anything (`Some` receipt); a Follow of something else is ignored the
+/// same way; anything else is refused.
+fn from_stranger(
+    activity: &Activity,
+    origin: &str,
+    relay_actor: &str,
+    pending: bool,
+) -> Result<Option<Receipt>> {
     match activity.kind.as_str() {
+        "Undo" if pending => Ok(None),
         "Follow" => Ok(match activity.object_id() {
             Some(object) if is_public_iri(object) || object == relay_actor => None,
             _ => Some(Receipt::Ignored(
@@ -156,6 +177,15 @@ async fn act(
             state.end_subscription(origin).await?;
             tracing::info!(instance = %origin, "unsubscribed");
             Ok(Receipt::Unsubscribed)
+        }
+        Decision::WithdrawPending => {
+            let withdrawn = state.store.withdraw_pending(origin, &sender.id).await?;
+            tracing::info!(instance = %origin, withdrawn, "Follow waiting for approval undone");
+            Ok(if withdrawn {
+                Receipt::Withdrawn
+            } else {
+                Receipt::Ignored("nothing waits for approval")
+            })
         }
         Decision::FollowBackAccepted => {
             tracing::info!(instance = %origin, "instance accepted the relay's follow");
