@@ -55,6 +55,9 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
     state.http.schemes().hint(&origin, claim.scheme);
     // Charged only once the signer is proven to speak for `origin`: a forged request naming someone
     // else's actor must not use up that instance's allowance.
+    if state.limiter.note_seen(&origin) {
+        remember_inbound(state, &origin);
+    }
     state.limiter.check(&origin)?;
     let sender = if signer.owner.id == activity.actor {
         signer.owner.clone()
@@ -97,6 +100,21 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
         signer: &signer.owner.id,
     };
     act(state, decision, &activity, &sender, &origin, received).await
+}
+
+/// Keeps the time of a verified inbox request in the store, in the background (called at most once a
+/// minute per instance; see [`crate::store::activity`]). Only subscribers and instances whose Follow
+/// got this far sign requests that come here.
+fn remember_inbound(state: &AppState, origin: &str) {
+    let (store, origin) = (state.store.clone(), origin.to_string());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    tokio::spawn(async move {
+        if let Err(e) = store.record_inbound(&origin, now).await {
+            tracing::warn!(instance = %origin, error = %e, "recording the last inbound time");
+        }
+    });
 }
 
 /// The request as it arrived, kept with the log entry for the indexer.
