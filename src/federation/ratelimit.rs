@@ -167,7 +167,10 @@ mod tests {
         assert!(limiter.last_seen("a.example").is_some());
         assert!(limiter.last_seen("c.example").is_none());
         // Once seen, again only when a new minute began (at most one of two calls in a row).
-        let again = [limiter.note_seen("a.example"), limiter.note_seen("a.example")];
+        let again = [
+            limiter.note_seen("a.example"),
+            limiter.note_seen("a.example"),
+        ];
         assert!(!again[0] || !again[1], "{again:?}");
     }
 
