@@ -352,25 +352,46 @@ impl Resolver {
                 let verified = entry.verified.load(Ordering::Relaxed);
                 self.fetch_entry(target, verified).await
             }
-            None => self.fetch_entry(target, false).await,
+            // A miss: concurrent misses of one document share one fetch (the cache runs one
+            // loader per key and hands its result to every waiter).
+            None => {
+                self.check_not_failed(target).await?;
+                self.keys
+                    .try_get_with(target.document.clone(), self.load_entry(target, false))
+                    .await
+                    .map_err(|e| unshare(e, &target.document))
+            }
         }
     }
 
-    /// Fetches the key document, caches the result (or the failure) and returns it.
-    async fn fetch_entry(&self, target: &KeyTarget<'_>, verified: bool) -> Result<Arc<KeyEntry>> {
-        if let Some(reason) = self.failed.get(&target.document).await {
-            return Err(Error::KeyFetch {
+    /// Fails at once for a document that failed to resolve within the negative TTL.
+    async fn check_not_failed(&self, target: &KeyTarget<'_>) -> Result<()> {
+        match self.failed.get(&target.document).await {
+            Some(reason) => Err(Error::KeyFetch {
                 url: target.document.clone(),
                 reason: format!("{reason} (failed recently; not retried yet)"),
-            });
+            }),
+            None => Ok(()),
         }
+    }
+
+    /// Fetches the key document again (a rotated or added key), caches the result (or the failure)
+    /// and returns it.
+    async fn fetch_entry(&self, target: &KeyTarget<'_>, verified: bool) -> Result<Arc<KeyEntry>> {
+        self.check_not_failed(target).await?;
+        let entry = self.load_entry(target, verified).await?;
+        self.keys
+            .insert(target.document.clone(), entry.clone())
+            .await;
+        Ok(entry)
+    }
+
+    /// Fetches and checks the key document; caches its owner, or the failure (not the entry itself).
+    async fn load_entry(&self, target: &KeyTarget<'_>, verified: bool) -> Result<Arc<KeyEntry>> {
         match self.resolve_document(target).await {
             Ok((keys, owner)) => {
                 let owner = Arc::new(owner);
                 let entry = Arc::new(KeyEntry::new(keys, owner.clone(), verified));
-                self.keys
-                    .insert(target.document.clone(), entry.clone())
-                    .await;
                 self.actors.insert(owner.id.clone(), owner).await;
                 Ok(entry)
             }
@@ -492,6 +513,25 @@ impl Resolver {
         }
         self.fetcher.get_json(url).await.map_err(sender_side)
     }
+}
+
+/// The error of a fetch several requests waited for, as each of them answers it: the error itself for
+/// the last one holding it, an equivalent one (same status, same words) for the others.
+fn unshare(shared: Arc<Error>, document: &str) -> Error {
+    Arc::try_unwrap(shared).unwrap_or_else(|e| match &*e {
+        Error::RateLimited(what) => Error::RateLimited(what.clone()),
+        Error::KeyUnusable(why) => Error::KeyUnusable(why.clone()),
+        Error::BadRequest(why) => Error::BadRequest(why.clone()),
+        Error::ForbiddenAddress(why) => Error::ForbiddenAddress(why.clone()),
+        Error::KeyFetch { url, reason } => Error::KeyFetch {
+            url: url.clone(),
+            reason: reason.clone(),
+        },
+        other => Error::KeyFetch {
+            url: document.to_string(),
+            reason: other.to_string(),
+        },
+    })
 }
 
 /// A failure to get or read a signer's document is the sender's problem: 401 with the reason, so the
