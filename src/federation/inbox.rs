@@ -9,6 +9,7 @@
 //! let [`crate::federation::relay::decide`] say what to do. Only after the log write is committed does the
 //! caller answer 202, so an accepted activity survives a crash.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -25,8 +26,13 @@ use crate::store::{NewEntry, Style, Subscribed, Subscriber};
 pub use crate::federation::receipt::Receipt;
 use crate::{Error, Result};
 
-/// Processes one inbox request.
-pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Receipt> {
+/// Processes one inbox request from `client` (its address, when known: failed key fetches are charged
+/// to it, see [`crate::federation::key_fetch_limit`]).
+pub async fn receive(
+    state: &AppState,
+    request: &SignedRequest<'_>,
+    client: Option<IpAddr>,
+) -> Result<Receipt> {
     let claim = httpsig::extract_claim(request, SystemTime::now())?;
     let activity = Activity::parse(request.body)?;
     relay::check_size(&activity, request.body.len())?;
@@ -47,10 +53,27 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
         return Ok(receipt);
     }
     // The keyId must be on the actor's host before anything is fetched for it (see the resolver).
+    let may_fetch = state.key_fetch_failures.may_fetch(client).await;
     let signer = state
         .resolver
-        .signer(&claim.key_id, &origin, |key| claim.verify(key))
-        .await?;
+        .signer_fetching(&claim.key_id, &origin, may_fetch, |key| claim.verify(key))
+        .await;
+    let signer = match signer {
+        Ok(signer) => signer,
+        // A key that could not be fetched or used: charged to the client, not only to its host.
+        Err(e @ (Error::KeyFetch { .. } | Error::KeyUnusable(_))) => {
+            state.key_fetch_failures.charge(client).await;
+            return Err(e);
+        }
+        Err(e @ Error::RateLimited(_)) if !may_fetch => {
+            state
+                .key_fetch_failures
+                .refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     relay::check_signer(&activity, &signer.owner, &claim.key_id)?;
     state.http.schemes().hint(&origin, claim.scheme);
     // Charged only once the signer is proven to speak for `origin`: a forged request naming someone

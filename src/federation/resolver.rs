@@ -256,6 +256,19 @@ impl Resolver {
         actor_host: &str,
         check: impl Fn(&PublicKey) -> Result<()>,
     ) -> Result<ResolvedKey> {
+        self.signer_fetching(key_id, actor_host, true, check).await
+    }
+
+    /// [`Resolver::signer`], fetching nothing when `may_fetch` is false: a key that is not cached
+    /// (or would be refetched) then fails with [`Error::RateLimited`]. The inbox says false for a
+    /// client over its allowance of failed key fetches.
+    pub async fn signer_fetching(
+        &self,
+        key_id: &str,
+        actor_host: &str,
+        may_fetch: bool,
+        check: impl Fn(&PublicKey) -> Result<()>,
+    ) -> Result<ResolvedKey> {
         let target = KeyTarget::parse(key_id)?;
         if target.host != actor_host {
             return Err(Error::KeyNotOwned {
@@ -263,7 +276,7 @@ impl Resolver {
                 actor: format!("an actor on {actor_host}"),
             });
         }
-        let entry = self.entry(&target).await?;
+        let entry = self.entry(&target, may_fetch).await?;
         let key = entry
             .find(key_id)
             .ok_or_else(|| not_listed(&entry, key_id))?;
@@ -274,7 +287,10 @@ impl Resolver {
             }
             Err(e) => e,
         };
-        if !entry.verified.load(Ordering::Relaxed) || !entry.claim_refetch(self.refetch_interval) {
+        if !may_fetch
+            || !entry.verified.load(Ordering::Relaxed)
+            || !entry.claim_refetch(self.refetch_interval)
+        {
             return Err(failure);
         }
         tracing::debug!(%key_id, "signature failed with a key that verified before: refetching it");
@@ -289,7 +305,7 @@ impl Resolver {
     /// The key `key_id` and its owner, without verifying anything (LD signature creators).
     pub async fn key(&self, key_id: &str) -> Result<ResolvedKey> {
         let target = KeyTarget::parse(key_id)?;
-        let entry = self.entry(&target).await?;
+        let entry = self.entry(&target, true).await?;
         let key = entry
             .find(key_id)
             .ok_or_else(|| not_listed(&entry, key_id))?;
@@ -340,8 +356,17 @@ impl Resolver {
 
     /// The cached entry of the key's document; fetched when absent, or when it does not list the key
     /// and was fetched longer than the refetch interval ago (a key added since).
-    async fn entry(&self, target: &KeyTarget<'_>) -> Result<Arc<KeyEntry>> {
-        match self.keys.get(&target.document).await {
+    async fn entry(&self, target: &KeyTarget<'_>, may_fetch: bool) -> Result<Arc<KeyEntry>> {
+        let cached = self.keys.get(&target.document).await;
+        if !may_fetch {
+            return cached.ok_or_else(|| {
+                Error::RateLimited(format!(
+                    "key fetches for {} (too many failed from this address)",
+                    target.host
+                ))
+            });
+        }
+        match cached {
             Some(entry)
                 if entry.find(target.key_id).is_some()
                     || !entry.claim_refetch(self.refetch_interval) =>
