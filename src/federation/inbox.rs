@@ -233,7 +233,14 @@ async fn act(
             Ok(Receipt::Ignored("accept noted"))
         }
         Decision::CheckObject(object_id) => {
-            let object = state.http.get_json(&object_id).await?;
+            // The object lives on the sender's own host: when that fails, the sender is told (4xx),
+            // not asked to retry a relay failure (502) that is not the relay's.
+            let object = state.http.get_json(&object_id).await.map_err(|e| match e {
+                Error::Fetch { url, reason } => Error::BadRequest(format!(
+                    "the announced object {url} could not be fetched from its server: {reason}"
+                )),
+                other => other,
+            })?;
             let next = relay::check_fetched_object(activity, &object, &object_id)?;
             Box::pin(act(state, next, activity, sender, origin, received)).await
         }

@@ -405,6 +405,15 @@ async fn litepub_announce_is_checked_by_fetching_the_object() {
     eventually("the public note", || mastodon.got_object(&public_note)).await;
     flush(&pleroma, &[&mastodon]).await;
     assert_eq!(mastodon.count_mentions(&private_note), 0);
+    // The sender's own server failing to serve the object is the sender's problem: 4xx, never 502.
+    let broken_note = format!("{}/objects/broken-1", pleroma.base);
+    pleroma.answer_status(&Instance::path_of(&broken_note), 500);
+    let missing_note = format!("{}/objects/missing-1", pleroma.base);
+    for (n, note) in [(3, &broken_note), (4, &missing_note)] {
+        let (status, body) = pleroma.post_as_instance(&announce_of(note, n)).await;
+        assert!(status.is_client_error(), "{note}: {status} {body}");
+        assert!(body.contains("could not be fetched"), "{body}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
