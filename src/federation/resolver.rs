@@ -312,14 +312,13 @@ impl Resolver {
         Ok(entry.resolved(key))
     }
 
-    /// An actor by id (cached, slimmed).
+    /// An actor by id (cached, slimmed; concurrent misses of one actor share one fetch).
     pub async fn actor(&self, id: &str) -> Result<Arc<Actor>> {
-        if let Some(found) = self.actors.get(id).await {
-            return Ok(found);
-        }
-        let actor = Arc::new(slim(self.fetch_actor(id).await?)?);
-        self.actors.insert(id.to_string(), actor.clone()).await;
-        Ok(actor)
+        let fetch = async { Ok::<_, Error>(Arc::new(slim(self.fetch_actor(id).await?)?)) };
+        self.actors
+            .try_get_with(id.to_string(), fetch)
+            .await
+            .map_err(|e| unshare(e, id))
     }
 
     /// Forgets the actor `actor_id` and every key it owns (after its Update or Delete), so the next

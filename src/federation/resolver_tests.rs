@@ -814,4 +814,26 @@ async fn concurrent_verifications_of_a_new_key_share_one_fetch() {
         assert_eq!(error.status().as_u16(), 401, "{error}");
     }
     assert_eq!(fake.count(missing), 1);
+
+    // Actors looked up by id (a Follow's sender signed by another key) too.
+    let actor = "https://new.example/users/b";
+    fake.serve(
+        actor,
+        actor_doc(
+            actor,
+            &format!("{actor}#main-key"),
+            signing.public_key_pem(),
+            json!({}),
+        ),
+    );
+    let lookups: Vec<_> = (0..8)
+        .map(|_| {
+            let resolver = resolver.clone();
+            tokio::spawn(async move { resolver.actor(actor).await.map(|a| a.id.clone()) })
+        })
+        .collect();
+    for found in lookups {
+        assert_eq!(found.await.unwrap().unwrap(), actor);
+    }
+    assert_eq!(fake.count(actor), 1);
 }
