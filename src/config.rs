@@ -53,6 +53,9 @@ pub struct Config {
     pub resolver_cache_bytes: u64,
     /// Key and actor fetches allowed per remote host and minute; 0 turns the limit off.
     pub key_fetches_per_host_per_minute: u32,
+    /// Failed signature key fetches allowed per client address and minute, after which that address's
+    /// requests fetch no keys until the minute is over; 0 turns the limit off.
+    pub key_fetch_failures_per_ip_per_minute: u32,
     /// Inbox requests per second allowed per instance, sustained; 0 turns limiting off.
     pub inbound_rate_per_instance: u32,
     /// Inbox requests an instance may send at once before the sustained rate applies.
@@ -144,6 +147,7 @@ impl Default for Config {
             key_cache_secs: 24 * 3600,
             resolver_cache_bytes: 32 * 1024 * 1024,
             key_fetches_per_host_per_minute: 120,
+            key_fetch_failures_per_ip_per_minute: 30,
             inbound_rate_per_instance: 100,
             inbound_burst_per_instance: 1000,
             admin_token: String::new(),

@@ -14,6 +14,7 @@ use crate::discovery::indexer::{Indexer, Settings as IndexerSettings};
 use crate::discovery::{IndexSink, index_sink};
 use crate::federation::delivery::{Backoff, Engine};
 use crate::federation::instance_actor::InstanceActors;
+use crate::federation::key_fetch_limit::KeyFetchFailures;
 use crate::federation::keyfile;
 use crate::federation::net::{AddressPolicy, Http, HttpSettings};
 use crate::federation::ratelimit::InboxLimiter;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Per-instance inbox limits.
     pub limiter: InboxLimiter,
+    /// Failed signature key fetches per client address.
+    pub key_fetch_failures: KeyFetchFailures,
     /// Whether a subscribing actor is its instance's own actor.
     pub instance_actors: InstanceActors,
     /// When the relay started.
@@ -170,6 +173,7 @@ impl AppState {
             engine.start(subscriber);
         }
         let instance_actors = InstanceActors::new(http.clone());
+        let key_fetch_failures = KeyFetchFailures::new(config.key_fetch_failures_per_ip_per_minute);
         let max_connections_per_ip = config.max_connections_per_ip;
         let limiter = InboxLimiter::new(
             config.inbound_rate_per_instance,
@@ -229,6 +233,7 @@ impl AppState {
             resolver,
             engine,
             limiter,
+            key_fetch_failures,
             instance_actors,
             started: Instant::now(),
             curation,

@@ -67,6 +67,8 @@ pub struct Settings {
     pub fetch_concurrency: usize,
     /// How often stale authors are refreshed and posts past retention dropped.
     pub sweep_every: Duration,
+    /// How soon an author whose refresh failed is tried again.
+    pub refresh_retry: Duration,
 }
 
 impl Settings {
@@ -80,6 +82,7 @@ impl Settings {
             purge_on_unsubscribe: config.purge_on_unsubscribe,
             fetch_concurrency: config.index_fetch_concurrency as usize,
             sweep_every: SWEEP_EVERY,
+            refresh_retry: REFRESH_RETRY,
         }
     }
 }
@@ -134,6 +137,9 @@ pub struct Indexer {
     dirty: AtomicBool,
     /// Unix seconds of the last accepted activity per instance.
     last_activity: Mutex<HashMap<String, i64>>,
+    /// Authors whose last refresh answered 404: a second 404 in a row removes them (one alone may be
+    /// a passing fault of their server; 410 removes at once).
+    not_found_once: Mutex<HashSet<String>>,
     /// Counters.
     pub stats: Stats,
 }
@@ -165,6 +171,7 @@ impl Indexer {
             saved: AtomicU64::new(cursor),
             dirty: AtomicBool::new(false),
             last_activity: Mutex::new(HashMap::new()),
+            not_found_once: Mutex::new(HashSet::new()),
             stats: Stats::default(),
         }))
     }
@@ -603,18 +610,21 @@ impl Indexer {
                 self.forget_author(&id).await;
                 continue;
             }
-            let change = match self.authors.refetch(&id, &self.fetcher).await {
+            let fetched = self.authors.refetch(&id, &self.fetcher).await;
+            let gone = self.author_gone(&id, &fetched);
+            let change = match fetched {
                 Ok(author) => {
                     self.note_author(&id, unix_now()).await;
                     Outcome::Profile(author)
                 }
-                Err(Error::Fetch { reason, .. }) if reason.starts_with("HTTP 410") => {
+                Err(_) if gone => {
+                    tracing::info!(actor = %id, "indexer: author gone; removing it");
                     self.forget_author(&id).await;
                     Outcome::RemoveActor(id.clone())
                 }
                 Err(e) => {
                     tracing::debug!(actor = %id, error = %e, "indexer: author refresh failed");
-                    let retry = unix_now() - refresh + REFRESH_RETRY.as_secs() as i64;
+                    let retry = unix_now() - refresh + self.settings.refresh_retry.as_secs() as i64;
                     self.note_author(&id, retry).await;
                     continue;
                 }
@@ -629,6 +639,28 @@ impl Indexer {
             .await;
         if let Err(e) = expired {
             tracing::error!(error = %e, "indexer: dropping posts past retention");
+        }
+    }
+
+    /// Whether a refresh says the author is gone for good: its server answered 410, or 404 for the
+    /// second refresh in a row. Anything else ends a run of 404s.
+    fn author_gone<T>(&self, id: &str, fetched: &Result<T>) -> bool {
+        let Ok(mut not_found) = self.not_found_once.lock() else {
+            return false;
+        };
+        match fetched {
+            Err(Error::Fetch { reason, .. }) if reason.starts_with("HTTP 410") => {
+                not_found.remove(id);
+                true
+            }
+            Err(Error::Fetch { reason, .. }) if reason.starts_with("HTTP 404") => {
+                // The second 404 in a row finds the first one noted.
+                !not_found.insert(id.to_string()) && not_found.remove(id)
+            }
+            _ => {
+                not_found.remove(id);
+                false
+            }
         }
     }
 

@@ -111,6 +111,16 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// What a worker last wrote to the store, and what it has to add.
+struct Progress {
+    /// The cursor as persisted.
+    cursor: u64,
+    /// Entries skipped since the last write.
+    skipped: u64,
+    /// The last delivery time written.
+    last_delivered: Option<u64>,
+}
+
 struct Worker {
     task: AbortHandle,
     health: Arc<Mutex<Health>>,
@@ -219,8 +229,11 @@ impl Engine {
             }
         };
         let mut reader = LogReader::new(self.store.clone(), sub.cursor, BATCH);
-        let mut persisted = sub.cursor;
-        let mut skipped = 0u64;
+        let mut progress = Progress {
+            cursor: sub.cursor,
+            skipped: 0,
+            last_delivered: None,
+        };
         let mut last_persist = Instant::now();
         loop {
             let batch = match reader.next().await {
@@ -233,7 +246,7 @@ impl Engine {
             };
             let cursor = reader.cursor();
             if batch.entries.is_empty() {
-                self.persist(&sub.authority, cursor, &mut persisted, &mut skipped)
+                self.persist(&sub.authority, cursor, &mut progress, &health)
                     .await;
                 last_persist = Instant::now();
                 // Wait for the head to move past the cursor.
@@ -246,31 +259,46 @@ impl Engine {
                 let lost = batch.pruned;
                 tracing::warn!(subscriber = %sub.authority, lost, "entries pruned before delivery; skipping ahead");
                 self.stats.pruned_skips.fetch_add(lost, Ordering::Relaxed);
-                skipped += lost;
+                progress.skipped += lost;
             }
             for entry in batch.entries {
                 if entry.is_for(&sub.authority)
                     && !self.deliver(&sub, &mut client, &entry, &health).await
                 {
-                    skipped += 1;
+                    progress.skipped += 1;
                 }
             }
             if last_persist.elapsed() >= PERSIST_EVERY {
-                self.persist(&sub.authority, cursor, &mut persisted, &mut skipped)
+                self.persist(&sub.authority, cursor, &mut progress, &health)
                     .await;
                 last_persist = Instant::now();
             }
         }
     }
 
-    async fn persist(&self, authority: &str, cursor: u64, persisted: &mut u64, skipped: &mut u64) {
-        if cursor == *persisted && *skipped == 0 {
+    /// Writes the worker's cursor, the entries it skipped since the last write, and the time of its
+    /// last accepted delivery, when any of them changed.
+    async fn persist(
+        &self,
+        authority: &str,
+        cursor: u64,
+        progress: &mut Progress,
+        health: &Mutex<Health>,
+    ) {
+        let delivered = health.lock().ok().and_then(|h| h.last_delivered);
+        let new_delivery = delivered.filter(|_| delivered != progress.last_delivered);
+        if cursor == progress.cursor && progress.skipped == 0 && new_delivery.is_none() {
             return;
         }
-        match self.store.advance_cursor(authority, cursor, *skipped).await {
+        match self
+            .store
+            .advance_cursor(authority, cursor, progress.skipped, new_delivery)
+            .await
+        {
             Ok(()) => {
-                *persisted = cursor;
-                *skipped = 0;
+                progress.cursor = cursor;
+                progress.skipped = 0;
+                progress.last_delivered = delivered;
             }
             Err(e) => tracing::error!(subscriber = %authority, error = %e, "persisting cursor"),
         }

@@ -9,6 +9,7 @@
 //! let [`crate::federation::relay::decide`] say what to do. Only after the log write is committed does the
 //! caller answer 202, so an accepted activity survives a crash.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -25,8 +26,13 @@ use crate::store::{NewEntry, Style, Subscribed, Subscriber};
 pub use crate::federation::receipt::Receipt;
 use crate::{Error, Result};
 
-/// Processes one inbox request.
-pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Receipt> {
+/// Processes one inbox request from `client` (its address, when known: failed key fetches are charged
+/// to it, see [`crate::federation::key_fetch_limit`]).
+pub async fn receive(
+    state: &AppState,
+    request: &SignedRequest<'_>,
+    client: Option<IpAddr>,
+) -> Result<Receipt> {
     let claim = httpsig::extract_claim(request, SystemTime::now())?;
     let activity = Activity::parse(request.body)?;
     relay::check_size(&activity, request.body.len())?;
@@ -35,20 +41,46 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
         .ok_or_else(|| Error::BadRequest(format!("actor {:?} is not a URL", activity.actor)))?;
     admission::check_blocked(state, &origin)?;
     let subscribed = state.store.subscribed_style(&origin);
+    // An Undo from an instance that is not subscribed may withdraw its Follow waiting for approval.
+    let pending = match (subscribed, activity.kind.as_str()) {
+        (None, "Undo") => state.store.pending_of(&origin).await?,
+        _ => None,
+    };
     if subscribed.is_none()
-        && let Some(receipt) = from_stranger(&activity, &origin, &state.relay_actor_id)?
+        && let Some(receipt) =
+            from_stranger(&activity, &origin, &state.relay_actor_id, pending.is_some())?
     {
         return Ok(receipt);
     }
     // The keyId must be on the actor's host before anything is fetched for it (see the resolver).
+    let may_fetch = state.key_fetch_failures.may_fetch(client).await;
     let signer = state
         .resolver
-        .signer(&claim.key_id, &origin, |key| claim.verify(key))
-        .await?;
+        .signer_fetching(&claim.key_id, &origin, may_fetch, |key| claim.verify(key))
+        .await;
+    let signer = match signer {
+        Ok(signer) => signer,
+        // A key that could not be fetched or used: charged to the client, not only to its host.
+        Err(e @ (Error::KeyFetch { .. } | Error::KeyUnusable(_))) => {
+            state.key_fetch_failures.charge(client).await;
+            return Err(e);
+        }
+        Err(e @ Error::RateLimited(_)) if !may_fetch => {
+            state
+                .key_fetch_failures
+                .refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     relay::check_signer(&activity, &signer.owner, &claim.key_id)?;
     state.http.schemes().hint(&origin, claim.scheme);
     // Charged only once the signer is proven to speak for `origin`: a forged request naming someone
     // else's actor must not use up that instance's allowance.
+    if state.limiter.note_seen(&origin) {
+        remember_inbound(state, &origin);
+    }
     state.limiter.check(&origin)?;
     let sender = if signer.owner.id == activity.actor {
         signer.owner.clone()
@@ -75,6 +107,14 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
         subscription,
         signer: &signer.owner.id,
         instance_confirmed,
+        pending: pending.as_ref().map(|p| Subscription {
+            actor: &p.actor_id,
+            follow_id: p
+                .follow
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        }),
     };
     let decision = relay::decide(&activity, &sender, ctx)?;
     tracing::debug!(kind = %activity.kind, actor = %activity.actor, ?decision, "inbox");
@@ -83,6 +123,21 @@ pub async fn receive(state: &AppState, request: &SignedRequest<'_>) -> Result<Re
         signer: &signer.owner.id,
     };
     act(state, decision, &activity, &sender, &origin, received).await
+}
+
+/// Keeps the time of a verified inbox request in the store, in the background (called at most once a
+/// minute per instance; see [`crate::store::activity`]). Only subscribers and instances whose Follow
+/// got this far sign requests that come here.
+fn remember_inbound(state: &AppState, origin: &str) {
+    let (store, origin) = (state.store.clone(), origin.to_string());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    tokio::spawn(async move {
+        if let Err(e) = store.record_inbound(&origin, now).await {
+            tracing::warn!(instance = %origin, error = %e, "recording the last inbound time");
+        }
+    });
 }
 
 /// The request as it arrived, kept with the log entry for the indexer.
@@ -96,11 +151,18 @@ struct Received<'a> {
 
 /// What an instance that is not subscribed may send, decided before any key is fetched: a Follow of
 /// this relay (Public or the relay actor) goes on to verification, since it is how instances
-/// subscribe; an Undo, Accept or Reject changes nothing for a stranger and is acknowledged without
-/// fetching anything (`Some` receipt); a Follow of something else is ignored the same way; anything
-/// else is refused.
-fn from_stranger(activity: &Activity, origin: &str, relay_actor: &str) -> Result<Option<Receipt>> {
+/// subscribe, and so does an Undo when the instance has a Follow waiting for approval (`pending`), as
+/// it may withdraw it; any other Undo, an Accept or a Reject changes nothing for a stranger and is
+/// acknowledged without fetching anything (`Some` receipt); a Follow of something else is ignored the
+/// same way; anything else is refused.
+fn from_stranger(
+    activity: &Activity,
+    origin: &str,
+    relay_actor: &str,
+    pending: bool,
+) -> Result<Option<Receipt>> {
     match activity.kind.as_str() {
+        "Undo" if pending => Ok(None),
         "Follow" => Ok(match activity.object_id() {
             Some(object) if is_public_iri(object) || object == relay_actor => None,
             _ => Some(Receipt::Ignored(
@@ -157,12 +219,28 @@ async fn act(
             tracing::info!(instance = %origin, "unsubscribed");
             Ok(Receipt::Unsubscribed)
         }
+        Decision::WithdrawPending => {
+            let withdrawn = state.store.withdraw_pending(origin, &sender.id).await?;
+            tracing::info!(instance = %origin, withdrawn, "Follow waiting for approval undone");
+            Ok(if withdrawn {
+                Receipt::Withdrawn
+            } else {
+                Receipt::Ignored("nothing waits for approval")
+            })
+        }
         Decision::FollowBackAccepted => {
             tracing::info!(instance = %origin, "instance accepted the relay's follow");
             Ok(Receipt::Ignored("accept noted"))
         }
         Decision::CheckObject(object_id) => {
-            let object = state.http.get_json(&object_id).await?;
+            // The object lives on the sender's own host: when that fails, the sender is told (4xx),
+            // not asked to retry a relay failure (502) that is not the relay's.
+            let object = state.http.get_json(&object_id).await.map_err(|e| match e {
+                Error::Fetch { url, reason } => Error::BadRequest(format!(
+                    "the announced object {url} could not be fetched from its server: {reason}"
+                )),
+                other => other,
+            })?;
             let next = relay::check_fetched_object(activity, &object, &object_id)?;
             Box::pin(act(state, next, activity, sender, origin, received)).await
         }

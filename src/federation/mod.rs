@@ -5,6 +5,7 @@ pub mod host_slots;
 pub mod inbox;
 pub mod inbox_client;
 pub mod instance_actor;
+pub mod key_fetch_limit;
 pub mod keyfile;
 pub mod net;
 pub mod nodeinfo;

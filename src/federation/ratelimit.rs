@@ -48,7 +48,6 @@ impl InboxLimiter {
     /// Takes one request from `instance`'s bucket (its override's when it has one), or says it is
     /// over its limit.
     pub fn check(&self, instance: &str) -> Result<()> {
-        self.note_seen(instance);
         let allowed = match self
             .overrides
             .read()
@@ -70,20 +69,27 @@ impl InboxLimiter {
         }
     }
 
-    /// Notes that `instance` was heard from now; a read lock and an atomic store for known instances
-    /// (every verified inbox request passes here).
-    fn note_seen(&self, instance: &str) {
+    /// Notes that `instance` was heard from now; a read lock and an atomic swap for known instances
+    /// (every verified inbox request passes here, before [`InboxLimiter::check`]). True when this is
+    /// the first time in this minute, or since the relay started: the caller then keeps the time in
+    /// the store, so it is written at most once a minute per instance.
+    pub fn note_seen(&self, instance: &str) -> bool {
         let now = unix_now();
+        let new_minute = |before: i64| before / 60 != now / 60;
         if let Ok(seen) = self.last_seen.read()
             && let Some(at) = seen.get(instance)
         {
-            at.store(now, Ordering::Relaxed);
-            return;
+            return new_minute(at.swap(now, Ordering::Relaxed));
         }
-        if let Ok(mut seen) = self.last_seen.write() {
-            seen.entry(instance.to_string())
-                .or_insert_with(|| AtomicI64::new(now))
-                .store(now, Ordering::Relaxed);
+        match self.last_seen.write() {
+            Ok(mut seen) => match seen.get(instance) {
+                Some(at) => new_minute(at.swap(now, Ordering::Relaxed)),
+                None => {
+                    seen.insert(instance.to_string(), AtomicI64::new(now));
+                    true
+                }
+            },
+            Err(_) => false,
         }
     }
 
@@ -157,8 +163,15 @@ mod tests {
             "forgetting idle buckets keeps the ones in use"
         );
         assert_eq!(limiter.hits.load(Ordering::Relaxed), 2);
+        assert!(limiter.note_seen("a.example"), "first time seen");
         assert!(limiter.last_seen("a.example").is_some());
         assert!(limiter.last_seen("c.example").is_none());
+        // Once seen, again only when a new minute began (at most one of two calls in a row).
+        let again = [
+            limiter.note_seen("a.example"),
+            limiter.note_seen("a.example"),
+        ];
+        assert!(!again[0] || !again[1], "{again:?}");
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub enum Receipt {
     Subscribed,
     /// The instance's subscription was removed.
     Unsubscribed,
+    /// The instance's Follow waiting for approval was withdrawn.
+    Withdrawn,
     /// The activity or its object was relayed before.
     Duplicate,
     /// Valid, but there is nothing to relay; carries the reason.
@@ -24,6 +26,7 @@ impl Receipt {
             Receipt::Queued(seq) => format!("queued as {seq}"),
             Receipt::Subscribed => "subscribed".into(),
             Receipt::Unsubscribed => "unsubscribed".into(),
+            Receipt::Withdrawn => "withdrawn".into(),
             Receipt::Duplicate => "duplicate".into(),
             Receipt::Ignored(why) => format!("ignored: {why}"),
         }

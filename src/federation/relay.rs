@@ -21,6 +21,8 @@ pub enum Decision {
     RejectFollow(&'static str),
     /// Remove the sender's subscription.
     Unsubscribe,
+    /// Withdraw the sender's Follow that waits for an admin's approval.
+    WithdrawPending,
     /// The instance accepted the relay's own Follow (LitePub); nothing to send.
     FollowBackAccepted,
     /// Forward to the other subscribers.
@@ -55,6 +57,9 @@ pub struct Context<'a> {
     /// The stored subscription of the sender's instance (its subscriber actor and Follow id), when
     /// subscribed; what an Undo is checked against, and what a Follow may not take over.
     pub subscription: Option<Subscription<'a>>,
+    /// The instance's Follow waiting for approval, when it is not subscribed: what an Undo withdrawing
+    /// it is checked against (the inbox looks it up for an Undo only).
+    pub pending: Option<Subscription<'a>>,
     /// The actor whose key signed the request.
     pub signer: &'a str,
     /// Whether the sender's instance confirmed (WebFinger, NodeInfo) that the sender is its own actor;
@@ -212,8 +217,18 @@ pub fn decide(activity: &Activity, sender: &Actor, ctx: Context<'_>) -> Result<D
     let kind = activity.kind.as_str();
     match kind {
         "Follow" => Ok(decide_follow(activity, sender, ctx)),
-        "Undo" if ctx.subscribed.is_none() => Ok(Decision::Ignore("not subscribed")),
-        "Undo" if undoes_follow(activity, ctx) => Ok(decide_unfollow(activity, ctx)),
+        "Undo" if ctx.subscribed.is_none() => Ok(match ctx.pending {
+            Some(pending) if undoes_follow(activity, pending) => {
+                match check_undo(activity, pending, ctx) {
+                    Ok(()) => Decision::WithdrawPending,
+                    Err(reason) => Decision::Ignore(reason),
+                }
+            }
+            _ => Decision::Ignore("not subscribed"),
+        }),
+        "Undo" if ctx.subscription.is_some_and(|s| undoes_follow(activity, s)) => {
+            Ok(decide_unfollow(activity, ctx))
+        }
         "Accept" if activity.object_kind() == Some("Follow") || activity.object_id().is_some() => {
             Ok(Decision::FollowBackAccepted)
         }
@@ -289,12 +304,10 @@ pub fn follow_style(activity: &Activity, relay_actor: &str) -> Option<Style> {
     }
 }
 
-/// Whether an Undo is about a Follow: it embeds one, or names the subscription's Follow by id.
-fn undoes_follow(activity: &Activity, ctx: Context<'_>) -> bool {
+/// Whether an Undo is about a Follow: it embeds one, or names `follow`'s id.
+fn undoes_follow(activity: &Activity, follow: Subscription<'_>) -> bool {
     activity.object_kind() == Some("Follow")
-        || ctx
-            .subscription
-            .is_some_and(|s| !s.follow_id.is_empty() && activity.object_id() == Some(s.follow_id))
+        || (!follow.follow_id.is_empty() && activity.object_id() == Some(follow.follow_id))
 }
 
 /// Only the actor that subscribed, signing for itself, ends a subscription, and only by undoing that
@@ -303,20 +316,34 @@ fn decide_unfollow(activity: &Activity, ctx: Context<'_>) -> Decision {
     let Some(sub) = ctx.subscription else {
         return Decision::Ignore("not subscribed");
     };
-    if activity.actor != sub.actor || ctx.signer != sub.actor {
-        return Decision::Ignore("only the actor that subscribed can unsubscribe");
+    match check_undo(activity, sub, ctx) {
+        Ok(()) => Decision::Unsubscribe,
+        Err(reason) => Decision::Ignore(reason),
     }
-    let by_id = !sub.follow_id.is_empty() && activity.object_id() == Some(sub.follow_id);
-    let embedded = activity.embedded_object().is_some_and(|follow| {
-        has_type(follow, "Follow")
-            && get_id(follow, "actor").is_none_or(|actor| actor == sub.actor)
-            && get_id(follow, "object")
+}
+
+/// Whether `activity` undoes `follow` (a subscription, or a Follow waiting for approval): sent and
+/// signed by the actor that followed, naming that Follow by id or embedding a Follow of Public or of
+/// the relay actor by it. `Err` says why not.
+fn check_undo(
+    activity: &Activity,
+    follow: Subscription<'_>,
+    ctx: Context<'_>,
+) -> std::result::Result<(), &'static str> {
+    if activity.actor != follow.actor || ctx.signer != follow.actor {
+        return Err("only the actor that subscribed can unsubscribe");
+    }
+    let by_id = !follow.follow_id.is_empty() && activity.object_id() == Some(follow.follow_id);
+    let embedded = activity.embedded_object().is_some_and(|embedded| {
+        has_type(embedded, "Follow")
+            && get_id(embedded, "actor").is_none_or(|actor| actor == follow.actor)
+            && get_id(embedded, "object")
                 .is_some_and(|object| is_public_iri(object) || object == ctx.relay_actor)
     });
     if by_id || embedded {
-        Decision::Unsubscribe
+        Ok(())
     } else {
-        Decision::Ignore("Undo of a Follow that is not this instance's subscription")
+        Err("Undo of a Follow that is not this instance's subscription")
     }
 }
 
@@ -461,6 +488,7 @@ mod tests {
             }),
             signer: SUBSCRIBER,
             instance_confirmed: false,
+            pending: None,
         }
     }
 
@@ -615,6 +643,45 @@ mod tests {
         );
         assert!(
             check_signer(&bob_post, &fedify, "https://a.example/users/__instance__#k").is_err()
+        );
+    }
+
+    #[test]
+    fn an_undo_withdraws_a_follow_waiting_for_approval_only_by_its_sender() {
+        let instance = actor(SUBSCRIBER, "Application");
+        let undo = |by: &str, object: serde_json::Value| {
+            activity(
+                json!({"id": format!("{by}#undo"), "type": "Undo", "actor": by, "object": object}),
+            )
+        };
+        let waiting = Context {
+            pending: Some(Subscription {
+                actor: SUBSCRIBER,
+                follow_id: FOLLOW_ID,
+            }),
+            ..ctx(None)
+        };
+        assert_eq!(
+            decide(&undo(SUBSCRIBER, json!(FOLLOW_ID)), &instance, waiting).unwrap(),
+            Decision::WithdrawPending
+        );
+        let embedded = follow_of_public(FOLLOW_ID, SUBSCRIBER).raw;
+        assert_eq!(
+            decide(&undo(SUBSCRIBER, embedded), &instance, waiting).unwrap(),
+            Decision::WithdrawPending
+        );
+        let alice = actor(ALICE, "Person");
+        let as_alice = Context {
+            signer: ALICE,
+            ..waiting
+        };
+        assert!(matches!(
+            decide(&undo(ALICE, json!(FOLLOW_ID)), &alice, as_alice).unwrap(),
+            Decision::Ignore(_)
+        ));
+        assert_eq!(
+            decide(&undo(SUBSCRIBER, json!(FOLLOW_ID)), &instance, ctx(None)).unwrap(),
+            Decision::Ignore("not subscribed")
         );
     }
 

@@ -256,6 +256,19 @@ impl Resolver {
         actor_host: &str,
         check: impl Fn(&PublicKey) -> Result<()>,
     ) -> Result<ResolvedKey> {
+        self.signer_fetching(key_id, actor_host, true, check).await
+    }
+
+    /// [`Resolver::signer`], fetching nothing when `may_fetch` is false: a key that is not cached
+    /// (or would be refetched) then fails with [`Error::RateLimited`]. The inbox says false for a
+    /// client over its allowance of failed key fetches.
+    pub async fn signer_fetching(
+        &self,
+        key_id: &str,
+        actor_host: &str,
+        may_fetch: bool,
+        check: impl Fn(&PublicKey) -> Result<()>,
+    ) -> Result<ResolvedKey> {
         let target = KeyTarget::parse(key_id)?;
         if target.host != actor_host {
             return Err(Error::KeyNotOwned {
@@ -263,7 +276,7 @@ impl Resolver {
                 actor: format!("an actor on {actor_host}"),
             });
         }
-        let entry = self.entry(&target).await?;
+        let entry = self.entry(&target, may_fetch).await?;
         let key = entry
             .find(key_id)
             .ok_or_else(|| not_listed(&entry, key_id))?;
@@ -274,7 +287,10 @@ impl Resolver {
             }
             Err(e) => e,
         };
-        if !entry.verified.load(Ordering::Relaxed) || !entry.claim_refetch(self.refetch_interval) {
+        if !may_fetch
+            || !entry.verified.load(Ordering::Relaxed)
+            || !entry.claim_refetch(self.refetch_interval)
+        {
             return Err(failure);
         }
         tracing::debug!(%key_id, "signature failed with a key that verified before: refetching it");
@@ -289,21 +305,20 @@ impl Resolver {
     /// The key `key_id` and its owner, without verifying anything (LD signature creators).
     pub async fn key(&self, key_id: &str) -> Result<ResolvedKey> {
         let target = KeyTarget::parse(key_id)?;
-        let entry = self.entry(&target).await?;
+        let entry = self.entry(&target, true).await?;
         let key = entry
             .find(key_id)
             .ok_or_else(|| not_listed(&entry, key_id))?;
         Ok(entry.resolved(key))
     }
 
-    /// An actor by id (cached, slimmed).
+    /// An actor by id (cached, slimmed; concurrent misses of one actor share one fetch).
     pub async fn actor(&self, id: &str) -> Result<Arc<Actor>> {
-        if let Some(found) = self.actors.get(id).await {
-            return Ok(found);
-        }
-        let actor = Arc::new(slim(self.fetch_actor(id).await?)?);
-        self.actors.insert(id.to_string(), actor.clone()).await;
-        Ok(actor)
+        let fetch = async { Ok::<_, Error>(Arc::new(slim(self.fetch_actor(id).await?)?)) };
+        self.actors
+            .try_get_with(id.to_string(), fetch)
+            .await
+            .map_err(|e| unshare(e, id))
     }
 
     /// Forgets the actor `actor_id` and every key it owns (after its Update or Delete), so the next
@@ -340,8 +355,17 @@ impl Resolver {
 
     /// The cached entry of the key's document; fetched when absent, or when it does not list the key
     /// and was fetched longer than the refetch interval ago (a key added since).
-    async fn entry(&self, target: &KeyTarget<'_>) -> Result<Arc<KeyEntry>> {
-        match self.keys.get(&target.document).await {
+    async fn entry(&self, target: &KeyTarget<'_>, may_fetch: bool) -> Result<Arc<KeyEntry>> {
+        let cached = self.keys.get(&target.document).await;
+        if !may_fetch {
+            return cached.ok_or_else(|| {
+                Error::RateLimited(format!(
+                    "key fetches for {} (too many failed from this address)",
+                    target.host
+                ))
+            });
+        }
+        match cached {
             Some(entry)
                 if entry.find(target.key_id).is_some()
                     || !entry.claim_refetch(self.refetch_interval) =>
@@ -352,25 +376,46 @@ impl Resolver {
                 let verified = entry.verified.load(Ordering::Relaxed);
                 self.fetch_entry(target, verified).await
             }
-            None => self.fetch_entry(target, false).await,
+            // A miss: concurrent misses of one document share one fetch (the cache runs one
+            // loader per key and hands its result to every waiter).
+            None => {
+                self.check_not_failed(target).await?;
+                self.keys
+                    .try_get_with(target.document.clone(), self.load_entry(target, false))
+                    .await
+                    .map_err(|e| unshare(e, &target.document))
+            }
         }
     }
 
-    /// Fetches the key document, caches the result (or the failure) and returns it.
-    async fn fetch_entry(&self, target: &KeyTarget<'_>, verified: bool) -> Result<Arc<KeyEntry>> {
-        if let Some(reason) = self.failed.get(&target.document).await {
-            return Err(Error::KeyFetch {
+    /// Fails at once for a document that failed to resolve within the negative TTL.
+    async fn check_not_failed(&self, target: &KeyTarget<'_>) -> Result<()> {
+        match self.failed.get(&target.document).await {
+            Some(reason) => Err(Error::KeyFetch {
                 url: target.document.clone(),
                 reason: format!("{reason} (failed recently; not retried yet)"),
-            });
+            }),
+            None => Ok(()),
         }
+    }
+
+    /// Fetches the key document again (a rotated or added key), caches the result (or the failure)
+    /// and returns it.
+    async fn fetch_entry(&self, target: &KeyTarget<'_>, verified: bool) -> Result<Arc<KeyEntry>> {
+        self.check_not_failed(target).await?;
+        let entry = self.load_entry(target, verified).await?;
+        self.keys
+            .insert(target.document.clone(), entry.clone())
+            .await;
+        Ok(entry)
+    }
+
+    /// Fetches and checks the key document; caches its owner, or the failure (not the entry itself).
+    async fn load_entry(&self, target: &KeyTarget<'_>, verified: bool) -> Result<Arc<KeyEntry>> {
         match self.resolve_document(target).await {
             Ok((keys, owner)) => {
                 let owner = Arc::new(owner);
                 let entry = Arc::new(KeyEntry::new(keys, owner.clone(), verified));
-                self.keys
-                    .insert(target.document.clone(), entry.clone())
-                    .await;
                 self.actors.insert(owner.id.clone(), owner).await;
                 Ok(entry)
             }
@@ -492,6 +537,25 @@ impl Resolver {
         }
         self.fetcher.get_json(url).await.map_err(sender_side)
     }
+}
+
+/// The error of a fetch several requests waited for, as each of them answers it: the error itself for
+/// the last one holding it, an equivalent one (same status, same words) for the others.
+fn unshare(shared: Arc<Error>, document: &str) -> Error {
+    Arc::try_unwrap(shared).unwrap_or_else(|e| match &*e {
+        Error::RateLimited(what) => Error::RateLimited(what.clone()),
+        Error::KeyUnusable(why) => Error::KeyUnusable(why.clone()),
+        Error::BadRequest(why) => Error::BadRequest(why.clone()),
+        Error::ForbiddenAddress(why) => Error::ForbiddenAddress(why.clone()),
+        Error::KeyFetch { url, reason } => Error::KeyFetch {
+            url: url.clone(),
+            reason: reason.clone(),
+        },
+        other => Error::KeyFetch {
+            url: document.to_string(),
+            reason: other.to_string(),
+        },
+    })
 }
 
 /// A failure to get or read a signer's document is the sender's problem: 401 with the reason, so the

@@ -16,6 +16,8 @@ struct FakeFetcher {
     docs: Mutex<HashMap<String, std::result::Result<Value, String>>>,
     fetches: Mutex<Vec<String>>,
     total: AtomicUsize,
+    /// How long every answer takes (none by default), so that requests can overlap.
+    delay: Mutex<Duration>,
 }
 
 impl FakeFetcher {
@@ -53,7 +55,9 @@ impl Fetch for FakeFetcher {
         self.fetches.lock().unwrap().push(url.to_string());
         self.total.fetch_add(1, Ordering::Relaxed);
         let found = self.docs.lock().unwrap().get(url).cloned();
+        let delay = *self.delay.lock().unwrap();
         Box::pin(async move {
+            tokio::time::sleep(delay).await;
             match found {
                 Some(Ok(doc)) => Ok(doc),
                 Some(Err(reason)) => Err(Error::fetch(url, reason)),
@@ -762,4 +766,74 @@ async fn actor_lookups_keep_only_what_is_used() {
     );
     let refused = resolver.actor(&long).await.expect_err("too long");
     assert_eq!(refused.status().as_u16(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_verifications_of_a_new_key_share_one_fetch() {
+    let signing = PrivateKey::generate().unwrap();
+    let message = b"(request-target): post /inbox";
+    let signature = signing.sign_rsa_sha256(message).unwrap();
+    let (resolver, fake) = resolver(unlimited());
+    *fake.delay.lock().unwrap() = Duration::from_millis(100);
+    let id = "https://new.example/users/a";
+    let key_id = format!("{id}#main-key");
+    fake.serve(
+        id,
+        actor_doc(id, &key_id, signing.public_key_pem(), json!({})),
+    );
+    let verifications: Vec<_> = (0..16)
+        .map(|_| {
+            let (resolver, key_id, signature) =
+                (resolver.clone(), key_id.clone(), signature.clone());
+            tokio::spawn(async move {
+                resolver
+                    .signer(&key_id, "new.example", |key| {
+                        key.verify(SigAlgorithm::RsaPkcs1Sha256, message, &signature)
+                    })
+                    .await
+                    .map(|resolved| resolved.owner.id.clone())
+            })
+        })
+        .collect();
+    for verified in verifications {
+        assert_eq!(verified.await.unwrap().unwrap(), id);
+    }
+    assert_eq!(fake.count(id), 1, "one fetch for every waiting request");
+
+    // A failure is shared the same way, and each waiter gets the sender's error (401).
+    let missing = "https://new.example/users/gone";
+    let failures: Vec<_> = (0..8)
+        .map(|_| {
+            let resolver = resolver.clone();
+            let key_id = format!("{missing}#main-key");
+            tokio::spawn(async move { resolver.signer(&key_id, "new.example", any_key).await })
+        })
+        .collect();
+    for failed in failures {
+        let error = failed.await.unwrap().unwrap_err();
+        assert_eq!(error.status().as_u16(), 401, "{error}");
+    }
+    assert_eq!(fake.count(missing), 1);
+
+    // Actors looked up by id (a Follow's sender signed by another key) too.
+    let actor = "https://new.example/users/b";
+    fake.serve(
+        actor,
+        actor_doc(
+            actor,
+            &format!("{actor}#main-key"),
+            signing.public_key_pem(),
+            json!({}),
+        ),
+    );
+    let lookups: Vec<_> = (0..8)
+        .map(|_| {
+            let resolver = resolver.clone();
+            tokio::spawn(async move { resolver.actor(actor).await.map(|a| a.id.clone()) })
+        })
+        .collect();
+    for found in lookups {
+        assert_eq!(found.await.unwrap().unwrap(), actor);
+    }
+    assert_eq!(fake.count(actor), 1);
 }

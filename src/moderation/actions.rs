@@ -182,13 +182,13 @@ pub struct SubscriberView {
     pub version: Option<String>,
     /// Unix seconds of the subscription.
     pub subscribed_at: i64,
-    /// Unix seconds of its last verified inbox request since the relay started.
+    /// Unix seconds of its last verified inbox request (kept across restarts, to the minute).
     pub last_inbound: Option<i64>,
     /// Log entries not yet confirmed delivered (from the persisted cursor).
     pub behind: u64,
     /// Entries it never got (pruned while it was unreachable, or refused by it).
     pub skipped: u64,
-    /// Unix seconds of the last accepted delivery since the relay started.
+    /// Unix seconds of the last accepted delivery (kept across restarts with the delivery cursor).
     pub last_delivered: Option<u64>,
     /// Failed delivery attempts since the last success.
     pub consecutive_failures: u32,
@@ -210,6 +210,7 @@ async fn instance_infos(
 pub async fn subscribers(state: &AppState) -> Result<Vec<SubscriberView>> {
     let head = state.store.tail().head();
     let infos = instance_infos(state).await?;
+    let times = state.store.activity_times().await?;
     Ok(state
         .store
         .subscribers()
@@ -224,8 +225,16 @@ pub async fn subscribers(state: &AppState) -> Result<Vec<SubscriberView>> {
                     .and_then(|i| i.software.clone())
                     .filter(|s| !s.is_empty()),
                 version: info.and_then(|i| i.version.clone()),
-                last_inbound: state.limiter.last_seen(&s.authority),
-                last_delivered: delivery.as_ref().and_then(|h| h.last_delivered),
+                last_inbound: state
+                    .limiter
+                    .last_seen(&s.authority)
+                    .max(times.get(&s.authority).and_then(|t| t.last_inbound)),
+                last_delivered: delivery.as_ref().and_then(|h| h.last_delivered).max(
+                    times
+                        .get(&s.authority)
+                        .and_then(|t| t.last_delivered)
+                        .map(|t| t.max(0) as u64),
+                ),
                 consecutive_failures: delivery.as_ref().map_or(0, |h| h.consecutive_failures),
                 state: if unreachable { "unreachable" } else { "active" },
                 unreachable,

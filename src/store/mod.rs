@@ -16,6 +16,7 @@
 //! [`published`] and [`schemes`]; [`tail`] is the log's in-memory end and [`reader`] follows the log
 //! from a cursor.
 
+pub mod activity;
 pub mod discovery_state;
 pub mod health;
 pub mod log;

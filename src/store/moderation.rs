@@ -174,6 +174,19 @@ fn insert_audit(conn: &Connection, audit: &NewAudit) -> Result<()> {
     Ok(())
 }
 
+fn pending_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
+    let style: String = r.get(3)?;
+    let follow: String = r.get(4)?;
+    Ok(Pending {
+        authority: r.get(0)?,
+        actor_id: r.get(1)?,
+        inbox: r.get(2)?,
+        protocol: Style::parse(&style).as_str(),
+        follow: serde_json::from_str(&follow).unwrap_or(serde_json::Value::Null),
+        created_at: r.get(5)?,
+    })
+}
+
 fn block_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Block> {
     let kind: String = r.get(3)?;
     let severity: String = r.get(4)?;
@@ -328,19 +341,36 @@ impl Store {
                 "SELECT authority, actor_id, inbox, style, follow, created_at FROM pending
                  ORDER BY created_at, authority",
                 [],
-                |r| {
-                    let style: String = r.get(3)?;
-                    let follow: String = r.get(4)?;
-                    Ok(Pending {
-                        authority: r.get(0)?,
-                        actor_id: r.get(1)?,
-                        inbox: r.get(2)?,
-                        protocol: Style::parse(&style).as_str(),
-                        follow: serde_json::from_str(&follow).unwrap_or(serde_json::Value::Null),
-                        created_at: r.get(5)?,
-                    })
-                },
+                pending_from_row,
             )
+        })
+        .await
+    }
+
+    /// The Follow of `authority` waiting for an admin, if there is one.
+    pub async fn pending_of(&self, authority: &str) -> Result<Option<Pending>> {
+        let authority = authority.to_string();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT authority, actor_id, inbox, style, follow, created_at FROM pending
+                     WHERE authority = ?1",
+                )?
+                .query_row([authority], pending_from_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Withdraws the Follow of `authority` by `actor_id` waiting for an admin (its sender undid it).
+    /// False when none was waiting.
+    pub async fn withdraw_pending(&self, authority: &str, actor_id: &str) -> Result<bool> {
+        let (authority, actor_id) = (authority.to_string(), actor_id.to_string());
+        self.write(move |conn, _| {
+            Ok(conn.execute(
+                "DELETE FROM pending WHERE authority = ?1 AND actor_id = ?2",
+                [&authority, &actor_id],
+            )? > 0)
         })
         .await
     }

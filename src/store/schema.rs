@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use crate::Result;
-use crate::store::{moderation, published, schemes};
+use crate::store::{activity, moderation, published, schemes};
 
 /// Creates what is missing of the tables of the store and of its parts, and migrates older databases.
 pub(super) fn create(conn: &Connection) -> Result<()> {
@@ -14,6 +14,7 @@ pub(super) fn create(conn: &Connection) -> Result<()> {
     migrate(conn)?;
     migrate_log(conn)?;
     conn.execute_batch(published::SCHEMA)?;
+    conn.execute_batch(activity::SCHEMA)?;
     conn.execute_batch(schemes::SCHEMA)?;
     moderation::migrate(conn)
 }

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::store::log::{NewEntry, Style, head_seq, insert_entry};
-use crate::store::{Store, moderation, now_ms, query_rows};
+use crate::store::{Store, activity, moderation, now_ms, query_rows};
 use crate::{Error, Result};
 
 /// An instance subscribed to the relay.
@@ -132,14 +132,24 @@ impl Store {
         .await
     }
 
-    /// Moves a subscriber's cursor forward (never backward) and adds to its skipped count.
-    pub async fn advance_cursor(&self, authority: &str, cursor: u64, skipped: u64) -> Result<()> {
+    /// Moves a subscriber's cursor forward (never backward), adds to its skipped count and, when given,
+    /// records the Unix seconds of its last accepted delivery (see [`activity`]).
+    pub async fn advance_cursor(
+        &self,
+        authority: &str,
+        cursor: u64,
+        skipped: u64,
+        last_delivered: Option<u64>,
+    ) -> Result<()> {
         let key = authority.to_string();
         self.write(move |conn, changes| {
             conn.execute(
                 "UPDATE subscribers SET cursor = MAX(cursor, ?2), skipped = skipped + ?3 WHERE authority = ?1",
                 params![key, cursor as i64, skipped as i64],
             )?;
+            if let Some(at) = last_delivered {
+                activity::record_delivered(conn, &key, at as i64)?;
+            }
             changes.members.push(Member::Cursor {
                 authority: key,
                 cursor,

@@ -156,7 +156,7 @@ async fn a_refollow_stores_nothing_but_its_follow_id() {
         .subscribe(subscriber("b.example"), "{}".into(), vec![accept()])
         .await
         .unwrap();
-    store.advance_cursor("b.example", 1, 0).await.unwrap();
+    store.advance_cursor("b.example", 1, 0, None).await.unwrap();
     let head = store.head().await.unwrap();
     let refollow = Subscriber {
         follow_id: "https://b.example/follows/2".into(),
@@ -277,7 +277,7 @@ async fn subscriptions_start_at_the_head_and_survive_a_restart() {
         .await
         .unwrap();
     assert_eq!(again, Subscribed::Unchanged);
-    store.advance_cursor("b.example", 2, 0).await.unwrap();
+    store.advance_cursor("b.example", 2, 0, None).await.unwrap();
     assert_eq!(store.subscriber("b.example").unwrap().cursor, 2);
     let log = store.read_log(1, 10).await.unwrap();
     assert!(log[0].is_for("b.example") && !log[0].is_for("c.example"));

@@ -118,6 +118,10 @@ pub async fn render(state: &AppState, out: &mut String) -> Result<()> {
                 "{limit=\"client_ip_media\"}".into(),
                 state.client_limiter.media_hits(),
             ),
+            (
+                "{limit=\"key_fetch_failures_ip\"}".into(),
+                state.key_fetch_failures.refused.load(Ordering::Relaxed),
+            ),
         ],
     );
     series::<String>(

@@ -49,6 +49,7 @@ fn accepted_label(receipt: &Receipt) -> &'static str {
         Receipt::Queued(_) => "queued",
         Receipt::Subscribed => "subscribed",
         Receipt::Unsubscribed => "unsubscribed",
+        Receipt::Withdrawn => "withdrawn",
         Receipt::Duplicate => "duplicate",
         Receipt::Ignored(_) => "ignored",
     }

@@ -125,6 +125,7 @@ async fn actor(State(state): Shared) -> Response {
 
 async fn inbox_post(
     State(state): Shared,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -145,7 +146,8 @@ async fn inbox_post(
         headers: &headers,
         body: &body,
     };
-    let outcome = inbox::receive(&state, &request).await;
+    let client = peer.map(|p| state.client_limiter.client_ip(p.0.0.ip(), &headers));
+    let outcome = inbox::receive(&state, &request, client).await;
     state.inbound.count(&outcome);
     let receipt = outcome?;
     tracing::debug!(outcome = %receipt.describe(), "inbox");

@@ -289,3 +289,68 @@ async fn connections_per_ip_are_capped() {
         .expect("plaza_connections_refused_total");
     assert!(refused >= 1, "{metrics}");
 }
+
+/// POSTs a signed `body` to the relay's inbox from the local address `from`.
+async fn post_from(
+    from: IpAddr,
+    relay: &Relay,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> StatusCode {
+    let client = reqwest::Client::builder()
+        .local_address(from)
+        .build()
+        .expect("client");
+    let mut request = client.post(relay.inbox()).body(body);
+    for (name, value) in headers {
+        if !name.eq_ignore_ascii_case("host") {
+            request = request.header(name, value);
+        }
+    }
+    request.send().await.expect("post").status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_cannot_spend_another_hosts_key_fetch_allowance() {
+    let relay = Relay::start_with(&[
+        ("PLAZA_KEY_FETCHES_PER_HOST_PER_MINUTE", "10"),
+        ("PLAZA_KEY_FETCH_FAILURES_PER_IP_PER_MINUTE", "3"),
+    ])
+    .await;
+    let m = Instance::start(Flavor::Mastodon, &relay).await;
+    m.subscribe(&relay).await;
+    // From an address of its own, a stranger signs posts by made-up actors of m with made-up keys.
+    let stranger = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 201));
+    let keys = Keys::generate();
+    let mut statuses = Vec::new();
+    for n in 0..20 {
+        let ghost = format!("{}/users/ghost{n}", m.base);
+        let mut create = m.public_create("spending m's allowance");
+        create["actor"] = ghost.clone().into();
+        let body = serde_json::to_vec(&create).unwrap();
+        let headers = signed_post_headers(
+            Flavor::Mastodon,
+            &keys,
+            &format!("{ghost}#main-key"),
+            &relay.inbox(),
+            &body,
+            SystemTime::now(),
+        );
+        statuses.push(post_from(stranger, &relay, headers, body).await.as_u16());
+    }
+    assert_eq!(statuses[..3], [401, 401, 401], "{statuses:?}");
+    assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+    let ghost_fetches: usize = (0..20)
+        .map(|n| m.fetches_of(&format!("/users/ghost{n}")))
+        .sum();
+    assert_eq!(ghost_fetches, 3, "only the stranger's allowance was spent");
+    assert!(
+        relay
+            .metrics()
+            .await
+            .contains("plaza_rate_limited_total{limit=\"key_fetch_failures_ip\"} 17")
+    );
+    // m's own new key still resolves: its host allowance is left.
+    let (status, body) = m.post_as_user(&m.public_create("mine")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}

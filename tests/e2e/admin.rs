@@ -226,6 +226,64 @@ async fn approval_holds_follows_until_an_admin_approves_or_rejects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_withdraws_a_follow_waiting_for_approval() {
+    const TOKEN: &str = "withdraw-token-90a1";
+    let relay = Relay::start_with(&[
+        ("PLAZA_ADMIN_TOKEN", TOKEN),
+        ("PLAZA_SUBSCRIPTION_POLICY", "approval"),
+    ])
+    .await;
+    let m = Instance::start(Flavor::Mastodon, &relay).await;
+    let follow = m.follow_activity(&relay);
+    assert_eq!(m.post_as_instance(&follow).await.0, StatusCode::ACCEPTED);
+    let pending = |relay: &Relay| {
+        let relay = relay.base.clone();
+        async move {
+            reqwest::Client::new()
+                .get(format!("{relay}/api/v1/admin/pending"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        pending(&relay).await["pending"].as_array().unwrap().len(),
+        1
+    );
+    // Alice cannot withdraw her instance's Follow.
+    let by_alice = json!({"id": format!("{}#undo-1", m.user()), "type": "Undo",
+        "actor": m.user(), "object": follow["id"]});
+    let (status, body) = m.post_as_user(&by_alice).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(body.contains("ignored"), "{body}");
+    assert_eq!(
+        pending(&relay).await["pending"].as_array().unwrap().len(),
+        1
+    );
+    // The instance actor can.
+    let undo = json!({"id": format!("{}#undo", follow["id"].as_str().unwrap()), "type": "Undo",
+        "actor": m.instance_actor(), "object": follow});
+    let (status, body) = m.post_as_instance(&undo).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(body.contains("withdrawn"), "{body}");
+    assert_eq!(pending(&relay).await["pending"], json!([]));
+    let (status, _) = api(
+        &relay,
+        TOKEN,
+        Method::POST,
+        &format!("/pending/{}/approve", m.authority()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "nothing left to approve");
+    assert!(m.received_of("Accept").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowlist_admits_listed_instances_and_the_policy_changes_at_run_time() {
     const TOKEN: &str = "allow-token-77c2";
     let relay = Relay::start_with(&[

@@ -171,6 +171,7 @@ fn settings() -> Settings {
         purge_on_unsubscribe: true,
         fetch_concurrency: 4,
         sweep_every: Duration::from_secs(3600),
+        refresh_retry: Duration::from_secs(3600),
     }
 }
 
@@ -575,6 +576,34 @@ async fn authors_are_fetched_again_on_schedule_and_old_posts_expire() {
     assert!(
         world.sink.calls().contains(&Call::Expire),
         "retention is applied on the sweep"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_author_answering_404_twice_in_a_row_is_removed() {
+    let world = World::with(Settings {
+        actor_refresh: Duration::from_millis(200),
+        sweep_every: Duration::from_millis(100),
+        refresh_retry: Duration::from_millis(300),
+        ..settings()
+    })
+    .await;
+    let home = instance(true).await;
+    world.subscribe(&home).await;
+    let post = home.public_create("indexed until alice is gone");
+    world.receive(&home, &post, &home.user()).await;
+    world.settled().await;
+    assert!(world.sink.committed(&note_id(&post)).is_some());
+    let alice = Instance::path_of(&home.user());
+    let fetched_before = home.fetches_of(&alice);
+    home.answer_status(&alice, 404);
+    eventually("alice removed", || {
+        world.sink.calls().contains(&Call::RemoveActor(home.user()))
+    })
+    .await;
+    assert!(
+        home.fetches_of(&alice) - fetched_before >= 2,
+        "removed after one 404"
     );
 }
 

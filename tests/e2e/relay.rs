@@ -405,6 +405,15 @@ async fn litepub_announce_is_checked_by_fetching_the_object() {
     eventually("the public note", || mastodon.got_object(&public_note)).await;
     flush(&pleroma, &[&mastodon]).await;
     assert_eq!(mastodon.count_mentions(&private_note), 0);
+    // The sender's own server failing to serve the object is the sender's problem: 4xx, never 502.
+    let broken_note = format!("{}/objects/broken-1", pleroma.base);
+    pleroma.answer_status(&Instance::path_of(&broken_note), 500);
+    let missing_note = format!("{}/objects/missing-1", pleroma.base);
+    for (n, note) in [(3, &broken_note), (4, &missing_note)] {
+        let (status, body) = pleroma.post_as_instance(&announce_of(note, n)).await;
+        assert!(status.is_client_error(), "{note}: {status} {body}");
+        assert!(body.contains("could not be fetched"), "{body}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -831,4 +840,58 @@ async fn an_unreachable_subscriber_is_visible_to_admins_and_recovers() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(view().await["delivery"]["last_delivered"].is_u64());
+}
+
+/// The last inbound and last delivery times the relay's store holds for `authority`.
+fn stored_times(relay: &Relay, authority: &str) -> (Option<i64>, Option<i64>) {
+    let db = rusqlite::Connection::open_with_flags(
+        relay.data_dir.join(plaza::state::DB_FILE),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open the relay's database");
+    db.query_row(
+        "SELECT last_inbound, last_delivered FROM subscriber_activity WHERE authority = ?1",
+        [authority],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap_or((None, None))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_inbound_and_last_delivery_survive_a_restart() {
+    const TOKEN: &str = "times-token-6d2f";
+    let mut relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", TOKEN)]).await;
+    let [a, b] = &subscribed_instances(&relay, &[Flavor::Mastodon, Flavor::GoToSocial]).await[..]
+    else {
+        unreachable!()
+    };
+    flush(a, &[b]).await;
+    // Written in the background (the delivery time with b's cursor): wait until both are stored.
+    eventually("a's inbound and b's delivery time stored", || {
+        stored_times(&relay, &a.authority()).0.is_some()
+            && stored_times(&relay, &b.authority()).1.is_some()
+    })
+    .await;
+    let before = relay.admin_subscribers(TOKEN).await;
+    relay.kill_and_restart().await;
+    let after = relay.admin_subscribers(TOKEN).await;
+    let field = |list: &[Value], instance: &Instance, name: &str| {
+        list.iter()
+            .find(|s| s["instance"] == instance.authority())
+            .map(|s| s[name].clone())
+            .unwrap_or_default()
+    };
+    let inbound = field(&after, a, "last_inbound");
+    assert!(inbound.is_i64(), "{after:?}");
+    // Kept to the minute.
+    assert!(
+        field(&before, a, "last_inbound").as_i64().unwrap() - inbound.as_i64().unwrap() < 60,
+        "{before:?} {after:?}"
+    );
+    assert_eq!(
+        field(&after, b, "last_delivered"),
+        field(&before, b, "last_delivered"),
+        "{after:?}"
+    );
+    assert!(field(&after, b, "last_delivered").is_u64());
 }

@@ -459,6 +459,8 @@ struct Inner {
     attempts: Vec<&'static str>,
     /// A shared inbox to publish instead of this instance's own.
     shared_inbox: Option<String>,
+    /// Statuses answered to GETs of these paths instead of their documents.
+    statuses: HashMap<String, u16>,
 }
 
 /// A fake fediverse server.
@@ -661,6 +663,15 @@ impl Instance {
             .unwrap()
             .raw
             .insert(path.to_string(), (content_type.to_string(), body));
+    }
+
+    /// Answers GETs of `path` with `status` (and no document) from now on.
+    pub fn answer_status(&self, path: &str, status: u16) {
+        self.inner
+            .lock()
+            .unwrap()
+            .statuses
+            .insert(path.to_string(), status);
     }
 
     /// How many times the relay fetched `path` here.
@@ -894,6 +905,11 @@ async fn handle(
         };
     }
     shared.inner.lock().unwrap().fetched.push(path.clone());
+    if let Some(status) = shared.inner.lock().unwrap().statuses.get(&path).copied() {
+        return StatusCode::from_u16(status)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            .into_response();
+    }
     if let Some((content_type, body)) = shared.inner.lock().unwrap().raw.get(&path).cloned() {
         return ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response();
     }
