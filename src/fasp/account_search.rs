@@ -1,6 +1,7 @@
 //! `account_search` v0 (FASP discovery): a term in, the actor URIs of matching discoverable profiles
 //! out, by relevance. It searches the directory of the index (only profiles whose owners chose to be
-//! listed), and pages with a `Link: <…>; rel="next"` carrying the index's cursor.
+//! listed), and pages with a `Link: <…>; rel="next"` carrying the next page's offset, given only
+//! while the index counts more matches than were handed out.
 
 use plaza_index::DirectoryRequest;
 use serde::Deserialize;
@@ -21,12 +22,12 @@ pub struct Params {
     pub term: Option<String>,
     /// Results per page.
     pub limit: Option<String>,
-    /// The cursor of a `rel="next"` link.
-    pub cursor: Option<String>,
+    /// Results to skip (from a `rel="next"` link).
+    pub offset: Option<String>,
 }
 
 /// The directory listing `params` asks for: 422 ([`Error::Unprocessable`]) without a term, a term
-/// too long or a limit that is not a number.
+/// too long, or a limit or offset that is not a number.
 pub fn request(params: &Params) -> Result<DirectoryRequest> {
     let term = params
         .term
@@ -46,20 +47,32 @@ pub fn request(params: &Params) -> Result<DirectoryRequest> {
             .map_err(|_| Error::Unprocessable(format!("limit {text:?} is not a number")))?
             .clamp(1, MAX_LIMIT),
     };
+    let offset = match params.offset.as_deref().map(str::trim) {
+        None | Some("") => 0,
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| Error::Unprocessable(format!("offset {text:?} is not a number")))?,
+    };
     Ok(DirectoryRequest {
         text: Some(term.to_string()),
         limit,
-        cursor: params.cursor.clone().filter(|c| !c.is_empty()),
+        offset,
         ..DirectoryRequest::default()
     })
 }
 
+/// The offset of the next page, when the index counted more matches than this page and those before.
+pub fn next_offset(request: &DirectoryRequest, returned: usize, total: u64) -> Option<usize> {
+    let next = request.offset + returned;
+    (returned > 0 && (next as u64) < total).then_some(next)
+}
+
 /// The `Link` header value pointing at the page after this one.
-pub fn next_link(endpoint: &str, request: &DirectoryRequest, cursor: &str) -> String {
+pub fn next_link(endpoint: &str, request: &DirectoryRequest, offset: usize) -> String {
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("term", request.text.as_deref().unwrap_or_default())
         .append_pair("limit", &request.limit.to_string())
-        .append_pair("cursor", cursor)
+        .append_pair("offset", &offset.to_string())
         .finish();
     format!("<{endpoint}?{query}>; rel=\"next\"")
 }
@@ -72,7 +85,7 @@ mod tests {
         Params {
             term: term.map(str::to_string),
             limit: limit.map(str::to_string),
-            cursor: None,
+            offset: None,
         }
     }
 
@@ -108,15 +121,21 @@ mod tests {
     }
 
     #[test]
-    fn the_next_link_carries_term_limit_and_cursor() {
-        let r = request(&params(Some("co-op bakery"), Some("2"))).unwrap();
+    fn the_next_link_carries_term_limit_and_offset_while_more_remain() {
+        let mut r = request(&params(Some("co-op bakery"), Some("2"))).unwrap();
         assert_eq!(
-            next_link(
-                "https://p.example/fasp/account_search/v0/search",
-                &r,
-                "abc=="
-            ),
-            "<https://p.example/fasp/account_search/v0/search?term=co-op+bakery&limit=2&cursor=abc%3D%3D>; rel=\"next\""
+            next_link("https://p.example/fasp/account_search/v0/search", &r, 2),
+            "<https://p.example/fasp/account_search/v0/search?term=co-op+bakery&limit=2&offset=2>; rel=\"next\""
         );
+        assert_eq!(next_offset(&r, 2, 3), Some(2));
+        assert_eq!(next_offset(&r, 2, 2), None);
+        assert_eq!(next_offset(&r, 0, 5), None);
+        r.offset = 2;
+        assert_eq!(next_offset(&r, 1, 3), None);
+        let bad = Params {
+            offset: Some("x".into()),
+            ..params(Some("a"), None)
+        };
+        assert_eq!(request(&bad).unwrap_err().status().as_u16(), 422);
     }
 }

@@ -115,11 +115,10 @@ async fn search(
     let page = state.search_index(move |i| i.directory(&asked)).await?;
     let uris: Vec<&str> = page.hits.iter().map(|h| h.account.uri.as_str()).collect();
     let mut response = Json(uris).into_response();
-    if let Some(cursor) = &page.next_cursor {
+    if let Some(offset) = account_search::next_offset(&request, page.hits.len(), page.total) {
         let endpoint = format!("{}{}/account_search/v0/search", state.base, super::PREFIX);
-        if let Ok(link) =
-            HeaderValue::from_str(&account_search::next_link(&endpoint, &request, cursor))
-        {
+        let link = account_search::next_link(&endpoint, &request, offset);
+        if let Ok(link) = HeaderValue::from_str(&link) {
             response.headers_mut().insert(header::LINK, link);
         }
     }
