@@ -112,6 +112,14 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     /// Which signature scheme the relay tries first on a host it has not learnt about yet.
     pub outbound_signature: OutboundSignature,
+    /// The FASP provider's contact email (`provider_info.contactEmail`); empty leaves it out.
+    pub fasp_contact_email: String,
+    /// The FASP provider's fediverse account (`provider_info.fediverseAccount`); empty leaves it out.
+    pub fasp_fediverse_account: String,
+    /// Requests per second each registered FASP server may make, sustained; 0 turns the limit off.
+    pub fasp_rate_per_server: u32,
+    /// Requests a registered FASP server may make at once before `fasp_rate_per_server` applies.
+    pub fasp_burst_per_server: u32,
 }
 
 /// The first signature scheme tried on a receiving host (`outbound_signature`). Whatever the first knock,
@@ -175,6 +183,10 @@ impl Default for Config {
             max_header_bytes: 64 * 1024,
             max_connections_per_ip: 64,
             outbound_signature: OutboundSignature::Cavage,
+            fasp_contact_email: String::new(),
+            fasp_fediverse_account: String::new(),
+            fasp_rate_per_server: 10,
+            fasp_burst_per_server: 50,
         }
     }
 }

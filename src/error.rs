@@ -148,6 +148,19 @@ pub enum Error {
     /// Search cannot answer: the index is turned off, or the search ran out of time.
     #[error("search unavailable: {0}")]
     SearchUnavailable(String),
+
+    /// A signature names a key id this relay never handed out (or one whose registration was removed):
+    /// a FASP request from an unknown server.
+    #[error("unknown key id {0}")]
+    UnknownKey(String),
+
+    /// A FASP capability the asking server has not activated (or that Plaza does not offer).
+    #[error("capability not activated: {0}")]
+    CapabilityInactive(String),
+
+    /// A well-formed request that misses something required (FASP answers 422: `term` without a value).
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
 }
 
 /// Shorthand used throughout the crate.
@@ -167,7 +180,10 @@ impl Error {
             | Error::KeyUnusable(_)
             | Error::KeyNotOwned { .. }
             | Error::KeyFetch { .. }
+            | Error::UnknownKey(_)
             | Error::AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            Error::CapabilityInactive(_) => StatusCode::FORBIDDEN,
+            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Fetch { .. } => StatusCode::BAD_GATEWAY,
             Error::ForbiddenAddress(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::NotSubscribed(_) => StatusCode::FORBIDDEN,

@@ -39,6 +39,8 @@
 //! - [`reindex`]: `plaza reindex`, rebuilding the discovery index from the sources it stores.
 //! - [`search_cli`]: `plaza search`, a running relay's search as a table in the terminal.
 //! - [`prometheus`]: the `/metrics` text format shared by the web layer and the indexer.
+//! - [`fasp`]: Plaza as a FASP discovery provider (registration with fediverse servers, signed
+//!   provider endpoints under `/fasp`, account search).
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
 //!   [`store::tail`], its in-memory recent end.
 pub mod ap;
@@ -46,6 +48,7 @@ pub mod app;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod fasp;
 pub mod federation;
 pub mod httpsig;
 pub mod moderation;

@@ -84,6 +84,8 @@ pub struct AppState {
     pub media_proxy: MediaProxy,
     /// How searches run and fare (time limit, latency histogram, outcomes, account ids handed out).
     pub search: Search,
+    /// The FASP provider: registered servers, their activations and budgets.
+    pub fasp: crate::fasp::Fasp,
 }
 
 impl AppState {
@@ -221,6 +223,7 @@ impl AppState {
             config.media_proxy_max_bytes,
             config.media_proxy_cache_bytes,
         )?;
+        let fasp = crate::fasp::Fasp::new(store.clone(), &config).await?;
         Ok(Arc::new(AppState {
             config,
             base,
@@ -245,6 +248,7 @@ impl AppState {
             index: search_index,
             media_proxy,
             search: Search::default(),
+            fasp,
         }))
     }
 }

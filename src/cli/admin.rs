@@ -97,6 +97,20 @@ enum AdminCommand {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// FASP: register the relay as a discovery provider with fediverse servers, list, remove.
+    #[command(subcommand)]
+    Fasp(FaspCommand),
+}
+
+#[derive(Subcommand)]
+enum FaspCommand {
+    /// Register with the server at URL (it must publish faspBaseUrl in its NodeInfo); prints the key
+    /// fingerprint its admin must see before accepting.
+    Register { url: String },
+    /// List the registrations.
+    List,
+    /// Remove a registration by server id: that server's requests are refused from now on.
+    Remove { server_id: String },
 }
 
 /// Runs one admin subcommand against the relay.
@@ -280,6 +294,36 @@ pub async fn run(config: &plaza::config::Config, args: AdminArgs) -> anyhow::Res
             let t = stats_text(&v);
             (v, Some(t))
         }
+        AdminCommand::Fasp(FaspCommand::Register { url }) => {
+            let v = api
+                .call(
+                    Method::POST,
+                    "/fasp/registrations",
+                    Some(json!({ "server": url })),
+                )
+                .await?;
+            let t = format!(
+                "registered with {}\nserver id:   {}\nfingerprint: {}\ncomplete at: {}\n\
+                 The server's admin must see the same fingerprint before accepting.",
+                cell(&v, "server", Show::Plain),
+                cell(&v, "serverId", Show::Plain),
+                cell(&v, "fingerprint", Show::Plain),
+                cell(&v, "registrationCompletionUri", Show::Plain),
+            );
+            (v, Some(t))
+        }
+        AdminCommand::Fasp(FaspCommand::List) => {
+            let v = api.call(Method::GET, "/fasp/registrations", None).await?;
+            let t = table(&v["registrations"], &FASP_COLUMNS);
+            (v, Some(t))
+        }
+        AdminCommand::Fasp(FaspCommand::Remove { server_id }) => {
+            let path = format!("/fasp/registrations/{server_id}");
+            (
+                api.call(Method::DELETE, &path, None).await?,
+                Some(format!("removed FASP registration {server_id}")),
+            )
+        }
         AdminCommand::Audit { limit } => {
             let v = api
                 .call(Method::GET, &format!("/audit?limit={limit}"), None)
@@ -415,6 +459,13 @@ const LIMIT_COLUMNS: [Column; 3] = [
     ("INSTANCE", "instance", Show::Plain),
     ("RATE", "rate", Show::Plain),
     ("BURST", "burst", Show::Plain),
+];
+const FASP_COLUMNS: [Column; 5] = [
+    ("SERVER", "server", Show::Plain),
+    ("SERVER ID", "serverId", Show::Plain),
+    ("FASP ID", "faspId", Show::Plain),
+    ("FINGERPRINT", "fingerprint", Show::Plain),
+    ("SINCE", "createdAt", Show::Time),
 ];
 const AUDIT_COLUMNS: [Column; 5] = [
     ("WHEN", "at", Show::Time),

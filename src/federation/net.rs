@@ -389,6 +389,36 @@ impl Http {
     }
 }
 
+impl Http {
+    /// POSTs a JSON body without a signature (a FASP registration: the server does not know Plaza's key
+    /// yet) under the same address policy, per-host bound, timeout and size cap as every fetch,
+    /// following no redirects. The status and the answer as JSON (`Null` when it is not JSON).
+    pub async fn post_json_unsigned(&self, url: &str, body: &Value) -> Result<(u16, Value)> {
+        let parsed = Url::parse(url).map_err(|e| Error::fetch(url, format!("bad URL: {e}")))?;
+        self.policy.check_url(&parsed)?;
+        let _slot = self
+            .slots
+            .acquire(parsed.host_str().unwrap_or_default(), self.fetch_timeout)
+            .await
+            .ok_or_else(|| Error::fetch(url, "too many fetches from this host in flight"))?;
+        let mut response = self
+            .client
+            .post(parsed)
+            .timeout(self.fetch_timeout)
+            .header(header::ACCEPT, HeaderValue::from_static("application/json"))
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| Error::fetch(url, describe(&e)))?;
+        let status = response.status().as_u16();
+        let answer = read_capped(&mut response, self.max_fetch_bytes, url, "answer").await?;
+        Ok((
+            status,
+            serde_json::from_slice(&answer).unwrap_or(Value::Null),
+        ))
+    }
+}
+
 /// Reads a response body of at most `max` bytes (refused at once when its announced length is larger);
 /// `what` names it in the error.
 async fn read_capped(

@@ -47,6 +47,13 @@ pub const MAX_SIGNATURE_HEADER_BYTES: usize = 8 * 1024;
 /// signatures use fewer than ten; parsers stop with an error at the first entry past the cap.
 pub const MAX_SIGNATURE_ENTRIES: usize = 32;
 
+/// Decodes standard base64 with or without padding, as structured fields and keys are read
+/// (RFC 8941 §4.2.7 asks parsers to be lax).
+pub fn decode_base64_lax(text: &str) -> std::result::Result<Vec<u8>, base64::DecodeError> {
+    use base64::Engine as _;
+    sfv::B64_LAX.decode(text)
+}
+
 /// A request as the inbox received it.
 #[derive(Debug, Clone, Copy)]
 pub struct SignedRequest<'a> {

@@ -13,11 +13,12 @@
 //! [`writer`] (the writer thread, group commit, checkpoints), [`schema`] (tables and migrations),
 //! [`log`] (entries: append, read, prune), [`subscribers`] (subscriptions, cursors, the in-memory
 //! mirror), [`discovery_state`] (the indexer's cursor, instances and authors), [`moderation`],
-//! [`published`] and [`schemes`]; [`tail`] is the log's in-memory end and [`reader`] follows the log
-//! from a cursor.
+//! [`published`], [`schemes`] and [`fasp`] (FASP registrations and activations); [`tail`] is the
+//! log's in-memory end and [`reader`] follows the log from a cursor.
 
 pub mod activity;
 pub mod discovery_state;
+pub mod fasp;
 pub mod health;
 pub mod log;
 pub mod moderation;

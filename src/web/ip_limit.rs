@@ -40,9 +40,10 @@ const FREE: &[&str] = &[
     MISSING_AVATAR_PATH,
     MISSING_HEADER_PATH,
 ];
-/// Path prefixes that are never limited per IP: the static assets, and the admin API (limited by its
-/// token instead).
-const FREE_PREFIXES: &[&str] = &["/static/", "/api/v1/admin"];
+/// Path prefixes that are never limited per IP: the static assets, the admin API (limited by its
+/// token instead) and the FASP provider endpoints (limited per registered server, after its signature;
+/// one server's searches all come from its few addresses).
+const FREE_PREFIXES: &[&str] = &["/static/", "/api/v1/admin", "/fasp/"];
 
 /// The allowance a request draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

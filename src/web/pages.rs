@@ -111,7 +111,7 @@ fn render(status: StatusCode, template: &impl Template, content_type: &'static s
     }
 }
 
-fn html(status: StatusCode, template: &impl Template) -> Response {
+pub(crate) fn html(status: StatusCode, template: &impl Template) -> Response {
     render(status, template, "text/html; charset=utf-8")
 }
 

@@ -39,7 +39,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/nodeinfo/2.1", get(nodeinfo))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .nest(admin::PREFIX, admin::routes())
+        .nest(
+            admin::PREFIX,
+            admin::routes().merge(crate::fasp::admin::routes()),
+        )
+        .nest(
+            crate::fasp::PREFIX,
+            crate::fasp::provider::routes(state.clone()),
+        )
+        .route(crate::fasp::PREFIX, get(crate::fasp::page::page))
         .merge(read_api())
         .merge(crate::web::pages::routes())
         .layer(axum::middleware::from_fn_with_state(
@@ -363,6 +371,7 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         state.connections.refused(),
     );
     metrics::render(&state, &mut text).await?;
+    state.fasp.render_metrics(&mut text);
     if let Some(indexer) = &state.indexer {
         text.push_str(&indexer.render_metrics());
     }

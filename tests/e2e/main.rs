@@ -6,6 +6,7 @@
 mod abuse;
 mod admin;
 mod clients;
+mod fasp;
 mod gotosocial;
 mod indexer;
 mod interop;

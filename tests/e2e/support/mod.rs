@@ -49,7 +49,8 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-fn free_port(ip: IpAddr) -> u16 {
+/// A port free on `ip` right now.
+pub fn free_port(ip: IpAddr) -> u16 {
     std::net::TcpListener::bind((ip, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -59,7 +60,7 @@ fn free_port(ip: IpAddr) -> u16 {
 static NEXT_HOST: AtomicU8 = AtomicU8::new(2);
 
 /// A loopback address of its own for each simulated instance.
-fn next_loopback() -> IpAddr {
+pub fn next_loopback() -> IpAddr {
     let n = NEXT_HOST.fetch_add(1, Ordering::Relaxed);
     IpAddr::V4(Ipv4Addr::new(127, 0, (n / 250) + 1, (n % 250) + 2))
 }

@@ -1,0 +1,93 @@
+//! Plaza as a FASP ("Fediverse Auxiliary Service Provider") discovery provider: fediverse servers
+//! (Mastodon ≥ 4.5 and others) register Plaza, then ask it through signed requests under
+//! `{public_url}/fasp` — today for `account_search` over the directory's discoverable profiles.
+//!
+//! Files: [`capabilities`] (what is offered), [`keys`] (Ed25519 keys and fingerprints), [`signing`]
+//! (RFC 9421 signatures Plaza makes), [`auth`] (checking a server's signed request), [`registry`]
+//! (registrations and activations in force), [`limiter`] (per-server budgets), [`guard`] (the
+//! middleware that authenticates every provider request and signs every answer), [`provider`] (the
+//! provider routes), [`account_search`], [`registration`] (registering with a server), [`admin`]
+//! (the admin API's registration routes) and [`page`] (the public `/fasp` page).
+
+pub mod account_search;
+pub mod admin;
+pub mod auth;
+pub mod capabilities;
+pub mod guard;
+pub mod keys;
+pub mod limiter;
+pub mod page;
+pub mod provider;
+pub mod registration;
+pub mod registry;
+pub mod signing;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::Result;
+use crate::config::Config;
+use crate::store::Store;
+
+/// Where the provider endpoints live, under the public URL (the `baseUrl` sent at registration).
+pub const PREFIX: &str = "/fasp";
+
+/// The FASP service the state holds.
+pub struct Fasp {
+    /// Registrations and activations.
+    pub registry: registry::Registry,
+    /// Per-server budgets.
+    pub limiter: limiter::ServerLimiter,
+    /// Provider requests answered after authentication.
+    pub authenticated: AtomicU64,
+    /// Provider requests refused with 401.
+    pub unauthenticated: AtomicU64,
+    /// Provider requests refused with 429.
+    pub rate_limited: AtomicU64,
+}
+
+impl Fasp {
+    /// Loads the registrations from `store`, with the limits of `config`.
+    pub async fn new(store: Store, config: &Config) -> Result<Fasp> {
+        Ok(Fasp {
+            registry: registry::Registry::load(store).await?,
+            limiter: limiter::ServerLimiter::new(
+                config.fasp_rate_per_server,
+                config.fasp_burst_per_server,
+            ),
+            authenticated: AtomicU64::new(0),
+            unauthenticated: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+        })
+    }
+
+    /// The FASP series of `/metrics`.
+    pub fn render_metrics(&self, out: &mut String) {
+        crate::prometheus::series(
+            out,
+            "plaza_fasp_requests_total",
+            "counter",
+            "Requests to the FASP provider endpoints, by outcome.",
+            &[
+                (
+                    "{outcome=\"authenticated\"}",
+                    self.authenticated.load(Ordering::Relaxed),
+                ),
+                (
+                    "{outcome=\"unauthenticated\"}",
+                    self.unauthenticated.load(Ordering::Relaxed),
+                ),
+                (
+                    "{outcome=\"rate_limited\"}",
+                    self.rate_limited.load(Ordering::Relaxed),
+                ),
+            ],
+        );
+        crate::prometheus::series(
+            out,
+            "plaza_fasp_registrations",
+            "gauge",
+            "Fediverse servers registered with this FASP provider.",
+            &[("", self.registry.len() as u64)],
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! The provider endpoints under [`super::PREFIX`], behind [`super::guard::guard`]: `provider_info`,
+//! capability activation and `account_search`. Handlers are thin: the guard authenticated the caller
+//! and will sign the answer.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+
+use super::account_search;
+use super::capabilities::{self, ACCOUNT_SEARCH, OFFERED};
+use super::guard::{Caller, guard};
+use crate::state::AppState;
+use crate::store::fasp::Activation;
+use crate::{Error, Result};
+
+type Shared = State<Arc<AppState>>;
+
+/// The provider routes (to nest under [`super::PREFIX`]), every one behind the guard.
+pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/provider_info", get(provider_info))
+        .route(
+            "/capabilities/{id}/{major}/activation",
+            post(activate).delete(deactivate),
+        )
+        .route("/account_search/v0/search", get(search))
+        .layer(axum::middleware::from_fn_with_state(state, guard))
+}
+
+/// The `provider_info` document: what this provider is and offers.
+pub fn provider_info_document(state: &AppState) -> Value {
+    let config = &state.config;
+    let mut info = json!({
+        "name": config.relay_name,
+        "privacyPolicy": [{ "url": format!("{}{}#privacy", state.base, super::PREFIX), "language": "en" }],
+        "capabilities": OFFERED
+            .iter()
+            .map(|c| json!({ "id": c.id, "version": c.version() }))
+            .collect::<Vec<_>>(),
+    });
+    if !config.fasp_contact_email.is_empty() {
+        info["contactEmail"] = json!(config.fasp_contact_email);
+    }
+    if !config.fasp_fediverse_account.is_empty() {
+        info["fediverseAccount"] = json!(config.fasp_fediverse_account);
+    }
+    info
+}
+
+async fn provider_info(State(state): Shared) -> Json<Value> {
+    Json(provider_info_document(&state))
+}
+
+/// The activation `id`/`major` of the caller, when Plaza offers that capability version.
+fn activation(caller: &Caller, id: &str, major: &str) -> Result<Activation> {
+    let major: u32 = major
+        .trim_start_matches('v')
+        .parse()
+        .map_err(|_| Error::NotFound(format!("capability {id} version {major}")))?;
+    let capability = capabilities::offered(id, major)
+        .ok_or_else(|| Error::NotFound(format!("capability {id} v{major} is not offered")))?;
+    Ok(Activation {
+        server_id: caller.0.server.server_id.clone(),
+        capability: capability.id.to_string(),
+        major,
+    })
+}
+
+async fn activate(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Path((id, major)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let a = activation(&caller, &id, &major)?;
+    tracing::info!(server_id = %a.server_id, capability = %a.capability, major = a.major, "FASP capability activated");
+    state.fasp.registry.set_active(a, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn deactivate(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Path((id, major)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let a = activation(&caller, &id, &major)?;
+    tracing::info!(server_id = %a.server_id, capability = %a.capability, major = a.major, "FASP capability deactivated");
+    state.fasp.registry.set_active(a, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn search(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Query(params): Query<account_search::Params>,
+) -> Result<Response> {
+    let server_id = &caller.0.server.server_id;
+    if !state
+        .fasp
+        .registry
+        .is_active(server_id, ACCOUNT_SEARCH.id, ACCOUNT_SEARCH.major)
+    {
+        return Err(Error::CapabilityInactive(format!(
+            "{} v{}",
+            ACCOUNT_SEARCH.id, ACCOUNT_SEARCH.major
+        )));
+    }
+    let request = account_search::request(&params)?;
+    let asked = request.clone();
+    let page = state.search_index(move |i| i.directory(&asked)).await?;
+    let uris: Vec<&str> = page.hits.iter().map(|h| h.account.uri.as_str()).collect();
+    let mut response = Json(uris).into_response();
+    if let Some(offset) = account_search::next_offset(&request, page.hits.len(), page.total) {
+        let endpoint = format!("{}{}/account_search/v0/search", state.base, super::PREFIX);
+        let link = account_search::next_link(&endpoint, &request, offset);
+        if let Ok(link) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, link);
+        }
+    }
+    Ok(response)
+}

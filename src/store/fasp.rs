@@ -1,0 +1,240 @@
+//! The FASP registrations (fediverse servers that plugged Plaza in as a provider) and the capabilities
+//! each one activated, kept durably: a restart must neither forget a server's keys nor what it enabled.
+//!
+//! One row per registered server in `fasp_servers` (the ids and keys of both sides, what the server
+//! answered at registration), one row per activated capability version in `fasp_activations`.
+
+use rusqlite::params;
+
+use super::{Store, now_ms, query_rows};
+use crate::Result;
+
+/// Created with the store's schema.
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS fasp_servers (
+    server_id         TEXT PRIMARY KEY,
+    server_url        TEXT NOT NULL,
+    fasp_base_url     TEXT NOT NULL,
+    fasp_id           TEXT NOT NULL,
+    server_public_key TEXT NOT NULL,
+    own_private_key   TEXT NOT NULL,
+    own_public_key    TEXT NOT NULL,
+    completion_uri    TEXT NOT NULL,
+    created_at        INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fasp_activations (
+    server_id    TEXT NOT NULL,
+    capability   TEXT NOT NULL,
+    major        INTEGER NOT NULL,
+    activated_at INTEGER NOT NULL,
+    PRIMARY KEY (server_id, capability, major)
+);
+";
+
+/// One registered fediverse server, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaspServer {
+    /// The id Plaza assigned to the server (the `keyid` of its requests).
+    pub server_id: String,
+    /// The server's URL as the admin gave it.
+    pub server_url: String,
+    /// The server's own FASP base URL (NodeInfo `metadata.faspBaseUrl`).
+    pub fasp_base_url: String,
+    /// The id the server assigned to Plaza (the `keyid` of Plaza's signatures).
+    pub fasp_id: String,
+    /// The server's Ed25519 public key, base64 of the 32 raw bytes.
+    pub server_public_key: String,
+    /// Plaza's Ed25519 private key for this server, base64 of its PKCS#8 document.
+    pub own_private_key: String,
+    /// Plaza's Ed25519 public key for this server, base64 of the 32 raw bytes.
+    pub own_public_key: String,
+    /// Where the server's admin completes the registration.
+    pub completion_uri: String,
+    /// When it was registered, in milliseconds since the epoch.
+    pub created_at: i64,
+}
+
+/// One activated capability version of a server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Activation {
+    /// The server.
+    pub server_id: String,
+    /// The capability id (`account_search`, …).
+    pub capability: String,
+    /// Its major version.
+    pub major: u32,
+}
+
+impl Store {
+    /// Every registered server.
+    pub async fn fasp_servers(&self) -> Result<Vec<FaspServer>> {
+        self.read(|conn| {
+            query_rows(
+                conn,
+                "SELECT server_id, server_url, fasp_base_url, fasp_id, server_public_key,
+                        own_private_key, own_public_key, completion_uri, created_at
+                 FROM fasp_servers ORDER BY created_at",
+                [],
+                |r| {
+                    Ok(FaspServer {
+                        server_id: r.get(0)?,
+                        server_url: r.get(1)?,
+                        fasp_base_url: r.get(2)?,
+                        fasp_id: r.get(3)?,
+                        server_public_key: r.get(4)?,
+                        own_private_key: r.get(5)?,
+                        own_public_key: r.get(6)?,
+                        completion_uri: r.get(7)?,
+                        created_at: r.get(8)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    /// Stores a new registration (`created_at` is set here) and returns it as stored.
+    pub async fn add_fasp_server(&self, mut server: FaspServer) -> Result<FaspServer> {
+        server.created_at = now_ms();
+        let s = server.clone();
+        self.write(move |conn, _| {
+            conn.execute(
+                "INSERT INTO fasp_servers (server_id, server_url, fasp_base_url, fasp_id,
+                    server_public_key, own_private_key, own_public_key, completion_uri, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    s.server_id,
+                    s.server_url,
+                    s.fasp_base_url,
+                    s.fasp_id,
+                    s.server_public_key,
+                    s.own_private_key,
+                    s.own_public_key,
+                    s.completion_uri,
+                    s.created_at
+                ],
+            )?;
+            Ok(())
+        })
+        .await?;
+        Ok(server)
+    }
+
+    /// Removes a registration and its activations; false when there was none.
+    pub async fn remove_fasp_server(&self, server_id: &str) -> Result<bool> {
+        let id = server_id.to_string();
+        self.write(move |conn, _| {
+            conn.execute("DELETE FROM fasp_activations WHERE server_id = ?1", [&id])?;
+            Ok(conn.execute("DELETE FROM fasp_servers WHERE server_id = ?1", [&id])? > 0)
+        })
+        .await
+    }
+
+    /// Every activated capability version.
+    pub async fn fasp_activations(&self) -> Result<Vec<Activation>> {
+        self.read(|conn| {
+            query_rows(
+                conn,
+                "SELECT server_id, capability, major FROM fasp_activations",
+                [],
+                |r| {
+                    Ok(Activation {
+                        server_id: r.get(0)?,
+                        capability: r.get(1)?,
+                        major: r.get(2)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    /// Records `activation` as active (`true`) or not.
+    pub async fn set_fasp_activation(&self, activation: Activation, active: bool) -> Result<()> {
+        self.write(move |conn, _| {
+            if active {
+                conn.execute(
+                    "INSERT OR IGNORE INTO fasp_activations (server_id, capability, major, activated_at)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        activation.server_id,
+                        activation.capability,
+                        activation.major,
+                        now_ms()
+                    ],
+                )?;
+            } else {
+                conn.execute(
+                    "DELETE FROM fasp_activations WHERE server_id = ?1 AND capability = ?2 AND major = ?3",
+                    params![activation.server_id, activation.capability, activation.major],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(id: &str) -> FaspServer {
+        FaspServer {
+            server_id: id.into(),
+            server_url: "https://m.example".into(),
+            fasp_base_url: "https://m.example/api/fasp".into(),
+            fasp_id: "f1".into(),
+            server_public_key: "cHVi".into(),
+            own_private_key: "cHJpdg==".into(),
+            own_public_key: "b3du".into(),
+            completion_uri: "https://m.example/admin/fasp/1".into(),
+            created_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn registrations_and_activations_survive_a_reopen_and_leave_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let activation = |id: &str| Activation {
+            server_id: id.into(),
+            capability: "account_search".into(),
+            major: 0,
+        };
+        {
+            let store = Store::open(&path).unwrap();
+            store.add_fasp_server(server("a")).await.unwrap();
+            store.add_fasp_server(server("b")).await.unwrap();
+            store
+                .set_fasp_activation(activation("a"), true)
+                .await
+                .unwrap();
+            store
+                .set_fasp_activation(activation("a"), true)
+                .await
+                .unwrap();
+            store
+                .set_fasp_activation(activation("b"), true)
+                .await
+                .unwrap();
+            store
+                .set_fasp_activation(activation("b"), false)
+                .await
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let servers = store.fasp_servers().await.unwrap();
+        assert_eq!(servers.len(), 2);
+        assert_eq!(servers[0].fasp_base_url, "https://m.example/api/fasp");
+        assert!(servers[0].created_at > 0);
+        assert_eq!(
+            store.fasp_activations().await.unwrap(),
+            vec![activation("a")]
+        );
+        assert!(store.remove_fasp_server("a").await.unwrap());
+        assert!(!store.remove_fasp_server("a").await.unwrap());
+        assert!(store.fasp_activations().await.unwrap().is_empty());
+        assert_eq!(store.fasp_servers().await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,491 @@
+//! Plaza as a FASP discovery provider, end to end: a simulated FASP-enabled Mastodon server on its own
+//! loopback address (NodeInfo with `faspBaseUrl`, `/registration`) registers with the real relay
+//! through the admin API, then calls the provider endpoints with RFC 9421 Ed25519 signatures made as
+//! Mastodon makes them and checks every signed answer with its own Ed25519 (ed25519-dalek):
+//! provider_info, activation, account_search with paging, refusals (401, 403, 422, 429), durability
+//! across a restart, removal, the `/fasp` page and `plaza admin fasp`.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signer as _, Verifier as _};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+use crate::support::*;
+
+const TOKEN: &str = "fasp-admin-token";
+
+/// The simulated Mastodon's FASP side.
+struct Server {
+    base: String,
+    key: ed25519_dalek::SigningKey,
+    /// The registration request Plaza sent.
+    registration: Arc<Mutex<Option<Value>>>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    base: String,
+    public_key: String,
+    registration: Arc<Mutex<Option<Value>>>,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let ip = next_loopback();
+        let addr = SocketAddr::new(ip, free_port(ip));
+        let base = format!("http://{addr}");
+        let seed: [u8; 32] = std::array::from_fn(|_| fastrand::u8(..));
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let registration = Arc::new(Mutex::new(None));
+        let shared = Shared {
+            base: base.clone(),
+            public_key: STANDARD.encode(key.verifying_key().as_bytes()),
+            registration: registration.clone(),
+        };
+        let app = Router::new()
+            .route("/.well-known/nodeinfo", get(wellknown))
+            .route("/nodeinfo/2.0", get(nodeinfo))
+            .route("/api/fasp/registration", post(register))
+            .with_state(shared);
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Server {
+            base,
+            key,
+            registration,
+        }
+    }
+
+    fn registration(&self) -> Value {
+        self.registration
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("registered")
+    }
+
+    /// A request to the relay signed as Mastodon signs FASP requests (label, components, params).
+    async fn call(
+        &self,
+        relay: &Relay,
+        method: reqwest::Method,
+        path: &str,
+        key_id: &str,
+        key: &ed25519_dalek::SigningKey,
+        created_ago: u64,
+    ) -> reqwest::Response {
+        let url = format!("{}/fasp{path}", relay.base);
+        let digest = format!("sha-256=:{}:", STANDARD.encode(sha2::Sha256::digest(b"")));
+        let created = now() - created_ago;
+        let params = format!(
+            "(\"@method\" \"@target-uri\" \"content-digest\");created={created};keyid=\"{key_id}\""
+        );
+        let base = format!(
+            "\"@method\": {}\n\"@target-uri\": {url}\n\"content-digest\": {digest}\n\"@signature-params\": {params}",
+            method.as_str()
+        );
+        let signature = STANDARD.encode(key.sign(base.as_bytes()).to_bytes());
+        reqwest::Client::new()
+            .request(method, &url)
+            .header("content-digest", digest)
+            .header("signature-input", format!("sig1={params}"))
+            .header("signature", format!("sig1=:{signature}:"))
+            .send()
+            .await
+            .expect("FASP request")
+    }
+
+    async fn signed(
+        &self,
+        relay: &Relay,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::Response {
+        let server_id = self.registration()["serverId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.call(relay, method, path, &server_id, &self.key, 0)
+            .await
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn wellknown(State(s): State<Shared>) -> axum::Json<Value> {
+    axum::Json(json!({ "links": [{
+        "rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+        "href": format!("{}/nodeinfo/2.0", s.base),
+    }]}))
+}
+
+async fn nodeinfo(State(s): State<Shared>) -> axum::Json<Value> {
+    axum::Json(json!({
+        "version": "2.0",
+        "software": { "name": "mastodon", "version": "4.5.0" },
+        "protocols": ["activitypub"],
+        "usage": { "users": { "total": 1 } },
+        "openRegistrations": false,
+        "metadata": { "nodeName": "FASP test", "faspBaseUrl": format!("{}/api/fasp", s.base) },
+    }))
+}
+
+/// Mastodon answers the registration with 200 (the spec says 201; Plaza takes both).
+async fn register(State(s): State<Shared>, body: axum::Json<Value>) -> axum::Json<Value> {
+    *s.registration.lock().unwrap() = Some(body.0);
+    axum::Json(json!({
+        "faspId": 42,
+        "publicKey": s.public_key,
+        "registrationCompletionUri": format!("{}/admin/fasp/providers/42/registration/new", s.base),
+    }))
+}
+
+/// Checks the relay's signed answer as Mastodon does: Content-Digest present and matching the body,
+/// an Ed25519 signature over `@status` and `content-digest` with the key Plaza registered. The body.
+async fn verified(
+    response: reqwest::Response,
+    plaza_key: &ed25519_dalek::VerifyingKey,
+) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.expect("body").to_vec();
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{status}: no {n}"))
+            .to_string()
+    };
+    let digest = header("content-digest");
+    assert_eq!(
+        digest,
+        format!("sha-256=:{}:", STANDARD.encode(sha2::Sha256::digest(&body)))
+    );
+    let params = header("signature-input")
+        .strip_prefix("sig1=")
+        .expect("label sig1")
+        .to_string();
+    assert!(
+        params.starts_with("(\"@status\" \"content-digest\");created="),
+        "{params}"
+    );
+    assert!(params.contains("keyid=\"42\""), "{params}");
+    let signature = header("signature");
+    let signature = signature
+        .strip_prefix("sig1=:")
+        .and_then(|s| s.strip_suffix(':'))
+        .expect("signature");
+    let signature: [u8; 64] = STANDARD.decode(signature).unwrap().try_into().unwrap();
+    let base = format!(
+        "\"@status\": {}\n\"content-digest\": {digest}\n\"@signature-params\": {params}",
+        status.as_u16()
+    );
+    plaza_key
+        .verify(
+            base.as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&signature),
+        )
+        .expect("Plaza's answer verifies with the key it registered");
+    (status, headers, body)
+}
+
+fn json_of(body: &[u8]) -> Value {
+    serde_json::from_slice(body).expect("JSON answer")
+}
+
+/// Two instances, each with a discoverable bakery; both listed in the directory.
+async fn bakeries(relay: &Relay) -> Vec<Arc<Instance>> {
+    let mut instances = Vec::new();
+    for n in 0..2 {
+        let instance = Instance::start(Flavor::Mastodon, relay).await;
+        instance.set_user_fields(json!({
+            "name": format!("Bakery number {n}"),
+            "summary": "<p>A sourdough bakery run as a co-op</p>",
+            "indexable": true,
+            "discoverable": true,
+        }));
+        instance.subscribe(relay).await;
+        let (status, body) = instance
+            .post_as_user(&instance.public_create("fresh sourdough today"))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        instances.push(instance);
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let dir: Value = reqwest::get(format!("{}/api/plaza/v1/directory?q=sourdough", relay.base))
+            .await
+            .expect("directory")
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        if dir["profiles"].as_array().is_some_and(|p| p.len() == 2) {
+            break;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "directory never listed both: {dir}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    instances
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mastodon_registers_plaza_and_searches_accounts_with_signed_requests() {
+    let mut relay = Relay::start_with(&[
+        ("PLAZA_ADMIN_TOKEN", TOKEN),
+        ("PLAZA_FASP_CONTACT_EMAIL", "fasp@plaza.example"),
+        ("PLAZA_FASP_RATE_PER_SERVER", "1"),
+        ("PLAZA_FASP_BURST_PER_SERVER", "40"),
+    ])
+    .await;
+    let instances = bakeries(&relay).await;
+    let server = Server::start().await;
+
+    // Registration through the admin API: NodeInfo, then the unsigned POST to /registration.
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/admin/fasp/registrations", relay.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "server": server.base }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let registered: Value = response.json().await.unwrap();
+    let sent = server.registration();
+    assert_eq!(sent["name"], "Plaza relay");
+    assert_eq!(sent["baseUrl"], format!("{}/fasp", relay.base));
+    assert_eq!(registered["serverId"], sent["serverId"]);
+    let plaza_public = STANDARD
+        .decode(sent["publicKey"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        registered["fingerprint"],
+        STANDARD.encode(sha2::Sha256::digest(&plaza_public))
+    );
+    assert!(
+        registered["registrationCompletionUri"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/admin/fasp/providers/42/registration/new"))
+    );
+    let plaza_key =
+        ed25519_dalek::VerifyingKey::from_bytes(&plaza_public.try_into().unwrap()).unwrap();
+    let list: Value = relay
+        .admin(reqwest::Method::GET, "/fasp/registrations", Some(TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["registrations"][0]["serverId"], sent["serverId"]);
+    assert!(list["registrations"][0].get("own_private_key").is_none());
+
+    // provider_info lists only what is implemented, with the configured contact.
+    let (status, _, body) = verified(
+        server
+            .signed(&relay, reqwest::Method::GET, "/provider_info")
+            .await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let info = json_of(&body);
+    assert_eq!(
+        info["capabilities"],
+        json!([{ "id": "account_search", "version": "0.1" }])
+    );
+    assert_eq!(info["contactEmail"], "fasp@plaza.example");
+    assert_eq!(
+        info["privacyPolicy"][0]["url"],
+        format!("{}/fasp#privacy", relay.base)
+    );
+
+    // Not activated yet: 403, signed.
+    let search = "/account_search/v0/search?term=sourdough&limit=1";
+    let (status, _, _) = verified(
+        server.signed(&relay, reqwest::Method::GET, search).await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = verified(
+        server
+            .signed(
+                &relay,
+                reqwest::Method::POST,
+                "/capabilities/account_search/0/activation",
+            )
+            .await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = verified(
+        server
+            .signed(
+                &relay,
+                reqwest::Method::POST,
+                "/capabilities/trends/0/activation",
+            )
+            .await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "trends is not offered yet");
+
+    // account_search: actor URIs, one per page, the next page linked.
+    let (status, headers, body) = verified(
+        server.signed(&relay, reqwest::Method::GET, search).await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let first = json_of(&body);
+    assert_eq!(first.as_array().map(Vec::len), Some(1), "{first}");
+    let link = headers
+        .get("link")
+        .and_then(|v| v.to_str().ok())
+        .expect("a next link")
+        .to_string();
+    let next = link
+        .strip_prefix('<')
+        .and_then(|l| l.split_once(">; rel=\"next\""))
+        .map(|(url, _)| url.to_string())
+        .expect("rel=next");
+    let next_path = next
+        .strip_prefix(&format!("{}/fasp", relay.base))
+        .expect("under the provider base");
+    let (status, headers, body) = verified(
+        server.signed(&relay, reqwest::Method::GET, next_path).await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let second = json_of(&body);
+    assert!(headers.get("link").is_none(), "last page");
+    let mut found: Vec<String> = [first, second]
+        .iter()
+        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    found.sort();
+    let mut users: Vec<String> = instances.iter().map(|i| i.user()).collect();
+    users.sort();
+    assert_eq!(found, users);
+
+    // No term: 422, signed.
+    let (status, _, _) = verified(
+        server
+            .signed(
+                &relay,
+                reqwest::Method::GET,
+                "/account_search/v0/search?limit=3",
+            )
+            .await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Refused before any work: unsigned, a wrong key, an unknown key id, a stale signature.
+    let server_id = sent["serverId"].as_str().unwrap().to_string();
+    let unsigned = reqwest::get(format!("{}/fasp/provider_info", relay.base))
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+    assert!(unsigned.headers().get("content-digest").is_some());
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    for (key_id, key, ago) in [
+        (server_id.as_str(), &stranger, 0),
+        ("someone-else", &server.key, 0),
+        (server_id.as_str(), &server.key, 400),
+    ] {
+        let r = server
+            .call(
+                &relay,
+                reqwest::Method::GET,
+                "/provider_info",
+                key_id,
+                key,
+                ago,
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{key_id} {ago}");
+    }
+
+    // The registration and the activation outlive a restart.
+    relay.kill_and_restart().await;
+    let (status, _, _) = verified(
+        server.signed(&relay, reqwest::Method::GET, search).await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Over its budget, the server waits: 429 with Retry-After, still signed.
+    let mut limited = None;
+    for _ in 0..60 {
+        let r = server
+            .signed(&relay, reqwest::Method::GET, "/provider_info")
+            .await;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(r);
+            break;
+        }
+    }
+    let (_, headers, _) = verified(limited.expect("a 429"), &plaza_key).await;
+    let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(wait >= 1);
+    assert!(
+        relay
+            .metrics()
+            .await
+            .contains("plaza_fasp_requests_total{outcome=\"rate_limited\"}")
+    );
+
+    // The page for server admins, and the CLI.
+    let page = reqwest::get(format!("{}/fasp", relay.base)).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("fingerprint") && page.contains("account_search"),
+        "{page}"
+    );
+    let out = relay.command(&["admin", "fasp", "list", "--token", TOKEN]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&server_id));
+
+    // Removed: its signed requests are refused at once.
+    let removed = relay
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/fasp/registrations/{server_id}"),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(removed.status(), StatusCode::OK);
+    let r = server
+        .signed(&relay, reqwest::Method::GET, "/provider_info")
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
