@@ -15,7 +15,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::config::OutboundSignature;
-use crate::federation::host_slots::HostSlots;
+use crate::federation::host_slots::{HostSlots, Slot};
 use crate::federation::schemes::SignatureSchemes;
 use crate::httpsig::{self, PrivateKey, Scheme};
 use crate::{Error, Result};
@@ -296,19 +296,26 @@ impl Http {
         self
     }
 
+    /// What every outbound request passes first: the URL parses, the address policy allows it, and
+    /// the host has a free slot within the fetch timeout (held until the returned guard drops).
+    async fn admit(&self, url: &str) -> Result<(Url, Slot)> {
+        let parsed = Url::parse(url).map_err(|e| Error::fetch(url, format!("bad URL: {e}")))?;
+        self.policy.check_url(&parsed)?;
+        let slot = self
+            .slots
+            .acquire(parsed.host_str().unwrap_or_default(), self.fetch_timeout)
+            .await
+            .ok_or_else(|| Error::fetch(url, "too many fetches from this host in flight"))?;
+        Ok((parsed, slot))
+    }
+
     /// Fetches an ActivityPub document with a signed GET; follows no redirects (a document must live at
     /// its id), reads at most `max_fetch_bytes`.
     ///
     /// Signed with the scheme the host is known to accept; a 401 or 400 is asked once more with the
     /// other scheme, which is remembered for the host when it works.
     pub async fn get_json(&self, url: &str) -> Result<Value> {
-        let parsed = Url::parse(url).map_err(|e| Error::fetch(url, format!("bad URL: {e}")))?;
-        self.policy.check_url(&parsed)?;
-        let _slot = self
-            .slots
-            .acquire(parsed.host_str().unwrap_or_default(), self.fetch_timeout)
-            .await
-            .ok_or_else(|| Error::fetch(url, "too many fetches from this host in flight"))?;
+        let (parsed, _slot) = self.admit(url).await?;
         let host = httpsig::authority(&parsed)?;
         let scheme = self.schemes.for_host(&host);
         let mut response = self.signed_get(&parsed, scheme).await?;
@@ -366,13 +373,7 @@ impl Http {
     /// under the same address policy, per-host bound and timeout as every fetch, following no redirects, reading at most
     /// `max_bytes`. What the body is, the caller decides by sniffing it, not by the sender's word.
     pub async fn get_image(&self, url: &str, max_bytes: usize) -> Result<Vec<u8>> {
-        let parsed = Url::parse(url).map_err(|e| Error::fetch(url, format!("bad URL: {e}")))?;
-        self.policy.check_url(&parsed)?;
-        let _slot = self
-            .slots
-            .acquire(parsed.host_str().unwrap_or_default(), self.fetch_timeout)
-            .await
-            .ok_or_else(|| Error::fetch(url, "too many fetches from this host in flight"))?;
+        let (parsed, _slot) = self.admit(url).await?;
         let mut response = self
             .client
             .get(parsed)
@@ -394,13 +395,7 @@ impl Http {
     /// yet) under the same address policy, per-host bound, timeout and size cap as every fetch,
     /// following no redirects. The status and the answer as JSON (`Null` when it is not JSON).
     pub async fn post_json_unsigned(&self, url: &str, body: &Value) -> Result<(u16, Value)> {
-        let parsed = Url::parse(url).map_err(|e| Error::fetch(url, format!("bad URL: {e}")))?;
-        self.policy.check_url(&parsed)?;
-        let _slot = self
-            .slots
-            .acquire(parsed.host_str().unwrap_or_default(), self.fetch_timeout)
-            .await
-            .ok_or_else(|| Error::fetch(url, "too many fetches from this host in flight"))?;
+        let (parsed, _slot) = self.admit(url).await?;
         let mut response = self
             .client
             .post(parsed)
