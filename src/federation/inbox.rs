@@ -95,10 +95,26 @@ pub async fn receive(
         actor: &s.actor_id,
         follow_id: &s.follow_id,
     });
+    // A Follow from an instance that is not subscribed: its Follow waiting for approval, if any, is
+    // what it may not take over (looked up only now, after the signature).
+    let pending = match pending {
+        None if subscribed.is_none() && activity.kind == "Follow" => {
+            state.store.pending_of(&origin).await?
+        }
+        other => other,
+    };
+    let pending_subscription = pending.as_ref().map(|p| Subscription {
+        actor: &p.actor_id,
+        follow_id: p
+            .follow
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    });
     // A Follow of this relay: is this its instance's actor? (A blocked instance was refused above.)
     let follow = relay::follow_style(&activity, &state.relay_actor_id).is_some();
     let instance_confirmed = follow
-        && relay::asks_instance(&sender, subscription)
+        && relay::asks_instance(&sender, subscription.or(pending_subscription))
         && state.instance_actors.confirmed(&sender).await;
     let ctx = Context {
         relay_actor: &state.relay_actor_id,
@@ -107,14 +123,7 @@ pub async fn receive(
         subscription,
         signer: &signer.owner.id,
         instance_confirmed,
-        pending: pending.as_ref().map(|p| Subscription {
-            actor: &p.actor_id,
-            follow_id: p
-                .follow
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-        }),
+        pending: pending_subscription,
     };
     let decision = relay::decide(&activity, &sender, ctx)?;
     tracing::debug!(kind = %activity.kind, actor = %activity.actor, ?decision, "inbox");
