@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::ap::{Activity, Actor, outgoing};
-use crate::federation::inbox::{self, Receipt};
-use crate::federation::{nodeinfo, relay};
+use crate::federation::receipt::Receipt;
+use crate::federation::{nodeinfo, relay, subscription};
 use crate::moderation::audit::{NewAudit, RELAY_AUDITOR};
 use crate::moderation::policy::{self, Admission};
 use crate::state::AppState;
@@ -156,7 +156,7 @@ pub async fn approve(state: &AppState, authority: &str, admin: &str) -> Result<(
     let pending = take_pending(state, authority).await?;
     let follow = Activity::from_value(pending.follow.clone())?;
     let sender = state.resolver.actor(&pending.actor_id).await?;
-    inbox::subscribe(state, pending.style(), &follow, &sender, authority).await?;
+    subscription::subscribe(state, pending.style(), &follow, &sender, authority).await?;
     state
         .store
         .resolve_pending(authority, audit(admin, "approve", authority, &pending))

@@ -17,11 +17,11 @@ use axum::body::Bytes;
 use serde_json::Value;
 
 use crate::ap::{Activity, Actor, authority_of, is_public_iri, outgoing, same_authority};
-use crate::federation::admission;
 use crate::federation::relay::{self, Context, Decision, Subscription};
+use crate::federation::{admission, subscription};
 use crate::httpsig::{self, SignedRequest};
 use crate::state::AppState;
-use crate::store::{NewEntry, Style, Subscribed, Subscriber};
+use crate::store::NewEntry;
 
 pub use crate::federation::receipt::Receipt;
 use crate::{Error, Result};
@@ -95,10 +95,26 @@ pub async fn receive(
         actor: &s.actor_id,
         follow_id: &s.follow_id,
     });
+    // A Follow from an instance that is not subscribed: its Follow waiting for approval, if any, is
+    // what it may not take over (looked up only now, after the signature).
+    let pending = match pending {
+        None if subscribed.is_none() && activity.kind == "Follow" => {
+            state.store.pending_of(&origin).await?
+        }
+        other => other,
+    };
+    let pending_subscription = pending.as_ref().map(|p| Subscription {
+        actor: &p.actor_id,
+        follow_id: p
+            .follow
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    });
     // A Follow of this relay: is this its instance's actor? (A blocked instance was refused above.)
     let follow = relay::follow_style(&activity, &state.relay_actor_id).is_some();
     let instance_confirmed = follow
-        && relay::asks_instance(&sender, subscription)
+        && relay::asks_instance(&sender, subscription.or(pending_subscription))
         && state.instance_actors.confirmed(&sender).await;
     let ctx = Context {
         relay_actor: &state.relay_actor_id,
@@ -107,14 +123,7 @@ pub async fn receive(
         subscription,
         signer: &signer.owner.id,
         instance_confirmed,
-        pending: pending.as_ref().map(|p| Subscription {
-            actor: &p.actor_id,
-            follow_id: p
-                .follow
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-        }),
+        pending: pending_subscription,
     };
     let decision = relay::decide(&activity, &sender, ctx)?;
     tracing::debug!(kind = %activity.kind, actor = %activity.actor, ?decision, "inbox");
@@ -207,7 +216,7 @@ async fn act(
         Decision::Subscribe(style) => {
             match admission::screen(state, style, activity, sender, origin).await? {
                 Some(held_or_refused) => Ok(held_or_refused),
-                None => subscribe(state, style, activity, sender, origin).await,
+                None => subscription::subscribe(state, style, activity, sender, origin).await,
             }
         }
         Decision::RejectFollow(reason) => {
@@ -287,68 +296,4 @@ async fn act(
         }
         Decision::Ignore(reason) => Ok(Receipt::Ignored(reason)),
     }
-}
-
-/// Records the subscription and answers the Follow; the subscription policy was applied before (see
-/// [`crate::federation::admission`], which also calls this when an admin approves a held Follow).
-///
-/// A re-Follow by the same actor with the same inbox and protocol ([`Subscribed::Unchanged`]) usually
-/// means the instance lost its state and waits for an Accept: it gets one again, sent once outside the
-/// log (no log entry, nothing redelivered, but stored so its ids resolve), and its delivery worker goes on from where it is. Only a
-/// new subscriber, or one whose actor, inbox or protocol changed, gets its replies through the log and a
-/// (re)started worker.
-pub(crate) async fn subscribe(
-    state: &AppState,
-    style: Style,
-    follow: &Activity,
-    sender: &Arc<Actor>,
-    origin: &str,
-) -> Result<Receipt> {
-    let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?.to_string();
-    state.http.policy().check_url(
-        &url::Url::parse(&inbox).map_err(|e| Error::BadRequest(format!("inbox {inbox:?}: {e}")))?,
-    )?;
-    let accept = outgoing::accept(&state.base, &follow.raw, &sender.id);
-    let follow_back = (style == Style::LitePub).then(|| outgoing::follow(&state.base, &sender.id));
-    let reply = |kind: &str, body: &Value| NewEntry {
-        origin: state.host.clone(),
-        target: Some(origin.to_string()),
-        kind: kind.to_string(),
-        mastodon_body: Bytes::from(body.to_string()),
-        litepub_body: Bytes::from(body.to_string()),
-        signer: None,
-        original: None,
-    };
-    let mut replies = vec![reply("Accept", &accept)];
-    replies.extend(follow_back.iter().map(|f| reply("Follow", f)));
-    let subscriber = Subscriber {
-        authority: origin.to_string(),
-        actor_id: sender.id.clone(),
-        inbox: inbox.clone(),
-        style,
-        cursor: 0,
-        skipped: 0,
-        created_at: 0,
-        follow_id: follow.id.clone().unwrap_or_default(),
-    };
-    let normalised = outgoing::normalised_follow(&follow.raw).to_string();
-    let (state_after, stored) = state
-        .store
-        .subscribe(subscriber, normalised, replies)
-        .await?;
-    match state_after {
-        Subscribed::Unchanged => {
-            tracing::info!(instance = %origin, "followed again; answering with a fresh Accept");
-            for activity in std::iter::once(accept).chain(follow_back) {
-                state.engine.publish_once(&inbox, &activity).await?;
-            }
-        }
-        Subscribed::New | Subscribed::Again => {
-            if state_after == Subscribed::New {
-                tracing::info!(instance = %origin, ?style, "new subscriber");
-            }
-            state.engine.start(stored);
-        }
-    }
-    Ok(Receipt::Subscribed)
 }

@@ -14,3 +14,4 @@ pub mod receipt;
 pub mod relay;
 pub mod resolver;
 pub mod schemes;
+pub mod subscription;

@@ -58,7 +58,8 @@ pub struct Context<'a> {
     /// subscribed; what an Undo is checked against, and what a Follow may not take over.
     pub subscription: Option<Subscription<'a>>,
     /// The instance's Follow waiting for approval, when it is not subscribed: what an Undo withdrawing
-    /// it is checked against (the inbox looks it up for an Undo only).
+    /// it is checked against, and what a Follow by another actor may not take over, as for
+    /// [`Context::subscription`] (the inbox looks it up for an Undo or a Follow only).
     pub pending: Option<Subscription<'a>>,
     /// The actor whose key signed the request.
     pub signer: &'a str,
@@ -250,12 +251,17 @@ pub const NOT_INSTANCE_ACTOR: &str = "only an instance's own actor can subscribe
 /// Why a Follow by an `Application` is refused when another actor holds its instance's subscription.
 pub const HELD_BY_ANOTHER: &str =
     "another actor of this instance holds its subscription; only the instance can hand it over";
+/// Why a Follow by an `Application` is refused when another actor's Follow of its instance waits for
+/// approval: what the admin approves must be the actor that asked.
+pub const WAITING_FOR_ANOTHER: &str = "another actor of this instance has a Follow waiting for approval; only the instance can hand it over";
 
 /// A Follow of Public (Mastodon style) or of the relay actor (LitePub) subscribes, when it comes from
 /// the instance's own actor and the instance was not removed by the admin. Another actor of an already
-/// subscribed instance cannot take its subscription over: an actor known by its path, or one the
-/// instance confirms, is the instance actor and may; an `Application` elsewhere may only when no other
-/// actor holds the subscription (see [`InstanceEvidence::Application`]).
+/// subscribed instance cannot take its subscription over, nor its Follow waiting for approval (what
+/// the admin approves must be the actor that asked): an actor known by its path, or one the instance
+/// confirms, is the instance actor and may; an `Application` elsewhere may only when no other actor
+/// holds the subscription or the waiting Follow (see [`InstanceEvidence::Application`]). The same
+/// actor following again refreshes either.
 fn decide_follow(activity: &Activity, sender: &Actor, ctx: Context<'_>) -> Decision {
     let Some(style) = follow_style(activity, ctx.relay_actor) else {
         return Decision::Ignore("Follow of something that is not this relay");
@@ -263,7 +269,7 @@ fn decide_follow(activity: &Activity, sender: &Actor, ctx: Context<'_>) -> Decis
     let refusal = match instance_actor_evidence(sender) {
         InstanceEvidence::Convention => None,
         InstanceEvidence::Application if ctx.instance_confirmed => None,
-        InstanceEvidence::Application => held_by_another(sender, ctx.subscription),
+        InstanceEvidence::Application => held_by_another(sender, ctx.subscription, ctx.pending),
         InstanceEvidence::Discover if ctx.instance_confirmed => None,
         InstanceEvidence::Discover | InstanceEvidence::NotInstance => Some(NOT_INSTANCE_ACTOR),
     };
@@ -273,20 +279,32 @@ fn decide_follow(activity: &Activity, sender: &Actor, ctx: Context<'_>) -> Decis
     }
 }
 
-fn held_by_another(sender: &Actor, subscription: Option<Subscription<'_>>) -> Option<&'static str> {
-    subscription
-        .is_some_and(|s| s.actor != sender.id)
-        .then_some(HELD_BY_ANOTHER)
+/// Why `sender` may not take over its instance's subscription or Follow waiting for approval on its
+/// own: another actor holds it.
+fn held_by_another(
+    sender: &Actor,
+    subscription: Option<Subscription<'_>>,
+    pending: Option<Subscription<'_>>,
+) -> Option<&'static str> {
+    let another = |held: Option<Subscription<'_>>| held.is_some_and(|s| s.actor != sender.id);
+    if another(subscription) {
+        Some(HELD_BY_ANOTHER)
+    } else if another(pending) {
+        Some(WAITING_FOR_ANOTHER)
+    } else {
+        None
+    }
 }
 
 /// Whether a Follow by `sender` needs its instance to confirm that `sender` is its actor (WebFinger,
 /// NodeInfo; see [`crate::federation::instance_actor`]): always for a [`InstanceEvidence::Discover`]
 /// sender, for an [`InstanceEvidence::Application`] only to take over a subscription another actor
-/// holds, never otherwise.
+/// holds, never otherwise. `subscription` is the instance's subscription, or else its Follow waiting
+/// for approval.
 pub fn asks_instance(sender: &Actor, subscription: Option<Subscription<'_>>) -> bool {
     match instance_actor_evidence(sender) {
         InstanceEvidence::Discover => true,
-        InstanceEvidence::Application => held_by_another(sender, subscription).is_some(),
+        InstanceEvidence::Application => held_by_another(sender, subscription, None).is_some(),
         InstanceEvidence::Convention | InstanceEvidence::NotInstance => false,
     }
 }
@@ -630,6 +648,44 @@ mod tests {
         assert!(!asks_instance(&fedify, own.subscription));
         assert_eq!(
             decide(&follow, &fedify, own).unwrap(),
+            Decision::Subscribe(Style::Mastodon)
+        );
+        // A Follow of another actor waiting for approval is not taken over either, unless the
+        // instance names the Application; its own waiting Follow it refreshes.
+        let waiting = Context {
+            pending: Some(Subscription {
+                actor: SUBSCRIBER,
+                follow_id: FOLLOW_ID,
+            }),
+            ..ctx(None)
+        };
+        assert_eq!(
+            decide(&follow, &fedify, waiting).unwrap(),
+            Decision::RejectFollow(WAITING_FOR_ANOTHER)
+        );
+        assert!(asks_instance(&fedify, waiting.pending));
+        assert_eq!(
+            decide(
+                &follow,
+                &fedify,
+                Context {
+                    instance_confirmed: true,
+                    ..waiting
+                }
+            )
+            .unwrap(),
+            Decision::Subscribe(Style::Mastodon)
+        );
+        let own_waiting = Context {
+            pending: Some(Subscription {
+                actor: &fedify.id,
+                follow_id: FOLLOW_ID,
+            }),
+            ..waiting
+        };
+        assert!(!asks_instance(&fedify, own_waiting.pending));
+        assert_eq!(
+            decide(&follow, &fedify, own_waiting).unwrap(),
             Decision::Subscribe(Style::Mastodon)
         );
         // A Service elsewhere keeps the stricter rule, and an Application never speaks for others.

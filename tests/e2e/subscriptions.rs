@@ -1,5 +1,6 @@
 //! End-to-end: who may subscribe and unsubscribe, what ids are accepted, where replies go, and how an
-//! admin removal sticks (issue 8, items 3, 5, 6, 8 and ids that are not URLs).
+//! admin removal sticks (issue 8, items 3, 5, 6, 8 and ids that are not URLs; issue 14, item 2: no
+//! takeover of a Follow waiting for approval).
 
 use crate::relay::flush;
 use crate::support::*;
@@ -384,4 +385,95 @@ async fn a_fedify_instance_subscribes_with_its_application_actor_and_keeps_it() 
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert!(body.contains("unsubscribed"), "{body}");
     assert!(!subscribed(&f).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_application_cannot_take_over_a_follow_waiting_for_approval() {
+    const TOKEN: &str = "pending-takeover-token-3c9d";
+    let relay = Relay::start_with(&[
+        ("PLAZA_ADMIN_TOKEN", TOKEN),
+        ("PLAZA_SUBSCRIPTION_POLICY", "approval"),
+    ])
+    .await;
+    let f = Instance::start(Flavor::Fedify, &relay).await;
+    let pending = || async {
+        let list: Value = relay
+            .admin(Method::GET, "/pending", Some(TOKEN))
+            .await
+            .json()
+            .await
+            .unwrap();
+        list["pending"].as_array().unwrap().clone()
+    };
+    let first = f.follow_activity(&relay);
+    let (status, body) = f.post_as_instance(&first).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(body.contains("awaiting approval"), "{body}");
+
+    // A second Application on the same host, which the instance does not name, asks too: refused.
+    let (other, key_id) = host_actor(
+        &f,
+        "/users/instance",
+        "Application",
+        &format!("{}/inbox", f.base),
+    );
+    let (status, body) = f
+        .post_as(&f.user_keys, &key_id, &follow_of_public(&f, &other))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(body.contains("waiting for approval"), "{body}");
+    eventually("the Reject", || !f.received_of("Reject").is_empty()).await;
+    let waiting = pending().await;
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0]["actor_id"], f.instance_actor(), "{waiting:?}");
+    assert_eq!(waiting[0]["follow"]["id"], first["id"], "{waiting:?}");
+
+    // The refusal is in the log at info, and in the audit log with its reason.
+    assert!(
+        relay.log().lines().any(|l| l.contains("INFO")
+            && l.contains("Follow refused")
+            && l.contains("waiting for approval")),
+        "{}",
+        relay.log()
+    );
+    let audit: Value = relay
+        .admin(Method::GET, "/audit", Some(TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entry = &audit["audit"][0];
+    assert_eq!(entry["admin"], "relay", "{audit}");
+    assert_eq!(entry["action"], "reject", "{audit}");
+    assert_eq!(entry["target"], f.authority(), "{audit}");
+    assert_eq!(entry["detail"]["actor"], other, "{audit}");
+
+    // The actor that asked first sends its Follow again: that refreshes its entry.
+    let again = f.follow_activity(&relay);
+    let (status, body) = f.post_as_instance(&again).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(body.contains("awaiting approval"), "{body}");
+    let waiting = pending().await;
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0]["actor_id"], f.instance_actor(), "{waiting:?}");
+    assert_eq!(waiting[0]["follow"]["id"], again["id"], "{waiting:?}");
+
+    // What the admin approves is the actor that asked.
+    let status = relay
+        .admin(
+            Method::POST,
+            &format!("/pending/{}/approve", f.authority()),
+            Some(TOKEN),
+        )
+        .await
+        .status();
+    assert_eq!(status, StatusCode::OK);
+    let subscribers = relay.admin_subscribers(TOKEN).await;
+    assert_eq!(subscribers.len(), 1, "{subscribers:?}");
+    assert_eq!(
+        subscribers[0]["actor"],
+        f.instance_actor(),
+        "{subscribers:?}"
+    );
+    assert!(subscribed(&f).await);
 }
