@@ -1048,17 +1048,23 @@ async fn a_page_loads_whole_while_searches_are_limited() {
         let response = get(&format!("{}/static/plaza.css", relay.base)).await;
         assert_eq!(response.status(), 200, "stylesheet fetch {n}");
     }
-    // Searches still spend the reads budget (one already went to the page above).
+    // Searches still spend the reads budget (one already went to the page above): the burst is
+    // answered, then a 429 comes. The budget refills at 1/s, so on a slow machine a refill may let one
+    // more search through before the refusal; the loop goes on until the refusal, within bounds.
     let mut statuses = Vec::new();
-    let mut last = None;
-    for _ in 0..READS_BURST + 2 {
+    let mut refused = None;
+    for _ in 0..4 * READS_BURST {
         let url = format!("{}/api/v2/search?q=sourdough", relay.base);
         let response = get(&url).await;
         statuses.push(response.status().as_u16());
-        last = Some(response);
+        if response.status() == 429 {
+            refused = Some(response);
+            break;
+        }
     }
     // The refusal says when to come back, as Mastodon's do (Mastodon.py waits just that long).
-    let refused = last.expect("a response");
+    let refused =
+        refused.unwrap_or_else(|| panic!("searches past the burst were refused: {statuses:?}"));
     let header = |name: &str| refused.headers().get(name).and_then(|v| v.to_str().ok());
     assert_eq!(header("x-ratelimit-limit"), Some(burst.as_str()));
     assert_eq!(header("x-ratelimit-remaining"), Some("0"));
@@ -1072,7 +1078,10 @@ async fn a_page_loads_whole_while_searches_are_limited() {
         statuses[..READS_BURST - 1].iter().all(|s| *s == 200),
         "{statuses:?}"
     );
-    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(
+        statuses.len() >= READS_BURST,
+        "refused inside the burst: {statuses:?}"
+    );
     let metrics = relay.metrics().await;
     assert!(
         metrics.contains("plaza_rate_limited_total{limit=\"client_ip_media\"} 0\n"),
