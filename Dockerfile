@@ -1,6 +1,6 @@
 # Plaza relay image: builds the release binary, then runs it as an unprivileged user with all state in
 # the /data volume. Configure with PLAZA_* environment variables (see config/plaza.toml); at least
-# PLAZA_PUBLIC_URL=https://your.domain. Put a TLS-terminating proxy in front (see README.md).
+# PLAZA_PUBLIC_URL=https://your.domain. Put a TLS-terminating proxy in front (see docs/operations.md, "Behind a TLS-terminating reverse proxy").
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
