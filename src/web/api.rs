@@ -47,7 +47,8 @@ pub fn routes() -> ApiRoutes {
         description = "Search what a Plaza relay indexed: posts whose authors opted in to search, the \
                        directory of discoverable profiles, hashtags and the relay's instances. \
                        Read-only, no authentication, CORS open. The Mastodon-compatible \
-                       /api/v2/search, /api/v1/timelines/* and /api/v1|v2/instance are served too.",
+                       /api/v2/search, /api/v1/timelines/*, /api/v1|v2/instance, /api/v1/instance/peers and \
+                       /api/v1/custom_emojis are served too.",
         license(name = "AGPL-3.0-or-later")
     ),
     paths(
@@ -62,7 +63,9 @@ pub fn routes() -> ApiRoutes {
         mastodon_api::status,
         mastodon_api::status_context,
         mastodon_api::instance_v1,
-        mastodon_api::instance_v2
+        mastodon_api::instance_v2,
+        mastodon_api::instance_peers,
+        mastodon_api::custom_emojis
     ),
     // Every error body (the error answers reference it by name: crate::web::openapi).
     components(schemas(ApiError)),
@@ -771,7 +774,7 @@ mod tests {
             all,
             "operation ids are unique: {operations:?}"
         );
-        assert_eq!(all, 12);
+        assert_eq!(all, 14);
         for schema in [
             "PostPage",
             "ProfilePage",
@@ -806,7 +809,7 @@ mod tests {
                 responses["429"]["content"]["application/json"].is_object(),
                 "{path} can be refused by the per-IP limit: {responses}"
             );
-            let reads_index = !path.ends_with("/instance");
+            let reads_index = !path.ends_with("/instance") && !path.ends_with("/custom_emojis");
             assert_eq!(
                 responses["503"].is_object(),
                 reads_index,

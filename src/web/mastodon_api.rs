@@ -1,6 +1,6 @@
 //! The Mastodon-compatible read API over the discovery index: `GET /api/v2/search`, the public and
-//! hashtag timelines with Mastodon's `Link` pagination, single statuses, and `GET /api/v1|v2/instance`
-//! describing the relay, so that a Mastodon client or library pointed at the relay can search and browse
+//! hashtag timelines with Mastodon's `Link` pagination, single statuses, `GET /api/v1|v2/instance`
+//! describing the relay, its peers and its (empty) custom emojis, so that a Mastodon client or library pointed at the relay can search and browse
 //! what it indexed. Parameters are read and checked here (plain functions, tested without a server);
 //! the index answers through [`crate::web::search`]; [`crate::web::mastodon_entities`] shapes the JSON.
 
@@ -17,7 +17,7 @@ use crate::state::AppState;
 use crate::web::mastodon_entities::{
     self as entities, MISSING_AVATAR_PATH, MISSING_HEADER_PATH, Relay, RelayFacts, SearchResults,
 };
-use crate::web::openapi::{ApiRoutes, LookupErrors, ReadErrors, SearchErrors};
+use crate::web::openapi::{ApiRoutes, IndexErrors, LookupErrors, ReadErrors, SearchErrors};
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -37,6 +37,8 @@ pub fn routes() -> ApiRoutes {
         .get("/api/v1/statuses/{id}/context", status_context)
         .get("/api/v1/instance", instance_v1)
         .get("/api/v2/instance", instance_v2)
+        .get("/api/v1/instance/peers", instance_peers)
+        .get("/api/v1/custom_emojis", custom_emojis)
         .undocumented(MISSING_AVATAR_PATH, missing_picture)
         .undocumented(MISSING_HEADER_PATH, missing_picture)
 }
@@ -608,6 +610,41 @@ pub(crate) async fn instance_v1(State(state): Shared) -> axum::Json<serde_json::
 pub(crate) async fn instance_v2(State(state): Shared) -> axum::Json<serde_json::Value> {
     let counts = facts_counts(&state).await;
     axum::Json(entities::instance_v2(&facts(&state, counts)))
+}
+
+/// The instances the relay serves (Mastodon)
+///
+/// The hosts of the subscribed instances the index knows, sorted: public data on Mastodon too.
+#[utoipa::path(
+    get,
+    path = "/api/v1/instance/peers",
+    operation_id = "mastodon_instance_peers",
+    tag = "mastodon",
+    responses((status = 200, description = "Hosts", body = Vec<String>), IndexErrors)
+)]
+pub(crate) async fn instance_peers(State(state): Shared) -> Result<axum::Json<Vec<String>>> {
+    let found = state.search_index(|i| i.instances()).await?;
+    let mut hosts: Vec<String> = found.into_iter().map(|i| i.host).collect();
+    hosts.sort();
+    hosts.dedup();
+    Ok(axum::Json(hosts))
+}
+
+/// The relay's custom emojis (Mastodon)
+///
+/// A relay hosts no emojis of its own: the list is empty.
+#[utoipa::path(
+    get,
+    path = "/api/v1/custom_emojis",
+    operation_id = "mastodon_custom_emojis",
+    tag = "mastodon",
+    responses(
+        (status = 200, description = "Mastodon CustomEmoji list (empty)", body = Vec<Object>),
+        ReadErrors
+    )
+)]
+pub(crate) async fn custom_emojis() -> axum::Json<Vec<serde_json::Value>> {
+    axum::Json(Vec::new())
 }
 
 /// A neutral picture for accounts without an avatar or header (Mastodon's `missing.png`).

@@ -468,7 +468,7 @@ async fn account_ids_find_an_accounts_posts_after_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timelines_page_with_link_headers_and_instances_describe_the_relay() {
-    let (relay, _bakery, _shy, ids) = world().await;
+    let (relay, bakery, shy, ids) = world().await;
 
     let (status, headers, page) = get(&relay, "/api/v1/timelines/public?limit=2").await;
     assert_eq!(status, StatusCode::OK);
@@ -561,6 +561,23 @@ async fn timelines_page_with_link_headers_and_instances_describe_the_relay() {
     let (_, _, v1) = get(&relay, "/api/v1/instance").await;
     assert_eq!(v1["stats"]["status_count"], 3);
     assert!(v1["uri"].is_string() && v1["urls"]["streaming_api"].is_string());
+
+    let peers = until(&relay, "/api/v1/instance/peers", "both peers", |b| {
+        len(b) == 2
+    })
+    .await;
+    for instance in [&bakery, &shy] {
+        let host = instance.base.trim_start_matches("http://");
+        assert!(
+            peers
+                .as_array()
+                .is_some_and(|l| l.iter().any(|p| p == host)),
+            "{host} in {peers}"
+        );
+    }
+    let (status, _, emojis) = get(&relay, "/api/v1/custom_emojis").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(emojis, json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
