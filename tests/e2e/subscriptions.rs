@@ -44,6 +44,42 @@ fn follow_of_public(instance: &Instance, actor: &str) -> Value {
     })
 }
 
+/// Asserts (with the admin `token`) that the relay refused `actor`'s Follow from `instance` for `reason` (a fragment of it):
+/// an `info` line in its log, and the newest audit entry by the relay, with the actor and reason.
+async fn assert_refusal_recorded(
+    relay: &Relay,
+    token: &str,
+    instance: &Instance,
+    actor: &str,
+    reason: &str,
+) {
+    assert!(
+        relay
+            .log()
+            .lines()
+            .any(|l| l.contains("INFO") && l.contains("Follow refused") && l.contains(reason)),
+        "{}",
+        relay.log()
+    );
+    let audit: Value = relay
+        .admin(Method::GET, "/audit", Some(token))
+        .await
+        .json()
+        .await
+        .expect("the audit log as JSON");
+    let entry = &audit["audit"][0];
+    assert_eq!(entry["admin"], "relay", "{audit}");
+    assert_eq!(entry["action"], "reject", "{audit}");
+    assert_eq!(entry["target"], instance.authority(), "{audit}");
+    assert_eq!(entry["detail"]["actor"], actor, "{audit}");
+    assert!(
+        entry["detail"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(reason)),
+        "{audit}"
+    );
+}
+
 async fn log_head(relay: &Relay) -> String {
     let metrics = reqwest::get(format!("{}/metrics", relay.base))
         .await
@@ -347,31 +383,7 @@ async fn a_fedify_instance_subscribes_with_its_application_actor_and_keeps_it() 
     assert!(subscribed(&f).await);
 
     // The refusal is in the log at info, and in the audit log with the Reject's reason.
-    assert!(
-        relay.log().lines().any(|l| l.contains("INFO")
-            && l.contains("Follow refused")
-            && l.contains("holds its subscription")),
-        "{}",
-        relay.log()
-    );
-    let audit: Value = relay
-        .admin(Method::GET, "/audit", Some(TOKEN))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let entry = &audit["audit"][0];
-    assert_eq!(entry["admin"], "relay", "{audit}");
-    assert_eq!(entry["action"], "reject", "{audit}");
-    assert_eq!(entry["target"], f.authority(), "{audit}");
-    assert_eq!(entry["detail"]["actor"], other, "{audit}");
-    assert!(
-        entry["detail"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("holds its subscription"),
-        "{audit}"
-    );
+    assert_refusal_recorded(&relay, TOKEN, &f, &other, "holds its subscription").await;
 
     // The instance actor ends the subscription.
     let (status, body) = f
@@ -429,24 +441,7 @@ async fn another_application_cannot_take_over_a_follow_waiting_for_approval() {
     assert_eq!(waiting[0]["follow"]["id"], first["id"], "{waiting:?}");
 
     // The refusal is in the log at info, and in the audit log with its reason.
-    assert!(
-        relay.log().lines().any(|l| l.contains("INFO")
-            && l.contains("Follow refused")
-            && l.contains("waiting for approval")),
-        "{}",
-        relay.log()
-    );
-    let audit: Value = relay
-        .admin(Method::GET, "/audit", Some(TOKEN))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let entry = &audit["audit"][0];
-    assert_eq!(entry["admin"], "relay", "{audit}");
-    assert_eq!(entry["action"], "reject", "{audit}");
-    assert_eq!(entry["target"], f.authority(), "{audit}");
-    assert_eq!(entry["detail"]["actor"], other, "{audit}");
+    assert_refusal_recorded(&relay, TOKEN, &f, &other, "waiting for approval").await;
 
     // The actor that asked first sends its Follow again: that refreshes its entry.
     let again = f.follow_activity(&relay);
