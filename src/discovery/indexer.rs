@@ -419,6 +419,18 @@ impl Indexer {
         Ok(())
     }
 
+    /// Removes the posts, profiles and instance documents of `authorities` from the index (a block
+    /// with `purge`); the next commit makes it visible.
+    pub async fn purge_instances(self: &Arc<Self>, authorities: Vec<String>) -> Result<()> {
+        self.with_index(move |this| {
+            for authority in &authorities {
+                this.remove(|s| s.remove_instance(authority))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Commits what is pending and saves the cursor the commit covers.
     pub async fn commit(self: &Arc<Self>) -> Result<()> {
         let applied = self.applied.load(Ordering::SeqCst);

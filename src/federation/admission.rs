@@ -13,7 +13,7 @@ use crate::moderation::audit::{NewAudit, RELAY_AUDITOR};
 use crate::moderation::policy::{self, Admission};
 use crate::state::AppState;
 use crate::store::Style;
-use crate::store::moderation::Pending;
+use crate::store::moderation::{Held, Pending};
 use crate::{Error, Result};
 
 /// Refuses a request from a blocked instance (by domain, or by the software it is known to run).
@@ -39,29 +39,29 @@ pub async fn screen(
     learn_software(state, origin, &sender.id).await;
     check_blocked(state, origin)?;
     let inbox = relay::inbox_of(sender, state.config.allow_private_networks)?;
-    let mut admission = state.curation.admit(origin);
-    if admission == Admission::Hold {
-        let waiting = state.store.pending().await?;
-        // A Follow again from an instance already waiting replaces its entry.
-        if !waiting.iter().any(|p| p.authority == origin) {
-            admission = policy::hold(waiting.len());
-        }
-    }
-    match admission {
+    match state.curation.admit(origin) {
         Admission::Admit => Ok(None),
         Admission::Hold => {
-            state
+            let held = state
                 .store
-                .hold(Pending {
-                    authority: origin.to_string(),
-                    actor_id: sender.id.clone(),
-                    inbox: inbox.to_string(),
-                    protocol: style.as_str(),
-                    follow: follow.raw.clone(),
-                    created_at: 0,
-                })
+                .hold(
+                    Pending {
+                        authority: origin.to_string(),
+                        actor_id: sender.id.clone(),
+                        inbox: inbox.to_string(),
+                        protocol: style.as_str(),
+                        follow: follow.raw.clone(),
+                        created_at: 0,
+                    },
+                    policy::MAX_PENDING,
+                )
                 .await?;
-            tracing::info!(instance = %origin, "subscription waits for approval");
+            if held == Held::Full {
+                let reason = policy::PENDING_FULL;
+                refuse(state, follow, sender, origin, reason).await?;
+                return Ok(Some(Receipt::Ignored(reason)));
+            }
+            tracing::info!(instance = %origin, again = held == Held::Again, "subscription waits for approval");
             Ok(Some(Receipt::Ignored("awaiting approval by an admin")))
         }
         Admission::Refuse(reason) => {
@@ -126,14 +126,22 @@ pub async fn refuse(
     send_reject(state, inbox, &follow.raw, &sender.id).await?;
     state
         .store
-        .record_audit(NewAudit {
-            admin: RELAY_AUDITOR.to_string(),
-            action: "reject",
-            target: origin.to_string(),
-            detail: serde_json::json!({ "actor": sender.id, "reason": reason }),
-        })
+        .record_audit_unless_recent(
+            NewAudit {
+                admin: RELAY_AUDITOR.to_string(),
+                action: "reject",
+                target: origin.to_string(),
+                detail: serde_json::json!({ "actor": sender.id, "reason": reason }),
+            },
+            REFUSAL_AUDIT_PERIOD_SECS,
+        )
         .await
+        .map(drop)
 }
+
+/// An instance whose Follows keep being refused for the same reason gets one audit entry per hour, so
+/// the audit log cannot be grown by asking again and again.
+const REFUSAL_AUDIT_PERIOD_SECS: i64 = 3600;
 
 /// Answers a Follow with a Reject, published like everything the relay sends (sent in the background).
 async fn send_reject(state: &AppState, inbox: &str, follow: &Value, actor_id: &str) -> Result<()> {

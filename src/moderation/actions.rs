@@ -56,6 +56,7 @@ pub async fn block(
     let detail = json!({ "blocks": blocks, "ended": victims });
     let kept: Vec<(BlockKind, String)> =
         blocks.iter().map(|b| (b.kind, b.domain.clone())).collect();
+    let purging: Vec<Block> = blocks.iter().filter(|b| b.purge).cloned().collect();
     let ended = match state
         .store
         .add_blocks(
@@ -80,7 +81,32 @@ pub async fn block(
         state.engine.stop(victim);
     }
     tracing::info!(%admin, %target, ended = ended.len(), "blocked");
+    if !purging.is_empty() {
+        purge_from_index(state, &purging, &victims).await?;
+    }
     Ok(ended)
+}
+
+/// Removes from the discovery index every instance `blocks` cover (the block's `purge` flag): those
+/// the index knows and those whose subscription the block ended, whatever `purge_on_unsubscribe` says.
+async fn purge_from_index(state: &AppState, blocks: &[Block], ended: &[String]) -> Result<()> {
+    let Some(indexer) = &state.indexer else {
+        return Ok(());
+    };
+    let known = state.store.index_instances().await?;
+    let mut covered = state.curation.covered(
+        blocks,
+        known
+            .iter()
+            .map(|(authority, _)| authority.as_str())
+            .chain(ended.iter().map(String::as_str)),
+    );
+    covered.sort();
+    covered.dedup();
+    let purged = covered.len();
+    indexer.purge_instances(covered).await?;
+    tracing::info!(purged, "purged blocked instances from the index");
+    Ok(())
 }
 
 /// Lifts a block; false when there was none.

@@ -79,14 +79,8 @@ pub enum Admission {
 /// many hosts cannot grow the pending list (and the admins' queue) without end.
 pub const MAX_PENDING: usize = 1000;
 
-/// What becomes of a Follow the policy would hold, when `waiting` Follows already wait.
-pub fn hold(waiting: usize) -> Admission {
-    if waiting < MAX_PENDING {
-        Admission::Hold
-    } else {
-        Admission::Refuse("too many subscriptions are waiting for approval; try again later")
-    }
-}
+/// Why a Follow the policy would hold is refused when [`MAX_PENDING`] already wait.
+pub const PENDING_FULL: &str = "too many subscriptions are waiting for approval; try again later";
 
 /// Applies `settings` to a Follow from the instance at `authority`.
 pub fn admit(settings: &PolicySettings, authority: &str) -> Admission {
@@ -132,9 +126,6 @@ mod tests {
         ));
         assert!(PolicySettings::new(Policy::Allowlist, &["no way".into()]).is_err());
         assert!(Policy::parse("closed").is_err());
-        assert_eq!(hold(0), Admission::Hold);
-        assert_eq!(hold(MAX_PENDING - 1), Admission::Hold);
-        assert!(matches!(hold(MAX_PENDING), Admission::Refuse(_)));
         assert_eq!(Policy::parse(" Approval").unwrap(), Policy::Approval);
     }
 }

@@ -126,10 +126,30 @@ impl Store {
     }
 
     /// Whether the store can take writes (what every inbox POST needs) and answer reads:
-    /// [`Error::Unavailable`] with the reason when its last write failed (see [`health`]) or a read
-    /// fails.
+    /// [`Error::Unavailable`] with the reason when its last write failed and none succeeded since (see
+    /// [`health`]: while failing, checks start a probe write now and then) or a read fails.
     pub async fn check(&self) -> Result<()> {
-        if let Some(reason) = self.health.failure_at(std::time::Instant::now()) {
+        if self.health.probe_due(std::time::Instant::now()) {
+            // In the background, so a check never waits out a locked database's busy timeout; the
+            // outcome lands in the health record through the writer, like any commit's, and the next
+            // check reads it.
+            let store = self.clone();
+            tokio::spawn(async move {
+                let probed = store
+                    .write(|conn, _| {
+                        conn.execute(
+                            "INSERT OR REPLACE INTO settings (key, value) VALUES ('health_probe', ?1)",
+                            [now_ms().to_string()],
+                        )?;
+                        Ok(())
+                    })
+                    .await;
+                if let Err(e) = probed {
+                    tracing::warn!(error = %e, "health probe: the store still cannot write");
+                }
+            });
+        }
+        if let Some(reason) = self.health.failure() {
             return Err(Error::Unavailable(format!(
                 "the store cannot write: {reason}"
             )));

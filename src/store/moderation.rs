@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS audit (
     target TEXT NOT NULL,
     detail TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS audit_target ON audit(target, at);
 ";
 
 /// A Follow waiting for an admin.
@@ -67,6 +68,17 @@ pub struct Pending {
     pub follow: serde_json::Value,
     /// Unix seconds of the Follow.
     pub created_at: i64,
+}
+
+/// What [`Store::hold`] did with a Follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// The instance now waits for an admin.
+    New,
+    /// The instance already waited: its Follow was replaced, its place kept.
+    Again,
+    /// Too many instances wait already: nothing was stored.
+    Full,
 }
 
 impl Pending {
@@ -210,6 +222,37 @@ impl Store {
         self.write(move |conn, _| insert_audit(conn, &audit)).await
     }
 
+    /// Records an audit entry unless the same one (admin, action, target and detail) was recorded in
+    /// the last `within_secs` seconds: what the relay audits on its own (a refused Follow) costs one row
+    /// per instance and period however often the instance asks. Returns whether it recorded.
+    pub async fn record_audit_unless_recent(
+        &self,
+        audit: NewAudit,
+        within_secs: i64,
+    ) -> Result<bool> {
+        self.write(move |conn, _| {
+            let detail = audit.detail.to_string();
+            let recent: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM audit WHERE target = ?1 AND at >= ?2 AND admin = ?3
+                 AND action = ?4 AND detail = ?5)",
+                params![
+                    audit.target,
+                    now_secs() - within_secs,
+                    audit.admin,
+                    audit.action,
+                    detail
+                ],
+                |r| r.get(0),
+            )?;
+            if recent {
+                return Ok(false);
+            }
+            insert_audit(conn, &audit)?;
+            Ok(true)
+        })
+        .await
+    }
+
     /// The most recent `limit` audit entries, newest first.
     pub async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
         self.read(move |conn| {
@@ -313,22 +356,40 @@ impl Store {
         .await
     }
 
-    /// Holds a Follow for an admin (replacing an earlier one of the same instance).
-    pub async fn hold(&self, pending: Pending) -> Result<()> {
+    /// Holds a Follow for an admin, in one transaction with the checks that make it safe under
+    /// concurrent Follows: a blocked instance is refused ([`Error::InstanceBlocked`]); a Follow again
+    /// from an instance already waiting replaces its Follow but keeps its place in the queue; a new
+    /// instance is held only while fewer than `max_waiting` wait.
+    pub async fn hold(&self, pending: Pending, max_waiting: usize) -> Result<Held> {
         self.write(move |conn, _| {
+            if blocked_in(conn, &pending.authority)? {
+                return Err(Error::InstanceBlocked(pending.authority));
+            }
+            let follow = pending.follow.to_string();
+            let replaced = conn.execute(
+                "UPDATE pending SET actor_id = ?2, inbox = ?3, style = ?4, follow = ?5 WHERE authority = ?1",
+                params![pending.authority, pending.actor_id, pending.inbox, pending.protocol, follow],
+            )?;
+            if replaced > 0 {
+                return Ok(Held::Again);
+            }
+            let waiting: i64 = conn.query_row("SELECT COUNT(*) FROM pending", [], |r| r.get(0))?;
+            if waiting as usize >= max_waiting {
+                return Ok(Held::Full);
+            }
             conn.execute(
-                "INSERT OR REPLACE INTO pending (authority, actor_id, inbox, style, follow, created_at)
+                "INSERT INTO pending (authority, actor_id, inbox, style, follow, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     pending.authority,
                     pending.actor_id,
                     pending.inbox,
                     pending.protocol,
-                    pending.follow.to_string(),
+                    follow,
                     now_secs()
                 ],
             )?;
-            Ok(())
+            Ok(Held::New)
         })
         .await
     }
@@ -640,19 +701,123 @@ mod tests {
         );
     }
 
+    fn follow_from(authority: &str, actor: &str) -> Pending {
+        Pending {
+            authority: authority.into(),
+            actor_id: format!("https://{authority}/{actor}"),
+            inbox: format!("https://{authority}/inbox"),
+            protocol: "mastodon",
+            follow: serde_json::json!({"type": "Follow", "actor": actor}),
+            created_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_follows_keep_the_cap_one_entry_per_instance_and_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        // Two actors of one instance and three other instances, all at once, against a cap of 3.
+        let follows = [
+            follow_from("a.example", "relay"),
+            follow_from("a.example", "actor"),
+            follow_from("b.example", "relay"),
+            follow_from("c.example", "relay"),
+            follow_from("d.example", "relay"),
+        ];
+        let mut racing = tokio::task::JoinSet::new();
+        for f in follows {
+            let store = store.clone();
+            racing.spawn(async move { store.hold(f, 3).await.unwrap() });
+        }
+        let outcomes = racing.join_all().await;
+        let waiting = store.pending().await.unwrap();
+        assert_eq!(waiting.len(), 3, "the cap holds under concurrency");
+        let a: Vec<_> = waiting
+            .iter()
+            .filter(|p| p.authority == "a.example")
+            .collect();
+        assert_eq!(a.len(), 1, "one entry per instance");
+        assert_eq!(outcomes.iter().filter(|h| **h == Held::Again).count(), 1);
+        assert_eq!(outcomes.iter().filter(|h| **h == Held::Full).count(), 1);
+
+        // A Follow again replaces the Follow but keeps the place in the queue.
+        let first = waiting[0].clone();
+        let mut again = follow_from(&first.authority, "again");
+        again.actor_id = "https://again.example/x".into();
+        assert_eq!(store.hold(again, 3).await.unwrap(), Held::Again);
+        let now = store.pending().await.unwrap();
+        assert_eq!(now[0].authority, first.authority);
+        assert_eq!(now[0].created_at, first.created_at);
+        assert_eq!(now[0].follow["actor"], "again");
+
+        // A blocked instance is never held, whatever raced the block.
+        let block = Block::new(BlockKind::Domain, "blocked.example", "spam").unwrap();
+        store
+            .add_blocks(vec![block], vec![], audit("block", "blocked.example"))
+            .await
+            .unwrap();
+        let refused = store
+            .hold(follow_from("sub.blocked.example", "relay"), 100)
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, Error::InstanceBlocked(_)));
+    }
+
+    #[tokio::test]
+    async fn what_the_relay_audits_on_its_own_is_recorded_once_per_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let refusal = |target: &str, reason: &str| NewAudit {
+            admin: "relay".into(),
+            action: "reject",
+            target: target.into(),
+            detail: serde_json::json!({ "reason": reason }),
+        };
+        for _ in 0..50 {
+            store
+                .record_audit_unless_recent(refusal("a.example", "blocked"), 3600)
+                .await
+                .unwrap();
+        }
+        assert!(
+            store
+                .record_audit_unless_recent(refusal("a.example", "full"), 3600)
+                .await
+                .unwrap(),
+            "another reason is another entry"
+        );
+        assert!(
+            store
+                .record_audit_unless_recent(refusal("b.example", "blocked"), 3600)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .record_audit_unless_recent(refusal("a.example", "blocked"), -1)
+                .await
+                .unwrap(),
+            "once the period is over it is recorded again"
+        );
+        assert_eq!(store.audit_log(100).await.unwrap().len(), 4);
+    }
+
     #[tokio::test]
     async fn pending_limits_settings_and_instances_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         store
-            .hold(Pending {
-                authority: "a.example".into(),
-                actor_id: "https://a.example/relay".into(),
-                inbox: "https://a.example/inbox".into(),
-                protocol: "litepub",
-                follow: serde_json::json!({"type": "Follow"}),
-                created_at: 0,
-            })
+            .hold(
+                Pending {
+                    authority: "a.example".into(),
+                    actor_id: "https://a.example/relay".into(),
+                    inbox: "https://a.example/inbox".into(),
+                    protocol: "litepub",
+                    follow: serde_json::json!({"type": "Follow"}),
+                    created_at: 0,
+                },
+                10,
+            )
             .await
             .unwrap();
         let pending = store.pending().await.unwrap();

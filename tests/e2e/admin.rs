@@ -663,3 +663,78 @@ async fn an_instance_limit_override_replaces_the_default() {
         .collect();
     assert_eq!(actions, ["clear-limit", "set-limit"]);
 }
+
+/// Whether the public timeline holds a post whose content contains `needle`; asks again while the
+/// relay answers anything but 200 (the per-IP read budget).
+async fn timeline_mentions(relay: &Relay, needle: &str) -> bool {
+    let url = format!("{}/api/v1/timelines/public?limit=40", relay.base);
+    let started = std::time::Instant::now();
+    loop {
+        let response = reqwest::get(&url).await.expect("timeline request");
+        if response.status() == StatusCode::OK {
+            let body: Value = response.json().await.expect("timeline JSON");
+            return body.as_array().is_some_and(|posts| {
+                posts
+                    .iter()
+                    .any(|p| p["content"].as_str().is_some_and(|c| c.contains(needle)))
+            });
+        }
+        assert!(started.elapsed() < PATIENCE, "the timeline kept failing");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_with_purge_removes_the_instance_from_the_index_and_one_without_does_not() {
+    const TOKEN: &str = "purge-token-5c2e";
+    // Departed instances stay in the index: only the block's own flag purges.
+    let relay = Relay::start_with(&[
+        ("PLAZA_ADMIN_TOKENS", &format!("mod={TOKEN}")),
+        ("PLAZA_PURGE_ON_UNSUBSCRIBE", "false"),
+    ])
+    .await;
+    let purged = Instance::start(Flavor::Mastodon, &relay).await;
+    let kept = Instance::start(Flavor::Mastodon, &relay).await;
+    for (instance, text) in [(&purged, "purged sourdough"), (&kept, "kept sourdough")] {
+        instance.set_user_fields(json!({ "indexable": true, "discoverable": true }));
+        instance.subscribe(&relay).await;
+        let (status, body) = instance.post_as_user(&instance.public_create(text)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    for text in ["purged sourdough", "kept sourdough"] {
+        let started = std::time::Instant::now();
+        while !timeline_mentions(&relay, text).await {
+            assert!(
+                started.elapsed() < PATIENCE,
+                "{text:?} was not indexed; log: {}",
+                relay.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    for (instance, purge) in [(&purged, true), (&kept, false)] {
+        let (status, body) = api(
+            &relay,
+            TOKEN,
+            Method::POST,
+            "/blocks",
+            Some(json!({ "domain": instance.addr.ip().to_string(), "reason": "test", "purge": purge })),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["block"]["purge"], purge);
+    }
+    let started = std::time::Instant::now();
+    while timeline_mentions(&relay, "purged sourdough").await {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the purged instance's post is still searchable"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        timeline_mentions(&relay, "kept sourdough").await,
+        "a block without purge leaves the index alone"
+    );
+}
