@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use plaza_index::{DirectoryRequest, Index, IndexConfig, InstanceRecord, SearchRequest, reindex};
-use serde_json::json;
+use serde_json::{Value, json};
 use support::*;
 
 fn config() -> IndexConfig {
@@ -177,4 +177,112 @@ fn a_full_batch_commits_at_once() {
     add_note(&index, &alice, 1, "bagel");
     assert_eq!(numbers(&index, "bagel"), [1]);
     assert_eq!(index.pending(), 0);
+}
+
+/// Writes an index the way schema version 1 did (the fields of its day, no `account`), holding
+/// `actors`, their `posts` (from `host`) and the instance `host`.
+fn write_version_1_index(dir: &std::path::Path, host: &str, actors: &[Value], posts: &[Value]) {
+    use tantivy::schema::{FAST, INDEXED, STORED, STRING, Schema, TEXT};
+    use tantivy::{TantivyDocument, doc};
+    let mut b = Schema::builder();
+    let kind = b.add_text_field("kind", STRING);
+    let id = b.add_text_field("id", STRING | STORED);
+    let key = b.add_u64_field("key", INDEXED | FAST | STORED);
+    let source = b.add_bytes_field("source", STORED);
+    let data = b.add_text_field("data", STORED);
+    let instance = b.add_text_field("instance", STRING | FAST);
+    let text = b.add_text_field("text", TEXT);
+    let author = b.add_text_field("author", STRING | FAST | STORED);
+    let handle = b.add_text_field("handle", STRING);
+    let schema = b.build();
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let index = tantivy::Index::create_in_dir(dir, schema).expect("create v1");
+    let mut writer = index.writer::<TantivyDocument>(15_000_000).expect("writer");
+    for (n, actor) in actors.iter().enumerate() {
+        let actor_id = actor["id"].as_str().expect("id");
+        writer
+            .add_document(doc!(
+                kind => "actor", id => actor_id, key => n as u64, author => actor_id,
+                source => serde_json::to_vec(actor).expect("json"), data => "{}",
+                instance => host, handle => format!("{}@{host}", actor["preferredUsername"].as_str().unwrap_or("")),
+            ))
+            .expect("actor");
+    }
+    for (n, post) in posts.iter().enumerate() {
+        let post_id = post["id"].as_str().expect("id");
+        writer
+            .add_document(doc!(
+                kind => "post", id => post_id, key => 1000 + n as u64,
+                author => post["attributedTo"].as_str().expect("author"),
+                source => serde_json::to_vec(&json!({ "instance": host, "object": post })).expect("json"),
+                data => "{}", instance => host, text => post["content"].as_str().unwrap_or(""),
+            ))
+            .expect("post");
+    }
+    let record = InstanceRecord::new(host, None, None, None);
+    writer
+        .add_document(doc!(
+            kind => "instance", id => host, key => 7u64, instance => host,
+            source => serde_json::to_vec(&record).expect("json"),
+        ))
+        .expect("instance");
+    writer.commit().expect("commit v1");
+    std::fs::write(dir.join("plaza-schema-version"), "1").expect("version file");
+}
+
+#[test]
+fn an_index_of_schema_version_1_asks_for_reindex_and_reindex_upgrades_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("index");
+    let alice = actor("a.example", "alice");
+    let quiet = with(actor("a.example", "quiet"), "indexable", json!(false));
+    let posts = vec![
+        note(
+            &alice,
+            1,
+            "<p>sourdough from version one</p>",
+            "2024-01-01T00:00:00Z",
+        ),
+        note(
+            &alice,
+            2,
+            "<p>rye from version one</p>",
+            "2024-01-02T00:00:00Z",
+        ),
+        // Its author withdrew consent in the stored actor: the rebuild drops it.
+        note(
+            &quiet,
+            3,
+            "<p>sourdough nobody may find</p>",
+            "2024-01-03T00:00:00Z",
+        ),
+    ];
+    write_version_1_index(&path, "a.example", &[alice.clone(), quiet], &posts);
+
+    let refused = Index::open(&path, config()).expect_err("a version 1 index is not opened as is");
+    assert!(
+        matches!(refused, plaza_index::Error::SchemaMismatch { .. }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("plaza reindex"), "{refused}");
+
+    let report = reindex(&path, config(), &mut |_, _| {}).expect("reindex a version 1 index");
+    assert_eq!((report.posts, report.instances), (2, 1), "{report:?}");
+    assert_eq!(
+        report.dropped, 1,
+        "the non-consenting author's post: {report:?}"
+    );
+
+    let index = Index::open(&path, config()).expect("the rebuilt index opens");
+    assert_eq!(numbers(&index, "sourdough"), [1]);
+    assert_eq!(numbers(&index, "rye"), [2]);
+    // What version 2 added works on the rebuilt documents: posts found by account id.
+    let by_alice = index
+        .search_posts(&SearchRequest {
+            account: Some(plaza_index::account_id("https://a.example/users/alice")),
+            ..SearchRequest::new("version")
+        })
+        .expect("search by account");
+    assert_eq!(by_alice.hits.len(), 2);
+    assert_eq!(index.counts().expect("counts").instances, 1);
 }
