@@ -38,6 +38,7 @@ pub async fn run(
         .map_err(|e| Error::Config(format!("listener: {e}")))?;
     spawn_pruner(state.clone());
     let indexing = state.indexer.as_ref().map(|indexer| indexer.start());
+    let sharing = spawn_sharing(&state);
     crate::federation::admission::learn_missing_software(state.clone());
     let router = routes::router(state.clone());
     println!("plaza listening on http://{local} as {}", state.base);
@@ -56,12 +57,26 @@ pub async fn run(
     .await?;
     state.engine.stop_all();
     drop(indexing);
+    drop(sharing);
     if let Some(indexer) = &state.indexer
         && let Err(e) = indexer.commit().await
     {
         tracing::error!(error = %e, "final index commit");
     }
     Ok(())
+}
+
+/// FASP `data_sharing`: the paced backfill continuations, and (with an index) the share worker.
+fn spawn_sharing(state: &Arc<AppState>) -> tokio::task::JoinSet<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(crate::fasp::subscriptions::continuations(state.clone()));
+    if let Some(indexer) = &state.indexer {
+        tasks.spawn(crate::fasp::share_worker::run(
+            state.clone(),
+            indexer.clone(),
+        ));
+    }
+    tasks
 }
 
 /// Deletes log entries past the retention window once an hour (and once at start).

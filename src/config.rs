@@ -120,6 +120,14 @@ pub struct Config {
     pub fasp_rate_per_server: u32,
     /// Requests a registered FASP server may make at once before `fasp_rate_per_server` applies.
     pub fasp_burst_per_server: u32,
+    /// Announced URIs each FASP server may have waiting in the share queue; a fuller queue answers 429.
+    pub fasp_share_queue_per_server: u64,
+    /// `maxCount` of each backfill request Plaza makes when a server activates `data_sharing`.
+    pub fasp_backfill_max_count: u32,
+    /// Time between two backfill continuations asked of one server, in ms (Plaza's own pace).
+    pub fasp_continuation_interval_ms: u64,
+    /// Window in which a URI announced again (by any server) is not fetched again, in seconds.
+    pub fasp_share_dedup_secs: u64,
 }
 
 /// The first signature scheme tried on a receiving host (`outbound_signature`). Whatever the first knock,
@@ -187,6 +195,10 @@ impl Default for Config {
             fasp_fediverse_account: String::new(),
             fasp_rate_per_server: 10,
             fasp_burst_per_server: 50,
+            fasp_share_queue_per_server: 10_000,
+            fasp_backfill_max_count: 1_000,
+            fasp_continuation_interval_ms: 10_000,
+            fasp_share_dedup_secs: 600,
         }
     }
 }

@@ -109,14 +109,19 @@ pub struct Stats {
 }
 
 /// What one log entry turned into once its fetches are done; applied in log order.
-enum Outcome {
+pub(super) enum Outcome {
     Post {
         object: Value,
         author: Author,
         fresh_author: bool,
         instance: String,
+        /// Announced by a FASP server rather than relayed: its author's profile is handed over
+        /// whatever instance it lives on.
+        shared: bool,
     },
     Profile(Author),
+    /// An actor announced by a FASP server: handed over whatever instance it lives on.
+    SharedProfile(Author),
     RemovePost(String),
     RemoveActor(String),
     Skip(String),
@@ -126,8 +131,8 @@ enum Outcome {
 pub struct Indexer {
     store: Store,
     sink: Arc<dyn IndexSink>,
-    fetcher: Fetcher,
-    authors: Authors,
+    pub(super) fetcher: Fetcher,
+    pub(super) authors: Authors,
     settings: Settings,
     /// Highest entry whose changes were handed to the sink.
     applied: AtomicU64,
@@ -286,7 +291,7 @@ impl Indexer {
 
     /// Runs calls into the index off the async runtime: the index may block (a commit holds its
     /// writer for tens of milliseconds), and the inbox and the delivery workers share the runtime.
-    async fn with_index<T: Send + 'static>(
+    pub(super) async fn with_index<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Indexer) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -347,7 +352,21 @@ impl Indexer {
 
     /// An authentic copy of a post: checks it and fetches its author.
     async fn post(&self, object: Value, id: &str, edit: bool) -> Outcome {
-        match plan::check_post(&object, id, edit, |a| self.subscribed(a)) {
+        self.post_in_scope(object, id, edit, |a| self.subscribed(a), false)
+            .await
+    }
+
+    /// [`Indexer::post`] for authors on the instances `in_scope` accepts; `shared`: see
+    /// [`Outcome::Post`].
+    pub(super) async fn post_in_scope(
+        &self,
+        object: Value,
+        id: &str,
+        edit: bool,
+        in_scope: impl Fn(&str) -> bool,
+        shared: bool,
+    ) -> Outcome {
+        match plan::check_post(&object, id, edit, in_scope) {
             PostCheck::Candidate { author, instance } => {
                 match self.authors.get(&author, &self.fetcher).await {
                     Ok((found, fresh_author)) => {
@@ -359,6 +378,7 @@ impl Indexer {
                             author: found,
                             fresh_author,
                             instance,
+                            shared,
                         }
                     }
                     Err(e) => Outcome::Skip(format!("fetching the author: {e}")),
@@ -370,15 +390,18 @@ impl Indexer {
     }
 
     /// Hands one outcome to the sink (blocking: see [`Indexer::with_index`]).
-    fn apply(&self, outcome: Outcome) -> Result<()> {
+    pub(super) fn apply(&self, outcome: Outcome) -> Result<()> {
         match outcome {
             Outcome::Post {
                 object,
                 author,
                 fresh_author,
                 instance,
+                shared,
             } => {
-                if fresh_author {
+                if fresh_author && shared {
+                    self.shared_profile(&author.doc)?;
+                } else if fresh_author {
                     self.profile(&author.doc)?;
                 }
                 let indexed = self.sink.add_post(&object, &author.doc, &instance)?;
@@ -388,6 +411,7 @@ impl Indexer {
                 }
             }
             Outcome::Profile(author) => self.profile(&author.doc)?,
+            Outcome::SharedProfile(author) => self.shared_profile(&author.doc)?,
             Outcome::RemovePost(id) => self.remove(|s| s.remove_post(&id))?,
             Outcome::RemoveActor(id) => self.remove(|s| s.remove_actor(&id))?,
             Outcome::Skip(reason) => tracing::debug!(%reason, "indexer: skipped"),
@@ -405,6 +429,13 @@ impl Indexer {
             self.sink.add_or_update_profile(actor)?;
             self.changed(&self.stats.profiles);
         }
+        Ok(())
+    }
+
+    /// Hands a fresh actor document announced by a FASP server over for its consent to be checked.
+    fn shared_profile(&self, actor: &Value) -> Result<()> {
+        self.sink.add_or_update_profile(actor)?;
+        self.changed(&self.stats.profiles);
         Ok(())
     }
 
@@ -597,7 +628,7 @@ impl Indexer {
         }
     }
 
-    async fn forget_author(&self, id: &str) {
+    pub(super) async fn forget_author(&self, id: &str) {
         self.authors.forget(id).await;
         if let Err(e) = self.store.forget_author(id).await {
             tracing::error!(actor = %id, error = %e, "indexer: forgetting an author");

@@ -20,6 +20,8 @@
 //! - [`indexer`]: the task that follows the log, fetches, hands over, commits and saves its cursor.
 //! - [`fetch`]: bounded signed GETs that check a document carries the id it was fetched by.
 //! - [`authors`]: the cache of author actors, refreshed on `Update` and on a schedule.
+//! - [`shared`]: posts and accounts a FASP server announced (`data_sharing`), fetched from their origin
+//!   and handed over under the same rules.
 //! - [`sink`]: the [`sink::IndexSink`] trait the index implements; [`index_sink`]: `plaza-index` as it.
 
 pub mod authors;
@@ -27,6 +29,7 @@ pub mod fetch;
 pub mod index_sink;
 pub mod indexer;
 pub mod plan;
+pub mod shared;
 pub mod sink;
 
 pub use indexer::Indexer;

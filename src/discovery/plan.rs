@@ -59,7 +59,8 @@ pub fn is_post(object: &Value) -> bool {
     POST_TYPES.iter().any(|t| has_type(object, t))
 }
 
-fn is_actor(object: &Value) -> bool {
+/// Whether an object is an actor (indexed as a profile).
+pub fn is_actor(object: &Value) -> bool {
     ACTOR_TYPES.iter().any(|t| has_type(object, t))
 }
 

@@ -79,8 +79,13 @@ async fn remove(
     Admin(admin): Admin,
     Path(server_id): Path<String>,
 ) -> Result<Json<Value>> {
+    let registration = state.fasp.registry.get(&server_id);
     if !state.fasp.registry.remove(&server_id).await? {
         return Err(Error::NotFound(format!("FASP registration {server_id}")));
+    }
+    if let Some(registration) = registration {
+        // Its data_sharing subscriptions are cancelled at the server (best effort).
+        super::subscriptions::cancel(&state, registration).await?;
     }
     audit(&state, &admin, "fasp-remove", &server_id, json!({})).await?;
     Ok(Json(json!({ "removed": server_id })))

@@ -10,6 +10,8 @@
 
 use std::time::SystemTime;
 
+use axum::http::HeaderMap;
+
 use super::keys::VerifyingKey;
 use super::signing::unix_secs;
 use crate::httpsig::rfc9421::{self, Message};
@@ -30,19 +32,7 @@ pub fn authenticate(
     now: SystemTime,
     key_of: impl Fn(&str) -> Option<VerifyingKey>,
 ) -> Result<String> {
-    let header = |name: &str| -> Result<Option<&str>> {
-        let mut values = request.headers.get_all(name).iter();
-        let Some(first) = values.next() else {
-            return Ok(None);
-        };
-        if values.next().is_some() {
-            return Err(Error::SignatureMalformed(format!("{name} given twice")));
-        }
-        first
-            .to_str()
-            .map(Some)
-            .map_err(|_| Error::SignatureMalformed(format!("{name} is not ASCII")))
-    };
+    let header = |name: &str| single_header(request.headers, name);
     let digest = header("content-digest")?
         .ok_or_else(|| Error::Digest("Content-Digest is required".into()))?;
     check_content_digest(digest, request.body)?;
@@ -81,6 +71,56 @@ pub fn authenticate(
     let base = rfc9421::signature_base(&sig, &Message::Request(request))?;
     key.verify(&base, &sig.signature)?;
     Ok(key_id)
+}
+
+/// The one value of header field `name` (`None` when absent; given twice or not ASCII: malformed).
+fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Error::SignatureMalformed(format!("{name} given twice")));
+    }
+    first
+        .to_str()
+        .map(Some)
+        .map_err(|_| Error::SignatureMalformed(format!("{name} is not ASCII")))
+}
+
+/// Checks a server's answer to a request Plaza made, as Mastodon checks Plaza's: `Content-Digest`
+/// present and matching the body, and an Ed25519 signature by the server's `key` covering `@status`
+/// and `content-digest`.
+pub fn verify_response(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    key: &VerifyingKey,
+) -> Result<()> {
+    let digest = single_header(headers, "content-digest")?
+        .ok_or_else(|| Error::Digest("the answer has no Content-Digest".into()))?;
+    check_content_digest(digest, body)?;
+    let (Some(input), Some(signature)) = (
+        single_header(headers, "signature-input")?,
+        single_header(headers, "signature")?,
+    ) else {
+        return Err(Error::SignatureMissing);
+    };
+    let sig = rfc9421::parse(input, signature, None)?;
+    for name in ["@status", "content-digest"] {
+        if !sig.covers(name) {
+            return Err(Error::SignatureIncomplete(name.to_string()));
+        }
+    }
+    let base = rfc9421::signature_base(
+        &sig,
+        &Message::Response {
+            status,
+            headers,
+            request: None,
+        },
+    )?;
+    key.verify(&base, &sig.signature)
 }
 
 #[cfg(test)]

@@ -26,8 +26,15 @@ pub const ACCOUNT_SEARCH: Capability = Capability {
     minor: 1,
 };
 
+/// `data_sharing` v0.1 (discovery specification): servers announce URIs, Plaza fetches and indexes.
+pub const DATA_SHARING: Capability = Capability {
+    id: "data_sharing",
+    major: 0,
+    minor: 1,
+};
+
 /// Everything offered.
-pub const OFFERED: &[Capability] = &[ACCOUNT_SEARCH];
+pub const OFFERED: &[Capability] = &[ACCOUNT_SEARCH, DATA_SHARING];
 
 /// The offered capability `id` in major version `major`, if any.
 pub fn offered(id: &str, major: u32) -> Option<Capability> {
@@ -45,7 +52,10 @@ mod tests {
     fn only_what_is_implemented_is_offered() {
         assert_eq!(offered("account_search", 0), Some(ACCOUNT_SEARCH));
         assert_eq!(offered("account_search", 1), None);
+        assert_eq!(offered("data_sharing", 0), Some(DATA_SHARING));
+        assert_eq!(offered("data_sharing", 1), None);
         assert_eq!(offered("trends", 0), None);
         assert_eq!(ACCOUNT_SEARCH.version(), "0.1");
+        assert_eq!(DATA_SHARING.version(), "0.1");
     }
 }

@@ -1,6 +1,8 @@
 //! Plaza as a FASP ("Fediverse Auxiliary Service Provider") discovery provider: fediverse servers
 //! (Mastodon ≥ 4.5 and others) register Plaza, then ask it through signed requests under
-//! `{public_url}/fasp` — today for `account_search` over the directory's discoverable profiles.
+//! `{public_url}/fasp` — `account_search` over the directory's discoverable profiles, and
+//! `data_sharing` (servers announce the URIs of posts and accounts; Plaza fetches and indexes them
+//! under the relay's consent rules).
 //!
 //! Files: [`capabilities`] (what is offered), [`keys`] (Ed25519 keys and fingerprints), [`signing`]
 //! (RFC 9421 signatures Plaza makes), [`auth`] (checking a server's signed request), [`registry`]
@@ -8,11 +10,17 @@
 //! middleware that authenticates every provider request and signs every answer), [`provider`] (the
 //! provider routes), [`account_search`], [`registration`] (registering with a server), [`admin`]
 //! (the admin API's registration routes) and [`page`] (the public `/fasp` page).
+//!
+//! `data_sharing`: [`data_sharing`] (the wire: announcements read and checked, request bodies),
+//! [`subscriptions`] (Plaza's signed subscribe, backfill, continuation and unsubscribe requests),
+//! [`share_queue`] (accepting an announcement into the durable queue) and [`share_worker`] (draining
+//! it into the index through [`crate::discovery::shared`]).
 
 pub mod account_search;
 pub mod admin;
 pub mod auth;
 pub mod capabilities;
+pub mod data_sharing;
 pub mod guard;
 pub mod keys;
 pub mod limiter;
@@ -20,7 +28,10 @@ pub mod page;
 pub mod provider;
 pub mod registration;
 pub mod registry;
+pub mod share_queue;
+pub mod share_worker;
 pub mod signing;
+pub mod subscriptions;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,6 +54,8 @@ pub struct Fasp {
     pub unauthenticated: AtomicU64,
     /// Provider requests refused with 429.
     pub rate_limited: AtomicU64,
+    /// The `data_sharing` queue's wake-up and counters.
+    pub shares: share_queue::ShareQueue,
 }
 
 impl Fasp {
@@ -57,6 +70,7 @@ impl Fasp {
             authenticated: AtomicU64::new(0),
             unauthenticated: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
+            shares: share_queue::ShareQueue::default(),
         })
     }
 
@@ -89,5 +103,6 @@ impl Fasp {
             "Fediverse servers registered with this FASP provider.",
             &[("", self.registry.len() as u64)],
         );
+        self.shares.render_metrics(out);
     }
 }

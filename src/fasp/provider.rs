@@ -1,6 +1,7 @@
 //! The provider endpoints under [`super::PREFIX`], behind [`super::guard::guard`]: `provider_info`,
-//! capability activation and `account_search`. Handlers are thin: the guard authenticated the caller
-//! and will sign the answer.
+//! capability activation (`data_sharing`'s subscribes, or cancels, at the server in the background),
+//! `account_search` and `data_sharing` announcements. Handlers are thin: the guard authenticated the
+//! caller and will sign the answer.
 
 use std::sync::Arc;
 
@@ -13,8 +14,10 @@ use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::account_search;
-use super::capabilities::{self, ACCOUNT_SEARCH, OFFERED};
+use super::capabilities::{self, ACCOUNT_SEARCH, Capability, DATA_SHARING, OFFERED};
 use super::guard::{Caller, guard};
+use super::share_queue::{Accepted, RETRY_AFTER_SECS};
+use super::subscriptions;
 use crate::state::AppState;
 use crate::store::fasp::Activation;
 use crate::{Error, Result};
@@ -30,6 +33,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(activate).delete(deactivate),
         )
         .route("/account_search/v0/search", get(search))
+        .route("/data_sharing/v0/announcements", post(announce))
         .layer(axum::middleware::from_fn_with_state(state, guard))
 }
 
@@ -79,7 +83,11 @@ async fn activate(
 ) -> Result<StatusCode> {
     let a = activation(&caller, &id, &major)?;
     tracing::info!(server_id = %a.server_id, capability = %a.capability, major = a.major, "FASP capability activated");
+    let data_sharing = is(&a, DATA_SHARING);
     state.fasp.registry.set_active(a, true).await?;
+    if data_sharing {
+        subscriptions::spawn_subscribe(state.clone(), caller.0.clone());
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -90,8 +98,64 @@ async fn deactivate(
 ) -> Result<StatusCode> {
     let a = activation(&caller, &id, &major)?;
     tracing::info!(server_id = %a.server_id, capability = %a.capability, major = a.major, "FASP capability deactivated");
+    let data_sharing = is(&a, DATA_SHARING);
     state.fasp.registry.set_active(a, false).await?;
+    if data_sharing {
+        subscriptions::cancel(&state, caller.0.clone()).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn is(activation: &Activation, capability: Capability) -> bool {
+    activation.capability == capability.id && activation.major == capability.major
+}
+
+/// [`Error::CapabilityInactive`] unless the caller activated `capability`.
+fn require_active(state: &AppState, caller: &Caller, capability: Capability) -> Result<()> {
+    let server_id = &caller.0.server.server_id;
+    if state
+        .fasp
+        .registry
+        .is_active(server_id, capability.id, capability.major)
+    {
+        Ok(())
+    } else {
+        Err(Error::CapabilityInactive(format!(
+            "{} v{}",
+            capability.id, capability.major
+        )))
+    }
+}
+
+/// `data_sharing` announcements: checked, queued, answered 204 (422 malformed, 429 queue full).
+async fn announce(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    require_active(&state, &caller, DATA_SHARING)?;
+    let server_id = &caller.0.server.server_id;
+    let bound = state.config.fasp_share_queue_per_server;
+    match state
+        .fasp
+        .shares
+        .accept(&state.store, server_id, &body, bound)
+        .await?
+    {
+        Accepted::Queued(a) => {
+            tracing::debug!(%server_id, uris = a.uris.len(), event = a.event.as_str(), "FASP announcement queued");
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Accepted::Full => {
+            tracing::info!(%server_id, "FASP announcement refused: the server's share queue is full");
+            let mut response =
+                Error::RateLimited(format!("{server_id}'s share queue")).into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            Ok(response)
+        }
+    }
 }
 
 async fn search(
@@ -99,17 +163,7 @@ async fn search(
     Extension(caller): Extension<Caller>,
     Query(params): Query<account_search::Params>,
 ) -> Result<Response> {
-    let server_id = &caller.0.server.server_id;
-    if !state
-        .fasp
-        .registry
-        .is_active(server_id, ACCOUNT_SEARCH.id, ACCOUNT_SEARCH.major)
-    {
-        return Err(Error::CapabilityInactive(format!(
-            "{} v{}",
-            ACCOUNT_SEARCH.id, ACCOUNT_SEARCH.major
-        )));
-    }
+    require_active(&state, &caller, ACCOUNT_SEARCH)?;
     let request = account_search::request(&params)?;
     let asked = request.clone();
     let page = state.search_index(move |i| i.directory(&asked)).await?;

@@ -395,22 +395,46 @@ impl Http {
     /// yet) under the same address policy, per-host bound, timeout and size cap as every fetch,
     /// following no redirects. The status and the answer as JSON (`Null` when it is not JSON).
     pub async fn post_json_unsigned(&self, url: &str, body: &Value) -> Result<(u16, Value)> {
-        let (parsed, _slot) = self.admit(url).await?;
-        let mut response = self
-            .client
-            .post(parsed)
-            .timeout(self.fetch_timeout)
-            .header(header::ACCEPT, HeaderValue::from_static("application/json"))
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| Error::fetch(url, describe(&e)))?;
-        let status = response.status().as_u16();
-        let answer = read_capped(&mut response, self.max_fetch_bytes, url, "answer").await?;
+        let body = serde_json::to_vec(body).map_err(|e| Error::fetch(url, e))?;
+        let json = [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )];
+        let (status, _, answer) = self.exchange(Method::POST, url, body, json).await?;
         Ok((
             status,
             serde_json::from_slice(&answer).unwrap_or(Value::Null),
         ))
+    }
+
+    /// Sends `method` to `url` with `body` and `headers` (a FASP call signs them itself), under the
+    /// same address policy, per-host bound, timeout and size cap as every fetch, following no
+    /// redirects, asking for JSON. The status, the answer's header fields and its body.
+    pub async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        body: Vec<u8>,
+        headers: impl IntoIterator<Item = (header::HeaderName, HeaderValue)>,
+    ) -> Result<(u16, header::HeaderMap, Vec<u8>)> {
+        let (parsed, _slot) = self.admit(url).await?;
+        let mut request = self
+            .client
+            .request(method, parsed)
+            .timeout(self.fetch_timeout)
+            .header(header::ACCEPT, HeaderValue::from_static("application/json"));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let mut response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Error::fetch(url, describe(&e)))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let answer = read_capped(&mut response, self.max_fetch_bytes, url, "answer").await?;
+        Ok((status, headers, answer))
     }
 }
 

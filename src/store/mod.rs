@@ -13,12 +13,14 @@
 //! [`writer`] (the writer thread, group commit, checkpoints), [`schema`] (tables and migrations),
 //! [`log`] (entries: append, read, prune), [`subscribers`] (subscriptions, cursors, the in-memory
 //! mirror), [`discovery_state`] (the indexer's cursor, instances and authors), [`moderation`],
-//! [`published`], [`schemes`] and [`fasp`] (FASP registrations and activations); [`tail`] is the
+//! [`published`], [`schemes`] and [`fasp`] (FASP registrations and activations), [`fasp_shares`] (FASP data_sharing: the
+//! announced-URI queue, subscriptions, backfills); [`tail`] is the
 //! log's in-memory end and [`reader`] follows the log from a cursor.
 
 pub mod activity;
 pub mod discovery_state;
 pub mod fasp;
+pub mod fasp_shares;
 pub mod health;
 pub mod log;
 pub mod moderation;
