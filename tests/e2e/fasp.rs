@@ -24,37 +24,80 @@ use crate::support::*;
 const TOKEN: &str = "fasp-admin-token";
 
 /// The simulated Mastodon's FASP side.
-struct Server {
-    base: String,
-    key: ed25519_dalek::SigningKey,
+pub struct Server {
+    pub base: String,
+    pub key: ed25519_dalek::SigningKey,
     /// The registration request Plaza sent.
     registration: Arc<Mutex<Option<Value>>>,
+    /// What Plaza asked of its data_sharing endpoints.
+    pub sharing: Arc<Mutex<Sharing>>,
+}
+
+/// Plaza's requests to the simulated server's data_sharing endpoints, each signature checked.
+#[derive(Default)]
+pub struct Sharing {
+    /// Event subscriptions created: (id, body).
+    pub subscriptions: Vec<(String, Value)>,
+    /// Backfill requests created: (id, body).
+    pub backfills: Vec<(String, Value)>,
+    /// Subscription ids Plaza cancelled.
+    pub unsubscribed: Vec<String>,
+    /// Backfill ids Plaza asked a continuation of.
+    pub continuations: Vec<String>,
+    /// Requests whose signature did not verify, and why.
+    pub refused: Vec<String>,
+}
+
+impl Sharing {
+    /// The id of the subscription for `category`/`kind`.
+    pub fn subscription(&self, category: &str, kind: &str) -> String {
+        self.subscriptions
+            .iter()
+            .find(|(_, b)| b["category"] == category && b["subscriptionType"] == kind)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("no {category}/{kind} subscription"))
+    }
+
+    /// The id of the backfill request for `category`.
+    pub fn backfill(&self, category: &str) -> String {
+        self.backfills
+            .iter()
+            .find(|(_, b)| b["category"] == category)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("no {category} backfill"))
+    }
 }
 
 #[derive(Clone)]
 struct Shared {
     base: String,
     public_key: String,
+    key: ed25519_dalek::SigningKey,
     registration: Arc<Mutex<Option<Value>>>,
+    sharing: Arc<Mutex<Sharing>>,
 }
 
 impl Server {
-    async fn start() -> Server {
+    pub async fn start() -> Server {
         let ip = next_loopback();
         let addr = SocketAddr::new(ip, free_port(ip));
         let base = format!("http://{addr}");
         let seed: [u8; 32] = std::array::from_fn(|_| fastrand::u8(..));
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
         let registration = Arc::new(Mutex::new(None));
+        let sharing = Arc::new(Mutex::new(Sharing::default()));
         let shared = Shared {
             base: base.clone(),
             public_key: STANDARD.encode(key.verifying_key().as_bytes()),
+            key: key.clone(),
             registration: registration.clone(),
+            sharing: sharing.clone(),
         };
         let app = Router::new()
             .route("/.well-known/nodeinfo", get(wellknown))
             .route("/nodeinfo/2.0", get(nodeinfo))
             .route("/api/fasp/registration", post(register))
+            .fallback(data_sharing)
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         tokio::spawn(async move {
@@ -64,10 +107,11 @@ impl Server {
             base,
             key,
             registration,
+            sharing,
         }
     }
 
-    fn registration(&self) -> Value {
+    pub fn registration(&self) -> Value {
         self.registration
             .lock()
             .unwrap()
@@ -85,8 +129,24 @@ impl Server {
         key: &ed25519_dalek::SigningKey,
         created_ago: u64,
     ) -> reqwest::Response {
+        self.call_with(relay, method, path, key_id, key, created_ago, Vec::new())
+            .await
+    }
+
+    /// [`Server::call`] with a body.
+    #[allow(clippy::too_many_arguments)]
+    async fn call_with(
+        &self,
+        relay: &Relay,
+        method: reqwest::Method,
+        path: &str,
+        key_id: &str,
+        key: &ed25519_dalek::SigningKey,
+        created_ago: u64,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
         let url = format!("{}/fasp{path}", relay.base);
-        let digest = format!("sha-256=:{}:", STANDARD.encode(sha2::Sha256::digest(b"")));
+        let digest = format!("sha-256=:{}:", STANDARD.encode(sha2::Sha256::digest(&body)));
         let created = now() - created_ago;
         let params = format!(
             "(\"@method\" \"@target-uri\" \"content-digest\");created={created};keyid=\"{key_id}\""
@@ -101,24 +161,195 @@ impl Server {
             .header("content-digest", digest)
             .header("signature-input", format!("sig1={params}"))
             .header("signature", format!("sig1=:{signature}:"))
+            .header("content-type", "application/json")
+            .body(body)
             .send()
             .await
             .expect("FASP request")
     }
 
-    async fn signed(
+    pub async fn signed(
         &self,
         relay: &Relay,
         method: reqwest::Method,
         path: &str,
     ) -> reqwest::Response {
+        self.signed_with(relay, method, path, Vec::new()).await
+    }
+
+    /// [`Server::signed`] with a body.
+    pub async fn signed_with(
+        &self,
+        relay: &Relay,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
         let server_id = self.registration()["serverId"]
             .as_str()
             .unwrap()
             .to_string();
-        self.call(relay, method, path, &server_id, &self.key, 0)
+        self.call_with(relay, method, path, &server_id, &self.key, 0, body)
             .await
     }
+
+    /// Registers Plaza here through the admin API (bearer `token`): Plaza's public key for this server.
+    pub async fn register_with(&self, relay: &Relay, token: &str) -> ed25519_dalek::VerifyingKey {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/admin/fasp/registrations", relay.base))
+            .bearer_auth(token)
+            .json(&json!({ "server": self.base }))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let public = STANDARD
+            .decode(self.registration()["publicKey"].as_str().unwrap())
+            .unwrap();
+        ed25519_dalek::VerifyingKey::from_bytes(&public.try_into().unwrap()).unwrap()
+    }
+}
+
+/// The simulated server's data_sharing endpoints (under `/api/fasp/data_sharing/v0`), as Mastodon
+/// answers them: every request's Content-Digest and Ed25519 signature (keyid = the faspId, 42) checked
+/// with the key Plaza registered (401 otherwise), every answer signed.
+async fn data_sharing(
+    State(s): State<Shared>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    let path = uri.path().to_string();
+    let url = format!("{}{}", s.base, path);
+    if let Err(reason) = check_plaza_signature(&s, method.as_str(), &url, &headers, &body) {
+        s.sharing.lock().unwrap().refused.push(reason);
+        return signed_answer(&s.key, 401, Vec::new());
+    }
+    let Some(rest) = path.strip_prefix("/api/fasp/data_sharing/v0") else {
+        return signed_answer(&s.key, 404, Vec::new());
+    };
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut sharing = s.sharing.lock().unwrap();
+    let next_id = sharing.subscriptions.len() + sharing.backfills.len() + 1;
+    let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    let (status, answer) = match (method.as_str(), parts.as_slice()) {
+        ("POST", ["event_subscriptions"]) => {
+            sharing.subscriptions.push((next_id.to_string(), request));
+            (
+                201,
+                json!({ "subscription": { "id": next_id.to_string() } }),
+            )
+        }
+        ("DELETE", ["event_subscriptions", id]) => {
+            sharing.unsubscribed.push(id.to_string());
+            (204, Value::Null)
+        }
+        // Backfill ids are numbers, as Mastodon's are.
+        ("POST", ["backfill_requests"]) => {
+            sharing.backfills.push((next_id.to_string(), request));
+            (201, json!({ "backfillRequest": { "id": next_id } }))
+        }
+        ("POST", ["backfill_requests", id, "continuation"]) => {
+            sharing.continuations.push(id.to_string());
+            (204, Value::Null)
+        }
+        _ => (404, Value::Null),
+    };
+    let bytes = if answer.is_null() {
+        Vec::new()
+    } else {
+        answer.to_string().into_bytes()
+    };
+    signed_answer(&s.key, status, bytes)
+}
+
+/// Checks a request from Plaza: Content-Digest of the body, RFC 9421 Ed25519 over `@method`,
+/// `@target-uri` and `content-digest`, keyid 42, with the key Plaza sent at registration.
+fn check_plaza_signature(
+    s: &Shared,
+    method: &str,
+    url: &str,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<(), String> {
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| format!("no {n}"))
+    };
+    let digest = header("content-digest")?;
+    if digest != format!("sha-256=:{}:", STANDARD.encode(sha2::Sha256::digest(body))) {
+        return Err("content-digest does not match the body".into());
+    }
+    let params = header("signature-input")?
+        .strip_prefix("sig1=")
+        .ok_or("label")?
+        .to_string();
+    if !params.starts_with("(\"@method\" \"@target-uri\" \"content-digest\");created=")
+        || !params.ends_with(";keyid=\"42\"")
+    {
+        return Err(format!("signature parameters {params}"));
+    }
+    let signature = header("signature")?;
+    let signature = signature
+        .strip_prefix("sig1=:")
+        .and_then(|v| v.strip_suffix(':'))
+        .ok_or("signature")?;
+    let signature: [u8; 64] = STANDARD
+        .decode(signature)
+        .map_err(|e| e.to_string())?
+        .try_into()
+        .map_err(|_| "signature length")?;
+    let public = s
+        .registration
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|r| r["publicKey"].as_str().map(str::to_string))
+        .ok_or("not registered")?;
+    let public: [u8; 32] = STANDARD
+        .decode(public)
+        .map_err(|e| e.to_string())?
+        .try_into()
+        .map_err(|_| "key length")?;
+    let base = format!(
+        "\"@method\": {method}\n\"@target-uri\": {url}\n\"content-digest\": {digest}\n\"@signature-params\": {params}"
+    );
+    ed25519_dalek::VerifyingKey::from_bytes(&public)
+        .map_err(|e| e.to_string())?
+        .verify(
+            base.as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&signature),
+        )
+        .map_err(|e| format!("signature does not verify: {e}"))
+}
+
+/// An answer signed as Mastodon signs them: Content-Digest, Ed25519 over `@status` and `content-digest`.
+fn signed_answer(
+    key: &ed25519_dalek::SigningKey,
+    status: u16,
+    body: Vec<u8>,
+) -> axum::response::Response {
+    let digest = format!("sha-256=:{}:", STANDARD.encode(sha2::Sha256::digest(&body)));
+    let params = format!(
+        "(\"@status\" \"content-digest\");created={};keyid=\"server\"",
+        now()
+    );
+    let base = format!(
+        "\"@status\": {status}\n\"content-digest\": {digest}\n\"@signature-params\": {params}"
+    );
+    let signature = STANDARD.encode(key.sign(base.as_bytes()).to_bytes());
+    axum::response::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("content-digest", digest)
+        .header("signature-input", format!("sig1={params}"))
+        .header("signature", format!("sig1=:{signature}:"))
+        .body(axum::body::Body::from(body))
+        .expect("answer")
 }
 
 fn now() -> u64 {
@@ -158,7 +389,7 @@ async fn register(State(s): State<Shared>, body: axum::Json<Value>) -> axum::Jso
 
 /// Checks the relay's signed answer as Mastodon does: Content-Digest present and matching the body,
 /// an Ed25519 signature over `@status` and `content-digest` with the key Plaza registered. The body.
-async fn verified(
+pub async fn verified(
     response: reqwest::Response,
     plaza_key: &ed25519_dalek::VerifyingKey,
 ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
@@ -308,7 +539,7 @@ async fn a_mastodon_registers_plaza_and_searches_accounts_with_signed_requests()
     let info = json_of(&body);
     assert_eq!(
         info["capabilities"],
-        json!([{ "id": "account_search", "version": "0.1" }])
+        json!([{ "id": "account_search", "version": "0.1" }, { "id": "data_sharing", "version": "0.1" }])
     );
     assert_eq!(info["contactEmail"], "fasp@plaza.example");
     assert_eq!(

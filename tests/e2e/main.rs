@@ -7,6 +7,7 @@ mod abuse;
 mod admin;
 mod clients;
 mod fasp;
+mod fasp_sharing;
 mod gotosocial;
 mod indexer;
 mod interop;

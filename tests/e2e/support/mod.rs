@@ -155,6 +155,12 @@ impl Relay {
         }
     }
 
+    /// Sets (or replaces) a `PLAZA_*` setting for the next start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.extra_env.retain(|(k, _)| k != key);
+        self.extra_env.push((key.to_string(), value.to_string()));
+    }
+
     /// Kills the process (SIGKILL: no graceful shutdown) and starts it again on the same data.
     pub async fn kill_and_restart(&mut self) {
         self.kill();
