@@ -39,6 +39,9 @@ use http_body_util::{BodyExt, Full};
 use plaza::httpsig::{self, PrivateKey, PublicKey, SignedRequest};
 use serde_json::{Value, json};
 
+#[path = "load/fasp.rs"]
+mod fasp;
+
 const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
 /// Where the origin's posting author lives on its instance.
 const AUTHOR_PATH: &str = "/users/baker";
@@ -56,6 +59,8 @@ struct Options {
     faults: bool,
     /// Where to write a system-wide `perf` profile of the all-healthy burst.
     perf: Option<String>,
+    /// Run only the FASP data_sharing phase.
+    fasp: bool,
 }
 
 fn parse_options() -> Options {
@@ -67,6 +72,7 @@ fn parse_options() -> Options {
         steady_secs: 8,
         faults: true,
         perf: None,
+        fasp: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -82,13 +88,16 @@ fn parse_options() -> Options {
             "--inbound" => o.inbound = number("--inbound"),
             "--steady-secs" => o.steady_secs = number("--steady-secs") as u64,
             "--no-faults" => o.faults = false,
+            "--fasp" => o.fasp = true,
             "--perf" => o.perf = Some(args.next().expect("--perf needs a file name")),
             "--bench" => {}
             "--help" | "-h" => {
                 println!(
                     "cargo bench --bench load -- [--subscribers N (200)] [--posts N per burst (200)] \
                      [--bursts N (3)] \
-                     [--inbound N (20000)] [--steady-secs S (8)] [--no-faults] [--perf FILE]\n\n\
+                     [--inbound N (20000)] [--steady-secs S (8)] [--no-faults] [--perf FILE] [--fasp]\n\n\
+                     --fasp  only the FASP data_sharing phase: announcements accepted/s from one server \
+                     (--inbound N announcements, 2000 is plenty) and fetch→searchable p50/p99 (--posts N samples)\n\
                      --perf FILE  record a system-wide perf profile (cpu-clock, call graphs) of the \
                      all-healthy burst: relay and load generator together"
                 );
@@ -117,6 +126,11 @@ struct RelayProcess {
 
 impl RelayProcess {
     async fn start() -> RelayProcess {
+        Self::start_with(&[]).await
+    }
+
+    /// [`RelayProcess::start`] with extra `PLAZA_*` settings.
+    async fn start_with(env: &[(&str, &str)]) -> RelayProcess {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let base = format!("http://127.0.0.1:{port}");
@@ -148,6 +162,7 @@ impl RelayProcess {
             .env("PLAZA_MAX_CONNECTIONS_PER_IP", "0")
             .env("PLAZA_CLIENT_IP_RATE", "0")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -1128,6 +1143,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if o.fasp {
+        runtime.block_on(fasp::run(o.inbound, o.posts));
+        return;
+    }
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
