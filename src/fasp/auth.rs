@@ -311,4 +311,42 @@ mod tests {
             ));
         }
     }
+
+    /// A server's answer to Plaza: its digest and signature (over `@status`, `content-digest`) must hold.
+    #[test]
+    fn answers_must_carry_a_matching_digest_and_the_servers_signature() {
+        let server = SigningKey::generate().unwrap();
+        let public = VerifyingKey::from_base64(&server.public_key_base64()).unwrap();
+        let body = br#"{"subscription":{"id":"1"}}"#;
+        let answer = |status: u16, signed_status: u16, digest_of: &[u8], key: &SigningKey| {
+            let digest = content_digest_header(digest_of);
+            let mut headers = HeaderMap::new();
+            headers.insert("content-digest", HeaderValue::from_str(&digest).unwrap());
+            let sig = crate::fasp::signing::sign_response(key, "s", signed_status, &digest, now())
+                .unwrap();
+            for (name, value) in sig.into_headers().unwrap() {
+                headers.insert(name, value);
+            }
+            (status, headers)
+        };
+        let (status, headers) = answer(201, 201, body, &server);
+        verify_response(status, &headers, body, &public).unwrap();
+        // Another body, another status, another key, no signature, no digest: refused.
+        assert!(verify_response(status, &headers, b"{}", &public).is_err());
+        let (status, headers) = answer(201, 200, body, &server);
+        assert!(verify_response(status, &headers, body, &public).is_err());
+        let (status, headers) = answer(201, 201, body, &SigningKey::generate().unwrap());
+        assert!(verify_response(status, &headers, body, &public).is_err());
+        let (status, mut headers) = answer(201, 201, body, &server);
+        headers.remove("signature");
+        assert!(matches!(
+            verify_response(status, &headers, body, &public),
+            Err(Error::SignatureMissing)
+        ));
+        headers.remove("content-digest");
+        assert!(matches!(
+            verify_response(status, &headers, body, &public),
+            Err(Error::Digest(_))
+        ));
+    }
 }
