@@ -129,7 +129,7 @@ pub(super) enum Outcome {
 
 /// The indexer.
 pub struct Indexer {
-    store: Store,
+    pub(super) store: Store,
     sink: Arc<dyn IndexSink>,
     pub(super) fetcher: Fetcher,
     pub(super) authors: Authors,
@@ -647,9 +647,22 @@ impl Indexer {
                 tracing::error!(error = %e, "indexer: listing authors to refresh");
                 Vec::new()
             });
+        // Instances shared content came from (FASP data_sharing): their authors are refreshed too.
+        let shared: HashSet<String> = self
+            .store
+            .shared_instances()
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "indexer: listing shared-content instances");
+                Vec::new()
+            })
+            .into_iter()
+            .collect();
         for id in stale {
-            if !authority_of(&id).is_some_and(|a| self.subscribed(&a)) {
-                // Its instance left; what the index holds of it went with the instance.
+            let authority = authority_of(&id).map(|a| a.to_ascii_lowercase());
+            let subscribed = authority.as_deref().is_some_and(|a| self.subscribed(a));
+            if !subscribed && !authority.is_some_and(|a| shared.contains(&a)) {
+                // Its instance left (or was blocked); what the index holds of it went with it.
                 self.forget_author(&id).await;
                 continue;
             }
@@ -658,7 +671,11 @@ impl Indexer {
             let change = match fetched {
                 Ok(author) => {
                     self.note_author(&id, unix_now()).await;
-                    Outcome::Profile(author)
+                    if subscribed {
+                        Outcome::Profile(author)
+                    } else {
+                        Outcome::SharedProfile(author)
+                    }
                 }
                 Err(_) if gone => {
                     tracing::info!(actor = %id, "indexer: author gone; removing it");

@@ -6,7 +6,9 @@
 //! `discoverable` for profiles). The one difference: shared content is indexed whatever instance it
 //! lives on, so the scope is "not blocked" instead of "subscribed".
 //!
-//! An object whose origin answers 404 or 410, or serves a `Tombstone`, is removed.
+//! An object whose origin answers 404 or 410, or serves a `Tombstone`, is removed. The instances shared
+//! content came from are recorded, so that the indexer's scheduled sweep re-checks their authors'
+//! consent (as it does for subscribed instances) and a block with `purge` reaches them.
 
 use std::sync::Arc;
 
@@ -83,6 +85,12 @@ impl Indexer {
             Outcome::Skip(reason) => SharedOutcome::Skipped(reason.clone()),
             _ => SharedOutcome::Handed,
         };
+        if result == SharedOutcome::Handed
+            && let Some(authority) = authority_of(uri)
+        {
+            // The scheduled consent re-check refreshes its authors, a block's purge reaches it.
+            self.store.note_shared_instance(&authority).await?;
+        }
         self.with_index(move |this| this.apply(outcome)).await?;
         Ok(result)
     }

@@ -57,6 +57,7 @@ pub async fn block(
     let kept: Vec<(BlockKind, String)> =
         blocks.iter().map(|b| (b.kind, b.domain.clone())).collect();
     let purging: Vec<Block> = blocks.iter().filter(|b| b.purge).cloned().collect();
+    let in_force = blocks.clone();
     let ended = match state
         .store
         .add_blocks(
@@ -84,21 +85,30 @@ pub async fn block(
     if !purging.is_empty() {
         purge_from_index(state, &purging, &victims).await?;
     }
+    // Instances known through FASP data_sharing that a block covers: no longer refreshed.
+    let shared = state.store.shared_instances().await?;
+    let covered = state
+        .curation
+        .covered(&in_force, shared.iter().map(String::as_str));
+    state.store.forget_shared_instances(covered).await?;
     Ok(ended)
 }
 
 /// Removes from the discovery index every instance `blocks` cover (the block's `purge` flag): those
-/// the index knows and those whose subscription the block ended, whatever `purge_on_unsubscribe` says.
+/// the index knows (subscribed, or known through FASP data_sharing) and those whose subscription the
+/// block ended, whatever `purge_on_unsubscribe` says.
 async fn purge_from_index(state: &AppState, blocks: &[Block], ended: &[String]) -> Result<()> {
     let Some(indexer) = &state.indexer else {
         return Ok(());
     };
     let known = state.store.index_instances().await?;
+    let shared = state.store.shared_instances().await?;
     let mut covered = state.curation.covered(
         blocks,
         known
             .iter()
             .map(|(authority, _)| authority.as_str())
+            .chain(shared.iter().map(String::as_str))
             .chain(ended.iter().map(String::as_str)),
     );
     covered.sort();

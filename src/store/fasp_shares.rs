@@ -2,7 +2,9 @@
 //! announcement is answered 204 only once its URIs are here, so a crash loses nothing accepted), the
 //! event subscriptions and backfill requests Plaza holds at each server (to recognise the `source` of
 //! an announcement, to ask for continuations, and to cancel them when the server leaves), and the
-//! `trending` signals servers sent.
+//! `trending` signals servers sent, and the instances shared content was indexed from (the indexer's
+//! scheduled consent re-check and a block's purge reach them, though the relay has no subscription
+//! from them).
 //!
 //! The queue is bounded per server: [`Store::enqueue_shares`] checks the bound and inserts in one
 //! write, so concurrent announcements cannot overshoot it.
@@ -40,6 +42,10 @@ CREATE TABLE IF NOT EXISTS fasp_trend_signals (
     PRIMARY KEY (uri, server_id)
 );
 CREATE INDEX IF NOT EXISTS fasp_trend_signals_at ON fasp_trend_signals(at_ms);
+CREATE TABLE IF NOT EXISTS fasp_shared_instances (
+    authority TEXT PRIMARY KEY,
+    last_ms   INTEGER NOT NULL
+);
 ";
 
 /// One announced URI waiting to be fetched.
@@ -275,6 +281,45 @@ impl Store {
         .await
     }
 
+    /// Records that something of `authority` was indexed through data_sharing.
+    pub async fn note_shared_instance(&self, authority: &str) -> Result<()> {
+        let authority = authority.to_ascii_lowercase();
+        self.write(move |conn, _| {
+            conn.execute(
+                "INSERT OR REPLACE INTO fasp_shared_instances (authority, last_ms) VALUES (?1, ?2)",
+                params![authority, now_ms()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The instances something was indexed from through data_sharing.
+    pub async fn shared_instances(&self) -> Result<Vec<String>> {
+        self.read(|conn| {
+            query_rows(
+                conn,
+                "SELECT authority FROM fasp_shared_instances ORDER BY authority",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
+    /// Forgets shared-content instances (blocked: their authors are no longer refreshed).
+    pub async fn forget_shared_instances(&self, authorities: Vec<String>) -> Result<()> {
+        self.write(move |conn, _| {
+            let mut delete =
+                conn.prepare_cached("DELETE FROM fasp_shared_instances WHERE authority = ?1")?;
+            for authority in authorities {
+                delete.execute([authority])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Records that `server_id` announced `uri` as trending (the latest time per server counts).
     pub async fn record_trend_signal(&self, uri: &str, server_id: &str) -> Result<()> {
         let (uri, server) = (uri.to_string(), server_id.to_string());
@@ -408,6 +453,18 @@ mod tests {
         );
         store.set_backfill_more("a", "7", true).await.unwrap();
         assert!(store.share_sources("a").await.unwrap()[0].more);
+        store.note_shared_instance("B.example:8080").await.unwrap();
+        store.note_shared_instance("a.example").await.unwrap();
+        store.note_shared_instance("a.example").await.unwrap();
+        assert_eq!(
+            store.shared_instances().await.unwrap(),
+            ["a.example", "b.example:8080"]
+        );
+        store
+            .forget_shared_instances(vec!["a.example".into()])
+            .await
+            .unwrap();
+        assert_eq!(store.shared_instances().await.unwrap(), ["b.example:8080"]);
         store.record_trend_signal("https://x/1", "a").await.unwrap();
         store.record_trend_signal("https://x/1", "a").await.unwrap();
         store.record_trend_signal("https://x/1", "b").await.unwrap();

@@ -408,6 +408,39 @@ async fn shared_content_is_fetched_from_its_origin_and_indexed_only_with_consent
     );
     assert!(metrics.contains("plaza_fasp_share_latency_seconds_count"));
 
+    // A block with purge reaches an instance known only through shared content.
+    let baguettes = Instance::path_of(&old);
+    let open_host = url::Url::parse(&open.base)
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/admin/blocks", relay.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"domain": open_host, "reason": "test", "purge": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    until_gone(&relay, "baguette", &old).await;
+    until_gone(&relay, "baguette", &older).await;
+    // …and what it shares afterwards is never fetched.
+    let (status, _) = announce(
+        &relay,
+        &a,
+        &key_a,
+        event(&sub_a, "content", "update", &[&old]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    until_handled(&relay, 12).await;
+    assert_eq!(
+        open.fetches_of(&baguettes),
+        1,
+        "a blocked domain is not fetched"
+    );
+
     // Deactivation cancels B's subscriptions at B; its announcements are refused from then on.
     let (status, _, _) = verified(
         b.signed(
