@@ -66,8 +66,21 @@ pub async fn run(
     Ok(())
 }
 
-/// FASP `data_sharing`: the paced backfill continuations, and (with an index) the share worker.
+/// FASP `data_sharing`: what is missing of the subscriptions of servers that activated it (a restart
+/// may have cut their retries short), the paced backfill continuations, and (with an index) the share
+/// worker.
 fn spawn_sharing(state: &Arc<AppState>) -> tokio::task::JoinSet<()> {
+    use crate::fasp::capabilities::DATA_SHARING;
+    for registration in state.fasp.registry.list() {
+        let id = &registration.server.server_id;
+        if state
+            .fasp
+            .registry
+            .is_active(id, DATA_SHARING.id, DATA_SHARING.major)
+        {
+            crate::fasp::subscriptions::spawn_subscribe(state.clone(), registration);
+        }
+    }
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(crate::fasp::subscriptions::continuations(state.clone()));
     if let Some(indexer) = &state.indexer {

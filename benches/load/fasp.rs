@@ -182,15 +182,24 @@ async fn announce(
 ) -> StatusCode {
     let url = format!("{relay}/fasp/data_sharing/v0/announcements");
     let body = json!({"source": {"subscription": {"id": sub}}, "category": "content",
-        "eventType": "new", "objectUris": uris})
-    .to_string();
-    let digest = content_digest_header(body.as_bytes());
+        "eventType": "new", "objectUris": uris});
+    signed_post(client, server, &url, body.to_string().into_bytes()).await
+}
+
+/// POSTs `body` to `url` signed as the server signs its FASP requests; the status.
+async fn signed_post(
+    client: &reqwest::Client,
+    server: &Server,
+    url: &str,
+    body: Vec<u8>,
+) -> StatusCode {
+    let digest = content_digest_header(&body);
     let server_id = server.server_id.lock().unwrap().clone();
     let sig = sign(
         &server.key,
         &[
             ("@method", "POST"),
-            ("@target-uri", &url),
+            ("@target-uri", url),
             ("content-digest", &digest),
         ],
         unix_secs(SystemTime::now()),
@@ -204,7 +213,7 @@ async fn announce(
         headers.insert(name, value);
     }
     client
-        .post(&url)
+        .post(url)
         .headers(headers)
         .body(body)
         .send()
@@ -237,26 +246,10 @@ pub async fn run(announcements: usize, samples: usize) {
         .expect("register");
     assert_eq!(registered.status(), StatusCode::CREATED, "registration");
     let url = format!("{}/fasp/capabilities/data_sharing/0/activation", relay.base);
-    let digest = content_digest_header(b"");
-    let server_id = server.server_id.lock().unwrap().clone();
-    let sig = sign(
-        &server.key,
-        &[
-            ("@method", "POST"),
-            ("@target-uri", &url),
-            ("content-digest", &digest),
-        ],
-        unix_secs(SystemTime::now()),
-        &server_id,
-    )
-    .expect("sign");
-    let mut request = client.post(&url).header("content-digest", &digest);
-    for (name, value) in sig.into_headers().expect("headers") {
-        request = request.header(name, value);
-    }
     assert_eq!(
-        request.send().await.expect("activate").status(),
-        StatusCode::NO_CONTENT
+        signed_post(&client, &server, &url, Vec::new()).await,
+        StatusCode::NO_CONTENT,
+        "activation"
     );
     let started = Instant::now();
     let sub = loop {

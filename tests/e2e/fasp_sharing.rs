@@ -19,21 +19,22 @@ use crate::support::*;
 
 const TOKEN: &str = "fasp-sharing-token";
 
+/// Activates (`POST`) or deactivates (`DELETE`) `data_sharing` for `server`: 204, signed.
+async fn activation(
+    relay: &Relay,
+    server: &Server,
+    key: &ed25519_dalek::VerifyingKey,
+    method: Method,
+) {
+    let path = "/capabilities/data_sharing/0/activation";
+    let (status, _, _) = verified(server.signed(relay, method, path).await, key).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
 /// Registers Plaza with `server` and activates `data_sharing` there; Plaza's key for it.
 async fn connect(relay: &Relay, server: &Server) -> ed25519_dalek::VerifyingKey {
     let key = server.register_with(relay, TOKEN).await;
-    let (status, _, _) = verified(
-        server
-            .signed(
-                relay,
-                Method::POST,
-                "/capabilities/data_sharing/0/activation",
-            )
-            .await,
-        &key,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    activation(relay, server, &key, Method::POST).await;
     eventually("three subscriptions and two backfill requests", || {
         let s = server.sharing.lock().unwrap();
         s.subscriptions.len() == 3 && s.backfills.len() == 2
@@ -142,6 +143,23 @@ async fn until_handled(relay: &Relay, n: u64) {
     }
 }
 
+/// Blocks `instance`'s domain through the admin API (`purge`: its documents leave the index).
+async fn block(relay: &Relay, instance: &Instance, purge: bool) {
+    let host = url::Url::parse(&instance.base)
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/admin/blocks", relay.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"domain": host, "reason": "test", "purge": purge}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
 async fn origin(relay: &Relay, fields: Value) -> Arc<Instance> {
     let instance = Instance::start(Flavor::Mastodon, relay).await;
     instance.set_user_fields(fields);
@@ -177,19 +195,7 @@ async fn shared_content_is_fetched_from_its_origin_and_indexed_only_with_consent
         json!({"name": "Quince Orchard", "summary": "<p>quince growers</p>", "indexable": true, "discoverable": true}),
     )
     .await;
-    let blocked_host = url::Url::parse(&blocked.base)
-        .unwrap()
-        .host_str()
-        .unwrap()
-        .to_string();
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/v1/admin/blocks", relay.base))
-        .bearer_auth(TOKEN)
-        .json(&json!({"domain": blocked_host, "reason": "test"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    block(&relay, &blocked, false).await;
 
     let a = Server::start().await;
     let b = Server::start().await;
@@ -410,19 +416,7 @@ async fn shared_content_is_fetched_from_its_origin_and_indexed_only_with_consent
 
     // A block with purge reaches an instance known only through shared content.
     let baguettes = Instance::path_of(&old);
-    let open_host = url::Url::parse(&open.base)
-        .unwrap()
-        .host_str()
-        .unwrap()
-        .to_string();
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/v1/admin/blocks", relay.base))
-        .bearer_auth(TOKEN)
-        .json(&json!({"domain": open_host, "reason": "test", "purge": true}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    block(&relay, &open, true).await;
     until_gone(&relay, "baguette", &old).await;
     until_gone(&relay, "baguette", &older).await;
     // …and what it shares afterwards is never fetched.
@@ -442,17 +436,7 @@ async fn shared_content_is_fetched_from_its_origin_and_indexed_only_with_consent
     );
 
     // Deactivation cancels B's subscriptions at B; its announcements are refused from then on.
-    let (status, _, _) = verified(
-        b.signed(
-            &relay,
-            Method::DELETE,
-            "/capabilities/data_sharing/0/activation",
-        )
-        .await,
-        &key_b,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    activation(&relay, &b, &key_b, Method::DELETE).await;
     eventually("B's three subscriptions cancelled", || {
         b.sharing.lock().unwrap().unsubscribed.len() == 3
     })
