@@ -128,6 +128,8 @@ pub struct Config {
     pub fasp_continuation_interval_ms: u64,
     /// Window in which a URI announced again (by any server) is not fetched again, in seconds.
     pub fasp_share_dedup_secs: u64,
+    /// Pause before an announced URI whose fetch failed is tried again, in ms (doubled each time).
+    pub fasp_share_retry_ms: u64,
 }
 
 /// The first signature scheme tried on a receiving host (`outbound_signature`). Whatever the first knock,
@@ -199,6 +201,7 @@ impl Default for Config {
             fasp_backfill_max_count: 1_000,
             fasp_continuation_interval_ms: 10_000,
             fasp_share_dedup_secs: 600,
+            fasp_share_retry_ms: 60_000,
         }
     }
 }

@@ -6,7 +6,9 @@
 //! remote content, so one object is often announced by several. A URI is fetched once for the whole
 //! group, and not at all when it was fetched within `fasp_share_dedup_secs` — unless an `update` or
 //! `delete` arrived after that fetch began. URIs leave the queue only once handled (at least once:
-//! a crash replays the batch). A `trending` event also records a trend signal.
+//! a crash replays the batch); a fetch that fails without proving the object gone (network, 5xx) is
+//! tried again later, [`RETRIES`] times, after `fasp_share_retry_ms` doubled each time. A `trending` event also records a trend
+//! signal.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +30,8 @@ const BATCH: usize = 64;
 const IDLE: Duration = Duration::from_secs(5);
 /// Most URIs remembered as recently fetched.
 const RECENT_CAPACITY: u64 = 200_000;
+/// Further tries of a URI whose fetch failed (then it is dropped).
+pub const RETRIES: u32 = 3;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -93,6 +97,8 @@ pub async fn run(state: Arc<AppState>, indexer: Arc<Indexer>) {
         .time_to_live(window)
         .build();
     let sharing = &state.fasp.shares;
+    // Pause before the first retry of a failed fetch; doubled for each further one.
+    let retry_after = Duration::from_millis(state.config.fasp_share_retry_ms.max(1));
     loop {
         if let Ok(depths) = state.store.share_queue_depths().await {
             let depth = depths.iter().map(|(_, n)| n).sum();
@@ -110,26 +116,49 @@ pub async fn run(state: Arc<AppState>, indexer: Arc<Indexer>) {
             let _ = tokio::time::timeout(IDLE, sharing.queued.notified()).await;
             continue;
         }
-        let seqs: Vec<i64> = batch.iter().map(|i| i.seq).collect();
         let mut tasks = JoinSet::new();
         for group in groups(batch) {
             let (state, indexer, recent) = (state.clone(), indexer.clone(), recent.clone());
-            tasks.spawn(async move { handle(&state, &indexer, &recent, group).await });
+            tasks.spawn(async move {
+                let retry = !handle(&state, &indexer, &recent, &group).await;
+                (group, retry)
+            });
         }
-        while tasks.join_next().await.is_some() {}
-        if let Err(e) = state.store.dequeue_shares(seqs).await {
+        let (mut done, mut retries) = (Vec::new(), Vec::new());
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((group, retry)) = joined else { continue };
+            for item in group.items {
+                if retry && item.attempts < RETRIES {
+                    retries.push(item);
+                } else {
+                    done.push(item.seq);
+                }
+            }
+        }
+        for item in retries {
+            let pause = retry_after.saturating_mul(1 << item.attempts.min(10));
+            let kept = state
+                .store
+                .retry_shares(vec![item.seq], pause.as_millis() as i64)
+                .await;
+            if let Err(e) = kept {
+                tracing::error!(error = %e, "FASP share worker: keeping a URI for a retry");
+            }
+        }
+        if let Err(e) = state.store.dequeue_shares(done).await {
             tracing::error!(error = %e, "FASP share worker: emptying the queue");
         }
     }
 }
 
-/// Fetches and hands over one announced URI (unless recently fetched), and records trend signals.
+/// Fetches and hands over one announced URI (unless recently fetched), and records trend signals;
+/// false when the fetch failed and may work later.
 async fn handle(
     state: &AppState,
     indexer: &Arc<Indexer>,
     recent: &Cache<String, i64>,
-    group: Group,
-) {
+    group: &Group,
+) -> bool {
     let counters = &state.fasp.shares.counters;
     for item in group
         .items
@@ -151,11 +180,11 @@ async fn handle(
         counters
             .deduplicated
             .fetch_add(group.items.len() as u64, Ordering::Relaxed);
-        return;
+        return true;
     }
     let Some(kind) = kind_of(&group.items[0].category) else {
         counters.skipped.fetch_add(1, Ordering::Relaxed);
-        return;
+        return true;
     };
     let started = now_ms();
     let outcome = indexer
@@ -163,12 +192,20 @@ async fn handle(
             state.curation.refuses(authority).is_none()
         })
         .await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(uri = %group.uri, error = %e, "FASP share worker: fetch failed; retried later");
+            return false;
+        }
+    };
     recent.insert(group.uri.clone(), started).await;
     counters
         .deduplicated
         .fetch_add(group.items.len() as u64 - 1, Ordering::Relaxed);
     match outcome {
-        Ok(SharedOutcome::Handed) => {
+        SharedOutcome::Handed => {
             counters.handed.fetch_add(1, Ordering::Relaxed);
             let oldest = group
                 .items
@@ -183,18 +220,15 @@ async fn handle(
                 .latency
                 .observe(Duration::from_millis(waited));
         }
-        Ok(SharedOutcome::Removed) => {
+        SharedOutcome::Removed => {
             counters.removed.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(SharedOutcome::Skipped(reason)) => {
+        SharedOutcome::Skipped(reason) => {
             counters.skipped.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(uri = %group.uri, %reason, "FASP share worker: skipped");
         }
-        Err(e) => {
-            counters.failed.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(uri = %group.uri, error = %e, "FASP share worker: fetch failed");
-        }
     }
+    true
 }
 
 #[cfg(test)]
@@ -209,6 +243,7 @@ mod tests {
             category: "content".into(),
             event: event.into(),
             enqueued_ms,
+            attempts: 0,
         }
     }
 

@@ -22,7 +22,9 @@ CREATE TABLE IF NOT EXISTS fasp_share_queue (
     uri         TEXT NOT NULL,
     category    TEXT NOT NULL,
     event       TEXT NOT NULL,
-    enqueued_ms INTEGER NOT NULL
+    enqueued_ms INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    due_ms      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS fasp_share_queue_server ON fasp_share_queue(server_id);
 CREATE TABLE IF NOT EXISTS fasp_share_sources (
@@ -63,6 +65,8 @@ pub struct QueuedShare {
     pub event: String,
     /// When it was accepted, in milliseconds since the epoch.
     pub enqueued_ms: i64,
+    /// Fetches of it that failed so far.
+    pub attempts: u32,
 }
 
 /// A URI to put in the queue.
@@ -130,14 +134,15 @@ impl Store {
         .await
     }
 
-    /// The oldest `limit` queued URIs.
+    /// The oldest `limit` queued URIs that are due (not waiting for a retry).
     pub async fn queued_shares(&self, limit: usize) -> Result<Vec<QueuedShare>> {
+        let now = now_ms();
         self.read(move |conn| {
             query_rows(
                 conn,
-                "SELECT seq, server_id, uri, category, event, enqueued_ms
-                 FROM fasp_share_queue ORDER BY seq LIMIT ?1",
-                [limit as i64],
+                "SELECT seq, server_id, uri, category, event, enqueued_ms, attempts
+                 FROM fasp_share_queue WHERE due_ms <= ?2 ORDER BY seq LIMIT ?1",
+                params![limit as i64, now],
                 |r| {
                     Ok(QueuedShare {
                         seq: r.get(0)?,
@@ -146,9 +151,25 @@ impl Store {
                         category: r.get(3)?,
                         event: r.get(4)?,
                         enqueued_ms: r.get(5)?,
+                        attempts: r.get(6)?,
                     })
                 },
             )
+        })
+        .await
+    }
+
+    /// Keeps queued URIs whose fetch failed for another try, not before `after_ms` from now.
+    pub async fn retry_shares(&self, seqs: Vec<i64>, after_ms: i64) -> Result<()> {
+        let due = now_ms() + after_ms;
+        self.write(move |conn, _| {
+            let mut update = conn.prepare_cached(
+                "UPDATE fasp_share_queue SET attempts = attempts + 1, due_ms = ?2 WHERE seq = ?1",
+            )?;
+            for seq in seqs {
+                update.execute(params![seq, due])?;
+            }
+            Ok(())
         })
         .await
     }
@@ -409,6 +430,17 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.queued_shares(10).await.unwrap().len(), 2);
+        // One kept for a retry later: counted, not due.
+        let retried = store.queued_shares(1).await.unwrap()[0].seq;
+        store.retry_shares(vec![retried], 60_000).await.unwrap();
+        let due = store.queued_shares(10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_ne!(due[0].seq, retried);
+        assert_eq!(due[0].attempts, 0);
+        store.retry_shares(vec![retried], -1).await.unwrap();
+        let again = store.queued_shares(10).await.unwrap();
+        assert_eq!(again.len(), 2);
+        assert_eq!(again.iter().find(|q| q.seq == retried).unwrap().attempts, 2);
         store.forget_share_sources("a").await.unwrap();
         assert_eq!(
             store.share_queue_depths().await.unwrap(),

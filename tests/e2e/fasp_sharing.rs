@@ -453,6 +453,7 @@ async fn a_full_queue_answers_429_and_queued_uris_survive_a_restart() {
         ("PLAZA_ADMIN_TOKEN", TOKEN),
         ("PLAZA_INDEX_ENABLED", "false"),
         ("PLAZA_FASP_SHARE_QUEUE_PER_SERVER", "2"),
+        ("PLAZA_FASP_SHARE_RETRY_MS", "300"),
         ("PLAZA_INDEX_COMMIT_MS", "100"),
     ])
     .await;
@@ -500,7 +501,8 @@ async fn a_full_queue_answers_429_and_queued_uris_survive_a_restart() {
         !search(&relay, "pumpernickel").await.contains(&third),
         "refused with 429"
     );
-    // Room again: the server's retry is accepted.
+    // Room again: the server's retry is accepted. Its origin fails at first: the fetch is tried again.
+    open.answer_status(&Instance::path_of(&third), 503);
     let (status, _) = announce(
         &relay,
         &server,
@@ -509,5 +511,10 @@ async fn a_full_queue_answers_429_and_queued_uris_survive_a_restart() {
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    relay
+        .until_metric_at_least("plaza_fasp_shared_uris_total{outcome=\"failed\"}", 1)
+        .await;
+    open.clear_status(&Instance::path_of(&third));
     until_searchable(&relay, "pumpernickel", &third).await;
+    assert_eq!(open.fetches_of(&Instance::path_of(&third)), 2);
 }

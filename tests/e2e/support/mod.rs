@@ -681,6 +681,11 @@ impl Instance {
             .insert(path.to_string(), status);
     }
 
+    /// Serves `path` as usual again (after [`Instance::answer_status`]).
+    pub fn clear_status(&self, path: &str) {
+        self.inner.lock().unwrap().statuses.remove(path);
+    }
+
     /// How many times the relay fetched `path` here.
     pub fn fetches_of(&self, path: &str) -> usize {
         self.inner
