@@ -444,6 +444,22 @@ async fn shared_content_is_fetched_from_its_origin_and_indexed_only_with_consent
     let (status, _) = announce(&relay, &b, &key_b, event(&sub_b, "content", "new", &[&old])).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(b.sharing.lock().unwrap().refused.is_empty());
+
+    // Removing A's registration cancels its subscriptions at A too.
+    let server_id = a.registration()["serverId"].as_str().unwrap().to_string();
+    let removed = relay
+        .admin(
+            Method::DELETE,
+            &format!("/fasp/registrations/{server_id}"),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(removed.status(), StatusCode::OK);
+    eventually("A's three subscriptions cancelled", || {
+        a.sharing.lock().unwrap().unsubscribed.len() == 3
+    })
+    .await;
+    assert!(a.sharing.lock().unwrap().refused.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
