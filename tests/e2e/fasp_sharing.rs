@@ -160,9 +160,12 @@ async fn block(relay: &Relay, instance: &Instance, purge: bool) {
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
 }
 
+/// An origin instance in secure mode: it serves its objects only to signed fetches, so what gets
+/// indexed proves the relay fetched it signed.
 async fn origin(relay: &Relay, fields: Value) -> Arc<Instance> {
     let instance = Instance::start(Flavor::Mastodon, relay).await;
     instance.set_user_fields(fields);
+    instance.require_signed_fetches();
     instance
 }
 
@@ -343,6 +346,14 @@ async fn shared_content_is_fetched_from_its_origin_and_indexed_only_with_consent
     assert_eq!(status, StatusCode::NO_CONTENT);
     until_searchable(&relay, "rye", &public).await;
     assert_eq!(open.fetches_of(&Instance::path_of(&public)), 2);
+    // The origin serves objects to signed fetches only: the relay's fetches were signed.
+    let unsigned = reqwest::get(&public).await.unwrap();
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        open.refused().iter().all(|r| r.contains("unsigned")),
+        "only the unsigned probe was refused: {:?}",
+        open.refused()
+    );
 
     // A delete re-fetches and removes on 410.
     open.answer_status(&Instance::path_of(&public), 410);
