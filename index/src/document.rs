@@ -139,6 +139,8 @@ pub struct Post {
     pub media: Vec<Media>,
     /// Hashtags, lowercase, without `#`.
     pub tags: Vec<String>,
+    /// The web links it shares ([`shared_links`]).
+    pub links: Vec<String>,
     /// Mentions.
     pub mentions: Vec<Mention>,
     /// Custom emojis.
@@ -254,6 +256,26 @@ fn emojis(doc: &Value) -> Vec<Emoji> {
             Some(Emoji { shortcode, url })
         })
         .collect()
+}
+
+/// The links of a post's content that share something: http(s) links that are not its mentions or
+/// hashtags (by markup, or by the `href` of its `tag` entries) and not the post itself, without their
+/// `#fragment`.
+fn shared_links(doc: &Value, links: &[String]) -> Vec<String> {
+    let own: Vec<&str> = json::items(doc.get("tag"))
+        .into_iter()
+        .filter_map(|t| t.get("href").and_then(Value::as_str))
+        .chain(json::first_iri(doc.get("id")))
+        .chain(json::link(doc.get("url")))
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    for link in links {
+        let link = link.split('#').next().unwrap_or(link);
+        if !own.contains(&link) && !out.iter().any(|l| l == link) {
+            out.push(link.to_owned());
+        }
+    }
+    out
 }
 
 fn mentions(doc: &Value) -> Vec<Mention> {
@@ -403,6 +425,7 @@ impl Post {
             content_warning,
             media: media(object),
             tags,
+            links: shared_links(object, &rendered.links),
             mentions: mentions(object),
             emojis: emojis(object),
             language,

@@ -61,6 +61,20 @@ pub struct Rendered {
     pub text: String,
     /// The fragment re-rendered with only harmless elements.
     pub html: String,
+    /// The http(s) addresses of its links that are neither mentions nor hashtags (by their `class`
+    /// or `rel`, as Mastodon and the others mark them), in order, at most [`MAX_LINKS`].
+    pub links: Vec<String>,
+}
+
+/// Most links kept per fragment.
+pub const MAX_LINKS: usize = 10;
+
+/// Whether an `a` element is a mention or a hashtag rather than a shared link.
+fn is_mention_or_tag(e: &scraper::node::Element) -> bool {
+    let marked = |v: Option<&str>, words: &[&str]| {
+        v.is_some_and(|v| v.split_whitespace().any(|w| words.contains(&w)))
+    };
+    marked(e.attr("class"), &["mention", "hashtag"]) || marked(e.attr("rel"), &["tag"])
 }
 
 /// Elements that end a line of text.
@@ -144,6 +158,13 @@ pub fn render(fragment: &str) -> Rendered {
                         let href = e
                             .attr("href")
                             .filter(|h| h.starts_with("https://") || h.starts_with("http://"));
+                        if let Some(href) = href
+                            && out.links.len() < MAX_LINKS
+                            && !is_mention_or_tag(e)
+                            && !out.links.iter().any(|l| l == href)
+                        {
+                            out.links.push(href.to_owned());
+                        }
                         if let Some(href) = href {
                             out.html.push_str("<a href=\"");
                             escape(href, &mut out.html);

@@ -221,6 +221,12 @@ fn post_document(
     for tag in &post.tags {
         doc.add_text(fields.tags, tag);
     }
+    for link in &post.links {
+        doc.add_text(fields.links, link);
+    }
+    if let Some(parent) = &post.in_reply_to {
+        doc.add_text(fields.reply_to, parent);
+    }
     doc.add_date(fields.published, DateTime::from_utc(post.published));
     doc.add_text(fields.month, month(post.published));
     doc.add_text(fields.actor_type, post.author_type.as_str());

@@ -50,6 +50,7 @@ mod search;
 mod tags;
 #[cfg(test)]
 mod test_support;
+pub mod trends;
 
 pub use consent::Verdict;
 pub use document::ActorType;
@@ -66,3 +67,4 @@ pub use results::{
 };
 pub use search::{DEFAULT_LIMIT, DirectoryRequest, SearchRequest, Sort, TimelineRequest};
 pub use tags::MAX_TAGS;
+pub use trends::{ShareSignal, Trend, TrendRequest};

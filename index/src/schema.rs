@@ -12,8 +12,9 @@ use tantivy::schema::{
 
 use crate::analysis;
 
-/// The version of this schema; an index on disk with another one must be rebuilt. 2: `account`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// The version of this schema; an index on disk with another one must be rebuilt. 2: `account`;
+/// 3: `links` and `reply_to` (for trends).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The name of the file beside the index that records its schema version.
 pub const VERSION_FILE: &str = "plaza-schema-version";
@@ -58,6 +59,10 @@ pub struct Fields {
     pub account: Field,
     /// `user@host`, lowercase.
     pub handle: Field,
+    /// The web links a post shares (not its mentions or hashtags), for link trends.
+    pub links: Field,
+    /// The id of the post a post replies to, for content trends.
+    pub reply_to: Field,
     /// A reply.
     pub reply: Field,
     /// Quotes a post.
@@ -100,6 +105,8 @@ pub fn build() -> (Schema, Fields) {
         author: b.add_text_field("author", keyword.clone() | STORED),
         account: b.add_u64_field("account", INDEXED),
         handle: b.add_text_field("handle", STRING),
+        links: b.add_text_field("links", keyword.clone()),
+        reply_to: b.add_text_field("reply_to", keyword.clone()),
         reply: b.add_bool_field("reply", flag.clone()),
         quote: b.add_bool_field("quote", flag.clone()),
         poll: b.add_bool_field("poll", flag.clone()),
