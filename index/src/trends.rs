@@ -184,7 +184,7 @@ fn keep_newest(newest: &mut Vec<(i64, u64, DocAddress)>, post: (i64, u64, DocAdd
     } else {
         newest.push(post);
     }
-    newest.sort_by(|a, b| b.0.cmp(&a.0));
+    newest.sort_by_key(|n| std::cmp::Reverse(n.0));
     newest.truncate(EXAMPLES);
 }
 

@@ -33,8 +33,15 @@ pub const DATA_SHARING: Capability = Capability {
     minor: 1,
 };
 
+/// `trends` v0.1 (discovery specification): content, hashtags and links trending in the index.
+pub const TRENDS: Capability = Capability {
+    id: "trends",
+    major: 0,
+    minor: 1,
+};
+
 /// Everything offered.
-pub const OFFERED: &[Capability] = &[ACCOUNT_SEARCH, DATA_SHARING];
+pub const OFFERED: &[Capability] = &[ACCOUNT_SEARCH, DATA_SHARING, TRENDS];
 
 /// The offered capability `id` in major version `major`, if any.
 pub fn offered(id: &str, major: u32) -> Option<Capability> {
@@ -54,7 +61,9 @@ mod tests {
         assert_eq!(offered("account_search", 1), None);
         assert_eq!(offered("data_sharing", 0), Some(DATA_SHARING));
         assert_eq!(offered("data_sharing", 1), None);
-        assert_eq!(offered("trends", 0), None);
+        assert_eq!(offered("trends", 0), Some(TRENDS));
+        assert_eq!(offered("trends", 1), None);
+        assert_eq!(TRENDS.version(), "0.1");
         assert_eq!(ACCOUNT_SEARCH.version(), "0.1");
         assert_eq!(DATA_SHARING.version(), "0.1");
     }

@@ -2,7 +2,8 @@
 //! (Mastodon ≥ 4.5 and others) register Plaza, then ask it through signed requests under
 //! `{public_url}/fasp` — `account_search` over the directory's discoverable profiles, and
 //! `data_sharing` (servers announce the URIs of posts and accounts; Plaza fetches and indexes them
-//! under the relay's consent rules).
+//! under the relay's consent rules), and `trends` ([`trends`]: parameters and answers; the trends
+//! themselves are [`crate::web::trends`]'s).
 //!
 //! Files: [`capabilities`] (what is offered), [`keys`] (Ed25519 keys and fingerprints), [`signing`]
 //! (RFC 9421 signatures Plaza makes), [`auth`] (checking a server's signed request), [`registry`]
@@ -32,6 +33,7 @@ pub mod share_queue;
 pub mod share_worker;
 pub mod signing;
 pub mod subscriptions;
+pub mod trends;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -14,12 +14,14 @@ use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::account_search;
-use super::capabilities::{self, ACCOUNT_SEARCH, Capability, DATA_SHARING, OFFERED};
+use super::capabilities::{self, ACCOUNT_SEARCH, Capability, DATA_SHARING, OFFERED, TRENDS};
 use super::guard::{Caller, guard};
 use super::share_queue::{Accepted, RETRY_AFTER_SECS};
 use super::subscriptions;
+use super::trends;
 use crate::state::AppState;
 use crate::store::fasp::Activation;
+use crate::web::trends::{Kind, trending};
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -34,6 +36,9 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/account_search/v0/search", get(search))
         .route("/data_sharing/v0/announcements", post(announce))
+        .route("/trends/v0/content", get(trending_content))
+        .route("/trends/v0/hashtags", get(trending_hashtags))
+        .route("/trends/v0/links", get(trending_links))
         .layer(axum::middleware::from_fn_with_state(state, guard))
 }
 
@@ -177,4 +182,41 @@ async fn search(
         }
     }
     Ok(response)
+}
+
+/// `trends` v0: what is trending of `kind`, in the specification's shape.
+async fn trends_of(
+    state: &AppState,
+    caller: &Caller,
+    kind: Kind,
+    params: &trends::Params,
+) -> Result<Json<Value>> {
+    require_active(state, caller, TRENDS)?;
+    let request = trends::request(params)?;
+    let found = trending(state, kind, request).await?;
+    Ok(Json(trends::answer(kind, &found)))
+}
+
+async fn trending_content(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Query(params): Query<trends::Params>,
+) -> Result<Json<Value>> {
+    trends_of(&state, &caller, Kind::Posts, &params).await
+}
+
+async fn trending_hashtags(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Query(params): Query<trends::Params>,
+) -> Result<Json<Value>> {
+    trends_of(&state, &caller, Kind::Tags, &params).await
+}
+
+async fn trending_links(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Query(params): Query<trends::Params>,
+) -> Result<Json<Value>> {
+    trends_of(&state, &caller, Kind::Links, &params).await
 }

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Result;
-use crate::store::{Store, now_ms, published};
+use crate::store::{Store, now_ms, published, shares};
 
 /// How a subscriber speaks to relays; decides what shape it is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,6 +206,7 @@ impl Store {
             let n = conn.execute("DELETE FROM log WHERE received_ms < ?1", [cutoff])?;
             conn.execute("DELETE FROM seen WHERE at < ?1", [cutoff])?;
             published::prune(conn, cutoff)?;
+            shares::prune(conn)?;
             Ok(n)
         })
         .await

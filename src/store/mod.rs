@@ -29,6 +29,7 @@ pub mod read_pool;
 pub mod reader;
 pub mod schema;
 pub mod schemes;
+pub mod shares;
 pub mod subscribers;
 pub mod tail;
 pub mod writer;

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::state::AppState;
-use crate::web::mastodon_api;
 use crate::web::openapi::{ApiRoutes, IndexErrors, SearchErrors};
+use crate::web::{mastodon_api, mastodon_trends};
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -47,8 +47,8 @@ pub fn routes() -> ApiRoutes {
         description = "Search what a Plaza relay indexed: posts whose authors opted in to search, the \
                        directory of discoverable profiles, hashtags and the relay's instances. \
                        Read-only, no authentication, CORS open. The Mastodon-compatible \
-                       /api/v2/search, /api/v1/timelines/*, /api/v1|v2/instance, /api/v1/instance/peers and \
-                       /api/v1/custom_emojis are served too.",
+                       /api/v2/search, /api/v1/timelines/*, /api/v1|v2/instance, /api/v1/instance/peers, \
+                       /api/v1/custom_emojis and /api/v1/trends/* are served too.",
         license(name = "AGPL-3.0-or-later")
     ),
     paths(
@@ -65,7 +65,11 @@ pub fn routes() -> ApiRoutes {
         mastodon_api::instance_v1,
         mastodon_api::instance_v2,
         mastodon_api::instance_peers,
-        mastodon_api::custom_emojis
+        mastodon_api::custom_emojis,
+        mastodon_trends::trending_tags,
+        mastodon_trends::trending_tags_v1,
+        mastodon_trends::trending_statuses,
+        mastodon_trends::trending_links
     ),
     // Every error body (the error answers reference it by name: crate::web::openapi).
     components(schemas(ApiError)),
@@ -746,6 +750,10 @@ mod tests {
             "/api/v1/statuses/{id}",
             "/api/v1/instance",
             "/api/v2/instance",
+            "/api/v1/trends/tags",
+            "/api/v1/trends",
+            "/api/v1/trends/statuses",
+            "/api/v1/trends/links",
         ] {
             assert!(doc["paths"][path]["get"].is_object(), "{path}");
         }
@@ -774,7 +782,7 @@ mod tests {
             all,
             "operation ids are unique: {operations:?}"
         );
-        assert_eq!(all, 14);
+        assert_eq!(all, 18);
         for schema in [
             "PostPage",
             "ProfilePage",

@@ -300,6 +300,7 @@ mod tests {
         );
         assert_eq!(get("/search"), Budget::Reads);
         assert_eq!(get("/api/v2/search"), Budget::Reads);
+        assert_eq!(get("/api/v1/trends/statuses"), Budget::Reads);
         assert_eq!(get("/"), Budget::Reads);
         assert_eq!(get(media_proxy::PATH), Budget::Media);
         assert_eq!(get("/static/plaza.css"), Budget::Free);

@@ -179,12 +179,12 @@ pub fn link_header(
     )
 }
 
-fn relay(state: &AppState) -> Relay<'_> {
+pub(crate) fn relay(state: &AppState) -> Relay<'_> {
     Relay { base: &state.base }
 }
 
 /// Statuses of a page, newest first.
-fn statuses(state: &AppState, hits: &[PostHit]) -> Vec<entities::Status> {
+pub(crate) fn statuses(state: &AppState, hits: &[PostHit]) -> Vec<entities::Status> {
     hits.iter()
         .map(|hit| entities::status(relay(state), hit))
         .collect()

@@ -491,6 +491,75 @@ pub fn tag(relay: Relay<'_>, view: &TagView) -> Tag {
     }
 }
 
+/// Mastodon `PreviewCard` of a trending link. Plaza does not fetch the linked page (that would make
+/// it a crawler of every site its posts link to): the card names the address and its site, and the
+/// history of the link's use is empty.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PreviewCard {
+    /// The link.
+    pub url: String,
+    /// The link, as the title.
+    pub title: String,
+    /// Empty: the page is not fetched.
+    pub description: String,
+    /// Always `link`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Empty.
+    pub author_name: String,
+    /// Empty.
+    pub author_url: String,
+    /// The site's host.
+    pub provider_name: String,
+    /// The site's root.
+    pub provider_url: String,
+    /// Empty.
+    pub html: String,
+    /// 0: no picture.
+    pub width: u32,
+    /// 0: no picture.
+    pub height: u32,
+    /// None: no picture.
+    pub image: Option<String>,
+    /// Empty.
+    pub embed_url: String,
+    /// None: no picture.
+    pub blurhash: Option<String>,
+    /// Empty.
+    pub history: Vec<TagHistory>,
+}
+
+/// The card of a trending link.
+pub fn preview_card(trend: &plaza_index::Trend) -> PreviewCard {
+    let site = url::Url::parse(&trend.name).ok();
+    let host = site
+        .as_ref()
+        .and_then(|u| u.host_str())
+        .unwrap_or_default()
+        .to_string();
+    let root = site
+        .as_ref()
+        .map(|u| format!("{}://{}/", u.scheme(), u.authority()))
+        .unwrap_or_default();
+    PreviewCard {
+        url: trend.name.clone(),
+        title: trend.name.clone(),
+        description: String::new(),
+        kind: "link",
+        author_name: String::new(),
+        author_url: String::new(),
+        provider_name: host,
+        provider_url: root,
+        html: String::new(),
+        width: 0,
+        height: 0,
+        image: None,
+        embed_url: String::new(),
+        blurhash: None,
+        history: Vec::new(),
+    }
+}
+
 /// Mastodon `Search` results.
 #[derive(Debug, Clone, PartialEq, Serialize, Default, ToSchema)]
 pub struct SearchResults {

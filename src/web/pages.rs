@@ -17,14 +17,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use plaza_index::{DirectoryRequest, SearchRequest, Sort, TimelineRequest};
+use plaza_index::{DirectoryRequest, SearchRequest, Sort, TimelineRequest, TrendRequest};
 
 use crate::state::AppState;
 use crate::web::feeds::{self, Feed, OpenSearch};
+use crate::web::mastodon_trends;
 use crate::web::media_proxy::{self, Fetched};
+use crate::web::trends::{Kind, trending};
 use crate::web::views::{
     self, AboutPage, Contact, DirectoryFilters, DirectoryPage, ErrorPage, Figures, HomePage,
     InstancesPage, Layout, Link, PAGE_SIZE, Pager, PostCard, ProfileCard, SearchPage, TagPage,
+    Trending,
 };
 use crate::{Error, Result};
 
@@ -211,8 +214,46 @@ async fn home(State(state): Shared) -> Response {
                 href: views::tag_path(t),
             })
             .collect(),
+        trending: trending_section(&state, None).await,
+        trending_title: "Trending today".into(),
     };
     html(StatusCode::OK, &page)
+}
+
+/// Trending hashtags, posts and links of the day for a page (on `tag`'s page: its trending posts and
+/// the other hashtags). A page never fails for want of trends: without an index, or when the index
+/// fails, the section is empty.
+async fn trending_section(state: &AppState, tag: Option<&str>) -> Trending {
+    const SHOWN: usize = 5;
+    if state.index.is_none() {
+        return Trending::default();
+    }
+    let ask = |count: usize| TrendRequest::new(mastodon_trends::WINDOW_HOURS, count, None);
+    let (Ok(few), Ok(many)) = (ask(SHOWN), ask(SHOWN * 8)) else {
+        return Trending::default();
+    };
+    let tags = trending(state, Kind::Tags, few.clone()).await;
+    let links = match tag {
+        None => trending(state, Kind::Links, few).await,
+        Some(_) => Ok(Vec::new()),
+    };
+    let posts = trending(state, Kind::Posts, many).await;
+    let (Ok(tags), Ok(links), Ok(posts)) = (tags, links, posts) else {
+        return Trending::default();
+    };
+    let mut hits = Vec::new();
+    for trend in posts {
+        if hits.len() == SHOWN {
+            break;
+        }
+        let found = state.search_index(move |i| i.post(&trend.name)).await;
+        if let Ok(Some(hit)) = found
+            && tag.is_none_or(|t| hit.post.tags.iter().any(|own| own == t))
+        {
+            hits.push(hit);
+        }
+    }
+    Trending::new(&tags, &hits, &links, tag, &state.media_proxy)
 }
 
 fn sort_of(params: &HashMap<String, String>) -> (Sort, &'static str) {
@@ -464,6 +505,8 @@ async fn tag(State(state): Shared, Path(raw): Path<String>, Query(params): Param
                 older: found
                     .next_cursor
                     .map(|c| views::path_with_query(&tag_page, &[("cursor", &c)])),
+                trending: trending_section(&state, Some(&tag)).await,
+                trending_title: format!("Trending with #{tag} today"),
                 tag,
             };
             html(StatusCode::OK, &page)

@@ -19,7 +19,7 @@ use crate::httpsig::SignedRequest;
 use crate::state::AppState;
 use crate::store::{Style, Subscriber};
 use crate::web::openapi::ApiRoutes;
-use crate::web::{admin, api, ip_limit, mastodon_api, metrics, observability};
+use crate::web::{admin, api, ip_limit, mastodon_api, mastodon_trends, metrics, observability};
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -113,7 +113,9 @@ fn read_api() -> Router<Arc<AppState>> {
 
 /// The read APIs' routes (Mastodon-compatible and native), which their OpenAPI document describes.
 pub fn read_api_routes() -> ApiRoutes {
-    mastodon_api::routes().merge(api::routes())
+    mastodon_api::routes()
+        .merge(mastodon_trends::routes())
+        .merge(api::routes())
 }
 
 fn activity_json(body: impl Into<axum::body::Body>) -> Response {

@@ -58,6 +58,8 @@ impl Searched for plaza_index::Counts {
 }
 impl<T> Searched for Option<T> {}
 
+impl Searched for Vec<plaza_index::Trend> {}
+
 /// How one search ended, for the outcome counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -539,7 +539,11 @@ async fn a_mastodon_registers_plaza_and_searches_accounts_with_signed_requests()
     let info = json_of(&body);
     assert_eq!(
         info["capabilities"],
-        json!([{ "id": "account_search", "version": "0.1" }, { "id": "data_sharing", "version": "0.1" }])
+        json!([
+            { "id": "account_search", "version": "0.1" },
+            { "id": "data_sharing", "version": "0.1" },
+            { "id": "trends", "version": "0.1" }
+        ])
     );
     assert_eq!(info["contactEmail"], "fasp@plaza.example");
     assert_eq!(
@@ -572,13 +576,13 @@ async fn a_mastodon_registers_plaza_and_searches_accounts_with_signed_requests()
             .signed(
                 &relay,
                 reqwest::Method::POST,
-                "/capabilities/trends/0/activation",
+                "/capabilities/trends/7/activation",
             )
             .await,
         &plaza_key,
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "trends is not offered yet");
+    assert_eq!(status, StatusCode::NOT_FOUND, "a version not offered");
 
     // account_search: actor URIs, one per page, the next page linked.
     let (status, headers, body) = verified(

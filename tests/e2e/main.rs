@@ -17,3 +17,4 @@ mod relay;
 mod search_api;
 mod subscriptions;
 mod support;
+mod trends;

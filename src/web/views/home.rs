@@ -1,8 +1,9 @@
-//! The home page: the relay's figures, how to join, the newest posts.
+//! The home page: the relay's figures, how to join, what is trending, the newest posts.
 
 use askama::Template;
 
 use crate::web::views::shared::{Layout, PostCard, TagLink};
+use crate::web::views::trending::Trending;
 
 /// How a server family joins: where to paste which address.
 #[derive(Debug, Clone)]
@@ -72,4 +73,8 @@ pub struct HomePage {
     pub recent: Vec<PostCard>,
     /// Quick hashtag links.
     pub tags: Vec<TagLink>,
+    /// What is trending today.
+    pub trending: Trending,
+    /// The trending section's heading.
+    pub trending_title: String,
 }

@@ -7,8 +7,8 @@
 //! is escaped by the templates. Remote images go through the relay's proxy
 //! ([`crate::web::media_proxy`]) or are not shown.
 //!
-//! One file per page family ([`home`], [`search`], [`directory`], [`instances`], [`about`], [`tag`]) and
-//! what they share ([`shared`]); everything is re-exported here.
+//! One file per page family ([`home`], [`search`], [`directory`], [`instances`], [`about`], [`tag`]), the
+//! trending section ([`trending`]) and what they share ([`shared`]); everything is re-exported here.
 
 pub mod about;
 pub mod directory;
@@ -17,6 +17,7 @@ pub mod instances;
 pub mod search;
 pub mod shared;
 pub mod tag;
+pub mod trending;
 
 pub use about::*;
 pub use directory::*;
@@ -25,6 +26,7 @@ pub use instances::*;
 pub use search::*;
 pub use shared::*;
 pub use tag::*;
+pub use trending::*;
 
 #[cfg(test)]
 mod tests;

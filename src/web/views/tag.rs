@@ -3,6 +3,7 @@
 use askama::Template;
 
 use crate::web::views::shared::{Layout, PostCard};
+use crate::web::views::trending::Trending;
 
 /// `GET /tags/{tag}`.
 #[derive(Template)]
@@ -20,4 +21,8 @@ pub struct TagPage {
     pub posts: Vec<PostCard>,
     /// The next (older) page.
     pub older: Option<String>,
+    /// Trending posts with the tag, and the other trending hashtags.
+    pub trending: Trending,
+    /// The trending section's heading.
+    pub trending_title: String,
 }
