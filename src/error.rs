@@ -116,6 +116,11 @@ pub enum Error {
     #[error("not found: {0}")]
     NotFound(String),
 
+    /// A Mastodon API record (an account, a hashtag) that is not here: answered 404 with Mastodon's own
+    /// words, which clients match on.
+    #[error("Record not found")]
+    RecordNotFound,
+
     /// The embedded store failed.
     #[error("store: {0}")]
     Store(#[from] rusqlite::Error),
@@ -190,7 +195,7 @@ impl Error {
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::InstanceBlocked(_) => StatusCode::FORBIDDEN,
             Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::NotFound(_) | Error::RecordNotFound => StatusCode::NOT_FOUND,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Config(_) | Error::Store(_) | Error::Io { .. } | Error::Crypto(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -23,9 +23,10 @@
 //! Layout: [`consent`] (the rules), [`document`] (what is read from ActivityPub JSON), [`instance`]
 //! (NodeInfo), [`html`] (content to text), [`language`] and [`analysis`] (text to terms), [`schema`],
 //! [`index`](Index) (open, writer, commits), `ingest` (adds and removals), [`query`] (the language) and
-//! `compile` (to tantivy), `search`, `tags`, `overview` (counts, instances), `budget` (time limit),
+//! `compile` (to tantivy), `search`, `tags`, `overview` (counts, instances), `accounts` (by id, by handle), `threads` (ancestors), `budget` (time limit),
 //! [`reindex`](reindex()), [`results`], `ids` (account ids).
 
+mod accounts;
 pub mod analysis;
 mod budget;
 mod compile;
@@ -50,6 +51,7 @@ mod search;
 mod tags;
 #[cfg(test)]
 mod test_support;
+mod threads;
 pub mod trends;
 
 pub use consent::Verdict;

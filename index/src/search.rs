@@ -122,6 +122,13 @@ pub struct TimelineRequest {
     pub tag: Option<String>,
     /// Only posts from this instance.
     pub instance: Option<String>,
+    /// Only posts by the actor with this account id ([`crate::account_id`]): a term of the `account`
+    /// field, so an account's timeline costs no more than a hashtag's.
+    pub account: Option<u64>,
+    /// Only posts with media attachments.
+    pub only_media: bool,
+    /// No replies.
+    pub exclude_replies: bool,
     /// Results per page (0: [`DEFAULT_LIMIT`]).
     pub limit: usize,
     /// Only posts with a key above (Mastodon `since_id`; with `oldest_first`, `min_id`).
@@ -292,7 +299,7 @@ fn facets_from(results: &Value) -> Facets {
     }
 }
 
-fn stored_json<T: DeserializeOwned>(
+pub(crate) fn stored_json<T: DeserializeOwned>(
     doc: &TantivyDocument,
     field: tantivy::schema::Field,
 ) -> Result<T> {
@@ -738,6 +745,17 @@ impl Index {
                 .clauses
                 .push(clause(QueryTerm::Instance(host.to_ascii_lowercase())));
         }
+        if request.only_media {
+            query
+                .clauses
+                .push(clause(QueryTerm::Has(query::Has::Media)));
+        }
+        if request.exclude_replies {
+            query.clauses.push(Clause {
+                negated: true,
+                any_of: vec![QueryTerm::Is(query::Is::Reply)],
+            });
+        }
         let outcome = shared.run(Plan {
             target: Target::Posts,
             query: &query,
@@ -752,7 +770,7 @@ impl Index {
             min_key: request.min_key,
             max_key: request.max_key,
             author: None,
-            account: None,
+            account: request.account,
             facets: false,
         })?;
         shared.post_hits(outcome)

@@ -724,3 +724,113 @@ fn replies_name_the_indexed_post_they_answer() {
         Some("https://c.example/notes/unknown")
     );
 }
+
+#[test]
+fn accounts_are_found_by_id_and_handle_and_only_if_held() {
+    let index = thirty();
+    let ann = plaza_index::account_id("https://a.example/users/ann");
+    let found = index.account_by_id(ann).expect("by id").expect("ann");
+    assert_eq!(found.acct, "ann@a.example");
+    assert_eq!(found.uri, "https://a.example/users/ann");
+    let by_handle = index
+        .account_by_handle("@Ann@A.example")
+        .expect("by handle")
+        .expect("ann");
+    assert_eq!(by_handle.uri, found.uri);
+    assert!(
+        index
+            .account_by_id(plaza_index::account_id("https://a.example/users/nobody"))
+            .expect("by id")
+            .is_none()
+    );
+    assert!(
+        index
+            .account_by_handle("nobody@a.example")
+            .expect("by handle")
+            .is_none()
+    );
+    // An id of a post is no account id.
+    let post_key = index
+        .timeline(&TimelineRequest::default())
+        .expect("timeline")
+        .hits[0]
+        .post
+        .key;
+    assert!(index.account_by_id(post_key).expect("by id").is_none());
+}
+
+#[test]
+fn an_account_timeline_has_only_its_posts_with_its_filters() {
+    let index = index();
+    let ann = actor("a.example", "ann");
+    let ben = actor("b.example", "ben");
+    let ann_id = ann["id"].as_str().expect("id").to_owned();
+    for n in 0..6u32 {
+        let mut post = note(
+            &ann,
+            n,
+            &format!("<p>ann {n}</p>"),
+            &format!("2024-05-01T0{n}:00:00Z"),
+        );
+        if n % 2 == 1 {
+            post["inReplyTo"] = json!(format!("{ann_id}/statuses/{}", n - 1));
+        }
+        if n == 4 {
+            post["attachment"] = json!([{"type": "Document", "mediaType": "image/png",
+                "url": "https://a.example/m/4.png"}]);
+            post["tag"] = json!([{"type": "Hashtag", "name": "#Crumb"}]);
+        }
+        index.add_post(&post, &ann, "a.example").expect("add");
+        let other = note(&ben, n, "<p>ben</p>", &format!("2024-05-01T0{n}:30:00Z"));
+        index.add_post(&other, &ben, "b.example").expect("add");
+    }
+    index.commit().expect("commit");
+    let of = |request: TimelineRequest| -> Vec<String> {
+        index
+            .timeline(&TimelineRequest {
+                account: Some(plaza_index::account_id(&ann_id)),
+                ..request
+            })
+            .expect("timeline")
+            .hits
+            .iter()
+            .map(|h| h.post.uri.rsplit('/').next().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        of(TimelineRequest::default()),
+        ["5", "4", "3", "2", "1", "0"]
+    );
+    let no_replies = of(TimelineRequest {
+        exclude_replies: true,
+        ..TimelineRequest::default()
+    });
+    assert_eq!(no_replies, ["4", "2", "0"]);
+    let media = of(TimelineRequest {
+        only_media: true,
+        ..TimelineRequest::default()
+    });
+    assert_eq!(media, ["4"]);
+    let tagged = of(TimelineRequest {
+        tag: Some("crumb".into()),
+        ..TimelineRequest::default()
+    });
+    assert_eq!(tagged, ["4"]);
+    let paged = of(TimelineRequest {
+        limit: 2,
+        ..TimelineRequest::default()
+    });
+    assert_eq!(paged, ["5", "4"]);
+    // Ancestors: 5 replies to 4, which replies to nothing.
+    let five = index
+        .post(&format!("{ann_id}/statuses/5"))
+        .expect("post")
+        .expect("five");
+    let up: Vec<String> = index
+        .ancestors(&five, 40)
+        .expect("ancestors")
+        .iter()
+        .map(|h| h.post.uri.clone())
+        .collect();
+    assert_eq!(up, [format!("{ann_id}/statuses/4")]);
+}

@@ -18,7 +18,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::state::AppState;
 use crate::web::openapi::{ApiRoutes, IndexErrors, SearchErrors};
-use crate::web::{mastodon_api, mastodon_trends};
+use crate::web::{mastodon_accounts, mastodon_api, mastodon_tags, mastodon_trends};
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -47,7 +47,8 @@ pub fn routes() -> ApiRoutes {
         description = "Search what a Plaza relay indexed: posts whose authors opted in to search, the \
                        directory of discoverable profiles, hashtags and the relay's instances. \
                        Read-only, no authentication, CORS open. The Mastodon-compatible \
-                       /api/v2/search, /api/v1/timelines/*, /api/v1|v2/instance, /api/v1/instance/peers, \
+                       /api/v2/search, /api/v1/timelines/*, /api/v1/statuses/*, /api/v1/directory, \
+                       /api/v1/accounts/*, /api/v1/tags/*, /api/v1|v2/instance, /api/v1/instance/peers, \
                        /api/v1/custom_emojis and /api/v1/trends/* are served too.",
         license(name = "AGPL-3.0-or-later")
     ),
@@ -69,7 +70,12 @@ pub fn routes() -> ApiRoutes {
         mastodon_trends::trending_tags,
         mastodon_trends::trending_tags_v1,
         mastodon_trends::trending_statuses,
-        mastodon_trends::trending_links
+        mastodon_trends::trending_links,
+        mastodon_accounts::directory,
+        mastodon_accounts::lookup,
+        mastodon_accounts::account,
+        mastodon_accounts::account_statuses,
+        mastodon_tags::tag
     ),
     // Every error body (the error answers reference it by name: crate::web::openapi).
     components(schemas(ApiError)),
@@ -754,6 +760,11 @@ mod tests {
             "/api/v1/trends",
             "/api/v1/trends/statuses",
             "/api/v1/trends/links",
+            "/api/v1/directory",
+            "/api/v1/accounts/lookup",
+            "/api/v1/accounts/{id}",
+            "/api/v1/accounts/{id}/statuses",
+            "/api/v1/tags/{name}",
         ] {
             assert!(doc["paths"][path]["get"].is_object(), "{path}");
         }
@@ -782,7 +793,7 @@ mod tests {
             all,
             "operation ids are unique: {operations:?}"
         );
-        assert_eq!(all, 18);
+        assert_eq!(all, 23);
         for schema in [
             "PostPage",
             "ProfilePage",
@@ -828,6 +839,12 @@ mod tests {
             ("/api/v2/search", "400"),
             ("/api/plaza/v1/tags", "400"),
             ("/api/v1/statuses/{id}", "404"),
+            ("/api/v1/directory", "400"),
+            ("/api/v1/accounts/lookup", "404"),
+            ("/api/v1/accounts/{id}", "404"),
+            ("/api/v1/accounts/{id}/statuses", "400"),
+            ("/api/v1/accounts/{id}/statuses", "404"),
+            ("/api/v1/tags/{name}", "404"),
         ] {
             assert!(
                 doc["paths"][path]["get"]["responses"][status].is_object(),

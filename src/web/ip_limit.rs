@@ -301,6 +301,16 @@ mod tests {
         assert_eq!(get("/search"), Budget::Reads);
         assert_eq!(get("/api/v2/search"), Budget::Reads);
         assert_eq!(get("/api/v1/trends/statuses"), Budget::Reads);
+        for explore in [
+            "/api/v1/directory",
+            "/api/v1/accounts/lookup",
+            "/api/v1/accounts/123",
+            "/api/v1/accounts/123/statuses",
+            "/api/v1/tags/bread",
+            "/api/v1/statuses/123/context",
+        ] {
+            assert_eq!(get(explore), Budget::Reads, "{explore}");
+        }
         assert_eq!(get("/"), Budget::Reads);
         assert_eq!(get(media_proxy::PATH), Budget::Media);
         assert_eq!(get("/static/plaza.css"), Budget::Free);

@@ -54,13 +54,18 @@ pub fn params(raw: Option<&str>) -> HashMap<String, String> {
 /// `limit`: absent means [`DEFAULT_LIMIT`], more than [`MAX_LIMIT`] means the maximum (as Mastodon
 /// does), 0 or junk is refused.
 pub fn limit(params: &HashMap<String, String>) -> Result<usize> {
+    limit_within(params, DEFAULT_LIMIT, MAX_LIMIT)
+}
+
+/// `limit` with an endpoint's own default and maximum (the directory's are 40 and 80).
+pub fn limit_within(params: &HashMap<String, String>, default: usize, max: usize) -> Result<usize> {
     match params.get("limit").map(|s| s.trim()) {
-        None | Some("") => Ok(DEFAULT_LIMIT),
+        None | Some("") => Ok(default),
         Some(text) => match text.parse::<usize>() {
             Ok(0) | Err(_) => Err(Error::BadRequest(format!(
-                "limit must be a whole number from 1 to {MAX_LIMIT}, not {text:?}"
+                "limit must be a whole number from 1 to {max}, not {text:?}"
             ))),
-            Ok(n) => Ok(n.min(MAX_LIMIT)),
+            Ok(n) => Ok(n.min(max)),
         },
     }
 }
@@ -375,7 +380,7 @@ async fn look_up(state: &AppState, ask: &SearchAsk, address: String) -> Result<S
 }
 
 /// Answers a timeline page with its `Link` header.
-fn timeline_response(
+pub(crate) fn timeline_response(
     state: &AppState,
     path: &str,
     params: &HashMap<String, String>,
@@ -542,9 +547,13 @@ pub(crate) async fn status(
     ))
 }
 
+/// Most ancestors a status's context lists: a thread deeper than this shows its newest part.
+pub const MAX_ANCESTORS: usize = 40;
+
 /// A status's thread (Mastodon)
 ///
-/// Threads are not indexed: a known status has no ancestors and no descendants.
+/// `ancestors`: the indexed posts this one replies to, up through `inReplyTo` (root first, at most
+/// 40, stopping at the first post not indexed). `descendants` is empty: replies are not looked for.
 #[utoipa::path(
     get,
     path = "/api/v1/statuses/{id}/context",
@@ -560,9 +569,20 @@ pub(crate) async fn status_context(
     State(state): Shared,
     Path(id): Path<String>,
 ) -> Result<axum::Json<serde_json::Value>> {
-    // Threads are not indexed: a known status has an empty context.
-    let _ = status(State(state), Path(id)).await?;
-    Ok(axum::Json(json!({ "ancestors": [], "descendants": [] })))
+    let key = id
+        .parse::<u64>()
+        .map_err(|_| Error::NotFound(format!("status {id}")))?;
+    let ancestors = state
+        .search_index(move |i| match i.post_by_key(key)? {
+            Some(hit) => i.ancestors(&hit, MAX_ANCESTORS).map(Some),
+            None => Ok(None),
+        })
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("status {id}")))?;
+    Ok(axum::Json(json!({
+        "ancestors": statuses(&state, &ancestors),
+        "descendants": [],
+    })))
 }
 
 async fn facts_counts(state: &AppState) -> plaza_index::Counts {

@@ -560,6 +560,17 @@ pub fn preview_card(trend: &plaza_index::Trend) -> PreviewCard {
     }
 }
 
+/// Mastodon `Tag` as `GET /api/v1/tags/{name}` answers it: with `following`, always false (nobody
+/// signs in to the relay to follow tags).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TagFollowing {
+    /// The tag.
+    #[serde(flatten)]
+    pub tag: Tag,
+    /// Always false.
+    pub following: bool,
+}
+
 /// Mastodon `Search` results.
 #[derive(Debug, Clone, PartialEq, Serialize, Default, ToSchema)]
 pub struct SearchResults {

@@ -19,7 +19,10 @@ use crate::httpsig::SignedRequest;
 use crate::state::AppState;
 use crate::store::{Style, Subscriber};
 use crate::web::openapi::ApiRoutes;
-use crate::web::{admin, api, ip_limit, mastodon_api, mastodon_trends, metrics, observability};
+use crate::web::{
+    admin, api, ip_limit, mastodon_accounts, mastodon_api, mastodon_tags, mastodon_trends, metrics,
+    observability,
+};
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -115,6 +118,8 @@ fn read_api() -> Router<Arc<AppState>> {
 pub fn read_api_routes() -> ApiRoutes {
     mastodon_api::routes()
         .merge(mastodon_trends::routes())
+        .merge(mastodon_accounts::routes())
+        .merge(mastodon_tags::routes())
         .merge(api::routes())
 }
 

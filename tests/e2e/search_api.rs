@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 /// GETs `path` of the relay: status, headers, body as JSON (`Null` when not JSON).
-async fn get(relay: &Relay, path: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+pub(crate) async fn get(
+    relay: &Relay,
+    path: &str,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let response = reqwest::Client::new()
         .get(format!("{}{path}", relay.base))
         .header("Origin", "https://phanpy.example")
@@ -26,7 +29,12 @@ async fn get(relay: &Relay, path: &str) -> (StatusCode, reqwest::header::HeaderM
 }
 
 /// Polls `path` until `check` holds for its JSON body.
-async fn until(relay: &Relay, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until(
+    relay: &Relay,
+    path: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
     let started = Instant::now();
     loop {
         let (status, _, body) = get(relay, path).await;
@@ -51,16 +59,27 @@ async fn searches_run(relay: &Relay) -> u64 {
         .unwrap_or_else(|| panic!("no search count in {metrics}"))
 }
 
-fn urlencode(text: &str) -> String {
+pub(crate) fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-fn len(v: &Value) -> usize {
+pub(crate) fn len(v: &Value) -> usize {
     v.as_array().map_or(0, Vec::len)
 }
 
 /// Posts a public note by alice of `instance` with hashtags and a publication time, returning its id.
 async fn post(instance: &Instance, text: &str, tags: &[&str], published: &str) -> String {
+    post_with(instance, text, tags, published, json!({})).await
+}
+
+/// [`post`] with more fields of the note (`inReplyTo`, `attachment`…).
+pub(crate) async fn post_with(
+    instance: &Instance,
+    text: &str,
+    tags: &[&str],
+    published: &str,
+    more: Value,
+) -> String {
     let mut create = instance.public_create(text);
     create["object"]["published"] = json!(published);
     create["object"]["tag"] = tags
@@ -70,6 +89,11 @@ async fn post(instance: &Instance, text: &str, tags: &[&str], published: &str) -
             "href": format!("{}/tags/{t}", instance.base) })
         })
         .collect();
+    if let Value::Object(fields) = more {
+        for (k, v) in fields {
+            create["object"][k] = v;
+        }
+    }
     let (status, body) = instance.post_as_user(&create).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     create["object"]["id"].as_str().expect("id").to_string()
@@ -131,7 +155,7 @@ async fn world() -> (Relay, Arc<Instance>, Arc<Instance>, Vec<String>) {
     (relay, bakery, shy, ids)
 }
 
-fn assert_iso_time(v: &Value, what: &str) {
+pub(crate) fn assert_iso_time(v: &Value, what: &str) {
     let t = v
         .as_str()
         .unwrap_or_else(|| panic!("{what} is a string: {v}"));
