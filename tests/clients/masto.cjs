@@ -1,6 +1,8 @@
 // What an app built on masto.js (the library behind Elk) does first, against a Plaza relay: read the
-// instance, search, page through a hashtag timeline, open a status, read the public timeline. Prints what
-// it saw as one JSON object for the end-to-end test (tests/e2e/clients.rs) to check; any error fails.
+// instance, search, page through a hashtag timeline, open a status, read the public timeline, then
+// Explore: open the status's author (by handle and by id) and page through their statuses, read the
+// profile directory and the hashtag. Prints what it saw as one JSON object for the end-to-end test
+// (tests/e2e/clients.rs) to check; any error fails.
 //
 // Usage: NODE_PATH=<dir with masto installed>/node_modules node masto.cjs BASE_URL QUERY HASHTAG
 
@@ -23,6 +25,21 @@ async function main(base, query, hashtag) {
   const first = await masto.v1.timelines.tag.$select(hashtag).list({ limit: 2 });
   const status = first.length ? await masto.v1.statuses.$select(first[0].id).fetch() : null;
   const publicTimeline = await masto.v1.timelines.public.list({ limit: 40 });
+  const account = status ? await masto.v1.accounts.lookup({ acct: status.account.acct }) : null;
+  const byId = account ? await masto.v1.accounts.$select(account.id).fetch() : null;
+  const accountPages = [];
+  if (account) {
+    for await (const page of masto.v1.accounts.$select(account.id).statuses.list({ limit: 2 })) {
+      accountPages.push(uris(page));
+      if (accountPages.length > 5) throw new Error("the account's statuses do not end");
+    }
+  }
+  const accountTagged = account
+    ? await masto.v1.accounts.$select(account.id).statuses.list({ tagged: hashtag, excludeReplies: true })
+    : [];
+  const directory = await masto.v1.directory.list({ limit: 40, order: "new" });
+  const tag = await masto.v1.tags.$select(hashtag).fetch();
+  const sum = (field) => tag.history.reduce((total, day) => total + Number(day[field]), 0);
   console.log(JSON.stringify({
     client: "masto.js",
     instance_domain: instance.domain,
@@ -33,6 +50,18 @@ async function main(base, query, hashtag) {
     status: status ? status.uri : null,
     status_account: status ? status.account.acct : null,
     public: uris(publicTimeline),
+    lookup: account ? { id: account.id, acct: account.acct, display_name: account.displayName } : null,
+    account_by_id: byId ? { id: byId.id, acct: byId.acct } : null,
+    account_pages: accountPages,
+    account_tagged: uris(accountTagged),
+    directory: directory.map((a) => a.acct),
+    tag: {
+      name: tag.name,
+      following: tag.following,
+      days: tag.history.length,
+      uses: sum("uses"),
+      accounts: sum("accounts"),
+    },
   }));
 }
 

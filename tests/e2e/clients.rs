@@ -2,8 +2,9 @@
 //! behind Elk), installed from their registries at pinned versions by `.ci/run` into `target/clients`
 //! (`tests/clients/requirements.txt`, `tests/clients/package-lock.json`). Each runs what an app does
 //! first (tests/clients/: read the instance, search, page through a hashtag timeline, open a status,
-//! read the public timeline) against a relay whose index holds a consenting author's posts, and prints
-//! what it saw; the test checks it. Without the libraries installed the test fails and says how to
+//! read the public timeline, then Explore: the status's author by handle and by id, their statuses
+//! page by page, the profile directory, the hashtag with its week of history) against a relay whose
+//! index holds a consenting author's posts, and prints what it saw; the test checks it. Without the libraries installed the test fails and says how to
 //! install them: it never passes silently.
 
 use std::path::{Path, PathBuf};
@@ -30,15 +31,20 @@ fn scripts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
 }
 
-/// The author's posts, oldest first: (text, hashtags, published).
+/// The author's posts, oldest first, a second apart and just now (so that the hashtag's seven days of
+/// history count them, on one day): (text, hashtags, published).
 fn posts() -> Vec<(String, Vec<&'static str>, String)> {
-    (0..5)
+    let now = time::OffsetDateTime::now_utc();
+    (0..5i64)
         .map(|n| {
             let tags = if n == 2 { vec![] } else { vec![TAG] };
+            let published = (now - time::Duration::seconds(5 - n))
+                .format(&time::format_description::well_known::Rfc3339)
+                .expect("format");
             (
                 format!("sourdough loaf number {n} from the co-op ovens"),
                 tags,
-                format!("2026-11-2{n}T10:00:00Z"),
+                published,
             )
         })
         .collect()
@@ -181,6 +187,33 @@ fn check_client(seen: &Value, relay: &Relay, coop: &Instance, ids: &[String]) {
         strings(&seen["public"]),
         newest_first,
         "{name}: public timeline: {seen}"
+    );
+
+    // Explore: the author by handle and by id (the id is the hash of the actor id), their statuses
+    // two per page to the end, the ones with the hashtag, the directory, the hashtag's week.
+    let acct = format!("alice@{}", coop.authority());
+    let id = plaza_index::account_id(&coop.user()).to_string();
+    assert_eq!(
+        seen["lookup"],
+        json!({ "id": id, "acct": acct, "display_name": "The Bakery Co-op" }),
+        "{name}: {seen}"
+    );
+    assert_eq!(
+        seen["account_by_id"],
+        json!({ "id": id, "acct": acct }),
+        "{name}: {seen}"
+    );
+    let pages = seen["account_pages"].as_array().expect("account_pages");
+    assert_eq!(strings(&pages[0]), newest_first[..2], "{name}: {seen}");
+    assert_eq!(strings(&pages[1]), newest_first[2..4], "{name}: {seen}");
+    let rest: Vec<String> = pages[2..].iter().flat_map(&strings).collect();
+    assert_eq!(rest, newest_first[4..], "{name}: the last page: {seen}");
+    assert_eq!(strings(&seen["account_tagged"]), tagged, "{name}: {seen}");
+    assert_eq!(strings(&seen["directory"]), [acct], "{name}: {seen}");
+    assert_eq!(
+        seen["tag"],
+        json!({ "name": TAG, "following": false, "days": 7, "uses": 4, "accounts": 1 }),
+        "{name}: four posts by one account this week: {seen}"
     );
 }
 

@@ -251,6 +251,15 @@ async fn directory_and_lookups_show_consenting_accounts_in_mastodon_shapes() {
     assert_eq!(quiet["discoverable"], false);
     assert!(!accts.contains(&acct(&w.quiet).as_str()));
 
+    // A listed author who did not opt in to search: found, and listed.
+    let (status, _, shy) = get(
+        relay,
+        &format!("/api/v1/accounts/lookup?acct={}", urlencode(&acct(&w.shy))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{shy}");
+    assert_eq!(&shy, &listed[2]);
+
     // Unknown: a bare username (no local accounts), an author the index does not hold, junk ids.
     not_found(relay, "/api/v1/accounts/lookup?acct=alice").await;
     not_found(relay, "/api/v1/accounts/lookup").await;
