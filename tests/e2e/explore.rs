@@ -146,6 +146,11 @@ async fn world() -> World {
     relay
         .until_metric_at_least("plaza_index_posts_refused_total", 1)
         .await;
+    // The shy author's profile goes over on its own, after its refused post.
+    until(&relay, "/api/v1/directory", "three listed profiles", |b| {
+        len(b) == 3
+    })
+    .await;
     World {
         relay,
         bakery,
