@@ -370,7 +370,7 @@ impl Highlighter {
 }
 
 impl Shared {
-    fn window(&self, limit: usize, offset: usize) -> Result<usize> {
+    pub(crate) fn window(&self, limit: usize, offset: usize) -> Result<usize> {
         let limit = if limit == 0 { DEFAULT_LIMIT } else { limit };
         let max = self.config.limits.max_window;
         if offset.saturating_add(limit) > max {
@@ -533,7 +533,12 @@ impl Shared {
 
     /// The document of this `kind` (ids of posts, actors and instances may not collide, but a lookup
     /// must not take one for another) with this id.
-    fn by_id(&self, searcher: &Searcher, kind: &str, id: &str) -> Result<Option<TantivyDocument>> {
+    pub(crate) fn by_id(
+        &self,
+        searcher: &Searcher,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<TantivyDocument>> {
         let term = |field, text: &str| -> Box<dyn TantivyQuery> {
             Box::new(TermQuery::new(
                 Term::from_field_text(field, text),

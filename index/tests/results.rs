@@ -834,3 +834,52 @@ fn an_account_timeline_has_only_its_posts_with_its_filters() {
         .collect();
     assert_eq!(up, [format!("{ann_id}/statuses/4")]);
 }
+
+#[test]
+fn active_profiles_come_by_latest_post_then_those_without_posts() {
+    let index = index();
+    let ann = actor("a.example", "ann");
+    let ben = with(
+        actor("b.example", "ben"),
+        "published",
+        json!("2021-01-01T00:00:00Z"),
+    );
+    let cat = with(
+        with(
+            actor("c.example", "cat"),
+            "published",
+            json!("2022-01-01T00:00:00Z"),
+        ),
+        "indexable",
+        json!(false),
+    );
+    let dan = with(actor("d.example", "dan"), "discoverable", json!(false));
+    index.upsert_actor(&cat).expect("cat");
+    for (author, host, n, at) in [
+        (&ann, "a.example", 1, "2024-05-01T09:00:00Z"),
+        (&ann, "a.example", 2, "2024-05-01T10:00:00Z"),
+        (&ben, "b.example", 1, "2024-05-01T12:00:00Z"),
+        (&dan, "d.example", 1, "2024-05-01T13:00:00Z"),
+    ] {
+        let post = note(author, n, "<p>bread</p>", at);
+        index.add_post(&post, author, host).expect("add");
+    }
+    index.commit().expect("commit");
+    let accts = |limit, offset| -> Vec<String> {
+        index
+            .active_profiles(limit, offset)
+            .expect("active")
+            .hits
+            .into_iter()
+            .map(|h| h.account.acct)
+            .collect()
+    };
+    assert_eq!(
+        accts(40, 0),
+        ["ben@b.example", "ann@a.example", "cat@c.example"]
+    );
+    assert_eq!(accts(1, 1), ["ann@a.example"]);
+    assert_eq!(accts(5, 2), ["cat@c.example"]);
+    assert!(accts(5, 3).is_empty());
+    assert!(index.active_profiles(10, 995).is_err(), "past the window");
+}

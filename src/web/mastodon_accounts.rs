@@ -1,5 +1,5 @@
 //! Mastodon's account reads for apps' Explore and profile screens: `GET /api/v1/directory` (the
-//! discoverable profiles the index lists), `GET /api/v1/accounts/lookup?acct=user@host`,
+//! discoverable profiles the index lists, by latest post or newest first), `GET /api/v1/accounts/lookup?acct=user@host`,
 //! `GET /api/v1/accounts/{id}` and `GET /api/v1/accounts/{id}/statuses` (an account's indexed posts,
 //! newest first, paged by `Link` like the timelines). Account ids are [`plaza_index::account_id`]s
 //! (a hash of the actor id), so the ids an app keeps stay valid across restarts and reindexing.
@@ -41,6 +41,8 @@ pub fn routes() -> ApiRoutes {
 /// What `/api/v1/directory` was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryAsk {
+    /// `order=active` (the default): by latest indexed post; `order=new`: newest profile first.
+    pub active: bool,
     /// `local=true`: only the relay's own accounts, of which it has none.
     pub local: bool,
     /// Profiles to skip.
@@ -49,8 +51,8 @@ pub struct DirectoryAsk {
     pub limit: usize,
 }
 
-/// Reads the directory's parameters. `order` (`active` or `new`) is accepted and changes nothing: the
-/// index does not keep when an account last posted, so both list the newest profiles first.
+/// Reads the directory's parameters: `order=new` lists the newest profiles first, anything else (as in
+/// Mastodon, `active` is the default) by latest indexed post.
 pub fn directory_ask(params: &HashMap<String, String>) -> Result<DirectoryAsk> {
     let offset = match params.get("offset").map(|s| s.trim()) {
         None | Some("") => 0,
@@ -59,6 +61,7 @@ pub fn directory_ask(params: &HashMap<String, String>) -> Result<DirectoryAsk> {
         })?,
     };
     Ok(DirectoryAsk {
+        active: params.get("order").map(|o| o.trim()) != Some("new"),
         local: flag(params, "local"),
         offset,
         limit: limit_within(params, DIRECTORY_LIMIT, DIRECTORY_MAX)?,
@@ -119,15 +122,16 @@ async fn held(state: &AppState, id: &str) -> Result<AccountView> {
 
 /// Profile directory (Mastodon)
 ///
-/// The discoverable profiles the index lists, newest first (`order=active` lists them the same way:
-/// the relay does not track activity). `local=true` lists nobody: Plaza has no accounts of its own.
+/// The discoverable profiles the index lists: by their latest indexed post (`order=active`, the
+/// default; profiles without indexed posts last), or newest profile first (`order=new`). `local=true`
+/// lists nobody: Plaza has no accounts of its own.
 #[utoipa::path(
     get,
     path = "/api/v1/directory",
     operation_id = "mastodon_directory",
     tag = "mastodon",
     params(
-        ("order" = Option<String>, Query, description = "active or new (both: newest profiles first)"),
+        ("order" = Option<String>, Query, description = "active (by latest post, the default) or new (newest profile first)"),
         ("local" = Option<bool>, Query, description = "Only the relay's own accounts: none"),
         ("offset" = Option<u32>, Query, description = "Profiles to skip"),
         ("limit" = Option<u32>, Query, description = "Profiles per page, at most 80 (default 40)")
@@ -145,12 +149,19 @@ pub(crate) async fn directory(
     if ask.local {
         return Ok(axum::Json(Vec::new()));
     }
-    let request = DirectoryRequest {
-        limit: ask.limit,
-        offset: ask.offset,
-        ..DirectoryRequest::default()
+    let page = if ask.active {
+        let (limit, offset) = (ask.limit, ask.offset);
+        state
+            .search_index(move |i| i.active_profiles(limit, offset))
+            .await?
+    } else {
+        let request = DirectoryRequest {
+            limit: ask.limit,
+            offset: ask.offset,
+            ..DirectoryRequest::default()
+        };
+        state.search_index(move |i| i.directory(&request)).await?
     };
-    let page = state.search_index(move |i| i.directory(&request)).await?;
     Ok(axum::Json(
         page.hits
             .iter()
@@ -268,6 +279,7 @@ mod tests {
         assert_eq!(
             directory_ask(&p("")).unwrap(),
             DirectoryAsk {
+                active: true,
                 local: false,
                 offset: 0,
                 limit: 40
@@ -277,11 +289,13 @@ mod tests {
         assert_eq!(
             ask,
             DirectoryAsk {
+                active: false,
                 local: true,
                 offset: 80,
                 limit: 80
             }
         );
+        assert!(directory_ask(&p("order=active")).unwrap().active);
         for bad in ["offset=-1", "offset=x", "limit=0"] {
             let e = directory_ask(&p(bad)).unwrap_err();
             assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST, "{bad}");

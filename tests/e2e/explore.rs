@@ -176,7 +176,8 @@ async fn directory_and_lookups_show_consenting_accounts_in_mastodon_shapes() {
     let w = world().await;
     let relay = &w.relay;
 
-    // The directory: discoverable profiles only, newest first, paged by offset.
+    // The directory: discoverable profiles only, by latest post (the bakery posted last, the shy
+    // author's post was never indexed), paged by offset.
     let (status, _, listed) = get(relay, "/api/v1/directory").await;
     assert_eq!(status, StatusCode::OK, "{listed}");
     let accts: Vec<&str> = listed
@@ -185,21 +186,33 @@ async fn directory_and_lookups_show_consenting_accounts_in_mastodon_shapes() {
         .iter()
         .filter_map(|a| a["acct"].as_str())
         .collect();
-    // Newest profile first; the shy author gave no creation date and comes last.
     assert_eq!(
         accts,
-        [acct(&w.mill), acct(&w.bakery), acct(&w.shy)],
+        [acct(&w.bakery), acct(&w.mill), acct(&w.shy)],
         "{listed}"
     );
     for a in listed.as_array().into_iter().flatten() {
         assert_account_shape(a);
         assert_eq!(a["discoverable"], true);
     }
+    // Newest profile first; the shy author gave no creation date and comes last.
+    let (_, _, new) = get(relay, "/api/v1/directory?order=new").await;
+    let new_accts: Vec<&str> = new
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter_map(|a| a["acct"].as_str())
+        .collect();
+    assert_eq!(
+        new_accts,
+        [acct(&w.mill), acct(&w.bakery), acct(&w.shy)],
+        "{new}"
+    );
     let (_, _, first) = get(relay, "/api/v1/directory?order=new&limit=1").await;
     assert_eq!(first[0]["acct"], acct(&w.mill).as_str(), "{first}");
     assert_eq!(len(&first), 1);
     let (_, _, second) = get(relay, "/api/v1/directory?order=active&limit=1&offset=1").await;
-    assert_eq!(second[0]["acct"], acct(&w.bakery).as_str(), "{second}");
+    assert_eq!(second[0]["acct"], acct(&w.mill).as_str(), "{second}");
     assert_eq!(len(&second), 1);
     let (_, _, past) = get(relay, "/api/v1/directory?offset=3").await;
     assert_eq!(past, json!([]));
@@ -211,7 +224,7 @@ async fn directory_and_lookups_show_consenting_accounts_in_mastodon_shapes() {
     assert!(bad["error"].as_str().is_some_and(|e| e.contains("limit")));
 
     // Lookup by handle, in both spellings; the account is the directory's.
-    let bakery_listed = &listed[1];
+    let bakery_listed = &listed[0];
     let (status, _, found) = get(
         relay,
         &format!(
