@@ -23,7 +23,8 @@
 //! Layout: [`consent`] (the rules), [`document`] (what is read from ActivityPub JSON), [`instance`]
 //! (NodeInfo), [`html`] (content to text), [`language`] and [`analysis`] (text to terms), [`schema`],
 //! [`index`](Index) (open, writer, commits), `ingest` (adds and removals), [`query`] (the language) and
-//! `compile` (to tantivy), `search`, `tags`, `overview` (counts, instances), `accounts` (by id, by handle), `activity` (the directory by latest post), `threads` (ancestors), `budget` (time limit),
+//! `compile` (to tantivy), `search`, `tags`, `overview` (counts, instances), `accounts` (by id, by
+//! handle), `activity` (the directory by latest post), `threads` (ancestors), `budget` (time limit),
 //! [`reindex`](reindex()), [`results`], `ids` (account ids).
 
 mod accounts;
