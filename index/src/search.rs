@@ -115,13 +115,15 @@ pub struct DirectoryRequest {
     pub facets: bool,
 }
 
-/// A timeline: the newest indexed posts, overall or of a hashtag.
+/// A timeline: the newest indexed posts, overall or of a hashtag, an instance or an author.
 #[derive(Debug, Clone, Default)]
 pub struct TimelineRequest {
     /// Only posts with this hashtag.
     pub tag: Option<String>,
     /// Only posts from this instance.
     pub instance: Option<String>,
+    /// Only posts by this actor id.
+    pub author: Option<String>,
     /// Results per page (0: [`DEFAULT_LIMIT`]).
     pub limit: usize,
     /// Only posts with a key above (Mastodon `since_id`; with `oldest_first`, `min_id`).
@@ -722,7 +724,8 @@ impl Index {
         shared.profile_hits(outcome)
     }
 
-    /// The newest indexed posts, overall or of a hashtag (Mastodon's public and tag timelines).
+    /// The newest indexed posts, overall, of a hashtag, an instance or an author (Mastodon's public and
+    /// tag timelines).
     pub fn timeline(&self, request: &TimelineRequest) -> Result<Page<PostHit>> {
         let shared = &*self.shared;
         let mut query = Query::default();
@@ -751,7 +754,7 @@ impl Index {
             cursor: request.cursor.as_deref(),
             min_key: request.min_key,
             max_key: request.max_key,
-            author: None,
+            author: request.author.as_deref(),
             account: None,
             facets: false,
         })?;

@@ -542,7 +542,8 @@ async fn a_mastodon_registers_plaza_and_searches_accounts_with_signed_requests()
         json!([
             { "id": "account_search", "version": "0.1" },
             { "id": "data_sharing", "version": "0.1" },
-            { "id": "trends", "version": "0.1" }
+            { "id": "trends", "version": "0.1" },
+            { "id": "follow_recommendation", "version": "0.1" }
         ])
     );
     assert_eq!(info["contactEmail"], "fasp@plaza.example");
@@ -723,4 +724,120 @@ async fn a_mastodon_registers_plaza_and_searches_accounts_with_signed_requests()
         .signed(&relay, reqwest::Method::GET, "/provider_info")
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// A consenting world for follow recommendations: each instance's user (indexable; discoverable or
+/// not) posts a public note with `tags`, the `nth` such post. It is searchable when this returns.
+async fn poster(relay: &Relay, nth: u64, discoverable: bool, tags: &[&str]) -> Arc<Instance> {
+    let instance = Instance::start(Flavor::Mastodon, relay).await;
+    instance.set_user_fields(json!({ "indexable": true, "discoverable": discoverable }));
+    instance.subscribe(relay).await;
+    let mut create = instance.public_create("baking with friends");
+    create["object"]["tag"] = tags
+        .iter()
+        .map(|t| json!({ "type": "Hashtag", "name": format!("#{t}") }))
+        .collect();
+    let (status, body) = instance.post_as_user(&create).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let started = std::time::Instant::now();
+    loop {
+        let page: Value = reqwest::get(format!("{}/api/plaza/v1/search?q=baking", relay.base))
+            .await
+            .expect("search")
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        if page["total"] == nth {
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "never indexed: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    instance
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_recommendations_name_discoverable_accounts_on_the_same_hashtags() {
+    let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", TOKEN)]).await;
+    let asker = poster(&relay, 1, true, &["sourdough", "coop"]).await;
+    let both = poster(&relay, 2, true, &["sourdough", "coop"]).await;
+    let one = poster(&relay, 3, true, &["coop"]).await;
+    let hidden = poster(&relay, 4, false, &["sourdough", "coop"]).await;
+    let unrelated = poster(&relay, 5, true, &["knitting"]).await;
+    let server = Server::start().await;
+    let plaza_key = server.register_with(&relay, TOKEN).await;
+    let path = |uri: &str| {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("accountUri", uri)
+            .finish();
+        format!("/follow_recommendation/v0/accounts?{query}")
+    };
+
+    // Not activated yet: 403; then activated.
+    let ask = path(&asker.user());
+    let (status, _, _) = verified(
+        server.signed(&relay, reqwest::Method::GET, &ask).await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = verified(
+        server
+            .signed(
+                &relay,
+                reqwest::Method::POST,
+                "/capabilities/follow_recommendation/0/activation",
+            )
+            .await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // The account sharing both hashtags first, then the one sharing one; never the asker, the
+    // non-discoverable account or the unrelated one.
+    let (status, _, body) = verified(
+        server.signed(&relay, reqwest::Method::GET, &ask).await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(&body), json!([both.user(), one.user()]));
+    let mentioned = json_of(&body).to_string();
+    for absent in [&asker, &hidden, &unrelated] {
+        assert!(!mentioned.contains(&absent.user()), "{mentioned}");
+    }
+
+    // An account the index knows nothing of: an empty array.
+    let (status, _, body) = verified(
+        server
+            .signed(
+                &relay,
+                reqwest::Method::GET,
+                &path("https://nowhere.example/users/zed"),
+            )
+            .await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(&body), json!([]));
+
+    // Without accountUri: 422, signed. Unsigned: 401.
+    let (status, _, _) = verified(
+        server
+            .signed(
+                &relay,
+                reqwest::Method::GET,
+                "/follow_recommendation/v0/accounts?language=en",
+            )
+            .await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let unsigned = reqwest::get(format!("{}/fasp{ask}", relay.base))
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
 }
