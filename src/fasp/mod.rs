@@ -11,7 +11,8 @@
 //! (registrations and activations in force), [`limiter`] (per-server budgets), [`guard`] (the
 //! middleware that authenticates every provider request and signs every answer), [`provider`] (the
 //! provider routes), [`account_search`], [`follow_recommendation`], [`registration`] (registering with a server), [`admin`]
-//! (the admin API's registration routes) and [`page`] (the public `/fasp` page).
+//! (the admin API's registration and sign-up routes), [`signup`] (the public sign-up form's rules:
+//! policy, blocks, the pending list) and [`page`] (the public `/fasp` page).
 //!
 //! `data_sharing`: [`data_sharing`] (the wire: announcements read and checked, request bodies),
 //! [`subscriptions`] (Plaza's signed subscribe, backfill, continuation and unsubscribe requests),
@@ -34,6 +35,7 @@ pub mod registry;
 pub mod share_queue;
 pub mod share_worker;
 pub mod signing;
+pub mod signup;
 pub mod subscriptions;
 pub mod trends;
 

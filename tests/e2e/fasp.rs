@@ -841,3 +841,152 @@ async fn follow_recommendations_name_discoverable_accounts_on_the_same_hashtags(
         .unwrap();
     assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Sends the `/fasp` sign-up form: the status and the page.
+async fn sign_up(relay: &Relay, server: &str) -> (StatusCode, String) {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("server", server)
+        .finish();
+    let response = reqwest::Client::new()
+        .post(format!("{}/fasp/signup", relay.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("sign-up form");
+    let status = response.status();
+    (status, response.text().await.expect("page"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_sign_up_form_registers_at_once_and_refuses_bad_or_blocked_servers() {
+    let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", TOKEN)]).await;
+    let page = reqwest::get(format!("{}/fasp", relay.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Sign-ups are open") && page.contains("action=\"/fasp/signup\""),
+        "{page}"
+    );
+    let server = Server::start().await;
+    let (status, page) = sign_up(&relay, &server.base).await;
+    assert_eq!(status, StatusCode::CREATED, "{page}");
+    let sent = server.registration();
+    let public = STANDARD
+        .decode(sent["publicKey"].as_str().unwrap())
+        .unwrap();
+    let fingerprint = STANDARD.encode(sha2::Sha256::digest(&public));
+    assert!(page.contains(&fingerprint), "{page}");
+    assert!(
+        page.contains("/admin/fasp/providers/42/registration/new"),
+        "{page}"
+    );
+    let list: Value = relay
+        .admin(reqwest::Method::GET, "/fasp/registrations", Some(TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["registrations"][0]["serverId"], sent["serverId"]);
+
+    // The same server again, a bad address, none at all: refused with the reason on the page.
+    let (status, page) = sign_up(&relay, &server.base).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("already registered"), "{page}");
+    let (status, page) = sign_up(&relay, "ftp://social.example").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("must be an http(s) URL"), "{page}");
+    let (status, _) = sign_up(&relay, " ").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A blocked domain is refused before the relay contacts it.
+    let blocked = Server::start().await;
+    let host = url::Url::parse(&blocked.base)
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/admin/blocks", relay.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "domain": host, "reason": "spam" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let (status, page) = sign_up(&relay, &blocked.base).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("blocked"), "{page}");
+    assert!(blocked.registration.lock().unwrap().is_none());
+}
+
+/// The sign-ups waiting for approval, from the admin API.
+async fn waiting(relay: &Relay) -> Value {
+    relay
+        .admin(reqwest::Method::GET, "/fasp/signups", Some(TOKEN))
+        .await
+        .json()
+        .await
+        .expect("sign-up list")
+}
+
+/// Approves the sign-up of `server` through the admin API.
+async fn approve(relay: &Relay, server: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/api/v1/admin/fasp/signups/approve", relay.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "server": server }))
+        .send()
+        .await
+        .expect("approve")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_approval_sign_ups_wait_until_an_admin_approves_or_rejects_them() {
+    let relay = Relay::start_with(&[
+        ("PLAZA_ADMIN_TOKEN", TOKEN),
+        ("PLAZA_SUBSCRIPTION_POLICY", "approval"),
+    ])
+    .await;
+    let server = Server::start().await;
+    let (status, page) = sign_up(&relay, &server.base).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{page}");
+    assert!(page.contains("waits for approval"), "{page}");
+    assert!(server.registration.lock().unwrap().is_none(), "not yet");
+    let pending = waiting(&relay).await;
+    assert_eq!(pending["signups"][0]["server"], server.base);
+    let out = relay.command(&["admin", "fasp", "pending", "--token", TOKEN]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&server.base));
+
+    // Approved: the relay registers with the server, and the sign-up leaves the list.
+    let approved = approve(&relay, &server.base).await;
+    assert_eq!(approved.status(), StatusCode::CREATED);
+    let approved: Value = approved.json().await.unwrap();
+    assert_eq!(approved["serverId"], server.registration()["serverId"]);
+    let pending = waiting(&relay).await;
+    assert_eq!(pending["signups"], json!([]));
+
+    // Rejected through the CLI: it leaves the list and the server is never contacted.
+    let other = Server::start().await;
+    let (status, _) = sign_up(&relay, &other.base).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let out = relay.command(&["admin", "fasp", "reject", &other.base, "--token", TOKEN]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pending = waiting(&relay).await;
+    assert_eq!(pending["signups"], json!([]));
+    assert!(other.registration.lock().unwrap().is_none());
+    let again = approve(&relay, &other.base).await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}
