@@ -16,7 +16,9 @@
 //! size on disk, peak RSS while ingesting and — after reopening — with the index open and queried (the
 //! peak is reset in between through `/proc/self/clear_refs`), and p50/p99 latency of each query class
 //! with and without facets (relevance order, 20 results with snippets and authors, as the API serves),
-//! and p50/p99 of the relay's search page (`/search`: the query with facets, built and rendered).
+//! and p50/p99 of the relay's search page (`/search`: the query with facets, built and rendered), of
+//! the FASP `account_search` directory query (a few terms, as the endpoint builds it) and of
+//! `follow_recommendation` (for the authors of the newest posts).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -575,6 +577,7 @@ fn queries(corpus: &Corpus, dir: &Path, queries: usize) {
         );
     }
     search_page(corpus, &index, queries);
+    fasp_calls(&index, queries);
     println!(
         "peak RSS of the process with the index open and queried: {} (at the end: {} anonymous, {} of mapped index files)",
         mib(status("VmHWM:")),
@@ -676,5 +679,70 @@ fn search_page(corpus: &Corpus, index: &Index, queries: usize) {
         ms(percentile(&times, 0.99)),
         times.len(),
         bytes.get(bytes.len() / 2).copied().unwrap_or(0) / 1024,
+    );
+}
+
+/// `queries` calls of `call` (after ten that warm the caches), sorted by duration.
+fn timed(queries: usize, mut call: impl FnMut(usize)) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(queries);
+    for i in 0..queries + 10 {
+        let started = Instant::now();
+        call(i);
+        if i >= 10 {
+            times.push(started.elapsed());
+        }
+    }
+    times.sort();
+    times
+}
+
+/// The FASP discovery calls as the provider endpoints run them on the index: `account_search`'s
+/// directory query (built by the endpoint's own parameter reading) for a few terms, and
+/// `follow_recommendation` for authors of the newest posts.
+fn fasp_calls(index: &Index, queries: usize) {
+    use plaza::fasp::account_search;
+    use plaza_index::{RecommendRequest, TimelineRequest};
+
+    for term in ["co-op", "member account", "user", "user 42"] {
+        let request = account_search::request(&account_search::Params {
+            term: Some(term.into()),
+            ..account_search::Params::default()
+        })
+        .expect("account_search request");
+        let mut found = 0;
+        let times = timed(queries, |_| {
+            found = index.directory(&request).expect("directory").hits.len();
+        });
+        println!(
+            "FASP account_search {term:?}: p50 {} p99 {} ({found} results)",
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.99)),
+        );
+    }
+    // Accounts with indexed posts (the newest posts' authors), as a server's active users would be.
+    let authors: Vec<String> = index
+        .timeline(&TimelineRequest {
+            limit: 40,
+            ..TimelineRequest::default()
+        })
+        .expect("timeline")
+        .hits
+        .into_iter()
+        .map(|h| h.account.uri)
+        .collect();
+    let mut found = Vec::with_capacity(queries + 10);
+    let times = timed(queries, |i| {
+        let request = RecommendRequest {
+            account_uri: authors[i % authors.len()].clone(),
+            ..RecommendRequest::default()
+        };
+        found.push(index.recommend_follows(&request).expect("recommend").len());
+    });
+    found.sort_unstable();
+    println!(
+        "FASP follow_recommendation: p50 {} p99 {} (median {} accounts recommended)",
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.99)),
+        found[found.len() / 2],
     );
 }

@@ -166,6 +166,11 @@ pub enum Error {
     /// A well-formed request that misses something required (FASP answers 422: `term` without a value).
     #[error("unprocessable: {0}")]
     Unprocessable(String),
+
+    /// A request the relay's rules refuse (a FASP sign-up from a server the subscription policy does
+    /// not admit, or one already registered).
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// Shorthand used throughout the crate.
@@ -187,7 +192,7 @@ impl Error {
             | Error::KeyFetch { .. }
             | Error::UnknownKey(_)
             | Error::AdminUnauthorized => StatusCode::UNAUTHORIZED,
-            Error::CapabilityInactive(_) => StatusCode::FORBIDDEN,
+            Error::CapabilityInactive(_) | Error::Refused(_) => StatusCode::FORBIDDEN,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Fetch { .. } => StatusCode::BAD_GATEWAY,
             Error::ForbiddenAddress(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -25,7 +25,7 @@
 //! [`index`](Index) (open, writer, commits), `ingest` (adds and removals), [`query`] (the language) and
 //! `compile` (to tantivy), `search`, `tags`, `overview` (counts, instances), `accounts` (by id, by
 //! handle), `activity` (the directory by latest post), `threads` (ancestors), `budget` (time limit),
-//! [`reindex`](reindex()), [`results`], `ids` (account ids).
+//! [`reindex`](reindex()), [`results`], `ids` (account ids), `recommend` (follow recommendations).
 
 mod accounts;
 mod activity;
@@ -46,6 +46,7 @@ pub mod language;
 mod overview;
 mod plain_seek;
 pub mod query;
+mod recommend;
 mod reindex;
 pub mod results;
 pub mod schema;
@@ -64,6 +65,9 @@ pub use index::{Index, IndexConfig};
 pub use ingest::{ActorOutcome, time_key};
 pub use instance::InstanceRecord;
 pub use query::QueryLimits;
+pub use recommend::{
+    DEFAULT_RECOMMENDATIONS, MAX_RECOMMENDATIONS, RecommendRequest, Recommendation,
+};
 pub use reindex::{ReindexReport, reindex};
 pub use results::{
     AccountView, Counts, FacetCount, Facets, InstanceView, Page, PostHit, PostView, ProfileHit,

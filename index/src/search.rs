@@ -115,7 +115,7 @@ pub struct DirectoryRequest {
     pub facets: bool,
 }
 
-/// A timeline: the newest indexed posts, overall or of a hashtag.
+/// A timeline: the newest indexed posts, overall or of a hashtag, an instance or an author.
 #[derive(Debug, Clone, Default)]
 pub struct TimelineRequest {
     /// Only posts with this hashtag.
@@ -125,6 +125,8 @@ pub struct TimelineRequest {
     /// Only posts by the actor with this account id ([`crate::account_id`]): a term of the `account`
     /// field, so an account's timeline costs no more than a hashtag's.
     pub account: Option<u64>,
+    /// Only posts by this actor id.
+    pub author: Option<String>,
     /// Only posts with media attachments.
     pub only_media: bool,
     /// No replies.
@@ -734,7 +736,8 @@ impl Index {
         shared.profile_hits(outcome)
     }
 
-    /// The newest indexed posts, overall or of a hashtag (Mastodon's public and tag timelines).
+    /// The newest indexed posts, overall, of a hashtag, an instance or an author (Mastodon's public and
+    /// tag timelines).
     pub fn timeline(&self, request: &TimelineRequest) -> Result<Page<PostHit>> {
         let shared = &*self.shared;
         let mut query = Query::default();
@@ -774,7 +777,7 @@ impl Index {
             cursor: request.cursor.as_deref(),
             min_key: request.min_key,
             max_key: request.max_key,
-            author: None,
+            author: request.author.as_deref(),
             account: request.account,
             facets: false,
         })?;

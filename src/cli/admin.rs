@@ -97,7 +97,8 @@ enum AdminCommand {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
-    /// FASP: register the relay as a discovery provider with fediverse servers, list, remove.
+    /// FASP: register the relay as a discovery provider with fediverse servers, list, remove, and
+    /// decide the sign-ups waiting for approval.
     #[command(subcommand)]
     Fasp(FaspCommand),
 }
@@ -106,11 +107,38 @@ enum AdminCommand {
 enum FaspCommand {
     /// Register with the server at URL (it must publish faspBaseUrl in its NodeInfo); prints the key
     /// fingerprint its admin must see before accepting.
-    Register { url: String },
+    Register {
+        #[arg(value_name = "URL")]
+        server: String,
+    },
     /// List the registrations.
     List,
     /// Remove a registration by server id: that server's requests are refused from now on.
     Remove { server_id: String },
+    /// List the sign-ups from the /fasp form waiting for approval.
+    Pending,
+    /// Approve a waiting sign-up: registers with that server and prints the fingerprint.
+    Approve {
+        #[arg(value_name = "URL")]
+        server: String,
+    },
+    /// Reject a waiting sign-up: it leaves the list, the server is not contacted.
+    Reject {
+        #[arg(value_name = "URL")]
+        server: String,
+    },
+}
+
+/// What the admin is told after the relay registered with a FASP server.
+fn registered_text(v: &Value) -> String {
+    format!(
+        "registered with {}\nserver id:   {}\nfingerprint: {}\ncomplete at: {}\n\
+         The server's admin must see the same fingerprint before accepting.",
+        cell(v, "server", Show::Plain),
+        cell(v, "serverId", Show::Plain),
+        cell(v, "fingerprint", Show::Plain),
+        cell(v, "registrationCompletionUri", Show::Plain),
+    )
 }
 
 /// Runs one admin subcommand against the relay.
@@ -294,21 +322,44 @@ pub async fn run(config: &plaza::config::Config, args: AdminArgs) -> anyhow::Res
             let t = stats_text(&v);
             (v, Some(t))
         }
-        AdminCommand::Fasp(FaspCommand::Register { url }) => {
+        AdminCommand::Fasp(FaspCommand::Register { server }) => {
             let v = api
                 .call(
                     Method::POST,
                     "/fasp/registrations",
-                    Some(json!({ "server": url })),
+                    Some(json!({ "server": server })),
+                )
+                .await?;
+            let t = registered_text(&v);
+            (v, Some(t))
+        }
+        AdminCommand::Fasp(FaspCommand::Pending) => {
+            let v = api.call(Method::GET, "/fasp/signups", None).await?;
+            let t = table(&v["signups"], &FASP_SIGNUP_COLUMNS);
+            (v, Some(t))
+        }
+        AdminCommand::Fasp(FaspCommand::Approve { server }) => {
+            let v = api
+                .call(
+                    Method::POST,
+                    "/fasp/signups/approve",
+                    Some(json!({ "server": server })),
+                )
+                .await?;
+            let t = registered_text(&v);
+            (v, Some(t))
+        }
+        AdminCommand::Fasp(FaspCommand::Reject { server }) => {
+            let v = api
+                .call(
+                    Method::POST,
+                    "/fasp/signups/reject",
+                    Some(json!({ "server": server })),
                 )
                 .await?;
             let t = format!(
-                "registered with {}\nserver id:   {}\nfingerprint: {}\ncomplete at: {}\n\
-                 The server's admin must see the same fingerprint before accepting.",
-                cell(&v, "server", Show::Plain),
-                cell(&v, "serverId", Show::Plain),
-                cell(&v, "fingerprint", Show::Plain),
-                cell(&v, "registrationCompletionUri", Show::Plain),
+                "rejected the FASP sign-up of {}",
+                cell(&v, "rejected", Show::Plain)
             );
             (v, Some(t))
         }
@@ -466,6 +517,10 @@ const FASP_COLUMNS: [Column; 5] = [
     ("FASP ID", "faspId", Show::Plain),
     ("FINGERPRINT", "fingerprint", Show::Plain),
     ("SINCE", "createdAt", Show::Time),
+];
+const FASP_SIGNUP_COLUMNS: [Column; 2] = [
+    ("SERVER", "server", Show::Plain),
+    ("SINCE", "requestedAt", Show::Time),
 ];
 const AUDIT_COLUMNS: [Column; 5] = [
     ("WHEN", "at", Show::Time),

@@ -40,8 +40,15 @@ pub const TRENDS: Capability = Capability {
     minor: 1,
 };
 
+/// `follow_recommendation` v0.1 (discovery specification): accounts to follow for a given account.
+pub const FOLLOW_RECOMMENDATION: Capability = Capability {
+    id: "follow_recommendation",
+    major: 0,
+    minor: 1,
+};
+
 /// Everything offered.
-pub const OFFERED: &[Capability] = &[ACCOUNT_SEARCH, DATA_SHARING, TRENDS];
+pub const OFFERED: &[Capability] = &[ACCOUNT_SEARCH, DATA_SHARING, TRENDS, FOLLOW_RECOMMENDATION];
 
 /// The offered capability `id` in major version `major`, if any.
 pub fn offered(id: &str, major: u32) -> Option<Capability> {
@@ -64,7 +71,13 @@ mod tests {
         assert_eq!(offered("trends", 0), Some(TRENDS));
         assert_eq!(offered("trends", 1), None);
         assert_eq!(TRENDS.version(), "0.1");
+        assert_eq!(
+            offered("follow_recommendation", 0),
+            Some(FOLLOW_RECOMMENDATION)
+        );
+        assert_eq!(offered("follow_recommendation", 1), None);
         assert_eq!(ACCOUNT_SEARCH.version(), "0.1");
         assert_eq!(DATA_SHARING.version(), "0.1");
+        assert_eq!(FOLLOW_RECOMMENDATION.version(), "0.1");
     }
 }

@@ -1,6 +1,7 @@
 //! Plaza as a FASP ("Fediverse Auxiliary Service Provider") discovery provider: fediverse servers
 //! (Mastodon ≥ 4.5 and others) register Plaza, then ask it through signed requests under
-//! `{public_url}/fasp` — `account_search` over the directory's discoverable profiles, and
+//! `{public_url}/fasp` — `account_search` over the directory's discoverable profiles,
+//! `follow_recommendation` (discoverable accounts on the same hashtags and instance), and
 //! `data_sharing` (servers announce the URIs of posts and accounts; Plaza fetches and indexes them
 //! under the relay's consent rules), and `trends` ([`trends`]: parameters and answers; the trends
 //! themselves are [`crate::web::trends`]'s).
@@ -9,8 +10,9 @@
 //! (RFC 9421 signatures Plaza makes), [`auth`] (checking a server's signed request), [`registry`]
 //! (registrations and activations in force), [`limiter`] (per-server budgets), [`guard`] (the
 //! middleware that authenticates every provider request and signs every answer), [`provider`] (the
-//! provider routes), [`account_search`], [`registration`] (registering with a server), [`admin`]
-//! (the admin API's registration routes) and [`page`] (the public `/fasp` page).
+//! provider routes), [`account_search`], [`follow_recommendation`], [`registration`] (registering with a server), [`admin`]
+//! (the admin API's registration and sign-up routes), [`signup`] (the public sign-up form's rules:
+//! policy, blocks, the pending list) and [`page`] (the public `/fasp` page).
 //!
 //! `data_sharing`: [`data_sharing`] (the wire: announcements read and checked, request bodies),
 //! [`subscriptions`] (Plaza's signed subscribe, backfill, continuation and unsubscribe requests),
@@ -22,6 +24,7 @@ pub mod admin;
 pub mod auth;
 pub mod capabilities;
 pub mod data_sharing;
+pub mod follow_recommendation;
 pub mod guard;
 pub mod keys;
 pub mod limiter;
@@ -32,6 +35,7 @@ pub mod registry;
 pub mod share_queue;
 pub mod share_worker;
 pub mod signing;
+pub mod signup;
 pub mod subscriptions;
 pub mod trends;
 

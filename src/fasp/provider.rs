@@ -1,6 +1,6 @@
 //! The provider endpoints under [`super::PREFIX`], behind [`super::guard::guard`]: `provider_info`,
 //! capability activation (`data_sharing`'s subscribes, or cancels, at the server in the background),
-//! `account_search` and `data_sharing` announcements. Handlers are thin: the guard authenticated the
+//! `account_search`, `follow_recommendation` and `data_sharing` announcements. Handlers are thin: the guard authenticated the
 //! caller and will sign the answer.
 
 use std::sync::Arc;
@@ -13,12 +13,14 @@ use axum::routing::{get, post};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
-use super::account_search;
-use super::capabilities::{self, ACCOUNT_SEARCH, Capability, DATA_SHARING, OFFERED, TRENDS};
+use super::capabilities::{
+    self, ACCOUNT_SEARCH, Capability, DATA_SHARING, FOLLOW_RECOMMENDATION, OFFERED, TRENDS,
+};
 use super::guard::{Caller, guard};
 use super::share_queue::{Accepted, RETRY_AFTER_SECS};
 use super::subscriptions;
 use super::trends;
+use super::{account_search, follow_recommendation};
 use crate::state::AppState;
 use crate::store::fasp::Activation;
 use crate::web::trends::{Kind, trending};
@@ -35,6 +37,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(activate).delete(deactivate),
         )
         .route("/account_search/v0/search", get(search))
+        .route("/follow_recommendation/v0/accounts", get(recommend))
         .route("/data_sharing/v0/announcements", post(announce))
         .route("/trends/v0/content", get(trending_content))
         .route("/trends/v0/hashtags", get(trending_hashtags))
@@ -219,4 +222,18 @@ async fn trending_links(
     Query(params): Query<trends::Params>,
 ) -> Result<Json<Value>> {
     trends_of(&state, &caller, Kind::Links, &params).await
+}
+
+/// `follow_recommendation`: the actor URIs of the accounts recommended, best first.
+async fn recommend(
+    State(state): Shared,
+    Extension(caller): Extension<Caller>,
+    Query(params): Query<follow_recommendation::Params>,
+) -> Result<Json<Vec<String>>> {
+    require_active(&state, &caller, FOLLOW_RECOMMENDATION)?;
+    let request = follow_recommendation::request(&params)?;
+    let found = state
+        .search_index(move |i| i.recommend_follows(&request))
+        .await?;
+    Ok(Json(found.into_iter().map(|r| r.uri).collect()))
 }

@@ -2,7 +2,8 @@
 //! each one activated, kept durably: a restart must neither forget a server's keys nor what it enabled.
 //!
 //! One row per registered server in `fasp_servers` (the ids and keys of both sides, what the server
-//! answered at registration), one row per activated capability version in `fasp_activations`.
+//! answered at registration), one row per activated capability version in `fasp_activations`, one row
+//! per sign-up from the public form waiting for an admin's approval in `fasp_signups`.
 
 use rusqlite::params;
 
@@ -28,6 +29,10 @@ CREATE TABLE IF NOT EXISTS fasp_activations (
     major        INTEGER NOT NULL,
     activated_at INTEGER NOT NULL,
     PRIMARY KEY (server_id, capability, major)
+);
+CREATE TABLE IF NOT EXISTS fasp_signups (
+    server_url   TEXT PRIMARY KEY,
+    requested_at INTEGER NOT NULL
 );
 ";
 
@@ -65,7 +70,70 @@ pub struct Activation {
     pub major: u32,
 }
 
+/// A sign-up from the `/fasp` form waiting for an admin (under the approval policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaspSignup {
+    /// The server's origin (`https://host[:port]`).
+    pub server_url: String,
+    /// When it was asked, in milliseconds since the epoch.
+    pub requested_at: i64,
+}
+
 impl Store {
+    /// The sign-ups waiting for approval, oldest first.
+    pub async fn fasp_signups(&self) -> Result<Vec<FaspSignup>> {
+        self.read(|conn| {
+            query_rows(
+                conn,
+                "SELECT server_url, requested_at FROM fasp_signups ORDER BY requested_at, server_url",
+                [],
+                |r| {
+                    Ok(FaspSignup {
+                        server_url: r.get(0)?,
+                        requested_at: r.get(1)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    /// Records a sign-up for `server_url` unless `max` already wait: `Some(true)` added, `Some(false)`
+    /// already waiting, `None` the list is full.
+    pub async fn add_fasp_signup(&self, server_url: &str, max: usize) -> Result<Option<bool>> {
+        let url = server_url.to_string();
+        self.write(move |conn, _| {
+            let waiting: i64 =
+                conn.query_row("SELECT COUNT(*) FROM fasp_signups", [], |r| r.get(0))?;
+            let known: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM fasp_signups WHERE server_url = ?1",
+                [&url],
+                |r| r.get(0),
+            )?;
+            if known > 0 {
+                return Ok(Some(false));
+            }
+            if usize::try_from(waiting).unwrap_or(usize::MAX) >= max {
+                return Ok(None);
+            }
+            conn.execute(
+                "INSERT INTO fasp_signups (server_url, requested_at) VALUES (?1, ?2)",
+                params![url, now_ms()],
+            )?;
+            Ok(Some(true))
+        })
+        .await
+    }
+
+    /// Removes a waiting sign-up; false when there was none.
+    pub async fn remove_fasp_signup(&self, server_url: &str) -> Result<bool> {
+        let url = server_url.to_string();
+        self.write(move |conn, _| {
+            Ok(conn.execute("DELETE FROM fasp_signups WHERE server_url = ?1", [&url])? > 0)
+        })
+        .await
+    }
+
     /// Every registered server.
     pub async fn fasp_servers(&self) -> Result<Vec<FaspServer>> {
         self.read(|conn| {
@@ -236,5 +304,37 @@ mod tests {
         assert!(!store.remove_fasp_server("a").await.unwrap());
         assert!(store.fasp_activations().await.unwrap().is_empty());
         assert_eq!(store.fasp_servers().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn signups_wait_durably_up_to_a_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let store = Store::open(&path).unwrap();
+            assert_eq!(
+                store.add_fasp_signup("https://a.example", 2).await.unwrap(),
+                Some(true)
+            );
+            assert_eq!(
+                store.add_fasp_signup("https://a.example", 2).await.unwrap(),
+                Some(false)
+            );
+            assert_eq!(
+                store.add_fasp_signup("https://b.example", 2).await.unwrap(),
+                Some(true)
+            );
+            assert_eq!(
+                store.add_fasp_signup("https://c.example", 2).await.unwrap(),
+                None
+            );
+        }
+        let store = Store::open(&path).unwrap();
+        let waiting = store.fasp_signups().await.unwrap();
+        assert_eq!(waiting.len(), 2);
+        assert_eq!(waiting[0].server_url, "https://a.example");
+        assert!(store.remove_fasp_signup("https://a.example").await.unwrap());
+        assert!(!store.remove_fasp_signup("https://a.example").await.unwrap());
+        assert_eq!(store.fasp_signups().await.unwrap().len(), 1);
     }
 }

@@ -7,13 +7,15 @@
 //! - **media** — the avatar proxy ([`crate::web::media_proxy`]), which a page of results asks once per
 //!   author shown: its own, generous allowance (`client_ip_media_rate`, `client_ip_media_burst`), so a
 //!   page's 40 avatars never spend (nor run out of) the reads budget;
+//! - **sign-ups** — the FASP sign-up form (`POST` [`SIGNUP_PATH`]), which makes the relay
+//!   contact a server: [`SIGNUP_BURST`] at once per client, then one every [`SIGNUP_PERIOD`];
 //! - **free** — the stylesheet and the built-in placeholder pictures (constant, cacheable, cost
 //!   nothing), the health check, the metrics, and the admin API (which has its own token).
 //!
 //! Over a budget the answer is 429 with `Retry-After`, and Mastodon's `X-RateLimit-Limit` (the burst),
 //! `X-RateLimit-Remaining` (0) and `X-RateLimit-Reset` (when the next request is allowed, ISO 8601), which
 //! Mastodon clients read to wait just long enough (Mastodon.py otherwise backs off for minutes). Only GET
-//! and HEAD are limited here; the inbox has its per-instance limit instead.
+//! and HEAD are limited here (and the sign-up form's POST); the inbox has its per-instance limit instead.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -45,6 +47,14 @@ const FREE: &[&str] = &[
 /// one server's searches all come from its few addresses).
 const FREE_PREFIXES: &[&str] = &["/static/", "/api/v1/admin", "/fasp/"];
 
+/// Where the FASP sign-up form posts (`crate::fasp::signup::PATH`; a test there keeps them equal,
+/// and naming it here keeps this file free of the FASP part).
+pub const SIGNUP_PATH: &str = "/fasp/signup";
+/// Sign-ups a client may send at once.
+pub const SIGNUP_BURST: u32 = 10;
+/// Then one sign-up per this period per client.
+pub const SIGNUP_PERIOD: Duration = Duration::from_secs(60);
+
 /// The allowance a request draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Budget {
@@ -54,13 +64,18 @@ pub enum Budget {
     Media,
     /// The public reads' allowance (searches, pages, APIs, ActivityPub documents).
     Reads,
+    /// The FASP sign-up form's allowance.
+    Signup,
 }
 
 impl Budget {
     /// The budget of a request for `path` with `method`.
     pub fn of(method: &Method, path: &str) -> Budget {
         let read = method == Method::GET || method == Method::HEAD;
-        if !read || FREE.contains(&path) || FREE_PREFIXES.iter().any(|p| path.starts_with(p)) {
+        if method == Method::POST && path == SIGNUP_PATH {
+            Budget::Signup
+        } else if !read || FREE.contains(&path) || FREE_PREFIXES.iter().any(|p| path.starts_with(p))
+        {
             Budget::Free
         } else if path == media_proxy::PATH {
             Budget::Media
@@ -100,6 +115,19 @@ impl Allowance {
         }
     }
 
+    /// One request per `period` with bursts of `burst` per client.
+    fn per_period(period: Duration, burst: u32) -> Allowance {
+        let burst = NonZeroU32::new(burst);
+        let limiter = Quota::with_period(period)
+            .zip(burst)
+            .map(|(quota, burst)| RateLimiter::keyed(quota.allow_burst(burst)));
+        Allowance {
+            limiter,
+            burst: burst.map_or(0, NonZeroU32::get),
+            hits: AtomicU64::new(0),
+        }
+    }
+
     fn check(&self, client: IpAddr) -> Result<(), Refusal> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
@@ -125,6 +153,7 @@ impl Allowance {
 pub struct ClientLimiter {
     reads: Allowance,
     media: Allowance,
+    signups: Allowance,
     proxies: TrustedProxies,
 }
 
@@ -135,6 +164,7 @@ impl ClientLimiter {
         ClientLimiter {
             reads: Allowance::new(per_second, burst),
             media: Allowance::new(0, 0),
+            signups: Allowance::per_period(SIGNUP_PERIOD, SIGNUP_BURST),
             proxies,
         }
     }
@@ -161,6 +191,7 @@ impl ClientLimiter {
             Budget::Free => Ok(()),
             Budget::Media => self.media.check(client),
             Budget::Reads => self.reads.check(client),
+            Budget::Signup => self.signups.check(client),
         }
     }
 
@@ -178,6 +209,7 @@ impl ClientLimiter {
     pub fn forget_idle(&self) {
         self.reads.forget_idle();
         self.media.forget_idle();
+        self.signups.forget_idle();
     }
 }
 
@@ -319,5 +351,19 @@ mod tests {
         assert_eq!(get("/healthz"), Budget::Free);
         assert_eq!(get("/metrics"), Budget::Free);
         assert_eq!(get("/api/v1/admin/stats"), Budget::Free);
+        assert_eq!(Budget::of(&Method::POST, SIGNUP_PATH), Budget::Signup);
+        assert_eq!(get(SIGNUP_PATH), Budget::Free);
+    }
+
+    #[test]
+    fn sign_ups_have_a_small_budget_of_their_own() {
+        let limiter = ClientLimiter::new(0, 0, TrustedProxies::default());
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..SIGNUP_BURST {
+            assert!(limiter.check_budget(Budget::Signup, a).is_ok());
+        }
+        let refusal = limiter.check_budget(Budget::Signup, a).unwrap_err();
+        assert!(refusal.wait > Duration::from_secs(1), "{refusal:?}");
+        assert!(limiter.check_budget(Budget::Reads, a).is_ok());
     }
 }

@@ -51,6 +51,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             crate::fasp::provider::routes(state.clone()),
         )
         .route(crate::fasp::PREFIX, get(crate::fasp::page::page))
+        .route(
+            crate::fasp::signup::PATH,
+            axum::routing::post(crate::fasp::page::sign_up),
+        )
         .merge(read_api())
         .merge(crate::web::pages::routes())
         .layer(axum::middleware::from_fn_with_state(

@@ -542,7 +542,8 @@ async fn a_mastodon_registers_plaza_and_searches_accounts_with_signed_requests()
         json!([
             { "id": "account_search", "version": "0.1" },
             { "id": "data_sharing", "version": "0.1" },
-            { "id": "trends", "version": "0.1" }
+            { "id": "trends", "version": "0.1" },
+            { "id": "follow_recommendation", "version": "0.1" }
         ])
     );
     assert_eq!(info["contactEmail"], "fasp@plaza.example");
@@ -723,4 +724,269 @@ async fn a_mastodon_registers_plaza_and_searches_accounts_with_signed_requests()
         .signed(&relay, reqwest::Method::GET, "/provider_info")
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// A consenting world for follow recommendations: each instance's user (indexable; discoverable or
+/// not) posts a public note with `tags`, the `nth` such post. It is searchable when this returns.
+async fn poster(relay: &Relay, nth: u64, discoverable: bool, tags: &[&str]) -> Arc<Instance> {
+    let instance = Instance::start(Flavor::Mastodon, relay).await;
+    instance.set_user_fields(json!({ "indexable": true, "discoverable": discoverable }));
+    instance.subscribe(relay).await;
+    let mut create = instance.public_create("baking with friends");
+    create["object"]["tag"] = tags
+        .iter()
+        .map(|t| json!({ "type": "Hashtag", "name": format!("#{t}") }))
+        .collect();
+    let (status, body) = instance.post_as_user(&create).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let started = std::time::Instant::now();
+    loop {
+        let page: Value = reqwest::get(format!("{}/api/plaza/v1/search?q=baking", relay.base))
+            .await
+            .expect("search")
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        if page["total"] == nth {
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "never indexed: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    instance
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_recommendations_name_discoverable_accounts_on_the_same_hashtags() {
+    let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", TOKEN)]).await;
+    let asker = poster(&relay, 1, true, &["sourdough", "coop"]).await;
+    let both = poster(&relay, 2, true, &["sourdough", "coop"]).await;
+    let one = poster(&relay, 3, true, &["coop"]).await;
+    let hidden = poster(&relay, 4, false, &["sourdough", "coop"]).await;
+    let unrelated = poster(&relay, 5, true, &["knitting"]).await;
+    let server = Server::start().await;
+    let plaza_key = server.register_with(&relay, TOKEN).await;
+    let path = |uri: &str| {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("accountUri", uri)
+            .finish();
+        format!("/follow_recommendation/v0/accounts?{query}")
+    };
+
+    // Not activated yet: 403; then activated.
+    let ask = path(&asker.user());
+    let (status, _, _) = verified(
+        server.signed(&relay, reqwest::Method::GET, &ask).await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = verified(
+        server
+            .signed(
+                &relay,
+                reqwest::Method::POST,
+                "/capabilities/follow_recommendation/0/activation",
+            )
+            .await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // The account sharing both hashtags first, then the one sharing one; never the asker, the
+    // non-discoverable account or the unrelated one.
+    let (status, _, body) = verified(
+        server.signed(&relay, reqwest::Method::GET, &ask).await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(&body), json!([both.user(), one.user()]));
+    let mentioned = json_of(&body).to_string();
+    for absent in [&asker, &hidden, &unrelated] {
+        assert!(!mentioned.contains(&absent.user()), "{mentioned}");
+    }
+
+    // An account the index knows nothing of: an empty array.
+    let (status, _, body) = verified(
+        server
+            .signed(
+                &relay,
+                reqwest::Method::GET,
+                &path("https://nowhere.example/users/zed"),
+            )
+            .await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(&body), json!([]));
+
+    // Without accountUri: 422, signed. Unsigned: 401.
+    let (status, _, _) = verified(
+        server
+            .signed(
+                &relay,
+                reqwest::Method::GET,
+                "/follow_recommendation/v0/accounts?language=en",
+            )
+            .await,
+        &plaza_key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let unsigned = reqwest::get(format!("{}/fasp{ask}", relay.base))
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Sends the `/fasp` sign-up form: the status and the page.
+async fn sign_up(relay: &Relay, server: &str) -> (StatusCode, String) {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("server", server)
+        .finish();
+    let response = reqwest::Client::new()
+        .post(format!("{}/fasp/signup", relay.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("sign-up form");
+    let status = response.status();
+    (status, response.text().await.expect("page"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_sign_up_form_registers_at_once_and_refuses_bad_or_blocked_servers() {
+    let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", TOKEN)]).await;
+    let page = reqwest::get(format!("{}/fasp", relay.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Sign-ups are open") && page.contains("action=\"/fasp/signup\""),
+        "{page}"
+    );
+    let server = Server::start().await;
+    let (status, page) = sign_up(&relay, &server.base).await;
+    assert_eq!(status, StatusCode::CREATED, "{page}");
+    let sent = server.registration();
+    let public = STANDARD
+        .decode(sent["publicKey"].as_str().unwrap())
+        .unwrap();
+    let fingerprint = STANDARD.encode(sha2::Sha256::digest(&public));
+    assert!(page.contains(&fingerprint), "{page}");
+    assert!(
+        page.contains("/admin/fasp/providers/42/registration/new"),
+        "{page}"
+    );
+    let list: Value = relay
+        .admin(reqwest::Method::GET, "/fasp/registrations", Some(TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["registrations"][0]["serverId"], sent["serverId"]);
+
+    // The same server again, a bad address, none at all: refused with the reason on the page.
+    let (status, page) = sign_up(&relay, &server.base).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("already registered"), "{page}");
+    let (status, page) = sign_up(&relay, "ftp://social.example").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("must be an http(s) URL"), "{page}");
+    let (status, _) = sign_up(&relay, " ").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A blocked domain is refused before the relay contacts it.
+    let blocked = Server::start().await;
+    let host = url::Url::parse(&blocked.base)
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/admin/blocks", relay.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "domain": host, "reason": "spam" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let (status, page) = sign_up(&relay, &blocked.base).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("blocked"), "{page}");
+    assert!(blocked.registration.lock().unwrap().is_none());
+}
+
+/// The sign-ups waiting for approval, from the admin API.
+async fn waiting(relay: &Relay) -> Value {
+    relay
+        .admin(reqwest::Method::GET, "/fasp/signups", Some(TOKEN))
+        .await
+        .json()
+        .await
+        .expect("sign-up list")
+}
+
+/// Approves the sign-up of `server` through the admin API.
+async fn approve(relay: &Relay, server: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/api/v1/admin/fasp/signups/approve", relay.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "server": server }))
+        .send()
+        .await
+        .expect("approve")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_approval_sign_ups_wait_until_an_admin_approves_or_rejects_them() {
+    let relay = Relay::start_with(&[
+        ("PLAZA_ADMIN_TOKEN", TOKEN),
+        ("PLAZA_SUBSCRIPTION_POLICY", "approval"),
+    ])
+    .await;
+    let server = Server::start().await;
+    let (status, page) = sign_up(&relay, &server.base).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{page}");
+    assert!(page.contains("waits for approval"), "{page}");
+    assert!(server.registration.lock().unwrap().is_none(), "not yet");
+    let pending = waiting(&relay).await;
+    assert_eq!(pending["signups"][0]["server"], server.base);
+    let out = relay.command(&["admin", "fasp", "pending", "--token", TOKEN]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&server.base));
+
+    // Approved: the relay registers with the server, and the sign-up leaves the list.
+    let approved = approve(&relay, &server.base).await;
+    assert_eq!(approved.status(), StatusCode::CREATED);
+    let approved: Value = approved.json().await.unwrap();
+    assert_eq!(approved["serverId"], server.registration()["serverId"]);
+    let pending = waiting(&relay).await;
+    assert_eq!(pending["signups"], json!([]));
+
+    // Rejected through the CLI: it leaves the list and the server is never contacted.
+    let other = Server::start().await;
+    let (status, _) = sign_up(&relay, &other.base).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let out = relay.command(&["admin", "fasp", "reject", &other.base, "--token", TOKEN]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pending = waiting(&relay).await;
+    assert_eq!(pending["signups"], json!([]));
+    assert!(other.registration.lock().unwrap().is_none());
+    let again = approve(&relay, &other.base).await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
