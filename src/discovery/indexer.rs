@@ -317,8 +317,9 @@ impl Indexer {
         if let Ok(mut last) = self.last_activity.lock() {
             last.insert(entry.origin.clone(), entry.received_ms / 1000);
         }
-        if activity.kind == "Announce" {
-            self.record_share(&activity, &entry.origin).await;
+        if let Some(post) = plan::shared_post(&activity, signer) {
+            self.record_share(post, &activity.actor, &entry.origin)
+                .await;
         }
         let step = plan::plan(&activity, signer, |a| self.subscribed(a));
         tracing::debug!(seq = entry.seq, kind = %activity.kind, ?step, "indexer plan");
@@ -353,18 +354,12 @@ impl Indexer {
         }
     }
 
-    /// Records an `Announce` as a share of its object for content trends (which count only posts the
+    /// Records an `Announce` by `actor` (signed by the actor's own instance: see
+    /// [`plan::shared_post`]) as a share of `object` for content trends (which count only posts the
     /// index holds, so the object need not be indexed yet).
-    async fn record_share(&self, announce: &Activity, origin: &str) {
-        let Some(object) = announce.object_id() else {
-            return;
-        };
-        let authority = authority_of(&announce.actor).unwrap_or_else(|| origin.to_string());
-        if let Err(e) = self
-            .store
-            .record_share(object, &announce.actor, &authority)
-            .await
-        {
+    async fn record_share(&self, object: &str, actor: &str, origin: &str) {
+        let authority = authority_of(actor).unwrap_or_else(|| origin.to_string());
+        if let Err(e) = self.store.record_share(object, actor, &authority).await {
             tracing::warn!(error = %e, "indexer: recording a share");
         }
     }

@@ -64,6 +64,15 @@ pub fn is_actor(object: &Value) -> bool {
     ACTOR_TYPES.iter().any(|t| has_type(object, t))
 }
 
+/// The post an `Announce` shares, for trends, when the announcer's own instance signed it (`signer`,
+/// as for [`plan`]): an `Announce` forwarded or signed elsewhere could name any actor, and one
+/// instance could fake the shares of accounts on many, which trends must not count.
+pub fn shared_post<'a>(activity: &'a Activity, signer: &str) -> Option<&'a str> {
+    (activity.kind == "Announce" && same_authority(signer, &activity.actor))
+        .then(|| activity.object_id())
+        .flatten()
+}
+
 /// Decides what an activity means for the index. `signer` is the actor whose key HTTP-signed the
 /// request (verified by the inbox); `subscribed` says whether an authority is a subscribed instance.
 pub fn plan(activity: &Activity, signer: &str, subscribed: impl Fn(&str) -> bool) -> Step {
@@ -206,6 +215,35 @@ mod tests {
             json!({ "id": format!("{}/activity", object["id"].as_str().unwrap_or("x")),
             "type": "Create", "actor": actor, "object": object, "to": [PUBLIC] }),
         )
+    }
+
+    #[test]
+    fn a_share_counts_only_when_the_announcers_own_instance_signed_it() {
+        let boost = |actor: &str, object: Value| {
+            activity(
+                json!({ "id": "https://b.example/users/bob/statuses/9/activity",
+                "type": "Announce", "actor": actor, "object": object, "to": [PUBLIC] }),
+            )
+        };
+        let post = "https://a.example/statuses/1";
+        let bob = "https://b.example/users/bob";
+        assert_eq!(
+            shared_post(&boost(bob, json!(post)), "https://b.example/actor"),
+            Some(post)
+        );
+        assert_eq!(
+            shared_post(&boost(bob, json!({ "id": post, "type": "Note" })), bob),
+            Some(post)
+        );
+        // Signed by another instance (forwarded, or forged in bob's name): not a share.
+        assert_eq!(
+            shared_post(&boost(bob, json!(post)), "https://c.example/actor"),
+            None
+        );
+        assert_eq!(
+            shared_post(&create(ALICE, note(post, ALICE, PUBLIC)), ALICE),
+            None
+        );
     }
 
     #[test]
