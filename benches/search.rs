@@ -19,6 +19,11 @@
 //! and p50/p99 of the relay's search page (`/search`: the query with facets, built and rendered), of
 //! the FASP `account_search` directory query (a few terms, as the endpoint builds it) and of
 //! `follow_recommendation` (for the authors of the newest posts).
+//!
+//! Trends: one post in seven links one of 997 news pages (chosen from the post number, so the rest of
+//! the corpus is unchanged); 400 of the newest posts get 0–12 boosts each from random authors (the
+//! share signals the relay's store would hand over), then p50/p99 of the trends calls (content,
+//! hashtags, links; windows of 4, 24 and 168 hours; no language, `en` or `de`; 20 results).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -274,6 +279,13 @@ impl Corpus {
             .map(|_| &self.tags[self.tag_zipf.sample(rng)])
             .collect();
         let mut html = format!("<p>{text}</p>");
+        if n.is_multiple_of(7) {
+            let page = n.wrapping_mul(2_654_435_761) % 997;
+            html.push_str(&format!(
+                " <a href=\"https://news{}.example/story/{page}\">news</a>",
+                page % 50
+            ));
+        }
         for tag in &tags {
             html.push_str(&format!(
                 " <a href=\"https://{host}/tags/{tag}\" class=\"mention hashtag\" rel=\"tag\">#<span>{tag}</span></a>"
@@ -578,6 +590,7 @@ fn queries(corpus: &Corpus, dir: &Path, queries: usize) {
     }
     search_page(corpus, &index, queries);
     fasp_calls(&index, queries);
+    trends(corpus, &index, queries);
     println!(
         "peak RSS of the process with the index open and queried: {} (at the end: {} anonymous, {} of mapped index files)",
         mib(status("VmHWM:")),
@@ -745,4 +758,79 @@ fn fasp_calls(index: &Index, queries: usize) {
         ms(percentile(&times, 0.99)),
         found[found.len() / 2],
     );
+}
+
+/// Boosts of some of the newest posts, then the latency of each trends call (see the module
+/// documentation).
+fn trends(corpus: &Corpus, index: &Index, queries: usize) {
+    use plaza_index::{ShareSignal, TimelineRequest, TrendRequest};
+
+    let mut rng = fastrand::Rng::with_seed(13);
+    let mut recent = Vec::new();
+    let mut cursor = None;
+    while recent.len() < 400 {
+        let page = index
+            .timeline(&TimelineRequest {
+                limit: 40,
+                cursor: cursor.take(),
+                ..TimelineRequest::default()
+            })
+            .expect("timeline");
+        recent.extend(page.hits.iter().map(|h| h.post.uri.clone()));
+        match page.next_cursor {
+            Some(next) if !page.hits.is_empty() => cursor = Some(next),
+            _ => break,
+        }
+    }
+    let mut shares = Vec::new();
+    for uri in &recent {
+        for _ in 0..rng.usize(..13) {
+            let (author, host) = &corpus.authors[rng.usize(..AUTHORS)];
+            shares.push(ShareSignal {
+                uri: uri.clone(),
+                account: author["id"].as_str().expect("id").to_owned(),
+                instance: host.clone(),
+            });
+        }
+    }
+    println!(
+        "trends: {} boosts of {} recent posts",
+        shares.len(),
+        recent.len()
+    );
+    println!(
+        "{:<12} {:>10} {:>10} {:>10}",
+        "trends", "p50", "p99", "items p50"
+    );
+    for name in ["content", "hashtags", "links"] {
+        let mut times = Vec::with_capacity(queries);
+        let mut items = Vec::with_capacity(queries);
+        for i in 0..queries + 10 {
+            let language = [None, Some("en"), Some("de")][(i / 3) % 3];
+            let request =
+                TrendRequest::new([4, 24, 168][i % 3], 20, language).expect("trend request");
+            let started = Instant::now();
+            let found = match name {
+                "content" => index.trending_posts(&request, &shares),
+                "hashtags" => index.trending_tags(&request),
+                _ => index.trending_links(&request),
+            }
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let elapsed = started.elapsed();
+            // The first ten warm the caches.
+            if i >= 10 {
+                times.push(elapsed);
+                items.push(found.len());
+            }
+        }
+        times.sort();
+        items.sort_unstable();
+        println!(
+            "{:<12} {:>10} {:>10} {:>10}",
+            name,
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.99)),
+            items.get(items.len() / 2).copied().unwrap_or(0),
+        );
+    }
 }
