@@ -282,19 +282,33 @@ fn first_ord(column: &Option<StrColumn>, doc: DocId) -> Option<u64> {
     column.as_ref()?.term_ords(doc).next()
 }
 
-/// The names of `ords` in `column`, hashed (names are only compared, across segments).
-fn hashed_names(column: &Option<StrColumn>, ords: HashSet<u64>) -> HashMap<u64, u64> {
-    let mut out = HashMap::with_capacity(ords.len());
-    let mut name = String::new();
-    if let Some(column) = column {
-        for ord in ords {
-            name.clear();
-            if column.ord_to_str(ord, &mut name).unwrap_or(false) {
-                out.insert(ord, hash(&name));
+/// The names of `ords` in `column`, in one sorted pass over its dictionary (a lookup per ordinal
+/// would decode a dictionary block each time).
+fn names(column: &Option<StrColumn>, ords: impl IntoIterator<Item = u64>) -> HashMap<u64, String> {
+    let mut sorted: Vec<u64> = ords.into_iter().collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = HashMap::with_capacity(sorted.len());
+    let Some(column) = column else {
+        return out;
+    };
+    let mut at = sorted.iter();
+    let _ = column
+        .dictionary()
+        .sorted_ords_to_term_cb(&sorted, |bytes| {
+            if let Some(ord) = at.next() {
+                out.insert(*ord, String::from_utf8_lossy(bytes).into_owned());
             }
-        }
-    }
+        });
     out
+}
+
+/// [`names`], hashed (authors and instances are only compared, across segments).
+fn hashed_names(column: &Option<StrColumn>, ords: HashSet<u64>) -> HashMap<u64, u64> {
+    names(column, ords)
+        .into_iter()
+        .map(|(ord, name)| (ord, hash(&name)))
+        .collect()
 }
 
 impl SegmentCollector for UsageSegment {
@@ -347,17 +361,12 @@ impl SegmentCollector for UsageSegment {
                 .filter_map(|o| names.get(&o).copied())
                 .collect()
         };
+        let terms = names(&self.terms, self.usage.keys().copied());
         let mut out = HashMap::with_capacity(self.usage.len());
-        let mut name = String::new();
         for (ord, usage) in self.usage {
-            name.clear();
-            let known = self
-                .terms
-                .as_ref()
-                .is_some_and(|t| t.ord_to_str(ord, &mut name).unwrap_or(false));
-            if !known {
+            let Some(name) = terms.get(&ord) else {
                 continue;
-            }
+            };
             let Usage {
                 accounts,
                 instances: on,
