@@ -133,6 +133,8 @@ pub struct Config {
     /// Topic actors (hashtags, languages) that may exist at most; each has its own key, so this caps
     /// the keys anyone can make the relay generate. 0 turns topics off.
     pub max_topics: u64,
+    /// Followers one topic may have at most (instances and people alike).
+    pub max_followers_per_topic: u64,
 }
 
 /// The first signature scheme tried on a receiving host (`outbound_signature`). Whatever the first knock,
@@ -206,6 +208,7 @@ impl Default for Config {
             fasp_share_dedup_secs: 600,
             fasp_share_retry_ms: 60_000,
             max_topics: 1_000,
+            max_followers_per_topic: 10_000,
         }
     }
 }

@@ -39,6 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/activities/{id}", get(published_activity))
         .route("/.well-known/webfinger", get(webfinger))
         .route("/topics/{kind}/{name}", get(topic))
+        .route("/topics/{kind}/{name}/followers", get(topic_followers))
         .route("/.well-known/nodeinfo", get(nodeinfo_links))
         .route("/nodeinfo/2.1", get(nodeinfo))
         .route("/healthz", get(healthz))
@@ -288,6 +289,15 @@ async fn topic(
             crate::web::topics::TopicAnswer::Actor(doc) => activity_json(doc.to_string()),
         },
     )
+}
+
+/// A topic's followers collection: the count only.
+async fn topic_followers(
+    State(state): Shared,
+    Path((kind, name)): Path<(String, String)>,
+) -> Result<Response> {
+    let doc = crate::web::topics::followers(&state, &kind, &name).await?;
+    Ok(activity_json(doc.to_string()))
 }
 
 async fn nodeinfo_links(State(state): Shared) -> axum::Json<Value> {

@@ -73,6 +73,16 @@ pub async fn topic(
     )))
 }
 
+/// `GET /topics/{kind}/{name}/followers`: how many follow a topic that exists (no key is made here).
+pub async fn followers(state: &AppState, kind: &str, name: &str) -> Result<serde_json::Value> {
+    let topic = parse(kind, name)?;
+    if state.config.max_topics == 0 || state.store.topic_key(&topic).await?.is_none() {
+        return Err(Error::NotFound(format!("{}/followers", topic.path())));
+    }
+    let count = state.store.topic_follower_count(&topic).await?;
+    Ok(actor::followers(&state.base, &topic, count))
+}
+
 /// The WebFinger answer for a topic handle on this relay (`acct:tag.coop@host`), or `None` when
 /// `resource` names no topic. Only names a topic the relay can serve (topics on, key made or room
 /// for one), so a handle that resolves also follows.

@@ -73,6 +73,19 @@ async fn a_tag_topic_resolves_by_handle_keeps_its_key_and_is_capped() {
         "the topic has its own key"
     );
 
+    // Its followers collection tells only how many; a topic never asked for has none.
+    let (status, followers) = fetch_actor(&client, &format!("{actor_url}/followers")).await;
+    assert_eq!(status, StatusCode::OK);
+    let followers = followers.expect("json");
+    assert_eq!(followers["totalItems"], 0);
+    assert!(followers.get("orderedItems").is_none());
+    let (status, _) = fetch_actor(
+        &client,
+        &format!("{}/topics/tag/unasked/followers", relay.base),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     // A browser gets the page with the three ways to follow.
     let page = client
         .get(&actor_url)
