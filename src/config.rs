@@ -130,6 +130,11 @@ pub struct Config {
     pub fasp_share_dedup_secs: u64,
     /// Pause before an announced URI whose fetch failed is tried again, in ms (doubled each time).
     pub fasp_share_retry_ms: u64,
+    /// Topic actors (hashtags, languages) that may exist at most; each has its own key, so this caps
+    /// the keys anyone can make the relay generate. 0 turns topics off.
+    pub max_topics: u64,
+    /// Followers one topic may have at most (instances and people alike).
+    pub max_followers_per_topic: u64,
 }
 
 /// The first signature scheme tried on a receiving host (`outbound_signature`). Whatever the first knock,
@@ -202,6 +207,9 @@ impl Default for Config {
             fasp_continuation_interval_ms: 10_000,
             fasp_share_dedup_secs: 600,
             fasp_share_retry_ms: 60_000,
+            // Off until topics can be followed and carry posts (issue 16): see docs/api.md.
+            max_topics: 0,
+            max_followers_per_topic: 10_000,
         }
     }
 }

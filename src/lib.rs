@@ -41,6 +41,8 @@
 //! - [`prometheus`]: the `/metrics` text format shared by the web layer and the indexer.
 //! - [`fasp`]: Plaza as a FASP discovery provider (registration with fediverse servers, signed
 //!   provider endpoints under `/fasp`, account search).
+//! - [`topics`]: topic feeds — hashtag and language actors people and instances follow instead of
+//!   the firehose.
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
 //!   [`store::tail`], its in-memory recent end.
 pub mod ap;
@@ -59,6 +61,7 @@ pub mod state;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod test_fixtures;
+pub mod topics;
 pub mod web;
 
 pub use error::{Error, Result};

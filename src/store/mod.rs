@@ -32,6 +32,7 @@ pub mod schemes;
 pub mod shares;
 pub mod subscribers;
 pub mod tail;
+pub mod topics;
 pub mod writer;
 
 use std::collections::HashMap;

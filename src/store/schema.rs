@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use crate::Result;
-use crate::store::{activity, fasp, fasp_shares, moderation, published, schemes, shares};
+use crate::store::{activity, fasp, fasp_shares, moderation, published, schemes, shares, topics};
 
 /// Creates what is missing of the tables of the store and of its parts, and migrates older databases.
 pub(super) fn create(conn: &Connection) -> Result<()> {
@@ -19,6 +19,7 @@ pub(super) fn create(conn: &Connection) -> Result<()> {
     conn.execute_batch(fasp::SCHEMA)?;
     conn.execute_batch(fasp_shares::SCHEMA)?;
     conn.execute_batch(shares::SCHEMA)?;
+    conn.execute_batch(topics::SCHEMA)?;
     moderation::migrate(conn)
 }
 

@@ -326,6 +326,7 @@ mod tests {
     fn paths_draw_from_their_budget() {
         let get = |path| Budget::of(&Method::GET, path);
         assert_eq!(get("/actor"), Budget::Reads);
+        assert_eq!(get("/topics/tag/coop"), Budget::Reads);
         assert_eq!(
             Budget::of(&Method::HEAD, "/.well-known/webfinger"),
             Budget::Reads

@@ -20,5 +20,6 @@ pub mod routes;
 pub mod sanitize;
 pub mod search;
 pub mod server;
+pub mod topics;
 pub mod trends;
 pub mod views;

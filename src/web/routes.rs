@@ -38,6 +38,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/outbox", get(outbox))
         .route("/activities/{id}", get(published_activity))
         .route("/.well-known/webfinger", get(webfinger))
+        .route("/topics/{kind}/{name}", get(topic))
+        .route("/topics/{kind}/{name}/followers", get(topic_followers))
         .route("/.well-known/nodeinfo", get(nodeinfo_links))
         .route("/nodeinfo/2.1", get(nodeinfo))
         .route("/healthz", get(healthz))
@@ -258,10 +260,13 @@ async fn webfinger(State(state): Shared, Query(q): Query<WebfingerQuery>) -> Res
         .resource
         .ok_or_else(|| Error::BadRequest("missing resource parameter".into()))?;
     let acct = format!("acct:relay@{}", state.host);
-    if !resource.eq_ignore_ascii_case(&acct) && resource != state.relay_actor_id {
+    let body = if resource.eq_ignore_ascii_case(&acct) || resource == state.relay_actor_id {
+        outgoing::webfinger(&state.base, &state.host)
+    } else if let Some(topic) = crate::web::topics::webfinger(&state, &resource).await? {
+        topic
+    } else {
         return Err(Error::NotFound(resource));
-    }
-    let body = outgoing::webfinger(&state.base, &state.host);
+    };
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -270,6 +275,29 @@ async fn webfinger(State(state): Shared, Query(q): Query<WebfingerQuery>) -> Res
         body.to_string(),
     )
         .into_response())
+}
+
+/// A topic actor, or its page for a browser.
+async fn topic(
+    State(state): Shared,
+    Path((kind, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    Ok(
+        match crate::web::topics::topic(&state, &kind, &name, &headers).await? {
+            crate::web::topics::TopicAnswer::Page(page) => page,
+            crate::web::topics::TopicAnswer::Actor(doc) => activity_json(doc.to_string()),
+        },
+    )
+}
+
+/// A topic's followers collection: the count only.
+async fn topic_followers(
+    State(state): Shared,
+    Path((kind, name)): Path<(String, String)>,
+) -> Result<Response> {
+    let doc = crate::web::topics::followers(&state, &kind, &name).await?;
+    Ok(activity_json(doc.to_string()))
 }
 
 async fn nodeinfo_links(State(state): Shared) -> axum::Json<Value> {

@@ -18,4 +18,5 @@ mod relay;
 mod search_api;
 mod subscriptions;
 mod support;
+mod topics;
 mod trends;

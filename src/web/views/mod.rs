@@ -17,6 +17,7 @@ pub mod instances;
 pub mod search;
 pub mod shared;
 pub mod tag;
+pub mod topic;
 pub mod trending;
 
 pub use about::*;
@@ -26,6 +27,7 @@ pub use instances::*;
 pub use search::*;
 pub use shared::*;
 pub use tag::*;
+pub use topic::*;
 pub use trending::*;
 
 #[cfg(test)]

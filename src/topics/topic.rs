@@ -1,0 +1,189 @@
+//! What a topic is and how it is written: its kind, its canonical name (a hashtag case-folded exactly as
+//! the index folds it, a language as its BCP 47 primary tag), its path under `/topics/` and its
+//! WebFinger handle (`tag.coop@relay-host`).
+
+use std::fmt;
+
+/// The kinds of topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TopicKind {
+    /// Posts carrying a hashtag.
+    Tag,
+    /// Posts written in a language.
+    Language,
+}
+
+impl TopicKind {
+    /// The path segment and handle prefix: `tag`, `language`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopicKind::Tag => "tag",
+            TopicKind::Language => "language",
+        }
+    }
+
+    /// The kind written as in paths and handles.
+    pub fn parse(kind: &str) -> Option<TopicKind> {
+        match kind {
+            "tag" => Some(TopicKind::Tag),
+            "language" => Some(TopicKind::Language),
+            _ => None,
+        }
+    }
+}
+
+/// Longest topic name accepted: names become part of URLs, handles and store keys.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// A topic: a kind and a canonical name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Topic {
+    kind: TopicKind,
+    name: String,
+}
+
+impl Topic {
+    /// The hashtag topic for `raw` (`#Coop`, `coop`), folded as the index folds tags so a topic
+    /// matches exactly the posts the index files under that tag; `None` for a name the index would
+    /// not treat as a tag.
+    pub fn tag(raw: &str) -> Option<Topic> {
+        let name = plaza_index::document::normalize_tag(raw)?;
+        (name.chars().count() <= MAX_NAME_CHARS).then_some(Topic {
+            kind: TopicKind::Tag,
+            name,
+        })
+    }
+
+    /// The language topic for a BCP 47 tag (`pt-BR`, `EN`, `spa`): its primary language, as the
+    /// index normalises a post's language.
+    pub fn language(raw: &str) -> Option<Topic> {
+        Some(Topic {
+            kind: TopicKind::Language,
+            name: plaza_index::language::normalize(raw)?,
+        })
+    }
+
+    /// The topic of `kind` named `raw`, canonicalised.
+    pub fn new(kind: TopicKind, raw: &str) -> Option<Topic> {
+        match kind {
+            TopicKind::Tag => Topic::tag(raw),
+            TopicKind::Language => Topic::language(raw),
+        }
+    }
+
+    /// The topic a handle's user part names: `tag.coop`, `language.es` (the `acct:` prefix and the
+    /// `@host` are the caller's to strip). Lenient in case and leading `#`.
+    pub fn from_user(user: &str) -> Option<Topic> {
+        let (kind, name) = user.split_once('.')?;
+        Topic::new(TopicKind::parse(&kind.to_ascii_lowercase())?, name)
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> TopicKind {
+        self.kind
+    }
+
+    /// The canonical name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The user part of the WebFinger handle, `tag.coop`.
+    pub fn user(&self) -> String {
+        format!("{}.{}", self.kind.as_str(), self.name)
+    }
+
+    /// The path of the topic actor, `/topics/tag/coop` (names are alphanumeric or `_`, or ASCII
+    /// letters for languages, so they need no escaping).
+    pub fn path(&self) -> String {
+        format!("/topics/{}/{}", self.kind.as_str(), self.name)
+    }
+
+    /// How it is written for people: `#coop`, `language: es`.
+    pub fn label(&self) -> String {
+        match self.kind {
+            TopicKind::Tag => format!("#{}", self.name),
+            TopicKind::Language => format!("language: {}", self.name),
+        }
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.user())
+    }
+}
+
+/// The topic a WebFinger `resource` names on this relay: `acct:tag.coop@host` (host compared
+/// case-insensitively), or `None` when it names something else.
+pub fn from_resource(resource: &str, host: &str) -> Option<Topic> {
+    let acct = resource.strip_prefix("acct:").unwrap_or(resource);
+    let (user, at) = acct.rsplit_once('@')?;
+    if !at.eq_ignore_ascii_case(host) {
+        return None;
+    }
+    Topic::from_user(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_fold_like_the_index() {
+        let topic = Topic::tag("#CoOp").expect("tag");
+        assert_eq!(topic.name(), "coop");
+        assert_eq!(topic.path(), "/topics/tag/coop");
+        assert_eq!(topic.user(), "tag.coop");
+        assert_eq!(topic.label(), "#coop");
+        assert_eq!(Topic::tag("Ünïcode_1").expect("tag").name(), "ünïcode_1");
+        for bad in ["", "#", "co op", "co-op", "a/b", "..", "x.y"] {
+            assert_eq!(Topic::tag(bad), None, "{bad:?}");
+        }
+        assert_eq!(Topic::tag(&"a".repeat(MAX_NAME_CHARS + 1)), None);
+        assert!(Topic::tag(&"a".repeat(MAX_NAME_CHARS)).is_some());
+    }
+
+    #[test]
+    fn languages_are_primary_tags() {
+        assert_eq!(Topic::language("pt-BR").expect("pt").name(), "pt");
+        assert_eq!(Topic::language("EN").expect("en").name(), "en");
+        assert_eq!(Topic::language("spa").expect("es").name(), "es");
+        assert_eq!(
+            Topic::language("es").expect("es").path(),
+            "/topics/language/es"
+        );
+        for bad in ["", "und", "e1", "english", "x y"] {
+            assert_eq!(Topic::language(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn handles_parse_both_ways() {
+        let coop = Topic::tag("coop").expect("tag");
+        assert_eq!(Topic::from_user("tag.coop"), Some(coop.clone()));
+        assert_eq!(Topic::from_user("TAG.CoOp"), Some(coop.clone()));
+        assert_eq!(Topic::from_user(&coop.user()), Some(coop.clone()));
+        assert_eq!(
+            from_resource("acct:tag.coop@Relay.Example", "relay.example"),
+            Some(coop.clone())
+        );
+        assert_eq!(
+            from_resource("tag.coop@relay.example", "relay.example"),
+            Some(coop)
+        );
+        assert_eq!(
+            from_resource("acct:language.pt-BR@relay.example", "relay.example"),
+            Topic::language("pt")
+        );
+        for bad in [
+            "acct:tag.coop@other.example",
+            "acct:relay@relay.example",
+            "acct:tag.@relay.example",
+            "acct:search.coop@relay.example",
+            "acct:tag.coop",
+        ] {
+            assert_eq!(from_resource(bad, "relay.example"), None, "{bad:?}");
+        }
+    }
+}
