@@ -14,8 +14,9 @@
 //!   of FASP servers — given by the caller as [`ShareSignal`]s) or replied to them in the window,
 //!   lowered as the post ages.
 //! - **Nobody trends alone**: an item needs [`MIN_ACCOUNTS`] distinct accounts on at least
-//!   [`MIN_INSTANCES`] distinct instances in the window, so one account — or one instance full of
-//!   accounts — cannot make a trend.
+//!   [`MIN_INSTANCES`] distinct instances in the window, and one instance counts for at most as many
+//!   accounts as all the other instances together ([`spread`]), so one account — or one instance full
+//!   of accounts, with a friend elsewhere — cannot make a trend.
 //! - `rank` is the score relative to the top item, 1 to 100.
 
 use std::collections::{HashMap, HashSet};
@@ -147,8 +148,8 @@ fn hash(s: &str) -> u64 {
 /// How much one term was used: in the window, and per day of the baseline before it.
 #[derive(Debug, Default, Clone)]
 struct Usage {
-    accounts: HashSet<u64>,
-    instances: HashSet<u64>,
+    /// (instance, account) of every use in the window.
+    pairs: HashSet<(u64, u64)>,
     uses: u64,
     /// Distinct accounts per baseline day (0 = the day before the window).
     baseline: [HashSet<u64>; BASELINE_DAYS as usize],
@@ -158,8 +159,7 @@ struct Usage {
 
 impl Usage {
     fn merge(&mut self, other: Usage) {
-        self.accounts.extend(other.accounts);
-        self.instances.extend(other.instances);
+        self.pairs.extend(other.pairs);
         self.uses += other.uses;
         for (mine, theirs) in self.baseline.iter_mut().zip(other.baseline) {
             mine.extend(theirs);
@@ -186,6 +186,34 @@ fn keep_newest(newest: &mut Vec<(i64, u64, DocAddress)>, post: (i64, u64, DocAdd
     }
     newest.sort_by_key(|n| std::cmp::Reverse(n.0));
     newest.truncate(EXAMPLES);
+}
+
+/// Who took part in an item: distinct accounts, distinct instances, and the accounts that count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spread {
+    /// Distinct accounts.
+    pub accounts: usize,
+    /// Distinct instances.
+    pub instances: usize,
+    /// The accounts that count: one instance counts for at most as many accounts as all the other
+    /// instances together, so an instance full of accounts cannot make a trend alone.
+    pub counted: usize,
+}
+
+/// The [`Spread`] of (instance, account) pairs.
+pub fn spread(pairs: &HashSet<(u64, u64)>) -> Spread {
+    let mut per_instance: HashMap<u64, usize> = HashMap::new();
+    for (instance, _) in pairs {
+        *per_instance.entry(*instance).or_default() += 1;
+    }
+    let accounts = pairs.len();
+    let largest = per_instance.values().copied().max().unwrap_or(0);
+    let others = accounts - largest;
+    Spread {
+        accounts,
+        instances: per_instance.len(),
+        counted: others + largest.min(others),
+    }
 }
 
 /// How far above its baseline a hashtag or link is: `None` below the thresholds (too few accounts or
@@ -332,8 +360,7 @@ impl SegmentCollector for UsageSegment {
         for ord in terms.term_ords(doc) {
             let usage = self.usage.entry(ord).or_default();
             if published >= self.window_start {
-                usage.accounts.insert(author);
-                usage.instances.insert(instance);
+                usage.pairs.insert((instance, author));
                 usage.uses += 1;
                 keep_newest(&mut usage.newest, (published, author, address));
             } else {
@@ -350,9 +377,9 @@ impl SegmentCollector for UsageSegment {
         let mut author_ords = HashSet::new();
         let mut instance_ords = HashSet::new();
         for usage in self.usage.values() {
-            author_ords.extend(usage.accounts.iter().copied());
+            author_ords.extend(usage.pairs.iter().map(|p| p.1));
             author_ords.extend(usage.baseline.iter().flatten().copied());
-            instance_ords.extend(usage.instances.iter().copied());
+            instance_ords.extend(usage.pairs.iter().map(|p| p.0));
         }
         let authors = hashed_names(&self.authors, author_ords);
         let instances = hashed_names(&self.instances, instance_ords);
@@ -368,8 +395,7 @@ impl SegmentCollector for UsageSegment {
                 continue;
             };
             let Usage {
-                accounts,
-                instances: on,
+                pairs,
                 uses,
                 baseline,
                 newest,
@@ -377,8 +403,10 @@ impl SegmentCollector for UsageSegment {
             out.insert(
                 name.clone(),
                 Usage {
-                    accounts: rename(accounts, &authors),
-                    instances: rename(on, &instances),
+                    pairs: pairs
+                        .into_iter()
+                        .filter_map(|(i, a)| Some((*instances.get(&i)?, *authors.get(&a)?)))
+                        .collect(),
                     uses,
                     baseline: baseline.map(|day| rename(day, &authors)),
                     newest: newest
@@ -418,26 +446,27 @@ impl Index {
             ..request.clone()
         };
         let window = self.usage("reply_to", &any_language, request.window_start())?;
-        let mut attention_of: HashMap<String, (HashSet<u64>, HashSet<u64>, u64)> = window
+        let mut attention_of: HashMap<String, (HashSet<(u64, u64)>, u64)> = window
             .into_iter()
-            .map(|(uri, u)| (uri, (u.accounts, u.instances, u.uses)))
+            .map(|(uri, u)| (uri, (u.pairs, u.uses)))
             .collect();
         for share in shares {
             let entry = attention_of.entry(share.uri.clone()).or_default();
-            entry.0.insert(hash(&share.account));
-            entry.1.insert(hash(&share.instance));
-            entry.2 += 1;
+            entry
+                .0
+                .insert((hash(&share.instance), hash(&share.account)));
+            entry.1 += 1;
         }
-        let mut candidates: Vec<(String, usize, usize, u64)> = attention_of
+        let mut candidates: Vec<(String, Spread, u64)> = attention_of
             .into_iter()
-            .filter(|(_, (a, i, _))| a.len() >= MIN_ACCOUNTS && i.len() >= MIN_INSTANCES)
-            .map(|(uri, (a, i, n))| (uri, a.len(), i.len(), n))
+            .map(|(uri, (pairs, n))| (uri, spread(&pairs), n))
+            .filter(|(_, s, _)| s.counted >= MIN_ACCOUNTS && s.instances >= MIN_INSTANCES)
             .collect();
         // The most talked-about first: the index is asked for a bounded number of them.
-        candidates.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        candidates.sort_by(|a, b| b.1.counted.cmp(&a.1.counted).then(a.0.cmp(&b.0)));
         candidates.truncate(request.max_count.saturating_mul(4).max(40));
         let mut scored = Vec::new();
-        for (uri, accounts, instances, uses) in candidates {
+        for (uri, who, uses) in candidates {
             let Some(hit) = self.post(&uri)? else {
                 continue;
             };
@@ -452,13 +481,13 @@ impl Index {
             )
             .unwrap_or(request.now);
             let age = (request.now - published).as_seconds_f64() / 3600.0;
-            if let Some(score) = attention(accounts, instances, age) {
+            if let Some(score) = attention(who.counted, who.instances, age) {
                 scored.push(Trend {
                     name: uri,
                     rank: 0,
                     score,
-                    accounts,
-                    instances,
+                    accounts: who.accounts,
+                    instances: who.instances,
                     uses,
                     examples: Vec::new(),
                 });
@@ -473,18 +502,15 @@ impl Index {
         let mut scored: Vec<(Trend, Vec<DocAddress>)> = usage
             .into_iter()
             .filter_map(|(term, u)| {
-                let score = surge(
-                    u.accounts.len(),
-                    u.instances.len(),
-                    u.expected(request.within_hours),
-                )?;
+                let who = spread(&u.pairs);
+                let score = surge(who.counted, who.instances, u.expected(request.within_hours))?;
                 Some((
                     Trend {
                         name: term,
                         rank: 0,
                         score,
-                        accounts: u.accounts.len(),
-                        instances: u.instances.len(),
+                        accounts: who.accounts,
+                        instances: who.instances,
                         uses: u.uses,
                         examples: Vec::new(),
                     },
@@ -593,6 +619,23 @@ mod tests {
         // Twenty a day, eighty today: a surge.
         assert!(surge(80, 5, 20.0).unwrap() > 10.0);
         assert!(surge(80, 5, 0.0).unwrap() > surge(80, 5, 20.0).unwrap());
+    }
+
+    #[test]
+    fn one_instance_counts_for_no_more_than_all_the_others() {
+        let pairs = |v: &[(u64, u64)]| v.iter().copied().collect::<HashSet<_>>();
+        // Ten accounts on one instance and one elsewhere: two count.
+        let mut crowd: Vec<(u64, u64)> = (0..10).map(|a| (1, a)).collect();
+        crowd.push((2, 100));
+        let s = spread(&pairs(&crowd));
+        assert_eq!((s.accounts, s.instances, s.counted), (11, 2, 2));
+        assert_eq!(surge(s.counted, s.instances, 0.0), None);
+        // Three instances, one account each: all count.
+        let s = spread(&pairs(&[(1, 1), (2, 2), (3, 3)]));
+        assert_eq!((s.accounts, s.instances, s.counted), (3, 3, 3));
+        // Two and two: all four count.
+        assert_eq!(spread(&pairs(&[(1, 1), (1, 2), (2, 3), (2, 4)])).counted, 4);
+        assert_eq!(spread(&HashSet::new()).counted, 0);
     }
 
     #[test]

@@ -100,7 +100,16 @@ fn a_tag_many_people_start_using_trends_and_one_account_or_one_instance_cannot()
             "<p>buy now</p>",
         );
     }
-    // #oneinstance: six accounts, all on one instance.
+    // #oneinstance: six accounts on one instance, and a friend on another.
+    post(
+        &index,
+        "f.example",
+        "friend",
+        300,
+        1,
+        &["oneinstance"],
+        "<p>us too</p>",
+    );
     for n in 0..6 {
         post(
             &index,
