@@ -89,13 +89,24 @@ fn parse_options() -> Options {
             "--steady-secs" => o.steady_secs = number("--steady-secs") as u64,
             "--no-faults" => o.faults = false,
             "--fasp" => o.fasp = true,
+            "--quick" => {
+                // The regression guard: a small run of every phase, under two minutes.
+                o.subscribers = 50;
+                o.posts = 100;
+                o.bursts = 1;
+                o.inbound = 3_000;
+                o.steady_secs = 3;
+                o.faults = false;
+            }
             "--perf" => o.perf = Some(args.next().expect("--perf needs a file name")),
             "--bench" => {}
             "--help" | "-h" => {
                 println!(
                     "cargo bench --bench load -- [--subscribers N (200)] [--posts N per burst (200)] \
                      [--bursts N (3)] \
-                     [--inbound N (20000)] [--steady-secs S (8)] [--no-faults] [--perf FILE] [--fasp]\n\n\
+                     [--inbound N (20000)] [--steady-secs S (8)] [--no-faults] [--perf FILE] [--fasp] [--quick]\n\n\
+                     --quick  the regression guard: 50 subscribers, one burst of 100 posts, 3000 inbound, \
+                     3 s steady, no faults (options after it override)\n\
                      --fasp  only the FASP data_sharing phase: announcements accepted/s from one server \
                      (--inbound N announcements, 2000 is plenty) and fetch→searchable p50/p99 (--posts N samples)\n\
                      --perf FILE  record a system-wide perf profile (cpu-clock, call graphs) of the \
@@ -1212,5 +1223,15 @@ fn main() {
             println!();
             println!("healthy p99 with faults / all healthy: {:.2}x", f.p99_ms / healthy.p99_ms);
         }
+        println!();
+        println!(
+            "summary: inbound {:.2}x the signing bound, fan-out {:.0}% of it, POST→delivery p99 {:.1} ms, \
+             {} missing, {} duplicates",
+            in_rate / bound,
+            100.0 * healthy.median.share(),
+            healthy.p99_ms,
+            healthy.missing + faulty.as_ref().map_or(0, |f| f.missing),
+            healthy.duplicates + faulty.as_ref().map_or(0, |f| f.duplicates),
+        );
     });
 }

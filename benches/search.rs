@@ -549,6 +549,7 @@ fn queries(corpus: &Corpus, dir: &Path, queries: usize) {
         "{:<12} {:>10} {:>10} {:>12} {:>12} {:>10}",
         "query", "p50", "p99", "p50 facets", "p99 facets", "hits p50"
     );
+    let (mut worst, mut worst_faceted) = (Duration::ZERO, Duration::ZERO);
     for (name, make) in classes(corpus) {
         let mut plain = Vec::with_capacity(queries);
         let mut faceted = Vec::with_capacity(queries);
@@ -578,6 +579,8 @@ fn queries(corpus: &Corpus, dir: &Path, queries: usize) {
         plain.sort();
         faceted.sort();
         hits.sort_unstable();
+        worst = worst.max(percentile(&plain, 0.99));
+        worst_faceted = worst_faceted.max(percentile(&faceted, 0.99));
         println!(
             "{:<12} {:>10} {:>10} {:>12} {:>12} {:>10}",
             name,
@@ -588,9 +591,21 @@ fn queries(corpus: &Corpus, dir: &Path, queries: usize) {
             hits[hits.len() / 2],
         );
     }
-    search_page(corpus, &index, queries);
-    fasp_calls(&index, queries);
-    trends(corpus, &index, queries);
+    let page = search_page(corpus, &index, queries);
+    let (account_search, recommend) = fasp_calls(&index, queries);
+    let trends = trends(corpus, &index, queries);
+    // One line to compare runs by (the regression guard of docs/performance.md).
+    println!(
+        "summary: {} posts; worst query p99 {} ({} with facets), search page p99 {}, trends p99 {}, \
+         account_search p99 {}, follow_recommendation p99 {}",
+        counts.posts,
+        ms(worst),
+        ms(worst_faceted),
+        ms(page),
+        ms(trends),
+        ms(account_search),
+        ms(recommend)
+    );
     println!(
         "peak RSS of the process with the index open and queried: {} (at the end: {} anonymous, {} of mapped index files)",
         mib(status("VmHWM:")),
@@ -637,7 +652,8 @@ fn mapped_by_kind(dir: &Path) -> String {
 /// (relevance, the page's 20 results), the page built from the results (snippets sanitised, avatar
 /// links signed, facet and page links) and its template rendered to HTML. Queries cycle through the
 /// classes above.
-fn search_page(corpus: &Corpus, index: &Index, queries: usize) {
+/// Times the search page; its p99.
+fn search_page(corpus: &Corpus, index: &Index, queries: usize) -> Duration {
     use askama::Template as _;
     use plaza::federation::net::{AddressPolicy, Http, HttpSettings};
     use plaza::web::media_proxy::MediaProxy;
@@ -693,6 +709,7 @@ fn search_page(corpus: &Corpus, index: &Index, queries: usize) {
         times.len(),
         bytes.get(bytes.len() / 2).copied().unwrap_or(0) / 1024,
     );
+    percentile(&times, 0.99)
 }
 
 /// `queries` calls of `call` (after ten that warm the caches), sorted by duration.
@@ -712,10 +729,12 @@ fn timed(queries: usize, mut call: impl FnMut(usize)) -> Vec<Duration> {
 /// The FASP discovery calls as the provider endpoints run them on the index: `account_search`'s
 /// directory query (built by the endpoint's own parameter reading) for a few terms, and
 /// `follow_recommendation` for authors of the newest posts.
-fn fasp_calls(index: &Index, queries: usize) {
+/// Returns the worst account_search p99 and the follow_recommendation p99.
+fn fasp_calls(index: &Index, queries: usize) -> (Duration, Duration) {
     use plaza::fasp::account_search;
     use plaza_index::{RecommendRequest, TimelineRequest};
 
+    let mut worst = Duration::ZERO;
     for term in ["co-op", "member account", "user", "user 42"] {
         let request = account_search::request(&account_search::Params {
             term: Some(term.into()),
@@ -731,6 +750,7 @@ fn fasp_calls(index: &Index, queries: usize) {
             ms(percentile(&times, 0.5)),
             ms(percentile(&times, 0.99)),
         );
+        worst = worst.max(percentile(&times, 0.99));
     }
     // Accounts with indexed posts (the newest posts' authors), as a server's active users would be.
     let authors: Vec<String> = index
@@ -758,11 +778,12 @@ fn fasp_calls(index: &Index, queries: usize) {
         ms(percentile(&times, 0.99)),
         found[found.len() / 2],
     );
+    (worst, percentile(&times, 0.99))
 }
 
 /// Boosts of some of the newest posts, then the latency of each trends call (see the module
 /// documentation).
-fn trends(corpus: &Corpus, index: &Index, queries: usize) {
+fn trends(corpus: &Corpus, index: &Index, queries: usize) -> Duration {
     use plaza_index::{ShareSignal, TimelineRequest, TrendRequest};
 
     let mut rng = fastrand::Rng::with_seed(13);
@@ -802,6 +823,7 @@ fn trends(corpus: &Corpus, index: &Index, queries: usize) {
         "{:<12} {:>10} {:>10} {:>10}",
         "trends", "p50", "p99", "items p50"
     );
+    let mut worst = Duration::ZERO;
     for name in ["content", "hashtags", "links"] {
         let mut times = Vec::with_capacity(queries);
         let mut items = Vec::with_capacity(queries);
@@ -825,6 +847,7 @@ fn trends(corpus: &Corpus, index: &Index, queries: usize) {
         }
         times.sort();
         items.sort_unstable();
+        worst = worst.max(percentile(&times, 0.99));
         println!(
             "{:<12} {:>10} {:>10} {:>10}",
             name,
@@ -833,4 +856,5 @@ fn trends(corpus: &Corpus, index: &Index, queries: usize) {
             items.get(items.len() / 2).copied().unwrap_or(0),
         );
     }
+    worst
 }
