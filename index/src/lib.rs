@@ -25,7 +25,8 @@
 //! [`index`](Index) (open, writer, commits), `ingest` (adds and removals), [`query`] (the language) and
 //! `compile` (to tantivy), `search`, `tags`, `overview` (counts, instances), `accounts` (by id, by
 //! handle), `activity` (the directory by latest post), `threads` (ancestors), `budget` (time limit),
-//! [`reindex`](reindex()), [`results`], `ids` (account ids), `recommend` (follow recommendations).
+//! [`reindex`](reindex()), [`results`], `ids` (account ids), `recommend` (follow recommendations),
+//! [`topic_match`] (which topics a post belongs to, on ingest).
 
 mod accounts;
 mod activity;
@@ -55,6 +56,7 @@ mod tags;
 #[cfg(test)]
 mod test_support;
 mod threads;
+pub mod topic_match;
 pub mod trends;
 
 pub use consent::Verdict;

@@ -82,16 +82,8 @@ fn corpus() -> Index {
         ),
     ];
     for (author, n, html, published, extra) in posts {
-        let mut object = note(author, n, html, published);
-        if let serde_json::Value::Object(more) = extra {
-            for (k, v) in more {
-                object[k] = v;
-            }
-        }
-        let host = author["id"]
-            .as_str()
-            .and_then(|i| i.split('/').nth(2))
-            .expect("host");
+        let object = note_with(author, n, html, published, extra);
+        let host = host(author);
         let verdict = index.add_post(&object, author, host).expect("add");
         assert!(verdict.allowed(), "post {n}: {verdict:?}");
     }

@@ -64,6 +64,25 @@ pub fn note(author: &Value, n: u32, html: &str, published: &str) -> Value {
     })
 }
 
+/// [`note`] with the fields of the object `extra` set on it (any other `extra` sets nothing).
+pub fn note_with(author: &Value, n: u32, html: &str, published: &str, extra: Value) -> Value {
+    let mut object = note(author, n, html, published);
+    if let Value::Object(more) = extra {
+        for (k, v) in more {
+            object[k] = v;
+        }
+    }
+    object
+}
+
+/// The host of an actor's id, the instance its posts arrive from.
+pub fn host(author: &Value) -> &str {
+    author["id"]
+        .as_str()
+        .and_then(|id| id.split('/').nth(2))
+        .expect("author host")
+}
+
 /// Object ids of the hits of a post search.
 pub fn ids(index: &Index, q: &str) -> Vec<String> {
     let page = index
@@ -87,11 +106,11 @@ pub fn numbers(index: &Index, q: &str) -> Vec<u32> {
 /// Adds note number `n` by `author` with `html` content, published 2024-01-01, from the author's host;
 /// fails the test unless the index accepts it.
 pub fn add_note(index: &Index, author: &Value, n: u32, html: &str) {
-    let host = author["id"]
-        .as_str()
-        .and_then(|id| id.split('/').nth(2))
-        .expect("author host");
     index
-        .add_post(&note(author, n, html, "2024-01-01T00:00:00Z"), author, host)
+        .add_post(
+            &note(author, n, html, "2024-01-01T00:00:00Z"),
+            author,
+            host(author),
+        )
         .expect("add");
 }
