@@ -8,9 +8,31 @@
 //! post and only when a search gets as far as asking for a word.
 //!
 //! A curated search matches a post exactly when searching the index with that query would find the post
-//! ([`crate::compile`] over the fields [`crate::ingest`] writes): the same words in the same forms
+//! (`compile` over the fields `ingest` writes): the same words in the same forms
 //! ([`analysis::query_forms`] against [`analysis::tokens`] of the post's searchable text), phrases at
 //! consecutive positions, and the operators read from the same values the index stores.
+//!
+//! ```
+//! use plaza_index::document::Post;
+//! use plaza_index::query::{QueryLimits, parse};
+//! use plaza_index::topic_match::{Matcher, Rule};
+//! use serde_json::json;
+//!
+//! let curated = parse("type:organization #coop OR #cooperative", &QueryLimits::default())?;
+//! let matcher = Matcher::new([
+//!     (1, Rule::Tag("coop".into())),
+//!     (2, Rule::Language("es".into())),
+//!     (3, Rule::Query(curated)),
+//! ]);
+//! let author = json!({"id": "https://coop.example/users/guild", "type": "Organization",
+//!                     "preferredUsername": "guild"});
+//! let note = json!({"id": "https://coop.example/users/guild/statuses/1", "type": "Note",
+//!                   "attributedTo": "https://coop.example/users/guild",
+//!                   "content": "<p>Our #Coop bakery opens</p>"});
+//! let post = Post::from_json(&note, &author, "coop.example")?;
+//! assert_eq!(matcher.matches(&post), [1, 3]);
+//! # Ok::<(), plaza_index::Error>(())
+//! ```
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
