@@ -135,6 +135,12 @@ pub struct Config {
     pub max_topics: u64,
     /// Followers one topic may have at most (instances and people alike).
     pub max_followers_per_topic: u64,
+    /// Topic follows (all topics together) the actors of one instance may have at most.
+    pub max_topic_follows_per_instance: u64,
+    /// The kinds of topic offered: `tag`, `language`, `instance`, `search`.
+    pub topic_kinds: Vec<String>,
+    /// Hashtags that are never topics (followed, served or carried).
+    pub topic_blocked_tags: Vec<String>,
 }
 
 /// The first signature scheme tried on a receiving host (`outbound_signature`). Whatever the first knock,
@@ -207,9 +213,14 @@ impl Default for Config {
             fasp_continuation_interval_ms: 10_000,
             fasp_share_dedup_secs: 600,
             fasp_share_retry_ms: 60_000,
-            // Off until topics can be followed and carry posts (issue 16): see docs/api.md.
-            max_topics: 0,
+            max_topics: 1_000,
             max_followers_per_topic: 10_000,
+            max_topic_follows_per_instance: 1_000,
+            topic_kinds: crate::topics::TopicKind::ALL
+                .iter()
+                .map(|k| k.as_str().to_owned())
+                .collect(),
+            topic_blocked_tags: Vec::new(),
         }
     }
 }
@@ -280,6 +291,25 @@ impl Config {
             ));
         }
         self.moderation_checks()?;
+        self.topic_checks()
+    }
+
+    /// Topic kinds must be known and blocked tags must be hashtags.
+    fn topic_checks(&self) -> Result<()> {
+        for kind in &self.topic_kinds {
+            if crate::topics::TopicKind::parse(&kind.to_ascii_lowercase()).is_none() {
+                return Err(Error::Config(format!(
+                    "topic_kinds: {kind:?} is not one of tag, language, instance, search"
+                )));
+            }
+        }
+        for tag in &self.topic_blocked_tags {
+            if plaza_index::document::normalize_tag(tag).is_none() {
+                return Err(Error::Config(format!(
+                    "topic_blocked_tags: {tag:?} is not a hashtag"
+                )));
+            }
+        }
         Ok(())
     }
 

@@ -25,6 +25,8 @@ use crate::moderation::curation::Curation;
 use crate::moderation::policy::POLICY_SETTING;
 use crate::moderation::tokens::AdminTokens;
 use crate::store::Store;
+use crate::topics::Topics;
+use crate::topics::admission::TopicSettings;
 use crate::web::client_ip::TrustedProxies;
 use crate::web::ip_limit::ClientLimiter;
 use crate::web::media_proxy::MediaProxy;
@@ -86,6 +88,8 @@ pub struct AppState {
     pub search: Search,
     /// The FASP provider: registered servers, their activations and budgets.
     pub fasp: crate::fasp::Fasp,
+    /// Topic feeds: the topics in force and their followers' delivery workers.
+    pub topics: Arc<Topics>,
 }
 
 impl AppState {
@@ -174,6 +178,13 @@ impl AppState {
         for subscriber in subscribers {
             engine.start(subscriber);
         }
+        let topics = Topics::start(
+            store.clone(),
+            engine.clone(),
+            &base,
+            TopicSettings::from_config(&config),
+        )
+        .await?;
         let instance_actors = InstanceActors::new(http.clone());
         let key_fetch_failures = KeyFetchFailures::new(config.key_fetch_failures_per_ip_per_minute);
         let max_connections_per_ip = config.max_connections_per_ip;
@@ -217,6 +228,9 @@ impl AppState {
             ),
             None => None,
         };
+        if let Some(indexer) = &indexer {
+            indexer.carry_for(topics.clone());
+        }
         let media_proxy = MediaProxy::new(
             &key,
             http.clone(),
@@ -249,6 +263,7 @@ impl AppState {
             media_proxy,
             search: Search::default(),
             fasp,
+            topics,
         }))
     }
 }

@@ -366,6 +366,18 @@ impl Index {
     /// Returns the verdict; an object that is no post or lacks an id or author is an
     /// [`Error::Unusable`].
     pub fn add_post(&self, object: &Value, author: &Value, instance: &str) -> Result<Verdict> {
+        self.add_post_document(object, author, instance)
+            .map(|(verdict, _)| verdict)
+    }
+
+    /// [`Index::add_post`], also returning the post as indexed when consent allowed it (what the
+    /// relay's topics match against).
+    pub fn add_post_document(
+        &self,
+        object: &Value,
+        author: &Value,
+        instance: &str,
+    ) -> Result<(Verdict, Option<Post>)> {
         let shared = &*self.shared;
         let object = unwrap_activity(object);
         let id = json::first_iri(object.get("id"))
@@ -373,7 +385,7 @@ impl Index {
         let verdict = consent::may_index_post(object, author);
         if !verdict.allowed() {
             shared.delete_id(id)?;
-            return Ok(verdict);
+            return Ok((verdict, None));
         }
         let post = Post::from_json(object, author, instance)?;
         self.ensure_author(author, &post.author_id)?;
@@ -384,7 +396,7 @@ impl Index {
             consent::object_decides(object),
         )?;
         shared.replace(&post.id, doc)?;
-        Ok(verdict)
+        Ok((verdict, Some(post)))
     }
 
     fn ensure_author(&self, author: &Value, id: &str) -> Result<()> {

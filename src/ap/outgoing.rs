@@ -191,6 +191,14 @@ pub fn paged_collection(id: &str, total: u64) -> Value {
     })
 }
 
+/// The id of the page of `collection` that starts before `before` (the first page without it).
+pub fn page_id(collection: &str, before: Option<u64>) -> String {
+    match before {
+        Some(before) => format!("{collection}?page=true&before={before}"),
+        None => format!("{collection}?page=true"),
+    }
+}
+
 /// One `OrderedCollectionPage` of the collection at `collection`: `items`, newest first, and a `next` page
 /// (`{collection}?page=true&before=N`) when `next` says where older items continue.
 pub fn collection_page(

@@ -35,9 +35,14 @@ fn index_error(e: plaza_index::Error) -> Error {
 }
 
 impl IndexSink for Index {
-    fn add_post(&self, object: &Value, author: &Value, instance: &str) -> Result<bool> {
-        Index::add_post(self, object, author, instance)
-            .map(|verdict| verdict.allowed())
+    fn add_post(
+        &self,
+        object: &Value,
+        author: &Value,
+        instance: &str,
+    ) -> Result<Option<plaza_index::document::Post>> {
+        Index::add_post_document(self, object, author, instance)
+            .map(|(_, post)| post)
             .map_err(index_error)
     }
 

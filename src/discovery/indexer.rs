@@ -31,6 +31,8 @@ use crate::federation::net::Http;
 use crate::federation::nodeinfo;
 use crate::store::reader::LogReader;
 use crate::store::{Entry, Store};
+use crate::topics::Topics;
+use crate::topics::ingest::{Handed, Source};
 use crate::{Error, Result};
 
 /// The indexer's cursor name in the store.
@@ -145,6 +147,8 @@ pub struct Indexer {
     /// Authors whose last refresh answered 404: a second 404 in a row removes them (one alone may be
     /// a passing fault of their server; 410 removes at once).
     not_found_once: Mutex<HashSet<String>>,
+    /// The topics that carry what the index takes, when topic feeds are on.
+    topics: std::sync::OnceLock<Arc<Topics>>,
     /// Counters.
     pub stats: Stats,
 }
@@ -177,8 +181,15 @@ impl Indexer {
             dirty: AtomicBool::new(false),
             last_activity: Mutex::new(HashMap::new()),
             not_found_once: Mutex::new(HashSet::new()),
+            topics: std::sync::OnceLock::new(),
             stats: Stats::default(),
         }))
+    }
+
+    /// Hands what the index takes to `topics` from now on (matched on ingest; see
+    /// [`crate::topics::ingest`]).
+    pub fn carry_for(&self, topics: Arc<Topics>) {
+        let _ = self.topics.set(topics);
     }
 
     /// Starts following the log, committing, and keeping the instances in step; the tasks run until
@@ -256,14 +267,15 @@ impl Indexer {
         }
     }
 
-    /// Plans and fetches every entry of `batch` concurrently, then applies the outcomes in log order.
+    /// Plans and fetches every entry of `batch` concurrently, then applies the outcomes in log order,
+    /// and hands what the index took to the topics.
     async fn process(self: &Arc<Self>, batch: Vec<Arc<Entry>>) {
         self.stats
             .entries
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let mut tasks = JoinSet::new();
-        for (n, entry) in batch.into_iter().enumerate() {
-            let this = self.clone();
+        for (n, entry) in batch.iter().enumerate() {
+            let (this, entry) = (self.clone(), entry.clone());
             tasks.spawn(async move { (n, this.resolve(&entry).await) });
         }
         let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
@@ -276,16 +288,42 @@ impl Indexer {
         outcomes.sort_by_key(|(n, _)| *n);
         let applied = self
             .with_index(move |this| {
-                for (_, outcome) in outcomes {
-                    if let Err(e) = this.apply(outcome) {
-                        tracing::error!(error = %e, "indexer: the index refused a change");
+                let mut handed = Vec::new();
+                for (n, outcome) in outcomes {
+                    match this.apply(outcome) {
+                        Ok(Some(change)) => handed.push((n, change)),
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::error!(error = %e, "indexer: the index refused a change")
+                        }
                     }
                 }
-                Ok(())
+                Ok(handed)
             })
             .await;
-        if let Err(e) = applied {
-            tracing::error!(error = %e, "indexer: applying a batch");
+        match applied {
+            Ok(handed) => self.hand_to_topics(handed, &batch).await,
+            Err(e) => tracing::error!(error = %e, "indexer: applying a batch"),
+        }
+    }
+
+    /// Hands the changes the index made for `batch`'s entries to the topics, with the entries that
+    /// brought them (before the indexer's cursor moves past them, so a crash replays them).
+    async fn hand_to_topics(&self, handed: Vec<(usize, Handed)>, batch: &[Arc<Entry>]) {
+        let Some(topics) = self.topics.get() else {
+            return;
+        };
+        let changes = handed
+            .into_iter()
+            .map(|(n, change)| (change, batch.get(n).and_then(|e| Source::of(e))))
+            .collect();
+        topics.carry(changes).await;
+    }
+
+    /// Hands a change made outside the log (a post announced by a FASP server) to the topics.
+    pub(super) async fn hand_shared_to_topics(&self, change: Option<Handed>) {
+        if let (Some(topics), Some(change)) = (self.topics.get(), change) {
+            topics.carry(vec![(change, None)]).await;
         }
     }
 
@@ -403,9 +441,10 @@ impl Indexer {
         }
     }
 
-    /// Hands one outcome to the sink (blocking: see [`Indexer::with_index`]).
-    pub(super) fn apply(&self, outcome: Outcome) -> Result<()> {
-        match outcome {
+    /// Hands one outcome to the sink (blocking: see [`Indexer::with_index`]); returns what it did to
+    /// a post, for the topics.
+    pub(super) fn apply(&self, outcome: Outcome) -> Result<Option<Handed>> {
+        Ok(match outcome {
             Outcome::Post {
                 object,
                 author,
@@ -420,17 +459,35 @@ impl Indexer {
                 }
                 let indexed = self.sink.add_post(&object, &author.doc, &instance)?;
                 self.changed(&self.stats.posts);
-                if !indexed {
-                    self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                match indexed {
+                    Some(post) => Some(Handed::Indexed(Box::new(post))),
+                    None => {
+                        self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                        id_of(&object).map(|id| Handed::Refused(id.to_owned()))
+                    }
                 }
             }
-            Outcome::Profile(author) => self.profile(&author.doc)?,
-            Outcome::SharedProfile(author) => self.shared_profile(&author.doc)?,
-            Outcome::RemovePost(id) => self.remove(|s| s.remove_post(&id))?,
-            Outcome::RemoveActor(id) => self.remove(|s| s.remove_actor(&id))?,
-            Outcome::Skip(reason) => tracing::debug!(%reason, "indexer: skipped"),
-        }
-        Ok(())
+            Outcome::Profile(author) => {
+                self.profile(&author.doc)?;
+                None
+            }
+            Outcome::SharedProfile(author) => {
+                self.shared_profile(&author.doc)?;
+                None
+            }
+            Outcome::RemovePost(id) => {
+                self.remove(|s| s.remove_post(&id))?;
+                Some(Handed::Removed(id))
+            }
+            Outcome::RemoveActor(id) => {
+                self.remove(|s| s.remove_actor(&id))?;
+                None
+            }
+            Outcome::Skip(reason) => {
+                tracing::debug!(%reason, "indexer: skipped");
+                None
+            }
+        })
     }
 
     /// Hands a fresh actor document over for its consent to be re-checked, when its instance is

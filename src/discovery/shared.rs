@@ -91,7 +91,8 @@ impl Indexer {
             // The scheduled consent re-check refreshes its authors, a block's purge reaches it.
             self.store.note_shared_instance(&authority).await?;
         }
-        self.with_index(move |this| this.apply(outcome)).await?;
+        let change = self.with_index(move |this| this.apply(outcome)).await?;
+        self.hand_shared_to_topics(change).await;
         Ok(result)
     }
 }

@@ -5,6 +5,7 @@
 //! path be tested with a recording sink and no search engine, and keeps the relay's knowledge of
 //! signatures and fetches out of the `plaza-index` crate, which implements the real sink.
 
+use plaza_index::document::Post;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -35,8 +36,8 @@ pub struct InstanceFacts {
 pub trait IndexSink: Send + Sync + 'static {
     /// Adds or replaces the post `object` (a Note, Article…) by `author` (the author's actor document)
     /// of the instance `instance`, if consent allows; otherwise removes any earlier version. Returns
-    /// whether the post is indexed.
-    fn add_post(&self, object: &Value, author: &Value, instance: &str) -> Result<bool>;
+    /// the post as indexed (what topics match), `None` when consent refused it.
+    fn add_post(&self, object: &Value, author: &Value, instance: &str) -> Result<Option<Post>>;
 
     /// Hands over a fresh actor document (fetched again, or from an `Update`): the index re-checks its
     /// consent, listing or unlisting the profile and removing the actor's posts when they may no

@@ -17,9 +17,8 @@ use super::keys::fingerprint;
 use super::registration;
 use super::registry::Registration;
 use super::signup;
-use crate::moderation::audit::NewAudit;
 use crate::state::AppState;
-use crate::web::admin::Admin;
+use crate::web::admin::{Admin, record_change as audit};
 use crate::{Error, Result};
 
 type Shared = State<Arc<AppState>>;
@@ -138,22 +137,4 @@ async fn reject(
     let server = signup::reject(&state, &body.server).await?;
     audit(&state, &admin, "fasp-signup-reject", &server, json!({})).await?;
     Ok(Json(json!({ "rejected": server })))
-}
-
-async fn audit(
-    state: &AppState,
-    admin: &str,
-    action: &'static str,
-    target: &str,
-    detail: Value,
-) -> Result<()> {
-    state
-        .store
-        .record_audit(NewAudit {
-            admin: admin.to_string(),
-            action,
-            target: target.to_string(),
-            detail,
-        })
-        .await
 }

@@ -19,7 +19,7 @@ use tokio::task::AbortHandle;
 
 use crate::federation::inbox_client::InboxClient;
 use crate::federation::net::{Http, Outcome};
-use crate::httpsig::digest_header;
+use crate::httpsig::{PrivateKey, digest_header};
 use crate::store::reader::LogReader;
 use crate::store::{Entry, Store, Subscriber};
 
@@ -313,6 +313,17 @@ impl Engine {
         inbox: &str,
         activity: &Value,
     ) -> crate::Result<()> {
+        self.publish_once_as(inbox, activity, None).await
+    }
+
+    /// [`Engine::publish_once`] signed with `signer` (a key and its id: a topic answering a Follow as
+    /// its own actor) instead of the relay's key.
+    pub async fn publish_once_as(
+        self: &Arc<Self>,
+        inbox: &str,
+        activity: &Value,
+        signer: Option<(Arc<PrivateKey>, Arc<str>)>,
+    ) -> crate::Result<()> {
         let body = Bytes::from(activity.to_string());
         match activity.get("id").and_then(Value::as_str) {
             Some(id) => {
@@ -322,13 +333,18 @@ impl Engine {
             }
             None => tracing::warn!(%inbox, "publishing an activity without id"),
         }
-        self.send_once(inbox.to_string(), body);
+        self.send_once(inbox.to_string(), body, signer);
         Ok(())
     }
 
     /// Sends one body to an inbox outside any subscription, with a few retries in the background;
     /// only through [`Engine::publish_once`], so that what is sent also resolves.
-    fn send_once(self: &Arc<Self>, inbox: String, body: Bytes) {
+    fn send_once(
+        self: &Arc<Self>,
+        inbox: String,
+        body: Bytes,
+        signer: Option<(Arc<PrivateKey>, Arc<str>)>,
+    ) {
         const ATTEMPTS: u32 = 5;
         let engine = self.clone();
         tokio::spawn(async move {
@@ -339,6 +355,9 @@ impl Engine {
                     return;
                 }
             };
+            if let Some((key, key_id)) = &signer {
+                client.sign_as(key, key_id);
+            }
             let digest = digest_header(&body);
             for attempt in 0..ATTEMPTS {
                 match client.deliver(body.clone(), &digest).await {
@@ -366,6 +385,32 @@ impl Engine {
     ) -> bool {
         let body = entry.body_for(sub.style).clone();
         let digest = entry.digest_for(sub.style);
+        let what = Delivery {
+            recipient: &sub.authority,
+            seq: entry.seq,
+            kind: &entry.kind,
+        };
+        self.deliver_body(what, client, body, digest, health, &self.stats)
+            .await
+    }
+
+    /// Delivers `body` (whose `Digest` header value is `digest`) through `client`, retrying until the
+    /// receiver accepts or refuses it, counting in `stats`; true when accepted. What a subscriber's
+    /// worker and a topic follower's worker share (see [`crate::topics::delivery`]).
+    pub(crate) async fn deliver_body(
+        &self,
+        what: Delivery<'_>,
+        client: &mut InboxClient,
+        body: Bytes,
+        digest: &str,
+        health: &Mutex<Health>,
+        stats: &Stats,
+    ) -> bool {
+        let Delivery {
+            recipient,
+            seq,
+            kind,
+        } = what;
         // Failed attempts of this entry, whatever the reason: the backoff grows with them.
         let mut failures = 0u32;
         // Denials in a row: what decides a skip (see [`DENIED_ATTEMPTS`]).
@@ -373,58 +418,79 @@ impl Engine {
         loop {
             match client.deliver(body.clone(), digest).await {
                 Outcome::Delivered => {
-                    self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    stats.delivered.fetch_add(1, Ordering::Relaxed);
                     if let Ok(mut h) = health.lock() {
                         h.succeeded();
                     }
-                    tracing::debug!(subscriber = %sub.authority, seq = entry.seq, kind = %entry.kind, "delivered");
+                    tracing::debug!(%recipient, seq, %kind, "delivered");
                     return true;
                 }
                 Outcome::Refused(reason) => {
-                    self.stats.refused.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(subscriber = %sub.authority, seq = entry.seq, kind = %entry.kind, %reason, "delivery refused; not retrying");
+                    stats.refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%recipient, seq, %kind, %reason, "delivery refused; not retrying");
                     return false;
                 }
                 Outcome::Denied(reason) if denials + 1 >= DENIED_ATTEMPTS => {
-                    self.stats.denied_skips.fetch_add(1, Ordering::Relaxed);
+                    stats.denied_skips.fetch_add(1, Ordering::Relaxed);
                     if let Ok(mut h) = health.lock() {
                         h.failed(&reason);
                     }
-                    tracing::warn!(subscriber = %sub.authority, seq = entry.seq, kind = %entry.kind, %reason, attempts = DENIED_ATTEMPTS, "delivery denied repeatedly; skipping");
+                    tracing::warn!(%recipient, seq, %kind, %reason, attempts = DENIED_ATTEMPTS, "delivery denied repeatedly; skipping");
                     return false;
                 }
                 Outcome::Denied(reason) => {
                     denials += 1;
-                    self.wait_to_retry(sub, entry, &reason, &mut failures, health)
+                    self.wait_to_retry(what, &reason, &mut failures, health, stats)
                         .await;
                 }
                 Outcome::Retry(reason) => {
                     denials = 0;
-                    self.wait_to_retry(sub, entry, &reason, &mut failures, health)
+                    self.wait_to_retry(what, &reason, &mut failures, health, stats)
                         .await;
                 }
             }
         }
     }
 
-    /// Records a failed attempt of `entry` and sleeps the backoff for its `failures` so far.
+    /// Records a failed attempt and sleeps the backoff for its `failures` so far.
     async fn wait_to_retry(
         &self,
-        sub: &Subscriber,
-        entry: &Entry,
+        what: Delivery<'_>,
         reason: &str,
         failures: &mut u32,
         health: &Mutex<Health>,
+        stats: &Stats,
     ) {
-        self.stats.retried.fetch_add(1, Ordering::Relaxed);
+        stats.retried.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut h) = health.lock() {
             h.failed(reason);
         }
         let delay = self.backoff.delay(*failures);
         *failures = failures.saturating_add(1);
-        tracing::info!(subscriber = %sub.authority, seq = entry.seq, %reason, retry_in_ms = delay.as_millis() as u64, "delivery failed");
+        tracing::info!(recipient = %what.recipient, seq = what.seq, %reason, retry_in_ms = delay.as_millis() as u64, "delivery failed");
         tokio::time::sleep(delay).await;
     }
+
+    /// The store the workers read.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The signing client the workers' connections are made from.
+    pub(crate) fn http(&self) -> &Http {
+        &self.http
+    }
+}
+
+/// What one delivery is, for its logs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Delivery<'a> {
+    /// Who receives it (a subscriber's authority, a topic follower's inbox).
+    pub recipient: &'a str,
+    /// The log entry.
+    pub seq: u64,
+    /// The entry's kind.
+    pub kind: &'a str,
 }
 
 #[cfg(test)]

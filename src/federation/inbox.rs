@@ -26,13 +26,20 @@ use crate::store::NewEntry;
 pub use crate::federation::receipt::Receipt;
 use crate::{Error, Result};
 
-/// Processes one inbox request from `client` (its address, when known: failed key fetches are charged
-/// to it, see [`crate::federation::key_fetch_limit`]).
-pub async fn receive(
-    state: &AppState,
-    request: &SignedRequest<'_>,
-    client: Option<IpAddr>,
-) -> Result<Receipt> {
+/// An inbox request as it arrived, checked without I/O: its signature claim (header parsed, digest and
+/// date checked), its activity (ids checked) and the authority of its actor's instance (not blocked).
+pub struct Checked {
+    /// What the signature claims.
+    pub claim: httpsig::Claim,
+    /// The activity.
+    pub activity: Activity,
+    /// The actor's instance.
+    pub origin: String,
+}
+
+/// The checks every inbox POST passes before anything else (the relay's inbox and the topics'):
+/// signature header, digest and date, the activity's size and ids, and the instance's blocks.
+pub fn check(state: &AppState, request: &SignedRequest<'_>) -> Result<Checked> {
     let claim = httpsig::extract_claim(request, SystemTime::now())?;
     let activity = Activity::parse(request.body)?;
     relay::check_size(&activity, request.body.len())?;
@@ -40,23 +47,32 @@ pub async fn receive(
     let origin = authority_of(&activity.actor)
         .ok_or_else(|| Error::BadRequest(format!("actor {:?} is not a URL", activity.actor)))?;
     admission::check_blocked(state, &origin)?;
-    let subscribed = state.store.subscribed_style(&origin);
-    // An Undo from an instance that is not subscribed may withdraw its Follow waiting for approval.
-    let pending = match (subscribed, activity.kind.as_str()) {
-        (None, "Undo") => state.store.pending_of(&origin).await?,
-        _ => None,
-    };
-    if subscribed.is_none()
-        && let Some(receipt) =
-            from_stranger(&activity, &origin, &state.relay_actor_id, pending.is_some())?
-    {
-        return Ok(receipt);
-    }
+    Ok(Checked {
+        claim,
+        activity,
+        origin,
+    })
+}
+
+/// Verifies a [`Checked`] request's signature (fetching the key on the actor's host when needed; a
+/// failed fetch is charged to `client`, see [`crate::federation::key_fetch_limit`]), checks that the
+/// signer may speak for the actor, and charges the instance's inbound allowance. Returns the key's
+/// owner and the sending actor's document.
+pub async fn authenticate(
+    state: &AppState,
+    checked: &Checked,
+    client: Option<IpAddr>,
+) -> Result<(Arc<Actor>, Arc<Actor>)> {
+    let Checked {
+        claim,
+        activity,
+        origin,
+    } = checked;
     // The keyId must be on the actor's host before anything is fetched for it (see the resolver).
     let may_fetch = state.key_fetch_failures.may_fetch(client).await;
     let signer = state
         .resolver
-        .signer_fetching(&claim.key_id, &origin, may_fetch, |key| claim.verify(key))
+        .signer_fetching(&claim.key_id, origin, may_fetch, |key| claim.verify(key))
         .await;
     let signer = match signer {
         Ok(signer) => signer,
@@ -74,22 +90,47 @@ pub async fn receive(
         }
         Err(e) => return Err(e),
     };
-    relay::check_signer(&activity, &signer.owner, &claim.key_id)?;
-    state.http.schemes().hint(&origin, claim.scheme);
+    relay::check_signer(activity, &signer.owner, &claim.key_id)?;
+    state.http.schemes().hint(origin, claim.scheme);
     // Charged only once the signer is proven to speak for `origin`: a forged request naming someone
     // else's actor must not use up that instance's allowance.
-    if state.limiter.note_seen(&origin) {
-        remember_inbound(state, &origin);
+    if state.limiter.note_seen(origin) {
+        remember_inbound(state, origin);
     }
-    state.limiter.check(&origin)?;
+    state.limiter.check(origin)?;
     let sender = if signer.owner.id == activity.actor {
         signer.owner.clone()
     } else {
         state.resolver.actor(&activity.actor).await?
     };
+    Ok((signer.owner, sender))
+}
+
+/// Processes one inbox request from `client` (its address, when known: failed key fetches are charged
+/// to it, see [`crate::federation::key_fetch_limit`]).
+pub async fn receive(
+    state: &AppState,
+    request: &SignedRequest<'_>,
+    client: Option<IpAddr>,
+) -> Result<Receipt> {
+    let checked = check(state, request)?;
+    let (activity, origin) = (&checked.activity, &checked.origin);
+    let subscribed = state.store.subscribed_style(origin);
+    // An Undo from an instance that is not subscribed may withdraw its Follow waiting for approval.
+    let pending = match (subscribed, activity.kind.as_str()) {
+        (None, "Undo") => state.store.pending_of(origin).await?,
+        _ => None,
+    };
+    if subscribed.is_none()
+        && let Some(receipt) =
+            from_stranger(activity, origin, &state.relay_actor_id, pending.is_some())?
+    {
+        return Ok(receipt);
+    }
+    let (signer, sender) = authenticate(state, &checked, client).await?;
     // Only an Undo or a Follow looks at the stored subscription; other requests skip the copy.
     let stored = matches!(activity.kind.as_str(), "Undo" | "Follow")
-        .then(|| state.store.subscriber(&origin))
+        .then(|| state.store.subscriber(origin))
         .flatten();
     let subscription = stored.as_ref().map(|s| Subscription {
         actor: &s.actor_id,
@@ -99,7 +140,7 @@ pub async fn receive(
     // what it may not take over (looked up only now, after the signature).
     let pending = match pending {
         None if subscribed.is_none() && activity.kind == "Follow" => {
-            state.store.pending_of(&origin).await?
+            state.store.pending_of(origin).await?
         }
         other => other,
     };
@@ -112,26 +153,26 @@ pub async fn receive(
             .unwrap_or_default(),
     });
     // A Follow of this relay: is this its instance's actor? (A blocked instance was refused above.)
-    let follow = relay::follow_style(&activity, &state.relay_actor_id).is_some();
+    let follow = relay::follow_style(activity, &state.relay_actor_id).is_some();
     let instance_confirmed = follow
         && relay::asks_instance(&sender, subscription.or(pending_subscription))
         && state.instance_actors.confirmed(&sender).await;
     let ctx = Context {
         relay_actor: &state.relay_actor_id,
         subscribed,
-        ld_signed_by_actor: ld_signed_by_actor(state, &activity).await,
+        ld_signed_by_actor: ld_signed_by_actor(state, activity).await,
         subscription,
-        signer: &signer.owner.id,
+        signer: &signer.id,
         instance_confirmed,
         pending: pending_subscription,
     };
-    let decision = relay::decide(&activity, &sender, ctx)?;
+    let decision = relay::decide(activity, &sender, ctx)?;
     tracing::debug!(kind = %activity.kind, actor = %activity.actor, ?decision, "inbox");
     let received = Received {
         body: request.body,
-        signer: &signer.owner.id,
+        signer: &signer.id,
     };
-    act(state, decision, &activity, &sender, &origin, received).await
+    act(state, decision, activity, &sender, origin, received).await
 }
 
 /// Keeps the time of a verified inbox request in the store, in the background (called at most once a

@@ -16,6 +16,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
@@ -30,7 +31,7 @@ use url::Url;
 use crate::federation::net::{
     ACTIVITY_JSON, Http, Outcome, classify, describe, knock_again, resolve,
 };
-use crate::httpsig::{self, Scheme};
+use crate::httpsig::{self, PrivateKey, Scheme};
 
 /// How long establishing a connection (TCP and TLS) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,6 +59,8 @@ pub struct InboxClient {
     /// since by a double knock: read on every delivery without touching shared state.
     scheme: Scheme,
     conn: Option<Conn>,
+    /// The key requests are signed with and its id, when not the relay's own (a topic actor's).
+    signer: Option<(Arc<PrivateKey>, Arc<str>)>,
 }
 
 impl Http {
@@ -87,7 +90,20 @@ impl InboxClient {
             target,
             scheme,
             conn: None,
+            signer: None,
         })
+    }
+
+    /// Signs the next deliveries with `key`, published at `key_id`, instead of the relay's key (a topic
+    /// delivers as its own actor). Cheap when it is the key in use already.
+    pub fn sign_as(&mut self, key: &Arc<PrivateKey>, key_id: &Arc<str>) {
+        let same = self
+            .signer
+            .as_ref()
+            .is_some_and(|(k, id)| Arc::ptr_eq(k, key) && id == key_id);
+        if !same {
+            self.signer = Some((key.clone(), key_id.clone()));
+        }
     }
 
     /// Delivers `body` with a signed POST. `digest` is the body's `Digest` header value, computed once
@@ -147,10 +163,14 @@ impl InboxClient {
                 Err(reason) => return Err(Outcome::Retry(reason)),
             },
         };
+        let (key, key_id) = match &self.signer {
+            Some((key, key_id)) => (&**key, &**key_id),
+            None => (self.http.key(), self.http.key_id()),
+        };
         let signed = match httpsig::sign_request_as(
             scheme,
-            self.http.key(),
-            self.http.key_id(),
+            key,
+            key_id,
             &Method::POST,
             &self.inbox,
             Some(ACTIVITY_JSON),

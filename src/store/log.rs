@@ -8,7 +8,8 @@ use axum::body::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Result;
-use crate::store::{Store, now_ms, published, shares};
+use crate::store::{Store, now_ms, published, shares, topics};
+use crate::topics::carry::Carry;
 
 /// How a subscriber speaks to relays; decides what shape it is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +62,9 @@ pub struct Entry {
     /// `Digest` header values of the two bodies, computed on first use: a body sent to hundreds of
     /// subscribers is hashed once.
     pub digests: [std::sync::OnceLock<String>; 2],
+    /// When set, the entry is a post carried by topics, for their followers only (see
+    /// [`crate::topics::carry`]): no subscriber receives it.
+    pub carry: Option<Arc<Carry>>,
 }
 
 impl Entry {
@@ -75,6 +79,9 @@ impl Entry {
 
     /// Whether `subscriber` should receive this entry.
     pub fn is_for(&self, subscriber: &str) -> bool {
+        if self.carry.is_some() {
+            return false;
+        }
         match &self.target {
             Some(target) => target == subscriber,
             None => self.origin != subscriber,
@@ -143,22 +150,59 @@ impl Store {
                     params![id, now],
                 )?;
             }
-            insert_entry(conn, entry, now, &mut changes.appended).map(Some)
+            insert_entry(conn, entry, None, now, &mut changes.appended).map(Some)
+        })
+        .await
+    }
+
+    /// Appends what topics carry (see [`crate::topics::carry`]), `body` being the author's activity
+    /// when it goes verbatim, unless `dedup_id` was seen before (the indexer replaying entries after a
+    /// restart); then `None`. What the topics remember of the post (which carried it, for their
+    /// outboxes and its later edits) commits in the same transaction.
+    pub async fn append_carry(
+        &self,
+        origin: String,
+        carry: Carry,
+        body: Bytes,
+        dedup_id: String,
+    ) -> Result<Option<u64>> {
+        self.write(move |conn, changes| {
+            let now = now_ms();
+            let inserted = conn
+                .prepare_cached("INSERT OR IGNORE INTO seen (id, at) VALUES (?1, ?2)")?
+                .execute(params![dedup_id, now])?;
+            if inserted == 0 {
+                return Ok(None);
+            }
+            let entry = NewEntry {
+                origin,
+                target: None,
+                kind: format!("carry:{}", carry.kind.as_str()),
+                mastodon_body: body,
+                litepub_body: Bytes::new(),
+                signer: None,
+                original: None,
+            };
+            let seq = insert_entry(conn, entry, Some(&carry), now, &mut changes.appended)?;
+            topics::record_carried(conn, seq, &carry, now)?;
+            Ok(Some(seq))
         })
         .await
     }
 
     /// Appends `entry` with no deduplication (replies to one subscriber).
     pub async fn append(&self, entry: NewEntry) -> Result<u64> {
-        self.write(move |conn, changes| insert_entry(conn, entry, now_ms(), &mut changes.appended))
-            .await
+        self.write(move |conn, changes| {
+            insert_entry(conn, entry, None, now_ms(), &mut changes.appended)
+        })
+        .await
     }
 
     /// Up to `limit` log entries with `seq > after`, in order.
     pub async fn read_log(&self, after: u64, limit: usize) -> Result<Vec<Entry>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT seq, origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original
+                "SELECT seq, origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original, carry
                  FROM log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![after as i64, limit as i64], |r| {
@@ -173,6 +217,10 @@ impl Store {
                     signer: r.get(7)?,
                     original: r.get::<_, Option<Vec<u8>>>(8)?.map(Bytes::from),
                     digests: Default::default(),
+                    carry: r
+                        .get::<_, Option<String>>(9)?
+                        .and_then(|c| Carry::from_json(&c))
+                        .map(Arc::new),
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -207,6 +255,7 @@ impl Store {
             conn.execute("DELETE FROM seen WHERE at < ?1", [cutoff])?;
             published::prune(conn, cutoff)?;
             shares::prune(conn)?;
+            topics::prune(conn, cutoff)?;
             Ok(n)
         })
         .await
@@ -227,12 +276,13 @@ pub(super) fn head_seq(conn: &Connection) -> Result<u64> {
 pub(super) fn insert_entry(
     conn: &Connection,
     e: NewEntry,
+    carry: Option<&Carry>,
     now: i64,
     appended: &mut Vec<Entry>,
 ) -> Result<u64> {
     conn.prepare_cached(
-        "INSERT INTO log (origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO log (origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original, carry)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         e.origin,
@@ -242,7 +292,8 @@ pub(super) fn insert_entry(
         &e.mastodon_body[..],
         &e.litepub_body[..],
         e.signer,
-        e.original.as_deref()
+        e.original.as_deref(),
+        carry.map(Carry::to_json)
     ])?;
     let seq = conn.last_insert_rowid() as u64;
     published::record_entry(conn, seq, &e.litepub_body, now)?;
@@ -257,6 +308,7 @@ pub(super) fn insert_entry(
         signer: e.signer,
         original: e.original,
         digests: Default::default(),
+        carry: carry.cloned().map(Arc::new),
     });
     Ok(seq)
 }

@@ -20,6 +20,7 @@ pub(super) fn create(conn: &Connection) -> Result<()> {
     conn.execute_batch(fasp_shares::SCHEMA)?;
     conn.execute_batch(shares::SCHEMA)?;
     conn.execute_batch(topics::SCHEMA)?;
+    topics::migrate(conn)?;
     moderation::migrate(conn)
 }
 
@@ -89,7 +90,8 @@ fn migrate(conn: &Connection) -> Result<()> {
 
 /// Columns added to the log after its first release, with their declarations; [`create`] adds
 /// the missing ones to an older database.
-const LOG_ADDED_COLUMNS: &[(&str, &str)] = &[("signer", "TEXT"), ("original", "BLOB")];
+const LOG_ADDED_COLUMNS: &[(&str, &str)] =
+    &[("signer", "TEXT"), ("original", "BLOB"), ("carry", "TEXT")];
 
 /// Adds the [`LOG_ADDED_COLUMNS`] a database created by an older release lacks.
 fn migrate_log(conn: &Connection) -> Result<()> {

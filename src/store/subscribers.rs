@@ -113,7 +113,7 @@ impl Store {
             };
             let now = now_ms();
             for reply in replies {
-                insert_entry(conn, reply, now, &mut changes.appended)?;
+                insert_entry(conn, reply, None, now, &mut changes.appended)?;
             }
             changes.members.push(Member::Upsert(stored.clone()));
             Ok((state, stored))

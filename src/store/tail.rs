@@ -123,6 +123,7 @@ mod tests {
             signer: None,
             original: None,
             digests: Default::default(),
+            carry: None,
         }
     }
 

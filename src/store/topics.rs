@@ -1,14 +1,18 @@
 //! Topic actors' durable state: each topic's own key pair, kept so the actor's key never changes under
-//! its followers (a changed key breaks every signature they check), and who follows each topic. A
-//! `topics` row exists once a topic was first needed (the `max_topics` cap counts them); followers are
-//! capped per topic by `max_followers_per_topic`.
+//! its followers (a changed key breaks every signature they check), who follows each topic, the
+//! searches the admins curated, and which posts each topic carried (its outbox, and what a later edit
+//! or deletion of a post concerns). A `topics` row exists once a topic was first needed (the
+//! `max_topics` cap counts them; one nobody follows may be evicted for a new one); followers are capped
+//! per topic by `max_followers_per_topic` and per instance. Each follower inbox's delivery cursor
+//! lives in the `cursors` table under [`inbox_cursor_name`].
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, now_ms};
+use super::{Store, now_ms, query_rows};
 use crate::Result;
 use crate::store::Style;
-use crate::topics::Topic;
+use crate::topics::carry::{Carry, CarryKind};
+use crate::topics::{Topic, TopicKind};
 
 /// Created with the store's schema.
 pub(super) const SCHEMA: &str = "
@@ -31,7 +35,115 @@ CREATE TABLE IF NOT EXISTS topic_followers (
     PRIMARY KEY (kind, name, actor_id)
 );
 CREATE INDEX IF NOT EXISTS topic_followers_inbox ON topic_followers(inbox);
+CREATE TABLE IF NOT EXISTS topic_searches (
+    slug       TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    query      TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS topic_carried (
+    topic  TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    object TEXT NOT NULL,
+    at     INTEGER NOT NULL,
+    PRIMARY KEY (topic, seq)
+);
+CREATE INDEX IF NOT EXISTS topic_carried_object ON topic_carried(object);
+CREATE INDEX IF NOT EXISTS topic_carried_at ON topic_carried(at);
 ";
+
+/// Adds what a database made by an earlier release lacks: the follower's instance, counted for the
+/// per-instance cap.
+pub(super) fn migrate(conn: &Connection) -> Result<()> {
+    let has_authority: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('topic_followers') WHERE name = 'authority'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_authority {
+        conn.execute_batch(
+            "ALTER TABLE topic_followers ADD COLUMN authority TEXT NOT NULL DEFAULT '';
+             CREATE INDEX IF NOT EXISTS topic_followers_authority ON topic_followers(authority);",
+        )?;
+    }
+    Ok(())
+}
+
+/// The name of a follower inbox's delivery cursor in the `cursors` table.
+pub fn inbox_cursor_name(inbox: &str) -> String {
+    format!("topic-inbox {inbox}")
+}
+
+/// A search the relay's admins made a topic of.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CuratedTopic {
+    /// Its slug: `/topics/search/{slug}`.
+    pub slug: String,
+    /// Its name for people.
+    pub name: String,
+    /// The query, in Plaza's query language.
+    pub query: String,
+    /// Unix milliseconds of its creation.
+    pub created_at: i64,
+}
+
+/// A topic with how many follow it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSummary {
+    /// The topic.
+    pub topic: Topic,
+    /// Its followers.
+    pub followers: u64,
+    /// Posts it carried within the log's retention.
+    pub carried: u64,
+}
+
+/// One follow, with the topic followed (the registry's view).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Follow {
+    /// The topic.
+    pub topic: Topic,
+    /// The follower.
+    pub follower: TopicFollower,
+}
+
+/// One post a topic carried, for its outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carried {
+    /// The log entry that carried it.
+    pub seq: u64,
+    /// The post's id.
+    pub object: String,
+    /// Unix milliseconds.
+    pub at: i64,
+}
+
+/// Records, inside the transaction appending log entry `seq`, which topics carried a post (an
+/// Announce), or that they no longer do (a deletion, a withdrawal).
+pub(super) fn record_carried(conn: &Connection, seq: u64, carry: &Carry, now: i64) -> Result<()> {
+    match carry.kind {
+        CarryKind::Announce => {
+            let mut insert = conn.prepare_cached(
+                "INSERT OR IGNORE INTO topic_carried (topic, seq, object, at) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for topic in &carry.topics {
+                insert.execute(params![topic, seq as i64, carry.object, now])?;
+            }
+        }
+        CarryKind::Delete | CarryKind::Withdraw => {
+            conn.prepare_cached("DELETE FROM topic_carried WHERE object = ?1")?
+                .execute([&carry.object])?;
+        }
+        CarryKind::Update => {}
+    }
+    Ok(())
+}
+
+/// Forgets carried posts older than `cutoff` (Unix milliseconds), with the log.
+pub(super) fn prune(conn: &Connection, cutoff: i64) -> Result<()> {
+    conn.execute("DELETE FROM topic_carried WHERE at < ?1", [cutoff])?;
+    Ok(())
+}
 
 /// One follower of a topic: an instance's relay actor or a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +156,8 @@ pub struct TopicFollower {
     pub style: Style,
     /// The id of its Follow, which an Undo may name.
     pub follow_id: String,
+    /// Its instance's authority (what the per-instance cap counts).
+    pub authority: String,
 }
 
 /// What recording a follow came to.
@@ -55,6 +169,8 @@ pub enum Followed {
     Again,
     /// The topic has `max_followers` followers already.
     Full,
+    /// The follower's instance follows `max_per_instance` topics already.
+    InstanceFull,
 }
 
 /// A topic's stored key pair, as PEM.
@@ -85,6 +201,23 @@ fn count(conn: &Connection) -> Result<u64> {
     Ok(n.max(0) as u64)
 }
 
+/// A topic made room for a new one: the oldest that nobody follows, that is no curated search and
+/// that was made more than [`IDLE_TOPIC_MS`] ago (a handle looked up and never followed). Whether
+/// one was removed.
+fn evict_idle(conn: &Connection, now: i64) -> Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM topics WHERE rowid = (
+            SELECT t.rowid FROM topics t
+            WHERE t.kind != 'search' AND t.created_at < ?1
+              AND NOT EXISTS (SELECT 1 FROM topic_followers f WHERE f.kind = t.kind AND f.name = t.name)
+            ORDER BY t.created_at LIMIT 1)",
+        [now - IDLE_TOPIC_MS],
+    )? > 0)
+}
+
+/// How long a topic nobody follows is kept before a new topic may take its place.
+pub const IDLE_TOPIC_MS: i64 = 3600 * 1000;
+
 impl Store {
     /// The stored key of `topic`, if the topic exists.
     pub async fn topic_key(&self, topic: &Topic) -> Result<Option<TopicKey>> {
@@ -111,7 +244,7 @@ impl Store {
             if existing.is_some() {
                 return Ok(existing);
             }
-            if count(conn)? >= max_topics {
+            if count(conn)? >= max_topics && !evict_idle(conn, now_ms())? {
                 return Ok(None);
             }
             conn.execute(
@@ -126,12 +259,14 @@ impl Store {
 }
 
 impl Store {
-    /// Records `follower` as following `topic`, unless the topic has `max_followers` others already.
+    /// Records `follower` as following `topic`, unless the topic has `max_followers` others already
+    /// or the follower's instance follows `max_per_instance` topics already.
     pub async fn follow_topic(
         &self,
         topic: &Topic,
         follower: TopicFollower,
         max_followers: u64,
+        max_per_instance: u64,
     ) -> Result<Followed> {
         let (kind, name) = (topic.kind().as_str(), topic.name().to_owned());
         self.write(move |conn, _| {
@@ -153,9 +288,17 @@ impl Store {
             if follower_count(conn, kind, &name)? >= max_followers {
                 return Ok(Followed::Full);
             }
+            let of_instance: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM topic_followers WHERE authority = ?1",
+                [&follower.authority],
+                |row| row.get(0),
+            )?;
+            if of_instance.max(0) as u64 >= max_per_instance {
+                return Ok(Followed::InstanceFull);
+            }
             conn.execute(
-                "INSERT INTO topic_followers (kind, name, actor_id, inbox, style, follow_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO topic_followers (kind, name, actor_id, inbox, style, follow_id, created_at, authority)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     kind,
                     name,
@@ -163,7 +306,8 @@ impl Store {
                     follower.inbox,
                     follower.style.as_str(),
                     follower.follow_id,
-                    now_ms()
+                    now_ms(),
+                    follower.authority
                 ],
             )?;
             Ok(Followed::New)
@@ -201,17 +345,10 @@ impl Store {
         self.read(move |conn| {
             Ok(conn
                 .prepare_cached(
-                    "SELECT actor_id, inbox, style, follow_id FROM topic_followers
+                    "SELECT actor_id, inbox, style, follow_id, authority FROM topic_followers
                      WHERE kind = ?1 AND name = ?2 AND actor_id = ?3",
                 )?
-                .query_row(params![kind, name, actor], |row| {
-                    Ok(TopicFollower {
-                        actor_id: row.get(0)?,
-                        inbox: row.get(1)?,
-                        style: Style::parse(&row.get::<_, String>(2)?),
-                        follow_id: row.get(3)?,
-                    })
-                })
+                .query_row(params![kind, name, actor], follower_row)
                 .optional()?)
         })
         .await
@@ -222,6 +359,233 @@ impl Store {
         let (kind, name) = (topic.kind().as_str(), topic.name().to_owned());
         self.read(move |conn| follower_count(conn, kind, &name))
             .await
+    }
+}
+
+fn follower_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TopicFollower> {
+    Ok(TopicFollower {
+        actor_id: row.get(0)?,
+        inbox: row.get(1)?,
+        style: Style::parse(&row.get::<_, String>(2)?),
+        follow_id: row.get(3)?,
+        authority: row.get(4)?,
+    })
+}
+
+/// The topic of a `kind`, `name` pair as stored (rows that no longer parse are skipped).
+fn stored_topic(kind: &str, name: &str) -> Option<Topic> {
+    Topic::new(TopicKind::parse(kind)?, name)
+}
+
+impl Store {
+    /// Every follow of every topic (what the topic registry mirrors).
+    pub async fn topic_follows(&self) -> Result<Vec<Follow>> {
+        let rows = self
+            .read(|conn| {
+                query_rows(
+                    conn,
+                    "SELECT kind, name, actor_id, inbox, style, follow_id, authority FROM topic_followers",
+                    [],
+                    |row| {
+                        let (kind, name): (String, String) = (row.get(0)?, row.get(1)?);
+                        Ok((
+                            kind,
+                            name,
+                            TopicFollower {
+                                actor_id: row.get(2)?,
+                                inbox: row.get(3)?,
+                                style: Style::parse(&row.get::<_, String>(4)?),
+                                follow_id: row.get(5)?,
+                                authority: row.get(6)?,
+                            },
+                        ))
+                    },
+                )
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(kind, name, follower)| {
+                Some(Follow {
+                    topic: stored_topic(&kind, &name)?,
+                    follower,
+                })
+            })
+            .collect())
+    }
+
+    /// Every topic that exists, with its followers and the posts it carried, most followed first.
+    pub async fn topic_summaries(&self) -> Result<Vec<TopicSummary>> {
+        let rows = self
+            .read(|conn| {
+                query_rows(
+                    conn,
+                    "SELECT t.kind, t.name,
+                        (SELECT COUNT(*) FROM topic_followers f WHERE f.kind = t.kind AND f.name = t.name),
+                        (SELECT COUNT(*) FROM topic_carried c WHERE c.topic = t.kind || '/' || t.name)
+                     FROM topics t",
+                    [],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, i64>(2)?,
+                            row.get::<_, i64>(3)?,
+                        ))
+                    },
+                )
+            })
+            .await?;
+        let mut topics: Vec<TopicSummary> = rows
+            .into_iter()
+            .filter_map(|(kind, name, followers, carried)| {
+                Some(TopicSummary {
+                    topic: stored_topic(&kind, &name)?,
+                    followers: followers.max(0) as u64,
+                    carried: carried.max(0) as u64,
+                })
+            })
+            .collect();
+        topics.sort_by(|a, b| {
+            b.followers
+                .cmp(&a.followers)
+                .then(b.carried.cmp(&a.carried))
+                .then(a.topic.cmp(&b.topic))
+        });
+        Ok(topics)
+    }
+
+    /// The topics that carried the post `object` (their keys) and the log entry of their Announce.
+    pub async fn carried_by(&self, object: &str) -> Result<Option<(Vec<String>, u64)>> {
+        let object = object.to_owned();
+        let rows = self
+            .read(move |conn| {
+                query_rows(
+                    conn,
+                    "SELECT topic, seq FROM topic_carried WHERE object = ?1 ORDER BY seq, topic",
+                    [object],
+                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+                )
+            })
+            .await?;
+        let Some(seq) = rows.first().map(|(_, seq)| *seq as u64) else {
+            return Ok(None);
+        };
+        Ok(Some((rows.into_iter().map(|(t, _)| t).collect(), seq)))
+    }
+
+    /// A page of what `topic` carried, newest first, before log entry `before`; and the total.
+    pub async fn topic_outbox(
+        &self,
+        topic: &Topic,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<Carried>, u64)> {
+        let key = topic.key();
+        let before = before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
+        self.read(move |conn| {
+            let items = query_rows(
+                conn,
+                "SELECT seq, object, at FROM topic_carried WHERE topic = ?1 AND seq < ?2
+                 ORDER BY seq DESC LIMIT ?3",
+                params![key, before, limit as i64],
+                |row| {
+                    Ok(Carried {
+                        seq: row.get::<_, i64>(0)? as u64,
+                        object: row.get(1)?,
+                        at: row.get(2)?,
+                    })
+                },
+            )?;
+            let total: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM topic_carried WHERE topic = ?1",
+                [&key],
+                |row| row.get(0),
+            )?;
+            Ok((items, total.max(0) as u64))
+        })
+        .await
+    }
+
+    /// Stops a follower inbox's deliveries for good: forgets its cursor.
+    pub async fn forget_topic_inbox(&self, inbox: &str) -> Result<()> {
+        let name = inbox_cursor_name(inbox);
+        self.write(move |conn, _| {
+            conn.execute("DELETE FROM cursors WHERE name = ?1", [name])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The curated searches, by slug.
+    pub async fn curated_topics(&self) -> Result<Vec<CuratedTopic>> {
+        self.read(|conn| {
+            query_rows(
+                conn,
+                "SELECT slug, name, query, created_at FROM topic_searches ORDER BY slug",
+                [],
+                |row| {
+                    Ok(CuratedTopic {
+                        slug: row.get(0)?,
+                        name: row.get(1)?,
+                        query: row.get(2)?,
+                        created_at: row.get(3)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    /// Adds or redefines the curated search `curated`, with its topic's key (kept when it exists
+    /// already); `None` when `max_topics` topics exist and none can make room.
+    pub async fn put_curated_topic(
+        &self,
+        curated: CuratedTopic,
+        key: TopicKey,
+        max_topics: u64,
+    ) -> Result<Option<CuratedTopic>> {
+        self.write(move |conn, _| {
+            let now = now_ms();
+            if stored_key(conn, "search", &curated.slug)?.is_none() {
+                if count(conn)? >= max_topics && !evict_idle(conn, now)? {
+                    return Ok(None);
+                }
+                conn.execute(
+                    "INSERT INTO topics (kind, name, private_pem, public_pem, created_at)
+                     VALUES ('search', ?1, ?2, ?3, ?4)",
+                    params![curated.slug, key.private_pem, key.public_pem, now],
+                )?;
+            }
+            conn.execute(
+                "INSERT INTO topic_searches (slug, name, query, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(slug) DO UPDATE SET name = excluded.name, query = excluded.query",
+                params![curated.slug, curated.name, curated.query, now],
+            )?;
+            Ok(Some(CuratedTopic {
+                created_at: now,
+                ..curated
+            }))
+        })
+        .await
+    }
+
+    /// Removes the curated search `slug`, its topic, key and followers; whether it existed.
+    pub async fn remove_curated_topic(&self, slug: &str) -> Result<bool> {
+        let slug = slug.to_owned();
+        self.write(move |conn, _| {
+            let removed = conn.execute("DELETE FROM topic_searches WHERE slug = ?1", [&slug])?;
+            conn.execute(
+                "DELETE FROM topics WHERE kind = 'search' AND name = ?1",
+                [&slug],
+            )?;
+            conn.execute(
+                "DELETE FROM topic_followers WHERE kind = 'search' AND name = ?1",
+                [&slug],
+            )?;
+            Ok(removed > 0)
+        })
+        .await
     }
 }
 
@@ -282,6 +646,7 @@ mod tests {
             inbox: format!("{actor}/inbox"),
             style: Style::LitePub,
             follow_id: follow.to_owned(),
+            authority: crate::ap::authority_of(actor).unwrap_or_default(),
         }
     }
 
@@ -292,7 +657,7 @@ mod tests {
         let coop = Topic::tag("coop").expect("tag");
         let es = Topic::language("es").expect("es");
         let (a, b) = ("https://a.example/u/a", "https://b.example/relay");
-        let followed = |topic, actor, id| store.follow_topic(topic, follower(actor, id), 1);
+        let followed = |topic, actor, id| store.follow_topic(topic, follower(actor, id), 1, 10);
         assert_eq!(
             followed(&coop, a, "f1").await.expect("follow"),
             Followed::New

@@ -50,10 +50,20 @@ pub fn decide(activity: &Activity, urls: &TopicUrls, follow_id: Option<&str>) ->
 /// The topic's `Accept` of `follow`: from the topic actor, embedding the Follow as received (what
 /// Mastodon matches the Accept on), addressed to the follower.
 pub fn accept(base: &str, urls: &TopicUrls, follow: &Value, follower: &str) -> Value {
+    answer("Accept", base, urls, follow, follower)
+}
+
+/// The topic's `Reject` of `follow` (the topic is full, blocked, or the policy refuses the follower's
+/// instance), shaped like [`accept`].
+pub fn reject(base: &str, urls: &TopicUrls, follow: &Value, follower: &str) -> Value {
+    answer("Reject", base, urls, follow, follower)
+}
+
+fn answer(kind: &str, base: &str, urls: &TopicUrls, follow: &Value, follower: &str) -> Value {
     json!({
         "@context": AS_CONTEXT,
         "id": new_activity_id(base),
-        "type": "Accept",
+        "type": kind,
         "actor": urls.actor,
         "object": normalised_follow(follow),
         "to": [follower],

@@ -22,7 +22,16 @@ pub async fn key_for(store: &Store, topic: &Topic, max_topics: u64) -> Result<To
     if store.topic_count().await? >= max_topics {
         return Err(full());
     }
-    let fresh = tokio::task::spawn_blocking(|| -> Result<TopicKey> {
+    let fresh = fresh().await?;
+    store
+        .create_topic(topic, fresh, max_topics)
+        .await?
+        .ok_or_else(full)
+}
+
+/// A new key pair, made off the runtime.
+pub async fn fresh() -> Result<TopicKey> {
+    tokio::task::spawn_blocking(|| -> Result<TopicKey> {
         let key = PrivateKey::generate()?;
         Ok(TopicKey {
             private_pem: key.to_pkcs8_pem()?,
@@ -30,11 +39,7 @@ pub async fn key_for(store: &Store, topic: &Topic, max_topics: u64) -> Result<To
         })
     })
     .await
-    .map_err(|e| Error::Crypto(format!("key generation task failed: {e}")))??;
-    store
-        .create_topic(topic, fresh, max_topics)
-        .await?
-        .ok_or_else(full)
+    .map_err(|e| Error::Crypto(format!("key generation task failed: {e}")))?
 }
 
 #[cfg(test)]

@@ -1,16 +1,109 @@
-//! Topic feeds (issue 16): a hashtag or a language that an instance or a person can follow through the
-//! relay instead of the whole firehose.
+//! Topic feeds (issue 16): a hashtag, a language, a subscribed instance or a search the admins curated,
+//! that an instance or a person can follow through the relay instead of the whole firehose.
 //!
 //! Each topic is its own ActivityPub `Service` actor with its own key, so that what it carries shows as
-//! a boost by the topic and a follower can tell topics apart. This part holds what a topic *is*, free of
-//! I/O: [`topic`] names, case-folding and handles; [`follow`] what a Follow or Undo at a topic inbox
-//! asks for and the Accept; [`actor`] the documents the relay serves for a topic. Only [`keys`] does
-//! I/O (a topic's key, made on first need). Keys and followers live in the store (`store::topics`);
-//! the HTTP handlers in `web::topics` only translate.
+//! a boost by the topic and a follower can tell topics apart. The flow:
+//!
+//! ```text
+//! POST /topics/{kind}/{name}/inbox ─ inbox (signature, admission) ─▶ store: follower
+//!                                                  └─▶ registry (matcher, inboxes) ─▶ delivery workers
+//! indexer ─ post indexed (consent applied) ─▶ ingest (match against every topic at once)
+//!                                   └─▶ store log: entry with a Carry ─▶ delivery: one per follower inbox
+//! ```
+//!
+//! What a topic *is* is free of I/O: [`topic`] names, case-folding and handles; [`follow`] what a
+//! Follow or Undo at a topic inbox asks for and the answers; [`admission`] who may follow what;
+//! [`actor`] the documents served; [`carry`] what a carried post is and how it is sent. The rest does
+//! I/O at the edges: [`keys`] (a topic's key, made on first need), [`registry`] (the topics in force,
+//! in memory), [`inbox`], [`ingest`], [`delivery`], [`curated`] (the admins' searches) and [`admin`]
+//! (their API). Durable state lives in `store::topics`; the HTTP
+//! handlers in `web::topics` only translate.
 
 pub mod actor;
+pub mod admin;
+pub mod admission;
+pub mod carry;
+pub mod curated;
+pub mod delivery;
 pub mod follow;
+pub mod inbox;
+pub mod ingest;
 pub mod keys;
+pub mod registry;
 pub mod topic;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
 pub use topic::{Topic, TopicKind};
+
+use crate::Result;
+use crate::federation::delivery::Engine;
+use crate::store::Store;
+use crate::topics::admission::TopicSettings;
+use crate::topics::delivery::TopicDelivery;
+use crate::topics::registry::Registry;
+
+/// Matching and carrying counters, for the metrics.
+#[derive(Default)]
+pub struct Stats {
+    /// Posts matched against the topics.
+    pub matched_posts: AtomicU64,
+    /// Time spent matching, in nanoseconds.
+    pub match_nanos: AtomicU64,
+    /// Changes appended for the topics' followers.
+    pub carried: AtomicU64,
+}
+
+impl Stats {
+    fn note_match(&self, took: Duration) {
+        self.matched_posts.fetch_add(1, Ordering::Relaxed);
+        self.match_nanos
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+/// The topic feeds of a running relay.
+pub struct Topics {
+    /// What the configuration offers.
+    pub settings: TopicSettings,
+    /// The topics in force.
+    pub registry: Arc<Registry>,
+    /// The follower inboxes' workers.
+    pub delivery: Arc<TopicDelivery>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl Topics {
+    /// Loads the topics from the store and starts a delivery worker per follower inbox.
+    pub async fn start(
+        store: Store,
+        engine: Arc<Engine>,
+        base: &str,
+        settings: TopicSettings,
+    ) -> Result<Arc<Topics>> {
+        let registry = Registry::load(store, base).await?;
+        let delivery = TopicDelivery::new(engine, registry.clone(), base);
+        delivery.sync().await;
+        Ok(Arc::new(Topics {
+            settings,
+            registry,
+            delivery,
+            stats: Stats::default(),
+        }))
+    }
+
+    /// After a change of the followers or the curated searches: reloads the registry and starts or
+    /// stops the workers it calls for.
+    pub async fn changed(&self) -> Result<()> {
+        self.registry.reload().await?;
+        self.delivery.sync().await;
+        Ok(())
+    }
+
+    fn store(&self) -> &Store {
+        self.delivery.store()
+    }
+}

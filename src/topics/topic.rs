@@ -1,6 +1,7 @@
 //! What a topic is and how it is written: its kind, its canonical name (a hashtag case-folded exactly as
-//! the index folds it, a language as its BCP 47 primary tag), its path under `/topics/` and its
-//! WebFinger handle (`tag.coop@relay-host`).
+//! the index folds it, a language as its BCP 47 primary tag, an instance as its lowercase authority, a
+//! curated search as the slug its admins gave it), its path under `/topics/` and its WebFinger handle
+//! (`tag.coop@relay-host`).
 
 use std::fmt;
 
@@ -11,14 +12,28 @@ pub enum TopicKind {
     Tag,
     /// Posts written in a language.
     Language,
+    /// Posts from one subscribed instance.
+    Instance,
+    /// Posts matching a search the relay's admins defined (`store::topics::CuratedTopic`).
+    Search,
 }
 
 impl TopicKind {
-    /// The path segment and handle prefix: `tag`, `language`.
+    /// Every kind, in the order pages list them.
+    pub const ALL: [TopicKind; 4] = [
+        TopicKind::Tag,
+        TopicKind::Language,
+        TopicKind::Instance,
+        TopicKind::Search,
+    ];
+
+    /// The path segment and handle prefix: `tag`, `language`, `instance`, `search`.
     pub fn as_str(self) -> &'static str {
         match self {
             TopicKind::Tag => "tag",
             TopicKind::Language => "language",
+            TopicKind::Instance => "instance",
+            TopicKind::Search => "search",
         }
     }
 
@@ -27,6 +42,8 @@ impl TopicKind {
         match kind {
             "tag" => Some(TopicKind::Tag),
             "language" => Some(TopicKind::Language),
+            "instance" => Some(TopicKind::Instance),
+            "search" => Some(TopicKind::Search),
             _ => None,
         }
     }
@@ -63,12 +80,54 @@ impl Topic {
         })
     }
 
+    /// The topic of the instance at `raw` (`Social.Coop`, `127.0.0.5:8080`): its authority,
+    /// lowercase; `None` for anything that is not a bare host with an optional port.
+    pub fn instance(raw: &str) -> Option<Topic> {
+        let name = raw.trim().to_ascii_lowercase();
+        let parsed = url::Url::parse(&format!("https://{name}/")).ok()?;
+        let authority = match parsed.port() {
+            Some(port) => format!("{}:{port}", parsed.host_str()?),
+            None => parsed.host_str()?.to_owned(),
+        };
+        (authority == name && name.len() <= MAX_NAME_CHARS).then_some(Topic {
+            kind: TopicKind::Instance,
+            name,
+        })
+    }
+
+    /// The curated search topic with slug `raw`: 1 to 64 lowercase ASCII letters, digits and `-`
+    /// (whether the admins defined it is the store's to say).
+    pub fn search(raw: &str) -> Option<Topic> {
+        let fine = (1..=64).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !raw.starts_with('-');
+        fine.then(|| Topic {
+            kind: TopicKind::Search,
+            name: raw.to_owned(),
+        })
+    }
+
     /// The topic of `kind` named `raw`, canonicalised.
     pub fn new(kind: TopicKind, raw: &str) -> Option<Topic> {
         match kind {
             TopicKind::Tag => Topic::tag(raw),
             TopicKind::Language => Topic::language(raw),
+            TopicKind::Instance => Topic::instance(raw),
+            TopicKind::Search => Topic::search(raw),
         }
+    }
+
+    /// The topic a store key (`tag/coop`, see [`Topic::key`]) names.
+    pub fn from_key(key: &str) -> Option<Topic> {
+        let (kind, name) = key.split_once('/')?;
+        Topic::new(TopicKind::parse(kind)?, name)
+    }
+
+    /// How the topic is written in the store and in log entries: `tag/coop`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.kind.as_str(), self.name)
     }
 
     /// The topic a handle's user part names: `tag.coop`, `language.es` (the `acct:` prefix and the
@@ -93,17 +152,18 @@ impl Topic {
         format!("{}.{}", self.kind.as_str(), self.name)
     }
 
-    /// The path of the topic actor, `/topics/tag/coop` (names are alphanumeric or `_`, or ASCII
-    /// letters for languages, so they need no escaping).
+    /// The path of the topic actor, `/topics/tag/coop` (names are alphanumeric or `_`, ASCII letters
+    /// for languages, an authority for instances, a slug for searches: none needs escaping).
     pub fn path(&self) -> String {
         format!("/topics/{}/{}", self.kind.as_str(), self.name)
     }
 
-    /// How it is written for people: `#coop`, `language: es`.
+    /// How it is written for people: `#coop`, `language: es`, `instance: social.coop`,
+    /// `search: co-ops` (a curated search's own name is the store's).
     pub fn label(&self) -> String {
         match self.kind {
             TopicKind::Tag => format!("#{}", self.name),
-            TopicKind::Language => format!("language: {}", self.name),
+            kind => format!("{}: {}", kind.as_str(), self.name),
         }
     }
 }
@@ -159,6 +219,36 @@ mod tests {
     }
 
     #[test]
+    fn instances_are_authorities_and_searches_slugs() {
+        let coop = Topic::instance("Social.Coop").expect("host");
+        assert_eq!(coop.name(), "social.coop");
+        assert_eq!(coop.path(), "/topics/instance/social.coop");
+        assert_eq!(coop.user(), "instance.social.coop");
+        assert_eq!(Topic::from_user("instance.social.coop"), Some(coop.clone()));
+        assert_eq!(
+            Topic::instance("127.0.0.5:8080").expect("port").name(),
+            "127.0.0.5:8080"
+        );
+        for bad in [
+            "",
+            "a b",
+            "x.example/path",
+            "user@x.example",
+            "x.example:99999",
+        ] {
+            assert_eq!(Topic::instance(bad), None, "{bad:?}");
+        }
+        let search = Topic::search("co-ops-es").expect("slug");
+        assert_eq!(search.path(), "/topics/search/co-ops-es");
+        assert_eq!(search.key(), "search/co-ops-es");
+        assert_eq!(Topic::from_key("search/co-ops-es"), Some(search));
+        assert_eq!(Topic::from_key("tag/CoOp"), Topic::tag("coop"));
+        for bad in ["", "Co-ops", "-x", "a b", &"a".repeat(65)] {
+            assert_eq!(Topic::search(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn handles_parse_both_ways() {
         let coop = Topic::tag("coop").expect("tag");
         assert_eq!(Topic::from_user("tag.coop"), Some(coop.clone()));
@@ -180,7 +270,7 @@ mod tests {
             "acct:tag.coop@other.example",
             "acct:relay@relay.example",
             "acct:tag.@relay.example",
-            "acct:search.coop@relay.example",
+            "acct:tagged.coop@relay.example",
             "acct:tag.coop",
         ] {
             assert_eq!(from_resource(bad, "relay.example"), None, "{bad:?}");

@@ -51,6 +51,26 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/audit", get(audit))
 }
 
+/// Records an admin's change in the audit log: who (`admin`), what (`action`), to what (`target`),
+/// and the details.
+pub async fn record_change(
+    state: &AppState,
+    admin: &str,
+    action: &'static str,
+    target: &str,
+    detail: Value,
+) -> Result<()> {
+    state
+        .store
+        .record_audit(crate::moderation::audit::NewAudit {
+            admin: admin.to_string(),
+            action,
+            target: target.to_string(),
+            detail,
+        })
+        .await
+}
+
 /// An authorised admin: the name of the token presented.
 pub struct Admin(pub String);
 

@@ -40,13 +40,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/.well-known/webfinger", get(webfinger))
         .route("/topics/{kind}/{name}", get(topic))
         .route("/topics/{kind}/{name}/followers", get(topic_followers))
+        .route("/topics/{kind}/{name}/outbox", get(topic_outbox))
+        .route("/topics/{kind}/{name}/inbox", post(topic_inbox_post))
         .route("/.well-known/nodeinfo", get(nodeinfo_links))
         .route("/nodeinfo/2.1", get(nodeinfo))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .nest(
             admin::PREFIX,
-            admin::routes().merge(crate::fasp::admin::routes()),
+            admin::routes()
+                .merge(crate::fasp::admin::routes())
+                .merge(crate::topics::admin::routes()),
         )
         .nest(
             crate::fasp::PREFIX,
@@ -152,23 +156,59 @@ async fn inbox_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/inbox");
-    let scheme = if state.base.starts_with("https:") {
-        "https"
-    } else {
-        "http"
-    };
-    let request = SignedRequest {
-        method: &method,
-        path_and_query,
-        // The signature must have been made for this relay (the Host header is checked against it).
-        authority: &state.host,
-        scheme,
-        headers: &headers,
-        body: &body,
-    };
+    let signed = Signed::new(&state, &method, &uri, &headers, &body);
     let client = peer.map(|p| state.client_limiter.client_ip(p.0.0.ip(), &headers));
-    let outcome = inbox::receive(&state, &request, client).await;
+    let outcome = inbox::receive(&state, &signed.request(), client).await;
+    answer_inbox(&state, outcome)
+}
+
+/// The parts of an inbox POST its signature covers.
+struct Signed<'a> {
+    method: &'a Method,
+    path_and_query: &'a str,
+    authority: &'a str,
+    scheme: &'static str,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+}
+
+impl<'a> Signed<'a> {
+    fn new(
+        state: &'a AppState,
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+        body: &'a Bytes,
+    ) -> Signed<'a> {
+        Signed {
+            method,
+            path_and_query: uri.path_and_query().map(|p| p.as_str()).unwrap_or("/inbox"),
+            // The signature must have been made for this relay (the Host header is checked against it).
+            authority: &state.host,
+            scheme: if state.base.starts_with("https:") {
+                "https"
+            } else {
+                "http"
+            },
+            headers,
+            body,
+        }
+    }
+
+    fn request(&self) -> SignedRequest<'_> {
+        SignedRequest {
+            method: self.method,
+            path_and_query: self.path_and_query,
+            authority: self.authority,
+            scheme: self.scheme,
+            headers: self.headers,
+            body: self.body,
+        }
+    }
+}
+
+/// Counts an inbox request's outcome and answers it: 202 with what became of it, or the error.
+fn answer_inbox(state: &AppState, outcome: Result<inbox::Receipt>) -> Result<Response> {
     state.inbound.count(&outcome);
     let receipt = outcome?;
     tracing::debug!(outcome = %receipt.describe(), "inbox");
@@ -232,10 +272,7 @@ async fn outbox(State(state): Shared, Query(q): Query<PageQuery>) -> Result<Resp
         .iter()
         .filter_map(|body| serde_json::from_slice::<Value>(body).ok())
         .collect();
-    let page_id = match q.before {
-        Some(before) => format!("{id}?page=true&before={before}"),
-        None => format!("{id}?page=true"),
-    };
+    let page_id = outgoing::page_id(&id, q.before);
     Ok(activity_json(
         outgoing::collection_page(&id, &page_id, items, page.next).to_string(),
     ))
@@ -289,6 +326,34 @@ async fn topic(
             crate::web::topics::TopicAnswer::Actor(doc) => activity_json(doc.to_string()),
         },
     )
+}
+
+/// A topic's outbox: the posts it carried, newest first.
+async fn topic_outbox(
+    State(state): Shared,
+    Path((kind, name)): Path<(String, String)>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response> {
+    let page = q.page.is_some().then_some(q.before);
+    let doc = crate::web::topics::outbox(&state, &kind, &name, page, OUTBOX_PAGE).await?;
+    Ok(activity_json(doc.to_string()))
+}
+
+/// `POST /topics/{kind}/{name}/inbox`: where a topic is followed.
+async fn topic_inbox_post(
+    State(state): Shared,
+    Path((kind, name)): Path<(String, String)>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let topic = crate::web::topics::offered(&state, &kind, &name)?;
+    let signed = Signed::new(&state, &method, &uri, &headers, &body);
+    let client = peer.map(|p| state.client_limiter.client_ip(p.0.0.ip(), &headers));
+    let outcome = crate::topics::inbox::receive(&state, &topic, &signed.request(), client).await;
+    answer_inbox(&state, outcome)
 }
 
 /// A topic's followers collection: the count only.

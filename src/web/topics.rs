@@ -6,8 +6,11 @@
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
+use crate::ap::outgoing;
 use crate::state::AppState;
 use crate::topics::actor::{self, TopicUrls};
+use crate::topics::carry::Carry;
+use crate::topics::delivery::rfc3339;
 use crate::topics::{Topic, TopicKind, keys};
 use crate::web::pages;
 use crate::web::views::{Layout, TopicPage};
@@ -33,6 +36,26 @@ fn parse(kind: &str, name: &str) -> Result<Topic> {
         .ok_or_else(|| Error::NotFound(format!("/topics/{kind}/{name}")))
 }
 
+/// The topic a path names when this relay offers it: its kind on, not blocked, and for an instance
+/// a subscribed one, for a search one the admins defined (no key is ever made for anything else).
+pub fn offered(state: &AppState, kind: &str, name: &str) -> Result<Topic> {
+    let topic = parse(kind, name)?;
+    let exists = match topic.kind() {
+        TopicKind::Instance => state.store.subscribed_style(topic.name()).is_some(),
+        TopicKind::Search => state
+            .topics
+            .registry
+            .snapshot()
+            .curated(topic.name())
+            .is_some(),
+        TopicKind::Tag | TopicKind::Language => true,
+    };
+    if !exists || !state.topics.settings.serves(&topic) {
+        return Err(Error::NotFound(topic.path()));
+    }
+    Ok(topic)
+}
+
 /// What `GET /topics/{kind}/{name}` answers: the topic's page for a browser, or its actor document
 /// (the key made on first need) for an ActivityPub client; `routes` sends the document.
 pub enum TopicAnswer {
@@ -49,10 +72,7 @@ pub async fn topic(
     name: &str,
     headers: &HeaderMap,
 ) -> Result<TopicAnswer> {
-    let topic = parse(kind, name)?;
-    if state.config.max_topics == 0 {
-        return Err(Error::NotFound(topic.path()));
-    }
+    let topic = offered(state, kind, name)?;
     if !wants_activity_json(headers) {
         let urls = TopicUrls::new(&state.base, &topic);
         let page = TopicPage {
@@ -75,12 +95,51 @@ pub async fn topic(
 
 /// `GET /topics/{kind}/{name}/followers`: how many follow a topic that exists (no key is made here).
 pub async fn followers(state: &AppState, kind: &str, name: &str) -> Result<serde_json::Value> {
-    let topic = parse(kind, name)?;
-    if state.config.max_topics == 0 || state.store.topic_key(&topic).await?.is_none() {
+    let topic = offered(state, kind, name)?;
+    if state.store.topic_key(&topic).await?.is_none() {
         return Err(Error::NotFound(format!("{}/followers", topic.path())));
     }
     let count = state.store.topic_follower_count(&topic).await?;
     Ok(actor::followers(&state.base, &topic, count))
+}
+
+/// `GET /topics/{kind}/{name}/outbox`: the collection (`page` `None`), or the page of what the topic
+/// carried before log entry `before` (newest first, `size` at a time).
+pub async fn outbox(
+    state: &AppState,
+    kind: &str,
+    name: &str,
+    page: Option<Option<u64>>,
+    size: usize,
+) -> Result<serde_json::Value> {
+    let topic = offered(state, kind, name)?;
+    let id = TopicUrls::new(&state.base, &topic).outbox;
+    let Some(before) = page else {
+        let (_, total) = state.store.topic_outbox(&topic, None, 0).await?;
+        return Ok(outgoing::paged_collection(&id, total));
+    };
+    let (mut carried, _) = state.store.topic_outbox(&topic, before, size + 1).await?;
+    let next = (carried.len() > size).then(|| {
+        carried.truncate(size);
+        carried.last().map(|c| c.seq)
+    });
+    let items = carried
+        .iter()
+        .map(|c| {
+            let mut doc =
+                Carry::announced(&c.object).document(&state.base, &topic, c.seq, &rfc3339(c.at));
+            if let Some(map) = doc.as_object_mut() {
+                map.remove("@context");
+            }
+            doc
+        })
+        .collect();
+    Ok(outgoing::collection_page(
+        &id,
+        &outgoing::page_id(&id, before),
+        items,
+        next.flatten(),
+    ))
 }
 
 /// The WebFinger answer for a topic handle on this relay (`acct:tag.coop@host`), or `None` when
@@ -90,9 +149,9 @@ pub async fn webfinger(state: &AppState, resource: &str) -> Result<Option<serde_
     let Some(topic) = crate::topics::topic::from_resource(resource, &state.host) else {
         return Ok(None);
     };
-    if state.config.max_topics == 0 {
+    let Ok(topic) = offered(state, topic.kind().as_str(), topic.name()) else {
         return Ok(None);
-    }
+    };
     keys::key_for(&state.store, &topic, state.config.max_topics).await?;
     Ok(Some(actor::webfinger(&state.base, &state.host, &topic)))
 }
@@ -126,7 +185,11 @@ mod tests {
     fn paths_name_known_kinds_only() {
         assert_eq!(parse("tag", "CoOp").expect("tag").name(), "coop");
         assert_eq!(parse("language", "pt-BR").expect("pt").name(), "pt");
-        assert!(matches!(parse("search", "coop"), Err(Error::NotFound(_))));
+        assert_eq!(
+            parse("search", "co-ops").expect("slug").path(),
+            "/topics/search/co-ops"
+        );
+        assert!(matches!(parse("person", "coop"), Err(Error::NotFound(_))));
         assert!(matches!(parse("tag", "co op"), Err(Error::NotFound(_))));
     }
 }

@@ -101,7 +101,12 @@ impl Recorder {
 }
 
 impl IndexSink for Recorder {
-    fn add_post(&self, object: &Value, author: &Value, instance: &str) -> plaza::Result<bool> {
+    fn add_post(
+        &self,
+        object: &Value,
+        author: &Value,
+        instance: &str,
+    ) -> plaza::Result<Option<plaza_index::document::Post>> {
         let indexed = consent::may_index_post(object, author).allowed();
         self.record(Call::AddPost {
             id: object["id"].as_str().unwrap_or_default().into(),
@@ -110,7 +115,9 @@ impl IndexSink for Recorder {
             instance: instance.into(),
             indexed,
         })?;
-        Ok(indexed)
+        Ok(indexed
+            .then(|| plaza_index::document::Post::from_json(object, author, instance).ok())
+            .flatten())
     }
     fn add_or_update_profile(&self, actor: &Value) -> plaza::Result<()> {
         self.record(Call::Profile {

@@ -446,6 +446,8 @@ fn signature_params(header: &str) -> HashMap<String, String> {
 pub struct Received {
     pub path: String,
     pub activity: Value,
+    /// The keyId that signed the request: the relay actor's, or a topic actor's.
+    pub key_id: String,
 }
 
 #[derive(Default)]
@@ -453,7 +455,8 @@ struct Inner {
     received: Vec<Received>,
     refused: Vec<String>,
     objects: HashMap<String, Value>,
-    relay_key: Option<VerifyingKey<Sha256>>,
+    /// The relay's keys fetched so far (its actor's and its topics'), by keyId.
+    relay_keys: HashMap<String, VerifyingKey<Sha256>>,
     /// Properties added to alice's actor document (consent flags, bio…).
     user_fields: serde_json::Map<String, Value>,
     /// Every path the relay GET here, in order.
@@ -911,13 +914,12 @@ async fn handle(
                 .into_response();
         }
         return match verify_from_relay(&shared, &method, &uri, &headers, &body).await {
-            Ok(activity) => {
-                shared
-                    .inner
-                    .lock()
-                    .unwrap()
-                    .received
-                    .push(Received { path, activity });
+            Ok((activity, key_id)) => {
+                shared.inner.lock().unwrap().received.push(Received {
+                    path,
+                    activity,
+                    key_id,
+                });
                 StatusCode::ACCEPTED.into_response()
             }
             Err(reason) => {
@@ -1065,14 +1067,15 @@ fn nodeinfo(shared: &Shared, path: &str) -> Option<Value> {
 }
 
 /// Checks a request from the relay the way Mastodon does: signature over the listed headers with the
-/// relay actor's key, digest of the body, fresh date.
+/// key of the relay actor or of one of its topic actors, digest of the body, fresh date. Returns the
+/// body and the keyId.
 async fn verify_from_relay(
     shared: &Shared,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Value, String> {
+) -> Result<(Value, String), String> {
     let header = |name: &str| header_text(headers, name);
     if headers.contains_key("signature-input") {
         return verify_rfc9421_from_relay(shared, method, uri, headers, body).await;
@@ -1080,9 +1083,7 @@ async fn verify_from_relay(
     let signature = header("signature").ok_or("unsigned")?;
     let params = signature_params(&signature);
     let key_id = params.get("keyId").ok_or("no keyId")?;
-    if key_id != &format!("{}/actor#main-key", shared.relay_base) {
-        return Err(format!("unexpected keyId {key_id}"));
-    }
+    check_relay_key_id(shared, key_id)?;
     if params.get("algorithm").map(String::as_str) != Some("rsa-sha256") {
         return Err("relay must sign with rsa-sha256".into());
     }
@@ -1121,25 +1122,46 @@ async fn verify_from_relay(
     if age > Duration::from_secs(300) {
         return Err("stale date".into());
     }
-    let key = relay_key(shared).await?;
+    let key = relay_key(shared, key_id).await?;
     let raw = B64
         .decode(params.get("signature").ok_or("no signature")?)
         .map_err(|e| e.to_string())?;
     let sig = Signature::try_from(raw.as_slice()).map_err(|e| e.to_string())?;
     key.verify(lines.join("\n").as_bytes(), &sig)
         .map_err(|_| "bad signature".to_string())?;
-    if fetch {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))
+    signed_body(fetch, body, key_id)
 }
 
-async fn relay_key(shared: &Shared) -> Result<VerifyingKey<Sha256>, String> {
-    if let Some(key) = shared.inner.lock().unwrap().relay_key.clone() {
+/// What a verified request carried: its body (nothing for a GET) and the keyId that signed it.
+fn signed_body(fetch: bool, body: &[u8], key_id: &str) -> Result<(Value, String), String> {
+    if fetch {
+        return Ok((Value::Null, key_id.to_string()));
+    }
+    serde_json::from_slice(body)
+        .map(|v| (v, key_id.to_string()))
+        .map_err(|e| format!("body is not JSON: {e}"))
+}
+
+/// Only the relay signs here: its actor's key, or a topic actor's (`{relay}/topics/…#main-key`).
+fn check_relay_key_id(shared: &Shared, key_id: &str) -> Result<(), String> {
+    let relay_actor = format!("{}/actor#main-key", shared.relay_base);
+    let topic = key_id.starts_with(&format!("{}/topics/", shared.relay_base))
+        && key_id.ends_with("#main-key");
+    if key_id == relay_actor || topic {
+        Ok(())
+    } else {
+        Err(format!("unexpected keyId {key_id}"))
+    }
+}
+
+/// The key at `key_id` (the relay's or a topic's), fetched from its actor document once.
+async fn relay_key(shared: &Shared, key_id: &str) -> Result<VerifyingKey<Sha256>, String> {
+    if let Some(key) = shared.inner.lock().unwrap().relay_keys.get(key_id).cloned() {
         return Ok(key);
     }
+    let owner = key_id.split('#').next().unwrap_or(key_id);
     let actor: Value = reqwest::Client::new()
-        .get(format!("{}/actor", shared.relay_base))
+        .get(owner)
         .header("accept", "application/activity+json")
         .send()
         .await
@@ -1147,11 +1169,19 @@ async fn relay_key(shared: &Shared) -> Result<VerifyingKey<Sha256>, String> {
         .json()
         .await
         .map_err(|e| e.to_string())?;
+    if actor["publicKey"]["id"] != key_id {
+        return Err(format!("{owner} does not publish {key_id}"));
+    }
     let pem = actor["publicKey"]["publicKeyPem"]
         .as_str()
         .ok_or("relay actor has no key")?;
     let key = VerifyingKey::<Sha256>::from_public_key_pem(pem).map_err(|e| e.to_string())?;
-    shared.inner.lock().unwrap().relay_key = Some(key.clone());
+    shared
+        .inner
+        .lock()
+        .unwrap()
+        .relay_keys
+        .insert(key_id.to_string(), key.clone());
     Ok(key)
 }
 
@@ -1164,7 +1194,7 @@ async fn verify_rfc9421_from_relay(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Value, String> {
+) -> Result<(Value, String), String> {
     let header = |name: &str| header_text(headers, name);
     let input = header("signature-input").ok_or("no Signature-Input")?;
     let (label, params_raw) = input
@@ -1196,9 +1226,8 @@ async fn verify_rfc9421_from_relay(
             return Err(format!("{required} not signed"));
         }
     }
-    if params.get("keyid") != Some(&format!("{}/actor#main-key", shared.relay_base)) {
-        return Err(format!("unexpected keyid {:?}", params.get("keyid")));
-    }
+    let key_id = params.get("keyid").cloned().unwrap_or_default();
+    check_relay_key_id(shared, &key_id)?;
     if params.get("alg").map(String::as_str) != Some("rsa-v1_5-sha256") {
         return Err("relay must sign with rsa-v1_5-sha256".into());
     }
@@ -1236,11 +1265,8 @@ async fn verify_rfc9421_from_relay(
         .ok_or("Signature is not this label's byte sequence")?;
     let raw = B64.decode(encoded).map_err(|e| e.to_string())?;
     let sig = Signature::try_from(raw.as_slice()).map_err(|e| e.to_string())?;
-    let key = relay_key(shared).await?;
+    let key = relay_key(shared, &key_id).await?;
     key.verify(base.as_bytes(), &sig)
         .map_err(|_| "bad RFC 9421 signature".to_string())?;
-    if fetch {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))
+    signed_body(fetch, body, &key_id)
 }

@@ -1,0 +1,170 @@
+//! Who may follow which topic, as plain rules: the kind must be on, a hashtag not blocked, an instance
+//! topic names a subscribed instance, a curated search exists; and the follower's instance passes the
+//! relay's subscription policy as a subscriber would (blocks were refused before). No I/O: the topic
+//! inbox gathers the facts.
+
+use crate::moderation::policy::Admission;
+use crate::topics::{Topic, TopicKind};
+
+/// The topic settings of the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicSettings {
+    /// Topics that may exist at most (0: topic feeds are off).
+    pub max_topics: u64,
+    /// The kinds that are on.
+    pub kinds: Vec<TopicKind>,
+    /// Hashtags (folded like the index folds them) nobody may follow as a topic.
+    pub blocked_tags: Vec<String>,
+}
+
+impl TopicSettings {
+    /// Reads the configuration's `max_topics`, `topic_kinds` and `topic_blocked_tags` (unknown kinds
+    /// and tags that are no tags are configuration errors, reported by [`crate::config`]).
+    pub fn from_config(config: &crate::config::Config) -> TopicSettings {
+        TopicSettings {
+            max_topics: config.max_topics,
+            kinds: config
+                .topic_kinds
+                .iter()
+                .filter_map(|k| TopicKind::parse(&k.to_ascii_lowercase()))
+                .collect(),
+            blocked_tags: config
+                .topic_blocked_tags
+                .iter()
+                .filter_map(|t| plaza_index::document::normalize_tag(t))
+                .collect(),
+        }
+    }
+
+    /// Whether `topic` may be served at all (its actor, page and WebFinger handle): topics on, its
+    /// kind on, not a blocked hashtag.
+    pub fn serves(&self, topic: &Topic) -> bool {
+        self.max_topics > 0
+            && self.kinds.contains(&topic.kind())
+            && !(topic.kind() == TopicKind::Tag
+                && self.blocked_tags.iter().any(|t| t == topic.name()))
+    }
+}
+
+/// What the topic inbox knows when a Follow arrives.
+#[derive(Debug, Clone, Copy)]
+pub struct FollowFacts {
+    /// For an instance topic: whether that instance is subscribed to the relay.
+    pub instance_subscribed: bool,
+    /// For a curated search: whether the admins defined it.
+    pub curated_exists: bool,
+    /// Whether the follower's own instance is subscribed to the relay (already admitted).
+    pub follower_subscribed: bool,
+    /// What the subscription policy says of the follower's instance.
+    pub policy: Admission,
+}
+
+/// Why an instance not admitted yet cannot follow a topic under the approval policy.
+pub const NEEDS_APPROVAL: &str = "this relay approves instances before they receive anything from it; \
+     ask its admins to approve your instance";
+
+/// Whether `topic` names something that exists: an instance topic a subscribed instance, a curated
+/// search one the admins defined (hashtags and languages exist on demand).
+pub fn exists(topic: &Topic, facts: FollowFacts) -> bool {
+    match topic.kind() {
+        TopicKind::Instance => facts.instance_subscribed,
+        TopicKind::Search => facts.curated_exists,
+        TopicKind::Tag | TopicKind::Language => true,
+    }
+}
+
+/// Whether a Follow of `topic` may be accepted: `Ok`, or the reason of the Reject.
+pub fn admit(
+    settings: &TopicSettings,
+    topic: &Topic,
+    facts: FollowFacts,
+) -> Result<(), &'static str> {
+    if !settings.serves(topic) {
+        return Err("this topic is not offered by this relay");
+    }
+    if !exists(topic, facts) {
+        return Err("no such topic on this relay");
+    }
+    if facts.follower_subscribed {
+        return Ok(());
+    }
+    match facts.policy {
+        Admission::Admit => Ok(()),
+        Admission::Hold => Err(NEEDS_APPROVAL),
+        Admission::Refuse(reason) => Err(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> TopicSettings {
+        TopicSettings {
+            max_topics: 10,
+            kinds: TopicKind::ALL.to_vec(),
+            blocked_tags: vec!["spam".into()],
+        }
+    }
+
+    fn facts() -> FollowFacts {
+        FollowFacts {
+            instance_subscribed: false,
+            curated_exists: false,
+            follower_subscribed: false,
+            policy: Admission::Admit,
+        }
+    }
+
+    #[test]
+    fn kinds_blocks_and_existence_decide_first() {
+        let coop = Topic::tag("coop").expect("tag");
+        assert_eq!(admit(&settings(), &coop, facts()), Ok(()));
+        assert!(admit(&settings(), &Topic::tag("Spam").expect("tag"), facts()).is_err());
+        let no_tags = TopicSettings {
+            kinds: vec![TopicKind::Language],
+            ..settings()
+        };
+        assert!(admit(&no_tags, &coop, facts()).is_err());
+        let off = TopicSettings {
+            max_topics: 0,
+            ..settings()
+        };
+        assert!(!off.serves(&coop));
+        let instance = Topic::instance("a.example").expect("host");
+        assert!(admit(&settings(), &instance, facts()).is_err());
+        let subscribed = FollowFacts {
+            instance_subscribed: true,
+            ..facts()
+        };
+        assert_eq!(admit(&settings(), &instance, subscribed), Ok(()));
+        let search = Topic::search("co-ops").expect("slug");
+        assert!(admit(&settings(), &search, facts()).is_err());
+        let curated = FollowFacts {
+            curated_exists: true,
+            ..facts()
+        };
+        assert_eq!(admit(&settings(), &search, curated), Ok(()));
+    }
+
+    #[test]
+    fn the_subscription_policy_applies_to_instances_not_admitted_yet() {
+        let coop = Topic::tag("coop").expect("tag");
+        let held = FollowFacts {
+            policy: Admission::Hold,
+            ..facts()
+        };
+        assert_eq!(admit(&settings(), &coop, held), Err(NEEDS_APPROVAL));
+        let refused = FollowFacts {
+            policy: Admission::Refuse("only listed"),
+            ..facts()
+        };
+        assert_eq!(admit(&settings(), &coop, refused), Err("only listed"));
+        // An instance the relay already admitted follows whatever the policy says of strangers.
+        let admitted = FollowFacts {
+            follower_subscribed: true,
+            ..held
+        };
+        assert_eq!(admit(&settings(), &coop, admitted), Ok(()));
+    }
+}

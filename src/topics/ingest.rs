@@ -1,0 +1,180 @@
+//! From the indexer to the topics: what the index just did with a post ([`Handed`]) becomes what the
+//! topics carry ([`Carry`]), appended to the log for their followers' workers.
+//!
+//! Only what the index took is carried — the consent rules (public, `indexable`, `searchableBy`, bio
+//! vetoes) are the index's, applied once — and matching runs on the document the index built, against
+//! every topic at once ([`crate::topics::registry::Snapshot::matches`]), never a search per topic.
+//! A post the topics carried gets their `Update` when edited, their `Delete` when deleted, and an
+//! `Undo` of their `Announce` when an edit takes it out of the index. Each append is deduplicated by
+//! what it is about, so the indexer replaying entries after a restart carries nothing twice.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use plaza_index::document::Post;
+use serde_json::Value;
+
+use crate::Result;
+use crate::ap::authority_of;
+use crate::store::Entry;
+use crate::topics::Topics;
+use crate::topics::carry::{Carry, CarryKind};
+
+/// What the index did with one post.
+#[derive(Debug)]
+pub enum Handed {
+    /// The post is in the index (new, or edited), as indexed.
+    Indexed(Box<Post>),
+    /// The post (its id) was refused by the consent rules: any earlier version left the index.
+    Refused(String),
+    /// The post (its id) was removed: deleted by its author.
+    Removed(String),
+}
+
+/// The log entry that brought a change, when it came through the relay.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The activity type (`Create`, `Update`, `Delete`…).
+    pub kind: String,
+    /// The activity as received.
+    pub body: Bytes,
+    /// Whether the relay forwards it verbatim (it carries its author's LD signature).
+    pub verbatim: bool,
+}
+
+impl Source {
+    /// The source of a log entry written for a received activity; `None` for the relay's own.
+    pub fn of(entry: &Entry) -> Option<Source> {
+        let (body, _) = entry.received()?;
+        Some(Source {
+            kind: entry.kind.clone(),
+            body: body.clone(),
+            verbatim: entry.original.is_none(),
+        })
+    }
+
+    fn activity_id(&self) -> Option<String> {
+        let value: Value = serde_json::from_slice(&self.body).ok()?;
+        crate::ap::value::id_of(&value).map(str::to_owned)
+    }
+}
+
+impl Topics {
+    /// Carries what `handed` calls for (see the module documentation). Errors are logged per change:
+    /// one failed append does not hold the others.
+    pub async fn carry(&self, handed: Vec<(Handed, Option<Source>)>) {
+        for (change, source) in handed {
+            if let Err(e) = self.carry_one(change, source).await {
+                tracing::error!(error = %e, "topics: carrying a change");
+            }
+        }
+    }
+
+    async fn carry_one(&self, change: Handed, source: Option<Source>) -> Result<()> {
+        let snapshot = self.registry.snapshot();
+        if snapshot.matched_topics() == 0 {
+            return Ok(());
+        }
+        match change {
+            Handed::Indexed(post) => {
+                let started = Instant::now();
+                let topics = snapshot.matches(&post);
+                self.stats.note_match(started.elapsed());
+                // An edit arrives as an `Update`; the same post again (a retried Create, a share
+                // announced by a FASP server too) changes nothing.
+                let edit = source.filter(|s| s.kind == "Update");
+                // (A post carried before is not carried again: the append is deduplicated by its id.)
+                let before = if edit.is_some() {
+                    self.store().carried_by(&post.id).await?
+                } else {
+                    None
+                };
+                match (before, edit) {
+                    (Some((carried, _)), Some(source)) => {
+                        let dedup = format!(
+                            "carry update {}",
+                            source.activity_id().unwrap_or_else(|| post.id.clone())
+                        );
+                        let carry = Carry {
+                            kind: CarryKind::Update,
+                            object: post.id.clone(),
+                            announce_object: post.id.clone(),
+                            topics: carried,
+                            verbatim: source.verbatim,
+                            announced_seq: None,
+                        };
+                        self.append(carry, source.body, dedup).await
+                    }
+                    (Some(_), None) => Ok(()),
+                    (None, _) if topics.is_empty() => Ok(()),
+                    (None, _) => {
+                        let carry = Carry {
+                            kind: CarryKind::Announce,
+                            object: post.id.clone(),
+                            announce_object: post.id.clone(),
+                            topics,
+                            verbatim: false,
+                            announced_seq: None,
+                        };
+                        let dedup = format!("carry {}", post.id);
+                        self.append(carry, Bytes::new(), dedup).await
+                    }
+                }
+            }
+            Handed::Refused(object) => {
+                let Some((carried, announced)) = self.store().carried_by(&object).await? else {
+                    return Ok(());
+                };
+                let carry = Carry {
+                    kind: CarryKind::Withdraw,
+                    announce_object: object.clone(),
+                    object: object.clone(),
+                    topics: carried,
+                    verbatim: false,
+                    announced_seq: Some(announced),
+                };
+                let dedup = format!("carry withdraw {object} {announced}");
+                self.append(carry, Bytes::new(), dedup).await
+            }
+            Handed::Removed(object) => {
+                let Some((carried, _)) = self.store().carried_by(&object).await? else {
+                    return Ok(());
+                };
+                let (announce_object, verbatim, body) = match &source {
+                    Some(source) => (
+                        source.activity_id().unwrap_or_else(|| object.clone()),
+                        source.verbatim,
+                        source.body.clone(),
+                    ),
+                    None => (object.clone(), false, Bytes::new()),
+                };
+                let carry = Carry {
+                    kind: CarryKind::Delete,
+                    object: object.clone(),
+                    announce_object,
+                    topics: carried,
+                    verbatim,
+                    announced_seq: None,
+                };
+                let dedup = format!("carry delete {object}");
+                self.append(carry, body, dedup).await
+            }
+        }
+    }
+
+    async fn append(&self, carry: Carry, body: Bytes, dedup: String) -> Result<()> {
+        let origin = authority_of(&carry.object).unwrap_or_default();
+        let kind = carry.kind;
+        if self
+            .store()
+            .append_carry(origin, carry, body, dedup)
+            .await?
+            .is_some()
+        {
+            self.stats.carried.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(kind = kind.as_str(), "topics: carried");
+        }
+        Ok(())
+    }
+}
