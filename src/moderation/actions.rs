@@ -85,6 +85,16 @@ pub async fn block(
     if !purging.is_empty() {
         purge_from_index(state, &purging, &victims).await?;
     }
+    // Topic followers on a blocked instance: their follows end and deliveries to them stop.
+    let following = state.store.topic_follower_authorities().await?;
+    let followers = state
+        .curation
+        .covered(&in_force, following.iter().map(String::as_str));
+    if !followers.is_empty() {
+        let ended = state.store.remove_topic_followers_of(followers).await?;
+        state.topics.changed().await?;
+        tracing::info!(%target, ended, "topic follows ended by a block");
+    }
     // Instances known through FASP data_sharing that a block covers: no longer refreshed.
     let shared = state.store.shared_instances().await?;
     let covered = state

@@ -507,6 +507,33 @@ impl Store {
         .await
     }
 
+    /// The instances whose actors follow topics.
+    pub async fn topic_follower_authorities(&self) -> Result<Vec<String>> {
+        self.read(|conn| {
+            query_rows(
+                conn,
+                "SELECT DISTINCT authority FROM topic_followers",
+                [],
+                |row| row.get(0),
+            )
+        })
+        .await
+    }
+
+    /// Ends every topic follow by actors of `authorities` (a block covers them); how many ended.
+    pub async fn remove_topic_followers_of(&self, authorities: Vec<String>) -> Result<usize> {
+        self.write(move |conn, _| {
+            let mut removed = 0;
+            let mut delete =
+                conn.prepare_cached("DELETE FROM topic_followers WHERE authority = ?1")?;
+            for authority in &authorities {
+                removed += delete.execute([authority])?;
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
     /// Stops a follower inbox's deliveries for good: forgets its cursor.
     pub async fn forget_topic_inbox(&self, inbox: &str) -> Result<()> {
         let name = inbox_cursor_name(inbox);

@@ -135,3 +135,496 @@ async fn a_tag_topic_resolves_by_handle_keeps_its_key_and_is_capped() {
         .expect("webfinger");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+// ------------------------------------------------------------------------------------------------
+// Following topics and what they carry
+// ------------------------------------------------------------------------------------------------
+
+const AS: &str = "https://www.w3.org/ns/activitystreams";
+
+/// A public Create by alice of `instance` with `tags` and, when given, a declared language; the note
+/// is hosted on the instance, as its server would.
+fn tagged(instance: &Instance, text: &str, tags: &[&str], lang: Option<&str>) -> Value {
+    let mut create = instance.public_create(text);
+    create["object"]["tag"] = Value::Array(
+        tags.iter()
+            .map(|t| serde_json::json!({ "type": "Hashtag", "name": format!("#{t}") }))
+            .collect(),
+    );
+    if let Some(lang) = lang {
+        create["object"]["contentMap"] =
+            serde_json::json!({ lang: create["object"]["content"].clone() });
+    }
+    instance.host_object(create["object"].clone());
+    create
+}
+
+fn object_id(create: &Value) -> String {
+    create["object"]["id"].as_str().expect("note id").to_owned()
+}
+
+/// Sends `follow` (by `actor`, signed with `keys`) to the inbox of the topic at `topic_path` and waits
+/// for the topic's Accept, which must come signed by the topic's own key.
+async fn follow_topic(
+    follower: &Instance,
+    relay: &Relay,
+    topic_path: &str,
+    object: &str,
+    as_user: bool,
+) -> Value {
+    let (actor, keys, key_id) = if as_user {
+        (follower.user(), &follower.user_keys, follower.user_key_id())
+    } else {
+        (
+            follower.instance_actor(),
+            &follower.instance_keys,
+            follower.instance_key_id(),
+        )
+    };
+    let follow = serde_json::json!({
+        "@context": AS,
+        "id": format!("{}/follows/topic-{}", follower.base, follower.next()),
+        "type": "Follow",
+        "actor": actor,
+        "object": object,
+    });
+    let (status, body) = follower
+        .post_to(&format!("{topic_path}/inbox"), keys, &key_id, &follow)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let topic = format!("{}{topic_path}", relay.base);
+    let id = follow["id"].clone();
+    eventually("the topic's Accept", || {
+        follower
+            .received()
+            .iter()
+            .any(|r| r.activity["type"] == "Accept" && r.activity["object"]["id"] == id)
+    })
+    .await;
+    let accept = follower
+        .received()
+        .into_iter()
+        .find(|r| r.activity["type"] == "Accept" && r.activity["object"]["id"] == id)
+        .expect("accept");
+    assert_eq!(accept.activity["actor"], topic.as_str());
+    assert_eq!(
+        accept.key_id,
+        format!("{topic}#main-key"),
+        "signed by the topic"
+    );
+    follow
+}
+
+/// The Announces of `object` `follower` received, by any actor.
+fn announces_of(follower: &Instance, object: &str) -> Vec<Received> {
+    follower
+        .received()
+        .into_iter()
+        .filter(|r| r.activity["type"] == "Announce" && r.activity["object"] == object)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_is_followed_three_ways_and_carries_only_what_its_authors_agreed_to() {
+    let relay = Relay::start().await;
+    let origin = Instance::start(Flavor::Mastodon, &relay).await;
+    origin.set_user_fields(serde_json::json!({ "indexable": true, "discoverable": true }));
+    origin.subscribe(&relay).await;
+    // Its author never agreed to be found: relayed to subscribers, never carried by a topic.
+    let shy = Instance::start(Flavor::Mastodon, &relay).await;
+    shy.subscribe(&relay).await;
+    let topic_path = "/topics/tag/coop";
+    let topic = format!("{}{topic_path}", relay.base);
+
+    // A Mastodon admin adds the topic's inbox as a relay; a Pleroma admin follows the topic actor;
+    // a person on a GoToSocial server follows it from their own account. None is subscribed.
+    let mastodon = Instance::start(Flavor::Mastodon, &relay).await;
+    let mastodon_follow = follow_topic(&mastodon, &relay, topic_path, PUBLIC, false).await;
+    let pleroma = Instance::start(Flavor::Pleroma, &relay).await;
+    follow_topic(&pleroma, &relay, topic_path, &topic, false).await;
+    let person = Instance::start(Flavor::GoToSocial, &relay).await;
+    follow_topic(&person, &relay, topic_path, &topic, true).await;
+    let followers: Value = reqwest::get(format!("{topic}/followers"))
+        .await
+        .expect("followers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(followers["totalItems"], 3);
+
+    // The person following the relay actor itself is still turned away.
+    let follow_relay = serde_json::json!({
+        "@context": AS, "id": format!("{}/follows/relay", person.base), "type": "Follow",
+        "actor": person.user(), "object": relay.actor_id(),
+    });
+    let (status, _) = person.post_as_user(&follow_relay).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    eventually("the relay's Reject of a person", || {
+        person
+            .received_of("Reject")
+            .iter()
+            .any(|r| r["object"]["id"] == follow_relay["id"])
+    })
+    .await;
+
+    let first = tagged(&origin, "a #coop meeting", &["coop"], None);
+    let vetoed = tagged(&shy, "my own #coop thoughts", &["coop"], None);
+    let other = tagged(&origin, "nothing to see", &["bread"], None);
+    let last = tagged(&origin, "the #coop report", &["Coop"], None);
+    for (instance, create) in [
+        (&origin, &first),
+        (&shy, &vetoed),
+        (&origin, &other),
+        (&origin, &last),
+    ] {
+        let (status, body) = instance.post_as_user(create).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    for follower in [&mastodon, &pleroma, &person] {
+        eventually("both consenting #coop posts carried", || {
+            !announces_of(follower, &object_id(&first)).is_empty()
+                && !announces_of(follower, &object_id(&last)).is_empty()
+        })
+        .await;
+        for create in [&first, &last] {
+            let announces = announces_of(follower, &object_id(create));
+            assert_eq!(announces.len(), 1, "once per inbox");
+            assert_eq!(announces[0].activity["actor"], topic.as_str());
+            assert_eq!(announces[0].key_id, format!("{topic}#main-key"));
+            assert!(
+                announces[0].activity["id"]
+                    .as_str()
+                    .expect("id")
+                    .starts_with(&format!("{topic}/carried/"))
+            );
+        }
+        assert!(!follower.got_object(&object_id(&vetoed)), "consent");
+        assert!(!follower.got_object(&object_id(&other)), "not the topic");
+    }
+    // The full subscribers got the vetoed post all the same: consent governs finding, not relaying.
+    eventually("the vetoed post relayed to subscribers", || {
+        origin.got_object(&object_id(&vetoed))
+    })
+    .await;
+
+    // The outbox pages what the topic carried, newest first.
+    let outbox: Value = reqwest::get(format!("{topic}/outbox?page=true"))
+        .await
+        .expect("outbox")
+        .json()
+        .await
+        .expect("json");
+    let items = outbox["orderedItems"].as_array().expect("items");
+    let carried: Vec<&str> = items.iter().filter_map(|i| i["object"].as_str()).collect();
+    assert_eq!(carried, [object_id(&last), object_id(&first)]);
+
+    // The Mastodon admin removes the relay: its Undo ends the follow; the others go on.
+    let undo = serde_json::json!({
+        "@context": AS, "id": format!("{}/undo/1", mastodon.base), "type": "Undo",
+        "actor": mastodon.instance_actor(), "object": mastodon_follow,
+    });
+    let (status, body) = mastodon
+        .post_to(
+            &format!("{topic_path}/inbox"),
+            &mastodon.instance_keys,
+            &mastodon.instance_key_id(),
+            &undo,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(body.contains("unsubscribed"), "{body}");
+    let after = tagged(&origin, "#coop after the undo", &["coop"], None);
+    let (status, _) = origin.post_as_user(&after).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    eventually("the post carried to the remaining followers", || {
+        !announces_of(&pleroma, &object_id(&after)).is_empty()
+            && !announces_of(&person, &object_id(&after)).is_empty()
+    })
+    .await;
+    assert!(announces_of(&mastodon, &object_id(&after)).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_topics_of_every_kind_reach_an_inbox_once() {
+    let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", "secret-admin-token")]).await;
+    let origin = Instance::start(Flavor::Mastodon, &relay).await;
+    origin.set_user_fields(serde_json::json!({ "indexable": true }));
+    origin.subscribe(&relay).await;
+    // A curated search with operators.
+    let curated = reqwest::Client::new()
+        .post(format!("{}/api/v1/admin/topics", relay.base))
+        .bearer_auth("secret-admin-token")
+        .json(&serde_json::json!({
+            "slug": "co-ops-es", "name": "Co-ops in Spanish",
+            "query": "#coop OR #cooperativa language:es -#spam",
+        }))
+        .send()
+        .await
+        .expect("add curated");
+    assert_eq!(curated.status(), StatusCode::CREATED);
+
+    let follower = Instance::start(Flavor::Mastodon, &relay).await;
+    let instance_topic = format!("/topics/instance/{}", origin.authority());
+    for path in [
+        "/topics/tag/coop",
+        "/topics/language/es",
+        "/topics/search/co-ops-es",
+        instance_topic.as_str(),
+    ] {
+        follow_topic(&follower, &relay, path, PUBLIC, false).await;
+    }
+    // Another inbox follows only the curated search.
+    let curious = Instance::start(Flavor::Pleroma, &relay).await;
+    let curated_actor = format!("{}/topics/search/co-ops-es", relay.base);
+    follow_topic(
+        &curious,
+        &relay,
+        "/topics/search/co-ops-es",
+        &curated_actor,
+        false,
+    )
+    .await;
+    // An instance topic exists only for subscribed instances; a search only once curated.
+    let stranger = Instance::start(Flavor::Mastodon, &relay).await;
+    for path in [
+        format!("/topics/instance/{}", stranger.authority()),
+        "/topics/search/nothing-here".to_owned(),
+    ] {
+        let follow = serde_json::json!({
+            "@context": AS, "id": format!("{}/f/{}", stranger.base, stranger.next()),
+            "type": "Follow", "actor": stranger.instance_actor(), "object": PUBLIC,
+        });
+        let (status, _) = stranger
+            .post_to(
+                &format!("{path}/inbox"),
+                &stranger.instance_keys,
+                &stranger.instance_key_id(),
+                &follow,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+
+    // Matches all four topics; matches the curated search and the instance; matches only the
+    // instance; excluded from the curated search by `-#spam`.
+    let all = tagged(&origin, "Asamblea de la #coop", &["coop"], Some("es"));
+    let curated_only = tagged(&origin, "Nueva #cooperativa", &["cooperativa"], Some("es"));
+    let plain = tagged(&origin, "hello there", &[], Some("en"));
+    let spam = tagged(&origin, "Oferta #coop #spam", &["coop", "spam"], Some("es"));
+    for create in [&all, &curated_only, &plain, &spam] {
+        let (status, body) = origin.post_as_user(create).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    eventually("every post carried to the follower", || {
+        [&all, &curated_only, &plain, &spam]
+            .iter()
+            .all(|c| !announces_of(&follower, &object_id(c)).is_empty())
+    })
+    .await;
+    eventually("the curated posts carried to the curious", || {
+        !announces_of(&curious, &object_id(&all)).is_empty()
+            && !announces_of(&curious, &object_id(&curated_only)).is_empty()
+    })
+    .await;
+    for create in [&all, &curated_only, &plain, &spam] {
+        assert_eq!(
+            announces_of(&follower, &object_id(create)).len(),
+            1,
+            "one delivery per inbox for {}",
+            object_id(create)
+        );
+    }
+    // The most specific topic speaks: the hashtag for the first post, the search for the second.
+    let actor_of =
+        |create: &Value| announces_of(&follower, &object_id(create))[0].activity["actor"].clone();
+    assert_eq!(actor_of(&all), format!("{}/topics/tag/coop", relay.base));
+    assert_eq!(actor_of(&curated_only), curated_actor);
+    assert_eq!(actor_of(&plain), format!("{}{instance_topic}", relay.base));
+    // The curious inbox never gets what its search leaves out.
+    assert!(!curious.got_object(&object_id(&plain)));
+    assert!(!curious.got_object(&object_id(&spam)));
+    for c in [&all, &curated_only] {
+        assert_eq!(announces_of(&curious, &object_id(c)).len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_carried_is_lost_over_kill_9_and_order_holds() {
+    let mut relay = Relay::start().await;
+    let origin = Instance::start(Flavor::Mastodon, &relay).await;
+    origin.set_user_fields(serde_json::json!({ "indexable": true }));
+    origin.subscribe(&relay).await;
+    let follower = Instance::start(Flavor::Mastodon, &relay).await;
+    follow_topic(&follower, &relay, "/topics/tag/coop", PUBLIC, false).await;
+    let healthy = Instance::start(Flavor::Pleroma, &relay).await;
+    let topic = format!("{}/topics/tag/coop", relay.base);
+    follow_topic(&healthy, &relay, "/topics/tag/coop", &topic, false).await;
+    // The follower goes down; posts keep coming and are carried to the healthy inbox meanwhile.
+    follower.down().await;
+    let posts: Vec<Value> = (0..6)
+        .map(|n| tagged(&origin, &format!("#coop note {n}"), &["coop"], None))
+        .collect();
+    for create in &posts {
+        let (status, body) = origin.post_as_user(create).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    eventually("all carried to the healthy follower", || {
+        posts
+            .iter()
+            .all(|c| !announces_of(&healthy, &object_id(c)).is_empty())
+    })
+    .await;
+    // Killed while the follower's worker is retrying; it comes back, then the follower does.
+    relay.kill_and_restart().await;
+    follower.up().await;
+    eventually(
+        "everything carried reaching the follower after the restart",
+        || {
+            posts
+                .iter()
+                .all(|c| !announces_of(&follower, &object_id(c)).is_empty())
+        },
+    )
+    .await;
+    let order: Vec<String> = follower
+        .received_of("Announce")
+        .iter()
+        .filter_map(|a| a["object"].as_str().map(str::to_owned))
+        .collect();
+    let mut firsts: Vec<String> = Vec::new();
+    for id in order {
+        if !firsts.contains(&id) {
+            firsts.push(id);
+        }
+    }
+    let expected: Vec<String> = posts.iter().map(object_id).collect();
+    assert_eq!(firsts, expected, "order per inbox");
+}
+
+/// Sends a Follow of Public by `follower`'s instance actor to the inbox at `topic_path`; the answer.
+async fn ask_to_follow(follower: &Instance, topic_path: &str) -> (StatusCode, String, Value) {
+    let follow = serde_json::json!({
+        "@context": AS, "id": format!("{}/f/{}", follower.base, follower.next()),
+        "type": "Follow", "actor": follower.instance_actor(), "object": PUBLIC,
+    });
+    let (status, body) = follower
+        .post_to(
+            &format!("{topic_path}/inbox"),
+            &follower.instance_keys,
+            &follower.instance_key_id(),
+            &follow,
+        )
+        .await;
+    (status, body, follow)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_follows_obey_settings_caps_the_policy_and_blocks() {
+    const TOKEN: &str = "secret-admin-token";
+    let relay = Relay::start_with(&[
+        ("PLAZA_ADMIN_TOKEN", TOKEN),
+        ("PLAZA_MAX_FOLLOWERS_PER_TOPIC", "1"),
+        ("PLAZA_TOPIC_BLOCKED_TAGS", "Spam"),
+        ("PLAZA_TOPIC_KINDS", "tag,search"),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    // A kind turned off and a blocked hashtag are no topics at all.
+    for path in ["/topics/language/es", "/topics/tag/spam"] {
+        let (status, _) = fetch_actor(&client, &format!("{}{path}", relay.base)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let first = Instance::start(Flavor::Mastodon, &relay).await;
+    let (status, _, _) = ask_to_follow(&first, "/topics/language/es").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    follow_topic(&first, &relay, "/topics/tag/coop", PUBLIC, false).await;
+
+    // The topic is full: the next follower is rejected, by the topic itself.
+    let second = Instance::start(Flavor::Mastodon, &relay).await;
+    let (status, body, follow) = ask_to_follow(&second, "/topics/tag/coop").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(body.contains("as many followers"), "{body}");
+    let topic = format!("{}/topics/tag/coop", relay.base);
+    eventually("the topic's Reject", || {
+        second
+            .received()
+            .iter()
+            .any(|r| r.activity["type"] == "Reject" && r.activity["object"]["id"] == follow["id"])
+    })
+    .await;
+    let reject = second.received_of("Reject").remove(0);
+    assert_eq!(reject["actor"], topic.as_str());
+
+    // Under the approval policy an instance the admins have not admitted is turned away.
+    let policy = client
+        .put(format!("{}/api/v1/admin/policy", relay.base))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "policy": "approval" }))
+        .send()
+        .await
+        .expect("policy");
+    assert!(policy.status().is_success());
+    let (status, body, _) = ask_to_follow(&second, "/topics/tag/other").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(body.contains("approves instances"), "{body}");
+
+    // A block ends the blocked instance's topic follows.
+    let host = first.addr.ip().to_string();
+    let blocked = client
+        .post(format!("{}/api/v1/admin/blocks", relay.base))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "domain": host, "reason": "test" }))
+        .send()
+        .await
+        .expect("block");
+    assert!(blocked.status().is_success());
+    let followers: Value = reqwest::get(format!("{topic}/followers"))
+        .await
+        .expect("followers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(followers["totalItems"], 0);
+    let (status, _, _) = ask_to_follow(&first, "/topics/tag/coop").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carried_post_deleted_by_its_author_is_withdrawn_from_the_topic() {
+    let relay = Relay::start().await;
+    let origin = Instance::start(Flavor::Mastodon, &relay).await;
+    origin.set_user_fields(serde_json::json!({ "indexable": true }));
+    origin.subscribe(&relay).await;
+    let follower = Instance::start(Flavor::Pleroma, &relay).await;
+    let topic = format!("{}/topics/tag/coop", relay.base);
+    follow_topic(&follower, &relay, "/topics/tag/coop", &topic, false).await;
+    let create = tagged(&origin, "a #coop post", &["coop"], None);
+    let (status, _) = origin.post_as_user(&create).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let note = object_id(&create);
+    eventually("the post carried", || {
+        !announces_of(&follower, &note).is_empty()
+    })
+    .await;
+    let delete_id = format!("{note}#delete");
+    let delete = serde_json::json!({
+        "@context": AS, "id": delete_id, "type": "Delete", "actor": origin.user(),
+        "to": [PUBLIC], "object": { "id": note, "type": "Tombstone" },
+    });
+    let (status, body) = origin.post_as_user(&delete).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    eventually("the topic announcing the Delete", || {
+        !announces_of(&follower, &delete_id).is_empty()
+    })
+    .await;
+    let announce = announces_of(&follower, &delete_id).remove(0);
+    assert_eq!(announce.activity["actor"], topic.as_str());
+    assert_eq!(announce.key_id, format!("{topic}#main-key"));
+    let outbox: Value = reqwest::get(format!("{topic}/outbox"))
+        .await
+        .expect("outbox")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(outbox["totalItems"], 0, "no longer in the topic's outbox");
+}

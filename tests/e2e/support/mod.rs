@@ -727,15 +727,27 @@ impl Instance {
         key_id: &str,
         activity: &Value,
     ) -> (StatusCode, String) {
+        self.post_to("/inbox", keys, key_id, activity).await
+    }
+
+    /// Signs `activity` with `keys`/`key_id` the way this instance's software does and POSTs it to
+    /// `path` on the relay (a topic's inbox, `/topics/tag/coop/inbox`).
+    pub async fn post_to(
+        &self,
+        path: &str,
+        keys: &Keys,
+        key_id: &str,
+        activity: &Value,
+    ) -> (StatusCode, String) {
         let body = serde_json::to_vec(activity).expect("json");
-        let url = format!("{}/inbox", self.relay_base);
+        let url = format!("{}{path}", self.relay_base);
         let headers = match self.flavor {
             Flavor::Fedify => {
                 signed_post_headers_rfc9421(keys, key_id, &url, &body, SystemTime::now())
             }
             flavor => signed_post_headers(flavor, keys, key_id, &url, &body, SystemTime::now()),
         };
-        post_raw(&self.relay_base, headers, body).await
+        post_raw_to(&url, headers, body).await
     }
 
     /// Signs `activity` as the instance actor with RFC 9421 and POSTs it to the relay.
@@ -856,8 +868,17 @@ pub async fn post_raw(
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 ) -> (StatusCode, String) {
+    post_raw_to(&format!("{relay_base}/inbox"), headers, body).await
+}
+
+/// POSTs a body with the given headers to `url`.
+pub async fn post_raw_to(
+    url: &str,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> (StatusCode, String) {
     let client = reqwest::Client::new();
-    let mut request = client.post(format!("{relay_base}/inbox")).body(body);
+    let mut request = client.post(url).body(body);
     for (name, value) in headers {
         if name.eq_ignore_ascii_case("host") {
             continue; // reqwest sets Host from the URL, which is what was signed
