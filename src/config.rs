@@ -143,6 +143,9 @@ pub struct Config {
     pub topic_blocked_tags: Vec<String>,
 }
 
+/// The kinds of topic feed (`topic_kinds`), as `crate::topics::TopicKind` names them.
+pub const TOPIC_KINDS: [&str; 4] = ["tag", "language", "instance", "search"];
+
 /// The first signature scheme tried on a receiving host (`outbound_signature`). Whatever the first knock,
 /// a host answering 401 or 400 gets the same request once more with the other scheme, and the scheme it
 /// accepted is remembered for it (across restarts).
@@ -216,10 +219,7 @@ impl Default for Config {
             max_topics: 1_000,
             max_followers_per_topic: 10_000,
             max_topic_follows_per_instance: 1_000,
-            topic_kinds: crate::topics::TopicKind::ALL
-                .iter()
-                .map(|k| k.as_str().to_owned())
-                .collect(),
+            topic_kinds: TOPIC_KINDS.iter().map(|k| k.to_string()).collect(),
             topic_blocked_tags: Vec::new(),
         }
     }
@@ -297,7 +297,7 @@ impl Config {
     /// Topic kinds must be known and blocked tags must be hashtags.
     fn topic_checks(&self) -> Result<()> {
         for kind in &self.topic_kinds {
-            if crate::topics::TopicKind::parse(&kind.to_ascii_lowercase()).is_none() {
+            if !TOPIC_KINDS.contains(&kind.to_ascii_lowercase().as_str()) {
                 return Err(Error::Config(format!(
                     "topic_kinds: {kind:?} is not one of tag, language, instance, search"
                 )));

@@ -72,8 +72,8 @@ pub async fn screen(
 }
 
 /// Fetches the NodeInfo of an instance not seen before (once: what it runs rarely changes, and a
-/// failure is not retried on every Follow either).
-async fn learn_software(state: &AppState, origin: &str, actor_id: &str) {
+/// failure is not retried on every Follow either), so software blocks cover it.
+pub async fn learn_software(state: &AppState, origin: &str, actor_id: &str) {
     if state.curation.software_of(origin).is_some() {
         return;
     }

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use crate::ap::{Activity, Actor, authority_of};
 use crate::federation::inbox::{self, Receipt};
-use crate::federation::relay;
+use crate::federation::{self, relay};
 use crate::httpsig::SignedRequest;
 use crate::state::AppState;
 use crate::store::topics::{Followed, TopicFollower};
@@ -86,6 +86,9 @@ async fn followed(
     origin: &str,
     style: crate::store::Style,
 ) -> Result<Receipt> {
+    // A software block covers an instance once its NodeInfo is known: asked now, as for a subscriber.
+    federation::admission::learn_software(state, origin, &sender.id).await;
+    federation::admission::check_blocked(state, origin)?;
     let snapshot = state.topics.registry.snapshot();
     let facts = FollowFacts {
         instance_subscribed: state.store.subscribed_style(topic.name()).is_some(),

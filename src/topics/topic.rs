@@ -190,6 +190,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_configuration_names_every_kind() {
+        let named: Vec<&str> = TopicKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(named, crate::config::TOPIC_KINDS);
+        for kind in crate::config::TOPIC_KINDS {
+            assert!(TopicKind::parse(kind).is_some());
+        }
+    }
+
+    #[test]
     fn tags_fold_like_the_index() {
         let topic = Topic::tag("#CoOp").expect("tag");
         assert_eq!(topic.name(), "coop");

@@ -587,6 +587,19 @@ async fn topic_follows_obey_settings_caps_the_policy_and_blocks() {
     assert_eq!(followers["totalItems"], 0);
     let (status, _, _) = ask_to_follow(&first, "/topics/tag/coop").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A software block covers an instance the relay never saw: its NodeInfo is asked first.
+    let software = client
+        .post(format!("{}/api/v1/admin/blocks", relay.base))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "kind": "software", "domain": "pleroma", "reason": "test" }))
+        .send()
+        .await
+        .expect("software block");
+    assert!(software.status().is_success());
+    let pleroma = Instance::start(Flavor::Pleroma, &relay).await;
+    let (status, body, _) = ask_to_follow(&pleroma, "/topics/tag/coop").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
