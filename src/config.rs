@@ -68,6 +68,9 @@ pub struct Config {
     pub index_writer_memory_mb: u64,
     /// Longest time between an indexed change and the commit that makes it searchable, in milliseconds.
     pub index_commit_ms: u64,
+    /// Nice value (0 to 19) of the indexer's threads: above 0 the inbox and the deliveries get the
+    /// cores first on a busy machine and the index catches up after a burst; 0 runs them alike.
+    pub index_nice: i32,
     /// How old a cached author actor may get before it is fetched again (consent re-check), in hours.
     pub actor_refresh_hours: u64,
     /// Posts published longer ago than this are dropped from the index, in days.
@@ -186,6 +189,7 @@ impl Default for Config {
             index_enabled: true,
             index_writer_memory_mb: 64,
             index_commit_ms: 500,
+            index_nice: 10,
             actor_refresh_hours: 24,
             index_retention_days: 365,
             purge_on_unsubscribe: true,
@@ -279,6 +283,9 @@ impl Config {
             return Err(Error::Config(
                 "retry_initial_ms and retention_hours must be positive".into(),
             ));
+        }
+        if !(0..=19).contains(&self.index_nice) {
+            return Err(Error::Config("index_nice must be between 0 and 19".into()));
         }
         if self.index_fetch_concurrency == 0 {
             return Err(Error::Config(

@@ -92,13 +92,19 @@ pub fn bio_vetoes(actor: &Value) -> bool {
 
 /// May `object` (a Note, Article, Page…) by `author` be put in the search index?
 pub fn may_index_post(object: &Value, author: &Value) -> Verdict {
+    may_index_post_given(object, || may_index_posts_of(author))
+}
+
+/// [`may_index_post`] with the author's own verdict ([`may_index_posts_of`]) asked only when the
+/// object leaves it to the author, so a caller can keep that verdict per author (it parses the bio).
+pub fn may_index_post_given(object: &Value, author_verdict: impl FnOnce() -> Verdict) -> Verdict {
     if !has_public(object.get("to")) {
         return Verdict::NotPublic;
     }
     match searchable_by(object) {
         Some(true) => Verdict::Allowed,
         Some(false) => Verdict::SearchableByExcludesPublic,
-        None => may_index_posts_of(author),
+        None => author_verdict(),
     }
 }
 

@@ -18,6 +18,7 @@ use tantivy::{IndexReader, IndexSettings, IndexWriter, ReloadPolicy, TantivyDocu
 use crate::analysis;
 use crate::directory::IndexDirectory;
 use crate::error::{Error, Result};
+use crate::priority;
 use crate::query::QueryLimits;
 use crate::schema::{self, Fields, SCHEMA_VERSION, VERSION_FILE};
 
@@ -35,6 +36,9 @@ pub struct IndexConfig {
     pub commit_docs: usize,
     /// Limits on queries.
     pub limits: QueryLimits,
+    /// Nice value of the writer's and committer's threads (0: the caller's priority); see
+    /// [`crate::priority`].
+    pub background_nice: i32,
 }
 
 impl Default for IndexConfig {
@@ -45,6 +49,7 @@ impl Default for IndexConfig {
             commit_interval: Duration::from_millis(500),
             commit_docs: 10_000,
             limits: QueryLimits::default(),
+            background_nice: 0,
         }
     }
 }
@@ -60,6 +65,9 @@ pub(crate) struct Shared {
     /// Fingerprints of the author documents written, by actor id: a post whose author is unchanged does
     /// not rewrite the author.
     pub(crate) authors: Mutex<HashMap<String, u64>>,
+    /// Each author's own verdict on their posts ([`crate::consent::may_index_posts_of`]: it parses
+    /// the bio), with the fingerprint of the document it was reached from.
+    pub(crate) verdicts: Mutex<HashMap<String, (u64, crate::consent::Verdict)>>,
 }
 
 /// Tells the committer to stop.
@@ -159,8 +167,24 @@ impl Index {
         index
             .tokenizers()
             .register(analysis::PLAIN, analysis::analyzer(None));
-        let writer = index
-            .writer_with_num_threads(config.writer_threads.max(1), config.writer_memory_bytes)?;
+        // Made on a thread of background priority, so that the indexing and merging threads tantivy
+        // starts with the writer inherit it.
+        let writer = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    priority::lower_this_thread(config.background_nice);
+                    index.writer_with_num_threads(
+                        config.writer_threads.max(1),
+                        config.writer_memory_bytes,
+                    )
+                })
+                .join()
+                .map_err(|_| {
+                    Error::Engine(tantivy::TantivyError::SystemError(
+                        "the thread making the index writer panicked".into(),
+                    ))
+                })
+        })??;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -173,6 +197,7 @@ impl Index {
             pending: AtomicUsize::new(0),
             config,
             authors: Mutex::new(HashMap::new()),
+            verdicts: Mutex::new(HashMap::new()),
         });
         let stop = Arc::new(Stop {
             stopped: Mutex::new(false),
@@ -183,7 +208,10 @@ impl Index {
             let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name("plaza-index-commit".into())
-                .spawn(move || commit_loop(&shared, &stop))?
+                .spawn(move || {
+                    priority::lower_this_thread(shared.config.background_nice);
+                    commit_loop(&shared, &stop)
+                })?
         };
         Ok(Index {
             shared,

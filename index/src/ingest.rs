@@ -304,6 +304,24 @@ impl Shared {
         h.finish()
     }
 
+    /// The author's own verdict on their posts, kept per author while their document's fingerprint
+    /// stays `print`: a post then costs no parse of its author's bio.
+    fn author_verdict(&self, author: &Value, print: u64) -> consent::Verdict {
+        let id = json::first_iri(author.get("id")).unwrap_or_default();
+        let mut verdicts = self.verdicts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((known, verdict)) = verdicts.get(id)
+            && *known == print
+        {
+            return *verdict;
+        }
+        let verdict = consent::may_index_posts_of(author);
+        if verdicts.len() >= MAX_AUTHOR_FINGERPRINTS {
+            verdicts.clear();
+        }
+        verdicts.insert(id.to_owned(), (print, verdict));
+        verdict
+    }
+
     fn remember_author(&self, id: &str, print: Option<u64>) {
         let mut authors = self.authors.lock().unwrap_or_else(|e| e.into_inner());
         match print {
@@ -382,13 +400,15 @@ impl Index {
         let object = unwrap_activity(object);
         let id = json::first_iri(object.get("id"))
             .ok_or_else(|| Error::Unusable("post without id".into()))?;
-        let verdict = consent::may_index_post(object, author);
+        let print = Shared::author_fingerprint(author);
+        let verdict =
+            consent::may_index_post_given(object, || shared.author_verdict(author, print));
         if !verdict.allowed() {
             shared.delete_id(id)?;
             return Ok((verdict, None));
         }
         let post = Post::from_json(object, author, instance)?;
-        self.ensure_author(author, &post.author_id)?;
+        self.ensure_author(author, &post.author_id, print)?;
         let doc = post_document(
             &shared.fields,
             &post,
@@ -399,9 +419,8 @@ impl Index {
         Ok((verdict, Some(post)))
     }
 
-    fn ensure_author(&self, author: &Value, id: &str) -> Result<()> {
+    fn ensure_author(&self, author: &Value, id: &str, print: u64) -> Result<()> {
         let shared = &*self.shared;
-        let print = Shared::author_fingerprint(author);
         let known = shared
             .authors
             .lock()

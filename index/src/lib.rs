@@ -46,6 +46,7 @@ mod json;
 pub mod language;
 mod overview;
 mod plain_seek;
+pub mod priority;
 pub mod query;
 mod recommend;
 mod reindex;

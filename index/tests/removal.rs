@@ -296,3 +296,27 @@ fn refused_posts_never_enter() {
             .is_empty()
     );
 }
+
+#[test]
+fn an_authors_changed_bio_is_read_again_for_their_next_post() {
+    let index = index();
+    let alice = actor("a.example", "alice");
+    let first = note(&alice, 1, "jam", "2026-11-01T10:00:00Z");
+    assert_eq!(
+        index.add_post(&first, &alice, "a.example").expect("add"),
+        Verdict::Allowed
+    );
+    // The same author document again: the kept verdict answers.
+    let second = note(&alice, 2, "jam", "2026-11-01T11:00:00Z");
+    assert_eq!(
+        index.add_post(&second, &alice, "a.example").expect("add"),
+        Verdict::Allowed
+    );
+    // A veto in the bio is a new document: read again, and it refuses.
+    let vetoed = with(alice.clone(), "summary", json!("<p>please #nobot</p>"));
+    let third = note(&vetoed, 3, "jam", "2026-11-01T12:00:00Z");
+    assert_eq!(
+        index.add_post(&third, &vetoed, "a.example").expect("add"),
+        Verdict::BioVeto
+    );
+}

@@ -26,6 +26,7 @@ use crate::ap::{Activity, authority_of};
 use crate::discovery::authors::{Author, Authors};
 use crate::discovery::fetch::Fetcher;
 use crate::discovery::plan::{self, PostCheck, Step};
+use crate::discovery::pool::Pool;
 use crate::discovery::sink::{IndexSink, InstanceFacts};
 use crate::federation::net::Http;
 use crate::federation::nodeinfo;
@@ -71,6 +72,10 @@ pub struct Settings {
     pub sweep_every: Duration,
     /// How soon an author whose refresh failed is tried again.
     pub refresh_retry: Duration,
+    /// Threads the calls into the index run on.
+    pub threads: usize,
+    /// Their nice value (see [`crate::discovery::pool`]).
+    pub nice: i32,
 }
 
 impl Settings {
@@ -85,6 +90,8 @@ impl Settings {
             fetch_concurrency: config.index_fetch_concurrency as usize,
             sweep_every: SWEEP_EVERY,
             refresh_retry: REFRESH_RETRY,
+            threads: 1,
+            nice: config.index_nice,
         }
     }
 }
@@ -149,6 +156,8 @@ pub struct Indexer {
     not_found_once: Mutex<HashSet<String>>,
     /// The topics that carry what the index takes, when topic feeds are on.
     topics: std::sync::OnceLock<Arc<Topics>>,
+    /// The threads calls into the index run on, at background priority.
+    pool: Pool,
     /// Counters.
     pub stats: Stats,
 }
@@ -170,6 +179,7 @@ impl Indexer {
         settings: Settings,
     ) -> Result<Arc<Indexer>> {
         let cursor = store.cursor(CURSOR).await?.unwrap_or(0);
+        let pool = Pool::start(settings.threads, settings.nice)?;
         Ok(Arc::new(Indexer {
             fetcher: Fetcher::new(http, settings.fetch_concurrency),
             authors: Authors::new(AUTHOR_CAPACITY, settings.actor_refresh),
@@ -182,6 +192,7 @@ impl Indexer {
             last_activity: Mutex::new(HashMap::new()),
             not_found_once: Mutex::new(HashSet::new()),
             topics: std::sync::OnceLock::new(),
+            pool,
             stats: Stats::default(),
         }))
     }
@@ -327,16 +338,15 @@ impl Indexer {
         }
     }
 
-    /// Runs calls into the index off the async runtime: the index may block (a commit holds its
-    /// writer for tens of milliseconds), and the inbox and the delivery workers share the runtime.
+    /// Runs calls into the index off the async runtime, on the indexer's own threads at background
+    /// priority ([`Pool`]): the index may block (a commit holds its writer for tens of milliseconds),
+    /// and the inbox and the delivery workers share the runtime and come first.
     pub(super) async fn with_index<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Indexer) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || f(&this))
-            .await
-            .map_err(|e| Error::Index(format!("index task: {e}")))?
+        self.pool.run(move || f(&this)).await?
     }
 
     fn subscribed(&self, authority: &str) -> bool {

@@ -17,7 +17,8 @@
 //! ```
 //!
 //! - [`plan`]: the rules as plain functions — what a log entry means for the index.
-//! - [`indexer`]: the task that follows the log, fetches, hands over, commits and saves its cursor.
+//! - [`indexer`]: the task that follows the log, fetches, hands over, commits and saves its cursor;
+//!   its calls into the index run on [`pool`], background threads below the inbox's priority.
 //! - [`fetch`]: bounded signed GETs that check a document carries the id it was fetched by.
 //! - [`authors`]: the cache of author actors, refreshed on `Update` and on a schedule.
 //! - [`shared`]: posts and accounts a FASP server announced (`data_sharing`), fetched from their origin
@@ -29,6 +30,7 @@ pub mod fetch;
 pub mod index_sink;
 pub mod indexer;
 pub mod plan;
+pub mod pool;
 pub mod shared;
 pub mod sink;
 

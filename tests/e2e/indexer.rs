@@ -179,6 +179,8 @@ fn settings() -> Settings {
         fetch_concurrency: 4,
         sweep_every: Duration::from_secs(3600),
         refresh_retry: Duration::from_secs(3600),
+        threads: 1,
+        nice: 10,
     }
 }
 
