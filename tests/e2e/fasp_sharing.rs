@@ -242,6 +242,26 @@ async fn shared_content_is_fetched_from_its_origin_and_indexed_only_with_consent
         )
     };
 
+    // A curated topic follows the word: shared content reaches topic followers under the same rules.
+    let curated = reqwest::Client::new()
+        .post(format!("{}/api/v1/admin/topics", relay.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "slug": "sourdough", "name": "Sourdough", "query": "sourdough" }))
+        .send()
+        .await
+        .expect("curated topic");
+    assert_eq!(curated.status(), StatusCode::CREATED);
+    let topic_follower = Instance::start(Flavor::Pleroma, &relay).await;
+    let topic = format!("{}/topics/search/sourdough", relay.base);
+    follow_topic(
+        &topic_follower,
+        &relay,
+        "/topics/search/sourdough",
+        &topic,
+        false,
+    )
+    .await;
+
     // The consent matrix, announced by server A; the public post also by server B.
     let public = note(&open, "sourdough loaf shared", json!([PUBLIC]));
     let followers = note(
@@ -286,6 +306,13 @@ async fn shared_content_is_fetched_from_its_origin_and_indexed_only_with_consent
         1,
         "announced by two servers, fetched once"
     );
+    eventually("the shared post carried by the topic", || {
+        announces_of(&topic_follower, &public).len() == 1
+    })
+    .await;
+    for refused in [&followers, &not_indexable, &from_blocked] {
+        assert!(!topic_follower.got_object(refused), "{refused} carried");
+    }
     assert_eq!(
         blocked.fetches_of(&Instance::path_of(&from_blocked)),
         0,

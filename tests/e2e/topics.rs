@@ -163,67 +163,6 @@ fn object_id(create: &Value) -> String {
     create["object"]["id"].as_str().expect("note id").to_owned()
 }
 
-/// Sends `follow` (by `actor`, signed with `keys`) to the inbox of the topic at `topic_path` and waits
-/// for the topic's Accept, which must come signed by the topic's own key.
-async fn follow_topic(
-    follower: &Instance,
-    relay: &Relay,
-    topic_path: &str,
-    object: &str,
-    as_user: bool,
-) -> Value {
-    let (actor, keys, key_id) = if as_user {
-        (follower.user(), &follower.user_keys, follower.user_key_id())
-    } else {
-        (
-            follower.instance_actor(),
-            &follower.instance_keys,
-            follower.instance_key_id(),
-        )
-    };
-    let follow = serde_json::json!({
-        "@context": AS,
-        "id": format!("{}/follows/topic-{}", follower.base, follower.next()),
-        "type": "Follow",
-        "actor": actor,
-        "object": object,
-    });
-    let (status, body) = follower
-        .post_to(&format!("{topic_path}/inbox"), keys, &key_id, &follow)
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let topic = format!("{}{topic_path}", relay.base);
-    let id = follow["id"].clone();
-    eventually("the topic's Accept", || {
-        follower
-            .received()
-            .iter()
-            .any(|r| r.activity["type"] == "Accept" && r.activity["object"]["id"] == id)
-    })
-    .await;
-    let accept = follower
-        .received()
-        .into_iter()
-        .find(|r| r.activity["type"] == "Accept" && r.activity["object"]["id"] == id)
-        .expect("accept");
-    assert_eq!(accept.activity["actor"], topic.as_str());
-    assert_eq!(
-        accept.key_id,
-        format!("{topic}#main-key"),
-        "signed by the topic"
-    );
-    follow
-}
-
-/// The Announces of `object` `follower` received, by any actor.
-fn announces_of(follower: &Instance, object: &str) -> Vec<Received> {
-    follower
-        .received()
-        .into_iter()
-        .filter(|r| r.activity["type"] == "Announce" && r.activity["object"] == object)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tag_is_followed_three_ways_and_carries_only_what_its_authors_agreed_to() {
     let relay = Relay::start().await;

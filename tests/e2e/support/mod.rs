@@ -846,6 +846,68 @@ impl Instance {
     }
 }
 
+/// Follows the topic at `topic_path` (`/topics/tag/coop`) from `follower`: its instance actor, or its
+/// user with `as_user`, sends a Follow of `object` (Public, or the topic actor) to the topic's inbox;
+/// waits for the topic's Accept, which must come signed by the topic's own key. The Follow.
+pub async fn follow_topic(
+    follower: &Instance,
+    relay: &Relay,
+    topic_path: &str,
+    object: &str,
+    as_user: bool,
+) -> Value {
+    let (actor, keys, key_id) = if as_user {
+        (follower.user(), &follower.user_keys, follower.user_key_id())
+    } else {
+        (
+            follower.instance_actor(),
+            &follower.instance_keys,
+            follower.instance_key_id(),
+        )
+    };
+    let follow = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{}/follows/topic-{}", follower.base, follower.next()),
+        "type": "Follow",
+        "actor": actor,
+        "object": object,
+    });
+    let (status, body) = follower
+        .post_to(&format!("{topic_path}/inbox"), keys, &key_id, &follow)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let topic = format!("{}{topic_path}", relay.base);
+    let id = follow["id"].clone();
+    eventually("the topic's Accept", || {
+        follower
+            .received()
+            .iter()
+            .any(|r| r.activity["type"] == "Accept" && r.activity["object"]["id"] == id)
+    })
+    .await;
+    let accept = follower
+        .received()
+        .into_iter()
+        .find(|r| r.activity["type"] == "Accept" && r.activity["object"]["id"] == id)
+        .expect("accept");
+    assert_eq!(accept.activity["actor"], topic.as_str());
+    assert_eq!(
+        accept.key_id,
+        format!("{topic}#main-key"),
+        "signed by the topic"
+    );
+    follow
+}
+
+/// The Announces of `object` `follower` received, by any actor.
+pub fn announces_of(follower: &Instance, object: &str) -> Vec<Received> {
+    follower
+        .received()
+        .into_iter()
+        .filter(|r| r.activity["type"] == "Announce" && r.activity["object"] == object)
+        .collect()
+}
+
 /// Starts one instance per flavor in `flavors` and subscribes each to `relay`.
 pub async fn subscribed_instances(relay: &Relay, flavors: &[Flavor]) -> Vec<Arc<Instance>> {
     let mut out = Vec::new();
