@@ -479,11 +479,11 @@ impl Indexer {
             }
             Outcome::Profile(author) => {
                 self.profile(&author.doc)?;
-                None
+                Handed::from_profile(&author.doc)
             }
             Outcome::SharedProfile(author) => {
                 self.shared_profile(&author.doc)?;
-                None
+                Handed::from_profile(&author.doc)
             }
             Outcome::RemovePost(id) => {
                 self.remove(|s| s.remove_post(&id))?;
@@ -491,7 +491,7 @@ impl Indexer {
             }
             Outcome::RemoveActor(id) => {
                 self.remove(|s| s.remove_actor(&id))?;
-                None
+                Some(Handed::AuthorGone(id))
             }
             Outcome::Skip(reason) => {
                 tracing::debug!(%reason, "indexer: skipped");

@@ -45,10 +45,12 @@ CREATE TABLE IF NOT EXISTS topic_carried (
     topic  TEXT NOT NULL,
     seq    INTEGER NOT NULL,
     object TEXT NOT NULL,
+    author TEXT,
     at     INTEGER NOT NULL,
     PRIMARY KEY (topic, seq)
 );
 CREATE INDEX IF NOT EXISTS topic_carried_object ON topic_carried(object);
+CREATE INDEX IF NOT EXISTS topic_carried_author ON topic_carried(author);
 CREATE INDEX IF NOT EXISTS topic_carried_at ON topic_carried(at);
 ";
 
@@ -124,10 +126,11 @@ pub(super) fn record_carried(conn: &Connection, seq: u64, carry: &Carry, now: i6
     match carry.kind {
         CarryKind::Announce => {
             let mut insert = conn.prepare_cached(
-                "INSERT OR IGNORE INTO topic_carried (topic, seq, object, at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR IGNORE INTO topic_carried (topic, seq, object, author, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for topic in &carry.topics {
-                insert.execute(params![topic, seq as i64, carry.object, now])?;
+                insert.execute(params![topic, seq as i64, carry.object, carry.author, now])?;
             }
         }
         CarryKind::Delete | CarryKind::Withdraw => {
@@ -472,6 +475,20 @@ impl Store {
             return Ok(None);
         };
         Ok(Some((rows.into_iter().map(|(t, _)| t).collect(), seq)))
+    }
+
+    /// The posts by `author` that topics carry.
+    pub async fn carried_of_author(&self, author: &str) -> Result<Vec<String>> {
+        let author = author.to_owned();
+        self.read(move |conn| {
+            query_rows(
+                conn,
+                "SELECT DISTINCT object FROM topic_carried WHERE author = ?1",
+                [author],
+                |row| row.get(0),
+            )
+        })
+        .await
     }
 
     /// A page of what `topic` carried, newest first, before log entry `before`; and the total.

@@ -64,6 +64,10 @@ pub struct Carry {
     /// For [`CarryKind::Withdraw`]: the log entry whose Announce is undone.
     #[serde(default)]
     pub announced_seq: Option<u64>,
+    /// For [`CarryKind::Announce`]: the post's author, remembered so that what the topics carried
+    /// of them can be withdrawn when they stop agreeing to be found.
+    #[serde(default)]
+    pub author: Option<String>,
 }
 
 /// The id of what topic `urls` sent for log entry `seq`: resolvable under the topic actor.
@@ -81,7 +85,13 @@ impl Carry {
             topics: Vec::new(),
             verbatim: false,
             announced_seq: None,
+            author: None,
         }
+    }
+
+    /// The same change, carried by `topics`.
+    pub fn to(self, topics: Vec<String>) -> Carry {
+        Carry { topics, ..self }
     }
 
     /// Parses the `carry` column of a log entry.
@@ -156,11 +166,8 @@ mod tests {
     fn carry(kind: CarryKind) -> Carry {
         Carry {
             kind,
-            object: "https://a.example/notes/1".into(),
-            announce_object: "https://a.example/notes/1".into(),
-            topics: vec!["tag/coop".into(), "language/es".into()],
-            verbatim: false,
-            announced_seq: None,
+            ..Carry::announced("https://a.example/notes/1")
+                .to(vec!["tag/coop".into(), "language/es".into()])
         }
     }
 

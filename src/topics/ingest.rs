@@ -30,6 +30,19 @@ pub enum Handed {
     Refused(String),
     /// The post (its id) was removed: deleted by its author.
     Removed(String),
+    /// The author (their id) no longer lets their posts be found (`indexable` off, a veto in the
+    /// bio), or was deleted: what the topics carried of them is withdrawn.
+    AuthorGone(String),
+}
+
+impl Handed {
+    /// What a fresh actor document means for the topics: [`Handed::AuthorGone`] when it refuses its
+    /// posts to be found.
+    pub fn from_profile(actor: &Value) -> Option<Handed> {
+        let refused = !plaza_index::consent::may_index_posts_of(actor).allowed();
+        let id = crate::ap::value::id_of(actor)?;
+        refused.then(|| Handed::AuthorGone(id.to_owned()))
+    }
 }
 
 /// The log entry that brought a change, when it came through the relay.
@@ -98,11 +111,8 @@ impl Topics {
                         );
                         let carry = Carry {
                             kind: CarryKind::Update,
-                            object: post.id.clone(),
-                            announce_object: post.id.clone(),
-                            topics: carried,
                             verbatim: source.verbatim,
-                            announced_seq: None,
+                            ..Carry::announced(&post.id).to(carried)
                         };
                         self.append(carry, source.body, dedup).await
                     }
@@ -110,32 +120,20 @@ impl Topics {
                     (None, _) if topics.is_empty() => Ok(()),
                     (None, _) => {
                         let carry = Carry {
-                            kind: CarryKind::Announce,
-                            object: post.id.clone(),
-                            announce_object: post.id.clone(),
-                            topics,
-                            verbatim: false,
-                            announced_seq: None,
+                            author: Some(post.author_id.clone()),
+                            ..Carry::announced(&post.id).to(topics)
                         };
                         let dedup = format!("carry {}", post.id);
                         self.append(carry, Bytes::new(), dedup).await
                     }
                 }
             }
-            Handed::Refused(object) => {
-                let Some((carried, announced)) = self.store().carried_by(&object).await? else {
-                    return Ok(());
-                };
-                let carry = Carry {
-                    kind: CarryKind::Withdraw,
-                    announce_object: object.clone(),
-                    object: object.clone(),
-                    topics: carried,
-                    verbatim: false,
-                    announced_seq: Some(announced),
-                };
-                let dedup = format!("carry withdraw {object} {announced}");
-                self.append(carry, Bytes::new(), dedup).await
+            Handed::Refused(object) => self.withdraw(object).await,
+            Handed::AuthorGone(author) => {
+                for object in self.store().carried_of_author(&author).await? {
+                    self.withdraw(object).await?;
+                }
+                Ok(())
             }
             Handed::Removed(object) => {
                 let Some((carried, _)) = self.store().carried_by(&object).await? else {
@@ -151,16 +149,28 @@ impl Topics {
                 };
                 let carry = Carry {
                     kind: CarryKind::Delete,
-                    object: object.clone(),
                     announce_object,
-                    topics: carried,
                     verbatim,
-                    announced_seq: None,
+                    ..Carry::announced(&object).to(carried)
                 };
                 let dedup = format!("carry delete {object}");
                 self.append(carry, body, dedup).await
             }
         }
+    }
+
+    /// Undoes the topics' Announce of `object`, when they carried it.
+    async fn withdraw(&self, object: String) -> Result<()> {
+        let Some((carried, announced)) = self.store().carried_by(&object).await? else {
+            return Ok(());
+        };
+        let carry = Carry {
+            kind: CarryKind::Withdraw,
+            announced_seq: Some(announced),
+            ..Carry::announced(&object).to(carried)
+        };
+        let dedup = format!("carry withdraw {object} {announced}");
+        self.append(carry, Bytes::new(), dedup).await
     }
 
     async fn append(&self, carry: Carry, body: Bytes, dedup: String) -> Result<()> {

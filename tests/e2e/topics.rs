@@ -580,3 +580,62 @@ async fn a_carried_post_deleted_by_its_author_is_withdrawn_from_the_topic() {
         .expect("json");
     assert_eq!(outbox["totalItems"], 0, "no longer in the topic's outbox");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_author_who_withdraws_consent_has_their_carried_posts_undone() {
+    let relay = Relay::start().await;
+    let origin = Instance::start(Flavor::Mastodon, &relay).await;
+    origin.set_user_fields(serde_json::json!({ "indexable": true }));
+    origin.subscribe(&relay).await;
+    let follower = Instance::start(Flavor::Mastodon, &relay).await;
+    let topic = format!("{}/topics/tag/coop", relay.base);
+    follow_topic(&follower, &relay, "/topics/tag/coop", PUBLIC, false).await;
+    let create = tagged(&origin, "a #coop post", &["coop"], None);
+    let (status, _) = origin.post_as_user(&create).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let note = object_id(&create);
+    eventually("the post carried", || {
+        !announces_of(&follower, &note).is_empty()
+    })
+    .await;
+    let announce_id = announces_of(&follower, &note)[0].activity["id"].clone();
+    // Alice turns `indexable` off: her profile Update reaches the relay.
+    origin.set_user_fields(serde_json::json!({ "indexable": false }));
+    let update = serde_json::json!({
+        "@context": AS, "id": format!("{}#updates/1", origin.user()), "type": "Update",
+        "actor": origin.user(), "to": [PUBLIC],
+        "object": { "id": origin.user(), "type": "Person", "preferredUsername": "alice",
+                    "inbox": format!("{}/inbox", origin.user()), "indexable": false },
+    });
+    let (status, body) = origin.post_as_user(&update).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    eventually("the topic's Undo of its Announce", || {
+        follower
+            .received_of("Undo")
+            .iter()
+            .any(|u| u["object"]["id"] == announce_id)
+    })
+    .await;
+    let undo = follower
+        .received_of("Undo")
+        .into_iter()
+        .find(|u| u["object"]["id"] == announce_id)
+        .expect("undo");
+    assert_eq!(undo["actor"], topic.as_str());
+    assert_eq!(undo["object"]["object"], note.as_str());
+    // Her next #coop post is relayed to subscribers but no longer carried.
+    let later = tagged(&origin, "another #coop post", &["coop"], None);
+    let (status, _) = origin.post_as_user(&later).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let marker_origin = Instance::start(Flavor::Mastodon, &relay).await;
+    marker_origin.set_user_fields(serde_json::json!({ "indexable": true }));
+    marker_origin.subscribe(&relay).await;
+    let marker = tagged(&marker_origin, "a later #coop post", &["coop"], None);
+    let (status, _) = marker_origin.post_as_user(&marker).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    eventually("the marker carried", || {
+        !announces_of(&follower, &object_id(&marker)).is_empty()
+    })
+    .await;
+    assert!(announces_of(&follower, &object_id(&later)).is_empty());
+}
