@@ -67,7 +67,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Curate a running relay through its admin API: subscribers, approvals, blocks, limits, stats.
+    /// Curate a running relay through its admin API: subscribers, approvals, blocks, limits, stats,
+    /// topics.
     ///
     /// Needs the relay's admin token (--token, PLAZA_ADMIN_TOKEN or admin_token in the configuration).
     Admin(cli::admin::AdminArgs),

@@ -12,8 +12,18 @@ pub fn series<L: AsRef<str>>(
     help: &str,
     rows: &[(L, u64)],
 ) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    header(out, name, kind, help);
     for (labels, value) in rows {
         let _ = writeln!(out, "{name}{} {value}", labels.as_ref());
     }
+}
+
+/// Appends one unlabelled metric family whose value is fractional (seconds, say) to `out`.
+pub fn fractional(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
+    header(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }

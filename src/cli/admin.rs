@@ -101,6 +101,30 @@ enum AdminCommand {
     /// decide the sign-ups waiting for approval.
     #[command(subcommand)]
     Fasp(FaspCommand),
+    /// Topic feeds: list every topic with its followers; add, redefine or remove the searches the
+    /// admins curate (`/topics/search/SLUG`).
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+}
+
+#[derive(Subcommand)]
+enum TopicsCommand {
+    /// List the topics (hashtags, languages, instances, curated searches) with their followers and
+    /// the posts each carried.
+    List,
+    /// Add a curated search topic, or redefine the one with this slug (its followers and key stay).
+    Add {
+        /// 1 to 64 lowercase letters, digits and '-': the topic is `/topics/search/SLUG`.
+        slug: String,
+        /// The search, in Plaza's query language (e.g. 'type:organization #coop OR #cooperative').
+        #[arg(long)]
+        query: String,
+        /// Its name for people.
+        #[arg(long)]
+        name: String,
+    },
+    /// Remove a curated search topic: its followers stop receiving it at once.
+    Remove { slug: String },
 }
 
 #[derive(Subcommand)]
@@ -375,6 +399,33 @@ pub async fn run(config: &plaza::config::Config, args: AdminArgs) -> anyhow::Res
                 Some(format!("removed FASP registration {server_id}")),
             )
         }
+        AdminCommand::Topics(TopicsCommand::List) => {
+            let v = api.call(Method::GET, "/topics", None).await?;
+            let t = table(&v["topics"], &TOPIC_COLUMNS);
+            (v, Some(t))
+        }
+        AdminCommand::Topics(TopicsCommand::Add { slug, query, name }) => {
+            let body = json!({ "slug": slug, "name": name, "query": query });
+            let v = api.call(Method::POST, "/topics", Some(body)).await?;
+            let t = format!(
+                "curated topic {}: {}\nquery: {}\nactor: {}",
+                cell(&v, "slug", Show::Plain),
+                cell(&v, "name", Show::Plain),
+                cell(&v, "query", Show::Plain),
+                cell(&v, "actor", Show::Plain),
+            );
+            (v, Some(t))
+        }
+        AdminCommand::Topics(TopicsCommand::Remove { slug }) => {
+            let mut url = reqwest::Url::parse(&api.base)?;
+            url.path_segments_mut()
+                .map_err(|()| anyhow::anyhow!("{} cannot take a path", api.base))?
+                .extend(["topics", "search", &slug]);
+            (
+                api.send(Method::DELETE, url, None).await?,
+                Some(format!("removed curated topic {slug}")),
+            )
+        }
         AdminCommand::Audit { limit } => {
             let v = api
                 .call(Method::GET, &format!("/audit?limit={limit}"), None)
@@ -521,6 +572,14 @@ const FASP_COLUMNS: [Column; 5] = [
 const FASP_SIGNUP_COLUMNS: [Column; 2] = [
     ("SERVER", "server", Show::Plain),
     ("SINCE", "requestedAt", Show::Time),
+];
+const TOPIC_COLUMNS: [Column; 6] = [
+    ("KIND", "kind", Show::Plain),
+    ("NAME", "name", Show::Plain),
+    ("FOLLOWERS", "followers", Show::Plain),
+    ("CARRIED", "carried", Show::Plain),
+    ("TITLE", "title", Show::Plain),
+    ("QUERY", "query", Show::Plain),
 ];
 const AUDIT_COLUMNS: [Column; 5] = [
     ("WHEN", "at", Show::Time),

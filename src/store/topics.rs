@@ -100,6 +100,17 @@ pub struct TopicSummary {
     pub carried: u64,
 }
 
+/// How many topics of one kind exist and how many follow them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindCount {
+    /// The kind.
+    pub kind: TopicKind,
+    /// Topics of that kind that exist.
+    pub topics: u64,
+    /// Follows of topics of that kind.
+    pub followers: u64,
+}
+
 /// One follow, with the topic followed (the registry's view).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Follow {
@@ -458,6 +469,37 @@ impl Store {
         Ok(topics)
     }
 
+    /// For each kind of topic: how many topics exist and how many follows they have (a cheap count
+    /// for the metrics, apart from [`Store::topic_summaries`], which counts each topic's posts too).
+    pub async fn topic_counts_by_kind(&self) -> Result<Vec<KindCount>> {
+        self.read(|conn| {
+            let by_kind = |sql: &str| -> Result<Vec<(String, u64)>> {
+                query_rows(conn, sql, [], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?.max(0) as u64,
+                    ))
+                })
+            };
+            let topics = by_kind("SELECT kind, COUNT(*) FROM topics GROUP BY kind")?;
+            let followers = by_kind("SELECT kind, COUNT(*) FROM topic_followers GROUP BY kind")?;
+            let of = |rows: &[(String, u64)], kind: TopicKind| {
+                rows.iter()
+                    .find(|(k, _)| k == kind.as_str())
+                    .map_or(0, |(_, n)| *n)
+            };
+            Ok(TopicKind::ALL
+                .into_iter()
+                .map(|kind| KindCount {
+                    kind,
+                    topics: of(&topics, kind),
+                    followers: of(&followers, kind),
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// The topics that carried the post `object` (their keys) and the log entry of their Announce.
     pub async fn carried_by(&self, object: &str) -> Result<Option<(Vec<String>, u64)>> {
         let object = object.to_owned();
@@ -682,6 +724,12 @@ mod tests {
             Some(key(3))
         );
         assert_eq!(store.topic_count().await.expect("count"), 2);
+        let counts = store.topic_counts_by_kind().await.expect("counts");
+        let topics: Vec<(&str, u64)> = counts.iter().map(|c| (c.kind.as_str(), c.topics)).collect();
+        assert_eq!(
+            topics,
+            [("tag", 1), ("language", 1), ("instance", 0), ("search", 0)]
+        );
     }
 
     fn follower(actor: &str, follow: &str) -> TopicFollower {
@@ -728,5 +776,16 @@ mod tests {
         assert!(!store.unfollow_topic(&coop, a).await.expect("undo again"));
         assert_eq!(store.topic_follower_count(&coop).await.expect("count"), 0);
         assert_eq!(store.topic_follower_count(&es).await.expect("count"), 1);
+        let followers: Vec<(&str, u64)> = store
+            .topic_counts_by_kind()
+            .await
+            .expect("counts")
+            .iter()
+            .map(|c| (c.kind.as_str(), c.followers))
+            .collect();
+        assert_eq!(
+            followers,
+            [("tag", 0), ("language", 1), ("instance", 0), ("search", 0)]
+        );
     }
 }

@@ -1,6 +1,7 @@
-//! The moderation, rate-limit, inbound and per-subscriber series of `/metrics` (Prometheus text), read
-//! from the state. Apart from the counters themselves ([`crate::web::observability`]), which the state
-//! holds and so must not import it.
+//! The moderation, rate-limit, inbound, per-subscriber and topic-feed series of `/metrics`
+//! (Prometheus text), read from the state. Apart from the counters themselves
+//! ([`crate::web::observability`], [`crate::topics::Stats`]), which the state holds and so must not
+//! import it.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -9,8 +10,10 @@ use std::sync::atomic::Ordering;
 use crate::Result;
 use crate::moderation::blocks::BlockKind;
 use crate::state::AppState;
+use crate::store::topics::KindCount;
+use crate::topics::TopicKind;
 
-pub use crate::prometheus::series;
+pub use crate::prometheus::{fractional, series};
 
 fn escape(value: &str) -> String {
     value
@@ -146,6 +149,93 @@ pub async fn render(state: &AppState, out: &mut String) -> Result<()> {
         "gauge",
         "Follows waiting for an admin's approval.",
         &[(String::new(), state.store.pending().await?.len() as u64)],
+    );
+    Ok(())
+}
+
+/// Appends the topic feeds' series: topics and followers by kind (from the store), deliveries by kind
+/// and their failures, the follower inboxes being served, and what matching posts costs.
+pub async fn render_topics(state: &AppState, out: &mut String) -> Result<()> {
+    let counts = state.store.topic_counts_by_kind().await?;
+    let by_kind = |value: &dyn Fn(TopicKind) -> u64| -> Vec<(String, u64)> {
+        TopicKind::ALL
+            .into_iter()
+            .map(|kind| (format!("{{kind=\"{}\"}}", kind.as_str()), value(kind)))
+            .collect()
+    };
+    let counted = |kind: TopicKind, field: fn(&KindCount) -> u64| {
+        counts.iter().find(|c| c.kind == kind).map_or(0, field)
+    };
+    series(
+        out,
+        "plaza_topics",
+        "gauge",
+        "Topics that exist (a key was made for them), by kind.",
+        &by_kind(&|kind| counted(kind, |c| c.topics)),
+    );
+    series(
+        out,
+        "plaza_topic_followers",
+        "gauge",
+        "Follows of topics (instances and people), by kind of topic.",
+        &by_kind(&|kind| counted(kind, |c| c.followers)),
+    );
+    let topics = &state.topics;
+    let delivered = topics.delivery.by_kind.get();
+    series(
+        out,
+        "plaza_topic_deliveries_total",
+        "counter",
+        "Carried changes accepted by follower inboxes, by kind of the topic that sent them.",
+        &by_kind(&|kind| {
+            delivered
+                .iter()
+                .find(|(k, _)| *k == kind.as_str())
+                .map_or(0, |(_, n)| *n)
+        }),
+    );
+    let stats = &topics.delivery.stats;
+    let counters = [
+        (
+            "plaza_topic_delivery_retries_total",
+            "counter",
+            "Failed topic delivery attempts that will be retried.",
+            stats.retried.load(Ordering::Relaxed),
+        ),
+        (
+            "plaza_topic_delivery_refused_total",
+            "counter",
+            "Topic deliveries refused for good by follower inboxes.",
+            stats.refused.load(Ordering::Relaxed),
+        ),
+        (
+            "plaza_topic_inboxes",
+            "gauge",
+            "Follower inboxes with a running topic delivery worker.",
+            topics.delivery.worker_count() as u64,
+        ),
+        (
+            "plaza_topic_matched_posts_total",
+            "counter",
+            "Indexed posts matched against every topic.",
+            topics.stats.matched_posts.load(Ordering::Relaxed),
+        ),
+        (
+            "plaza_topic_carried_total",
+            "counter",
+            "Changes (announces, updates, deletions) appended to the log for topics' followers.",
+            topics.stats.carried.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, kind, help, value) in counters {
+        series(out, name, kind, help, &[("", value)]);
+    }
+    fractional(
+        out,
+        "plaza_topic_match_seconds_total",
+        "counter",
+        "Time spent matching posts against the topics; divided by plaza_topic_matched_posts_total, the time per post.",
+        topics.stats.match_nanos.load(Ordering::Relaxed) as f64 / 1e9,
     );
     Ok(())
 }

@@ -475,6 +475,7 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         state.connections.refused(),
     );
     metrics::render(&state, &mut text).await?;
+    metrics::render_topics(&state, &mut text).await?;
     state.fasp.render_metrics(&mut text);
     if let Some(indexer) = &state.indexer {
         text.push_str(&indexer.render_metrics());

@@ -18,5 +18,6 @@ mod relay;
 mod search_api;
 mod subscriptions;
 mod support;
+mod topic_ops;
 mod topics;
 mod trends;

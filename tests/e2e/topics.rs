@@ -144,7 +144,7 @@ const AS: &str = "https://www.w3.org/ns/activitystreams";
 
 /// A public Create by alice of `instance` with `tags` and, when given, a declared language; the note
 /// is hosted on the instance, as its server would.
-fn tagged(instance: &Instance, text: &str, tags: &[&str], lang: Option<&str>) -> Value {
+pub(crate) fn tagged(instance: &Instance, text: &str, tags: &[&str], lang: Option<&str>) -> Value {
     let mut create = instance.public_create(text);
     create["object"]["tag"] = Value::Array(
         tags.iter()
@@ -159,7 +159,7 @@ fn tagged(instance: &Instance, text: &str, tags: &[&str], lang: Option<&str>) ->
     create
 }
 
-fn object_id(create: &Value) -> String {
+pub(crate) fn object_id(create: &Value) -> String {
     create["object"]["id"].as_str().expect("note id").to_owned()
 }
 
