@@ -116,8 +116,9 @@ enum TopicsCommand {
     Add {
         /// 1 to 64 lowercase letters, digits and '-': the topic is `/topics/search/SLUG`.
         slug: String,
-        /// The search, in Plaza's query language (e.g. 'type:organization #coop OR #cooperative').
-        #[arg(long)]
+        /// The search, in Plaza's query language (e.g. 'type:organization #coop OR #cooperative');
+        /// it may start with '-'.
+        #[arg(long, allow_hyphen_values = true)]
         query: String,
         /// Its name for people.
         #[arg(long)]
