@@ -84,7 +84,7 @@ impl Topics {
         base: &str,
         settings: TopicSettings,
     ) -> Result<Arc<Topics>> {
-        let registry = Registry::load(store, base).await?;
+        let registry = Registry::load(store, base, settings.clone()).await?;
         let delivery = TopicDelivery::new(engine, registry.clone(), base);
         delivery.sync().await;
         Ok(Arc::new(Topics {

@@ -18,6 +18,7 @@ use crate::httpsig::PrivateKey;
 use crate::store::topics::CuratedTopic;
 use crate::store::{Store, Style};
 use crate::topics::actor::TopicUrls;
+use crate::topics::admission::TopicSettings;
 use crate::topics::{Topic, TopicKind};
 use crate::{Error, Result};
 
@@ -38,11 +39,16 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Builds the view from every follow and every curated search; a curated query that no longer
-    /// parses is left out (and logged), the others still match.
-    pub fn build(follows: &[crate::store::topics::Follow], curated: Vec<CuratedTopic>) -> Snapshot {
+    /// parses is left out (and logged), the others still match. Topics `settings` no longer offers
+    /// (a kind turned off, a hashtag blocked since they were followed) carry nothing.
+    pub fn build(
+        settings: &TopicSettings,
+        follows: &[crate::store::topics::Follow],
+        curated: Vec<CuratedTopic>,
+    ) -> Snapshot {
         let mut inboxes: HashMap<String, InboxFollows> = HashMap::new();
         let mut topics: Vec<Topic> = Vec::new();
-        for follow in follows {
+        for follow in follows.iter().filter(|f| settings.serves(&f.topic)) {
             inboxes
                 .entry(follow.follower.inbox.clone())
                 .or_default()
@@ -52,7 +58,12 @@ impl Snapshot {
         }
         let curated: HashMap<String, CuratedTopic> =
             curated.into_iter().map(|c| (c.slug.clone(), c)).collect();
-        topics.extend(curated.keys().filter_map(|slug| Topic::search(slug)));
+        topics.extend(
+            curated
+                .keys()
+                .filter_map(|slug| Topic::search(slug))
+                .filter(|t| settings.serves(t)),
+        );
         topics.sort();
         topics.dedup();
         let mut rules = Vec::with_capacity(topics.len());
@@ -141,6 +152,7 @@ pub struct Signer {
 pub struct Registry {
     store: Store,
     base: String,
+    settings: TopicSettings,
     snapshot: RwLock<Arc<Snapshot>>,
     /// Serialises reloads, so a slower reload never replaces a newer one.
     reloading: tokio::sync::Mutex<()>,
@@ -148,11 +160,12 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry over `store` for the relay at `base`, loaded.
-    pub async fn load(store: Store, base: &str) -> Result<Arc<Registry>> {
+    /// A registry over `store` for the relay at `base` offering what `settings` says, loaded.
+    pub async fn load(store: Store, base: &str, settings: TopicSettings) -> Result<Arc<Registry>> {
         let registry = Arc::new(Registry {
             store,
             base: base.to_owned(),
+            settings,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             reloading: tokio::sync::Mutex::new(()),
             signers: Mutex::new(HashMap::new()),
@@ -174,9 +187,10 @@ impl Registry {
         let _one = self.reloading.lock().await;
         let follows = self.store.topic_follows().await?;
         let curated = self.store.curated_topics().await?;
+        let settings = self.settings.clone();
         // Parsing the curated queries and compiling the matcher is CPU work: off the runtime.
         let fresh = Arc::new(
-            tokio::task::spawn_blocking(move || Snapshot::build(&follows, curated))
+            tokio::task::spawn_blocking(move || Snapshot::build(&settings, &follows, curated))
                 .await
                 .map_err(|e| Error::Unavailable(format!("loading the topics: {e}")))?,
         );
@@ -253,7 +267,12 @@ mod tests {
             query: "#coop OR #cooperative".into(),
             created_at: 0,
         }];
-        let snapshot = Snapshot::build(&follows, curated);
+        let all = TopicSettings {
+            max_topics: 10,
+            kinds: TopicKind::ALL.to_vec(),
+            blocked_tags: Vec::new(),
+        };
+        let snapshot = Snapshot::build(&all, &follows, curated.clone());
         assert_eq!(snapshot.matched_topics(), 3);
         let a = snapshot.inbox("https://a.example/inbox").expect("a");
         assert_eq!(a.len(), 2);
@@ -268,5 +287,14 @@ mod tests {
             snapshot.curated("co-ops").map(|c| c.name.as_str()),
             Some("Co-ops")
         );
+        // A hashtag blocked and a kind turned off since: followed, but carrying nothing.
+        let fewer = TopicSettings {
+            kinds: vec![TopicKind::Tag, TopicKind::Search],
+            blocked_tags: vec!["coop".into()],
+            ..all
+        };
+        let snapshot = Snapshot::build(&fewer, &follows, curated);
+        assert_eq!(snapshot.matched_topics(), 1, "only the curated search");
+        assert!(snapshot.inbox("https://a.example/inbox").is_none());
     }
 }
