@@ -244,6 +244,11 @@ impl Index {
 fn commit_loop(shared: &Shared, stop: &Stop) {
     let mut stopped = stop.stopped.lock().unwrap_or_else(|e| e.into_inner());
     loop {
+        // A stop that came before this thread first waited (its wake-up went to nobody) is seen
+        // here, not after a whole commit interval.
+        if *stopped {
+            return;
+        }
         let (guard, _) = stop
             .wake
             .wait_timeout(stopped, shared.config.commit_interval)
