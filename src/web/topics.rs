@@ -6,8 +6,7 @@
 //! the "follow this topic" links of hashtag and search pages ([`crate::web::views::topic`] builds
 //! what the pages show).
 
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, header};
 
 use std::collections::HashMap;
 
@@ -20,7 +19,6 @@ use crate::topics::actor::{self, TopicUrls};
 use crate::topics::carry::Carry;
 use crate::topics::delivery::rfc3339;
 use crate::topics::{Topic, TopicKind, keys};
-use crate::web::pages;
 use crate::web::views::{
     self, Layout, Link, PostCard, TopicCard, TopicPage, TopicsPage, group_by_kind,
 };
@@ -79,10 +77,11 @@ pub fn offers(state: &AppState, topic: &Topic) -> bool {
 }
 
 /// What `GET /topics/{kind}/{name}` answers: the topic's page for a browser, or its actor document
-/// (the key made on first need) for an ActivityPub client; `routes` sends the document.
+/// (the key made on first need) for an ActivityPub client; `routes` renders the page or sends the
+/// document.
 pub enum TopicAnswer {
-    /// The rendered page.
-    Page(Response),
+    /// The page, for `routes` to render.
+    Page(Box<TopicPage>),
     /// The actor document.
     Actor(serde_json::Value),
 }
@@ -96,8 +95,9 @@ pub async fn topic(
 ) -> Result<TopicAnswer> {
     let topic = offered(state, kind, name)?;
     if !wants_activity_json(headers) {
-        let page = topic_page(state, &topic).await?;
-        return Ok(TopicAnswer::Page(pages::html(StatusCode::OK, &page)));
+        return Ok(TopicAnswer::Page(Box::new(
+            topic_page(state, &topic).await?,
+        )));
     }
     let key = keys::key_for(&state.store, &topic, state.config.max_topics).await?;
     Ok(TopicAnswer::Actor(actor::document(
@@ -128,7 +128,7 @@ async fn topic_page(state: &AppState, topic: &Topic) -> Result<TopicPage> {
     let label = views::title(topic, curated.as_ref());
     Ok(TopicPage {
         layout: Layout::new(&state.config, "topics", label.clone()),
-        lead: views::lead(topic, curated.as_ref()),
+        lead: views::lead(topic),
         query: curated.map(|c| c.query),
         label,
         followers,
