@@ -6,10 +6,9 @@
 //! the "follow this topic" links of hashtag and search pages ([`crate::web::views::topic`] builds
 //! what the pages show).
 
-use axum::http::{HeaderMap, header};
-
 use std::collections::HashMap;
 
+use axum::http::{HeaderMap, header};
 use plaza_index::PostHit;
 
 use crate::ap::outgoing;
@@ -108,16 +107,20 @@ pub async fn topic(
     )))
 }
 
+/// The definition of a curated search topic (`None` for any other kind).
+fn definition(state: &AppState, topic: &Topic) -> Option<CuratedTopic> {
+    (topic.kind() == TopicKind::Search)
+        .then(|| {
+            let snapshot = state.topics.registry.snapshot();
+            snapshot.curated(topic.name()).cloned()
+        })
+        .flatten()
+}
+
 /// The page of `topic`: what it carries, who follows it, its newest carried posts, how to follow it.
 async fn topic_page(state: &AppState, topic: &Topic) -> Result<TopicPage> {
     let urls = TopicUrls::new(&state.base, topic);
-    let curated = state
-        .topics
-        .registry
-        .snapshot()
-        .curated(topic.name())
-        .cloned();
-    let curated = curated.filter(|_| topic.kind() == TopicKind::Search);
+    let curated = definition(state, topic);
     let followers = state.store.topic_follower_count(topic).await?;
     let (recent, carried) = state
         .store
@@ -167,16 +170,13 @@ pub async fn listed(
     if state.topics.settings.max_topics == 0 {
         return Ok(Vec::new());
     }
-    let snapshot = state.topics.registry.snapshot();
     let mut out = Vec::new();
     for (topic, followers) in state.store.listed_topics(kind, limit).await? {
         if !offers(state, &topic) {
             continue;
         }
         let (carried, total) = state.store.topic_outbox(&topic, None, recent).await?;
-        let curated = (topic.kind() == TopicKind::Search)
-            .then(|| snapshot.curated(topic.name()).cloned())
-            .flatten();
+        let curated = definition(state, &topic);
         out.push(Listed {
             topic,
             curated,
@@ -260,13 +260,7 @@ pub async fn follow_link_for_query(state: &AppState, q: &str) -> Option<Link> {
         }
     };
     let topic = views::topic_of_query(q, &curated)?;
-    offers(state, &topic).then(|| {
-        let definition = curated.iter().find(|c| c.slug == topic.name());
-        views::follow_link(
-            &topic,
-            definition.filter(|_| topic.kind() == TopicKind::Search),
-        )
-    })
+    offers(state, &topic).then(|| views::follow_link(&topic, definition(state, &topic).as_ref()))
 }
 
 /// The "follow this topic" link of the hashtag `tag`'s page, when the relay offers its topic.
