@@ -684,6 +684,49 @@ fn follower_count(conn: &Connection, kind: &str, name: &str) -> Result<u64> {
     Ok(n.max(0) as u64)
 }
 
+/// What people are shown of the topics (`/topics`, the topics API).
+impl Store {
+    /// The topics somebody follows, and every curated search (followed or not), of `kind` when
+    /// given: most followed first, at most `limit`, each with its follower count. A tag or language
+    /// topic nobody follows (one whose handle was only looked up) is not listed.
+    pub async fn listed_topics(
+        &self,
+        kind: Option<TopicKind>,
+        limit: usize,
+    ) -> Result<Vec<(Topic, u64)>> {
+        let kind = kind.map(TopicKind::as_str);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .read(move |conn| {
+                query_rows(
+                    conn,
+                    "SELECT t.kind, t.name, COUNT(f.actor_id) AS followers FROM topics t
+                     LEFT JOIN topic_followers f ON f.kind = t.kind AND f.name = t.name
+                     WHERE ?1 IS NULL OR t.kind = ?1
+                     GROUP BY t.kind, t.name
+                     HAVING followers > 0 OR t.kind = 'search'
+                     ORDER BY followers DESC, t.kind, t.name
+                     LIMIT ?2",
+                    params![kind, limit],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, i64>(2)?,
+                        ))
+                    },
+                )
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(kind, name, followers)| {
+                Some((stored_topic(&kind, &name)?, followers.max(0) as u64))
+            })
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -740,6 +783,65 @@ mod tests {
             follow_id: follow.to_owned(),
             authority: crate::ap::authority_of(actor).unwrap_or_default(),
         }
+    }
+
+    #[tokio::test]
+    async fn listed_topics_are_followed_ones_and_curated_searches_most_followed_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("l.db")).expect("open");
+        let coop = Topic::tag("coop").expect("tag");
+        let es = Topic::language("es").expect("es");
+        let idle = Topic::tag("idle").expect("tag");
+        for (n, topic) in [&coop, &es, &idle].into_iter().enumerate() {
+            store
+                .create_topic(topic, key(n as u8), 10)
+                .await
+                .expect("create");
+        }
+        let curated = CuratedTopic {
+            slug: "co-ops".into(),
+            name: "Co-ops".into(),
+            query: "#coop OR #cooperative".into(),
+            created_at: 0,
+        };
+        store
+            .put_curated_topic(curated, key(9), 10)
+            .await
+            .expect("curated");
+        for (topic, actor) in [
+            (&coop, "https://a.example/relay"),
+            (&coop, "https://b.example/relay"),
+            (&es, "https://a.example/relay"),
+        ] {
+            store
+                .follow_topic(topic, follower(actor, "f"), 10, 10)
+                .await
+                .expect("follow");
+        }
+        let search = Topic::search("co-ops").expect("slug");
+        assert_eq!(
+            store.listed_topics(None, 10).await.expect("list"),
+            vec![(coop.clone(), 2), (es.clone(), 1), (search.clone(), 0)],
+            "the idle tag is not listed"
+        );
+        assert_eq!(
+            store.listed_topics(None, 1).await.expect("list"),
+            vec![(coop.clone(), 2)]
+        );
+        assert_eq!(
+            store
+                .listed_topics(Some(TopicKind::Search), 10)
+                .await
+                .expect("list"),
+            vec![(search, 0)]
+        );
+        assert_eq!(
+            store
+                .listed_topics(Some(TopicKind::Instance), 10)
+                .await
+                .expect("list"),
+            vec![]
+        );
     }
 
     #[tokio::test]

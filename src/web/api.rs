@@ -1,6 +1,7 @@
 //! Plaza's native read API under `/api/plaza/v1/`, for what Mastodon's lacks: highlighted snippets,
 //! facet counts (instance, language, tag, actor type, month), cursor pagination, the directory of
-//! discoverable profiles with filters, the instance list and document counts. Its OpenAPI 3 document
+//! discoverable profiles with filters, the instance list, document counts and the topic feeds one can
+//! follow. Its OpenAPI 3 document
 //! (`GET /api/openapi.json`) is generated from the handlers and types below with utoipa, so it cannot
 //! drift from the code.
 //!
@@ -17,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::state::AppState;
-use crate::web::openapi::{ApiRoutes, IndexErrors, SearchErrors};
+use crate::topics::TopicKind;
+use crate::topics::actor::TopicUrls;
+use crate::web::openapi::{ApiRoutes, IndexErrors, ParamErrors, SearchErrors};
 use crate::web::{mastodon_accounts, mastodon_api, mastodon_tags, mastodon_trends};
 use crate::{Error, Result};
 
@@ -36,6 +39,7 @@ pub fn routes() -> ApiRoutes {
         .get("/api/plaza/v1/tags", tags)
         .get("/api/plaza/v1/instances", instances)
         .get("/api/plaza/v1/counts", counts)
+        .get("/api/plaza/v1/topics", topics)
         .undocumented("/api/openapi.json", openapi)
 }
 
@@ -58,6 +62,7 @@ pub fn routes() -> ApiRoutes {
         tags,
         instances,
         counts,
+        topics,
         mastodon_api::search,
         mastodon_api::public_timeline,
         mastodon_api::tag_timeline,
@@ -722,6 +727,112 @@ async fn counts(State(state): Shared) -> Result<axum::Json<CountsResult>> {
     }))
 }
 
+/// Topics listed unless `limit` says otherwise.
+pub const DEFAULT_TOPICS: usize = 40;
+/// Most topics listed.
+pub const MAX_TOPICS: usize = 200;
+
+/// Parameters of the topic listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TopicsParams {
+    /// Only topics of this kind: `tag`, `language`, `instance` or `search`.
+    pub kind: Option<String>,
+    /// Topics listed, 1 to 200 (default 40); a larger number lists 200.
+    pub limit: Option<usize>,
+}
+
+/// A topic feed: an ActivityPub actor that carries the public posts of a hashtag, a language, an
+/// instance or a curated search whose authors agreed to be found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TopicResult {
+    /// `tag`, `language`, `instance` or `search`.
+    pub kind: String,
+    /// The canonical name: the hashtag (case-folded), the language code, the host, the slug.
+    pub name: String,
+    /// How it is written for people: `#coop`, `language: es`, `search: co-ops`.
+    pub label: String,
+    /// The topic actor (a `Service`); a LitePub admin follows it, a browser gets its page.
+    pub actor: String,
+    /// Its inbox, which a Mastodon admin adds as a relay.
+    pub inbox: String,
+    /// The handle a person follows from their own account, `tag.coop@relay.example`.
+    pub handle: String,
+    /// Who follows it.
+    pub followers: u64,
+    /// Posts it carried within the relay log's retention.
+    pub carried: u64,
+    /// A curated search's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// A curated search's query, in the query language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+}
+
+/// The topics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TopicList {
+    /// Most followed first.
+    pub topics: Vec<TopicResult>,
+}
+
+/// Reads the `kind` filter of the topic listing.
+fn topic_kind(kind: Option<&str>) -> Result<Option<TopicKind>> {
+    match kind.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(name) => TopicKind::parse(&name.to_ascii_lowercase())
+            .map(Some)
+            .ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "kind must be tag, language, instance or search, not {name:?}"
+                ))
+            }),
+    }
+}
+
+/// List the topic feeds
+///
+/// The topics one can follow through this relay that somebody follows, and every search its admins
+/// curated: most followed first, each with the three ways to follow it (the actor, its inbox, the
+/// handle) and its counts. Needs no index.
+#[utoipa::path(
+    get,
+    path = "/api/plaza/v1/topics",
+    tag = "plaza",
+    params(TopicsParams),
+    responses(
+        (status = 200, description = "Topics, most followed first", body = TopicList),
+        ParamErrors
+    )
+)]
+async fn topics(State(state): Shared, uri: Uri) -> Result<axum::Json<TopicList>> {
+    let params: TopicsParams = query(&uri)?;
+    let kind = topic_kind(params.kind.as_deref())?;
+    let limit = params.limit.unwrap_or(DEFAULT_TOPICS).clamp(1, MAX_TOPICS);
+    let listed = crate::web::topics::listed(&state, kind, limit, 0).await?;
+    Ok(axum::Json(TopicList {
+        topics: listed
+            .into_iter()
+            .map(|l| {
+                let urls = TopicUrls::new(&state.base, &l.topic);
+                TopicResult {
+                    kind: l.topic.kind().as_str().to_owned(),
+                    name: l.topic.name().to_owned(),
+                    label: l.topic.label(),
+                    handle: format!("{}@{}", l.topic.user(), state.host),
+                    actor: urls.actor,
+                    inbox: urls.inbox,
+                    followers: l.followers,
+                    carried: l.carried,
+                    title: l.curated.as_ref().map(|c| c.name.clone()),
+                    query: l.curated.map(|c| c.query),
+                }
+            })
+            .collect(),
+    }))
+}
+
 /// The OpenAPI document, built once: it depends only on the code, not on the request.
 static OPENAPI: std::sync::LazyLock<utoipa::openapi::OpenApi> =
     std::sync::LazyLock::new(ApiDoc::openapi);
@@ -750,6 +861,7 @@ mod tests {
             "/api/plaza/v1/tags",
             "/api/plaza/v1/instances",
             "/api/plaza/v1/counts",
+            "/api/plaza/v1/topics",
             "/api/v2/search",
             "/api/v1/timelines/public",
             "/api/v1/timelines/tag/{hashtag}",
@@ -793,13 +905,14 @@ mod tests {
             all,
             "operation ids are unique: {operations:?}"
         );
-        assert_eq!(all, 23);
+        assert_eq!(all, 24);
         for schema in [
             "PostPage",
             "ProfilePage",
             "Facets",
             "ApiError",
             "InstanceList",
+            "TopicList",
         ] {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
         }
@@ -828,7 +941,9 @@ mod tests {
                 responses["429"]["content"]["application/json"].is_object(),
                 "{path} can be refused by the per-IP limit: {responses}"
             );
-            let reads_index = !path.ends_with("/instance") && !path.ends_with("/custom_emojis");
+            let reads_index = !path.ends_with("/instance")
+                && !path.ends_with("/custom_emojis")
+                && !path.ends_with("/plaza/v1/topics");
             assert_eq!(
                 responses["503"].is_object(),
                 reads_index,
@@ -838,6 +953,7 @@ mod tests {
         for (path, status) in [
             ("/api/v2/search", "400"),
             ("/api/plaza/v1/tags", "400"),
+            ("/api/plaza/v1/topics", "400"),
             ("/api/v1/statuses/{id}", "404"),
             ("/api/v1/directory", "400"),
             ("/api/v1/accounts/lookup", "404"),
@@ -874,6 +990,20 @@ mod tests {
         let e = bounded_limit(Some(51), 10, 50).unwrap_err();
         assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
         assert!(e.to_string().contains("from 1 to 50, not 51"), "{e}");
+    }
+
+    #[test]
+    fn topic_kinds_are_checked() {
+        assert_eq!(topic_kind(None).unwrap(), None);
+        assert_eq!(topic_kind(Some("")).unwrap(), None);
+        assert_eq!(topic_kind(Some("Tag")).unwrap(), Some(TopicKind::Tag));
+        assert_eq!(topic_kind(Some("search")).unwrap(), Some(TopicKind::Search));
+        let e = topic_kind(Some("person")).unwrap_err();
+        assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert!(e.to_string().contains("person"), "{e}");
+        let p: TopicsParams = query(&uri("kind=tag&limit=5")).unwrap();
+        assert_eq!((p.kind.as_deref(), p.limit), (Some("tag"), Some(5)));
+        assert!(query::<TopicsParams>(&uri("limit=many")).is_err());
     }
 
     #[test]

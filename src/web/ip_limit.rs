@@ -1,8 +1,8 @@
 //! Per-client-IP limits on the public reads, with a budget per kind of path so that a page loads
 //! whole while searching stays expensive:
 //!
-//! - **reads** — the pages (home, search, directory, tags…), their feeds, the search and Mastodon APIs,
-//!   the actor, WebFinger, NodeInfo and the collections: `client_ip_rate` requests per second with
+//! - **reads** — the pages (home, search, directory, tags, topics…), their feeds, the search,
+//!   Mastodon and topics APIs, the relay and topic actors, WebFinger, NodeInfo and the collections: `client_ip_rate` requests per second with
 //!   bursts of `client_ip_burst` per client (see [`crate::web::client_ip`]);
 //! - **media** — the avatar proxy ([`crate::web::media_proxy`]), which a page of results asks once per
 //!   author shown: its own, generous allowance (`client_ip_media_rate`, `client_ip_media_burst`), so a
@@ -327,6 +327,8 @@ mod tests {
         let get = |path| Budget::of(&Method::GET, path);
         assert_eq!(get("/actor"), Budget::Reads);
         assert_eq!(get("/topics/tag/coop"), Budget::Reads);
+        assert_eq!(get("/topics"), Budget::Reads);
+        assert_eq!(get("/api/plaza/v1/topics"), Budget::Reads);
         assert_eq!(
             Budget::of(&Method::HEAD, "/.well-known/webfinger"),
             Budget::Reads

@@ -57,6 +57,8 @@ pub struct LookupErrors;
 pub struct IndexErrors;
 /// Errors of a read that needs no index (it answers without one): 429.
 pub struct ReadErrors;
+/// Errors of a read with parameters that needs no index: 400, 429.
+pub struct ParamErrors;
 
 impl IntoResponses for SearchErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
@@ -73,6 +75,12 @@ impl IntoResponses for LookupErrors {
 impl IntoResponses for IndexErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         answers(&[503])
+    }
+}
+
+impl IntoResponses for ParamErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        answers(&[400])
     }
 }
 

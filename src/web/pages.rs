@@ -1,6 +1,7 @@
 //! The relay's web pages for people in a browser: `/` (what the relay is, how to join, live counts),
-//! `/search`, `/directory`, `/instances`, `/about`, `/tags/{tag}`, their Atom feeds, the OpenSearch
-//! description, the stylesheet and the avatar proxy.
+//! `/search`, `/directory`, `/topics`, `/instances`, `/about`, `/tags/{tag}`, their Atom feeds, the
+//! OpenSearch description, the stylesheet and the avatar proxy. (A topic's own page shares its address
+//! with the topic actor: [`crate::web::topics`].)
 //!
 //! Handlers are thin: they read the request, run the search through the relay's search gateway
 //! ([`crate::web::search`]: blocking pool, time limit, metrics), hand the results to
@@ -23,6 +24,7 @@ use crate::state::AppState;
 use crate::web::feeds::{self, Feed, OpenSearch};
 use crate::web::mastodon_trends;
 use crate::web::media_proxy::{self, Fetched};
+use crate::web::topics as web_topics;
 use crate::web::trends::{Kind, trending};
 use crate::web::views::{
     self, AboutPage, Contact, DirectoryFilters, DirectoryPage, ErrorPage, Figures, HomePage,
@@ -52,6 +54,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/search", get(search))
         .route("/search.atom", get(search_feed))
         .route("/directory", get(directory))
+        .route("/topics", get(topics))
         .route("/instances", get(instances))
         .route("/about", get(about))
         .route("/tags/{tag}", get(tag))
@@ -290,6 +293,7 @@ async fn search(State(state): Shared, Query(params): Params) -> Response {
     {
         Ok(found) => {
             page.show(&found, page_no, window(&state), &state.media_proxy);
+            page.follow = web_topics::follow_link_for_query(&state, &q).await;
             html(StatusCode::OK, &page)
         }
         Err(Error::InvalidQuery(reason)) => {
@@ -433,6 +437,13 @@ async fn instances(State(state): Shared) -> Response {
     html(StatusCode::OK, &page)
 }
 
+async fn topics(State(state): Shared) -> Response {
+    match web_topics::topics_page(&state).await {
+        Ok(page) => html(StatusCode::OK, &page),
+        Err(e) => error_page(&state, &e),
+    }
+}
+
 async fn about(State(state): Shared) -> Response {
     let page = AboutPage {
         layout: Layout::new(&state.config, "about", "About"),
@@ -507,6 +518,7 @@ async fn tag(State(state): Shared, Path(raw): Path<String>, Query(params): Param
                     .map(|c| views::path_with_query(&tag_page, &[("cursor", &c)])),
                 trending: trending_section(&state, Some(&tag)).await,
                 trending_title: format!("Trending with #{tag} today"),
+                follow: web_topics::follow_link_for_tag(&state, &tag),
                 tag,
             };
             html(StatusCode::OK, &page)

@@ -322,7 +322,9 @@ async fn topic(
 ) -> Result<Response> {
     Ok(
         match crate::web::topics::topic(&state, &kind, &name, &headers).await? {
-            crate::web::topics::TopicAnswer::Page(page) => page,
+            crate::web::topics::TopicAnswer::Page(page) => {
+                crate::web::pages::html(StatusCode::OK, page.as_ref())
+            }
             crate::web::topics::TopicAnswer::Actor(doc) => activity_json(doc.to_string()),
         },
     )

@@ -60,6 +60,8 @@ impl<T> Searched for Option<T> {}
 
 impl Searched for Vec<plaza_index::Trend> {}
 
+impl Searched for Vec<plaza_index::PostHit> {}
+
 impl Searched for Vec<plaza_index::Recommendation> {}
 
 /// How one search ended, for the outcome counter.

@@ -963,12 +963,51 @@ async fn search_and_directory_in_a_real_browser() {
     let directory_360 = browser.screenshot(360, "directory").await;
     let directory_1280 = browser.screenshot(1280, "directory").await;
 
+    // From a hashtag's page to its topic, whose three ways to follow are fields to select and copy.
+    browser.goto(&format!("{base}/tags/coop")).await;
+    c.find(Locator::Css("a.follow-topic"))
+        .await
+        .expect("follow link")
+        .click()
+        .await
+        .expect("follow the link");
+    browser
+        .wait_for_url("the topic page", |u| u.path() == "/topics/tag/coop")
+        .await;
+    assert_eq!(c.title().await.unwrap(), "#coop · Plaza co-op relay");
+    let host = base.trim_start_matches("http://");
+    let fields = browser
+        .script(
+            "return [...document.querySelectorAll('dl.follow input')].map(i => { i.focus(); i.select(); \
+             return [i.id, i.readOnly, i.value.slice(i.selectionStart, i.selectionEnd)]; })",
+        )
+        .await;
+    assert_eq!(
+        fields,
+        json!([
+            ["handle", true, format!("@tag.coop@{host}")],
+            ["relay-inbox", true, format!("{base}/topics/tag/coop/inbox")],
+            ["actor", true, format!("{base}/topics/tag/coop")]
+        ])
+    );
+    let topic_360 = browser.screenshot(360, "topic").await;
+    browser.assert_only_from(&base).await;
+    browser.goto(&format!("{base}/topics")).await;
+    assert_eq!(c.title().await.unwrap(), "Topics · Plaza co-op relay");
+    assert_eq!(
+        browser.texts("header nav a[aria-current=page]").await,
+        vec!["Topics".to_string()]
+    );
+    let topics_360 = browser.screenshot(360, "topics").await;
+
     for shot in [
         &home_360,
         &search_360,
         &search_1280,
         &directory_360,
         &directory_1280,
+        &topic_360,
+        &topics_360,
     ] {
         assert!(
             std::fs::metadata(shot)

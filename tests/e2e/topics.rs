@@ -1,9 +1,10 @@
-//! End-to-end: topic actors (issue 16) as a remote server and a browser see them — WebFinger handle
-//! to actor, the actor's own durable key, the page, and the cap on how many topics may exist.
+//! End-to-end: topic feeds (issue 16). Topic actors as a remote server and a browser see them
+//! (WebFinger handle to actor, the actor's own durable key, the cap on how many topics may exist); the
+//! three ways to follow and what topics carry; and the pages, links and API that show the topics.
 
 use crate::support::*;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const AS_PROFILE: &str = "application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\"";
 
@@ -638,4 +639,225 @@ async fn an_author_who_withdraws_consent_has_their_carried_posts_undone() {
     })
     .await;
     assert!(announces_of(&follower, &object_id(&later)).is_empty());
+}
+
+// ------------------------------------------------------------------------------------------------
+// The pages, links and API that show the topics
+// ------------------------------------------------------------------------------------------------
+
+async fn text(client: &reqwest::Client, url: &str) -> (StatusCode, String) {
+    let response = client.get(url).send().await.expect("GET");
+    let status = response.status();
+    (status, response.text().await.expect("body"))
+}
+
+/// The page at `url` once it contains `needle`.
+async fn page_with(client: &reqwest::Client, url: &str, needle: &str) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = text(client, url).await;
+        if status == StatusCode::OK && body.contains(needle) {
+            return body;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "{url} never showed {needle}: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn topics_api(client: &reqwest::Client, base: &str, query: &str) -> (StatusCode, Value) {
+    let response = client
+        .get(format!("{base}/api/plaza/v1/topics{query}"))
+        .send()
+        .await
+        .expect("topics API");
+    let status = response.status();
+    (status, response.json().await.expect("json"))
+}
+
+fn listed<'a>(answer: &'a Value, kind: &str, name: &str) -> Option<&'a Value> {
+    answer["topics"]
+        .as_array()
+        .expect("topics")
+        .iter()
+        .find(|t| t["kind"] == kind && t["name"] == name)
+}
+
+/// `/topics`, a topic's page, the "follow this topic" links of hashtag and search pages, and the
+/// topics API, over topics followed through their inboxes and a curated search, with a post carried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_are_listed_shown_linked_and_served_by_the_api() {
+    const TOKEN: &str = "topic-pages-admin";
+    let relay =
+        Relay::start_with(&[("PLAZA_ADMIN_TOKEN", TOKEN), ("PLAZA_CLIENT_IP_RATE", "0")]).await;
+    let base = relay.base.clone();
+    let host = format!("127.0.0.1:{}", relay.port);
+    let client = reqwest::Client::new();
+
+    // Before anything is followed the page says so, and the API lists nothing.
+    let (status, empty) = text(&client, &format!("{base}/topics")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(empty.contains("Nobody follows a topic here yet"), "{empty}");
+    let (_, none) = topics_api(&client, &base, "").await;
+    assert_eq!(none, json!({ "topics": [] }));
+
+    // The admins curate a search; two instances add topics as relays; an author opts in and posts.
+    let created = client
+        .post(format!("{base}/api/v1/admin/topics"))
+        .bearer_auth(TOKEN)
+        .json(
+            &json!({ "slug": "co-ops", "name": "Worker co-ops", "query": "#coop OR #cooperative" }),
+        )
+        .send()
+        .await
+        .expect("curate");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let home = Instance::start(Flavor::Mastodon, &relay).await;
+    home.subscribe(&relay).await;
+    home.set_user_fields(json!({ "indexable": true, "discoverable": true }));
+    let first = Instance::start(Flavor::Mastodon, &relay).await;
+    let second = Instance::start(Flavor::Mastodon, &relay).await;
+    follow_topic(&first, &relay, "/topics/tag/coop", PUBLIC, false).await;
+    follow_topic(&second, &relay, "/topics/tag/coop", PUBLIC, false).await;
+    follow_topic(&first, &relay, "/topics/language/en", PUBLIC, false).await;
+    let create = tagged(
+        &home,
+        "Our bakery became a worker cooperative today #coop",
+        &["coop"],
+        Some("en"),
+    );
+    let note_id = object_id(&create);
+    let (status, body) = home.post_as_user(&create).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    eventually("the post carried to the #coop topic's followers", || {
+        first.got_object(&note_id) && second.got_object(&note_id)
+    })
+    .await;
+
+    // The API: most followed first, the three ways to follow, counts, a curated search's definition.
+    let (status, all) = topics_api(&client, &base, "").await;
+    assert_eq!(status, StatusCode::OK);
+    let coop = listed(&all, "tag", "coop").expect("#coop listed");
+    assert_eq!(all["topics"][0], *coop, "the most followed first: {all}");
+    assert_eq!(coop["label"], "#coop");
+    assert_eq!(coop["actor"], format!("{base}/topics/tag/coop"));
+    assert_eq!(coop["inbox"], format!("{base}/topics/tag/coop/inbox"));
+    assert_eq!(coop["handle"], format!("tag.coop@{host}"));
+    assert_eq!(coop["followers"], 2);
+    assert!(coop["carried"].as_u64().is_some_and(|n| n >= 1), "{coop}");
+    assert!(coop.get("title").is_none() && coop.get("query").is_none());
+    let en = listed(&all, "language", "en").expect("language listed");
+    assert_eq!(en["followers"], 1);
+    assert_eq!(en["handle"], format!("language.en@{host}"));
+    let search = listed(&all, "search", "co-ops").expect("curated search listed");
+    assert_eq!(search["title"], "Worker co-ops");
+    assert_eq!(search["query"], "#coop OR #cooperative");
+    assert_eq!(search["followers"], 0);
+    assert_eq!(all["topics"].as_array().map(Vec::len), Some(3), "{all}");
+    // Filtered by kind; the limit clamped to 1..=200; a kind that is none is a 400.
+    let (_, tags) = topics_api(&client, &base, "?kind=tag").await;
+    assert_eq!(tags["topics"].as_array().map(Vec::len), Some(1), "{tags}");
+    assert_eq!(tags["topics"][0]["name"], "coop");
+    let (_, searches) = topics_api(&client, &base, "?kind=search").await;
+    assert_eq!(searches["topics"][0]["name"], "co-ops", "{searches}");
+    assert_eq!(searches["topics"].as_array().map(Vec::len), Some(1));
+    for (query, expected) in [("?limit=1", 1), ("?limit=0", 1), ("?limit=100000", 3)] {
+        let (status, limited) = topics_api(&client, &base, query).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert_eq!(
+            limited["topics"].as_array().map(Vec::len),
+            Some(expected),
+            "{query}: {limited}"
+        );
+    }
+    let (status, refused) = topics_api(&client, &base, "?kind=person").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("person")),
+        "{refused}"
+    );
+    let document: Value = client
+        .get(format!("{base}/api/openapi.json"))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    assert!(document["paths"]["/api/plaza/v1/topics"]["get"].is_object());
+
+    // `/topics`: grouped by kind, follower counts, links, the newest carried post (once the index
+    // has committed it: pages show carried posts as the index holds them).
+    let topics = page_with(&client, &format!("{base}/topics"), "Our bakery became").await;
+    for needle in [
+        "<h2 id=\"tag\">Hashtags</h2>",
+        "<h2 id=\"language\">Languages</h2>",
+        "<h2 id=\"search\">Curated searches</h2>",
+        "<a href=\"/topics/tag/coop\">#coop</a>",
+        "<a href=\"/topics/search/co-ops\">Worker co-ops</a>",
+        "<span class=\"followers\">2 followers</span>",
+        "<span class=\"followers\">1 follower</span>",
+        "<code>#coop OR #cooperative</code>",
+        "Our bakery became a worker cooperative today",
+    ] {
+        assert!(topics.contains(needle), "{needle} in {topics}");
+    }
+    assert!(!topics.contains("<script"), "{topics}");
+
+    // A topic's page: the three ways to follow as selectable fields, the count, the carried post.
+    let (status, page) = text(&client, &format!("{base}/topics/tag/coop")).await;
+    assert_eq!(status, StatusCode::OK);
+    for needle in [
+        format!("<input id=\"handle\" type=\"text\" readonly value=\"@tag.coop@{host}\">"),
+        format!(
+            "<input id=\"relay-inbox\" type=\"text\" readonly value=\"{base}/topics/tag/coop/inbox\">"
+        ),
+        format!("<input id=\"actor\" type=\"text\" readonly value=\"{base}/topics/tag/coop\">"),
+        "<dd class=\"followers\">2</dd>".to_owned(),
+        "Our bakery became a worker cooperative today".to_owned(),
+    ] {
+        assert!(page.contains(&needle), "{needle} in {page}");
+    }
+    let (_, curated) = text(&client, &format!("{base}/topics/search/co-ops")).await;
+    assert!(curated.contains("<h1>Worker co-ops</h1>"), "{curated}");
+    assert!(
+        curated.contains("<code>#coop OR #cooperative</code>"),
+        "{curated}"
+    );
+    let (_, language) = text(&client, &format!("{base}/topics/language/en")).await;
+    assert!(
+        language.contains("written in the language en"),
+        "{language}"
+    );
+    assert!(
+        language.contains("<dd class=\"followers\">1</dd>"),
+        "{language}"
+    );
+
+    // "Follow this topic" from the hashtag's page and from searches that amount to a topic.
+    let (_, tag) = text(&client, &format!("{base}/tags/coop")).await;
+    assert!(
+        tag.contains("<a class=\"follow-topic\" href=\"/topics/tag/coop\">Follow this topic</a>"),
+        "{tag}"
+    );
+    for (q, topic) in [
+        ("%23CoOp", "/topics/tag/coop"),
+        ("language%3Aen", "/topics/language/en"),
+        ("%23coop+OR+%23cooperative", "/topics/search/co-ops"),
+    ] {
+        let (status, found) = text(&client, &format!("{base}/search?q={q}")).await;
+        assert_eq!(status, StatusCode::OK, "{q}");
+        assert!(
+            found.contains(&format!("<a href=\"{topic}\">Follow this topic</a>")),
+            "{q}: {found}"
+        );
+    }
+    for q in ["cooperative", "%23coop+bakery"] {
+        let (_, found) = text(&client, &format!("{base}/search?q={q}")).await;
+        assert!(!found.contains("Follow this topic"), "{q}: {found}");
+    }
 }

@@ -7,7 +7,8 @@
 //! is escaped by the templates. Remote images go through the relay's proxy
 //! ([`crate::web::media_proxy`]) or are not shown.
 //!
-//! One file per page family ([`home`], [`search`], [`directory`], [`instances`], [`about`], [`tag`]), the
+//! One file per page family ([`home`], [`search`], [`directory`], [`instances`], [`about`], [`tag`],
+//! [`topic`]), the
 //! trending section ([`trending`]) and what they share ([`shared`]); everything is re-exported here.
 
 pub mod about;

@@ -72,6 +72,8 @@ pub struct SearchPage {
     pub facets: Vec<FacetGroup>,
     /// Pages.
     pub pager: Pager,
+    /// The topic the query amounts to, when the relay offers it to follow.
+    pub follow: Option<Link>,
 }
 
 impl SearchPage {
@@ -117,6 +119,7 @@ impl SearchPage {
             results: Vec::new(),
             facets: Vec::new(),
             pager: Pager::default(),
+            follow: None,
         }
     }
 

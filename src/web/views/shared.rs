@@ -29,7 +29,7 @@ pub struct Layout {
     pub title: String,
     /// The relay's name (from the configuration).
     pub relay_name: String,
-    /// The current section: `home`, `search`, `directory`, `instances`, `about` or `tag`.
+    /// The current section: `home`, `search`, `directory`, `topics`, `instances`, `about` or `tag`.
     pub section: &'static str,
     /// The page's Atom feed (`<link rel="alternate">`), if it has one.
     pub feed: Option<Link>,

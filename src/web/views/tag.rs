@@ -2,7 +2,7 @@
 
 use askama::Template;
 
-use crate::web::views::shared::{Layout, PostCard};
+use crate::web::views::shared::{Layout, Link, PostCard};
 use crate::web::views::trending::Trending;
 
 /// `GET /tags/{tag}`.
@@ -25,4 +25,6 @@ pub struct TagPage {
     pub trending: Trending,
     /// The trending section's heading.
     pub trending_title: String,
+    /// The hashtag's topic, when the relay offers it to follow.
+    pub follow: Option<Link>,
 }
