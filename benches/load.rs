@@ -41,6 +41,8 @@ use serde_json::{Value, json};
 
 #[path = "load/fasp.rs"]
 mod fasp;
+#[path = "load/topics.rs"]
+mod topics;
 
 const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
 /// Where the origin's posting author lives on its instance.
@@ -61,6 +63,10 @@ struct Options {
     perf: Option<String>,
     /// Run only the FASP data_sharing phase.
     fasp: bool,
+    /// Run only the topic feeds phases.
+    topics: bool,
+    /// `--quick` was given (the topic phases scale their topics and followers down too).
+    quick: bool,
 }
 
 fn parse_options() -> Options {
@@ -73,6 +79,8 @@ fn parse_options() -> Options {
         faults: true,
         perf: None,
         fasp: false,
+        topics: false,
+        quick: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -89,7 +97,9 @@ fn parse_options() -> Options {
             "--steady-secs" => o.steady_secs = number("--steady-secs") as u64,
             "--no-faults" => o.faults = false,
             "--fasp" => o.fasp = true,
+            "--topics" => o.topics = true,
             "--quick" => {
+                o.quick = true;
                 // The regression guard: a small run of every phase, under two minutes.
                 o.subscribers = 50;
                 o.posts = 100;
@@ -104,11 +114,14 @@ fn parse_options() -> Options {
                 println!(
                     "cargo bench --bench load -- [--subscribers N (200)] [--posts N per burst (200)] \
                      [--bursts N (3)] \
-                     [--inbound N (20000)] [--steady-secs S (8)] [--no-faults] [--perf FILE] [--fasp] [--quick]\n\n\
+                     [--inbound N (20000)] [--steady-secs S (8)] [--no-faults] [--perf FILE] [--fasp] [--topics] [--quick]\n\n\
                      --quick  the regression guard: 50 subscribers, one burst of 100 posts, 3000 inbound, \
                      3 s steady, no faults (options after it override)\n\
                      --fasp  only the FASP data_sharing phase: announcements accepted/s from one server \
                      (--inbound N announcements, 2000 is plenty) and fetch→searchable p50/p99 (--posts N samples)\n\
+                     --topics  only the topic feeds phases: 1,000 topics (with --quick: 200), 2,000 followers \
+                     (400) on 300 inboxes (60); matching µs per post, topic deliveries/s against the signing \
+                     bound, the relay's fan-out ratio with topics on and off (--subscribers, --posts, --bursts)\n\
                      --perf FILE  record a system-wide perf profile (cpu-clock, call graphs) of the \
                      all-healthy burst: relay and load generator together"
                 );
@@ -206,8 +219,18 @@ impl RelayProcess {
 
     /// Peak resident set size of the relay, from /proc (Linux).
     fn peak_rss_mb(&self) -> Option<f64> {
+        self.memory_mb("VmHWM:")
+    }
+
+    /// Resident set size of the relay now, from /proc (Linux).
+    fn rss_mb(&self) -> Option<f64> {
+        self.memory_mb("VmRSS:")
+    }
+
+    /// A figure of the relay's /proc status in MB (`field`: `VmHWM:`, `VmRSS:`).
+    fn memory_mb(&self, field: &str) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let line = status.lines().find(|l| l.starts_with(field))?;
         let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kb / 1024.0)
     }
@@ -301,6 +324,8 @@ struct Record {
     first_arrivals: AtomicU64,
     /// Posts that reached a subscriber taken down before any was sent (must stay 0).
     dead_arrivals: AtomicU64,
+    /// The relay's public keys by key id: its own actor's, and each topic actor's.
+    keys: Mutex<HashMap<String, PublicKey>>,
 }
 
 #[derive(Clone)]
@@ -310,7 +335,6 @@ struct Sub {
     authority: String,
     behaviour: Behaviour,
     pem: String,
-    relay_key: Arc<Mutex<Option<PublicKey>>>,
     relay_base: String,
     record: Arc<Record>,
     http: reqwest::Client,
@@ -329,23 +353,33 @@ impl SubHandle {
     }
 }
 
-async fn relay_key(sub: &Sub) -> PublicKey {
-    if let Some(key) = sub.relay_key.lock().unwrap().clone() {
-        return key;
+/// The relay's key `key_id` names (the relay actor's or a topic actor's), fetched once for all the
+/// simulated instances; `None` for a key that is not the relay's.
+async fn relay_key(sub: &Sub, key_id: &str) -> Option<PublicKey> {
+    if let Some(key) = sub.record.keys.lock().unwrap().get(key_id) {
+        return Some(key.clone());
+    }
+    let actor_url = key_id.split('#').next().unwrap_or_default();
+    if !actor_url.starts_with(&format!("{}/", sub.relay_base)) {
+        return None;
     }
     let actor: Value = sub
         .http
-        .get(format!("{}/actor", sub.relay_base))
+        .get(actor_url)
+        .header("accept", "application/activity+json")
         .send()
         .await
-        .expect("actor")
+        .ok()?
         .json()
         .await
-        .expect("json");
-    let key = PublicKey::from_pem(actor["publicKey"]["publicKeyPem"].as_str().expect("pem"))
-        .expect("key");
-    *sub.relay_key.lock().unwrap() = Some(key.clone());
-    key
+        .ok()?;
+    let key = PublicKey::from_pem(actor["publicKey"]["publicKeyPem"].as_str()?).ok()?;
+    sub.record
+        .keys
+        .lock()
+        .unwrap()
+        .insert(key_id.to_string(), key.clone());
+    Some(key)
 }
 
 async fn sub_handler(
@@ -358,12 +392,15 @@ async fn sub_handler(
     };
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     if method == Method::GET {
-        // The instance actor (it subscribes) and the author of the posts, who opted in to search
-        // (`indexable`) so the relay's indexer indexes them. Both sign with the instance's one key.
+        // The instance actor (it subscribes) and its people, among them the author of the posts
+        // (AUTHOR_PATH), who opted in to search (`indexable`) so the relay's indexer indexes them. All
+        // sign with the instance's one key.
         let (kind, name) = match uri.path() {
             "/actor" => ("Application", "instance"),
-            AUTHOR_PATH => ("Person", "baker"),
-            _ => return Ok(status(StatusCode::NOT_FOUND)),
+            path => match path.strip_prefix("/users/") {
+                Some(name) if !name.is_empty() && !name.contains('/') => ("Person", name),
+                _ => return Ok(status(StatusCode::NOT_FOUND)),
+            },
         };
         let id = format!("{}{}", sub.base, uri.path());
         let actor = json!({
@@ -392,10 +429,16 @@ async fn sub_handler(
         headers: &headers,
         body: &body,
     };
-    let key = relay_key(&sub).await;
-    let verified =
-        httpsig::extract_claim(&request, SystemTime::now()).and_then(|claim| claim.verify(&key));
-    if verified.is_err() {
+    let claim = httpsig::extract_claim(&request, SystemTime::now()).ok();
+    let key = match &claim {
+        Some(claim) => relay_key(&sub, &claim.key_id).await,
+        None => None,
+    };
+    let verified = match (&claim, &key) {
+        (Some(claim), Some(key)) => claim.verify(key).is_ok(),
+        _ => false,
+    };
+    if !verified {
         sub.record.refused.fetch_add(1, Ordering::Relaxed);
         return Ok(status(StatusCode::UNAUTHORIZED));
     }
@@ -489,17 +532,29 @@ async fn start_subscriber(
     record: Arc<Record>,
     http: reqwest::Client,
 ) -> SubHandle {
+    let key = PrivateKey::generate().expect("key");
+    start_subscriber_with(index, behaviour, relay, record, http, key).await
+}
+
+/// [`start_subscriber`] signing with `key` (simulated instances may share keys: making hundreds costs
+/// seconds of CPU).
+async fn start_subscriber_with(
+    index: usize,
+    behaviour: Behaviour,
+    relay: &RelayProcess,
+    record: Arc<Record>,
+    http: reqwest::Client,
+    key: PrivateKey,
+) -> SubHandle {
     let ip = next_loopback();
     let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("addr");
-    let key = PrivateKey::generate().expect("key");
     let sub = Sub {
         index,
         base: format!("http://{addr}"),
         authority: addr.to_string(),
         behaviour,
         pem: key.public_key_pem().to_string(),
-        relay_key: Arc::new(Mutex::new(None)),
         relay_base: relay.base.clone(),
         record,
         http,
@@ -509,15 +564,17 @@ async fn start_subscriber(
     SubHandle { sub, key, down }
 }
 
-/// A signed POST to the relay's inbox, ready to send.
+/// A signed POST to one of the relay's inboxes, ready to send.
 struct Prepared {
+    url: String,
     headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
     body: Bytes,
 }
 
-fn prepare(key: &PrivateKey, key_id: &str, relay: &str, activity: &Value) -> Prepared {
+/// `activity` signed with `key` for a POST to `inbox` (the relay's, or a topic's).
+fn prepare(key: &PrivateKey, key_id: &str, inbox: &str, activity: &Value) -> Prepared {
     let body = serde_json::to_vec(activity).expect("json");
-    let url = url::Url::parse(&format!("{relay}/inbox")).expect("url");
+    let url = url::Url::parse(inbox).expect("url");
     let headers = httpsig::sign_request(
         key,
         key_id,
@@ -529,13 +586,14 @@ fn prepare(key: &PrivateKey, key_id: &str, relay: &str, activity: &Value) -> Pre
     )
     .expect("sign");
     Prepared {
+        url: inbox.to_string(),
         headers,
         body: Bytes::from(body),
     }
 }
 
-async fn send(client: &reqwest::Client, relay: &str, p: &Prepared) -> StatusCode {
-    let mut request = client.post(format!("{relay}/inbox")).body(p.body.clone());
+async fn send(client: &reqwest::Client, p: &Prepared) -> StatusCode {
+    let mut request = client.post(&p.url).body(p.body.clone());
     for (name, value) in &p.headers {
         request = request.header(name, value);
     }
@@ -558,10 +616,10 @@ async fn subscribe(sub: &SubHandle, relay: &str, client: &reqwest::Client) {
     let p = prepare(
         &sub.key,
         &format!("{}/actor#main-key", sub.sub.base),
-        relay,
+        &format!("{relay}/inbox"),
         &follow,
     );
-    let status = send(client, relay, &p).await;
+    let status = send(client, &p).await;
     assert_eq!(status, StatusCode::ACCEPTED, "subscription refused");
 }
 
@@ -591,10 +649,32 @@ impl Origin {
     }
 
     fn create(&self, n: u64, relay: &str) -> Prepared {
+        let word = probe_word(n);
+        self.create_note(n, relay, |note| {
+            note["content"] = json!(format!(
+                "<p>A co-op bakery in the valley is hiring two bakers. Worker-owned, \
+                 fair wages, bread for the neighbourhood. #coop #cooperative #jobs</p><p>{word}</p>"
+            ));
+        })
+    }
+
+    /// Public post `n` by the origin's author, without content.
+    fn note(&self, n: u64) -> Value {
+        let actor = format!("{}{AUTHOR_PATH}", self.handle.sub.base);
+        json!({
+            "id": format!("{}/statuses/{n}", self.handle.sub.base), "type": "Note", "attributedTo": actor,
+            "to": [PUBLIC], "cc": [format!("{actor}/followers")], "published": "2026-11-26T10:00:00Z"
+        })
+    }
+
+    /// The signed `Create` of public post `n` by the origin's author, its Note completed by `fill`
+    /// (content, tags, language).
+    fn create_note(&self, n: u64, relay: &str, fill: impl FnOnce(&mut Value)) -> Prepared {
         let base = &self.handle.sub.base;
         let actor = format!("{base}{AUTHOR_PATH}");
         let note = format!("{base}/statuses/{n}");
-        let word = probe_word(n);
+        let mut object = self.note(n);
+        fill(&mut object);
         let create = json!({
             "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
             "id": format!("{note}/activity"),
@@ -602,17 +682,12 @@ impl Origin {
             "actor": actor,
             "to": [PUBLIC],
             "cc": [format!("{actor}/followers")],
-            "object": {
-                "id": note, "type": "Note", "attributedTo": actor,
-                "content": format!("<p>A co-op bakery in the valley is hiring two bakers. Worker-owned, \
-                            fair wages, bread for the neighbourhood. #coop #cooperative #jobs</p><p>{word}</p>"),
-                "to": [PUBLIC], "cc": [format!("{actor}/followers")], "published": "2026-11-26T10:00:00Z"
-            }
+            "object": object
         });
         prepare(
             &self.handle.key,
             &format!("{actor}#main-key"),
-            relay,
+            &format!("{relay}/inbox"),
             &create,
         )
     }
@@ -633,34 +708,40 @@ impl Origin {
         prepare(
             &self.handle.key,
             &format!("{actor}#main-key"),
-            relay,
+            &format!("{relay}/inbox"),
             &delete,
         )
     }
 
     /// Signs posts `from..to` on all cores.
-    fn presign(self: &Arc<Self>, range: std::ops::Range<u64>, relay: &str) -> Vec<Prepared> {
+    fn presign(&self, range: std::ops::Range<u64>, relay: &str) -> Vec<Prepared> {
+        self.presign_with(range, |n| self.create(n, relay))
+    }
+
+    /// The requests `make` prepares for posts `from..to`, made on all cores.
+    fn presign_with(
+        &self,
+        range: std::ops::Range<u64>,
+        make: impl Fn(u64) -> Prepared + Sync,
+    ) -> Vec<Prepared> {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2) as u64;
         let chunk = (range.end - range.start).div_ceil(threads);
-        let parts: Vec<_> = (0..threads)
-            .map(|t| {
-                let me = self.clone();
-                let relay = relay.to_string();
-                let start = range.start + t * chunk;
-                let end = (start + chunk).min(range.end);
-                std::thread::spawn(move || {
-                    (start..end)
-                        .map(|n| me.create(n, &relay))
-                        .collect::<Vec<_>>()
+        let make = &make;
+        std::thread::scope(|s| {
+            let parts: Vec<_> = (0..threads)
+                .map(|t| {
+                    let start = range.start + t * chunk;
+                    let end = (start + chunk).min(range.end);
+                    s.spawn(move || (start..end).map(make).collect::<Vec<_>>())
                 })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().expect("presign"))
-            .collect()
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|h| h.join().expect("presign"))
+                .collect()
+        })
     }
 }
 
@@ -703,6 +784,13 @@ impl Pacer {
 
 /// Signatures per second on all cores with the relay's kind of key, over `secs` seconds.
 fn signing_bound(secs: f64) -> f64 {
+    signing_bound_and_cost(secs).0
+}
+
+/// [`signing_bound`], and the CPU time one signature took (µs): unlike the rate, the cost hardly
+/// moves when other jobs take the cores.
+fn signing_bound_and_cost(secs: f64) -> (f64, f64) {
+    let cpu_before = cpu_secs_of("/proc/self/stat");
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -727,12 +815,18 @@ fn signing_bound(secs: f64) -> f64 {
     for w in workers {
         w.join().expect("signer");
     }
-    count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    let signatures = count.load(Ordering::Relaxed) as f64;
+    let cpu = cpu_secs_of("/proc/self/stat") - cpu_before;
+    (
+        signatures / start.elapsed().as_secs_f64(),
+        cpu * 1e6 / signatures.max(1.0),
+    )
 }
 
+/// POSTs every prepared request, `concurrency` at a time: the (index, time) of each one accepted
+/// (202), and how many were not.
 async fn post_all(
     client: &reqwest::Client,
-    relay: &str,
     posts: Vec<Prepared>,
     concurrency: usize,
 ) -> (Vec<(u64, Instant)>, usize) {
@@ -742,19 +836,18 @@ async fn post_all(
     let accepted = Arc::new(Mutex::new(Vec::with_capacity(posts.len())));
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (posts, next, refused, accepted, client, relay) = (
+            let (posts, next, refused, accepted, client) = (
                 posts.clone(),
                 next.clone(),
                 refused.clone(),
                 accepted.clone(),
                 client.clone(),
-                relay.to_string(),
             );
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                     let Some(p) = posts.get(i) else { break };
-                    if send(&client, &relay, p).await == StatusCode::ACCEPTED {
+                    if send(&client, p).await == StatusCode::ACCEPTED {
                         accepted.lock().unwrap().push((i as u64, Instant::now()));
                     } else {
                         refused.fetch_add(1, Ordering::Relaxed);
@@ -929,7 +1022,7 @@ impl Fleet<'_> {
         let profiler = profile.map(Profiler::start);
         let pacer = Pacer::start();
         let start = Instant::now();
-        let (accepted, refused) = post_all(self.client, &relay.base, prepared, 16).await;
+        let (accepted, refused) = post_all(self.client, prepared, 16).await;
         assert_eq!(refused, 0, "the relay refused burst posts");
         let expected = accepted.len() * self.healthy.len();
         // Wait on the counter: scanning the arrivals would steal CPU from the relay being measured.
@@ -1058,7 +1151,7 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
         tokio::time::sleep_until(due.into()).await;
         // Deliveries may arrive before the 202 does: latency counts from when the POST was sent.
         let sent = Instant::now();
-        if send(&client, &relay.base, p).await == StatusCode::ACCEPTED {
+        if send(&client, p).await == StatusCode::ACCEPTED {
             let n = first + i as u64;
             accepted_at.insert(n, sent);
             if search {
@@ -1090,7 +1183,7 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
     for n in findable.into_iter().take(DELETE_SAMPLES) {
         let delete = origin.delete(n, &relay.base);
         let sent = Instant::now();
-        if send(&client, &relay.base, &delete).await == StatusCode::ACCEPTED {
+        if send(&client, &delete).await == StatusCode::ACCEPTED {
             removed
                 .push(until_searchable(client.clone(), relay.base.clone(), n, sent, false).await);
         }
@@ -1143,7 +1236,7 @@ async fn inbound(o: &Options) -> (f64, usize, f64) {
     let origin = Origin::start(usize::MAX - 1, &relay, &record, &client).await;
     let posts = origin.presign(0..o.inbound as u64, &relay.base);
     let start = Instant::now();
-    let (accepted, refused) = post_all(&client, &relay.base, posts, 64).await;
+    let (accepted, refused) = post_all(&client, posts, 64).await;
     let rate = accepted.len() as f64 / start.elapsed().as_secs_f64();
     (rate, refused, relay.peak_rss_mb().unwrap_or(f64::NAN))
 }
@@ -1156,6 +1249,10 @@ fn main() {
         .expect("runtime");
     if o.fasp {
         runtime.block_on(fasp::run(o.inbound, o.posts));
+        return;
+    }
+    if o.topics {
+        runtime.block_on(topics::run(&o));
         return;
     }
     let cores = std::thread::available_parallelism()
