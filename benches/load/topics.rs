@@ -729,6 +729,10 @@ pub async fn run(o: &Options) {
     .await;
     let relay_matching = metrics_matching(&fleet).await;
     let rss_on = fleet.relay.peak_rss_mb().unwrap_or(f64::NAN);
+    let refused_on = (
+        followers.record.refused.load(Ordering::Relaxed),
+        fleet.main.refused.load(Ordering::Relaxed),
+    );
     eprintln!("fan-out with topics on measured");
     drop(followers);
     drop(fleet);
@@ -739,6 +743,7 @@ pub async fn run(o: &Options) {
     let (off, off_shares, off_main, _) =
         bursts(&off_fleet, None, first_mixed, o, &scale, Burst::share).await;
     let rss_off = off_fleet.relay.peak_rss_mb().unwrap_or(f64::NAN);
+    let refused_off = off_fleet.main.refused.load(Ordering::Relaxed);
     drop(off_fleet);
 
     let (match_us, match_source, match_where) = match relay_matching {
@@ -842,6 +847,10 @@ pub async fn run(o: &Options) {
         checked(&alone_main),
         checked(&on_main),
         checked(&off_main)
+    );
+    println!(
+        "| requests failing verification: at topic followers; at subscribers, topics on / off | {}; {} / {refused_off} |",
+        refused_on.0, refused_on.1
     );
     println!("| relay peak RSS: topics on / off (MB) | {rss_on:.0} / {rss_off:.0} |");
     let missing = alone_topic.missing
