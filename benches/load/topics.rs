@@ -25,9 +25,9 @@
 //! - **fan-out, topics off**: a fresh relay with `max_topics = 0`, the same subscribers and posts.
 //!
 //! Matching µs per post comes from the relay's `/metrics` (`plaza_topic_match_seconds_total` over
-//! `plaza_topic_matched_posts_total`) when it exports them; otherwise it is timed here, with
-//! `plaza_index::topic_match` (what the relay runs on ingest) over the same topics and the documents of
-//! the same posts, and the report says which.
+//! `plaza_topic_matched_posts_total`: wall time on the indexer, during the bursts) when it exports them;
+//! it is also timed here, warm, with `plaza_index::topic_match` (what the relay runs on ingest) over the
+//! same topics and the documents of the same posts: the CPU cost alone. Both are printed.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -746,22 +746,23 @@ pub async fn run(o: &Options) {
     let refused_off = off_fleet.main.refused.load(Ordering::Relaxed);
     drop(off_fleet);
 
+    let bench_us = matching.iter().sum::<f64>() / matching.len() as f64;
+    let bench_matching = format!(
+        "{bench_us:.1} µs (p50 {:.1} µs, p99 {:.1} µs)",
+        percentile(&matching, 0.5),
+        percentile(&matching, 0.99)
+    );
+    // The relay's figure is wall time on its indexer, which runs at background priority while the
+    // bursts keep both cores busy signing: it includes the time the indexer waited for a core.
     let (match_us, match_source, match_where) = match relay_matching {
         Some((us, posts)) => (
             us,
-            format!("the relay's /metrics, {posts:.0} posts"),
+            format!("the relay's /metrics over {posts:.0} posts, wall time during the bursts"),
             "relay",
         ),
         None => (
-            matching.iter().sum::<f64>() / matching.len() as f64,
-            format!(
-                "timed in the benchmark with plaza_index::topic_match over the same {} topics and {} posts \
-                 (the relay exports no matching time yet); p50 {:.1} µs, p99 {:.1} µs",
-                topics.len(),
-                matching.len(),
-                percentile(&matching, 0.5),
-                percentile(&matching, 0.99)
-            ),
+            bench_us,
+            "the relay exports no matching time: timed in the benchmark".to_string(),
             "timed in the benchmark",
         ),
     };
@@ -789,6 +790,12 @@ pub async fn run(o: &Options) {
         plan.len()
     );
     println!("| matching per post, mean | **{match_us:.1} µs** ({match_source}) |");
+    println!(
+        "| matching per post timed in the benchmark (plaza_index::topic_match, the same {} topics and {} \
+         posts, warm, one core to itself), mean | {bench_matching} |",
+        topics.len(),
+        matching.len()
+    );
     println!("| topic deliveries expected per post (inboxes reached) | {reach:.1} |");
     println!(
         "| topics alone: topic deliveries/s, median burst | {:.0} |",
