@@ -12,7 +12,7 @@ use crate::store::{Store, now_ms, published, shares, topics};
 use crate::topics::carry::Carry;
 
 /// How a subscriber speaks to relays; decides what shape it is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Style {
     /// Mastodon, Misskey, GoToSocial…: follow `as:Public`, get LD-signed Creates verbatim, else Announces.
     Mastodon,

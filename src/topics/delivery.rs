@@ -18,12 +18,18 @@ use crate::httpsig::digest_header;
 use crate::store::Entry;
 use crate::store::reader::LogReader;
 use crate::store::topics::inbox_cursor_name;
-use crate::topics::Topic;
+use crate::topics::{Topic, TopicKind};
 use crate::topics::carry::Carry;
 use crate::topics::registry::Registry;
 
 /// Entries a worker takes at a time.
 const BATCH: usize = 256;
+/// Bodies kept ready: a carried post reaches many inboxes, which get at most one body per topic and
+/// protocol; the workers of a burst are close together in the log.
+const RENDERED: u64 = 4096;
+
+/// One body ready to send: the bytes and their `Digest` header value.
+type Rendered = (axum::body::Bytes, Arc<str>);
 /// How often a busy worker saves its cursor.
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
 
@@ -64,6 +70,9 @@ pub struct TopicDelivery {
     pub by_kind: KindCounters,
     /// Carried entries an inbox did not receive because the post came from its own instance.
     pub own_instance_skips: AtomicU64,
+    /// Bodies by log entry, topic and protocol: built and hashed once, sent to every inbox that
+    /// receives that entry from that topic.
+    rendered: moka::future::Cache<(u64, String, crate::store::Style), Rendered>,
 }
 
 impl TopicDelivery {
@@ -77,6 +86,7 @@ impl TopicDelivery {
             stats: Stats::default(),
             by_kind: KindCounters::default(),
             own_instance_skips: AtomicU64::new(0),
+            rendered: moka::future::Cache::new(RENDERED),
         })
     }
 
@@ -231,27 +241,33 @@ impl TopicDelivery {
         let Some((key, style)) = carry.pick(|key| follows.get(key).copied()) else {
             return;
         };
-        let Some(topic) = Topic::from_key(key) else {
-            return;
-        };
-        let signer = match self.registry.signer(&topic).await {
+        let signer = match self.registry.signer_of(key).await {
             Ok(signer) => signer,
             Err(e) => {
-                tracing::warn!(%inbox, topic = %topic, error = %e, "no key to sign a topic delivery with");
+                tracing::warn!(%inbox, topic = %key, error = %e, "no key to sign a topic delivery with");
                 return;
             }
         };
         client.sign_as(&signer.key, &signer.key_id);
-        let published = rfc3339(entry.received_ms);
-        let body = carry.body(
-            &self.base,
-            &topic,
-            style,
-            entry.seq,
-            &entry.mastodon_body,
-            &published,
-        );
-        let digest = digest_header(&body);
+        let rendered = self
+            .rendered
+            .optionally_get_with((entry.seq, key.to_owned(), style), async {
+                let topic = Topic::from_key(key)?;
+                let body = carry.body(
+                    &self.base,
+                    &topic,
+                    style,
+                    entry.seq,
+                    &entry.mastodon_body,
+                    &rfc3339(entry.received_ms),
+                );
+                let digest: Arc<str> = digest_header(&body).into();
+                Some((body, digest))
+            })
+            .await;
+        let Some((body, digest)) = rendered else {
+            return;
+        };
         let what = Delivery {
             recipient: inbox,
             seq: entry.seq,
@@ -261,8 +277,9 @@ impl TopicDelivery {
             .engine
             .deliver_body(what, client, body, &digest, health, &self.stats)
             .await
+            && let Some(kind) = TopicKind::of_key(key)
         {
-            self.by_kind.add(topic.kind().as_str());
+            self.by_kind.add(kind.as_str());
         }
     }
 }

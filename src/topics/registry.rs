@@ -203,25 +203,33 @@ impl Registry {
 
     /// The key `topic` signs with, parsed from the store on first use.
     pub async fn signer(&self, topic: &Topic) -> Result<Signer> {
-        let key = topic.key();
-        if let Some(signer) = self.signers.lock().ok().and_then(|s| s.get(&key).cloned()) {
+        self.signer_of(&topic.key()).await
+    }
+
+    /// [`Registry::signer`] by the topic's key ([`Topic::key`]), as log entries name topics: the
+    /// name is parsed only the first time.
+    pub async fn signer_of(&self, key: &str) -> Result<Signer> {
+        if let Some(signer) = self.signers.lock().ok().and_then(|s| s.get(key).cloned()) {
             return Ok(signer);
         }
+        let topic =
+            Topic::from_key(key).ok_or_else(|| Error::NotFound(format!("topic {key}")))?;
         let stored = self
             .store
-            .topic_key(topic)
+            .topic_key(&topic)
             .await?
             .ok_or_else(|| Error::NotFound(format!("the key of topic {topic}")))?;
-        let parsed =
-            tokio::task::spawn_blocking(move || PrivateKey::from_pkcs8_pem(&stored.private_pem))
-                .await
-                .map_err(|e| Error::Crypto(format!("parsing a topic key: {e}")))??;
+        let parsed = tokio::task::spawn_blocking(move || {
+            PrivateKey::from_pkcs8_pem(&stored.private_pem)
+        })
+        .await
+        .map_err(|e| Error::Crypto(format!("parsing a topic key: {e}")))??;
         let signer = Signer {
             key: Arc::new(parsed),
-            key_id: TopicUrls::new(&self.base, topic).key.into(),
+            key_id: TopicUrls::new(&self.base, &topic).key.into(),
         };
         if let Ok(mut signers) = self.signers.lock() {
-            signers.insert(key, signer.clone());
+            signers.insert(key.to_owned(), signer.clone());
         }
         Ok(signer)
     }

@@ -37,6 +37,11 @@ impl TopicKind {
         }
     }
 
+    /// The kind of the topic a store key ([`Topic::key`], `tag/coop`) names, without parsing its name.
+    pub fn of_key(key: &str) -> Option<TopicKind> {
+        TopicKind::parse(key.split_once('/')?.0)
+    }
+
     /// The kind written as in paths and handles.
     pub fn parse(kind: &str) -> Option<TopicKind> {
         match kind {
