@@ -4,6 +4,11 @@
 //! ([`crate::topics::carry`]), and sending each once per inbox, signed by the first of the entry's
 //! topics that the inbox follows. Retries, backoff and skips are the relay's own
 //! ([`Engine::deliver_body`]).
+//!
+//! Unlike a subscriber, a follower inbox wants few of the log's entries, and hundreds of inboxes each
+//! woken by every append cost more than the deliveries themselves. So one dispatcher follows the log
+//! and wakes only the inboxes an entry concerns ([`Waker`]); an idle worker moves its cursor past what
+//! the dispatcher found nothing for in it, without reading those entries.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,9 +23,9 @@ use crate::httpsig::digest_header;
 use crate::store::Entry;
 use crate::store::reader::LogReader;
 use crate::store::topics::inbox_cursor_name;
-use crate::topics::{Topic, TopicKind};
 use crate::topics::carry::Carry;
 use crate::topics::registry::Registry;
+use crate::topics::{Topic, TopicKind};
 
 /// Entries a worker takes at a time.
 const BATCH: usize = 256;
@@ -30,6 +35,32 @@ const RENDERED: u64 = 4096;
 
 /// One body ready to send: the bytes and their `Digest` header value.
 type Rendered = (axum::body::Bytes, Arc<str>);
+/// How often an idle worker looks whether it may move its cursor on (and saves it).
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+/// No entry pending for a worker.
+const NONE_PENDING: u64 = u64::MAX;
+
+/// How the dispatcher tells one follower inbox's worker that an entry concerns it.
+pub struct Waker {
+    notify: tokio::sync::Notify,
+    /// The oldest entry the dispatcher found for this inbox since the worker last looked
+    /// ([`NONE_PENDING`]: none).
+    first_pending: AtomicU64,
+}
+
+impl Waker {
+    fn new() -> Arc<Waker> {
+        Arc::new(Waker {
+            notify: tokio::sync::Notify::new(),
+            first_pending: AtomicU64::new(NONE_PENDING),
+        })
+    }
+
+    fn wake(&self, seq: u64) {
+        self.first_pending.fetch_min(seq, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+}
 /// How often a busy worker saves its cursor.
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
 
@@ -63,7 +94,9 @@ pub struct TopicDelivery {
     engine: Arc<Engine>,
     registry: Arc<Registry>,
     base: String,
-    workers: Mutex<HashMap<String, AbortHandle>>,
+    workers: Mutex<HashMap<String, (AbortHandle, Arc<Waker>)>>,
+    /// Every entry up to here was looked at by the dispatcher (and the inboxes it concerns woken).
+    dispatched: AtomicU64,
     /// Delivery counters (accepted, retried, refused, skipped).
     pub stats: Stats,
     /// Accepted deliveries by the kind of topic they came from.
@@ -83,6 +116,7 @@ impl TopicDelivery {
             registry,
             base: base.to_owned(),
             workers: Mutex::new(HashMap::new()),
+            dispatched: AtomicU64::new(0),
             stats: Stats::default(),
             by_kind: KindCounters::default(),
             own_instance_skips: AtomicU64::new(0),
@@ -112,7 +146,7 @@ impl TopicDelivery {
             (start, stop)
         };
         for inbox in stop {
-            if let Some(task) = self.workers.lock().ok().and_then(|mut w| w.remove(&inbox)) {
+            if let Some((task, _)) = self.workers.lock().ok().and_then(|mut w| w.remove(&inbox)) {
                 task.abort();
             }
             if let Err(e) = self.engine.store().forget_topic_inbox(&inbox).await {
@@ -144,8 +178,10 @@ impl TopicDelivery {
             if workers.contains_key(&inbox) {
                 continue;
             }
-            let task = tokio::spawn(self.clone().run(inbox.clone(), cursor)).abort_handle();
-            workers.insert(inbox, task);
+            let waker = Waker::new();
+            let task =
+                tokio::spawn(self.clone().run(inbox.clone(), cursor, waker.clone())).abort_handle();
+            workers.insert(inbox, (task, waker));
         }
     }
 
@@ -162,13 +198,57 @@ impl TopicDelivery {
     /// Stops every worker.
     pub fn stop_all(&self) {
         if let Ok(mut workers) = self.workers.lock() {
-            for (_, task) in workers.drain() {
+            for (_, (task, _)) in workers.drain() {
                 task.abort();
             }
         }
     }
 
-    async fn run(self: Arc<Self>, inbox: String, cursor: u64) {
+    /// Follows the log from `head` (where the workers started reading) and wakes the workers of the
+    /// inboxes each carried entry concerns. Runs until aborted with the relay.
+    pub fn dispatch(self: &Arc<Self>, head: u64) -> tokio::task::JoinHandle<()> {
+        self.dispatched.store(head, Ordering::SeqCst);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut reader = LogReader::new(this.store().clone(), head, BATCH);
+            loop {
+                let batch = match reader.next().await {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        tracing::error!(error = %e, "topic dispatcher: reading the log");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                if batch.entries.is_empty() {
+                    if !reader.wait().await {
+                        return;
+                    }
+                    continue;
+                }
+                let snapshot = this.registry.snapshot();
+                if let Ok(workers) = this.workers.lock() {
+                    for entry in &batch.entries {
+                        let Some(carry) = &entry.carry else {
+                            continue;
+                        };
+                        for key in &carry.topics {
+                            for inbox in snapshot.followers_of(key) {
+                                if let Some((_, waker)) = workers.get(inbox) {
+                                    waker.wake(entry.seq);
+                                }
+                            }
+                        }
+                    }
+                }
+                // Only after every waker of the batch is set: an idle worker that reads this
+                // position sees the entries it has to read.
+                this.dispatched.store(reader.cursor(), Ordering::SeqCst);
+            }
+        })
+    }
+
+    async fn run(self: Arc<Self>, inbox: String, cursor: u64, waker: Arc<Waker>) {
         let mut client = match self.engine.http().inbox_client(&inbox) {
             Ok(client) => client,
             Err(e) => {
@@ -192,8 +272,6 @@ impl TopicDelivery {
                     continue;
                 }
             };
-            // The position after this batch: saved only once every entry of it was dealt with.
-            let done = reader.cursor();
             if batch.pruned > 0 {
                 self.stats
                     .pruned_skips
@@ -211,6 +289,16 @@ impl TopicDelivery {
                 self.deliver(&inbox, &mut client, &entry, carry, &health)
                     .await;
             }
+            if idle {
+                // Caught up with the log: what the dispatcher looked at since, and found nothing
+                // for this inbox in, need not be read.
+                let dispatched = self.dispatched.load(Ordering::SeqCst);
+                let pending = waker.first_pending.load(Ordering::SeqCst);
+                if pending == NONE_PENDING && dispatched > reader.cursor() {
+                    reader = LogReader::new(store.clone(), dispatched, BATCH);
+                }
+            }
+            let done = reader.cursor();
             if (idle || last_save.elapsed() >= PERSIST_EVERY) && done != saved {
                 match store.set_cursor(&name, done).await {
                     Ok(()) => saved = done,
@@ -218,8 +306,17 @@ impl TopicDelivery {
                 }
                 last_save = Instant::now();
             }
-            if idle && !reader.wait().await {
-                return;
+            if idle {
+                tokio::select! {
+                    () = waker.notify.notified() => {}
+                    () = tokio::time::sleep(IDLE_CHECK) => {}
+                }
+                // Skip straight to the oldest entry the dispatcher woke this inbox for: everything
+                // before it, it found nothing for here.
+                let first = waker.first_pending.swap(NONE_PENDING, Ordering::SeqCst);
+                if first != NONE_PENDING && first.saturating_sub(1) > reader.cursor() {
+                    reader = LogReader::new(store.clone(), first - 1, BATCH);
+                }
             }
         }
     }

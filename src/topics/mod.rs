@@ -84,8 +84,11 @@ impl Topics {
         base: &str,
         settings: TopicSettings,
     ) -> Result<Arc<Topics>> {
+        let head = store.tail().head();
         let registry = Registry::load(store, base, settings.clone()).await?;
         let delivery = TopicDelivery::new(engine, registry.clone(), base);
+        // The dispatcher first, from the head as it is now: the workers read at least that far.
+        delivery.dispatch(head);
         delivery.sync().await;
         Ok(Arc::new(Topics {
             settings,

@@ -33,6 +33,8 @@ pub struct Snapshot {
     matcher: Option<Matcher>,
     /// Follower inbox → the topics it follows.
     inboxes: HashMap<String, InboxFollows>,
+    /// Topic key → the inboxes that follow it (what the delivery dispatcher wakes).
+    followers: HashMap<String, Vec<String>>,
     /// The curated searches, by slug.
     curated: HashMap<String, CuratedTopic>,
 }
@@ -55,6 +57,15 @@ impl Snapshot {
                 .entry(follow.topic.key())
                 .or_insert(follow.follower.style);
             topics.push(follow.topic.clone());
+        }
+        let mut followers: HashMap<String, Vec<String>> = HashMap::new();
+        for (inbox, follows) in &inboxes {
+            for key in follows.keys() {
+                followers
+                    .entry(key.clone())
+                    .or_default()
+                    .push(inbox.clone());
+            }
         }
         let curated: HashMap<String, CuratedTopic> =
             curated.into_iter().map(|c| (c.slug.clone(), c)).collect();
@@ -91,6 +102,7 @@ impl Snapshot {
             matcher: Some(Matcher::new(rules)),
             topics,
             inboxes,
+            followers,
             curated,
         }
     }
@@ -126,6 +138,11 @@ impl Snapshot {
     /// The topics `inbox` follows, if any.
     pub fn inbox(&self, inbox: &str) -> Option<&InboxFollows> {
         self.inboxes.get(inbox)
+    }
+
+    /// The inboxes that follow the topic with key `key`.
+    pub fn followers_of(&self, key: &str) -> &[String] {
+        self.followers.get(key).map_or(&[], Vec::as_slice)
     }
 
     /// Every follower inbox.
@@ -212,18 +229,16 @@ impl Registry {
         if let Some(signer) = self.signers.lock().ok().and_then(|s| s.get(key).cloned()) {
             return Ok(signer);
         }
-        let topic =
-            Topic::from_key(key).ok_or_else(|| Error::NotFound(format!("topic {key}")))?;
+        let topic = Topic::from_key(key).ok_or_else(|| Error::NotFound(format!("topic {key}")))?;
         let stored = self
             .store
             .topic_key(&topic)
             .await?
             .ok_or_else(|| Error::NotFound(format!("the key of topic {topic}")))?;
-        let parsed = tokio::task::spawn_blocking(move || {
-            PrivateKey::from_pkcs8_pem(&stored.private_pem)
-        })
-        .await
-        .map_err(|e| Error::Crypto(format!("parsing a topic key: {e}")))??;
+        let parsed =
+            tokio::task::spawn_blocking(move || PrivateKey::from_pkcs8_pem(&stored.private_pem))
+                .await
+                .map_err(|e| Error::Crypto(format!("parsing a topic key: {e}")))??;
         let signer = Signer {
             key: Arc::new(parsed),
             key_id: TopicUrls::new(&self.base, &topic).key.into(),
@@ -291,6 +306,10 @@ mod tests {
             Some(&Style::LitePub)
         );
         assert!(snapshot.inbox("https://c.example/inbox").is_none());
+        let mut coop = snapshot.followers_of("tag/coop").to_vec();
+        coop.sort();
+        assert_eq!(coop, ["https://a.example/inbox", "https://b.example/inbox"]);
+        assert!(snapshot.followers_of("tag/other").is_empty());
         assert_eq!(
             snapshot.curated("co-ops").map(|c| c.name.as_str()),
             Some("Co-ops")
