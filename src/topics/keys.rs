@@ -29,8 +29,17 @@ pub async fn key_for(store: &Store, topic: &Topic, max_topics: u64) -> Result<To
         .ok_or_else(full)
 }
 
-/// A new key pair, made off the runtime.
+/// Key generations at once: each takes tens of milliseconds of one core, so more at once would not
+/// be faster on a small machine, and each busy blocking thread keeps memory of its own afterwards
+/// (a burst of new topics grew the relay by hundreds of MB).
+static GENERATING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// A new key pair, made off the runtime, one at a time.
 pub async fn fresh() -> Result<TopicKey> {
+    let _turn = GENERATING
+        .acquire()
+        .await
+        .map_err(|e| Error::Crypto(format!("key generation closed: {e}")))?;
     tokio::task::spawn_blocking(|| -> Result<TopicKey> {
         let key = PrivateKey::generate()?;
         Ok(TopicKey {
