@@ -330,18 +330,7 @@ async fn overlapping_topics_of_every_kind_reach_an_inbox_once() {
         format!("/topics/instance/{}", stranger.authority()),
         "/topics/search/nothing-here".to_owned(),
     ] {
-        let follow = serde_json::json!({
-            "@context": AS, "id": format!("{}/f/{}", stranger.base, stranger.next()),
-            "type": "Follow", "actor": stranger.instance_actor(), "object": PUBLIC,
-        });
-        let (status, _) = stranger
-            .post_to(
-                &format!("{path}/inbox"),
-                &stranger.instance_keys,
-                &stranger.instance_key_id(),
-                &follow,
-            )
-            .await;
+        let (status, _, _) = ask_to_follow(&stranger, &path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
 
