@@ -8,6 +8,8 @@
 //! and the follower speaks Mastodon's relay protocol, else an `Announce` of it — and a post the topic
 //! may no longer carry (its author withdrew consent) is an `Undo` of the topic's `Announce`.
 
+use std::sync::{Arc, Mutex};
+
 use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -68,6 +70,38 @@ pub struct Carry {
     /// of them can be withdrawn when they stop agreeing to be found.
     #[serde(default)]
     pub author: Option<String>,
+    /// The bodies sent so far, by topic and protocol: a carried post reaches many inboxes, which
+    /// get at most one body per topic and protocol, built and hashed once (never stored).
+    #[serde(skip)]
+    pub rendered: Rendered,
+}
+
+/// One body ready to send: the bytes and their `Digest` header value.
+pub type Body = (Bytes, Arc<str>);
+
+/// [`Carry::rendered`]: a few bodies kept with the entry in memory. Not part of what a carry is:
+/// every copy starts empty and all compare equal.
+#[derive(Default)]
+pub struct Rendered(Mutex<Vec<(String, Style, Body)>>);
+
+impl Clone for Rendered {
+    fn clone(&self) -> Rendered {
+        Rendered::default()
+    }
+}
+
+impl PartialEq for Rendered {
+    fn eq(&self, _: &Rendered) -> bool {
+        true
+    }
+}
+
+impl Eq for Rendered {}
+
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rendered")
+    }
 }
 
 /// The id of what topic `urls` sent for log entry `seq`: resolvable under the topic actor.
@@ -86,6 +120,7 @@ impl Carry {
             verbatim: false,
             announced_seq: None,
             author: None,
+            rendered: Rendered::default(),
         }
     }
 
@@ -127,6 +162,29 @@ impl Carry {
             return original.clone();
         }
         Bytes::from(self.document(base, topic, seq, published).to_string())
+    }
+
+    /// [`Carry::body`] with its `Digest` header value, built once per topic key and protocol and
+    /// kept with the carry (`topic` is parsed from the key only the first time).
+    pub fn rendered(
+        &self,
+        base: &str,
+        key: &str,
+        style: Style,
+        seq: u64,
+        original: &Bytes,
+        received_ms: i64,
+    ) -> Option<Body> {
+        let mut kept = self.rendered.0.lock().ok()?;
+        if let Some((_, _, body)) = kept.iter().find(|(k, s, _)| k == key && *s == style) {
+            return Some(body.clone());
+        }
+        let topic = Topic::from_key(key)?;
+        let published = crate::topics::delivery::rfc3339(received_ms);
+        let bytes = self.body(base, &topic, style, seq, original, &published);
+        let digest: Arc<str> = crate::httpsig::digest_header(&bytes).into();
+        kept.push((key.to_owned(), style, (bytes.clone(), digest.clone())));
+        Some((bytes, digest))
     }
 
     /// The topic's own document for this change (see [`Carry::body`]).

@@ -19,22 +19,15 @@ use tokio::task::AbortHandle;
 
 use crate::ap::authority_of;
 use crate::federation::delivery::{Delivery, Engine, Health, Stats};
-use crate::httpsig::digest_header;
 use crate::store::Entry;
 use crate::store::reader::LogReader;
 use crate::store::topics::inbox_cursor_name;
+use crate::topics::TopicKind;
 use crate::topics::carry::Carry;
 use crate::topics::registry::Registry;
-use crate::topics::{Topic, TopicKind};
 
 /// Entries a worker takes at a time.
 const BATCH: usize = 256;
-/// Bodies kept ready: a carried post reaches many inboxes, which get at most one body per topic and
-/// protocol; the workers of a burst are close together in the log.
-const RENDERED: u64 = 4096;
-
-/// One body ready to send: the bytes and their `Digest` header value.
-type Rendered = (axum::body::Bytes, Arc<str>);
 /// How often an idle worker looks whether it may move its cursor on (and saves it).
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// No entry pending for a worker.
@@ -103,9 +96,6 @@ pub struct TopicDelivery {
     pub by_kind: KindCounters,
     /// Carried entries an inbox did not receive because the post came from its own instance.
     pub own_instance_skips: AtomicU64,
-    /// Bodies by log entry, topic and protocol: built and hashed once, sent to every inbox that
-    /// receives that entry from that topic.
-    rendered: moka::future::Cache<(u64, String, crate::store::Style), Rendered>,
 }
 
 impl TopicDelivery {
@@ -120,7 +110,6 @@ impl TopicDelivery {
             stats: Stats::default(),
             by_kind: KindCounters::default(),
             own_instance_skips: AtomicU64::new(0),
-            rendered: moka::future::Cache::new(RENDERED),
         })
     }
 
@@ -346,22 +335,14 @@ impl TopicDelivery {
             }
         };
         client.sign_as(&signer.key, &signer.key_id);
-        let rendered = self
-            .rendered
-            .optionally_get_with((entry.seq, key.to_owned(), style), async {
-                let topic = Topic::from_key(key)?;
-                let body = carry.body(
-                    &self.base,
-                    &topic,
-                    style,
-                    entry.seq,
-                    &entry.mastodon_body,
-                    &rfc3339(entry.received_ms),
-                );
-                let digest: Arc<str> = digest_header(&body).into();
-                Some((body, digest))
-            })
-            .await;
+        let rendered = carry.rendered(
+            &self.base,
+            key,
+            style,
+            entry.seq,
+            &entry.mastodon_body,
+            entry.received_ms,
+        );
         let Some((body, digest)) = rendered else {
             return;
         };
