@@ -180,7 +180,7 @@ impl Carry {
             return Some(body.clone());
         }
         let topic = Topic::from_key(key)?;
-        let published = crate::topics::delivery::rfc3339(received_ms);
+        let published = rfc3339(received_ms);
         let bytes = self.body(base, &topic, style, seq, original, &published);
         let digest: Arc<str> = crate::httpsig::digest_header(&bytes).into();
         kept.push((key.to_owned(), style, (bytes.clone(), digest.clone())));
@@ -215,6 +215,17 @@ impl Carry {
         doc["@context"] = json!(AS_CONTEXT);
         doc
     }
+}
+
+/// Unix milliseconds as RFC 3339 (UTC, seconds).
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -361,14 +361,3 @@ impl TopicDelivery {
         }
     }
 }
-
-/// Unix milliseconds as RFC 3339 (UTC, seconds).
-pub fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}

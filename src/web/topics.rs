@@ -15,8 +15,7 @@ use crate::ap::outgoing;
 use crate::state::AppState;
 use crate::store::topics::CuratedTopic;
 use crate::topics::actor::{self, TopicUrls};
-use crate::topics::carry::Carry;
-use crate::topics::delivery::rfc3339;
+use crate::topics::carry::{Carry, rfc3339};
 use crate::topics::{Topic, TopicKind, keys};
 use crate::web::views::{
     self, Layout, Link, PostCard, TopicCard, TopicPage, TopicsPage, group_by_kind,
