@@ -249,21 +249,7 @@ impl Indexer {
             self.applied.load(Ordering::SeqCst),
             BATCH,
         );
-        loop {
-            let batch = match reader.next().await {
-                Ok(batch) => batch,
-                Err(e) => {
-                    tracing::error!(error = %e, "indexer: reading the log");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if batch.entries.is_empty() {
-                if !reader.wait().await {
-                    return;
-                }
-                continue;
-            }
+        while let Some(batch) = reader.next_batch("indexer").await {
             if batch.pruned > 0 {
                 tracing::warn!(
                     lost = batch.pruned,

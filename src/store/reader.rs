@@ -54,6 +54,25 @@ impl LogReader {
         Ok(Batch { entries, pruned })
     }
 
+    /// The next entries after the cursor, at least one: an empty log is waited on, a failed read
+    /// logged (as `who`) and tried again a second later. `None` when the store is gone.
+    pub async fn next_batch(&mut self, who: &str) -> Option<Batch> {
+        loop {
+            match self.next().await {
+                Ok(batch) if batch.entries.is_empty() => {
+                    if !self.wait().await {
+                        return None;
+                    }
+                }
+                Ok(batch) => return Some(batch),
+                Err(e) => {
+                    tracing::error!(reader = who, error = %e, "reading the log");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
     /// Waits until the log's head moves past the cursor; false when the store is gone.
     pub async fn wait(&mut self) -> bool {
         while *self.head.borrow_and_update() <= self.cursor {

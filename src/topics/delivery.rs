@@ -184,15 +184,6 @@ impl TopicDelivery {
         self.workers.lock().map(|w| w.len()).unwrap_or(0)
     }
 
-    /// Stops every worker.
-    pub fn stop_all(&self) {
-        if let Ok(mut workers) = self.workers.lock() {
-            for (_, (task, _)) in workers.drain() {
-                task.abort();
-            }
-        }
-    }
-
     /// Follows the log from `head` (where the workers started reading) and wakes the workers of the
     /// inboxes each carried entry concerns. Runs until aborted with the relay.
     pub fn dispatch(self: &Arc<Self>, head: u64) -> tokio::task::JoinHandle<()> {
@@ -200,21 +191,7 @@ impl TopicDelivery {
         let this = self.clone();
         tokio::spawn(async move {
             let mut reader = LogReader::new(this.store().clone(), head, BATCH);
-            loop {
-                let batch = match reader.next().await {
-                    Ok(batch) => batch,
-                    Err(e) => {
-                        tracing::error!(error = %e, "topic dispatcher: reading the log");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                };
-                if batch.entries.is_empty() {
-                    if !reader.wait().await {
-                        return;
-                    }
-                    continue;
-                }
+            while let Some(batch) = reader.next_batch("topic dispatcher").await {
                 let snapshot = this.registry.snapshot();
                 if let Ok(workers) = this.workers.lock() {
                     for entry in &batch.entries {

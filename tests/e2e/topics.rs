@@ -5,6 +5,7 @@
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 const AS_PROFILE: &str = "application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\"";
 
@@ -531,15 +532,28 @@ async fn topic_follows_obey_settings_caps_the_policy_and_blocks() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_carried_post_deleted_by_its_author_is_withdrawn_from_the_topic() {
+/// A relay, a subscribed origin whose author agreed to be found, and a follower of `#coop` (a Mastodon
+/// one through Follow of Public, otherwise following the topic actor) that received a carried post.
+struct Carried {
+    relay: Relay,
+    origin: Arc<Instance>,
+    follower: Arc<Instance>,
+    topic: String,
+    note: String,
+}
+
+async fn a_carried_post(follower_flavor: Flavor) -> Carried {
     let relay = Relay::start().await;
     let origin = Instance::start(Flavor::Mastodon, &relay).await;
     origin.set_user_fields(serde_json::json!({ "indexable": true }));
     origin.subscribe(&relay).await;
-    let follower = Instance::start(Flavor::Pleroma, &relay).await;
+    let follower = Instance::start(follower_flavor, &relay).await;
     let topic = format!("{}/topics/tag/coop", relay.base);
-    follow_topic(&follower, &relay, "/topics/tag/coop", &topic, false).await;
+    let object = match follower_flavor {
+        Flavor::Mastodon => PUBLIC,
+        _ => topic.as_str(),
+    };
+    follow_topic(&follower, &relay, "/topics/tag/coop", object, false).await;
     let create = tagged(&origin, "a #coop post", &["coop"], None);
     let (status, _) = origin.post_as_user(&create).await;
     assert_eq!(status, StatusCode::ACCEPTED);
@@ -548,6 +562,25 @@ async fn a_carried_post_deleted_by_its_author_is_withdrawn_from_the_topic() {
         !announces_of(&follower, &note).is_empty()
     })
     .await;
+    Carried {
+        relay,
+        origin,
+        follower,
+        topic,
+        note,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carried_post_deleted_by_its_author_is_withdrawn_from_the_topic() {
+    // The relay runs as long as it is held.
+    let Carried {
+        relay: _relay,
+        origin,
+        follower,
+        topic,
+        note,
+    } = a_carried_post(Flavor::Pleroma).await;
     let delete_id = format!("{note}#delete");
     let delete = serde_json::json!({
         "@context": AS, "id": delete_id, "type": "Delete", "actor": origin.user(),
@@ -573,21 +606,13 @@ async fn a_carried_post_deleted_by_its_author_is_withdrawn_from_the_topic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_author_who_withdraws_consent_has_their_carried_posts_undone() {
-    let relay = Relay::start().await;
-    let origin = Instance::start(Flavor::Mastodon, &relay).await;
-    origin.set_user_fields(serde_json::json!({ "indexable": true }));
-    origin.subscribe(&relay).await;
-    let follower = Instance::start(Flavor::Mastodon, &relay).await;
-    let topic = format!("{}/topics/tag/coop", relay.base);
-    follow_topic(&follower, &relay, "/topics/tag/coop", PUBLIC, false).await;
-    let create = tagged(&origin, "a #coop post", &["coop"], None);
-    let (status, _) = origin.post_as_user(&create).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    let note = object_id(&create);
-    eventually("the post carried", || {
-        !announces_of(&follower, &note).is_empty()
-    })
-    .await;
+    let Carried {
+        relay,
+        origin,
+        follower,
+        topic,
+        note,
+    } = a_carried_post(Flavor::Mastodon).await;
     let announce_id = announces_of(&follower, &note)[0].activity["id"].clone();
     // Alice turns `indexable` off: her profile Update reaches the relay.
     origin.set_user_fields(serde_json::json!({ "indexable": false }));
