@@ -121,9 +121,18 @@ pub enum Error {
     #[error("Record not found")]
     RecordNotFound,
 
-    /// The embedded store failed.
+    /// The embedded store (SQLite) failed.
     #[error("store: {0}")]
     Store(#[from] rusqlite::Error),
+
+    /// The PostgreSQL store failed: the server refused a statement or the connection broke.
+    #[error("store (PostgreSQL): {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+
+    /// The store answered something the relay cannot use (no row where one must be, a pool that
+    /// cannot hand out a connection, a schema newer than this release).
+    #[error("store: {0}")]
+    Database(String),
 
     /// A file in the data directory could not be read or written.
     #[error("i/o on {path}: {source}")]
@@ -202,9 +211,12 @@ impl Error {
             Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::NotFound(_) | Error::RecordNotFound => StatusCode::NOT_FOUND,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Config(_) | Error::Store(_) | Error::Io { .. } | Error::Crypto(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Error::Config(_)
+            | Error::Store(_)
+            | Error::Postgres(_)
+            | Error::Database(_)
+            | Error::Io { .. }
+            | Error::Crypto(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Index(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             Error::SearchUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

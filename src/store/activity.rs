@@ -6,9 +6,9 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Conn, params};
 
-use super::{Store, query_rows};
+use super::Store;
 use crate::Result;
 
 /// Created with the store's schema.
@@ -30,13 +30,14 @@ pub struct ActivityTimes {
 }
 
 /// Records a delivery to `authority` at `at`, inside the transaction that persists its cursor.
-pub(super) fn record_delivered(conn: &Connection, authority: &str, at: i64) -> Result<()> {
-    conn.prepare_cached(
+pub(super) fn record_delivered(conn: &Conn<'_>, authority: &str, at: i64) -> Result<()> {
+    conn.execute(
         "INSERT INTO subscriber_activity (authority, last_delivered) VALUES (?1, ?2)
          ON CONFLICT(authority) DO UPDATE
-         SET last_delivered = MAX(COALESCE(last_delivered, 0), excluded.last_delivered)",
-    )?
-    .execute(params![authority, at])?;
+         SET last_delivered = CASE WHEN COALESCE(last_delivered, 0) > excluded.last_delivered
+              THEN last_delivered ELSE excluded.last_delivered END",
+        params![authority, at],
+    )?;
     Ok(())
 }
 
@@ -45,12 +46,13 @@ impl Store {
     pub async fn record_inbound(&self, authority: &str, at: i64) -> Result<()> {
         let authority = authority.to_string();
         self.write(move |conn, _| {
-            conn.prepare_cached(
+            conn.execute(
                 "INSERT INTO subscriber_activity (authority, last_inbound) VALUES (?1, ?2)
                  ON CONFLICT(authority) DO UPDATE
-                 SET last_inbound = MAX(COALESCE(last_inbound, 0), excluded.last_inbound)",
-            )?
-            .execute(params![authority, at])?;
+                 SET last_inbound = CASE WHEN COALESCE(last_inbound, 0) > excluded.last_inbound
+              THEN last_inbound ELSE excluded.last_inbound END",
+                params![authority, at],
+            )?;
             Ok(())
         })
         .await
@@ -59,13 +61,12 @@ impl Store {
     /// What is remembered of every instance's traffic, by authority.
     pub async fn activity_times(&self) -> Result<HashMap<String, ActivityTimes>> {
         self.read(|conn| {
-            let rows = query_rows(
-                conn,
+            let rows = conn.query_rows(
                 "SELECT authority, last_inbound, last_delivered FROM subscriber_activity",
-                [],
+                params![],
                 |r| {
                     Ok((
-                        r.get::<_, String>(0)?,
+                        r.get::<String>(0)?,
                         ActivityTimes {
                             last_inbound: r.get(1)?,
                             last_delivered: r.get(2)?,

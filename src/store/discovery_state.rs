@@ -2,21 +2,21 @@
 //! the instances the index holds with their last NodeInfo fetch, and the authors due for a consent
 //! re-check.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::db::params;
 
 use crate::Result;
-use crate::store::{Store, query_rows};
+use crate::store::Store;
 
 impl Store {
     /// The position of a named log reader that is not a subscriber (the indexer), if it has saved one.
     pub async fn cursor(&self, name: &str) -> Result<Option<u64>> {
         let key = name.to_string();
         self.read(move |conn| {
-            let seq: Option<i64> = conn
-                .query_row("SELECT seq FROM cursors WHERE name = ?1", [&key], |r| {
-                    r.get(0)
-                })
-                .optional()?;
+            let seq: Option<i64> = conn.query_opt(
+                "SELECT seq FROM cursors WHERE name = ?1",
+                params![&key],
+                |r| r.get(0),
+            )?;
             Ok(seq.map(|s| s as u64))
         })
         .await
@@ -28,7 +28,8 @@ impl Store {
         self.write(move |conn, _| {
             conn.execute(
                 "INSERT INTO cursors (name, seq) VALUES (?1, ?2)
-                 ON CONFLICT(name) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                 ON CONFLICT(name) DO UPDATE
+                 SET seq = CASE WHEN cursors.seq > excluded.seq THEN cursors.seq ELSE excluded.seq END",
                 params![key, seq as i64],
             )?;
             Ok(())
@@ -40,10 +41,9 @@ impl Store {
     /// last NodeInfo fetch; what the indexer compares with the subscribers to add and purge instances.
     pub async fn index_instances(&self) -> Result<Vec<(String, i64)>> {
         self.read(|conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT authority, nodeinfo_at FROM index_instances ORDER BY authority",
-                [],
+                params![],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
         })
@@ -82,11 +82,11 @@ impl Store {
     /// Up to `limit` authors last fetched before `before` (Unix seconds), oldest first.
     pub async fn stale_authors(&self, before: i64, limit: usize) -> Result<Vec<String>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
+            conn.query_rows(
                 "SELECT id FROM index_authors WHERE fetched_at < ?1 ORDER BY fetched_at LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![before, limit as i64], |r| r.get(0))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+                params![before, limit as i64],
+                |r| r.get(0),
+            )
         })
         .await
     }
@@ -95,7 +95,7 @@ impl Store {
     pub async fn forget_author(&self, id: &str) -> Result<()> {
         let key = id.to_string();
         self.write(move |conn, _| {
-            conn.execute("DELETE FROM index_authors WHERE id = ?1", [&key])?;
+            conn.execute("DELETE FROM index_authors WHERE id = ?1", params![&key])?;
             Ok(())
         })
         .await
@@ -105,7 +105,10 @@ impl Store {
     pub async fn forget_index_instance(&self, authority: &str) -> Result<()> {
         let key = authority.to_string();
         self.write(move |conn, _| {
-            conn.execute("DELETE FROM index_instances WHERE authority = ?1", [&key])?;
+            conn.execute(
+                "DELETE FROM index_instances WHERE authority = ?1",
+                params![&key],
+            )?;
             Ok(())
         })
         .await

@@ -5,9 +5,9 @@
 //! answered at registration), one row per activated capability version in `fasp_activations`, one row
 //! per sign-up from the public form waiting for an admin's approval in `fasp_signups`.
 
-use rusqlite::params;
+use crate::store::db::params;
 
-use super::{Store, now_ms, query_rows};
+use super::{Store, now_ms};
 use crate::Result;
 
 /// Created with the store's schema.
@@ -83,10 +83,9 @@ impl Store {
     /// The sign-ups waiting for approval, oldest first.
     pub async fn fasp_signups(&self) -> Result<Vec<FaspSignup>> {
         self.read(|conn| {
-            query_rows(
-                conn,
-                "SELECT server_url, requested_at FROM fasp_signups ORDER BY requested_at, server_url",
-                [],
+            conn.query_rows(
+"SELECT server_url, requested_at FROM fasp_signups ORDER BY requested_at, server_url",
+                params![],
                 |r| {
                     Ok(FaspSignup {
                         server_url: r.get(0)?,
@@ -104,10 +103,10 @@ impl Store {
         let url = server_url.to_string();
         self.write(move |conn, _| {
             let waiting: i64 =
-                conn.query_row("SELECT COUNT(*) FROM fasp_signups", [], |r| r.get(0))?;
+                conn.query_row("SELECT COUNT(*) FROM fasp_signups", params![], |r| r.get(0))?;
             let known: i64 = conn.query_row(
                 "SELECT COUNT(*) FROM fasp_signups WHERE server_url = ?1",
-                [&url],
+                params![&url],
                 |r| r.get(0),
             )?;
             if known > 0 {
@@ -129,7 +128,10 @@ impl Store {
     pub async fn remove_fasp_signup(&self, server_url: &str) -> Result<bool> {
         let url = server_url.to_string();
         self.write(move |conn, _| {
-            Ok(conn.execute("DELETE FROM fasp_signups WHERE server_url = ?1", [&url])? > 0)
+            Ok(conn.execute(
+                "DELETE FROM fasp_signups WHERE server_url = ?1",
+                params![&url],
+            )? > 0)
         })
         .await
     }
@@ -137,12 +139,11 @@ impl Store {
     /// Every registered server.
     pub async fn fasp_servers(&self) -> Result<Vec<FaspServer>> {
         self.read(|conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT server_id, server_url, fasp_base_url, fasp_id, server_public_key,
                         own_private_key, own_public_key, completion_uri, created_at
                  FROM fasp_servers ORDER BY created_at",
-                [],
+                params![],
                 |r| {
                     Ok(FaspServer {
                         server_id: r.get(0)?,
@@ -192,8 +193,14 @@ impl Store {
     pub async fn remove_fasp_server(&self, server_id: &str) -> Result<bool> {
         let id = server_id.to_string();
         self.write(move |conn, _| {
-            conn.execute("DELETE FROM fasp_activations WHERE server_id = ?1", [&id])?;
-            Ok(conn.execute("DELETE FROM fasp_servers WHERE server_id = ?1", [&id])? > 0)
+            conn.execute(
+                "DELETE FROM fasp_activations WHERE server_id = ?1",
+                params![&id],
+            )?;
+            Ok(conn.execute(
+                "DELETE FROM fasp_servers WHERE server_id = ?1",
+                params![&id],
+            )? > 0)
         })
         .await
     }
@@ -201,10 +208,9 @@ impl Store {
     /// Every activated capability version.
     pub async fn fasp_activations(&self) -> Result<Vec<Activation>> {
         self.read(|conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT server_id, capability, major FROM fasp_activations",
-                [],
+                params![],
                 |r| {
                     Ok(Activation {
                         server_id: r.get(0)?,
@@ -222,8 +228,8 @@ impl Store {
         self.write(move |conn, _| {
             if active {
                 conn.execute(
-                    "INSERT OR IGNORE INTO fasp_activations (server_id, capability, major, activated_at)
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO fasp_activations (server_id, capability, major, activated_at)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                     params![
                         activation.server_id,
                         activation.capability,

@@ -9,9 +9,9 @@
 //! The queue is bounded per server: [`Store::enqueue_shares`] checks the bound and inserts in one
 //! write, so concurrent announcements cannot overshoot it.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::db::params;
 
-use super::{Store, now_ms, query_rows};
+use super::{Store, now_ms};
 use crate::Result;
 
 /// Created with the store's schema.
@@ -115,19 +115,19 @@ impl Store {
         self.write(move |conn, _| {
             let queued: i64 = conn.query_row(
                 "SELECT COUNT(*) FROM fasp_share_queue WHERE server_id = ?1",
-                [&server],
+                params![&server],
                 |r| r.get(0),
             )?;
             if queued.max(0) as u64 + shares.len() as u64 > bound {
                 return Ok(false);
             }
             let now = now_ms();
-            let mut insert = conn.prepare_cached(
-                "INSERT INTO fasp_share_queue (server_id, uri, category, event, enqueued_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
             for s in shares {
-                insert.execute(params![server, s.uri, s.category, s.event, now])?;
+                conn.execute(
+                    "INSERT INTO fasp_share_queue (server_id, uri, category, event, enqueued_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![server, s.uri, s.category, s.event, now],
+                )?;
             }
             Ok(true)
         })
@@ -138,8 +138,7 @@ impl Store {
     pub async fn queued_shares(&self, limit: usize) -> Result<Vec<QueuedShare>> {
         let now = now_ms();
         self.read(move |conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT seq, server_id, uri, category, event, enqueued_ms, attempts
                  FROM fasp_share_queue WHERE due_ms <= ?2 ORDER BY seq LIMIT ?1",
                 params![limit as i64, now],
@@ -163,11 +162,8 @@ impl Store {
     pub async fn retry_shares(&self, seqs: Vec<i64>, after_ms: i64) -> Result<()> {
         let due = now_ms() + after_ms;
         self.write(move |conn, _| {
-            let mut update = conn.prepare_cached(
-                "UPDATE fasp_share_queue SET attempts = attempts + 1, due_ms = ?2 WHERE seq = ?1",
-            )?;
-            for seq in seqs {
-                update.execute(params![seq, due])?;
+                        for seq in seqs {
+                conn.execute("UPDATE fasp_share_queue SET attempts = attempts + 1, due_ms = ?2 WHERE seq = ?1", params![seq, due])?;
             }
             Ok(())
         })
@@ -177,9 +173,8 @@ impl Store {
     /// Takes handled URIs out of the queue.
     pub async fn dequeue_shares(&self, seqs: Vec<i64>) -> Result<()> {
         self.write(move |conn, _| {
-            let mut delete = conn.prepare_cached("DELETE FROM fasp_share_queue WHERE seq = ?1")?;
             for seq in seqs {
-                delete.execute([seq])?;
+                conn.execute("DELETE FROM fasp_share_queue WHERE seq = ?1", params![seq])?;
             }
             Ok(())
         })
@@ -189,11 +184,10 @@ impl Store {
     /// Queued URIs, per server.
     pub async fn share_queue_depths(&self) -> Result<Vec<(String, u64)>> {
         self.read(|conn| {
-            query_rows(
-                conn,
-                "SELECT server_id, COUNT(*) FROM fasp_share_queue GROUP BY server_id ORDER BY server_id",
-                [],
-                |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)),
+            conn.query_rows(
+"SELECT server_id, COUNT(*) FROM fasp_share_queue GROUP BY server_id ORDER BY server_id",
+                params![],
+                |r| Ok((r.get(0)?, r.get::<i64>(1)?.max(0) as u64)),
             )
         })
         .await
@@ -203,9 +197,11 @@ impl Store {
     pub async fn add_share_source(&self, source: ShareSource) -> Result<()> {
         self.write(move |conn, _| {
             conn.execute(
-                "INSERT OR REPLACE INTO fasp_share_sources
+                "INSERT INTO fasp_share_sources
                     (server_id, kind, remote_id, category, detail, more, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (server_id, kind, remote_id) DO UPDATE SET category = excluded.category,
+                    detail = excluded.detail, more = excluded.more, created_at = excluded.created_at",
                 params![
                     source.server_id,
                     source.kind,
@@ -225,11 +221,10 @@ impl Store {
     pub async fn share_sources(&self, server_id: &str) -> Result<Vec<ShareSource>> {
         let server = server_id.to_string();
         self.read(move |conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT server_id, kind, remote_id, category, detail, more
                  FROM fasp_share_sources WHERE server_id = ?1 ORDER BY created_at, remote_id",
-                [&server],
+                params![&server],
                 |r| {
                     Ok(ShareSource {
                         server_id: r.get(0)?,
@@ -254,14 +249,12 @@ impl Store {
     ) -> Result<Option<String>> {
         let (server, id) = (server_id.to_string(), remote_id.to_string());
         self.read(move |conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT category FROM fasp_share_sources
+            Ok(conn.query_opt(
+                "SELECT category FROM fasp_share_sources
                      WHERE server_id = ?1 AND kind = ?2 AND remote_id = ?3",
-                    params![server, kind, id],
-                    |r| r.get(0),
-                )
-                .optional()?)
+                params![server, kind, id],
+                |r| r.get(0),
+            )?)
         })
         .await
     }
@@ -291,11 +284,11 @@ impl Store {
         self.write(move |conn, _| {
             conn.execute(
                 "DELETE FROM fasp_share_sources WHERE server_id = ?1",
-                [&server],
+                params![&server],
             )?;
             conn.execute(
                 "DELETE FROM fasp_share_queue WHERE server_id = ?1",
-                [&server],
+                params![&server],
             )?;
             Ok(())
         })
@@ -307,7 +300,8 @@ impl Store {
         let authority = authority.to_ascii_lowercase();
         self.write(move |conn, _| {
             conn.execute(
-                "INSERT OR REPLACE INTO fasp_shared_instances (authority, last_ms) VALUES (?1, ?2)",
+                "INSERT INTO fasp_shared_instances (authority, last_ms) VALUES (?1, ?2)
+                 ON CONFLICT (authority) DO UPDATE SET last_ms = excluded.last_ms",
                 params![authority, now_ms()],
             )?;
             Ok(())
@@ -318,10 +312,9 @@ impl Store {
     /// The instances something was indexed from through data_sharing.
     pub async fn shared_instances(&self) -> Result<Vec<String>> {
         self.read(|conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT authority FROM fasp_shared_instances ORDER BY authority",
-                [],
+                params![],
                 |r| r.get(0),
             )
         })
@@ -331,10 +324,11 @@ impl Store {
     /// Forgets shared-content instances (blocked: their authors are no longer refreshed).
     pub async fn forget_shared_instances(&self, authorities: Vec<String>) -> Result<()> {
         self.write(move |conn, _| {
-            let mut delete =
-                conn.prepare_cached("DELETE FROM fasp_shared_instances WHERE authority = ?1")?;
             for authority in authorities {
-                delete.execute([authority])?;
+                conn.execute(
+                    "DELETE FROM fasp_shared_instances WHERE authority = ?1",
+                    params![authority],
+                )?;
             }
             Ok(())
         })
@@ -346,7 +340,8 @@ impl Store {
         let (uri, server) = (uri.to_string(), server_id.to_string());
         self.write(move |conn, _| {
             conn.execute(
-                "INSERT OR REPLACE INTO fasp_trend_signals (uri, server_id, at_ms) VALUES (?1, ?2, ?3)",
+                "INSERT INTO fasp_trend_signals (uri, server_id, at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (uri, server_id) DO UPDATE SET at_ms = excluded.at_ms",
                 params![uri, server, now_ms()],
             )?;
             Ok(())
@@ -357,12 +352,11 @@ impl Store {
     /// How many servers announced each URI as trending since `since_ms`, most first.
     pub async fn trend_signals_since(&self, since_ms: i64) -> Result<Vec<(String, u64)>> {
         self.read(move |conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT uri, COUNT(*) AS n FROM fasp_trend_signals WHERE at_ms >= ?1
                  GROUP BY uri ORDER BY n DESC, uri",
-                [since_ms],
-                |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)),
+                params![since_ms],
+                |r| Ok((r.get(0)?, r.get::<i64>(1)?.max(0) as u64)),
             )
         })
         .await

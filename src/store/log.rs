@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::store::db::{Conn, params};
 use axum::body::Bytes;
-use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Result;
 use crate::store::{Store, now_ms, published, shares, topics};
@@ -137,9 +137,10 @@ impl Store {
         self.write(move |conn, changes| {
             let now = now_ms();
             for id in &dedup_ids {
-                let seen: Option<i64> = conn
-                    .query_row("SELECT at FROM seen WHERE id = ?1", [id], |r| r.get(0))
-                    .optional()?;
+                let seen: Option<i64> =
+                    conn.query_opt("SELECT at FROM seen WHERE id = ?1", params![id], |r| {
+                        r.get(0)
+                    })?;
                 if seen.is_some() {
                     return Ok(None);
                 }
@@ -168,9 +169,10 @@ impl Store {
     ) -> Result<Option<u64>> {
         self.write(move |conn, changes| {
             let now = now_ms();
-            let inserted = conn
-                .prepare_cached("INSERT OR IGNORE INTO seen (id, at) VALUES (?1, ?2)")?
-                .execute(params![dedup_id, now])?;
+            let inserted = conn.execute(
+                "INSERT INTO seen (id, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![dedup_id, now],
+            )?;
             if inserted == 0 {
                 return Ok(None);
             }
@@ -201,29 +203,29 @@ impl Store {
     /// Up to `limit` log entries with `seq > after`, in order.
     pub async fn read_log(&self, after: u64, limit: usize) -> Result<Vec<Entry>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
+            conn.query_rows(
                 "SELECT seq, origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original, carry
                  FROM log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![after as i64, limit as i64], |r| {
-                Ok(Entry {
-                    seq: r.get::<_, i64>(0)? as u64,
-                    origin: r.get(1)?,
-                    target: r.get(2)?,
-                    kind: r.get(3)?,
-                    received_ms: r.get(4)?,
-                    mastodon_body: Bytes::from(r.get::<_, Vec<u8>>(5)?),
-                    litepub_body: Bytes::from(r.get::<_, Vec<u8>>(6)?),
-                    signer: r.get(7)?,
-                    original: r.get::<_, Option<Vec<u8>>>(8)?.map(Bytes::from),
-                    digests: Default::default(),
-                    carry: r
-                        .get::<_, Option<String>>(9)?
-                        .and_then(|c| Carry::from_json(&c))
-                        .map(Arc::new),
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                params![after as i64, limit as i64],
+                |r| {
+                    Ok(Entry {
+                        seq: r.get::<i64>(0)? as u64,
+                        origin: r.get(1)?,
+                        target: r.get(2)?,
+                        kind: r.get(3)?,
+                        received_ms: r.get(4)?,
+                        mastodon_body: Bytes::from(r.get::<Vec<u8>>(5)?),
+                        litepub_body: Bytes::from(r.get::<Vec<u8>>(6)?),
+                        signer: r.get(7)?,
+                        original: r.get::<Option<Vec<u8>>>(8)?.map(Bytes::from),
+                        digests: Default::default(),
+                        carry: r
+                            .get::<Option<String>>(9)?
+                            .and_then(|c| Carry::from_json(&c))
+                            .map(Arc::new),
+                    })
+                },
+            )
         })
         .await
     }
@@ -251,8 +253,8 @@ impl Store {
     pub async fn prune(&self, max_age_ms: i64) -> Result<usize> {
         self.write(move |conn, _| {
             let cutoff = now_ms() - max_age_ms;
-            let n = conn.execute("DELETE FROM log WHERE received_ms < ?1", [cutoff])?;
-            conn.execute("DELETE FROM seen WHERE at < ?1", [cutoff])?;
+            let n = conn.execute("DELETE FROM log WHERE received_ms < ?1", params![cutoff])?;
+            conn.execute("DELETE FROM seen WHERE at < ?1", params![cutoff])?;
             published::prune(conn, cutoff)?;
             shares::prune(conn)?;
             topics::prune(conn, cutoff)?;
@@ -262,29 +264,36 @@ impl Store {
     }
 }
 
-pub(super) fn head_seq(conn: &Connection) -> Result<u64> {
-    let seq: Option<i64> = conn
-        .query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'log'",
-            [],
+/// The highest sequence ever assigned to a log entry, even one pruned since (0 for a new log).
+pub(super) fn head_seq(conn: &Conn<'_>) -> Result<u64> {
+    let seq: Option<i64> = if conn.is_postgres() {
+        // The identity's sequence; NULL until it gave a first value.
+        conn.query_row(
+            "SELECT pg_sequence_last_value(pg_get_serial_sequence('log', 'seq')::regclass)",
+            params![],
             |r| r.get(0),
-        )
-        .optional()?;
+        )?
+    } else {
+        conn.query_opt(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'log'",
+            params![],
+            |r| r.get(0),
+        )?
+    };
     Ok(seq.unwrap_or(0) as u64)
 }
 
 pub(super) fn insert_entry(
-    conn: &Connection,
+    conn: &Conn<'_>,
     e: NewEntry,
     carry: Option<&Carry>,
     now: i64,
     appended: &mut Vec<Entry>,
 ) -> Result<u64> {
-    conn.prepare_cached(
+    let seq: i64 = conn.query_row(
         "INSERT INTO log (origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original, carry)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq",
+        params![
         e.origin,
         e.target,
         e.kind,
@@ -294,8 +303,10 @@ pub(super) fn insert_entry(
         e.signer,
         e.original.as_deref(),
         carry.map(Carry::to_json)
-    ])?;
-    let seq = conn.last_insert_rowid() as u64;
+        ],
+        |r| r.get(0),
+    )?;
+    let seq = seq as u64;
     published::record_entry(conn, seq, &e.litepub_body, now)?;
     appended.push(Entry {
         seq,

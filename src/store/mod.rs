@@ -18,12 +18,14 @@
 //! log's in-memory end and [`reader`] follows the log from a cursor.
 
 pub mod activity;
+pub mod db;
 pub mod discovery_state;
 pub mod fasp;
 pub mod fasp_shares;
 pub mod health;
 pub mod log;
 pub mod moderation;
+pub mod postgres;
 pub mod published;
 pub mod read_pool;
 pub mod reader;
@@ -39,8 +41,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use rusqlite::Connection;
-
+use crate::store::db::{Conn, params};
 use crate::store::health::WriteHealth;
 use crate::store::log::head_seq;
 pub use crate::store::log::{Entry, NewEntry, Style};
@@ -76,14 +77,14 @@ const TAIL_CAPACITY: usize = 4096;
 /// of 1 MB each would otherwise be 4 GB. Workers that fall behind it read the store.
 const TAIL_MAX_BYTES: usize = 32 * 1024 * 1024;
 
-/// Starts one of the store's threads for the database at `path`.
-fn spawn_thread(name: &str, path: &Path, f: impl FnOnce() + Send + 'static) -> Result<()> {
+/// Starts one of the store's threads for the database `what`.
+fn spawn_thread(name: &str, what: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
     std::thread::Builder::new()
         .name(name.into())
         .spawn(f)
         .map(drop)
         .map_err(|source| Error::Io {
-            path: path.display().to_string(),
+            path: what.to_string(),
             source,
         })
 }
@@ -96,37 +97,75 @@ fn now_ms() -> i64 {
 }
 
 impl Store {
-    /// Opens (creating when needed) the database at `path` and starts the writer thread.
+    /// Opens (creating when needed) the SQLite database at `path` and starts the writer thread.
     pub fn open(path: &Path) -> Result<Store> {
         let writer = open_writer(path)?;
         let checkpointer = open_connection(path)?;
         let readers = ReadPool::open(path, READERS)?;
-        let head = readers.run_blocking(head_seq)?;
-        let tail = Arc::new(Tail::new(head, TAIL_CAPACITY, TAIL_MAX_BYTES));
-        let members = readers
-            .run_blocking(all_subscribers)?
-            .into_iter()
-            .map(|s| (s.authority.clone(), s))
-            .collect();
+        let (head, members) =
+            readers.run_blocking(|conn| Ok((head_seq(conn)?, all_subscribers(conn)?)))?;
         let (jobs, rx) = std::sync::mpsc::channel::<Job>();
         let health = Arc::new(WriteHealth::default());
         let writer_health = health.clone();
-        spawn_thread("plaza-store-writer", path, move || {
-            writer_loop(writer, rx, writer_health)
+        spawn_thread(
+            "plaza-store-writer",
+            &path.display().to_string(),
+            move || writer_loop(&Conn::Sqlite(&writer), rx, writer_health),
+        )?;
+        let store = Store::assemble(jobs, Arc::new(readers), head, members, health);
+        let handle = Arc::downgrade(&store._alive);
+        spawn_thread(
+            "plaza-store-checkpoint",
+            &path.display().to_string(),
+            move || checkpoint_loop(checkpointer, handle),
+        )?;
+        Ok(store)
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://…`), brings its schema up to date
+    /// and starts the writer thread. Called on the async runtime, which then drives the connections.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let backend = postgres::Backend::connect(url, READERS).await?;
+        let writer = backend.writer().await?;
+        let readers = Arc::new(ReadPool::postgres(backend));
+        let (head, members) = readers
+            .run(|conn| Ok((head_seq(conn)?, all_subscribers(conn)?)))
+            .await?;
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        let health = Arc::new(WriteHealth::default());
+        let writer_health = health.clone();
+        spawn_thread("plaza-store-writer", "PostgreSQL", move || {
+            writer_loop(&Conn::Postgres(&writer), rx, writer_health)
         })?;
-        let alive = Arc::new(());
-        let handle = Arc::downgrade(&alive);
-        spawn_thread("plaza-store-checkpoint", path, move || {
-            checkpoint_loop(checkpointer, handle)
-        })?;
-        Ok(Store {
+        Ok(Store::assemble(jobs, readers, head, members, health))
+    }
+
+    /// The store around its writer's queue and its read pool, whatever the backend.
+    fn assemble(
+        jobs: std::sync::mpsc::Sender<Job>,
+        readers: Arc<ReadPool>,
+        head: u64,
+        members: Vec<Subscriber>,
+        health: Arc<WriteHealth>,
+    ) -> Store {
+        Store {
             jobs,
-            readers: Arc::new(readers),
-            tail,
-            members: Arc::new(RwLock::new(members)),
+            readers,
+            tail: Arc::new(Tail::new(head, TAIL_CAPACITY, TAIL_MAX_BYTES)),
+            members: Arc::new(RwLock::new(
+                members
+                    .into_iter()
+                    .map(|s| (s.authority.clone(), s))
+                    .collect(),
+            )),
             health,
-            _alive: alive,
-        })
+            _alive: Arc::new(()),
+        }
+    }
+
+    /// Whether this store is on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.readers.is_postgres()
     }
 
     /// Whether the store can take writes (what every inbox POST needs) and answer reads:
@@ -142,8 +181,9 @@ impl Store {
                 let probed = store
                     .write(|conn, _| {
                         conn.execute(
-                            "INSERT OR REPLACE INTO settings (key, value) VALUES ('health_probe', ?1)",
-                            [now_ms().to_string()],
+                            "INSERT INTO settings (key, value) VALUES ('health_probe', ?1)
+                             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                            params![now_ms().to_string()],
                         )?;
                         Ok(())
                     })
@@ -171,23 +211,10 @@ impl Store {
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T> + Send + 'static,
     {
         self.readers.run(f).await
     }
-}
-
-/// Every row `sql` returns for `params`, each made by `row`: the prepare, map and collect a listing
-/// query needs, written once.
-pub(crate) fn query_rows<T, P: rusqlite::Params>(
-    conn: &Connection,
-    sql: &str,
-    params: P,
-    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> Result<Vec<T>> {
-    let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map(params, row)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 #[cfg(test)]

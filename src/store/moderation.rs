@@ -6,13 +6,13 @@
 //! `(domain PRIMARY KEY, reason, created_at)` of the store's schema and gains what blocks by software and
 //! Mastodon's block lists carry ([`migrate`]); a domain and a software name cannot share a row.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Conn, Row, params};
 use serde::Serialize;
 
 use crate::moderation::audit::{AuditEntry, NewAudit};
 use crate::moderation::blocks::{Block, BlockKind, Severity};
 use crate::moderation::domain;
-use crate::store::{Member, Store, Style, query_rows};
+use crate::store::{Member, Store, Style, schema};
 use crate::{Error, Result};
 
 /// The moderation tables besides `blocks` (which the main schema creates with its minimal shape and
@@ -123,29 +123,26 @@ const BLOCK_COLUMNS: [(&str, &str); 7] = [
 
 /// Creates the moderation tables and brings `blocks` to its full shape. Rows from before name an
 /// instance authority (`host:port`); they become blocks of its host, as domain blocks are.
-pub(super) fn migrate(conn: &Connection) -> Result<()> {
-    conn.execute_batch(SCHEMA)?;
+pub(super) fn migrate(conn: &Conn<'_>) -> Result<()> {
+    schema::create_tables(conn, SCHEMA)?;
     for (name, declaration) in BLOCK_COLUMNS {
-        let present: bool = conn.query_row(
-            "SELECT COUNT(*) > 0 FROM pragma_table_info('blocks') WHERE name = ?1",
-            [name],
-            |r| r.get(0),
-        )?;
-        if !present {
-            conn.execute_batch(&format!(
-                "ALTER TABLE blocks ADD COLUMN {name} {declaration}"
-            ))?;
-        }
+        schema::add_column(conn, "blocks", name, declaration)?;
     }
-    let stored: Vec<String> = conn
-        .prepare("SELECT domain FROM blocks WHERE kind = 'domain'")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let stored: Vec<String> = conn.query_rows(
+        "SELECT domain FROM blocks WHERE kind = 'domain'",
+        params![],
+        |r| r.get(0),
+    )?;
     for old in stored {
         let host = domain::host_of(&old);
         if host != old {
+            // A block of the host may exist already: the authority's row then goes.
             conn.execute(
-                "UPDATE OR REPLACE blocks SET domain = ?2 WHERE domain = ?1",
+                "DELETE FROM blocks WHERE domain = ?2 AND EXISTS (SELECT 1 FROM blocks WHERE domain = ?1)",
+                params![old, host],
+            )?;
+            conn.execute(
+                "UPDATE blocks SET domain = ?2 WHERE domain = ?1",
                 params![old, host],
             )?;
         }
@@ -155,13 +152,15 @@ pub(super) fn migrate(conn: &Connection) -> Result<()> {
 
 /// Whether a domain block (not `noop`) covers the instance at `authority`; read inside the
 /// transaction that would subscribe it, so a Follow racing a block cannot slip in.
-pub(super) fn blocked_in(conn: &Connection, authority: &str) -> Result<bool> {
+pub(super) fn blocked_in(conn: &Conn<'_>, authority: &str) -> Result<bool> {
     let host = domain::host_of(authority);
-    let mut stmt = conn.prepare_cached(
-        "SELECT COUNT(*) > 0 FROM blocks WHERE domain = ?1 AND kind = 'domain' AND severity != 'noop'",
-    )?;
     for rule in domain::candidates(&host) {
-        if stmt.query_row([rule], |r| r.get::<_, bool>(0))? {
+        let blocks: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM blocks WHERE domain = ?1 AND kind = 'domain' AND severity != 'noop'",
+            params![rule],
+            |r| r.get(0),
+        )?;
+        if blocks > 0 {
             return Ok(true);
         }
     }
@@ -172,7 +171,7 @@ fn now_secs() -> i64 {
     super::now_ms() / 1000
 }
 
-fn insert_audit(conn: &Connection, audit: &NewAudit) -> Result<()> {
+fn insert_audit(conn: &Conn<'_>, audit: &NewAudit) -> Result<()> {
     conn.execute(
         "INSERT INTO audit (at, admin, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
@@ -186,7 +185,7 @@ fn insert_audit(conn: &Connection, audit: &NewAudit) -> Result<()> {
     Ok(())
 }
 
-fn pending_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
+fn pending_from_row(r: &Row<'_>) -> Result<Pending> {
     let style: String = r.get(3)?;
     let follow: String = r.get(4)?;
     Ok(Pending {
@@ -199,7 +198,7 @@ fn pending_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
     })
 }
 
-fn block_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Block> {
+fn block_from_row(r: &Row<'_>) -> Result<Block> {
     let kind: String = r.get(3)?;
     let severity: String = r.get(4)?;
     Ok(Block {
@@ -256,10 +255,9 @@ impl Store {
     /// The most recent `limit` audit entries, newest first.
     pub async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
         self.read(move |conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT id, at, admin, action, target, detail FROM audit ORDER BY id DESC LIMIT ?1",
-                [limit as i64],
+                params![limit as i64],
                 |r| {
                     let detail: String = r.get(5)?;
                     Ok(AuditEntry {
@@ -288,12 +286,11 @@ impl Store {
             let created_at = now_secs();
             for b in &blocks {
                 let other: Option<String> = conn
-                    .query_row(
+                    .query_opt(
                         "SELECT kind FROM blocks WHERE domain = ?1 AND kind != ?2",
                         params![b.domain, b.kind.as_str()],
                         |r| r.get(0),
-                    )
-                    .optional()?;
+                    )?;
                 if let Some(other) = other {
                     return Err(Error::BadRequest(format!(
                         "{} is already blocked as a {other}; lift that block first",
@@ -301,16 +298,21 @@ impl Store {
                     )));
                 }
                 conn.execute(
-                    "INSERT OR REPLACE INTO blocks (domain, reason, created_at, kind, severity, reject_media,
-                     reject_reports, obfuscate, purge, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT INTO blocks (domain, reason, created_at, kind, severity, reject_media,
+                     reject_reports, obfuscate, purge, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     ON CONFLICT (domain) DO UPDATE SET reason = excluded.reason,
+                        created_at = excluded.created_at, kind = excluded.kind, severity = excluded.severity,
+                        reject_media = excluded.reject_media, reject_reports = excluded.reject_reports,
+                        obfuscate = excluded.obfuscate, purge = excluded.purge, created_by = excluded.created_by",
                     params![b.domain, b.reason, created_at, b.kind.as_str(), b.severity.as_str(),
-                        b.reject_media, b.reject_reports, b.obfuscate, b.purge, audit.admin],
+                        i64::from(b.reject_media), i64::from(b.reject_reports), i64::from(b.obfuscate),
+                        i64::from(b.purge), audit.admin],
                 )?;
             }
             let mut ended = Vec::new();
             for authority in victims {
-                conn.execute("DELETE FROM pending WHERE authority = ?1", [&authority])?;
-                if conn.execute("DELETE FROM subscribers WHERE authority = ?1", [&authority])? > 0 {
+                conn.execute("DELETE FROM pending WHERE authority = ?1", params![&authority])?;
+                if conn.execute("DELETE FROM subscribers WHERE authority = ?1", params![&authority])? > 0 {
                     ended.push(authority.clone());
                 }
                 changes.members.push(Member::Remove(authority));
@@ -345,11 +347,10 @@ impl Store {
     /// Every block, domains first, each kind by name.
     pub async fn blocks(&self) -> Result<Vec<Block>> {
         self.read(|conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT domain, reason, created_at, kind, severity, reject_media, reject_reports,
                  obfuscate, purge, created_by FROM blocks ORDER BY kind, domain",
-                [],
+                params![],
                 block_from_row,
             )
         })
@@ -373,7 +374,7 @@ impl Store {
             if replaced > 0 {
                 return Ok(Held::Again);
             }
-            let waiting: i64 = conn.query_row("SELECT COUNT(*) FROM pending", [], |r| r.get(0))?;
+            let waiting: i64 = conn.query_row("SELECT COUNT(*) FROM pending", params![], |r| r.get(0))?;
             if waiting as usize >= max_waiting {
                 return Ok(Held::Full);
             }
@@ -397,11 +398,10 @@ impl Store {
     /// The Follows waiting for an admin, oldest first.
     pub async fn pending(&self) -> Result<Vec<Pending>> {
         self.read(|conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT authority, actor_id, inbox, style, follow, created_at FROM pending
                  ORDER BY created_at, authority",
-                [],
+                params![],
                 pending_from_row,
             )
         })
@@ -412,13 +412,12 @@ impl Store {
     pub async fn pending_of(&self, authority: &str) -> Result<Option<Pending>> {
         let authority = authority.to_string();
         self.read(move |conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT authority, actor_id, inbox, style, follow, created_at FROM pending
+            Ok(conn.query_opt(
+                "SELECT authority, actor_id, inbox, style, follow, created_at FROM pending
                      WHERE authority = ?1",
-                )?
-                .query_row([authority], pending_from_row)
-                .optional()?)
+                params![authority],
+                pending_from_row,
+            )?)
         })
         .await
     }
@@ -430,7 +429,7 @@ impl Store {
         self.write(move |conn, _| {
             Ok(conn.execute(
                 "DELETE FROM pending WHERE authority = ?1 AND actor_id = ?2",
-                [&authority, &actor_id],
+                params![&authority, &actor_id],
             )? > 0)
         })
         .await
@@ -440,8 +439,10 @@ impl Store {
     pub async fn resolve_pending(&self, authority: &str, audit: NewAudit) -> Result<bool> {
         let authority = authority.to_string();
         self.write(move |conn, _| {
-            let removed =
-                conn.execute("DELETE FROM pending WHERE authority = ?1", [&authority])? > 0;
+            let removed = conn.execute(
+                "DELETE FROM pending WHERE authority = ?1",
+                params![&authority],
+            )? > 0;
             if removed {
                 insert_audit(conn, &audit)?;
             }
@@ -455,8 +456,10 @@ impl Store {
         let authority = authority.to_string();
         self.write(move |conn, _| {
             conn.execute(
-                "INSERT OR REPLACE INTO instances (authority, software, version, nodeinfo, fetched_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO instances (authority, software, version, nodeinfo, fetched_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (authority) DO UPDATE SET software = excluded.software,
+                    version = excluded.version, nodeinfo = excluded.nodeinfo, fetched_at = excluded.fetched_at",
                 params![
                     authority,
                     info.software,
@@ -473,10 +476,9 @@ impl Store {
     /// What is known of every instance, by authority.
     pub async fn instances(&self) -> Result<Vec<(String, InstanceInfo)>> {
         self.read(|conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT authority, software, version, nodeinfo, fetched_at FROM instances",
-                [],
+                params![],
                 |r| {
                     let nodeinfo: Option<String> = r.get(3)?;
                     Ok((
@@ -506,10 +508,11 @@ impl Store {
         self.write(move |conn, _| {
             let changed = match limit {
                 Some(l) => conn.execute(
-                    "INSERT OR REPLACE INTO rate_limits (authority, rate, burst) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO rate_limits (authority, rate, burst) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (authority) DO UPDATE SET rate = excluded.rate, burst = excluded.burst",
                     params![authority, l.rate, l.burst],
                 )?,
-                None => conn.execute("DELETE FROM rate_limits WHERE authority = ?1", [&authority])?,
+                None => conn.execute("DELETE FROM rate_limits WHERE authority = ?1", params![&authority])?,
             } > 0;
             if changed {
                 insert_audit(conn, &audit)?;
@@ -522,10 +525,9 @@ impl Store {
     /// Every rate-limit override, by authority.
     pub async fn limits(&self) -> Result<Vec<(String, LimitOverride)>> {
         self.read(|conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT authority, rate, burst FROM rate_limits ORDER BY authority",
-                [],
+                params![],
                 |r| {
                     Ok((
                         r.get(0)?,
@@ -549,7 +551,8 @@ impl Store {
     ) -> Result<()> {
         self.write(move |conn, _| {
             conn.execute(
-                "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)",
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![key, value.to_string()],
             )?;
             insert_audit(conn, &audit)
@@ -560,11 +563,11 @@ impl Store {
     /// A run-time setting saved earlier.
     pub async fn setting(&self, key: &'static str) -> Result<Option<serde_json::Value>> {
         self.read(move |conn| {
-            let value: Option<String> = conn
-                .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                    r.get(0)
-                })
-                .optional()?;
+            let value: Option<String> = conn.query_opt(
+                "SELECT value FROM settings WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )?;
             value
                 .map(|v| {
                     serde_json::from_str(&v)
@@ -581,7 +584,7 @@ impl Store {
     pub async fn log_size(&self) -> Result<u64> {
         self.read(|conn| {
             let (first, last): (Option<i64>, Option<i64>) =
-                conn.query_row("SELECT MIN(seq), MAX(seq) FROM log", [], |r| {
+                conn.query_row("SELECT MIN(seq), MAX(seq) FROM log", params![], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })?;
             Ok(match (first, last) {
@@ -671,7 +674,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         {
-            let old = Connection::open(&path).unwrap();
+            let old = rusqlite::Connection::open(&path).unwrap();
             old.execute_batch(
                 "CREATE TABLE blocks (domain TEXT PRIMARY KEY, reason TEXT NOT NULL, created_at INTEGER NOT NULL);
                  INSERT INTO blocks VALUES ('removed.example:8443', 'removed by an admin', 7);",

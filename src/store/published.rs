@@ -8,8 +8,8 @@
 //! log, keeps its body here. The same table, in publication order, is the
 //! relay actor's outbox.
 
+use crate::store::db::{Conn, params};
 use axum::body::Bytes;
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, now_ms};
 use crate::Result;
@@ -35,18 +35,20 @@ struct IdOnly {
 
 /// Records the id of the relay's own document carried by log entry `seq` (its LitePub body), inside the
 /// transaction that appends the entry.
-pub(super) fn record_entry(conn: &Connection, seq: u64, body: &[u8], now: i64) -> Result<()> {
+pub(super) fn record_entry(conn: &Conn<'_>, seq: u64, body: &[u8], now: i64) -> Result<()> {
     let Ok(IdOnly { id: Some(id) }) = serde_json::from_slice::<IdOnly>(body) else {
         return Ok(());
     };
-    conn.prepare_cached("INSERT OR IGNORE INTO published (id, seq, at) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, seq as i64, now])?;
+    conn.execute(
+        "INSERT INTO published (id, seq, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        params![id, seq as i64, now],
+    )?;
     Ok(())
 }
 
 /// Deletes what is older than `cutoff` (Unix milliseconds), as the log prune does.
-pub(super) fn prune(conn: &Connection, cutoff: i64) -> Result<()> {
-    conn.execute("DELETE FROM published WHERE at < ?1", [cutoff])?;
+pub(super) fn prune(conn: &Conn<'_>, cutoff: i64) -> Result<()> {
+    conn.execute("DELETE FROM published WHERE at < ?1", params![cutoff])?;
     Ok(())
 }
 
@@ -63,8 +65,10 @@ impl Store {
     /// Keeps `body`, an activity the relay sends outside the log (a Reject), resolvable at `id`.
     pub async fn record_published(&self, id: String, body: Bytes) -> Result<()> {
         self.write(move |conn, _| {
+            // A new row (a new position in the outbox), as a replaced one would be.
+            conn.execute("DELETE FROM published WHERE id = ?1", params![id])?;
             conn.execute(
-                "INSERT OR REPLACE INTO published (id, at, body) VALUES (?1, ?2, ?3)",
+                "INSERT INTO published (id, at, body) VALUES (?1, ?2, ?3)",
                 params![id, now_ms(), &body[..]],
             )?;
             Ok(())
@@ -76,13 +80,12 @@ impl Store {
     pub async fn published(&self, id: &str) -> Result<Option<Bytes>> {
         let id = id.to_string();
         self.read(move |conn| {
-            let body: Option<Option<Vec<u8>>> = conn
-                .prepare_cached(
-                    "SELECT COALESCE(p.body, l.litepub_body) FROM published p
+            let body: Option<Option<Vec<u8>>> = conn.query_opt(
+                "SELECT COALESCE(p.body, l.litepub_body) FROM published p
                      LEFT JOIN log l ON l.seq = p.seq WHERE p.id = ?1",
-                )?
-                .query_row([id], |r| r.get(0))
-                .optional()?;
+                params![id],
+                |r| r.get(0),
+            )?;
             Ok(body.flatten().map(Bytes::from))
         })
         .await
@@ -91,7 +94,8 @@ impl Store {
     /// How many published activities are still resolvable.
     pub async fn published_count(&self) -> Result<u64> {
         self.read(|conn| {
-            let n: i64 = conn.query_row("SELECT COUNT(*) FROM published", [], |r| r.get(0))?;
+            let n: i64 =
+                conn.query_row("SELECT COUNT(*) FROM published", params![], |r| r.get(0))?;
             Ok(n as u64)
         })
         .await
@@ -101,16 +105,14 @@ impl Store {
     pub async fn outbox_page(&self, before: Option<u64>, limit: usize) -> Result<OutboxPage> {
         let before = before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
+            let rows = conn.query_rows(
                 "SELECT p.n, COALESCE(p.body, l.litepub_body) FROM published p
                  LEFT JOIN log l ON l.seq = p.seq WHERE p.n < ?1 ORDER BY p.n DESC LIMIT ?2",
+                params![before, limit as i64 + 1],
+                |r| Ok((r.get::<i64>(0)?, r.get::<Option<Vec<u8>>>(1)?)),
             )?;
-            let rows = stmt.query_map(params![before, limit as i64 + 1], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
-            })?;
             let mut page = OutboxPage::default();
-            for row in rows {
-                let (n, body) = row?;
+            for (n, body) in rows {
                 if page.items.len() == limit {
                     page.next = Some(n as u64 + 1);
                     break;

@@ -1,27 +1,107 @@
 //! The database's shape: the tables, and the migrations that bring a database created by an earlier
-//! release up to it.
+//! release up to it — on SQLite and on PostgreSQL alike (one DDL text, SQLite's, which
+//! [`postgres::ddl`] turns into PostgreSQL's types).
 
 use std::path::Path;
 
 use rusqlite::Connection;
 
-use crate::Result;
-use crate::store::{activity, fasp, fasp_shares, moderation, published, schemes, shares, topics};
+use crate::store::db::{Conn, params};
+use crate::store::{
+    activity, fasp, fasp_shares, moderation, now_ms, postgres, published, schemes, shares, topics,
+};
+use crate::{Error, Result};
+
+/// The schema version this release writes. A database at a higher one was written by a newer
+/// release, which may have changed what a table means: it is refused, not used.
+pub const SCHEMA_VERSION: i64 = 1;
 
 /// Creates what is missing of the tables of the store and of its parts, and migrates older databases.
-pub(super) fn create(conn: &Connection) -> Result<()> {
-    conn.execute_batch(SCHEMA)?;
+pub(super) fn create(conn: &Conn<'_>) -> Result<()> {
+    let version = check_version(conn)?;
+    create_tables(conn, SCHEMA)?;
     migrate(conn)?;
-    migrate_log(conn)?;
-    conn.execute_batch(published::SCHEMA)?;
-    conn.execute_batch(activity::SCHEMA)?;
-    conn.execute_batch(schemes::SCHEMA)?;
-    conn.execute_batch(fasp::SCHEMA)?;
-    conn.execute_batch(fasp_shares::SCHEMA)?;
-    conn.execute_batch(shares::SCHEMA)?;
-    conn.execute_batch(topics::SCHEMA)?;
+    for (name, declaration) in LOG_ADDED_COLUMNS {
+        add_column(conn, "log", name, declaration)?;
+    }
+    for part in [
+        published::SCHEMA,
+        activity::SCHEMA,
+        schemes::SCHEMA,
+        fasp::SCHEMA,
+        fasp_shares::SCHEMA,
+        shares::SCHEMA,
+        topics::SCHEMA,
+    ] {
+        create_tables(conn, part)?;
+    }
     topics::migrate(conn)?;
-    moderation::migrate(conn)
+    moderation::migrate(conn)?;
+    if version < SCHEMA_VERSION {
+        conn.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
+            params![SCHEMA_VERSION, now_ms()],
+        )?;
+    }
+    Ok(())
+}
+
+/// The database's schema version (0: new, or made before versions were recorded); an error when a
+/// newer release wrote it.
+pub(super) fn check_version(conn: &Conn<'_>) -> Result<i64> {
+    create_tables(
+        conn,
+        "CREATE TABLE IF NOT EXISTS schema_version (
+            version    INTEGER NOT NULL,
+            applied_at INTEGER NOT NULL
+        );",
+    )?;
+    let version = conn
+        .query_row("SELECT MAX(version) FROM schema_version", params![], |r| {
+            r.get::<Option<i64>>(0)
+        })?
+        .unwrap_or(0);
+    if version > SCHEMA_VERSION {
+        return Err(Error::Database(format!(
+            "the database's schema is version {version}, newer than this release's \
+             ({SCHEMA_VERSION}): run the release that wrote it, or a newer one"
+        )));
+    }
+    Ok(version)
+}
+
+/// Runs `sql`, DDL in SQLite's spelling, on either engine.
+pub(super) fn create_tables(conn: &Conn<'_>, sql: &str) -> Result<()> {
+    if conn.is_postgres() {
+        conn.execute_batch(&postgres::ddl(sql))
+    } else {
+        conn.execute_batch(sql)
+    }
+}
+
+/// Adds column `name` (declared `declaration`, SQLite's spelling) to `table` unless it has it;
+/// whether it was added.
+pub(super) fn add_column(
+    conn: &Conn<'_>,
+    table: &str,
+    name: &str,
+    declaration: &str,
+) -> Result<bool> {
+    let sql = if conn.is_postgres() {
+        "SELECT COUNT(*) FROM information_schema.columns
+          WHERE table_schema = current_schema() AND table_name = ?1 AND column_name = ?2"
+    } else {
+        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2"
+    };
+    let present: i64 = conn.query_row(sql, params![table, name], |r| r.get(0))?;
+    if present > 0 {
+        return Ok(false);
+    }
+    create_tables(
+        conn,
+        &format!("ALTER TABLE {table} ADD COLUMN {name} {declaration}"),
+    )?;
+    Ok(true)
 }
 
 const SCHEMA: &str = "
@@ -71,17 +151,13 @@ CREATE INDEX IF NOT EXISTS index_authors_fetched ON index_authors(fetched_at);
 ";
 
 /// Brings a database created by an earlier version up to [`SCHEMA`]: adds `subscribers.follow_id`,
-/// filled from the stored Follow.
-fn migrate(conn: &Connection) -> Result<()> {
-    let has_follow_id: bool = conn.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('subscribers') WHERE name = 'follow_id'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_follow_id {
+/// filled from the stored Follow (SQLite only: every PostgreSQL database was made with it).
+fn migrate(conn: &Conn<'_>) -> Result<()> {
+    if add_column(conn, "subscribers", "follow_id", "TEXT NOT NULL DEFAULT ''")?
+        && !conn.is_postgres()
+    {
         conn.execute_batch(
-            "ALTER TABLE subscribers ADD COLUMN follow_id TEXT NOT NULL DEFAULT '';
-             UPDATE subscribers SET follow_id = COALESCE(json_extract(follow, '$.id'), '')
+            "UPDATE subscribers SET follow_id = COALESCE(json_extract(follow, '$.id'), '')
               WHERE json_valid(follow);",
         )?;
     }
@@ -92,20 +168,6 @@ fn migrate(conn: &Connection) -> Result<()> {
 /// the missing ones to an older database.
 const LOG_ADDED_COLUMNS: &[(&str, &str)] =
     &[("signer", "TEXT"), ("original", "BLOB"), ("carry", "TEXT")];
-
-/// Adds the [`LOG_ADDED_COLUMNS`] a database created by an older release lacks.
-fn migrate_log(conn: &Connection) -> Result<()> {
-    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('log')")?;
-    let present = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (name, declaration) in LOG_ADDED_COLUMNS {
-        if !present.iter().any(|p| p == name) {
-            conn.execute_batch(&format!("ALTER TABLE log ADD COLUMN {name} {declaration}"))?;
-        }
-    }
-    Ok(())
-}
 
 pub(super) fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;

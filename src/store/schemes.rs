@@ -4,9 +4,9 @@
 //! (`cavage`, `rfc9421`) by host, one row per host that ever needed the other scheme or told the relay
 //! which one it uses.
 
-use rusqlite::params;
+use crate::store::db::params;
 
-use super::{Store, now_ms, query_rows};
+use super::{Store, now_ms};
 use crate::Result;
 
 /// Created with the store's schema.
@@ -22,10 +22,9 @@ impl Store {
     /// Every remembered (host, scheme name) pair.
     pub async fn signature_schemes(&self) -> Result<Vec<(String, String)>> {
         self.read(|conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT authority, scheme FROM signature_schemes",
-                [],
+                params![],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
         })

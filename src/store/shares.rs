@@ -3,9 +3,9 @@
 //! trends count ([`Store::trend_shares_since`]). Kept apart from the log, whose retention an operator
 //! may set shorter than a week.
 
-use rusqlite::params;
+use crate::store::db::{Conn, params};
 
-use super::{Store, now_ms, query_rows};
+use super::{Store, now_ms};
 use crate::Result;
 
 /// Created with the store's schema.
@@ -44,7 +44,8 @@ impl Store {
         );
         self.write(move |conn, _| {
             conn.execute(
-                "INSERT OR REPLACE INTO shares (post_uri, actor, authority, at_ms) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO shares (post_uri, actor, authority, at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (post_uri, actor) DO UPDATE SET authority = excluded.authority, at_ms = excluded.at_ms",
                 params![uri, actor, authority, now_ms()],
             )?;
             Ok(())
@@ -56,8 +57,7 @@ impl Store {
     /// first, at most `limit`.
     pub async fn trend_shares_since(&self, since_ms: i64, limit: usize) -> Result<Vec<ShareRow>> {
         self.read(move |conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT post_uri, actor, authority, at_ms FROM shares WHERE at_ms >= ?1
                  UNION ALL
                  SELECT uri, 'fasp:' || server_id, 'fasp:' || server_id, at_ms
@@ -78,10 +78,10 @@ impl Store {
 }
 
 /// Deletes shares older than [`SHARES_KEPT_MS`] (with the log's pruning).
-pub(super) fn prune(conn: &rusqlite::Connection) -> Result<()> {
+pub(super) fn prune(conn: &Conn<'_>) -> Result<()> {
     conn.execute(
         "DELETE FROM shares WHERE at_ms < ?1",
-        [now_ms() - SHARES_KEPT_MS],
+        params![now_ms() - SHARES_KEPT_MS],
     )?;
     Ok(())
 }
@@ -131,7 +131,7 @@ mod tests {
         );
         store
             .write(|conn, _| {
-                conn.execute("UPDATE shares SET at_ms = 0", [])?;
+                conn.execute("UPDATE shares SET at_ms = 0", params![])?;
                 prune(conn)
             })
             .await

@@ -1,10 +1,10 @@
 //! The subscribers: subscribing (and the replies stored with it), unsubscribing, delivery cursors, and
 //! the in-memory mirror every inbox request asks instead of the database.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Conn, Row, params};
 
 use crate::store::log::{NewEntry, Style, head_seq, insert_entry};
-use crate::store::{Store, activity, moderation, now_ms, query_rows};
+use crate::store::{Store, activity, moderation, now_ms};
 use crate::{Error, Result};
 
 /// An instance subscribed to the relay.
@@ -125,7 +125,10 @@ impl Store {
     pub async fn unsubscribe(&self, authority: &str) -> Result<bool> {
         let key = authority.to_string();
         self.write(move |conn, changes| {
-            let removed = conn.execute("DELETE FROM subscribers WHERE authority = ?1", [&key])? > 0;
+            let removed = conn.execute(
+                "DELETE FROM subscribers WHERE authority = ?1",
+                params![&key],
+            )? > 0;
             changes.members.push(Member::Remove(key));
             Ok(removed)
         })
@@ -144,7 +147,7 @@ impl Store {
         let key = authority.to_string();
         self.write(move |conn, changes| {
             conn.execute(
-                "UPDATE subscribers SET cursor = MAX(cursor, ?2), skipped = skipped + ?3 WHERE authority = ?1",
+                "UPDATE subscribers SET cursor = CASE WHEN cursor > ?2 THEN cursor ELSE ?2 END, skipped = skipped + ?3 WHERE authority = ?1",
                 params![key, cursor as i64, skipped as i64],
             )?;
             if let Some(at) = last_delivered {
@@ -192,34 +195,31 @@ impl Store {
 
 const SUBSCRIBER_COLUMNS: &str = "SELECT authority, actor_id, inbox, style, cursor, skipped, created_at, follow_id FROM subscribers";
 
-fn subscriber_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscriber> {
+fn subscriber_from_row(r: &Row<'_>) -> Result<Subscriber> {
     Ok(Subscriber {
         authority: r.get(0)?,
         actor_id: r.get(1)?,
         inbox: r.get(2)?,
-        style: Style::parse(&r.get::<_, String>(3)?),
-        cursor: r.get::<_, i64>(4)? as u64,
-        skipped: r.get::<_, i64>(5)? as u64,
+        style: Style::parse(&r.get::<String>(3)?),
+        cursor: r.get::<i64>(4)? as u64,
+        skipped: r.get::<i64>(5)? as u64,
         created_at: r.get(6)?,
         follow_id: r.get(7)?,
     })
 }
 
-pub(super) fn all_subscribers(conn: &Connection) -> Result<Vec<Subscriber>> {
-    query_rows(
-        conn,
+pub(super) fn all_subscribers(conn: &Conn<'_>) -> Result<Vec<Subscriber>> {
+    conn.query_rows(
         &format!("{SUBSCRIBER_COLUMNS} ORDER BY authority"),
-        [],
+        params![],
         subscriber_from_row,
     )
 }
 
-fn load_subscriber(conn: &Connection, authority: &str) -> Result<Option<Subscriber>> {
-    Ok(conn
-        .query_row(
-            &format!("{SUBSCRIBER_COLUMNS} WHERE authority = ?1"),
-            [authority],
-            subscriber_from_row,
-        )
-        .optional()?)
+fn load_subscriber(conn: &Conn<'_>, authority: &str) -> Result<Option<Subscriber>> {
+    Ok(conn.query_opt(
+        &format!("{SUBSCRIBER_COLUMNS} WHERE authority = ?1"),
+        params![authority],
+        subscriber_from_row,
+    )?)
 }

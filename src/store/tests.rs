@@ -3,6 +3,8 @@
 use axum::body::Bytes;
 use rusqlite::Connection;
 
+use crate::store::db::params;
+
 use super::*;
 
 fn entry(origin: &str, n: u32) -> NewEntry {
@@ -493,7 +495,7 @@ async fn a_failed_commit_fails_the_check_until_a_write_succeeds() {
         .unwrap();
     let refused = store
         .write(|conn, _| {
-            conn.execute("INSERT INTO child (p) VALUES (7)", [])?;
+            conn.execute("INSERT INTO child (p) VALUES (7)", params![])?;
             Ok(())
         })
         .await

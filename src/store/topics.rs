@@ -6,9 +6,9 @@
 //! per topic by `max_followers_per_topic` and per instance. Each follower inbox's delivery cursor
 //! lives in the `cursors` table under [`inbox_cursor_name`].
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Conn, Row, params};
 
-use super::{Store, now_ms, query_rows};
+use super::{Store, now_ms, schema};
 use crate::Result;
 use crate::store::Style;
 use crate::topics::carry::{Carry, CarryKind};
@@ -56,19 +56,17 @@ CREATE INDEX IF NOT EXISTS topic_carried_at ON topic_carried(at);
 
 /// Adds what a database made by an earlier release lacks: the follower's instance, counted for the
 /// per-instance cap.
-pub(super) fn migrate(conn: &Connection) -> Result<()> {
-    let has_authority: bool = conn.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('topic_followers') WHERE name = 'authority'",
-        [],
-        |r| r.get(0),
+pub(super) fn migrate(conn: &Conn<'_>) -> Result<()> {
+    schema::add_column(
+        conn,
+        "topic_followers",
+        "authority",
+        "TEXT NOT NULL DEFAULT ''",
     )?;
-    if !has_authority {
-        conn.execute_batch(
-            "ALTER TABLE topic_followers ADD COLUMN authority TEXT NOT NULL DEFAULT '';
-             CREATE INDEX IF NOT EXISTS topic_followers_authority ON topic_followers(authority);",
-        )?;
-    }
-    Ok(())
+    schema::create_tables(
+        conn,
+        "CREATE INDEX IF NOT EXISTS topic_followers_authority ON topic_followers(authority);",
+    )
 }
 
 /// The name of a follower inbox's delivery cursor in the `cursors` table.
@@ -133,20 +131,22 @@ pub struct Carried {
 
 /// Records, inside the transaction appending log entry `seq`, which topics carried a post (an
 /// Announce), or that they no longer do (a deletion, a withdrawal).
-pub(super) fn record_carried(conn: &Connection, seq: u64, carry: &Carry, now: i64) -> Result<()> {
+pub(super) fn record_carried(conn: &Conn<'_>, seq: u64, carry: &Carry, now: i64) -> Result<()> {
     match carry.kind {
         CarryKind::Announce => {
-            let mut insert = conn.prepare_cached(
-                "INSERT OR IGNORE INTO topic_carried (topic, seq, object, author, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
             for topic in &carry.topics {
-                insert.execute(params![topic, seq as i64, carry.object, carry.author, now])?;
+                conn.execute(
+                    "INSERT INTO topic_carried (topic, seq, object, author, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    params![topic, seq as i64, carry.object, carry.author, now],
+                )?;
             }
         }
         CarryKind::Delete | CarryKind::Withdraw => {
-            conn.prepare_cached("DELETE FROM topic_carried WHERE object = ?1")?
-                .execute([&carry.object])?;
+            conn.execute(
+                "DELETE FROM topic_carried WHERE object = ?1",
+                params![&carry.object],
+            )?;
         }
         CarryKind::Update => {}
     }
@@ -154,8 +154,8 @@ pub(super) fn record_carried(conn: &Connection, seq: u64, carry: &Carry, now: i6
 }
 
 /// Forgets carried posts older than `cutoff` (Unix milliseconds), with the log.
-pub(super) fn prune(conn: &Connection, cutoff: i64) -> Result<()> {
-    conn.execute("DELETE FROM topic_carried WHERE at < ?1", [cutoff])?;
+pub(super) fn prune(conn: &Conn<'_>, cutoff: i64) -> Result<()> {
+    conn.execute("DELETE FROM topic_carried WHERE at < ?1", params![cutoff])?;
     Ok(())
 }
 
@@ -197,35 +197,36 @@ pub struct TopicKey {
 }
 
 /// The stored key of `kind`/`name`, if any.
-fn stored_key(conn: &Connection, kind: &str, name: &str) -> Result<Option<TopicKey>> {
-    Ok(conn
-        .prepare_cached("SELECT private_pem, public_pem FROM topics WHERE kind = ?1 AND name = ?2")?
-        .query_row(params![kind, name], |row| {
+fn stored_key(conn: &Conn<'_>, kind: &str, name: &str) -> Result<Option<TopicKey>> {
+    Ok(conn.query_opt(
+        "SELECT private_pem, public_pem FROM topics WHERE kind = ?1 AND name = ?2",
+        params![kind, name],
+        |row| {
             Ok(TopicKey {
                 private_pem: row.get(0)?,
                 public_pem: row.get(1)?,
             })
-        })
-        .optional()?)
+        },
+    )?)
 }
 
 /// How many topics exist.
-fn count(conn: &Connection) -> Result<u64> {
-    let n: i64 = conn.query_row("SELECT COUNT(*) FROM topics", [], |row| row.get(0))?;
+fn count(conn: &Conn<'_>) -> Result<u64> {
+    let n: i64 = conn.query_row("SELECT COUNT(*) FROM topics", params![], |row| row.get(0))?;
     Ok(n.max(0) as u64)
 }
 
 /// A topic made room for a new one: the oldest that nobody follows, that is no curated search and
 /// that was made more than [`IDLE_TOPIC_MS`] ago (a handle looked up and never followed). Whether
 /// one was removed.
-fn evict_idle(conn: &Connection, now: i64) -> Result<bool> {
+fn evict_idle(conn: &Conn<'_>, now: i64) -> Result<bool> {
     Ok(conn.execute(
-        "DELETE FROM topics WHERE rowid = (
-            SELECT t.rowid FROM topics t
+        "DELETE FROM topics WHERE (kind, name) IN (
+            SELECT t.kind, t.name FROM topics t
             WHERE t.kind != 'search' AND t.created_at < ?1
               AND NOT EXISTS (SELECT 1 FROM topic_followers f WHERE f.kind = t.kind AND f.name = t.name)
             ORDER BY t.created_at LIMIT 1)",
-        [now - IDLE_TOPIC_MS],
+        params![now - IDLE_TOPIC_MS],
     )? > 0)
 }
 
@@ -304,7 +305,7 @@ impl Store {
             }
             let of_instance: i64 = conn.query_row(
                 "SELECT COUNT(*) FROM topic_followers WHERE authority = ?1",
-                [&follower.authority],
+                params![&follower.authority],
                 |row| row.get(0),
             )?;
             if of_instance.max(0) as u64 >= max_per_instance {
@@ -357,13 +358,12 @@ impl Store {
             actor_id.to_owned(),
         );
         self.read(move |conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT actor_id, inbox, style, follow_id, authority FROM topic_followers
+            Ok(conn.query_opt(
+                "SELECT actor_id, inbox, style, follow_id, authority FROM topic_followers
                      WHERE kind = ?1 AND name = ?2 AND actor_id = ?3",
-                )?
-                .query_row(params![kind, name, actor], follower_row)
-                .optional()?)
+                params![kind, name, actor],
+                follower_row,
+            )?)
         })
         .await
     }
@@ -376,11 +376,11 @@ impl Store {
     }
 }
 
-fn follower_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TopicFollower> {
+fn follower_row(row: &Row<'_>) -> Result<TopicFollower> {
     Ok(TopicFollower {
         actor_id: row.get(0)?,
         inbox: row.get(1)?,
-        style: Style::parse(&row.get::<_, String>(2)?),
+        style: Style::parse(&row.get::<String>(2)?),
         follow_id: row.get(3)?,
         authority: row.get(4)?,
     })
@@ -396,10 +396,9 @@ impl Store {
     pub async fn topic_follows(&self) -> Result<Vec<Follow>> {
         let rows = self
             .read(|conn| {
-                query_rows(
-                    conn,
-                    "SELECT kind, name, actor_id, inbox, style, follow_id, authority FROM topic_followers",
-                    [],
+                conn.query_rows(
+"SELECT kind, name, actor_id, inbox, style, follow_id, authority FROM topic_followers",
+                    params![],
                     |row| {
                         let (kind, name): (String, String) = (row.get(0)?, row.get(1)?);
                         Ok((
@@ -408,7 +407,7 @@ impl Store {
                             TopicFollower {
                                 actor_id: row.get(2)?,
                                 inbox: row.get(3)?,
-                                style: Style::parse(&row.get::<_, String>(4)?),
+                                style: Style::parse(&row.get::<String>(4)?),
                                 follow_id: row.get(5)?,
                                 authority: row.get(6)?,
                             },
@@ -432,19 +431,18 @@ impl Store {
     pub async fn topic_summaries(&self) -> Result<Vec<TopicSummary>> {
         let rows = self
             .read(|conn| {
-                query_rows(
-                    conn,
-                    "SELECT t.kind, t.name,
+                conn.query_rows(
+"SELECT t.kind, t.name,
                         (SELECT COUNT(*) FROM topic_followers f WHERE f.kind = t.kind AND f.name = t.name),
                         (SELECT COUNT(*) FROM topic_carried c WHERE c.topic = t.kind || '/' || t.name)
                      FROM topics t",
-                    [],
+                    params![],
                     |row| {
                         Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, i64>(2)?,
-                            row.get::<_, i64>(3)?,
+                            row.get::<String>(0)?,
+                            row.get::<String>(1)?,
+                            row.get::<i64>(2)?,
+                            row.get::<i64>(3)?,
                         ))
                     },
                 )
@@ -474,11 +472,8 @@ impl Store {
     pub async fn topic_counts_by_kind(&self) -> Result<Vec<KindCount>> {
         self.read(|conn| {
             let by_kind = |sql: &str| -> Result<Vec<(String, u64)>> {
-                query_rows(conn, sql, [], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, i64>(1)?.max(0) as u64,
-                    ))
+                conn.query_rows(sql, params![], |row| {
+                    Ok((row.get::<String>(0)?, row.get::<i64>(1)?.max(0) as u64))
                 })
             };
             let topics = by_kind("SELECT kind, COUNT(*) FROM topics GROUP BY kind")?;
@@ -505,11 +500,10 @@ impl Store {
         let object = object.to_owned();
         let rows = self
             .read(move |conn| {
-                query_rows(
-                    conn,
+                conn.query_rows(
                     "SELECT topic, seq FROM topic_carried WHERE object = ?1 ORDER BY seq, topic",
-                    [object],
-                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+                    params![object],
+                    |row| Ok((row.get::<String>(0)?, row.get::<i64>(1)?)),
                 )
             })
             .await?;
@@ -523,10 +517,9 @@ impl Store {
     pub async fn carried_of_author(&self, author: &str) -> Result<Vec<String>> {
         let author = author.to_owned();
         self.read(move |conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT DISTINCT object FROM topic_carried WHERE author = ?1",
-                [author],
+                params![author],
                 |row| row.get(0),
             )
         })
@@ -543,14 +536,13 @@ impl Store {
         let key = topic.key();
         let before = before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
         self.read(move |conn| {
-            let items = query_rows(
-                conn,
+            let items = conn.query_rows(
                 "SELECT seq, object, at FROM topic_carried WHERE topic = ?1 AND seq < ?2
                  ORDER BY seq DESC LIMIT ?3",
                 params![key, before, limit as i64],
                 |row| {
                     Ok(Carried {
-                        seq: row.get::<_, i64>(0)? as u64,
+                        seq: row.get::<i64>(0)? as u64,
                         object: row.get(1)?,
                         at: row.get(2)?,
                     })
@@ -558,7 +550,7 @@ impl Store {
             )?;
             let total: i64 = conn.query_row(
                 "SELECT COUNT(*) FROM topic_carried WHERE topic = ?1",
-                [&key],
+                params![&key],
                 |row| row.get(0),
             )?;
             Ok((items, total.max(0) as u64))
@@ -569,10 +561,9 @@ impl Store {
     /// The instances whose actors follow topics.
     pub async fn topic_follower_authorities(&self) -> Result<Vec<String>> {
         self.read(|conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT DISTINCT authority FROM topic_followers",
-                [],
+                params![],
                 |row| row.get(0),
             )
         })
@@ -583,10 +574,11 @@ impl Store {
     pub async fn remove_topic_followers_of(&self, authorities: Vec<String>) -> Result<usize> {
         self.write(move |conn, _| {
             let mut removed = 0;
-            let mut delete =
-                conn.prepare_cached("DELETE FROM topic_followers WHERE authority = ?1")?;
             for authority in &authorities {
-                removed += delete.execute([authority])?;
+                removed += conn.execute(
+                    "DELETE FROM topic_followers WHERE authority = ?1",
+                    params![authority],
+                )?;
             }
             Ok(removed)
         })
@@ -597,7 +589,7 @@ impl Store {
     pub async fn forget_topic_inbox(&self, inbox: &str) -> Result<()> {
         let name = inbox_cursor_name(inbox);
         self.write(move |conn, _| {
-            conn.execute("DELETE FROM cursors WHERE name = ?1", [name])?;
+            conn.execute("DELETE FROM cursors WHERE name = ?1", params![name])?;
             Ok(())
         })
         .await
@@ -606,10 +598,9 @@ impl Store {
     /// The curated searches, by slug.
     pub async fn curated_topics(&self) -> Result<Vec<CuratedTopic>> {
         self.read(|conn| {
-            query_rows(
-                conn,
+            conn.query_rows(
                 "SELECT slug, name, query, created_at FROM topic_searches ORDER BY slug",
-                [],
+                params![],
                 |row| {
                     Ok(CuratedTopic {
                         slug: row.get(0)?,
@@ -660,14 +651,15 @@ impl Store {
     pub async fn remove_curated_topic(&self, slug: &str) -> Result<bool> {
         let slug = slug.to_owned();
         self.write(move |conn, _| {
-            let removed = conn.execute("DELETE FROM topic_searches WHERE slug = ?1", [&slug])?;
+            let removed =
+                conn.execute("DELETE FROM topic_searches WHERE slug = ?1", params![&slug])?;
             conn.execute(
                 "DELETE FROM topics WHERE kind = 'search' AND name = ?1",
-                [&slug],
+                params![&slug],
             )?;
             conn.execute(
                 "DELETE FROM topic_followers WHERE kind = 'search' AND name = ?1",
-                [&slug],
+                params![&slug],
             )?;
             Ok(removed > 0)
         })
@@ -675,7 +667,7 @@ impl Store {
     }
 }
 
-fn follower_count(conn: &Connection, kind: &str, name: &str) -> Result<u64> {
+fn follower_count(conn: &Conn<'_>, kind: &str, name: &str) -> Result<u64> {
     let n: i64 = conn.query_row(
         "SELECT COUNT(*) FROM topic_followers WHERE kind = ?1 AND name = ?2",
         params![kind, name],
@@ -698,8 +690,7 @@ impl Store {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .read(move |conn| {
-                query_rows(
-                    conn,
+                conn.query_rows(
                     "SELECT t.kind, t.name, COUNT(f.actor_id) AS followers FROM topics t
                      LEFT JOIN topic_followers f ON f.kind = t.kind AND f.name = t.name
                      WHERE ?1 IS NULL OR t.kind = ?1
@@ -710,9 +701,9 @@ impl Store {
                     params![kind, limit],
                     |row| {
                         Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, i64>(2)?,
+                            row.get::<String>(0)?,
+                            row.get::<String>(1)?,
+                            row.get::<i64>(2)?,
                         ))
                     },
                 )

@@ -8,6 +8,8 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use rusqlite::Connection;
+
+use crate::store::db::Conn;
 use tokio::sync::oneshot;
 
 use crate::store::Store;
@@ -19,7 +21,7 @@ use crate::store::tail::Tail;
 use crate::{Error, Result};
 
 pub(super) type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
-pub(super) type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+pub(super) type Job = Box<dyn FnOnce(&Conn<'_>) -> Completion + Send>;
 
 /// How often the checkpoint thread moves committed pages from the write-ahead log into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -30,7 +32,7 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// when it restarts.
 pub(super) fn open_writer(path: &Path) -> Result<Connection> {
     let writer = open_connection(path)?;
-    schema::create(&writer)?;
+    schema::create(&Conn::Sqlite(&writer))?;
     writer.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
     Ok(writer)
 }
@@ -84,11 +86,11 @@ impl Store {
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut Changes) -> Result<T> + Send + 'static,
+        F: FnOnce(&Conn<'_>, &mut Changes) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
         let (tail, members) = (self.tail.clone(), self.members.clone());
-        let job: Job = Box::new(move |conn: &Connection| {
+        let job: Job = Box::new(move |conn: &Conn<'_>| {
             let mut changes = Changes::default();
             let outcome = conn
                 .execute_batch("SAVEPOINT job")
@@ -128,7 +130,7 @@ impl Store {
 
 /// Commits queued jobs in batches: one transaction (one fsync) for everything waiting.
 pub(super) fn writer_loop(
-    conn: Connection,
+    conn: &Conn<'_>,
     rx: std::sync::mpsc::Receiver<Job>,
     health: Arc<WriteHealth>,
 ) {
@@ -141,14 +143,21 @@ pub(super) fn writer_loop(
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // SQLite: take the write lock now, not at the first write (no deadlock with a reader
+        // upgrading). PostgreSQL: row locks are taken as the jobs write.
+        let begin = if conn.is_postgres() {
+            "BEGIN"
+        } else {
+            "BEGIN IMMEDIATE"
+        };
+        if let Err(e) = conn.execute_batch(begin) {
             // Dropping the jobs answers each waiting caller with Error::Unavailable.
             tracing::error!(error = %e, refused = jobs.len(), "store: cannot begin a transaction");
             health.record(&Err(format!("cannot begin a transaction: {e}")), false);
             continue;
         }
         let before = conn.total_changes();
-        let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
+        let completions: Vec<Completion> = jobs.into_iter().map(|job| job(conn)).collect();
         let wrote = conn.total_changes() != before;
         let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if commit.is_err() {

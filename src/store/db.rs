@@ -1,0 +1,328 @@
+//! One SQL connection, SQLite's or PostgreSQL's, behind one small API: the store's parts write each
+//! statement once and it runs on either engine.
+//!
+//! Why: the store has two backends (SQLite in the data directory, the default; PostgreSQL for a relay
+//! on several machines) and a hundred statements; written twice they would drift apart. The statements
+//! use the dialect both engines share — `?N` placeholders (turned into PostgreSQL's `$N` here), `INSERT
+//! … ON CONFLICT`, `RETURNING`, `COALESCE`, `CAST(… AS BIGINT)` — and [`Conn::is_postgres`] picks a
+//! variant for the few places where they differ (the log's head, SQLite's pragmas).
+//!
+//! The calls are synchronous, as the store's threads are: SQLite's run on the writer thread and the
+//! read pool's blocking threads; PostgreSQL's (tokio-postgres, an async driver, pooled by
+//! deadpool-postgres with its statement cache) are driven on the same threads with the runtime's
+//! `block_on`, so the group commit and the read pool work the same way over both.
+
+use std::cell::Cell;
+
+use crate::{Error, Result};
+
+/// A value bound to a statement's placeholder: anything both drivers can send (`i64`, `f64`, `bool`,
+/// `&str`, `String`, `&[u8]`, `Vec<u8>`, and `Option`s of them).
+pub trait Param: Sync {
+    /// The value for SQLite.
+    fn sqlite(&self) -> &dyn rusqlite::ToSql;
+    /// The value for PostgreSQL.
+    fn pg(&self) -> &(dyn tokio_postgres::types::ToSql + Sync);
+}
+
+impl<T> Param for T
+where
+    T: rusqlite::ToSql + tokio_postgres::types::ToSql + Sync,
+{
+    fn sqlite(&self) -> &dyn rusqlite::ToSql {
+        self
+    }
+    fn pg(&self) -> &(dyn tokio_postgres::types::ToSql + Sync) {
+        self
+    }
+}
+
+/// A column value read back: anything both drivers can read into an owned value.
+pub trait Column: rusqlite::types::FromSql + tokio_postgres::types::FromSqlOwned {}
+
+impl<T> Column for T where T: rusqlite::types::FromSql + tokio_postgres::types::FromSqlOwned {}
+
+/// The placeholders' values of one statement: `params![a, b]`.
+#[macro_export]
+macro_rules! sql_params {
+    () => { &[] as &[&dyn $crate::store::db::Param] };
+    ($($p:expr),+ $(,)?) => { &[$(&$p as &dyn $crate::store::db::Param),+] as &[&dyn $crate::store::db::Param] };
+}
+pub use crate::sql_params as params;
+
+/// One row of a result.
+pub enum Row<'a> {
+    /// A row of SQLite's.
+    Sqlite(&'a rusqlite::Row<'a>),
+    /// A row of PostgreSQL's.
+    Postgres(&'a tokio_postgres::Row),
+}
+
+impl Row<'_> {
+    /// Column `idx` (from 0) as a `T`; an error when it holds something else (a NULL into a
+    /// non-`Option`, text into an integer).
+    pub fn get<T: Column>(&self, idx: usize) -> Result<T> {
+        match self {
+            Row::Sqlite(row) => Ok(row.get(idx)?),
+            Row::Postgres(row) => Ok(row.try_get(idx)?),
+        }
+    }
+}
+
+/// A PostgreSQL connection taken from the pool, with the runtime that drives it.
+pub struct Pg {
+    pub(super) client: deadpool_postgres::Object,
+    pub(super) rt: tokio::runtime::Handle,
+    /// Rows written through this connection, for [`Conn::total_changes`].
+    changes: Cell<u64>,
+}
+
+impl Pg {
+    /// `client`, driven on `rt` (from a thread outside the runtime's workers).
+    pub fn new(client: deadpool_postgres::Object, rt: tokio::runtime::Handle) -> Pg {
+        Pg {
+            client,
+            rt,
+            changes: Cell::new(0),
+        }
+    }
+
+    fn prepared(&self, sql: &str) -> Result<tokio_postgres::Statement> {
+        let sql = placeholders(sql);
+        Ok(self.rt.block_on(self.client.prepare_cached(&sql))?)
+    }
+
+    fn args<'p>(params: &'p [&dyn Param]) -> Vec<&'p (dyn tokio_postgres::types::ToSql + Sync)> {
+        params.iter().map(|p| p.pg()).collect()
+    }
+
+    fn query(&self, sql: &str, params: &[&dyn Param]) -> Result<Vec<tokio_postgres::Row>> {
+        let statement = self.prepared(sql)?;
+        let rows = self
+            .rt
+            .block_on(self.client.query(&statement, &Self::args(params)))?;
+        if writes(sql) {
+            self.changes.set(self.changes.get() + rows.len() as u64);
+        }
+        Ok(rows)
+    }
+}
+
+/// Whether `sql` changes rows (for the count [`Conn::total_changes`] keeps on PostgreSQL).
+fn writes(sql: &str) -> bool {
+    let head = sql.trim_start();
+    ["INSERT", "UPDATE", "DELETE"].iter().any(|verb| {
+        head.get(..verb.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(verb))
+    })
+}
+
+/// `sql` with SQLite's `?N` (and bare `?`) placeholders written as PostgreSQL's `$N`; text inside
+/// single quotes is left alone.
+pub fn placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    let (mut quoted, mut next) = (false, 1usize);
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => {
+                out.push('$');
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                    digits.push(d);
+                    chars.next();
+                }
+                if digits.is_empty() {
+                    out.push_str(&next.to_string());
+                    next += 1;
+                } else {
+                    out.push_str(&digits);
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A connection of either engine, as the store's parts see it.
+#[derive(Clone, Copy)]
+pub enum Conn<'a> {
+    /// SQLite (the data directory's `plaza.db`).
+    Sqlite(&'a rusqlite::Connection),
+    /// PostgreSQL.
+    Postgres(&'a Pg),
+}
+
+impl Conn<'_> {
+    /// Whether this is PostgreSQL, for the few statements the engines spell differently.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Conn::Postgres(_))
+    }
+
+    /// Runs one statement (prepared once per connection and kept); how many rows it changed.
+    pub fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize> {
+        match self {
+            Conn::Sqlite(conn) => {
+                Ok(conn
+                    .prepare_cached(sql)?
+                    .execute(rusqlite::params_from_iter(
+                        params.iter().map(|p| p.sqlite()),
+                    ))?)
+            }
+            Conn::Postgres(pg) => {
+                let statement = pg.prepared(sql)?;
+                let n = pg
+                    .rt
+                    .block_on(pg.client.execute(&statement, &Pg::args(params)))?;
+                pg.changes.set(pg.changes.get() + n);
+                Ok(n as usize)
+            }
+        }
+    }
+
+    /// Runs statements separated by `;`, without parameters (schema, transactions).
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        match self {
+            Conn::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
+            Conn::Postgres(pg) => Ok(pg.rt.block_on(pg.client.batch_execute(sql))?),
+        }
+    }
+
+    /// Every row `sql` returns, each made by `f`.
+    pub fn query_rows<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        mut f: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        match self {
+            Conn::Sqlite(conn) => {
+                let mut statement = conn.prepare_cached(sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(
+                    params.iter().map(|p| p.sqlite()),
+                ))?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    out.push(f(&Row::Sqlite(row))?);
+                }
+                Ok(out)
+            }
+            Conn::Postgres(pg) => pg
+                .query(sql, params)?
+                .iter()
+                .map(|row| f(&Row::Postgres(row)))
+                .collect(),
+        }
+    }
+
+    /// The first row `sql` returns, made by `f`; `None` when there is none.
+    pub fn query_opt<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        f: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        match self {
+            Conn::Sqlite(conn) => {
+                let mut statement = conn.prepare_cached(sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(
+                    params.iter().map(|p| p.sqlite()),
+                ))?;
+                match rows.next()? {
+                    Some(row) => f(&Row::Sqlite(row)).map(Some),
+                    None => Ok(None),
+                }
+            }
+            Conn::Postgres(pg) => match pg.query(sql, params)?.first() {
+                Some(row) => f(&Row::Postgres(row)).map(Some),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// The first row `sql` returns, made by `f`: for statements that always return one (`COUNT`,
+    /// `INSERT … RETURNING`); none is an error.
+    pub fn query_row<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        f: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.query_opt(sql, params, f)?
+            .ok_or_else(|| Error::Database(format!("no row returned by: {}", sql.trim())))
+    }
+
+    /// Rows changed through this connection so far (inserted, updated or deleted).
+    pub fn total_changes(&self) -> u64 {
+        match self {
+            Conn::Sqlite(conn) => conn.total_changes(),
+            Conn::Postgres(pg) => pg.changes.get(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres() {
+        assert_eq!(
+            placeholders("SELECT a FROM t WHERE b = ?1 AND c > ?12"),
+            "SELECT a FROM t WHERE b = $1 AND c > $12"
+        );
+        assert_eq!(placeholders("VALUES (?, ?)"), "VALUES ($1, $2)");
+        assert_eq!(
+            placeholders("SELECT '?1' || ?1"),
+            "SELECT '?1' || $1",
+            "text in quotes is left alone"
+        );
+    }
+
+    #[test]
+    fn writes_are_told_from_reads() {
+        assert!(writes("  insert into t values (1) returning seq"));
+        assert!(writes("DELETE FROM t"));
+        assert!(!writes("SELECT 1"));
+        assert!(!writes(""));
+    }
+
+    #[test]
+    fn sqlite_calls_bind_and_read_each_type() -> Result<()> {
+        let conn = rusqlite::Connection::open_in_memory()?;
+        let conn = Conn::Sqlite(&conn);
+        conn.execute_batch("CREATE TABLE t (n INTEGER, s TEXT, b BLOB, o TEXT)")?;
+        let none: Option<String> = None;
+        let n = conn.execute(
+            "INSERT INTO t (n, s, b, o) VALUES (?1, ?2, ?3, ?4)",
+            params![7i64, "seven", &b"\x07"[..], none],
+        )?;
+        assert_eq!(n, 1);
+        let row = conn.query_row("SELECT n, s, b, o FROM t", params![], |r| {
+            Ok((
+                r.get::<i64>(0)?,
+                r.get::<String>(1)?,
+                r.get::<Vec<u8>>(2)?,
+                r.get::<Option<String>>(3)?,
+            ))
+        })?;
+        assert_eq!(row, (7, "seven".into(), vec![7], None));
+        assert!(
+            conn.query_opt("SELECT n FROM t WHERE n = ?1", params![8i64], |r| r
+                .get::<i64>(0))?
+                .is_none()
+        );
+        assert!(
+            conn.query_row("SELECT n FROM t WHERE n = 8", params![], |r| r
+                .get::<i64>(0))
+                .is_err()
+        );
+        assert_eq!(conn.total_changes(), 1);
+        Ok(())
+    }
+}
