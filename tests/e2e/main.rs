@@ -14,6 +14,7 @@ mod indexer;
 mod interop;
 mod operations;
 mod pages;
+mod postgres_harness;
 mod relay;
 mod search_api;
 mod subscriptions;
