@@ -27,6 +27,9 @@ pub struct Config {
     pub listen: String,
     /// Directory holding the store and the relay key.
     pub data_dir: PathBuf,
+    /// The store's PostgreSQL database (`postgres://user@host/db`, or a socket directory as
+    /// `postgres://user@%2Frun%2Fpostgresql/db`); empty: SQLite in `data_dir`.
+    pub database_url: String,
     /// Allow http:// and loopback/private addresses for fetches and deliveries.
     pub allow_private_networks: bool,
     /// Display name of the relay actor.
@@ -169,6 +172,7 @@ impl Default for Config {
             public_url: "http://localhost:8080".into(),
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
             allow_private_networks: false,
             relay_name: "Plaza relay".into(),
             relay_summary: "An ActivityPub relay with a discovery index.".into(),
@@ -266,6 +270,15 @@ impl Config {
     fn validate(&self) -> Result<()> {
         self.base_url()?;
         self.listen_addr()?;
+        if !self.database_url.is_empty()
+            && !["postgres://", "postgresql://"]
+                .iter()
+                .any(|scheme| self.database_url.starts_with(scheme))
+        {
+            return Err(Error::Config(
+                "database_url must be a postgres:// URL (or empty for SQLite in data_dir)".into(),
+            ));
+        }
         if self.max_body_bytes < 1024 {
             return Err(Error::Config("max_body_bytes must be at least 1024".into()));
         }

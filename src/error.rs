@@ -127,7 +127,7 @@ pub enum Error {
 
     /// The PostgreSQL store failed: the server refused a statement or the connection broke.
     #[error("store (PostgreSQL): {0}")]
-    Postgres(#[from] tokio_postgres::Error),
+    Postgres(String),
 
     /// The store answered something the relay cannot use (no row where one must be, a pool that
     /// cannot hand out a connection, a schema newer than this release).
@@ -180,6 +180,19 @@ pub enum Error {
     /// not admit, or one already registered).
     #[error("refused: {0}")]
     Refused(String),
+}
+
+impl From<tokio_postgres::Error> for Error {
+    /// The server's own words when it refused a statement (tokio-postgres alone says "db error").
+    fn from(e: tokio_postgres::Error) -> Error {
+        Error::Postgres(match e.as_db_error() {
+            Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+            None => match std::error::Error::source(&e) {
+                Some(source) => format!("{e}: {source}"),
+                None => e.to_string(),
+            },
+        })
+    }
 }
 
 /// Shorthand used throughout the crate.

@@ -128,7 +128,11 @@ impl AppState {
             source,
         })?;
         let key = Arc::new(keyfile::load_or_generate(&data_dir)?);
-        let store = Store::open(&data_dir.join(DB_FILE))?;
+        let store = if config.database_url.is_empty() {
+            Store::open(&data_dir.join(DB_FILE))?
+        } else {
+            Store::connect(&config.database_url).await?
+        };
         let relay_actor_id = format!("{base}/actor");
         let http = Http::new(HttpSettings {
             key: key.clone(),

@@ -34,8 +34,8 @@ pub(super) fn record_delivered(conn: &Conn<'_>, authority: &str, at: i64) -> Res
     conn.execute(
         "INSERT INTO subscriber_activity (authority, last_delivered) VALUES (?1, ?2)
          ON CONFLICT(authority) DO UPDATE
-         SET last_delivered = CASE WHEN COALESCE(last_delivered, 0) > excluded.last_delivered
-              THEN last_delivered ELSE excluded.last_delivered END",
+         SET last_delivered = CASE WHEN COALESCE(subscriber_activity.last_delivered, 0) > excluded.last_delivered
+              THEN subscriber_activity.last_delivered ELSE excluded.last_delivered END",
         params![authority, at],
     )?;
     Ok(())
@@ -49,8 +49,8 @@ impl Store {
             conn.execute(
                 "INSERT INTO subscriber_activity (authority, last_inbound) VALUES (?1, ?2)
                  ON CONFLICT(authority) DO UPDATE
-                 SET last_inbound = CASE WHEN COALESCE(last_inbound, 0) > excluded.last_inbound
-              THEN last_inbound ELSE excluded.last_inbound END",
+                 SET last_inbound = CASE WHEN COALESCE(subscriber_activity.last_inbound, 0) > excluded.last_inbound
+              THEN subscriber_activity.last_inbound ELSE excluded.last_inbound END",
                 params![authority, at],
             )?;
             Ok(())
@@ -83,13 +83,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_db::TestDb;
 
-    #[tokio::test]
-    async fn times_only_move_forward_and_survive_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
+    async fn times_only_move_forward_and_survive_a_reopen(db: TestDb) {
         {
-            let store = Store::open(&path).unwrap();
+            let store = db.open().await;
             store.record_inbound("a.example", 100).await.unwrap();
             store.record_inbound("a.example", 50).await.unwrap();
             store
@@ -98,7 +96,7 @@ mod tests {
                 .unwrap();
             store.advance_cursor("b.example", 0, 0, None).await.unwrap();
         }
-        let store = Store::open(&path).unwrap();
+        let store = db.open().await;
         let times = store.activity_times().await.unwrap();
         assert_eq!(
             times["a.example"],
@@ -109,4 +107,6 @@ mod tests {
         );
         assert_eq!(times["b.example"].last_delivered, Some(70));
     }
+
+    crate::on_both_backends!(times_only_move_forward_and_survive_a_reopen,);
 }

@@ -16,8 +16,9 @@ use std::cell::Cell;
 
 use crate::{Error, Result};
 
-/// A value bound to a statement's placeholder: anything both drivers can send (`i64`, `f64`, `bool`,
-/// `&str`, `String`, `&[u8]`, `Vec<u8>`, and `Option`s of them).
+/// A value bound to a statement's placeholder. Only types both engines store alike: 64-bit integers
+/// (PostgreSQL would take a `u32` for an OID and a `bool` for a BOOLEAN column, neither of which the
+/// schema has: convert with `i64::from`), floats, text, bytes, and `Option`s of them (NULL).
 pub trait Param: Sync {
     /// The value for SQLite.
     fn sqlite(&self) -> &dyn rusqlite::ToSql;
@@ -25,22 +26,54 @@ pub trait Param: Sync {
     fn pg(&self) -> &(dyn tokio_postgres::types::ToSql + Sync);
 }
 
-impl<T> Param for T
+/// A column value read back: the types of [`Param`], owned.
+pub trait Column: rusqlite::types::FromSql + tokio_postgres::types::FromSqlOwned {}
+
+macro_rules! portable {
+    ($($t:ty),+ $(,)?) => {
+        $(
+            impl Param for $t {
+                fn sqlite(&self) -> &dyn rusqlite::ToSql {
+                    self
+                }
+                fn pg(&self) -> &(dyn tokio_postgres::types::ToSql + Sync) {
+                    self
+                }
+            }
+            impl Param for Option<$t> {
+                fn sqlite(&self) -> &dyn rusqlite::ToSql {
+                    self
+                }
+                fn pg(&self) -> &(dyn tokio_postgres::types::ToSql + Sync) {
+                    self
+                }
+            }
+        )+
+    };
+}
+portable!(i64, f64, String, &str, Vec<u8>, &[u8]);
+
+impl<T: Param + ?Sized> Param for &T
 where
-    T: rusqlite::ToSql + tokio_postgres::types::ToSql + Sync,
+    for<'a> &'a T: Sync,
 {
     fn sqlite(&self) -> &dyn rusqlite::ToSql {
-        self
+        (**self).sqlite()
     }
     fn pg(&self) -> &(dyn tokio_postgres::types::ToSql + Sync) {
-        self
+        (**self).pg()
     }
 }
 
-/// A column value read back: anything both drivers can read into an owned value.
-pub trait Column: rusqlite::types::FromSql + tokio_postgres::types::FromSqlOwned {}
-
-impl<T> Column for T where T: rusqlite::types::FromSql + tokio_postgres::types::FromSqlOwned {}
+macro_rules! column {
+    ($($t:ty),+ $(,)?) => {
+        $(
+            impl Column for $t {}
+            impl Column for Option<$t> {}
+        )+
+    };
+}
+column!(i64, f64, String, Vec<u8>);
 
 /// The placeholders' values of one statement: `params![a, b]`.
 #[macro_export]
@@ -66,6 +99,17 @@ impl Row<'_> {
             Row::Sqlite(row) => Ok(row.get(idx)?),
             Row::Postgres(row) => Ok(row.try_get(idx)?),
         }
+    }
+
+    /// Column `idx`, an integer, as a flag (non-zero: true).
+    pub fn get_bool(&self, idx: usize) -> Result<bool> {
+        Ok(self.get::<i64>(idx)? != 0)
+    }
+
+    /// Column `idx`, an integer, as a `u32`; an error when out of range.
+    pub fn get_u32(&self, idx: usize) -> Result<u32> {
+        let n = self.get::<i64>(idx)?;
+        u32::try_from(n).map_err(|_| Error::Database(format!("column {idx}: {n} is not a u32")))
     }
 }
 

@@ -215,7 +215,7 @@ impl Store {
                     Ok(Activation {
                         server_id: r.get(0)?,
                         capability: r.get(1)?,
-                        major: r.get(2)?,
+                        major: r.get_u32(2)?,
                     })
                 },
             )
@@ -233,14 +233,14 @@ impl Store {
                     params![
                         activation.server_id,
                         activation.capability,
-                        activation.major,
+                        i64::from(activation.major),
                         now_ms()
                     ],
                 )?;
             } else {
                 conn.execute(
                     "DELETE FROM fasp_activations WHERE server_id = ?1 AND capability = ?2 AND major = ?3",
-                    params![activation.server_id, activation.capability, activation.major],
+                    params![activation.server_id, activation.capability, i64::from(activation.major)],
                 )?;
             }
             Ok(())
@@ -252,6 +252,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_db::TestDb;
 
     fn server(id: &str) -> FaspServer {
         FaspServer {
@@ -267,17 +268,14 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn registrations_and_activations_survive_a_reopen_and_leave_together() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
+    async fn registrations_and_activations_survive_a_reopen_and_leave_together(db: TestDb) {
         let activation = |id: &str| Activation {
             server_id: id.into(),
             capability: "account_search".into(),
             major: 0,
         };
         {
-            let store = Store::open(&path).unwrap();
+            let store = db.open().await;
             store.add_fasp_server(server("a")).await.unwrap();
             store.add_fasp_server(server("b")).await.unwrap();
             store
@@ -297,7 +295,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let store = Store::open(&path).unwrap();
+        let store = db.open().await;
         let servers = store.fasp_servers().await.unwrap();
         assert_eq!(servers.len(), 2);
         assert_eq!(servers[0].fasp_base_url, "https://m.example/api/fasp");
@@ -312,12 +310,9 @@ mod tests {
         assert_eq!(store.fasp_servers().await.unwrap().len(), 1);
     }
 
-    #[tokio::test]
-    async fn signups_wait_durably_up_to_a_cap() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
+    async fn signups_wait_durably_up_to_a_cap(db: TestDb) {
         {
-            let store = Store::open(&path).unwrap();
+            let store = db.open().await;
             assert_eq!(
                 store.add_fasp_signup("https://a.example", 2).await.unwrap(),
                 Some(true)
@@ -335,7 +330,7 @@ mod tests {
                 None
             );
         }
-        let store = Store::open(&path).unwrap();
+        let store = db.open().await;
         let waiting = store.fasp_signups().await.unwrap();
         assert_eq!(waiting.len(), 2);
         assert_eq!(waiting[0].server_url, "https://a.example");
@@ -343,4 +338,9 @@ mod tests {
         assert!(!store.remove_fasp_signup("https://a.example").await.unwrap());
         assert_eq!(store.fasp_signups().await.unwrap().len(), 1);
     }
+
+    crate::on_both_backends!(
+        registrations_and_activations_survive_a_reopen_and_leave_together,
+        signups_wait_durably_up_to_a_cap,
+    );
 }

@@ -150,7 +150,7 @@ impl Store {
                         category: r.get(3)?,
                         event: r.get(4)?,
                         enqueued_ms: r.get(5)?,
-                        attempts: r.get(6)?,
+                        attempts: r.get_u32(6)?,
                     })
                 },
             )
@@ -208,7 +208,7 @@ impl Store {
                     source.remote_id,
                     source.category,
                     source.detail,
-                    source.more,
+                    i64::from(source.more),
                     now_ms()
                 ],
             )?;
@@ -232,7 +232,7 @@ impl Store {
                         remote_id: r.get(2)?,
                         category: r.get(3)?,
                         detail: r.get(4)?,
-                        more: r.get(5)?,
+                        more: r.get_bool(5)?,
                     })
                 },
             )
@@ -249,12 +249,12 @@ impl Store {
     ) -> Result<Option<String>> {
         let (server, id) = (server_id.to_string(), remote_id.to_string());
         self.read(move |conn| {
-            Ok(conn.query_opt(
+            conn.query_opt(
                 "SELECT category FROM fasp_share_sources
                      WHERE server_id = ?1 AND kind = ?2 AND remote_id = ?3",
                 params![server, kind, id],
                 |r| r.get(0),
-            )?)
+            )
         })
         .await
     }
@@ -271,7 +271,7 @@ impl Store {
             conn.execute(
                 "UPDATE fasp_share_sources SET more = ?3
                  WHERE server_id = ?1 AND kind = 'backfill' AND remote_id = ?2",
-                params![server, id, more],
+                params![server, id, i64::from(more)],
             )?;
             Ok(())
         })
@@ -366,6 +366,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_db::TestDb;
 
     fn share(uri: &str) -> NewShare {
         NewShare {
@@ -375,12 +376,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn the_queue_is_bounded_per_server_and_survives_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
+    async fn the_queue_is_bounded_per_server_and_survives_a_reopen(db: TestDb) {
         {
-            let store = Store::open(&path).unwrap();
+            let store = db.open().await;
             assert!(
                 store
                     .enqueue_shares("a", vec![share("https://x/1"), share("https://x/2")], 3)
@@ -408,7 +406,7 @@ mod tests {
                     .unwrap()
             );
         }
-        let store = Store::open(&path).unwrap();
+        let store = db.open().await;
         assert_eq!(
             store.share_queue_depths().await.unwrap(),
             vec![("a".to_string(), 3), ("b".to_string(), 1)]
@@ -442,10 +440,8 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn sources_are_known_per_server_and_kind() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+    async fn sources_are_known_per_server_and_kind(db: TestDb) {
+        let store = db.open().await;
         let source = ShareSource {
             server_id: "a".into(),
             kind: BACKFILL.into(),
@@ -499,4 +495,9 @@ mod tests {
             vec![("https://x/1".to_string(), 2)]
         );
     }
+
+    crate::on_both_backends!(
+        the_queue_is_bounded_per_server_and_survives_a_reopen,
+        sources_are_known_per_server_and_kind,
+    );
 }

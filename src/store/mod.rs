@@ -218,4 +218,6 @@ impl Store {
 }
 
 #[cfg(test)]
+pub(crate) mod test_db;
+#[cfg(test)]
 mod tests;

@@ -207,10 +207,10 @@ fn block_from_row(r: &Row<'_>) -> Result<Block> {
         created_at: r.get(2)?,
         kind: BlockKind::parse(&kind).unwrap_or(BlockKind::Domain),
         severity: Severity::parse(&severity).unwrap_or(Severity::Suspend),
-        reject_media: r.get(5)?,
-        reject_reports: r.get(6)?,
-        obfuscate: r.get(7)?,
-        purge: r.get(8)?,
+        reject_media: r.get_bool(5)?,
+        reject_reports: r.get_bool(6)?,
+        obfuscate: r.get_bool(7)?,
+        purge: r.get_bool(8)?,
         created_by: r.get(9)?,
     })
 }
@@ -231,9 +231,9 @@ impl Store {
     ) -> Result<bool> {
         self.write(move |conn, _| {
             let detail = audit.detail.to_string();
-            let recent: bool = conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM audit WHERE target = ?1 AND at >= ?2 AND admin = ?3
-                 AND action = ?4 AND detail = ?5)",
+            let recent = conn.query_row(
+                "SELECT COUNT(*) FROM audit WHERE target = ?1 AND at >= ?2 AND admin = ?3
+                 AND action = ?4 AND detail = ?5",
                 params![
                     audit.target,
                     now_secs() - within_secs,
@@ -241,7 +241,7 @@ impl Store {
                     audit.action,
                     detail
                 ],
-                |r| r.get(0),
+                |r| r.get_bool(0),
             )?;
             if recent {
                 return Ok(false);
@@ -412,12 +412,12 @@ impl Store {
     pub async fn pending_of(&self, authority: &str) -> Result<Option<Pending>> {
         let authority = authority.to_string();
         self.read(move |conn| {
-            Ok(conn.query_opt(
+            conn.query_opt(
                 "SELECT authority, actor_id, inbox, style, follow, created_at FROM pending
                      WHERE authority = ?1",
                 params![authority],
                 pending_from_row,
-            )?)
+            )
         })
         .await
     }
@@ -510,7 +510,7 @@ impl Store {
                 Some(l) => conn.execute(
                     "INSERT INTO rate_limits (authority, rate, burst) VALUES (?1, ?2, ?3)
                      ON CONFLICT (authority) DO UPDATE SET rate = excluded.rate, burst = excluded.burst",
-                    params![authority, l.rate, l.burst],
+                    params![authority, i64::from(l.rate), i64::from(l.burst)],
                 )?,
                 None => conn.execute("DELETE FROM rate_limits WHERE authority = ?1", params![&authority])?,
             } > 0;
@@ -532,8 +532,8 @@ impl Store {
                     Ok((
                         r.get(0)?,
                         LimitOverride {
-                            rate: r.get(1)?,
-                            burst: r.get(2)?,
+                            rate: r.get_u32(1)?,
+                            burst: r.get_u32(2)?,
                         },
                     ))
                 },
@@ -600,6 +600,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::Subscriber;
+    use crate::store::test_db::TestDb;
 
     fn audit(action: &'static str, target: &str) -> NewAudit {
         NewAudit {
@@ -610,10 +611,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_block_ends_the_subscription_in_the_same_write_and_is_audited() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+    async fn a_block_ends_the_subscription_in_the_same_write_and_is_audited(db: TestDb) {
+        let store = db.open().await;
         let sub = Subscriber {
             authority: "social.spam.example".into(),
             actor_id: "https://social.spam.example/actor".into(),
@@ -715,10 +714,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn concurrent_follows_keep_the_cap_one_entry_per_instance_and_blocks() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+    async fn concurrent_follows_keep_the_cap_one_entry_per_instance_and_blocks(db: TestDb) {
+        let store = db.open().await;
         // Two actors of one instance and three other instances, all at once, against a cap of 3.
         let follows = [
             follow_from("a.example", "relay"),
@@ -766,10 +763,8 @@ mod tests {
         assert!(matches!(refused, Error::InstanceBlocked(_)));
     }
 
-    #[tokio::test]
-    async fn what_the_relay_audits_on_its_own_is_recorded_once_per_period() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+    async fn what_the_relay_audits_on_its_own_is_recorded_once_per_period(db: TestDb) {
+        let store = db.open().await;
         let refusal = |target: &str, reason: &str| NewAudit {
             admin: "relay".into(),
             action: "reject",
@@ -805,10 +800,8 @@ mod tests {
         assert_eq!(store.audit_log(100).await.unwrap().len(), 4);
     }
 
-    #[tokio::test]
-    async fn pending_limits_settings_and_instances_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+    async fn pending_limits_settings_and_instances_round_trip(db: TestDb) {
+        let store = db.open().await;
         store
             .hold(
                 Pending {
@@ -905,4 +898,11 @@ mod tests {
         }
         assert_eq!(store.log_size().await.unwrap(), 3);
     }
+
+    crate::on_both_backends!(
+        a_block_ends_the_subscription_in_the_same_write_and_is_audited,
+        concurrent_follows_keep_the_cap_one_entry_per_instance_and_blocks,
+        what_the_relay_audits_on_its_own_is_recorded_once_per_period,
+        pending_limits_settings_and_instances_round_trip,
+    );
 }

@@ -131,6 +131,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::NewEntry;
+    use crate::store::test_db::TestDb;
 
     fn reply(id: &str) -> NewEntry {
         let body = Bytes::from(format!(
@@ -147,10 +148,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn ids_resolve_until_pruned_and_page_newest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+    async fn ids_resolve_until_pruned_and_page_newest_first(db: TestDb) {
+        let store = db.open().await;
         for n in 0..5 {
             store.append(reply(&n.to_string())).await.unwrap();
         }
@@ -209,4 +208,6 @@ mod tests {
         );
         assert_eq!(store.published_count().await.unwrap(), 0);
     }
+
+    crate::on_both_backends!(ids_resolve_until_pruned_and_page_newest_first,);
 }

@@ -88,6 +88,7 @@ impl LogReader {
 mod tests {
     use super::*;
     use crate::store::NewEntry;
+    use crate::store::test_db::TestDb;
     use axum::body::Bytes;
 
     fn entry(n: u32) -> NewEntry {
@@ -102,10 +103,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn reads_forward_waits_at_the_head_and_counts_pruned_entries() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+    async fn reads_forward_waits_at_the_head_and_counts_pruned_entries(db: TestDb) {
+        let store = db.open().await;
         for n in 0..5 {
             store.append(entry(n)).await.unwrap();
         }
@@ -125,9 +124,11 @@ mod tests {
         // A reader that starts behind entries that are gone skips them and says how many.
         store.prune(-60_000).await.unwrap();
         drop((store, reader));
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let store = db.open().await;
         store.append(entry(6)).await.unwrap();
         let batch = LogReader::new(store, 0, 10).next().await.unwrap();
         assert_eq!((batch.pruned, batch.entries[0].seq), (6, 7));
     }
+
+    crate::on_both_backends!(reads_forward_waits_at_the_head_and_counts_pruned_entries,);
 }

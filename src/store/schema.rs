@@ -169,8 +169,15 @@ fn migrate(conn: &Conn<'_>) -> Result<()> {
 const LOG_ADDED_COLUMNS: &[(&str, &str)] =
     &[("signer", "TEXT"), ("original", "BLOB"), ("carry", "TEXT")];
 
+/// How many prepared statements each SQLite connection keeps (the store has about 150).
+const STATEMENTS_CACHED: usize = 256;
+
+/// A connection to the SQLite database at `path`, set up as the store needs it.
 pub(super) fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
+    // Every statement of the store goes through the statement cache (src/store/db.rs): room for
+    // all of them, so a busy path never prepares a statement twice.
+    conn.set_prepared_statement_cache_capacity(STATEMENTS_CACHED);
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
     )?;

@@ -48,14 +48,11 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::store::test_db::TestDb;
 
-    #[tokio::test]
-    async fn schemes_survive_a_reopen_and_the_last_one_wins() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
+    async fn schemes_survive_a_reopen_and_the_last_one_wins(db: TestDb) {
         {
-            let store = Store::open(&path).unwrap();
+            let store = db.open().await;
             store
                 .set_signature_scheme("a.example", "cavage")
                 .await
@@ -69,11 +66,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let mut all = Store::open(&path)
-            .unwrap()
-            .signature_schemes()
-            .await
-            .unwrap();
+        let mut all = db.open().await.signature_schemes().await.unwrap();
         all.sort();
         assert_eq!(
             all,
@@ -83,4 +76,6 @@ mod tests {
             ]
         );
     }
+
+    crate::on_both_backends!(schemes_survive_a_reopen_and_the_last_one_wins,);
 }

@@ -89,11 +89,10 @@ pub(super) fn prune(conn: &Conn<'_>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_db::TestDb;
 
-    #[tokio::test]
-    async fn shares_and_fasp_signals_are_read_together_newest_first_and_pruned() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+    async fn shares_and_fasp_signals_are_read_together_newest_first_and_pruned(db: TestDb) {
+        let store = db.open().await;
         store
             .record_share(
                 "https://a.example/1",
@@ -138,4 +137,6 @@ mod tests {
             .unwrap();
         assert_eq!(store.trend_shares_since(0, 10).await.unwrap().len(), 1);
     }
+
+    crate::on_both_backends!(shares_and_fasp_signals_are_read_together_newest_first_and_pruned,);
 }

@@ -217,9 +217,9 @@ pub(super) fn all_subscribers(conn: &Conn<'_>) -> Result<Vec<Subscriber>> {
 }
 
 fn load_subscriber(conn: &Conn<'_>, authority: &str) -> Result<Option<Subscriber>> {
-    Ok(conn.query_opt(
+    conn.query_opt(
         &format!("{SUBSCRIBER_COLUMNS} WHERE authority = ?1"),
         params![authority],
         subscriber_from_row,
-    )?)
+    )
 }

@@ -6,6 +6,7 @@ use rusqlite::Connection;
 use crate::store::db::params;
 
 use super::*;
+use crate::store::test_db::TestDb;
 
 fn entry(origin: &str, n: u32) -> NewEntry {
     NewEntry {
@@ -65,10 +66,8 @@ async fn the_log_is_checkpointed_outside_the_commits() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_subscriber_mirror_follows_commit_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db")).unwrap();
+async fn the_subscriber_mirror_follows_commit_order(db: TestDb) {
+    let store = db.open().await;
     for round in 0..30 {
         // A Follow racing an Undo (or an admin removal) of the same instance.
         let (a, b) = (store.clone(), store.clone());
@@ -90,12 +89,9 @@ async fn the_subscriber_mirror_follows_commit_order() {
     }
 }
 
-#[tokio::test]
-async fn appends_are_durable_deduplicated_and_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
+async fn appends_are_durable_deduplicated_and_in_order(db: TestDb) {
     {
-        let store = Store::open(&path).unwrap();
+        let store = db.open().await;
         let tasks: Vec<_> = (0..50)
             .map(|n| {
                 let store = store.clone();
@@ -129,7 +125,7 @@ async fn appends_are_durable_deduplicated_and_in_order() {
             "the tail sees commits in sequence order"
         );
     }
-    let reopened = Store::open(&path).unwrap();
+    let reopened = db.open().await;
     assert_eq!(reopened.head().await.unwrap(), 50);
     let log = reopened.read_log(48, 10).await.unwrap();
     assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![49, 50]);
@@ -146,10 +142,8 @@ async fn appends_are_durable_deduplicated_and_in_order() {
     );
 }
 
-#[tokio::test]
-async fn a_refollow_stores_nothing_but_its_follow_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db")).unwrap();
+async fn a_refollow_stores_nothing_but_its_follow_id(db: TestDb) {
+    let store = db.open().await;
     let accept = || NewEntry {
         target: Some("b.example".into()),
         ..entry("relay.example", 1)
@@ -189,8 +183,7 @@ async fn a_refollow_stores_nothing_but_its_follow_id() {
     assert_eq!(store.head().await.unwrap(), head + 1);
 }
 
-#[tokio::test]
-async fn a_block_refuses_follows_until_lifted_and_survives_a_restart() {
+async fn a_block_refuses_follows_until_lifted_and_survives_a_restart(db: TestDb) {
     use crate::moderation::audit::NewAudit;
     use crate::moderation::blocks::{Block, BlockKind};
     let audit = |action| NewAudit {
@@ -199,9 +192,7 @@ async fn a_block_refuses_follows_until_lifted_and_survives_a_restart() {
         target: "example.org".into(),
         detail: serde_json::Value::Null,
     };
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let store = Store::open(&path).unwrap();
+    let store = db.open().await;
     let block = Block::new(BlockKind::Domain, "example.org", "spam").unwrap();
     store
         .add_blocks(vec![block], vec![], audit("block"))
@@ -215,7 +206,7 @@ async fn a_block_refuses_follows_until_lifted_and_survives_a_restart() {
     ));
     assert!(store.subscriber("social.example.org:8443").is_none());
     drop(store);
-    let store = Store::open(&path).unwrap();
+    let store = db.open().await;
     let kept = store.blocks().await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].reason, "spam");
@@ -255,11 +246,8 @@ async fn an_older_database_gets_follow_ids_from_its_stored_follows() {
     );
 }
 
-#[tokio::test]
-async fn subscriptions_start_at_the_head_and_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let store = Store::open(&path).unwrap();
+async fn subscriptions_start_at_the_head_and_survive_a_restart(db: TestDb) {
+    let store = db.open().await;
     store.append(entry("x.example", 1)).await.unwrap();
     let accept = NewEntry {
         target: Some("b.example".into()),
@@ -284,18 +272,15 @@ async fn subscriptions_start_at_the_head_and_survive_a_restart() {
     let log = store.read_log(1, 10).await.unwrap();
     assert!(log[0].is_for("b.example") && !log[0].is_for("c.example"));
     drop(store);
-    let reopened = Store::open(&path).unwrap();
+    let reopened = db.open().await;
     assert_eq!(reopened.subscriber("b.example").unwrap().cursor, 2);
     assert!(reopened.unsubscribe("b.example").await.unwrap());
     assert!(reopened.subscriber("b.example").is_none());
     assert_eq!(reopened.subscriber_count(), 0);
 }
 
-#[tokio::test]
-async fn entries_keep_what_was_received_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let store = Store::open(&path).unwrap();
+async fn entries_keep_what_was_received_once(db: TestDb) {
+    let store = db.open().await;
     let verbatim = NewEntry {
         signer: Some("https://a.example/users/alice".into()),
         ..entry("a.example", 1)
@@ -310,7 +295,7 @@ async fn entries_keep_what_was_received_once() {
     store.append(entry("relay.example", 3)).await.unwrap();
     let from_tail = store.tail().after(0, 10).unwrap();
     drop(store);
-    let reopened = Store::open(&path).unwrap();
+    let reopened = db.open().await;
     let from_disk = reopened.read_log(0, 10).await.unwrap();
     for log in [
         from_tail.iter().map(|e| (**e).clone()).collect::<Vec<_>>(),
@@ -354,12 +339,9 @@ async fn an_older_log_gains_the_new_columns() {
     assert_eq!(store.read_log(0, 10).await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn named_cursors_and_index_instances_survive_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
+async fn named_cursors_and_index_instances_survive_a_reopen(db: TestDb) {
     {
-        let store = Store::open(&path).unwrap();
+        let store = db.open().await;
         assert_eq!(store.cursor("indexer").await.unwrap(), None);
         store.set_cursor("indexer", 7).await.unwrap();
         store.set_cursor("indexer", 5).await.unwrap();
@@ -368,7 +350,7 @@ async fn named_cursors_and_index_instances_survive_a_reopen() {
         store.mark_index_instance("a.example", 200).await.unwrap();
         store.forget_index_instance("b.example").await.unwrap();
     }
-    let store = Store::open(&path).unwrap();
+    let store = db.open().await;
     assert_eq!(
         store.cursor("indexer").await.unwrap(),
         Some(7),
@@ -381,12 +363,9 @@ async fn named_cursors_and_index_instances_survive_a_reopen() {
     assert_eq!(store.cursor("other").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn authors_due_for_a_refresh_are_listed_oldest_first_across_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
+async fn authors_due_for_a_refresh_are_listed_oldest_first_across_a_reopen(db: TestDb) {
     {
-        let store = Store::open(&path).unwrap();
+        let store = db.open().await;
         store
             .note_author("https://a.example/users/new", 300)
             .await
@@ -408,7 +387,7 @@ async fn authors_due_for_a_refresh_are_listed_oldest_first_across_a_reopen() {
             .await
             .unwrap();
     }
-    let store = Store::open(&path).unwrap();
+    let store = db.open().await;
     assert_eq!(
         store.stale_authors(250, 10).await.unwrap(),
         vec!["https://a.example/users/old", "https://a.example/users/mid"]
@@ -424,10 +403,8 @@ async fn authors_due_for_a_refresh_are_listed_oldest_first_across_a_reopen() {
     );
 }
 
-#[tokio::test]
-async fn a_read_holding_its_connection_does_not_block_another() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db")).unwrap();
+async fn a_read_holding_its_connection_does_not_block_another(db: TestDb) {
+    let store = db.open().await;
     let (started, started_rx) = tokio::sync::oneshot::channel::<()>();
     let (go, go_rx) = std::sync::mpsc::channel::<()>();
     // The first read holds its connection until the second read has run (or gives up after a while,
@@ -461,10 +438,8 @@ async fn a_read_holding_its_connection_does_not_block_another() {
     );
 }
 
-#[tokio::test]
-async fn a_panicking_read_gives_its_connection_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db")).unwrap();
+async fn a_panicking_read_gives_its_connection_back(db: TestDb) {
+    let store = db.open().await;
     for _ in 0..read_pool::READERS + 1 {
         let failed = store
             .read(|_conn| -> Result<()> { panic!("a bug in a read") })
@@ -476,10 +451,8 @@ async fn a_panicking_read_gives_its_connection_back() {
     }
 }
 
-#[tokio::test]
-async fn a_failed_commit_fails_the_check_until_a_write_succeeds() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db")).unwrap();
+async fn a_failed_commit_fails_the_check_until_a_write_succeeds(db: TestDb) {
+    let store = db.open().await;
     store.check().await.expect("a new store is healthy");
     // A deferred foreign key is checked at COMMIT: the commit fails the way one fails on a full disk,
     // and every write in the batch is refused.
@@ -512,9 +485,24 @@ async fn a_failed_commit_fails_the_check_until_a_write_succeeds() {
     assert!(
         degraded
             .to_string()
-            .contains("FOREIGN KEY constraint failed"),
+            .to_lowercase()
+            .contains("foreign key constraint"),
         "{degraded}"
     );
     store.append(entry("a.example", 1)).await.unwrap();
     store.check().await.expect("a write went through");
 }
+
+crate::on_both_backends!(
+    the_subscriber_mirror_follows_commit_order,
+    appends_are_durable_deduplicated_and_in_order,
+    a_refollow_stores_nothing_but_its_follow_id,
+    a_block_refuses_follows_until_lifted_and_survives_a_restart,
+    subscriptions_start_at_the_head_and_survive_a_restart,
+    entries_keep_what_was_received_once,
+    named_cursors_and_index_instances_survive_a_reopen,
+    authors_due_for_a_refresh_are_listed_oldest_first_across_a_reopen,
+    a_read_holding_its_connection_does_not_block_another,
+    a_panicking_read_gives_its_connection_back,
+    a_failed_commit_fails_the_check_until_a_write_succeeds,
+);

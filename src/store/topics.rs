@@ -198,7 +198,7 @@ pub struct TopicKey {
 
 /// The stored key of `kind`/`name`, if any.
 fn stored_key(conn: &Conn<'_>, kind: &str, name: &str) -> Result<Option<TopicKey>> {
-    Ok(conn.query_opt(
+    conn.query_opt(
         "SELECT private_pem, public_pem FROM topics WHERE kind = ?1 AND name = ?2",
         params![kind, name],
         |row| {
@@ -207,7 +207,7 @@ fn stored_key(conn: &Conn<'_>, kind: &str, name: &str) -> Result<Option<TopicKey
                 public_pem: row.get(1)?,
             })
         },
-    )?)
+    )
 }
 
 /// How many topics exist.
@@ -358,12 +358,12 @@ impl Store {
             actor_id.to_owned(),
         );
         self.read(move |conn| {
-            Ok(conn.query_opt(
+            conn.query_opt(
                 "SELECT actor_id, inbox, style, follow_id, authority FROM topic_followers
                      WHERE kind = ?1 AND name = ?2 AND actor_id = ?3",
                 params![kind, name, actor],
                 follower_row,
-            )?)
+            )
         })
         .await
     }

@@ -94,17 +94,13 @@ impl Store {
             let mut changes = Changes::default();
             let outcome = conn
                 .execute_batch("SAVEPOINT job")
-                .map_err(Error::from)
                 .and_then(|()| f(conn, &mut changes));
             let undo = if outcome.is_err() {
                 "ROLLBACK TO job; RELEASE job"
             } else {
                 "RELEASE job"
             };
-            let outcome = match conn.execute_batch(undo) {
-                Ok(()) => outcome,
-                Err(e) => Err(Error::from(e)),
-            };
+            let outcome = conn.execute_batch(undo).and(outcome);
             Box::new(move |commit: std::result::Result<(), String>| {
                 let result = match commit {
                     Ok(()) => {

@@ -19,7 +19,6 @@ pub(crate) async fn flush(from: &Instance, to: &[&Instance]) -> String {
     note
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_documents_are_served() {
     let relay = Relay::start().await;
     let client = reqwest::Client::new();
@@ -116,7 +115,6 @@ async fn relay_documents_are_served() {
     assert_eq!(ni["protocols"], json!(["activitypub"]));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mastodon_subscribe_gets_accept_with_embedded_follow() {
     let relay = Relay::start().await;
     let m = Instance::start(Flavor::Mastodon, &relay).await;
@@ -139,7 +137,6 @@ async fn mastodon_subscribe_gets_accept_with_embedded_follow() {
     assert!(m.refused().is_empty(), "{:?}", m.refused());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn litepub_subscribe_gets_accept_and_follow_back() {
     let relay = Relay::start().await;
     let p = Instance::start(Flavor::Pleroma, &relay).await;
@@ -165,7 +162,6 @@ async fn litepub_subscribe_gets_accept_and_follow_back() {
     assert_eq!(status, StatusCode::ACCEPTED);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_following_the_relay_actor_is_rejected() {
     let relay = Relay::start().await;
     let m = Instance::start(Flavor::Mastodon, &relay).await;
@@ -184,7 +180,6 @@ async fn a_person_following_the_relay_actor_is_rejected() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_posts_reach_every_other_subscriber_once() {
     let relay = Relay::start().await;
     let mastodon = Instance::start(Flavor::Mastodon, &relay).await;
@@ -257,7 +252,6 @@ async fn public_posts_reach_every_other_subscriber_once() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ld_signed_creates_go_verbatim_to_mastodon_and_as_announce_to_litepub() {
     let relay = Relay::start().await;
     let origin = Instance::start(Flavor::Mastodon, &relay).await;
@@ -289,7 +283,6 @@ async fn ld_signed_creates_go_verbatim_to_mastodon_and_as_announce_to_litepub() 
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_and_delete_are_forwarded_and_private_posts_are_not() {
     let relay = Relay::start().await;
     let a = Instance::start(Flavor::Mastodon, &relay).await;
@@ -364,7 +357,6 @@ async fn update_and_delete_are_forwarded_and_private_posts_are_not() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn litepub_announce_is_checked_by_fetching_the_object() {
     let relay = Relay::start().await;
     let pleroma = Instance::start(Flavor::Pleroma, &relay).await;
@@ -416,7 +408,6 @@ async fn litepub_announce_is_checked_by_fetching_the_object() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsubscribe_stops_delivery() {
     let relay = Relay::start().await;
     let a = Instance::start(Flavor::Mastodon, &relay).await;
@@ -450,7 +441,6 @@ async fn unsubscribe_stops_delivery() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_signatures_and_strangers_are_refused_and_nothing_is_delivered() {
     let relay = Relay::start().await;
     let a = Instance::start(Flavor::Mastodon, &relay).await;
@@ -626,7 +616,6 @@ async fn bad_signatures_and_strangers_are_refused_and_nothing_is_delivered() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_was_down_gets_everything_in_order_even_across_a_relay_kill() {
     let mut relay = Relay::start().await;
     let a = Instance::start(Flavor::Mastodon, &relay).await;
@@ -681,7 +670,6 @@ async fn a_subscriber_that_was_down_gets_everything_in_order_even_across_a_relay
     assert!(b.refused().is_empty(), "{:?}", b.refused());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_are_refused() {
     let relay = Relay::start_with(&[("PLAZA_MAX_BODY_BYTES", "4096")]).await;
     let a = Instance::start(Flavor::Mastodon, &relay).await;
@@ -717,7 +705,6 @@ fn a_bad_configuration_value_exits_with_a_clear_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("PLAZA_ALLOW_PRIVATE_NETWORKS"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_over_its_rate_limit_gets_429_and_others_are_unaffected() {
     let relay = Relay::start_with(&[
         ("PLAZA_INBOUND_RATE_PER_INSTANCE", "1"),
@@ -744,7 +731,6 @@ async fn an_instance_over_its_rate_limit_gets_429_and_others_are_unaffected() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_list_and_remove_subscribers_with_their_token() {
     let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", "s3cret-token")]).await;
     let a = Instance::start(Flavor::Mastodon, &relay).await;
@@ -791,7 +777,6 @@ async fn admins_list_and_remove_subscribers_with_their_token() {
     assert_eq!(status.as_u16(), 404);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_subscriber_is_visible_to_admins_and_recovers() {
     let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", "t0ken")]).await;
     let a = Instance::start(Flavor::Mastodon, &relay).await;
@@ -842,22 +827,30 @@ async fn an_unreachable_subscriber_is_visible_to_admins_and_recovers() {
     assert!(view().await["delivery"]["last_delivered"].is_u64());
 }
 
-/// The last inbound and last delivery times the relay's store holds for `authority`.
-fn stored_times(relay: &Relay, authority: &str) -> (Option<i64>, Option<i64>) {
+/// The last inbound and last delivery times the relay's store holds for `authority`, read from its
+/// database (PostgreSQL's or the SQLite file).
+async fn stored_times(relay: &Relay, authority: &str) -> (Option<i64>, Option<i64>) {
+    const SQL: &str =
+        "SELECT last_inbound, last_delivered FROM subscriber_activity WHERE authority = $1";
+    if let Some(url) = relay.database_url() {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the relay's database");
+        tokio::spawn(connection);
+        return match client.query_opt(SQL, &[&authority]).await {
+            Ok(Some(row)) => (row.get(0), row.get(1)),
+            _ => (None, None),
+        };
+    }
     let db = rusqlite::Connection::open_with_flags(
         relay.data_dir.join(plaza::state::DB_FILE),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .expect("open the relay's database");
-    db.query_row(
-        "SELECT last_inbound, last_delivered FROM subscriber_activity WHERE authority = ?1",
-        [authority],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .unwrap_or((None, None))
+    db.query_row(SQL, [authority], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap_or((None, None))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_inbound_and_last_delivery_survive_a_restart() {
     const TOKEN: &str = "times-token-6d2f";
     let mut relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", TOKEN)]).await;
@@ -867,11 +860,16 @@ async fn last_inbound_and_last_delivery_survive_a_restart() {
     };
     flush(a, &[b]).await;
     // Written in the background (the delivery time with b's cursor): wait until both are stored.
-    eventually("a's inbound and b's delivery time stored", || {
-        stored_times(&relay, &a.authority()).0.is_some()
-            && stored_times(&relay, &b.authority()).1.is_some()
-    })
-    .await;
+    let start = std::time::Instant::now();
+    while stored_times(&relay, &a.authority()).await.0.is_none()
+        || stored_times(&relay, &b.authority()).await.1.is_none()
+    {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "a's inbound and b's delivery time were not stored"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let before = relay.admin_subscribers(TOKEN).await;
     relay.kill_and_restart().await;
     let after = relay.admin_subscribers(TOKEN).await;
@@ -895,3 +893,22 @@ async fn last_inbound_and_last_delivery_survive_a_restart() {
     );
     assert!(field(&after, b, "last_delivered").is_u64());
 }
+
+crate::on_both_backends!(
+    relay_documents_are_served,
+    mastodon_subscribe_gets_accept_with_embedded_follow,
+    litepub_subscribe_gets_accept_and_follow_back,
+    a_person_following_the_relay_actor_is_rejected,
+    public_posts_reach_every_other_subscriber_once,
+    ld_signed_creates_go_verbatim_to_mastodon_and_as_announce_to_litepub,
+    update_and_delete_are_forwarded_and_private_posts_are_not,
+    litepub_announce_is_checked_by_fetching_the_object,
+    unsubscribe_stops_delivery,
+    bad_signatures_and_strangers_are_refused_and_nothing_is_delivered,
+    a_subscriber_that_was_down_gets_everything_in_order_even_across_a_relay_kill,
+    oversized_bodies_are_refused,
+    an_instance_over_its_rate_limit_gets_429_and_others_are_unaffected,
+    admins_list_and_remove_subscribers_with_their_token,
+    an_unreachable_subscriber_is_visible_to_admins_and_recovers,
+    last_inbound_and_last_delivery_survive_a_restart,
+);

@@ -94,7 +94,6 @@ async fn log_head(relay: &Relay) -> String {
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_cannot_unsubscribe_its_instance() {
     let relay = Relay::start().await;
     let m = Instance::start(Flavor::Mastodon, &relay).await;
@@ -133,7 +132,6 @@ async fn a_person_cannot_unsubscribe_its_instance() {
     assert!(!subscribed(&m).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_named_relay_is_not_the_instance_unless_the_instance_says_so() {
     let relay = Relay::start().await;
     let m = Instance::start(Flavor::Mastodon, &relay).await;
@@ -161,7 +159,6 @@ async fn a_bot_named_relay_is_not_the_instance_unless_the_instance_says_so() {
     eventually("the Accept", || !n.received_of("Accept").is_empty()).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pre_registered_delete_id_cannot_suppress_the_real_delete() {
     let relay = Relay::start().await;
     let [a, b, c] = &subscribed_instances(
@@ -196,7 +193,6 @@ async fn a_pre_registered_delete_id_cannot_suppress_the_real_delete() {
     eventually("the real Delete", || c.got_object(&delete_id)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ids_that_are_not_urls_are_refused_and_nothing_is_relayed() {
     let relay = Relay::start().await;
     let [a, c] = &subscribed_instances(&relay, &[Flavor::Mastodon, Flavor::Mastodon]).await[..]
@@ -226,7 +222,6 @@ async fn ids_that_are_not_urls_are_refused_and_nothing_is_relayed() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_and_deliveries_go_only_to_the_actors_own_host() {
     let relay = Relay::start().await;
     let m = Instance::start(Flavor::Mastodon, &relay).await;
@@ -249,7 +244,6 @@ async fn replies_and_deliveries_go_only_to_the_actors_own_host() {
     assert!(victim.received().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_removal_sticks_until_the_block_is_lifted() {
     let token = "bl0ck-token";
     let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", token)]).await;
@@ -306,7 +300,6 @@ async fn an_admin_removal_sticks_until_the_block_is_lifted() {
     assert!(subscribed(&m).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follows_are_small_and_a_refollow_only_gets_a_fresh_accept() {
     let relay = Relay::start().await;
     let m = Instance::start(Flavor::Mastodon, &relay).await;
@@ -342,7 +335,6 @@ async fn follows_are_small_and_a_refollow_only_gets_a_fresh_accept() {
     assert!(body.contains("unsubscribed"), "{body}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fedify_instance_subscribes_with_its_application_actor_and_keeps_it() {
     const TOKEN: &str = "fedify-token-4b7e";
     let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", TOKEN)]).await;
@@ -399,7 +391,6 @@ async fn a_fedify_instance_subscribes_with_its_application_actor_and_keeps_it() 
     assert!(!subscribed(&f).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_application_cannot_take_over_a_follow_waiting_for_approval() {
     const TOKEN: &str = "pending-takeover-token-3c9d";
     let relay = Relay::start_with(&[
@@ -472,3 +463,15 @@ async fn another_application_cannot_take_over_a_follow_waiting_for_approval() {
     );
     assert!(subscribed(&f).await);
 }
+
+crate::on_both_backends!(
+    a_person_cannot_unsubscribe_its_instance,
+    a_bot_named_relay_is_not_the_instance_unless_the_instance_says_so,
+    a_pre_registered_delete_id_cannot_suppress_the_real_delete,
+    ids_that_are_not_urls_are_refused_and_nothing_is_relayed,
+    replies_and_deliveries_go_only_to_the_actors_own_host,
+    an_admin_removal_sticks_until_the_block_is_lifted,
+    follows_are_small_and_a_refollow_only_gets_a_fresh_accept,
+    a_fedify_instance_subscribes_with_its_application_actor_and_keeps_it,
+    another_application_cannot_take_over_a_follow_waiting_for_approval,
+);

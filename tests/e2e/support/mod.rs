@@ -71,6 +71,47 @@ pub fn next_loopback() -> IpAddr {
 // The relay process
 // ------------------------------------------------------------------------------------------------
 
+/// Which store the relays a test starts keep their state in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in the relay's data directory (the default).
+    Sqlite,
+    /// A fresh database of the tests' own PostgreSQL cluster ([`postgres::cluster`]).
+    Postgres,
+}
+
+tokio::task_local! {
+    /// The backend of the relays started inside [`on_both_backends!`]'s PostgreSQL twins; SQLite
+    /// elsewhere.
+    pub static BACKEND: Backend;
+}
+
+/// Runs each named test, an `async fn()` of the module it is invoked in, twice: its relays on SQLite
+/// (`on_sqlite::name`) and on PostgreSQL (`on_postgres::name`).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name().await
+                }
+            )+
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::support::BACKEND
+                        .scope($crate::support::Backend::Postgres, super::$name())
+                        .await
+                }
+            )+
+        }
+    };
+}
+
 /// The real relay binary, killed on drop.
 pub struct Relay {
     pub base: String,
@@ -91,16 +132,21 @@ impl Relay {
     pub async fn start_with(env: &[(&str, &str)]) -> Relay {
         let tmp = tempfile::tempdir().expect("tempdir");
         let port = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let mut extra_env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if BACKEND.try_with(|b| *b) == Ok(Backend::Postgres) {
+            let url = postgres::cluster().new_database();
+            extra_env.push(("PLAZA_DATABASE_URL".into(), url));
+        }
         let mut relay = Relay {
             base: format!("http://127.0.0.1:{port}"),
             port,
             data_dir: tmp.path().join("data"),
             _tmp: Some(tmp),
             child: None,
-            extra_env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            extra_env,
         };
         relay.spawn().await;
         relay
@@ -155,6 +201,14 @@ impl Relay {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// The PostgreSQL database the relay keeps its state in; `None` for SQLite in its data directory.
+    pub fn database_url(&self) -> Option<&str> {
+        self.extra_env
+            .iter()
+            .find(|(k, _)| k == "PLAZA_DATABASE_URL")
+            .map(|(_, v)| v.as_str())
     }
 
     /// Sets (or replaces) a `PLAZA_*` setting for the next start.
