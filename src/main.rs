@@ -78,6 +78,11 @@ enum Command {
     /// refuses while a relay holds the index), after an upgrade that changes the index's schema or
     /// when the relay reports the index unreadable.
     Reindex,
+    /// Create the store's tables or bring them up to this release's schema, then exit.
+    ///
+    /// `plaza serve` does the same at start; run it alone before an upgrade's rollout, or to check
+    /// that `database_url` is reachable. Prints the backend and the schema version.
+    Migrate,
 }
 
 fn main() -> std::process::ExitCode {
@@ -117,6 +122,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => search(&config, url, &query, kind.as_deref(), limit.into(), json).await?,
         Command::Admin(args) => cli::admin::run(&config, args).await?,
         Command::Reindex => reindex(&config)?,
+        Command::Migrate => {
+            let store = plaza::state::open_store(&config)
+                .await
+                .context("opening the store")?;
+            let version = store.schema_version().await?;
+            let backend = if store.is_postgres() {
+                "PostgreSQL"
+            } else {
+                "SQLite"
+            };
+            println!("store on {backend}: schema version {version}, up to date");
+        }
     }
     Ok(())
 }

@@ -38,6 +38,20 @@ use crate::{Error, Result};
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "plaza.db";
 
+/// The store `config` names: PostgreSQL at `database_url`, else SQLite in `data_dir` (created when
+/// missing). Its schema is brought up to date on the way.
+pub async fn open_store(config: &Config) -> Result<Store> {
+    if config.database_url.is_empty() {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::Io {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        Store::open(&config.data_dir.join(DB_FILE))
+    } else {
+        Store::connect(&config.database_url).await
+    }
+}
+
 /// Everything the handlers need, shared behind an `Arc`.
 pub struct AppState {
     /// The configuration the relay runs with.
@@ -128,11 +142,7 @@ impl AppState {
             source,
         })?;
         let key = Arc::new(keyfile::load_or_generate(&data_dir)?);
-        let store = if config.database_url.is_empty() {
-            Store::open(&data_dir.join(DB_FILE))?
-        } else {
-            Store::connect(&config.database_url).await?
-        };
+        let store = open_store(&config).await?;
         let relay_actor_id = format!("{base}/actor");
         let http = Http::new(HttpSettings {
             key: key.clone(),

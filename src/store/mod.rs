@@ -163,6 +163,17 @@ impl Store {
         }
     }
 
+    /// The schema version the database records (see [`schema::SCHEMA_VERSION`]).
+    pub async fn schema_version(&self) -> Result<i64> {
+        self.read(|conn| {
+            conn.query_row("SELECT MAX(version) FROM schema_version", params![], |r| {
+                r.get::<Option<i64>>(0)
+            })
+            .map(|v| v.unwrap_or(0))
+        })
+        .await
+    }
+
     /// Whether this store is on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.readers.is_postgres()

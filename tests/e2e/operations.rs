@@ -116,3 +116,73 @@ async fn healthz_fails_while_the_store_cannot_take_inbox_writes() {
         (reqwest::StatusCode::OK, "ok".into())
     );
 }
+
+/// Runs `plaza migrate` with the store in `data_dir`, or in PostgreSQL at `database_url`.
+fn migrate(data_dir: &std::path::Path, database_url: Option<&str>) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_plaza"));
+    command.arg("migrate").env("PLAZA_DATA_DIR", data_dir);
+    if let Some(url) = database_url {
+        command.env("PLAZA_DATABASE_URL", url);
+    }
+    command.output().expect("run plaza migrate")
+}
+
+/// `plaza migrate` makes the schema on an empty database, changes nothing the second time, and
+/// refuses a database that a newer release wrote (on both backends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_creates_the_schema_once_and_refuses_a_newer_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = postgres::cluster().new_database();
+    for database_url in [None, Some(url.as_str())] {
+        let backend = if database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        };
+        for run in 0..2 {
+            let out = migrate(dir.path(), database_url);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "run {run} on {backend}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                stdout.trim(),
+                format!("store on {backend}: schema version 1, up to date"),
+            );
+        }
+        // A release from the future was here.
+        match database_url {
+            Some(url) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                client
+                    .execute(
+                        "INSERT INTO schema_version (version, applied_at) VALUES (99, 0)",
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+            }
+            None => {
+                rusqlite::Connection::open(dir.path().join(plaza::state::DB_FILE))
+                    .unwrap()
+                    .execute(
+                        "INSERT INTO schema_version (version, applied_at) VALUES (99, 0)",
+                        [],
+                    )
+                    .unwrap();
+            }
+        }
+        let out = migrate(dir.path(), database_url);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{backend}: a newer schema was used");
+        assert!(
+            stderr.contains("schema is version 99, newer than this release's (1)"),
+            "{backend}: {stderr}"
+        );
+    }
+}
