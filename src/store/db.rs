@@ -237,6 +237,36 @@ impl Conn<'_> {
         }
     }
 
+    /// Hands `f` the rows `sql` returns, in order, until `f` answers `false` or they run out.
+    fn visit(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        mut f: impl FnMut(&Row<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        match self {
+            Conn::Sqlite(conn) => {
+                let mut statement = conn.prepare_cached(sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(
+                    params.iter().map(|p| p.sqlite()),
+                ))?;
+                while let Some(row) = rows.next()? {
+                    if !f(&Row::Sqlite(row))? {
+                        break;
+                    }
+                }
+            }
+            Conn::Postgres(pg) => {
+                for row in &pg.query(sql, params)? {
+                    if !f(&Row::Postgres(row))? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Every row `sql` returns, each made by `f`.
     pub fn query_rows<T>(
         &self,
@@ -244,24 +274,12 @@ impl Conn<'_> {
         params: &[&dyn Param],
         mut f: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
-        match self {
-            Conn::Sqlite(conn) => {
-                let mut statement = conn.prepare_cached(sql)?;
-                let mut rows = statement.query(rusqlite::params_from_iter(
-                    params.iter().map(|p| p.sqlite()),
-                ))?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next()? {
-                    out.push(f(&Row::Sqlite(row))?);
-                }
-                Ok(out)
-            }
-            Conn::Postgres(pg) => pg
-                .query(sql, params)?
-                .iter()
-                .map(|row| f(&Row::Postgres(row)))
-                .collect(),
-        }
+        let mut out = Vec::new();
+        self.visit(sql, params, |row| {
+            out.push(f(row)?);
+            Ok(true)
+        })?;
+        Ok(out)
     }
 
     /// The first row `sql` returns, made by `f`; `None` when there is none.
@@ -271,22 +289,14 @@ impl Conn<'_> {
         params: &[&dyn Param],
         f: impl FnOnce(&Row<'_>) -> Result<T>,
     ) -> Result<Option<T>> {
-        match self {
-            Conn::Sqlite(conn) => {
-                let mut statement = conn.prepare_cached(sql)?;
-                let mut rows = statement.query(rusqlite::params_from_iter(
-                    params.iter().map(|p| p.sqlite()),
-                ))?;
-                match rows.next()? {
-                    Some(row) => f(&Row::Sqlite(row)).map(Some),
-                    None => Ok(None),
-                }
+        let (mut f, mut first) = (Some(f), None);
+        self.visit(sql, params, |row| {
+            if let Some(f) = f.take() {
+                first = Some(f(row)?);
             }
-            Conn::Postgres(pg) => match pg.query(sql, params)?.first() {
-                Some(row) => f(&Row::Postgres(row)).map(Some),
-                None => Ok(None),
-            },
-        }
+            Ok(false)
+        })?;
+        Ok(first)
     }
 
     /// The first row `sql` returns, made by `f`: for statements that always return one (`COUNT`,
