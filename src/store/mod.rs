@@ -1,4 +1,4 @@
-//! The embedded store: one SQLite database in the data directory holding the subscribers, the append-only
+//! The store: one database (SQLite in the data directory, or PostgreSQL) holding the subscribers, the append-only
 //! activity log, each subscriber's delivery cursor and the ids already seen (deduplication).
 //!
 //! Why this shape: every accepted activity is written once, whatever the number of subscribers, and each
@@ -6,8 +6,11 @@
 //! that commits whatever is queued in one transaction (group commit), so many inbox requests share one
 //! fsync while each still learns that its own write is durable before it answers 202. Reads use a few
 //! connections of their own ([`read_pool`]; WAL mode: readers never wait for the writer nor for each
-//! other). The async API is narrow on purpose, so that a PostgreSQL backend can implement the same calls
-//! later.
+//! other).
+//!
+//! Two backends run the same statements: SQLite (the default) and PostgreSQL (`database_url`), through
+//! one connection API ([`db`]); [`postgres`] holds what only PostgreSQL needs (its pool, migrations
+//! under a lock) and [`ddl`] runs the tables' DDL on either.
 //!
 //! This file is the [`Store`] facade; its parts add their calls to it:
 //! [`writer`] (the writer thread, group commit, checkpoints), [`schema`] (tables and migrations),
@@ -19,6 +22,7 @@
 
 pub mod activity;
 pub mod db;
+pub mod ddl;
 pub mod discovery_state;
 pub mod fasp;
 pub mod fasp_shares;

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::moderation::audit::{AuditEntry, NewAudit};
 use crate::moderation::blocks::{Block, BlockKind, Severity};
 use crate::moderation::domain;
-use crate::store::{Member, Store, Style, schema};
+use crate::store::{Member, Store, Style, ddl};
 use crate::{Error, Result};
 
 /// The moderation tables besides `blocks` (which the main schema creates with its minimal shape and
@@ -124,9 +124,9 @@ const BLOCK_COLUMNS: [(&str, &str); 7] = [
 /// Creates the moderation tables and brings `blocks` to its full shape. Rows from before name an
 /// instance authority (`host:port`); they become blocks of its host, as domain blocks are.
 pub(super) fn migrate(conn: &Conn<'_>) -> Result<()> {
-    schema::create_tables(conn, SCHEMA)?;
+    ddl::create_tables(conn, SCHEMA)?;
     for (name, declaration) in BLOCK_COLUMNS {
-        schema::add_column(conn, "blocks", name, declaration)?;
+        ddl::add_column(conn, "blocks", name, declaration)?;
     }
     let stored: Vec<String> = conn.query_rows(
         "SELECT domain FROM blocks WHERE kind = 'domain'",

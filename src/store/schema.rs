@@ -1,14 +1,15 @@
 //! The database's shape: the tables, and the migrations that bring a database created by an earlier
 //! release up to it — on SQLite and on PostgreSQL alike (one DDL text, SQLite's, which
-//! [`postgres::ddl`] turns into PostgreSQL's types).
+//! [`ddl::postgres`] turns into PostgreSQL's types).
 
 use std::path::Path;
 
 use rusqlite::Connection;
 
 use crate::store::db::{Conn, params};
+use crate::store::ddl::{add_column, create_tables};
 use crate::store::{
-    activity, fasp, fasp_shares, moderation, now_ms, postgres, published, schemes, shares, topics,
+    activity, fasp, fasp_shares, moderation, now_ms, published, schemes, shares, topics,
 };
 use crate::{Error, Result};
 
@@ -68,40 +69,6 @@ pub(super) fn check_version(conn: &Conn<'_>) -> Result<i64> {
         )));
     }
     Ok(version)
-}
-
-/// Runs `sql`, DDL in SQLite's spelling, on either engine.
-pub(super) fn create_tables(conn: &Conn<'_>, sql: &str) -> Result<()> {
-    if conn.is_postgres() {
-        conn.execute_batch(&postgres::ddl(sql))
-    } else {
-        conn.execute_batch(sql)
-    }
-}
-
-/// Adds column `name` (declared `declaration`, SQLite's spelling) to `table` unless it has it;
-/// whether it was added.
-pub(super) fn add_column(
-    conn: &Conn<'_>,
-    table: &str,
-    name: &str,
-    declaration: &str,
-) -> Result<bool> {
-    let sql = if conn.is_postgres() {
-        "SELECT COUNT(*) FROM information_schema.columns
-          WHERE table_schema = current_schema() AND table_name = ?1 AND column_name = ?2"
-    } else {
-        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2"
-    };
-    let present: i64 = conn.query_row(sql, params![table, name], |r| r.get(0))?;
-    if present > 0 {
-        return Ok(false);
-    }
-    create_tables(
-        conn,
-        &format!("ALTER TABLE {table} ADD COLUMN {name} {declaration}"),
-    )?;
-    Ok(true)
 }
 
 const SCHEMA: &str = "

@@ -8,7 +8,7 @@
 
 use crate::store::db::{Conn, Row, params};
 
-use super::{Store, now_ms, schema};
+use super::{Store, ddl, now_ms};
 use crate::Result;
 use crate::store::Style;
 use crate::topics::carry::{Carry, CarryKind};
@@ -57,13 +57,13 @@ CREATE INDEX IF NOT EXISTS topic_carried_at ON topic_carried(at);
 /// Adds what a database made by an earlier release lacks: the follower's instance, counted for the
 /// per-instance cap.
 pub(super) fn migrate(conn: &Conn<'_>) -> Result<()> {
-    schema::add_column(
+    ddl::add_column(
         conn,
         "topic_followers",
         "authority",
         "TEXT NOT NULL DEFAULT ''",
     )?;
-    schema::create_tables(
+    ddl::create_tables(
         conn,
         "CREATE INDEX IF NOT EXISTS topic_followers_authority ON topic_followers(authority);",
     )
