@@ -886,12 +886,16 @@ async fn last_inbound_and_last_delivery_survive_a_restart() {
         field(&before, a, "last_inbound").as_i64().unwrap() - inbound.as_i64().unwrap() < 60,
         "{before:?} {after:?}"
     );
-    assert_eq!(
-        field(&after, b, "last_delivered"),
-        field(&before, b, "last_delivered"),
-        "{after:?}"
+    // Kept: the same time, or a later one when the restart delivered the unsaved end of b's
+    // backlog again (deliveries are at least once; the time moves only forward).
+    let (kept, now) = (
+        field(&before, b, "last_delivered").as_u64(),
+        field(&after, b, "last_delivered").as_u64(),
     );
-    assert!(field(&after, b, "last_delivered").is_u64());
+    assert!(
+        kept.zip(now).is_some_and(|(kept, now)| kept <= now && now - kept < 60),
+        "before {before:?} after {after:?}"
+    );
 }
 
 crate::on_both_backends!(
