@@ -46,6 +46,12 @@ const MIGRATION_LOCK: i64 = 7370111;
 /// gathers a larger batch).
 pub const WRITE_LOCK: i64 = 7370112;
 
+/// Set on the writer's connection: a transaction left waiting for its next statement this long (its
+/// node died or lost the network in the middle of a batch) is ended by the server, which releases
+/// [`WRITE_LOCK`] for the other nodes instead of holding it until TCP notices (hours). The writer runs
+/// a batch's statements back to back, so its own transactions never come near it.
+const WRITER_SESSION: &str = "SET idle_in_transaction_session_timeout = '30s'";
+
 /// A pool of connections to one PostgreSQL database.
 #[derive(Clone)]
 pub struct Backend {
@@ -118,12 +124,22 @@ pub struct Writer {
 impl Writer {
     /// A connection from `backend`, for the writer thread; called on the runtime that drives it.
     pub async fn connect(backend: Backend) -> Result<Writer> {
-        let held = Some(backend.writer().await?);
+        let held = Some(Pg::new(
+            Writer::client(&backend).await?,
+            tokio::runtime::Handle::current(),
+        ));
         Ok(Writer {
             backend,
             rt: tokio::runtime::Handle::current(),
             held,
         })
+    }
+
+    /// A connection from the pool, set up for the writer ([`WRITER_SESSION`]).
+    async fn client(backend: &Backend) -> Result<Object> {
+        let client = backend.client().await?;
+        client.batch_execute(WRITER_SESSION).await?;
+        Ok(client)
     }
 
     /// How the writer starts a group-commit transaction: `BEGIN` and [`WRITE_LOCK`], in one round trip.
@@ -143,7 +159,7 @@ impl Writer {
             }
             None => {}
         }
-        let client = self.rt.block_on(self.backend.client())?;
+        let client = self.rt.block_on(Writer::client(&self.backend))?;
         Ok(self.held.insert(Pg::new(client, self.rt.clone())))
     }
 }

@@ -695,6 +695,18 @@ async fn on_postgres_a_writer_connection_the_server_ended_is_replaced() {
         }
     }
     assert!(append(4).await.unwrap().is_some());
+    let timeout = store
+        .write(|conn, _| {
+            conn.query_row("SHOW idle_in_transaction_session_timeout", params![], |r| {
+                r.get::<String>(0)
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        timeout, "30s",
+        "a new writer connection is set up as the first was"
+    );
     // Reads: the pool drops the connections it finds closed; one it did not yet find closed fails as
     // Unavailable too.
     let log = match store.read_log(0, 10).await {
