@@ -125,7 +125,8 @@ pub enum Error {
     #[error("store: {0}")]
     Store(#[from] rusqlite::Error),
 
-    /// The PostgreSQL store failed: the server refused a statement or the connection broke.
+    /// The PostgreSQL store failed: the server refused a statement (a connection that broke is
+    /// [`Error::Unavailable`]).
     #[error("store (PostgreSQL): {0}")]
     Postgres(String),
 
@@ -184,14 +185,35 @@ pub enum Error {
 
 impl From<tokio_postgres::Error> for Error {
     /// The server's own words when it refused a statement (tokio-postgres alone says "db error").
+    /// What a retry can get past is [`Error::Unavailable`] (a 503, which senders retry): a connection
+    /// that closed or was ended by the server (a restart, `pg_terminate_backend`; the store takes a new
+    /// one), a deadlock or a serialization failure.
     fn from(e: tokio_postgres::Error) -> Error {
-        Error::Postgres(match e.as_db_error() {
+        use tokio_postgres::error::SqlState;
+        let transient = e.is_closed()
+            || e.code().is_some_and(|code| {
+                code.code().starts_with("08")
+                    || [
+                        SqlState::ADMIN_SHUTDOWN,
+                        SqlState::CRASH_SHUTDOWN,
+                        SqlState::CANNOT_CONNECT_NOW,
+                        SqlState::T_R_DEADLOCK_DETECTED,
+                        SqlState::T_R_SERIALIZATION_FAILURE,
+                    ]
+                    .contains(code)
+            });
+        let reason = match e.as_db_error() {
             Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
             None => match std::error::Error::source(&e) {
                 Some(source) => format!("{e}: {source}"),
                 None => e.to_string(),
             },
-        })
+        };
+        if transient {
+            Error::Unavailable(format!("store (PostgreSQL): {reason}"))
+        } else {
+            Error::Postgres(reason)
+        }
     }
 }
 

@@ -131,6 +131,12 @@ impl Pg {
         }
     }
 
+    /// Whether the connection is closed (the server ended it, the network failed): every call on it
+    /// would fail.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
     fn prepared(&self, sql: &str) -> Result<tokio_postgres::Statement> {
         let sql = placeholders(sql);
         Ok(self.rt.block_on(self.client.prepare_cached(&sql))?)

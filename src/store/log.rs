@@ -128,7 +128,13 @@ pub struct NewEntry {
 
 impl Store {
     /// Appends `entry` unless one of `dedup_ids` was seen before; records them as seen.
-    /// Returns the assigned sequence, or `None` for a duplicate.
+    /// Returns the assigned sequence, or `None` for a duplicate (which records nothing).
+    ///
+    /// Each id is claimed by one `INSERT … ON CONFLICT DO NOTHING`: a claim that inserts no row finds
+    /// the id taken, whichever transaction, of this node or another sharing the database, took it. The
+    /// check and the claim are one statement, so a retry landing on another node at the same moment is
+    /// a duplicate there, not a unique violation; and no extra statement per append (one per id, where
+    /// a look-up and an insert were two).
     pub async fn append_unless_seen(
         &self,
         entry: NewEntry,
@@ -136,20 +142,14 @@ impl Store {
     ) -> Result<Option<u64>> {
         self.write(move |conn, changes| {
             let now = now_ms();
-            for id in &dedup_ids {
-                let seen: Option<i64> =
-                    conn.query_opt("SELECT at FROM seen WHERE id = ?1", params![id], |r| {
-                        r.get(0)
-                    })?;
-                if seen.is_some() {
+            for (n, id) in dedup_ids.iter().enumerate() {
+                if !claim_seen(conn, id, now)? {
+                    // Give back the ids this duplicate claimed before it found one taken.
+                    for claimed in &dedup_ids[..n] {
+                        conn.execute("DELETE FROM seen WHERE id = ?1", params![claimed])?;
+                    }
                     return Ok(None);
                 }
-            }
-            for id in &dedup_ids {
-                conn.execute(
-                    "INSERT INTO seen (id, at) VALUES (?1, ?2)",
-                    params![id, now],
-                )?;
             }
             insert_entry(conn, entry, None, now, &mut changes.appended).map(Some)
         })
@@ -169,11 +169,7 @@ impl Store {
     ) -> Result<Option<u64>> {
         self.write(move |conn, changes| {
             let now = now_ms();
-            let inserted = conn.execute(
-                "INSERT INTO seen (id, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                params![dedup_id, now],
-            )?;
-            if inserted == 0 {
+            if !claim_seen(conn, &dedup_id, now)? {
                 return Ok(None);
             }
             let entry = NewEntry {
@@ -262,6 +258,14 @@ impl Store {
         })
         .await
     }
+}
+
+/// Records `id` as seen at `now`; false when it was already (one statement: an atomic claim).
+fn claim_seen(conn: &Conn<'_>, id: &str, now: i64) -> Result<bool> {
+    Ok(conn.execute(
+        "INSERT INTO seen (id, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        params![id, now],
+    )? > 0)
 }
 
 /// The highest sequence ever assigned to a log entry, even one pruned since (0 for a new log).

@@ -10,7 +10,9 @@
 //!
 //! Two backends run the same statements: SQLite (the default) and PostgreSQL (`database_url`), through
 //! one connection API ([`db`]); [`postgres`] holds what only PostgreSQL needs (its pool, migrations
-//! under a lock) and [`ddl`] runs the tables' DDL on either.
+//! under a lock, the writer's connection) and [`ddl`] runs the tables' DDL on either. Several stores
+//! (nodes) may share one PostgreSQL database: their writers take turns batch by batch (see [`writer`]),
+//! and each keeps its own tail and subscriber mirror of its own commits.
 //!
 //! This file is the [`Store`] facade; its parts add their calls to it:
 //! [`writer`] (the writer thread, group commit, checkpoints), [`schema`] (tables and migrations),
@@ -54,7 +56,7 @@ use crate::store::schema::open_connection;
 use crate::store::subscribers::{Member, all_subscribers};
 pub use crate::store::subscribers::{Subscribed, Subscriber};
 use crate::store::tail::Tail;
-use crate::store::writer::{Job, checkpoint_loop, open_writer, writer_loop};
+use crate::store::writer::{Job, WriterConn, checkpoint_loop, open_writer, writer_loop};
 use crate::{Error, Result};
 
 /// Handle to the store; cheap to clone.
@@ -114,7 +116,7 @@ impl Store {
         spawn_thread(
             "plaza-store-writer",
             &path.display().to_string(),
-            move || writer_loop(&Conn::Sqlite(&writer), rx, writer_health),
+            move || writer_loop(WriterConn::Sqlite(writer), rx, writer_health),
         )?;
         let store = Store::assemble(jobs, Arc::new(readers), head, members, health);
         let handle = Arc::downgrade(&store._alive);
@@ -130,7 +132,7 @@ impl Store {
     /// and starts the writer thread. Called on the async runtime, which then drives the connections.
     pub async fn connect(url: &str) -> Result<Store> {
         let backend = postgres::Backend::connect(url, READERS).await?;
-        let writer = backend.writer().await?;
+        let writer = postgres::Writer::connect(backend.clone()).await?;
         let readers = Arc::new(ReadPool::postgres(backend));
         let (head, members) = readers
             .run(|conn| Ok((head_seq(conn)?, all_subscribers(conn)?)))
@@ -139,7 +141,7 @@ impl Store {
         let health = Arc::new(WriteHealth::default());
         let writer_health = health.clone();
         spawn_thread("plaza-store-writer", "PostgreSQL", move || {
-            writer_loop(&Conn::Postgres(&writer), rx, writer_health)
+            writer_loop(WriterConn::Postgres(writer), rx, writer_health)
         })?;
         Ok(Store::assemble(jobs, readers, head, members, health))
     }

@@ -6,6 +6,13 @@
 //! ([`crate::store::db`]); what differs lives here: connecting, the schema's types (one DDL text,
 //! SQLite's, turned into PostgreSQL's by [`crate::store::ddl::postgres`]) and applying it under an advisory lock, so that nodes
 //! starting together do not race.
+//!
+//! Several nodes on one database: each node's writer thread takes [`WRITE_LOCK`] at the start of each
+//! group-commit transaction (see [`Writer::begin`]), so the writers of all nodes commit one batch at a time, as
+//! SQLite's `BEGIN IMMEDIATE` makes the writers of one file do. The writer's connection is taken from the
+//! pool again when it broke ([`Writer`]); the pool itself never hands out a connection it knows is closed
+//! (deadpool's recycling checks `is_closed` whatever the recycling method), and a statement on one that
+//! broke since fails with [`crate::Error::Unavailable`] (see the crate error's conversion).
 
 use std::str::FromStr;
 
@@ -17,6 +24,33 @@ use crate::{Error, Result};
 
 /// Connections the pool keeps beyond the readers: the writer's own and one for probes and migrations.
 const SPARE_CONNECTIONS: usize = 2;
+
+/// The advisory lock under which nodes starting together bring the schema up to date.
+const MIGRATION_LOCK: i64 = 7370111;
+
+/// The advisory lock every group-commit transaction of every node holds from its start to its end.
+///
+/// Why: log sequence numbers come from an identity, handed out when a row is inserted, not when its
+/// transaction commits. Were two nodes' transactions to overlap, the one that took seq N+1 could commit
+/// before the one that took N, and a reader at cursor N-1 would read N+1, move its cursor past N and
+/// never see N. Under this lock a transaction takes its sequence numbers only after every earlier one
+/// committed (the lock is released after the commit is visible), so sequence order is commit order; the
+/// gaps left by rolled-back inserts (sequences are not transactional) are never filled later.
+///
+/// It also makes every check-then-write of a job (a subscription looked up then inserted, a capacity
+/// counted then used) as safe across nodes as on SQLite's single writer: in `READ COMMITTED` each
+/// statement sees everything committed before it started, so everything the other nodes committed
+/// before the lock was granted, and nothing of theirs can commit until this transaction did.
+/// The cost is one lock per batch (sent with its `BEGIN`, no extra round trip); the price is that the
+/// nodes' writers take turns, one batch at a time, which group commit amortizes (a node that waits
+/// gathers a larger batch).
+pub const WRITE_LOCK: i64 = 7370112;
+
+/// Set on the writer's connection: a transaction left waiting for its next statement this long (its
+/// node died or lost the network in the middle of a batch) is ended by the server, which releases
+/// [`WRITE_LOCK`] for the other nodes instead of holding it until TCP notices (hours). The writer runs
+/// a batch's statements back to back, so its own transactions never come near it.
+const WRITER_SESSION: &str = "SET idle_in_transaction_session_timeout = '30s'";
 
 /// A pool of connections to one PostgreSQL database.
 #[derive(Clone)]
@@ -44,7 +78,9 @@ impl Backend {
         let migrator = backend.writer().await?;
         tokio::task::spawn_blocking(move || {
             let conn = Conn::Postgres(&migrator);
-            conn.execute_batch("BEGIN; SELECT pg_advisory_xact_lock(7370111)")?;
+            conn.execute_batch(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"
+            ))?;
             match schema::create(&conn) {
                 Ok(()) => conn.execute_batch("COMMIT"),
                 Err(e) => {
@@ -72,5 +108,58 @@ impl Backend {
             self.client().await?,
             tokio::runtime::Handle::current(),
         ))
+    }
+}
+
+/// The writer thread's connection: kept from batch to batch, and replaced by a fresh one from the pool
+/// when it broke (a server restart, `pg_terminate_backend`, a network failure), so that a lost
+/// connection costs the batch that was on it (its callers get [`crate::Error::Unavailable`] and retry)
+/// and nothing more.
+pub struct Writer {
+    backend: Backend,
+    rt: tokio::runtime::Handle,
+    held: Option<Pg>,
+}
+
+impl Writer {
+    /// A connection from `backend`, for the writer thread; called on the runtime that drives it.
+    pub async fn connect(backend: Backend) -> Result<Writer> {
+        let held = Some(Pg::new(
+            Writer::client(&backend).await?,
+            tokio::runtime::Handle::current(),
+        ));
+        Ok(Writer {
+            backend,
+            rt: tokio::runtime::Handle::current(),
+            held,
+        })
+    }
+
+    /// A connection from the pool, set up for the writer ([`WRITER_SESSION`]).
+    async fn client(backend: &Backend) -> Result<Object> {
+        let client = backend.client().await?;
+        client.batch_execute(WRITER_SESSION).await?;
+        Ok(client)
+    }
+
+    /// How the writer starts a group-commit transaction: `BEGIN` and [`WRITE_LOCK`], in one round trip.
+    pub fn begin() -> String {
+        format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+    }
+
+    /// The connection for the next batch: the one held unless it is closed, else a new one from the
+    /// pool (waiting for one when all are taken; [`crate::Error::Unavailable`] when the server cannot
+    /// be reached, and the next batch tries again).
+    pub fn conn(&mut self) -> Result<&Pg> {
+        match self.held.take() {
+            Some(pg) if !pg.is_closed() => return Ok(self.held.insert(pg)),
+            // Dropped, it goes back to the pool, whose recycling discards it.
+            Some(_) => {
+                tracing::warn!("store: the writer's PostgreSQL connection broke; taking a new one")
+            }
+            None => {}
+        }
+        let client = self.rt.block_on(Writer::client(&self.backend))?;
+        Ok(self.held.insert(Pg::new(client, self.rt.clone())))
     }
 }

@@ -2,7 +2,9 @@
 //! batch, a public `/outbox` page) does not hold up every other read behind one lock. SQLite in WAL
 //! mode lets readers run beside each other and beside the writer; each read takes an idle connection,
 //! waiting (asynchronously) only when all are busy. On PostgreSQL the connections come from the
-//! backend's pool, which waits the same way.
+//! backend's pool, which waits the same way and never hands out a connection it knows is closed (its
+//! recycling checks, whatever the method); a read on one that broke since fails with
+//! [`Error::Unavailable`], and the pool drops it.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -2,7 +2,9 @@
 //!
 //! Delivery workers that keep up read new entries from here instead of the database; only a subscriber
 //! that fell further behind than the tail holds reads the store. The store's writer thread pushes entries
-//! right after they are committed, in sequence order, so a worker never sees a gap that will later fill.
+//! right after they are committed, in sequence order, so a worker never sees a gap that will later fill;
+//! it holds only this store's commits, so it answers no read across a gap in its numbers (which may be
+//! another node's entries).
 //! It is bounded by entry count and by the bytes of the bodies it holds, so large posts cannot make it
 //! grow past its budget.
 
@@ -88,8 +90,11 @@ impl Tail {
         self.head.subscribe()
     }
 
-    /// Up to `limit` entries after `seq`, or `None` when the tail no longer holds `seq + 1` and the
-    /// caller must read the store.
+    /// Up to `limit` entries after `seq`, or `None` when the tail does not hold `seq + 1` and the
+    /// caller must read the store. The entries returned follow each other: the tail answers only up to
+    /// a gap in its sequence numbers, since what is missing there may be in the database (entries
+    /// another node sharing a PostgreSQL database committed; on PostgreSQL also a number a rolled-back
+    /// insert used, which nothing fills) and only the database can tell.
     pub fn after(&self, seq: u64, limit: usize) -> Option<Vec<Arc<Entry>>> {
         let held = self.entries.lock().ok()?;
         let entries = &held.entries;
@@ -97,12 +102,19 @@ impl Tail {
         if seq >= head {
             return Some(Vec::new());
         }
-        let first = entries.front()?.seq;
-        if seq + 1 < first {
+        let start = entries.partition_point(|e| e.seq <= seq);
+        if entries.get(start)?.seq != seq + 1 {
             return None;
         }
-        let skip = (seq + 1 - first) as usize;
-        Some(entries.iter().skip(skip).take(limit).cloned().collect())
+        Some(
+            entries
+                .range(start..)
+                .zip(seq + 1..)
+                .take_while(|(e, expected)| e.seq == *expected)
+                .take(limit)
+                .map(|(e, _)| e.clone())
+                .collect(),
+        )
     }
 }
 
@@ -138,6 +150,23 @@ mod tests {
         assert!(tail.after(10, 10).is_none(), "entry 11 was evicted");
         assert_eq!(tail.after(12, 1).unwrap().len(), 1);
         assert_eq!(tail.after(14, 10).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_gap_in_the_numbers_is_read_from_the_store() {
+        // 13 and 14 are another node's, or numbers rolled back: only the database knows which.
+        let tail = Tail::new(10, 100, usize::MAX);
+        tail.push(vec![entry(11), entry(12)]);
+        tail.push(vec![entry(15), entry(16)]);
+        let seqs = |after: u64| {
+            tail.after(after, 10)
+                .map(|v| v.iter().map(|e| e.seq).collect::<Vec<_>>())
+        };
+        assert_eq!(seqs(10), Some(vec![11, 12]), "up to the gap, not across it");
+        assert_eq!(seqs(12), None);
+        assert_eq!(seqs(13), None);
+        assert_eq!(seqs(14), Some(vec![15, 16]));
+        assert_eq!(seqs(16), Some(vec![]));
     }
 
     #[test]

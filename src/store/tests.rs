@@ -493,6 +493,257 @@ async fn a_failed_commit_fails_the_check_until_a_write_succeeds(db: TestDb) {
     store.check().await.expect("a write went through");
 }
 
+/// Follows the log from 0 until `done` is set and the log is read to its end, checking that sequence
+/// numbers only grow; returns every number read. `through_tail`: by [`reader::LogReader`] (this store's
+/// tail, then the database), else by `read_log` alone. The tail knows nothing of the other node's
+/// commits after its own last one (waking readers for those is left to a notification between nodes),
+/// so the last step reads the database from where the reader got to.
+async fn follow_log(
+    store: Store,
+    through_tail: bool,
+    done: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<u64> {
+    let mut reader = reader::LogReader::new(store.clone(), 0, 50);
+    let mut read: Vec<u64> = Vec::new();
+    loop {
+        let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+        let cursor = read.last().copied().unwrap_or(0);
+        let seqs: Vec<u64> = if through_tail && !finished {
+            reader
+                .next()
+                .await
+                .unwrap()
+                .entries
+                .iter()
+                .map(|e| e.seq)
+                .collect()
+        } else {
+            store
+                .read_log(cursor, 50)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect()
+        };
+        for seq in &seqs {
+            assert!(
+                *seq > read.last().copied().unwrap_or(0),
+                "{seq} read after {read:?}"
+            );
+            read.push(*seq);
+        }
+        if seqs.is_empty() {
+            if finished {
+                return read;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+}
+
+async fn two_nodes_append_each_id_once_and_readers_skip_nothing(db: TestDb) {
+    const PER_NODE: u32 = 300;
+    // Two stores on one database: two nodes of one relay.
+    let nodes = [db.open().await, db.open().await];
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let followers = [
+        tokio::spawn(follow_log(nodes[0].clone(), false, done.clone())),
+        tokio::spawn(follow_log(nodes[1].clone(), true, done.clone())),
+    ];
+    // Node n appends its own ids and, every third, one the other node also appends (a retry that
+    // landed on the other node).
+    let mut appends = Vec::new();
+    for i in 0..PER_NODE {
+        for (n, store) in nodes.iter().enumerate() {
+            let store = store.clone();
+            let id = if i % 3 == 0 {
+                format!("https://a.example/shared/{i}")
+            } else {
+                format!("https://a.example/{n}/{i}")
+            };
+            appends.push(tokio::spawn(async move {
+                let appended = store
+                    .append_unless_seen(entry("a.example", i), vec![id.clone()])
+                    .await;
+                (id, appended.expect("no append fails"))
+            }));
+        }
+    }
+    let mut by_id: HashMap<String, Vec<u64>> = HashMap::new();
+    for append in appends {
+        let (id, seq) = append.await.unwrap();
+        let seqs = by_id.entry(id).or_default();
+        seqs.extend(seq);
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let distinct = PER_NODE as usize * 2 - PER_NODE.div_ceil(3) as usize;
+    assert_eq!(by_id.len(), distinct);
+    for (id, seqs) in &by_id {
+        assert_eq!(seqs.len(), 1, "{id} appended {seqs:?}");
+    }
+    let mut appended: Vec<u64> = by_id.values().flatten().copied().collect();
+    appended.sort_unstable();
+    appended.dedup();
+    assert_eq!(appended.len(), distinct, "sequence numbers are unique");
+    let logged: Vec<u64> = nodes[0]
+        .read_log(0, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(logged, appended, "the log holds every append once");
+    for follower in followers {
+        assert_eq!(
+            follower.await.unwrap(),
+            logged,
+            "a reader following the log while it grew read all of it: no gap filled behind it"
+        );
+    }
+}
+
+async fn an_activity_sent_to_two_nodes_at_once_is_appended_once(db: TestDb) {
+    let nodes = [db.open().await, db.open().await];
+    for round in 0..40 {
+        let id = format!("https://a.example/activities/{round}");
+        let sent: Vec<_> = nodes
+            .iter()
+            .map(|store| {
+                let (store, id) = (store.clone(), id.clone());
+                tokio::spawn(async move {
+                    store
+                        .append_unless_seen(entry("a.example", round), vec![id])
+                        .await
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for sent in sent {
+            outcomes.push(sent.await.unwrap().expect("neither fails"));
+        }
+        assert_eq!(
+            outcomes.iter().filter(|o| o.is_some()).count(),
+            1,
+            "round {round}: {outcomes:?}"
+        );
+    }
+    // A duplicate by one of its ids records none of the others.
+    let [a, b] = &nodes;
+    let dup = a
+        .append_unless_seen(
+            entry("a.example", 99),
+            vec![
+                "https://a.example/new".into(),
+                "https://a.example/activities/0".into(),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(dup, None);
+    assert!(
+        b.append_unless_seen(entry("a.example", 99), vec!["https://a.example/new".into()])
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_writer_connection_the_server_ended_is_replaced() {
+    let db = TestDb::postgres();
+    let TestDb::Postgres(url) = &db else {
+        unreachable!()
+    };
+    let store = db.open().await;
+    let append = |n: u32| store.append_unless_seen(entry("a.example", n), vec![format!("id-{n}")]);
+    for n in 0..3 {
+        append(n).await.unwrap();
+    }
+    let (admin, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let others =
+        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let ended = admin
+        .query(&format!("SELECT pg_terminate_backend(pid) {others}"), &[])
+        .await
+        .unwrap();
+    assert!(!ended.is_empty(), "the store's connections were ended");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while admin
+        .query_one(&format!("SELECT COUNT(*) {others}"), &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backends did not end"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The write that finds the connection broken may be refused, as a 503 the sender retries; the
+    // next goes through on a new connection.
+    match append(3).await {
+        Ok(seq) => assert!(seq.is_some()),
+        Err(e) => {
+            assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
+            assert!(append(3).await.unwrap().is_some(), "the retry is accepted");
+        }
+    }
+    assert!(append(4).await.unwrap().is_some());
+    let timeout = store
+        .write(|conn, _| {
+            conn.query_row("SHOW idle_in_transaction_session_timeout", params![], |r| {
+                r.get::<String>(0)
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        timeout, "30s",
+        "a new writer connection is set up as the first was"
+    );
+    // Reads: the pool drops the connections it finds closed; one it did not yet find closed fails as
+    // Unavailable too.
+    let log = match store.read_log(0, 10).await {
+        Err(Error::Unavailable(_)) => store.read_log(0, 10).await,
+        read => read,
+    }
+    .unwrap();
+    let bodies: Vec<&[u8]> = log.iter().map(|e| &e.mastodon_body[..]).collect();
+    assert_eq!(
+        bodies[..3],
+        [b"{\"n\":0}", b"{\"n\":1}", b"{\"n\":2}"].map(|b| &b[..])
+    );
+    assert_eq!(
+        log.len(),
+        5,
+        "what was committed before is intact, the rest appended once"
+    );
+    store.check().await.expect("healthy again");
+}
+
+async fn a_node_reads_the_other_nodes_entries_between_its_own(db: TestDb) {
+    let [a, b] = [db.open().await, db.open().await];
+    for (store, n) in [(&a, 0), (&a, 1), (&b, 2), (&b, 3), (&a, 4), (&a, 5)] {
+        store.append(entry("a.example", n)).await.unwrap();
+    }
+    // A's tail holds 1, 2, 5 and 6; 3 and 4 are B's, in the database only.
+    let mut reader = reader::LogReader::new(a.clone(), 0, 10);
+    let mut read = Vec::new();
+    while read.len() < 6 {
+        let batch = reader.next().await.unwrap();
+        assert!(!batch.entries.is_empty(), "stuck after {read:?}");
+        assert_eq!(batch.pruned, 0);
+        read.extend(batch.entries.iter().map(|e| e.seq));
+    }
+    assert_eq!(read, (1..=6).collect::<Vec<_>>());
+}
+
 crate::on_both_backends!(
     the_subscriber_mirror_follows_commit_order,
     appends_are_durable_deduplicated_and_in_order,
@@ -505,4 +756,7 @@ crate::on_both_backends!(
     a_read_holding_its_connection_does_not_block_another,
     a_panicking_read_gives_its_connection_back,
     a_failed_commit_fails_the_check_until_a_write_succeeds,
+    two_nodes_append_each_id_once_and_readers_skip_nothing,
+    an_activity_sent_to_two_nodes_at_once_is_appended_once,
+    a_node_reads_the_other_nodes_entries_between_its_own,
 );

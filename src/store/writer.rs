@@ -2,6 +2,13 @@
 //! many inbox requests share one fsync while each still learns that its own write is durable before it
 //! answers; what a write changes outside the database (the tail, the subscriber mirror) is applied right
 //! after its commit, in commit order. A second thread checkpoints the write-ahead log.
+//!
+//! Each transaction first takes the database's write lock: SQLite's (`BEGIN IMMEDIATE`), or on
+//! PostgreSQL an advisory lock that the writers of every node sharing the database take
+//! ([`postgres::WRITE_LOCK`], which says why): writers, on one node or several, commit one batch at a
+//! time, so log sequence numbers are assigned in commit order and a job's reads see everything
+//! committed before it. On PostgreSQL the writer takes a new connection from the pool when its own
+//! broke ([`postgres::Writer`]); the batch that was on it is refused with [`Error::Unavailable`].
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,6 +22,7 @@ use tokio::sync::oneshot;
 use crate::store::Store;
 use crate::store::health::WriteHealth;
 use crate::store::log::Entry;
+use crate::store::postgres;
 use crate::store::schema::{self, open_connection};
 use crate::store::subscribers::{Member, Subscriber};
 use crate::store::tail::Tail;
@@ -35,6 +43,34 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection> {
     schema::create(&Conn::Sqlite(&writer))?;
     writer.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
     Ok(writer)
+}
+
+/// The writer thread's connection, whatever the backend.
+pub(super) enum WriterConn {
+    /// SQLite's, for the life of the store.
+    Sqlite(Connection),
+    /// PostgreSQL's, replaced when it breaks.
+    Postgres(postgres::Writer),
+}
+
+impl WriterConn {
+    /// The connection for the next batch.
+    fn conn(&mut self) -> Result<Conn<'_>> {
+        match self {
+            WriterConn::Sqlite(conn) => Ok(Conn::Sqlite(conn)),
+            WriterConn::Postgres(writer) => writer.conn().map(Conn::Postgres),
+        }
+    }
+
+    /// What opens a group-commit transaction and takes the write lock. SQLite: `BEGIN IMMEDIATE` takes
+    /// it now rather than at the first write (no deadlock with a reader upgrading). PostgreSQL: see
+    /// [`postgres::WRITE_LOCK`].
+    fn begin(&self) -> String {
+        match self {
+            WriterConn::Sqlite(_) => "BEGIN IMMEDIATE".into(),
+            WriterConn::Postgres(_) => postgres::Writer::begin(),
+        }
+    }
 }
 
 /// What a write changes outside the database, applied once it is committed.
@@ -119,18 +155,22 @@ impl Store {
         self.jobs
             .send(job)
             .map_err(|_| Error::Unavailable("store writer stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Unavailable("store writer stopped".into()))?
+        rx.await.map_err(|_| {
+            Error::Unavailable(
+                "store write not done: the writer could not begin a transaction, or stopped".into(),
+            )
+        })?
     }
 }
 
 /// Commits queued jobs in batches: one transaction (one fsync) for everything waiting.
 pub(super) fn writer_loop(
-    conn: &Conn<'_>,
+    mut writer: WriterConn,
     rx: std::sync::mpsc::Receiver<Job>,
     health: Arc<WriteHealth>,
 ) {
     const MAX_BATCH: usize = 1024;
+    let begin = writer.begin();
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -139,21 +179,27 @@ pub(super) fn writer_loop(
                 Err(_) => break,
             }
         }
-        // SQLite: take the write lock now, not at the first write (no deadlock with a reader
-        // upgrading). PostgreSQL: row locks are taken as the jobs write.
-        let begin = if conn.is_postgres() {
-            "BEGIN"
-        } else {
-            "BEGIN IMMEDIATE"
+        // A connection that broke is replaced here; a transaction begun without its lock is ended.
+        let begun = writer
+            .conn()
+            .and_then(|conn| match conn.execute_batch(&begin) {
+                Ok(()) => Ok(conn),
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+            });
+        let conn = match begun {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Dropping the jobs answers each waiting caller with Error::Unavailable.
+                tracing::error!(error = %e, refused = jobs.len(), "store: cannot begin a transaction");
+                health.record(&Err(format!("cannot begin a transaction: {e}")), false);
+                continue;
+            }
         };
-        if let Err(e) = conn.execute_batch(begin) {
-            // Dropping the jobs answers each waiting caller with Error::Unavailable.
-            tracing::error!(error = %e, refused = jobs.len(), "store: cannot begin a transaction");
-            health.record(&Err(format!("cannot begin a transaction: {e}")), false);
-            continue;
-        }
         let before = conn.total_changes();
-        let completions: Vec<Completion> = jobs.into_iter().map(|job| job(conn)).collect();
+        let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
         let wrote = conn.total_changes() != before;
         let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if commit.is_err() {

@@ -893,7 +893,8 @@ async fn last_inbound_and_last_delivery_survive_a_restart() {
         field(&after, b, "last_delivered").as_u64(),
     );
     assert!(
-        kept.zip(now).is_some_and(|(kept, now)| kept <= now && now - kept < 60),
+        kept.zip(now)
+            .is_some_and(|(kept, now)| kept <= now && now - kept < 60),
         "before {before:?} after {after:?}"
     );
 }
