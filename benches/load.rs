@@ -229,11 +229,16 @@ impl RelayProcess {
 
     /// A figure of the relay's /proc status in MB (`field`: `VmHWM:`, `VmRSS:`).
     fn memory_mb(&self, field: &str) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with(field))?;
-        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb / 1024.0)
+        memory_mb_of(&format!("/proc/{}/status", self.child.id()), field)
     }
+}
+
+/// A figure of a /proc status file in MB (`field`: `VmHWM:`, `VmRSS:`).
+fn memory_mb_of(path: &str, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(path).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 impl Drop for RelayProcess {
@@ -948,6 +953,11 @@ struct FanOut {
     /// Delete accepted (202) → no longer found, for some of those posts; `None` with the index off.
     gone: Option<Searchable>,
     rss_mb: f64,
+    /// The relay's RSS right after it started, and once every subscriber got its Accept (idle).
+    start_rss_mb: f64,
+    subscribed_rss_mb: f64,
+    /// This process's peak RSS (the simulated subscribers and the origin), apart from the relay's.
+    generator_rss_mb: f64,
     refused_signatures: u64,
     dead_arrivals: u64,
 }
@@ -1061,6 +1071,7 @@ impl Fleet<'_> {
 
 async fn fan_out(o: &Options, faults: bool) -> FanOut {
     let relay = RelayProcess::start().await;
+    let start_rss_mb = relay.rss_mb().unwrap_or(f64::NAN);
     let record = Arc::new(Record::default());
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
@@ -1091,6 +1102,9 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Every subscriber's worker has delivered its Accept and waits: what a subscriber costs at rest.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let subscribed_rss_mb = relay.rss_mb().unwrap_or(f64::NAN);
     for sub in &subs {
         if sub.sub.behaviour == Behaviour::Dead {
             sub.take_down();
@@ -1221,6 +1235,9 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
         searchable,
         gone,
         rss_mb,
+        start_rss_mb,
+        subscribed_rss_mb,
+        generator_rss_mb: memory_mb_of("/proc/self/status", "VmHWM:").unwrap_or(f64::NAN),
         refused_signatures: record.refused.load(Ordering::Relaxed),
         dead_arrivals: record.dead_arrivals.load(Ordering::Relaxed),
     }
@@ -1313,6 +1330,20 @@ fn main() {
             }
         });
         both("relay peak RSS (MB)", &|f| format!("{:.0}", f.rss_mb));
+        both(
+            "relay RSS at start / all subscribed, idle (MB)",
+            &|f| format!("{:.0} / {:.0}", f.start_rss_mb, f.subscribed_rss_mb),
+        );
+        both(
+            "relay memory per subscriber beyond the start: idle / peak (KB)",
+            &|f| {
+                let per = |mb: f64| (mb - f.start_rss_mb) * 1024.0 / o.subscribers as f64;
+                format!("{:.0} / {:.0}", per(f.subscribed_rss_mb), per(f.rss_mb))
+            },
+        );
+        both("load generator peak RSS, this process, not the relay's (MB)", &|f| {
+            format!("{:.0}", f.generator_rss_mb)
+        });
         both("deliveries failing verification", &|f| f.refused_signatures.to_string());
         both("posts reaching dead subscribers", &|f| f.dead_arrivals.to_string());
         println!("| relay peak RSS in the inbound run (MB) | {in_rss:.0} | |");
