@@ -8,7 +8,8 @@ use rusqlite::Connection;
 
 use crate::store::db::{Conn, params};
 use crate::store::{
-    activity, fasp, fasp_shares, moderation, now_ms, postgres, published, schemes, shares, topics,
+    activity, fasp, fasp_shares, moderation, now_ms, postgres, published, relay_key, schemes,
+    shares, topics,
 };
 use crate::{Error, Result};
 
@@ -32,6 +33,7 @@ pub(super) fn create(conn: &Conn<'_>) -> Result<()> {
         fasp_shares::SCHEMA,
         shares::SCHEMA,
         topics::SCHEMA,
+        relay_key::SCHEMA,
     ] {
         create_tables(conn, part)?;
     }
