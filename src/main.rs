@@ -83,6 +83,9 @@ enum Command {
     /// `plaza serve` does the same at start; run it alone before an upgrade's rollout, or to check
     /// that `database_url` is reachable. Prints the backend and the schema version.
     Migrate,
+    /// Work on the store of a stopped relay: `plaza store copy` moves it from SQLite to PostgreSQL.
+    #[command(subcommand)]
+    Store(cli::store::StoreCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -134,6 +137,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             println!("store on {backend}: schema version {version}, up to date");
         }
+        Command::Store(command) => cli::store::run(command).await?,
     }
     Ok(())
 }

@@ -107,8 +107,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Creates the data directory, loads or generates the key, opens the store and starts a delivery
-    /// worker for every subscriber.
+    /// Creates the data directory, opens the store, loads or generates the key (the data directory's,
+    /// or the database's on PostgreSQL) and starts a delivery worker for every subscriber.
     pub async fn build(config: Config) -> Result<Arc<AppState>> {
         let index = if config.index_enabled {
             Some(index_sink::open(&config.index_dir(), &config)?)
@@ -141,8 +141,8 @@ impl AppState {
             path: data_dir.display().to_string(),
             source,
         })?;
-        let key = Arc::new(keyfile::load_or_generate(&data_dir)?);
         let store = open_store(&config).await?;
+        let key = Arc::new(keyfile::load_for(&store, &data_dir).await?);
         let relay_actor_id = format!("{base}/actor");
         let http = Http::new(HttpSettings {
             key: key.clone(),

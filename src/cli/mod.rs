@@ -1,6 +1,8 @@
-//! The `plaza` command's subcommands other than `serve`: they talk to a running relay over HTTP.
+//! The `plaza` command's subcommands other than `serve`: most talk to a running relay over HTTP;
+//! `plaza store …` works on a stopped relay's store.
 
 pub mod admin;
+pub mod store;
 
 /// The base URL of the relay this configuration runs: its listen address, on loopback when it listens
 /// on every address (0.0.0.0 or ::).

@@ -19,10 +19,12 @@
 //! [`log`] (entries: append, read, prune), [`subscribers`] (subscriptions, cursors, the in-memory
 //! mirror), [`discovery_state`] (the indexer's cursor, instances and authors), [`moderation`],
 //! [`published`], [`schemes`] and [`fasp`] (FASP registrations and activations), [`fasp_shares`] (FASP data_sharing: the
-//! announced-URI queue, subscriptions, backfills); [`tail`] is the
-//! log's in-memory end and [`reader`] follows the log from a cursor.
+//! announced-URI queue, subscriptions, backfills), [`relay_key`] (the relay's key, on PostgreSQL);
+//! [`tail`] is the log's in-memory end and [`reader`] follows the log from a cursor; [`copy`] moves a
+//! SQLite store into PostgreSQL (`plaza store copy`).
 
 pub mod activity;
+pub mod copy;
 pub mod db;
 pub mod ddl;
 pub mod discovery_state;
@@ -35,6 +37,7 @@ pub mod postgres;
 pub mod published;
 pub mod read_pool;
 pub mod reader;
+pub mod relay_key;
 pub mod schema;
 pub mod schemes;
 pub mod shares;

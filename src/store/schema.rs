@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use crate::store::db::{Conn, params};
 use crate::store::ddl::{add_column, create_tables};
 use crate::store::{
-    activity, fasp, fasp_shares, moderation, now_ms, published, schemes, shares, topics,
+    activity, fasp, fasp_shares, moderation, now_ms, published, relay_key, schemes, shares, topics,
 };
 use crate::{Error, Result};
 
@@ -33,6 +33,7 @@ pub(super) fn create(conn: &Conn<'_>) -> Result<()> {
         fasp_shares::SCHEMA,
         shares::SCHEMA,
         topics::SCHEMA,
+        relay_key::SCHEMA,
     ] {
         create_tables(conn, part)?;
     }

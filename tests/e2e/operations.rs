@@ -186,3 +186,124 @@ async fn migrate_creates_the_schema_once_and_refuses_a_newer_one() {
         );
     }
 }
+
+/// The relay actor's published key.
+async fn actor_key(relay: &Relay) -> String {
+    let actor: Value = reqwest::Client::new()
+        .get(relay.actor_id())
+        .header("accept", "application/activity+json")
+        .send()
+        .await
+        .expect("actor")
+        .json()
+        .await
+        .expect("actor JSON");
+    actor["publicKey"]["publicKeyPem"]
+        .as_str()
+        .expect("publicKeyPem")
+        .to_string()
+}
+
+/// The subscribed instances the admin API lists.
+async fn subscribed(relay: &Relay, token: &str) -> Vec<String> {
+    let mut list: Vec<String> = relay
+        .admin_subscribers(token)
+        .await
+        .iter()
+        .filter_map(|s| s["instance"].as_str().map(str::to_string))
+        .collect();
+    list.sort();
+    list
+}
+
+/// `plaza store copy` moves a relay from SQLite to PostgreSQL: started again on the database, it has
+/// its subscribers, signs with the same key, still knows what it saw, and its log continues after
+/// the copied entries without delivering them again. A database that holds rows is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_copy_moves_a_relay_from_sqlite_to_postgres() {
+    const TOKEN: &str = "copy-token-5e1a";
+    let mut relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", TOKEN)]).await;
+    assert_eq!(relay.database_url(), None);
+    let [mastodon, pleroma] =
+        &subscribed_instances(&relay, &[Flavor::Mastodon, Flavor::Pleroma]).await[..]
+    else {
+        unreachable!()
+    };
+    let before = mastodon.public_create("before the move");
+    let before_note = before["object"]["id"].as_str().unwrap().to_string();
+    let (status, body) = mastodon.post_as_user(&before).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    crate::relay::flush(mastodon, &[pleroma]).await;
+    let key = actor_key(&relay).await;
+    let subscribers = subscribed(&relay, TOKEN).await;
+    assert_eq!(subscribers.len(), 2);
+    relay.kill();
+    let sqlite_head: i64 = rusqlite::Connection::open(relay.data_dir.join(plaza::state::DB_FILE))
+        .unwrap()
+        .query_row("SELECT MAX(seq) FROM log", [], |r| r.get(0))
+        .unwrap();
+
+    let url = postgres::cluster().new_database();
+    let from = format!("sqlite:{}", relay.data_dir.display());
+    let copy = |relay: &Relay| relay.command(&["store", "copy", "--from", &from, "--to", &url]);
+    let out = copy(&relay);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("subscribers: 2 rows copied"), "{stderr}");
+    assert!(
+        stdout.contains(&format!("the log continues after seq {sqlite_head}"))
+            && stdout.contains("the relay key is now in the database"),
+        "{stdout}"
+    );
+    let again = copy(&relay);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success(), "copied twice");
+    assert!(
+        stderr.contains("the PostgreSQL database is not empty"),
+        "{stderr}"
+    );
+
+    relay.set_env("PLAZA_DATABASE_URL", &url);
+    relay.start_again().await;
+    assert_eq!(subscribed(&relay, TOKEN).await, subscribers);
+    assert_eq!(actor_key(&relay).await, key, "the relay signs as before");
+    let (status, body) = mastodon.post_as_user(&before).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    assert!(body.contains("duplicate"), "seen before the move: {body}");
+
+    let after = mastodon.public_create("after the move");
+    let after_note = after["object"]["id"].as_str().unwrap().to_string();
+    let (status, body) = mastodon.post_as_user(&after).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    crate::relay::flush(mastodon, &[pleroma]).await;
+    assert_eq!(pleroma.count_mentions(&after_note), 1);
+    assert_eq!(
+        pleroma.count_mentions(&before_note),
+        1,
+        "not delivered again"
+    );
+    assert!(pleroma.refused().is_empty(), "{:?}", pleroma.refused());
+
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let seqs: Vec<i64> = client
+        .query(
+            "SELECT seq FROM log WHERE seq > $1 ORDER BY seq",
+            &[&sqlite_head],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        seqs.first(),
+        Some(&(sqlite_head + 1)),
+        "the log continues after the copied entries: {seqs:?}"
+    );
+}
