@@ -264,12 +264,8 @@ impl TopicDelivery {
                     reader = LogReader::new(store.clone(), dispatched, BATCH);
                 }
             }
-            // Saved at most once per PERSIST_EVERY, busy or idle: a follower inbox wants a few of
-            // the log's entries, so its worker is idle between most of them, and a cursor write per
-            // delivery cost the store more than the deliveries gained. An idle worker wakes every
-            // IDLE_CHECK and saves then; a crash repeats at most that much (receivers deduplicate).
             let done = reader.cursor();
-            if last_save.elapsed() >= PERSIST_EVERY && done != saved {
+            if (idle || last_save.elapsed() >= PERSIST_EVERY) && done != saved {
                 match store.set_cursor(&name, done).await {
                     Ok(()) => saved = done,
                     Err(e) => tracing::error!(%inbox, error = %e, "saving a topic cursor"),
