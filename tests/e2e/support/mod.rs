@@ -149,6 +149,26 @@ impl Relay {
             extra_env,
         };
         relay.spawn().await;
+        if let Some(url) = relay.database_url() {
+            // The relay made its schema in that database: its state is there, not in a SQLite file.
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("connect to the relay's database");
+            tokio::spawn(connection);
+            let versions: i64 = client
+                .query_one("SELECT COUNT(*) FROM schema_version", &[])
+                .await
+                .expect("the relay's schema in its PostgreSQL database")
+                .get(0);
+            assert_eq!(
+                versions, 1,
+                "the relay did not migrate its PostgreSQL database"
+            );
+            assert!(
+                !relay.data_dir.join(plaza::state::DB_FILE).exists(),
+                "a relay on PostgreSQL made a SQLite store too"
+            );
+        }
         relay
     }
 

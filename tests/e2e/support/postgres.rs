@@ -82,15 +82,7 @@ impl Cluster {
     pub fn new_database(&self) -> String {
         let n = self.next_database.fetch_add(1, Ordering::Relaxed);
         let name = format!("plaza_t{}_{n}", std::process::id());
-        let mut createdb = self.command("createdb");
-        createdb.args([
-            "-h",
-            &self.socket_dir(),
-            "-p",
-            &PORT.to_string(),
-            "-U",
-            ROLE,
-        ]);
+        let mut createdb = self.client("createdb");
         if self.major_version >= 15 {
             // Copying template1's files takes 50 ms, against 250 ms for 15's default of writing them to the
             // WAL block by block.
@@ -251,18 +243,8 @@ impl Cluster {
         let start = Instant::now();
         loop {
             let ready = self
-                .command("pg_isready")
-                .args([
-                    "-q",
-                    "-h",
-                    &self.socket_dir(),
-                    "-p",
-                    &PORT.to_string(),
-                    "-U",
-                    ROLE,
-                    "-d",
-                    "postgres",
-                ])
+                .client("pg_isready")
+                .args(["-q", "-d", "postgres"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -340,6 +322,20 @@ impl Cluster {
                 Ok(())
             });
         }
+        command
+    }
+
+    /// Client tool `program` (createdb, pg_isready) aimed at this cluster's socket as its superuser.
+    fn client(&self, program: &str) -> Command {
+        let mut command = self.command(program);
+        command.args([
+            "-h",
+            &self.socket_dir(),
+            "-p",
+            &PORT.to_string(),
+            "-U",
+            ROLE,
+        ]);
         command
     }
 
