@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::cluster::relay_work::{self, RelayWork};
 use crate::config::Config;
 use crate::state::AppState;
 use crate::web::{routes, server};
@@ -26,8 +27,10 @@ pub async fn serve(
     run(listener, state, shutdown).await
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves: the HTTP server, the pruner, the delivery
-/// workers and the indexer (which commits what it holds on the way out).
+/// Serves `state` on `listener` until `shutdown` resolves: the HTTP server, and this node's part of the
+/// work ([`crate::cluster`]: the delivery workers, the pruner, FASP sharing and the indexer, which
+/// commits what it holds on the way out; among several nodes, the leases are given back on the way
+/// out so the others take over at once).
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -36,9 +39,11 @@ pub async fn run(
     let local: SocketAddr = listener
         .local_addr()
         .map_err(|e| Error::Config(format!("listener: {e}")))?;
-    spawn_pruner(state.clone());
-    let indexing = state.indexer.as_ref().map(|indexer| indexer.start());
-    let sharing = spawn_sharing(&state);
+    spawn_forgetting(state.clone());
+    let work = RelayWork::new(state.clone());
+    let mut background = tokio::task::JoinSet::new();
+    background.spawn(state.cluster.clone().run(work.clone()));
+    background.spawn(relay_work::follow_changes(state.clone()));
     crate::federation::admission::learn_missing_software(state.clone());
     let router = routes::router(state.clone());
     println!("plaza listening on http://{local} as {}", state.base);
@@ -55,46 +60,16 @@ pub async fn run(
         shutdown,
     )
     .await?;
+    background.abort_all();
+    state.cluster.leave(work.as_ref()).await;
     state.engine.stop_all();
-    drop(indexing);
-    drop(sharing);
-    if let Some(indexer) = &state.indexer
-        && let Err(e) = indexer.commit().await
-    {
-        tracing::error!(error = %e, "final index commit");
-    }
+    work.shutdown().await;
     Ok(())
 }
 
-/// FASP `data_sharing`: what is missing of the subscriptions of servers that activated it (a restart
-/// may have cut their retries short), the paced backfill continuations, and (with an index) the share
-/// worker.
-fn spawn_sharing(state: &Arc<AppState>) -> tokio::task::JoinSet<()> {
-    use crate::fasp::capabilities::DATA_SHARING;
-    for registration in state.fasp.registry.list() {
-        let id = &registration.server.server_id;
-        if state
-            .fasp
-            .registry
-            .is_active(id, DATA_SHARING.id, DATA_SHARING.major)
-        {
-            crate::fasp::subscriptions::spawn_subscribe(state.clone(), registration);
-        }
-    }
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(crate::fasp::subscriptions::continuations(state.clone()));
-    if let Some(indexer) = &state.indexer {
-        tasks.spawn(crate::fasp::share_worker::run(
-            state.clone(),
-            indexer.clone(),
-        ));
-    }
-    tasks
-}
-
-/// Deletes log entries past the retention window once an hour (and once at start).
-fn spawn_pruner(state: Arc<AppState>) {
-    let max_age_ms = (state.config.retention_hours as i64).saturating_mul(3_600_000);
+/// Once an hour, lets go of what this node remembers of idle instances and clients (rate limiter
+/// buckets, resolver entries), so memory stays bounded.
+fn spawn_forgetting(state: Arc<AppState>) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -102,11 +77,6 @@ fn spawn_pruner(state: Arc<AppState>) {
             state.limiter.forget_idle();
             state.client_limiter.forget_idle();
             state.resolver.forget_idle();
-            match state.store.prune(max_age_ms).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(pruned = n, "pruned log entries past retention"),
-                Err(e) => tracing::error!(error = %e, "pruning the log"),
-            }
         }
     });
 }

@@ -30,6 +30,12 @@ pub struct Config {
     /// The store's PostgreSQL database (`postgres://user@host/db`, or a socket directory as
     /// `postgres://user@%2Frun%2Fpostgresql/db`); empty: SQLite in `data_dir`.
     pub database_url: String,
+    /// This node's name among the nodes sharing `database_url` (unique per running process); empty:
+    /// the host name and a random suffix.
+    pub node_id: String,
+    /// How long a node's hold on a piece of the work (a subscriber's deliveries, a job) lasts without
+    /// renewal, in seconds: a node that dies has its work taken over by the others within it.
+    pub lease_secs: u64,
     /// Allow http:// and loopback/private addresses for fetches and deliveries.
     pub allow_private_networks: bool,
     /// Display name of the relay actor.
@@ -173,6 +179,8 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
             database_url: String::new(),
+            node_id: String::new(),
+            lease_secs: 15,
             allow_private_networks: false,
             relay_name: "Plaza relay".into(),
             relay_summary: "An ActivityPub relay with a discovery index.".into(),
@@ -277,6 +285,19 @@ impl Config {
         {
             return Err(Error::Config(
                 "database_url must be a postgres:// URL (or empty for SQLite in data_dir)".into(),
+            ));
+        }
+        if !(2..=600).contains(&self.lease_secs) {
+            return Err(Error::Config("lease_secs must be between 2 and 600".into()));
+        }
+        if self.node_id.len() > 100
+            || self
+                .node_id
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(Error::Config(
+                "node_id must be at most 100 characters, without spaces".into(),
             ));
         }
         if self.max_body_bytes < 1024 {

@@ -47,6 +47,7 @@
 //!   [`store::tail`], its in-memory recent end.
 pub mod ap;
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod discovery;
 pub mod error;

@@ -169,9 +169,10 @@ fn relay_base(config: &plaza::config::Config, url: Option<String>) -> anyhow::Re
 /// `plaza health`: GET /healthz with a short timeout; fails with the reason when it is not 2xx.
 async fn health(config: &plaza::config::Config, url: Option<String>) -> anyhow::Result<()> {
     let base = relay_base(config, url)?;
-    let response = reqwest::Client::builder()
+    let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
-        .build()?
+        .build()?;
+    let response = client
         .get(format!("{base}/healthz"))
         .send()
         .await
@@ -183,6 +184,23 @@ async fn health(config: &plaza::config::Config, url: Option<String>) -> anyhow::
         anyhow::bail!("{base}/healthz answered {status}: {}", reason.trim());
     }
     println!("{base} is healthy");
+    // Which node answered, its leases and its lag (a relay older than the cluster has no such page).
+    if let Ok(node) = client.get(format!("{base}/healthz/node")).send().await
+        && node.status().is_success()
+        && let Ok(node) = node.json::<serde_json::Value>().await
+    {
+        let count = |kind: &str| node["leases"][kind].as_u64().unwrap_or(0);
+        println!(
+            "node {} ({}): {} subscriber leases, {} topic inbox leases, jobs {}; delivery lag {} entries; live nodes {}",
+            node["node"].as_str().unwrap_or("?"),
+            node["backend"].as_str().unwrap_or("?"),
+            count("subscriber"),
+            count("topic_inbox"),
+            node["jobs"],
+            node["lag"],
+            node["nodes"],
+        );
+    }
     Ok(())
 }
 

@@ -24,6 +24,7 @@ pub fn fractional(out: &mut String, name: &str, kind: &str, help: &str, value: f
     let _ = writeln!(out, "{name} {value}");
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+/// Appends the `# HELP` and `# TYPE` lines of a metric family to `out`.
+pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }

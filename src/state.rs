@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use plaza_index::Index;
 
 use crate::ap::outgoing;
+use crate::cluster::{Cluster, Settings as ClusterSettings, default_node_id};
 use crate::config::Config;
 use crate::discovery::indexer::{Indexer, Settings as IndexerSettings};
 use crate::discovery::{IndexSink, index_sink};
@@ -104,6 +105,8 @@ pub struct AppState {
     pub fasp: crate::fasp::Fasp,
     /// Topic feeds: the topics in force and their followers' delivery workers.
     pub topics: Arc<Topics>,
+    /// This node among the others sharing the database (alone on SQLite).
+    pub cluster: Arc<Cluster>,
 }
 
 impl AppState {
@@ -166,6 +169,25 @@ impl AppState {
                 ..ResolverSettings::default()
             },
         );
+        let cluster_settings = ClusterSettings {
+            node_id: if config.node_id.is_empty() {
+                default_node_id()
+            } else {
+                config.node_id.clone()
+            },
+            address: config.listen.clone(),
+            roles: if config.index_enabled {
+                vec!["index"]
+            } else {
+                Vec::new()
+            },
+            lease: Duration::from_secs(config.lease_secs),
+        };
+        let cluster = if store.is_postgres() {
+            Cluster::shared(cluster_settings, store.clone())
+        } else {
+            Cluster::solo(cluster_settings)
+        };
         let engine = Engine::new(
             store.clone(),
             http.clone(),
@@ -173,6 +195,7 @@ impl AppState {
                 initial: Duration::from_millis(config.retry_initial_ms),
                 max: Duration::from_secs(config.retry_max_secs.max(1)),
             },
+            cluster.clone(),
         );
         let actor_document = Bytes::from(
             outgoing::relay_actor(
@@ -209,12 +232,7 @@ impl AppState {
         for (instance, limit) in store.limits().await? {
             limiter.set_override(&instance, Some(limit));
         }
-        let policy = match store.setting(POLICY_SETTING).await? {
-            // Changed through the admin API: that choice outlives restarts.
-            Some(saved) => serde_json::from_value(saved)
-                .map_err(|e| Error::Config(format!("saved subscription policy: {e}")))?,
-            None => config.policy_settings()?,
-        };
+        let policy = policy_in_force(&store, &config).await?;
         let software = store
             .instances()
             .await?
@@ -278,7 +296,86 @@ impl AppState {
             search: Search::default(),
             fasp,
             topics,
+            cluster,
         }))
+    }
+
+    /// How far the slowest of this node's delivery workers is behind the log's head, in entries (by
+    /// the cursors as last persisted, at most a second old).
+    pub fn delivery_lag(&self) -> u64 {
+        let head = self.store.tail().head();
+        self.engine
+            .running()
+            .iter()
+            .filter_map(|a| self.store.subscriber(a))
+            .map(|s| head.saturating_sub(s.cursor))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// What `/healthz/node` answers: this node's id, its leases, its lag and the nodes it sees.
+    pub fn node_health(&self) -> serde_json::Value {
+        use crate::cluster::lease;
+        let cluster = &self.cluster;
+        let (counts, jobs): ([(&str, u64); 3], Vec<String>) = if cluster.is_solo() {
+            // Alone, everything is this node's: its workers and every job.
+            let mut jobs = vec![lease::PRUNE.to_string(), lease::SHARING.to_string()];
+            if self.indexer.is_some() {
+                jobs.push(lease::INDEXER.to_string());
+            }
+            (
+                [
+                    ("subscriber", self.engine.worker_count() as u64),
+                    ("topic_inbox", self.topics.delivery.worker_count() as u64),
+                    ("job", jobs.len() as u64),
+                ],
+                jobs,
+            )
+        } else {
+            let jobs = cluster
+                .held()
+                .into_iter()
+                .filter(|n| n.starts_with("job:"))
+                .collect();
+            (cluster.held_by_kind(), jobs)
+        };
+        let leases: serde_json::Map<String, serde_json::Value> = counts
+            .iter()
+            .map(|(kind, n)| (kind.to_string(), (*n).into()))
+            .collect();
+        serde_json::json!({
+            "node": cluster.node_id(),
+            "backend": if self.store.is_postgres() { "postgres" } else { "sqlite" },
+            "alone": cluster.is_solo(),
+            "leases": leases,
+            "jobs": jobs,
+            "delivery_workers": self.engine.worker_count(),
+            "lag": self.delivery_lag(),
+            "nodes": cluster.live_nodes().iter().map(|n| n.node_id.clone()).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Reads the moderation rules again into memory (another node changed them): blocks, the
+    /// subscription policy and per-instance limits.
+    pub async fn reload_moderation(&self) -> Result<()> {
+        let blocks = self.store.blocks().await?;
+        let policy = policy_in_force(&self.store, &self.config).await?;
+        self.curation.replace(blocks, policy);
+        self.limiter.replace_overrides(self.store.limits().await?);
+        Ok(())
+    }
+}
+
+/// The subscription policy in force: the one saved through the admin API (that choice outlives
+/// restarts), else the configuration's.
+async fn policy_in_force(
+    store: &Store,
+    config: &Config,
+) -> Result<crate::moderation::policy::PolicySettings> {
+    match store.setting(POLICY_SETTING).await? {
+        Some(saved) => serde_json::from_value(saved)
+            .map_err(|e| Error::Config(format!("saved subscription policy: {e}"))),
+        None => config.policy_settings(),
     }
 }
 

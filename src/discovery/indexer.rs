@@ -213,6 +213,17 @@ impl Indexer {
         tasks
     }
 
+    /// Goes on from the cursor saved in the store (another node indexed while this one did not):
+    /// called before [`Indexer::start`] when this node takes the indexer over.
+    pub async fn resume(&self) -> Result<()> {
+        let cursor = self.store.cursor(CURSOR).await?.unwrap_or(0);
+        if cursor > self.applied.load(Ordering::SeqCst) {
+            self.applied.store(cursor, Ordering::SeqCst);
+            self.saved.store(cursor, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
     /// Log entries not yet handed to the index.
     pub fn lag(&self) -> u64 {
         self.store

@@ -41,6 +41,30 @@ pub struct Registry {
 impl Registry {
     /// Loads what the store holds.
     pub async fn load(store: Store) -> Result<Registry> {
+        let (servers, active) = Registry::read(&store).await?;
+        Ok(Registry {
+            store,
+            servers: RwLock::new(servers),
+            active: RwLock::new(active),
+        })
+    }
+
+    /// Reads the registrations and activations again (another node changed them).
+    pub async fn reload(&self) -> Result<()> {
+        let (servers, active) = Registry::read(&self.store).await?;
+        if let Ok(mut current) = self.servers.write() {
+            *current = servers;
+        }
+        if let Ok(mut current) = self.active.write() {
+            *current = active;
+        }
+        Ok(())
+    }
+
+    /// The registrations (those that cannot be used are logged and left out) and activations stored.
+    async fn read(
+        store: &Store,
+    ) -> Result<(HashMap<String, Arc<Registration>>, HashSet<Activation>)> {
         let mut servers = HashMap::new();
         for server in store.fasp_servers().await? {
             let id = server.server_id.clone();
@@ -54,11 +78,7 @@ impl Registry {
             }
         }
         let active = store.fasp_activations().await?.into_iter().collect();
-        Ok(Registry {
-            store,
-            servers: RwLock::new(servers),
-            active: RwLock::new(active),
-        })
+        Ok((servers, active))
     }
 
     /// The registration of `server_id`.

@@ -17,6 +17,7 @@ use axum::body::Bytes;
 use serde_json::Value;
 use tokio::task::AbortHandle;
 
+use crate::cluster::{Cluster, lease};
 use crate::federation::inbox_client::InboxClient;
 use crate::federation::net::{Http, Outcome};
 use crate::httpsig::{PrivateKey, digest_header};
@@ -131,6 +132,8 @@ pub struct Engine {
     store: Store,
     http: Http,
     backoff: Backoff,
+    /// Which subscribers' deliveries are this node's (all of them, alone).
+    cluster: Arc<Cluster>,
     workers: Mutex<HashMap<String, Worker>>,
     /// Delivery counters.
     pub stats: Stats,
@@ -138,11 +141,12 @@ pub struct Engine {
 
 impl Engine {
     /// An engine with no workers yet.
-    pub fn new(store: Store, http: Http, backoff: Backoff) -> Arc<Engine> {
+    pub fn new(store: Store, http: Http, backoff: Backoff, cluster: Arc<Cluster>) -> Arc<Engine> {
         Arc::new(Engine {
             store,
             http,
             backoff,
+            cluster,
             workers: Mutex::new(HashMap::new()),
             stats: Stats::default(),
         })
@@ -157,7 +161,17 @@ impl Engine {
     /// subscription and starts nothing; an Undo whose stop arrives after a later Follow committed finds
     /// the subscription and leaves the Follow's worker running. The worker is started from the mirror's
     /// copy, the latest committed state (inbox, style, cursor), whatever copy the caller holds.
+    ///
+    /// Among several nodes, only the node holding the subscriber's lease starts it; any other asks its
+    /// cluster loop to look at the leases now (the new subscriber may be this node's to claim).
     pub fn start(self: &Arc<Self>, subscriber: Subscriber) {
+        if !self
+            .cluster
+            .holds(&lease::subscriber(&subscriber.authority))
+        {
+            self.cluster.nudge();
+            return;
+        }
         let Ok(mut workers) = self.workers.lock() else {
             return;
         };
@@ -186,6 +200,43 @@ impl Engine {
         if let Some(worker) = workers.remove(authority) {
             worker.task.abort();
         }
+    }
+
+    /// Starts the worker of `authority` (its lease was just claimed) unless one runs.
+    pub fn ensure(self: &Arc<Self>, authority: &str) {
+        let running = self
+            .workers
+            .lock()
+            .is_ok_and(|w| w.get(authority).is_some_and(|w| !w.task.is_finished()));
+        if !running && let Some(sub) = self.store.subscriber(authority) {
+            self.start(sub);
+        }
+    }
+
+    /// Stops the worker of `authority` whatever the subscription (its lease is given back or lost:
+    /// another node delivers from now on).
+    pub fn halt(&self, authority: &str) {
+        if let Some(worker) = self
+            .workers
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(authority))
+        {
+            worker.task.abort();
+        }
+    }
+
+    /// The authorities with a running worker.
+    pub fn running(&self) -> Vec<String> {
+        self.workers
+            .lock()
+            .map(|w| w.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The cluster this engine's node is part of.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
     }
 
     /// Stops every worker.
@@ -530,6 +581,7 @@ mod tests {
                 initial: Duration::from_millis(5),
                 max: Duration::from_millis(20),
             },
+            Cluster::alone(),
         );
         (store, engine)
     }

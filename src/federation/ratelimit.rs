@@ -6,11 +6,17 @@
 //!
 //! The limiter is also where a verified request is first attributed to its instance, so it notes when
 //! each instance was last heard from (the admin API shows it).
+//!
+//! Several nodes behind one balancer each see about 1/N of an instance's requests, so each node
+//! enforces 1/N of every limit ([`InboxLimiter::set_nodes`], rounded up): the relay as a whole keeps
+//! the configured numbers without a shared counter (and a round trip to the database) per request.
+//! A balancer that sends one instance to one node (sticky by source) makes that node alone enforce
+//! 1/N of it: give such instances an override, or balance by request.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -26,7 +32,12 @@ fn quota(per_second: u32, burst: u32) -> Option<Quota> {
 
 /// The inbox rate limiter; disabled when the configured rate is 0.
 pub struct InboxLimiter {
-    limiter: Option<DefaultKeyedRateLimiter<String>>,
+    /// The configured rate and burst, for the whole relay.
+    configured: (u32, u32),
+    /// How many nodes share the relay's inbox traffic.
+    nodes: AtomicU32,
+    /// The buckets, at this node's share of the configured rate.
+    limiter: RwLock<Option<DefaultKeyedRateLimiter<String>>>,
     overrides: RwLock<HashMap<String, (LimitOverride, Option<DefaultDirectRateLimiter>)>>,
     last_seen: RwLock<HashMap<String, AtomicI64>>,
     /// Requests refused with 429.
@@ -38,7 +49,9 @@ impl InboxLimiter {
     /// turns limiting off.
     pub fn new(per_second: u32, burst: u32) -> InboxLimiter {
         InboxLimiter {
-            limiter: quota(per_second, burst).map(RateLimiter::keyed),
+            configured: (per_second, burst),
+            nodes: AtomicU32::new(1),
+            limiter: RwLock::new(quota(per_second, burst).map(RateLimiter::keyed)),
             overrides: RwLock::new(HashMap::new()),
             last_seen: RwLock::new(HashMap::new()),
             hits: AtomicU64::new(0),
@@ -56,9 +69,9 @@ impl InboxLimiter {
             .and_then(|o| o.get(instance))
         {
             Some((_, own)) => own.as_ref().is_none_or(|l| l.check().is_ok()),
-            None => match &self.limiter {
-                Some(limiter) => limiter.check_key(&instance.to_string()).is_ok(),
-                None => true,
+            None => match self.limiter.read().as_deref() {
+                Ok(Some(limiter)) => limiter.check_key(&instance.to_string()).is_ok(),
+                _ => true,
             },
         };
         if allowed {
@@ -98,12 +111,76 @@ impl InboxLimiter {
         if let Ok(mut overrides) = self.overrides.write() {
             match limit {
                 Some(l) => {
-                    let own = quota(l.rate, l.burst).map(RateLimiter::direct);
+                    let (rate, burst) = self.share(l.rate, l.burst);
+                    let own = quota(rate, burst).map(RateLimiter::direct);
                     overrides.insert(instance.to_string(), (l, own));
                 }
                 None => {
                     overrides.remove(instance);
                 }
+            }
+        }
+    }
+
+    /// This node's share of a rate and burst: divided by the nodes, rounded up (0 stays 0: no limit).
+    fn share(&self, rate: u32, burst: u32) -> (u32, u32) {
+        let nodes = self.nodes.load(Ordering::Relaxed).max(1);
+        (rate.div_ceil(nodes), burst.div_ceil(nodes))
+    }
+
+    /// Tells the limiter how many nodes share the relay's inbox traffic: each limit becomes that share
+    /// of it (the buckets start full again when the number changes).
+    pub fn set_nodes(&self, nodes: usize) {
+        let nodes = u32::try_from(nodes.max(1)).unwrap_or(u32::MAX);
+        if self.nodes.swap(nodes, Ordering::Relaxed) == nodes {
+            return;
+        }
+        let (rate, burst) = self.share(self.configured.0, self.configured.1);
+        if let Ok(mut limiter) = self.limiter.write() {
+            *limiter = quota(rate, burst).map(RateLimiter::keyed);
+        }
+        let overrides: Vec<(String, LimitOverride)> = self
+            .overrides
+            .read()
+            .map(|o| o.iter().map(|(k, (l, _))| (k.clone(), *l)).collect())
+            .unwrap_or_default();
+        for (instance, limit) in overrides {
+            self.set_override(&instance, Some(limit));
+        }
+        tracing::info!(
+            nodes,
+            rate,
+            burst,
+            "per-instance inbox limits: this node's share"
+        );
+    }
+
+    /// Gives exactly the instances of `limits` their own limits (what the store now holds: another
+    /// node changed them); every other instance goes back to the configured one. An instance whose
+    /// limit is unchanged keeps its bucket.
+    pub fn replace_overrides(&self, limits: Vec<(String, LimitOverride)>) {
+        let wanted: HashMap<String, LimitOverride> = limits.into_iter().collect();
+        let stale: Vec<String> = self
+            .overrides
+            .read()
+            .map(|o| {
+                o.iter()
+                    .filter(|(k, (l, _))| wanted.get(*k) != Some(l))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for instance in stale {
+            self.set_override(&instance, None);
+        }
+        let present: Vec<String> = self
+            .overrides
+            .read()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        for (instance, limit) in wanted {
+            if !present.contains(&instance) {
+                self.set_override(&instance, Some(limit));
             }
         }
     }
@@ -127,7 +204,7 @@ impl InboxLimiter {
         if let Ok(mut seen) = self.last_seen.write() {
             seen.retain(|_, at| now - at.load(Ordering::Relaxed) < WEEK);
         }
-        if let Some(limiter) = &self.limiter {
+        if let Ok(Some(limiter)) = self.limiter.read().as_deref() {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -144,6 +221,24 @@ fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn among_three_nodes_each_takes_a_third_of_every_limit() {
+        let limiter = InboxLimiter::new(10, 9);
+        limiter.set_override(
+            "big.example",
+            Some(LimitOverride {
+                rate: 100,
+                burst: 30,
+            }),
+        );
+        limiter.set_nodes(3);
+        let allowed = |instance: &str| (0..50).filter(|_| limiter.check(instance).is_ok()).count();
+        assert_eq!(allowed("a.example"), 3, "a third of a burst of 9");
+        assert_eq!(allowed("big.example"), 10, "a third of the override's 30");
+        limiter.set_nodes(1);
+        assert_eq!(allowed("b.example"), 9, "alone again: the whole burst");
+    }
 
     #[test]
     fn bursts_then_refuses_per_instance() {

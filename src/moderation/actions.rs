@@ -358,5 +358,12 @@ pub async fn stats(state: &AppState) -> Result<Value> {
             None => json!({ "documents": Value::Null, "lag": Value::Null }),
         },
         "uptime_secs": state.started.elapsed().as_secs(),
+        // The nodes sharing the database, as their heartbeats say (alone: this one).
+        "node": state.node_health(),
+        "nodes": if state.cluster.is_solo() {
+            json!([{ "node_id": state.cluster.node_id(), "leases": 0, "lag": state.delivery_lag() }])
+        } else {
+            json!(state.cluster.live_nodes())
+        },
     }))
 }

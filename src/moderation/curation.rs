@@ -30,6 +30,14 @@ impl Curation {
         }
     }
 
+    /// Replaces the blocks and the policy with what the store now holds (another node changed them).
+    pub fn replace(&self, blocks: Vec<Block>, settings: PolicySettings) {
+        if let Ok(mut list) = self.blocks.write() {
+            *list = BlockList::new(blocks);
+        }
+        self.set_policy(settings);
+    }
+
     /// The software `authority` is known to run.
     pub fn software_of(&self, authority: &str) -> Option<String> {
         self.software.read().ok()?.get(authority).cloned()

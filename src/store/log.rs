@@ -198,32 +198,8 @@ impl Store {
 
     /// Up to `limit` log entries with `seq > after`, in order.
     pub async fn read_log(&self, after: u64, limit: usize) -> Result<Vec<Entry>> {
-        self.read(move |conn| {
-            conn.query_rows(
-                "SELECT seq, origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original, carry
-                 FROM log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-                params![after as i64, limit as i64],
-                |r| {
-                    Ok(Entry {
-                        seq: r.get::<i64>(0)? as u64,
-                        origin: r.get(1)?,
-                        target: r.get(2)?,
-                        kind: r.get(3)?,
-                        received_ms: r.get(4)?,
-                        mastodon_body: Bytes::from(r.get::<Vec<u8>>(5)?),
-                        litepub_body: Bytes::from(r.get::<Vec<u8>>(6)?),
-                        signer: r.get(7)?,
-                        original: r.get::<Option<Vec<u8>>>(8)?.map(Bytes::from),
-                        digests: Default::default(),
-                        carry: r
-                            .get::<Option<String>>(9)?
-                            .and_then(|c| Carry::from_json(&c))
-                            .map(Arc::new),
-                    })
-                },
-            )
-        })
-        .await
+        self.read(move |conn| read_entries(conn, after, limit))
+            .await
     }
 
     /// Up to `limit` entries after `cursor`: from the in-memory tail when it still holds them (a reader
@@ -258,6 +234,33 @@ impl Store {
         })
         .await
     }
+}
+
+/// Up to `limit` log entries with `seq > after`, in order, on `conn`.
+pub(super) fn read_entries(conn: &Conn<'_>, after: u64, limit: usize) -> Result<Vec<Entry>> {
+    conn.query_rows(
+        "SELECT seq, origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original, carry
+         FROM log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        params![after as i64, limit as i64],
+        |r| {
+            Ok(Entry {
+                seq: r.get::<i64>(0)? as u64,
+                origin: r.get(1)?,
+                target: r.get(2)?,
+                kind: r.get(3)?,
+                received_ms: r.get(4)?,
+                mastodon_body: Bytes::from(r.get::<Vec<u8>>(5)?),
+                litepub_body: Bytes::from(r.get::<Vec<u8>>(6)?),
+                signer: r.get(7)?,
+                original: r.get::<Option<Vec<u8>>>(8)?.map(Bytes::from),
+                digests: Default::default(),
+                carry: r
+                    .get::<Option<String>>(9)?
+                    .and_then(|c| Carry::from_json(&c))
+                    .map(Arc::new),
+            })
+        },
+    )
 }
 
 /// Records `id` as seen at `now`; false when it was already (one statement: an atomic claim).

@@ -24,6 +24,7 @@
 //! SQLite store into PostgreSQL (`plaza store copy`).
 
 pub mod activity;
+pub mod cluster;
 pub mod copy;
 pub mod db;
 pub mod ddl;
@@ -33,6 +34,7 @@ pub mod fasp_shares;
 pub mod health;
 pub mod log;
 pub mod moderation;
+pub mod notices;
 pub mod postgres;
 pub mod published;
 pub mod read_pool;
@@ -43,6 +45,7 @@ pub mod schemes;
 pub mod shares;
 pub mod subscribers;
 pub mod tail;
+pub mod timings;
 pub mod topics;
 pub mod writer;
 
@@ -59,7 +62,7 @@ use crate::store::schema::open_connection;
 use crate::store::subscribers::{Member, all_subscribers};
 pub use crate::store::subscribers::{Subscribed, Subscriber};
 use crate::store::tail::Tail;
-use crate::store::writer::{Job, WriterConn, checkpoint_loop, open_writer, writer_loop};
+use crate::store::writer::{Job, Shared, WriterConn, checkpoint_loop, open_writer, writer_loop};
 use crate::{Error, Result};
 
 /// Handle to the store; cheap to clone.
@@ -74,7 +77,16 @@ pub struct Store {
     members: Arc<RwLock<HashMap<String, Subscriber>>>,
     /// Whether the last commit that wrote went through, as the writer saw it.
     health: Arc<WriteHealth>,
-    /// Dropped with the last handle; the checkpoint thread then ends.
+    /// Held while the tail or the mirror take what another node committed, and while the writer
+    /// pushes its own commits (PostgreSQL only), so both land in commit order.
+    feed: Arc<tokio::sync::Mutex<()>>,
+    /// Other nodes' notices for the relay ([`Store::notices`]).
+    notices: tokio::sync::broadcast::Sender<notices::Notice>,
+    /// Tells this store's notices from other nodes' (random per store).
+    tag: u64,
+    /// How long reads and commits take.
+    timings: Arc<timings::Timings>,
+    /// Dropped with the last handle; the checkpoint thread and the listener then end.
     _alive: Arc<()>,
 }
 
@@ -116,12 +128,18 @@ impl Store {
         let (jobs, rx) = std::sync::mpsc::channel::<Job>();
         let health = Arc::new(WriteHealth::default());
         let writer_health = health.clone();
+        let store = Store::assemble(jobs, Arc::new(readers), head, members, health);
+        let shared = Shared {
+            tag: None,
+            tail: store.tail.clone(),
+            feed: store.feed.clone(),
+            timings: store.timings.clone(),
+        };
         spawn_thread(
             "plaza-store-writer",
             &path.display().to_string(),
-            move || writer_loop(WriterConn::Sqlite(writer), rx, writer_health),
+            move || writer_loop(WriterConn::Sqlite(writer), rx, writer_health, shared),
         )?;
-        let store = Store::assemble(jobs, Arc::new(readers), head, members, health);
         let handle = Arc::downgrade(&store._alive);
         spawn_thread(
             "plaza-store-checkpoint",
@@ -135,6 +153,7 @@ impl Store {
     /// and starts the writer thread. Called on the async runtime, which then drives the connections.
     pub async fn connect(url: &str) -> Result<Store> {
         let backend = postgres::Backend::connect(url, READERS).await?;
+        let backend_config = backend.config().clone();
         let writer = postgres::Writer::connect(backend.clone()).await?;
         let readers = Arc::new(ReadPool::postgres(backend));
         let (head, members) = readers
@@ -142,11 +161,30 @@ impl Store {
             .await?;
         let (jobs, rx) = std::sync::mpsc::channel::<Job>();
         let health = Arc::new(WriteHealth::default());
-        let writer_health = health.clone();
+        let store = Store::assemble(jobs, readers, head, members, health.clone());
+        let shared = Shared {
+            tag: Some(store.tag),
+            tail: store.tail.clone(),
+            feed: store.feed.clone(),
+            timings: store.timings.clone(),
+        };
         spawn_thread("plaza-store-writer", "PostgreSQL", move || {
-            writer_loop(WriterConn::Postgres(writer), rx, writer_health)
+            writer_loop(WriterConn::Postgres(writer), rx, health, shared)
         })?;
-        Ok(Store::assemble(jobs, readers, head, members, health))
+        tokio::spawn(notices::listen(
+            Arc::downgrade(&store._alive),
+            store.detached(),
+            backend_config,
+        ));
+        Ok(store)
+    }
+
+    /// A handle to this store that does not keep it open (for its own background tasks).
+    fn detached(&self) -> Store {
+        Store {
+            _alive: Arc::new(()),
+            ..self.clone()
+        }
     }
 
     /// The store around its writer's queue and its read pool, whatever the backend.
@@ -168,6 +206,10 @@ impl Store {
                     .collect(),
             )),
             health,
+            feed: Arc::new(tokio::sync::Mutex::new(())),
+            notices: notices::channel(),
+            tag: fastrand::u64(..),
+            timings: Arc::new(timings::Timings::default()),
             _alive: Arc::new(()),
         }
     }
@@ -233,7 +275,15 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Conn<'_>) -> Result<T> + Send + 'static,
     {
-        self.readers.run(f).await
+        let started = std::time::Instant::now();
+        let read = self.readers.run(f).await;
+        self.timings.read(started.elapsed());
+        read
+    }
+
+    /// How long reads and commits took so far, and the connection pool's state.
+    pub fn timings(&self) -> timings::Figures {
+        self.timings.figures(self.readers.pool_status())
     }
 }
 

@@ -283,6 +283,7 @@ impl Store {
         audit: NewAudit,
     ) -> Result<Vec<String>> {
         self.write(move |conn, changes| {
+            changes.notices.push(crate::store::notices::Notice::Moderation);
             let created_at = now_secs();
             for b in &blocks {
                 let other: Option<String> = conn
@@ -331,7 +332,10 @@ impl Store {
         audit: NewAudit,
     ) -> Result<bool> {
         let target = target.to_string();
-        self.write(move |conn, _| {
+        self.write(move |conn, changes| {
+            changes
+                .notices
+                .push(crate::store::notices::Notice::Moderation);
             let removed = conn.execute(
                 "DELETE FROM blocks WHERE kind = ?1 AND domain = ?2",
                 params![kind.as_str(), target],
@@ -505,7 +509,8 @@ impl Store {
         audit: NewAudit,
     ) -> Result<bool> {
         let authority = authority.to_string();
-        self.write(move |conn, _| {
+        self.write(move |conn, changes| {
+            changes.notices.push(crate::store::notices::Notice::Moderation);
             let changed = match limit {
                 Some(l) => conn.execute(
                     "INSERT INTO rate_limits (authority, rate, burst) VALUES (?1, ?2, ?3)
@@ -549,7 +554,10 @@ impl Store {
         value: serde_json::Value,
         audit: NewAudit,
     ) -> Result<()> {
-        self.write(move |conn, _| {
+        self.write(move |conn, changes| {
+            changes
+                .notices
+                .push(crate::store::notices::Notice::Moderation);
             conn.execute(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",

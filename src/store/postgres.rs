@@ -56,6 +56,8 @@ const WRITER_SESSION: &str = "SET idle_in_transaction_session_timeout = '30s'";
 #[derive(Clone)]
 pub struct Backend {
     pool: Pool,
+    /// Shared, not copied: the config is large and the backend is cloned into every read.
+    config: std::sync::Arc<tokio_postgres::Config>,
 }
 
 impl Backend {
@@ -64,7 +66,7 @@ impl Backend {
         let config = tokio_postgres::Config::from_str(url)
             .map_err(|e| Error::Config(format!("database_url: {e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -74,7 +76,10 @@ impl Backend {
             .max_size(readers + SPARE_CONNECTIONS)
             .build()
             .map_err(|e| Error::Database(format!("PostgreSQL pool: {e}")))?;
-        let backend = Backend { pool };
+        let backend = Backend {
+            pool,
+            config: std::sync::Arc::new(config),
+        };
         let migrator = backend.writer().await?;
         tokio::task::spawn_blocking(move || {
             let conn = Conn::Postgres(&migrator);
@@ -92,6 +97,21 @@ impl Backend {
         .await
         .map_err(|e| Error::Unavailable(format!("store migration task: {e}")))??;
         Ok(backend)
+    }
+
+    /// How to connect to the database (for a connection outside the pool, such as the listener's).
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
+    /// The pool's connections, those in use, and the most it opens.
+    pub fn pool_status(&self) -> (usize, usize, usize) {
+        let status = self.pool.status();
+        (
+            status.size,
+            status.size.saturating_sub(status.available),
+            status.max_size,
+        )
     }
 
     /// A connection from the pool, waiting for one when all are taken.

@@ -67,6 +67,14 @@ impl ReadPool {
         ReadPool::Postgres(backend)
     }
 
+    /// PostgreSQL: the pool's connections, those in use, and the most it opens; SQLite: zeros.
+    pub(super) fn pool_status(&self) -> (usize, usize, usize) {
+        match self {
+            ReadPool::Sqlite { .. } => (0, 0, 0),
+            ReadPool::Postgres(backend) => backend.pool_status(),
+        }
+    }
+
     /// Whether the reads go to PostgreSQL.
     pub(super) fn is_postgres(&self) -> bool {
         matches!(self, ReadPool::Postgres(_))

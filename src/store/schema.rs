@@ -9,13 +9,16 @@ use rusqlite::Connection;
 use crate::store::db::{Conn, params};
 use crate::store::ddl::{add_column, create_tables};
 use crate::store::{
-    activity, fasp, fasp_shares, moderation, now_ms, published, relay_key, schemes, shares, topics,
+    activity, cluster, fasp, fasp_shares, moderation, now_ms, published, relay_key, schemes,
+    shares, topics,
 };
 use crate::{Error, Result};
 
 /// The schema version this release writes. A database at a higher one was written by a newer
 /// release, which may have changed what a table means: it is refused, not used.
-pub const SCHEMA_VERSION: i64 = 1;
+///
+/// 2: `nodes` and `leases`, what the nodes sharing a database know of each other.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Creates what is missing of the tables of the store and of its parts, and migrates older databases.
 pub(super) fn create(conn: &Conn<'_>) -> Result<()> {
@@ -34,6 +37,7 @@ pub(super) fn create(conn: &Conn<'_>) -> Result<()> {
         shares::SCHEMA,
         topics::SCHEMA,
         relay_key::SCHEMA,
+        cluster::SCHEMA,
     ] {
         create_tables(conn, part)?;
     }

@@ -216,7 +216,7 @@ pub(super) fn all_subscribers(conn: &Conn<'_>) -> Result<Vec<Subscriber>> {
     )
 }
 
-fn load_subscriber(conn: &Conn<'_>, authority: &str) -> Result<Option<Subscriber>> {
+pub(super) fn load_subscriber(conn: &Conn<'_>, authority: &str) -> Result<Option<Subscriber>> {
     conn.query_opt(
         &format!("{SUBSCRIBER_COLUMNS} WHERE authority = ?1"),
         params![authority],

@@ -1,12 +1,14 @@
 //! The in-memory tail of the activity log.
 //!
 //! Delivery workers that keep up read new entries from here instead of the database; only a subscriber
-//! that fell further behind than the tail holds reads the store. The store's writer thread pushes entries
-//! right after they are committed, in sequence order, so a worker never sees a gap that will later fill;
-//! it holds only this store's commits, so it answers no read across a gap in its numbers (which may be
-//! another node's entries).
+//! that fell further behind than the tail holds reads the store. The tail is *complete*: every entry
+//! committed after its floor and up to its head is in it, so a reader at or past the floor reads
+//! memory, and numbers missing there are numbers no entry has (on PostgreSQL, one a rolled-back
+//! insert took). The store's writer pushes its own commits right after they are committed, in
+//! sequence order; on PostgreSQL, where other nodes commit too, the store reads their entries in first
+//! ([`crate::store::notices`]), so nothing is pushed past a number the tail has not accounted for.
 //! It is bounded by entry count and by the bytes of the bodies it holds, so large posts cannot make it
-//! grow past its budget.
+//! grow past its budget; what it lets go raises its floor.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -23,11 +25,13 @@ pub struct Tail {
     head: watch::Sender<u64>,
 }
 
-/// The entries held and the bytes of their bodies.
+/// The entries held, the bytes of their bodies, and the floor: every entry after it (up to the head)
+/// is held.
 #[derive(Default)]
 struct Held {
     entries: VecDeque<Arc<Entry>>,
     bytes: usize,
+    floor: u64,
 }
 
 /// The memory an entry's bodies take (once when both styles share one body, as Announces do).
@@ -45,20 +49,26 @@ impl Tail {
     /// most `max_bytes` together (the oldest go first).
     pub fn new(head: u64, capacity: usize, max_bytes: usize) -> Tail {
         Tail {
-            entries: Mutex::new(Held::default()),
+            entries: Mutex::new(Held {
+                floor: head,
+                ..Held::default()
+            }),
             capacity,
             max_bytes,
             head: watch::Sender::new(head),
         }
     }
 
-    /// Adds committed entries (in increasing sequence) and wakes the workers.
+    /// Adds committed entries (in increasing sequence; those at or below the head, already pushed,
+    /// are left out), moves the head to the last and wakes the workers. The caller vouches that
+    /// nothing committed between the head and them is missing.
     pub fn push(&self, new: Vec<Entry>) {
-        let Some(last) = new.last().map(|e| e.seq) else {
+        let head = self.head();
+        let Some(last) = new.last().map(|e| e.seq).filter(|last| *last > head) else {
             return;
         };
         if let Ok(mut held) = self.entries.lock() {
-            for entry in new {
+            for entry in new.into_iter().filter(|e| e.seq > head) {
                 held.bytes += weight(&entry);
                 held.entries.push_back(Arc::new(entry));
                 while held.entries.len() > self.capacity || held.bytes > self.max_bytes {
@@ -66,10 +76,36 @@ impl Tail {
                         break;
                     };
                     held.bytes -= weight(&old);
+                    held.floor = old.seq;
                 }
+            }
+            if held.entries.is_empty() {
+                // Everything pushed went over the budget: nothing before the head is held.
+                held.floor = last;
             }
         }
         self.head.send_replace(last);
+    }
+
+    /// Moves the head to `seq` when it is behind: no entry numbered up to `seq` is missing any more
+    /// (those between that exist were pushed).
+    pub fn advance_to(&self, seq: u64) {
+        self.head.send_if_modified(|head| {
+            let moved = seq > *head;
+            *head = (*head).max(seq);
+            moved
+        });
+    }
+
+    /// Lets everything go and starts again after `seq` (the entries up to it are left to the
+    /// database: too many to read into memory at once).
+    pub fn skip_to(&self, seq: u64) {
+        if let Ok(mut held) = self.entries.lock() {
+            held.entries.clear();
+            held.bytes = 0;
+            held.floor = held.floor.max(seq);
+        }
+        self.advance_to(seq);
     }
 
     /// How many entries and body bytes the tail holds.
@@ -90,31 +126,18 @@ impl Tail {
         self.head.subscribe()
     }
 
-    /// Up to `limit` entries after `seq`, or `None` when the tail does not hold `seq + 1` and the
-    /// caller must read the store. The entries returned follow each other: the tail answers only up to
-    /// a gap in its sequence numbers, since what is missing there may be in the database (entries
-    /// another node sharing a PostgreSQL database committed; on PostgreSQL also a number a rolled-back
-    /// insert used, which nothing fills) and only the database can tell.
+    /// Up to `limit` entries after `seq`, or `None` when `seq` is before the floor (entries after it
+    /// were let go) and the caller must read the store.
     pub fn after(&self, seq: u64, limit: usize) -> Option<Vec<Arc<Entry>>> {
         let held = self.entries.lock().ok()?;
-        let entries = &held.entries;
-        let head = self.head();
-        if seq >= head {
+        if seq >= self.head() {
             return Some(Vec::new());
         }
-        let start = entries.partition_point(|e| e.seq <= seq);
-        if entries.get(start)?.seq != seq + 1 {
+        if seq < held.floor {
             return None;
         }
-        Some(
-            entries
-                .range(start..)
-                .zip(seq + 1..)
-                .take_while(|(e, expected)| e.seq == *expected)
-                .take(limit)
-                .map(|(e, _)| e.clone())
-                .collect(),
-        )
+        let start = held.entries.partition_point(|e| e.seq <= seq);
+        Some(held.entries.range(start..).take(limit).cloned().collect())
     }
 }
 
@@ -153,8 +176,8 @@ mod tests {
     }
 
     #[test]
-    fn a_gap_in_the_numbers_is_read_from_the_store() {
-        // 13 and 14 are another node's, or numbers rolled back: only the database knows which.
+    fn numbers_no_entry_has_are_passed_over_and_other_nodes_entries_fill_in() {
+        // 13 and 14 were rolled back: the tail was told nothing is missing between 12 and 15.
         let tail = Tail::new(10, 100, usize::MAX);
         tail.push(vec![entry(11), entry(12)]);
         tail.push(vec![entry(15), entry(16)]);
@@ -162,11 +185,24 @@ mod tests {
             tail.after(after, 10)
                 .map(|v| v.iter().map(|e| e.seq).collect::<Vec<_>>())
         };
-        assert_eq!(seqs(10), Some(vec![11, 12]), "up to the gap, not across it");
-        assert_eq!(seqs(12), None);
-        assert_eq!(seqs(13), None);
-        assert_eq!(seqs(14), Some(vec![15, 16]));
+        assert_eq!(seqs(10), Some(vec![11, 12, 15, 16]));
+        assert_eq!(seqs(13), Some(vec![15, 16]));
         assert_eq!(seqs(16), Some(vec![]));
+        assert_eq!(seqs(9), None, "before the floor");
+        // What was pushed already (another node's entries read in first) is not pushed twice.
+        tail.push(vec![entry(16), entry(17)]);
+        assert_eq!(seqs(15), Some(vec![16, 17]));
+        // Rolled-back numbers at the end: the head moves, nothing held.
+        tail.advance_to(19);
+        assert_eq!(tail.head(), 19);
+        assert_eq!(seqs(17), Some(vec![]));
+        tail.advance_to(18);
+        assert_eq!(tail.head(), 19, "the head never goes back");
+        // Far behind: the tail starts over, readers before it go to the store.
+        tail.skip_to(10_000);
+        assert_eq!(tail.held(), (0, 0));
+        assert_eq!(seqs(9_999), None);
+        assert_eq!(seqs(10_000), Some(vec![]));
     }
 
     #[test]

@@ -744,6 +744,88 @@ async fn a_node_reads_the_other_nodes_entries_between_its_own(db: TestDb) {
     assert_eq!(read, (1..=6).collect::<Vec<_>>());
 }
 
+/// Waits up to five seconds for `done`.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_node_hears_of_the_other_nodes_commits() {
+    use crate::store::notices::Notice;
+    let db = TestDb::postgres();
+    let [a, b] = [db.open().await, db.open().await];
+    let mut heard = b.notices();
+    for (store, n) in [(&a, 0), (&a, 1), (&b, 2), (&a, 3), (&b, 4), (&b, 5)] {
+        store.append(entry("a.example", n)).await.unwrap();
+    }
+    // Both tails hold every entry, the other node's too: their workers read memory, not the database.
+    for node in [&a, &b] {
+        eventually("the tail reaches the head", || node.tail().head() == 6).await;
+        let held: Vec<u64> = node
+            .tail()
+            .after(0, 100)
+            .expect("complete from the start")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(held, (1..=6).collect::<Vec<_>>());
+    }
+    // A subscription made on one node is in the other's mirror, and its relay is told.
+    a.subscribe(subscriber("c.example"), "{}".into(), vec![])
+        .await
+        .unwrap();
+    eventually("b mirrors the new subscriber", || {
+        b.subscriber("c.example").is_some()
+    })
+    .await;
+    let next_change = |heard: &mut tokio::sync::broadcast::Receiver<Notice>| {
+        let mut got = None;
+        while let Ok(notice) = heard.try_recv() {
+            if notice != Notice::Resync {
+                got = Some(notice);
+                break;
+            }
+        }
+        got
+    };
+    assert_eq!(
+        next_change(&mut heard),
+        Some(Notice::Subscriber("c.example".into()))
+    );
+    a.unsubscribe("c.example").await.unwrap();
+    eventually("b forgets it", || b.subscriber("c.example").is_none()).await;
+    // Moderation changes are passed on to the relay, which reloads its rules.
+    use crate::moderation::audit::NewAudit;
+    use crate::moderation::blocks::{Block, BlockKind};
+    let audit = |target: &str| NewAudit {
+        admin: "admin".into(),
+        action: "block",
+        target: target.into(),
+        detail: serde_json::Value::Null,
+    };
+    let block = |domain: &str| Block::new(BlockKind::Domain, domain, "spam").unwrap();
+    a.add_blocks(vec![block("spam.example")], vec![], audit("spam.example"))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut got = Vec::new();
+    while !got.contains(&Notice::Moderation) {
+        assert!(std::time::Instant::now() < deadline, "heard {got:?}");
+        got.extend(next_change(&mut heard));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // A node's own changes are not handed back to it (its relay applied them already).
+    b.add_blocks(vec![block("more.example")], vec![], audit("more.example"))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(next_change(&mut heard), None);
+}
+
 crate::on_both_backends!(
     the_subscriber_mirror_follows_commit_order,
     appends_are_durable_deduplicated_and_in_order,

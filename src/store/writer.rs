@@ -21,7 +21,8 @@ use tokio::sync::oneshot;
 
 use crate::store::Store;
 use crate::store::health::WriteHealth;
-use crate::store::log::Entry;
+use crate::store::log::{Entry, read_entries};
+use crate::store::notices::{BatchNotices, Notice, payload};
 use crate::store::postgres;
 use crate::store::schema::{self, open_connection};
 use crate::store::subscribers::{Member, Subscriber};
@@ -29,7 +30,7 @@ use crate::store::tail::Tail;
 use crate::{Error, Result};
 
 pub(super) type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
-pub(super) type Job = Box<dyn FnOnce(&Conn<'_>) -> Completion + Send>;
+pub(super) type Job = Box<dyn FnOnce(&Conn<'_>, &mut BatchNotices) -> Completion + Send>;
 
 /// How often the checkpoint thread moves committed pages from the write-ahead log into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -80,9 +81,32 @@ pub(super) struct Changes {
     pub(super) appended: Vec<Entry>,
     /// Changes to the in-memory subscriber mirror.
     pub(super) members: Vec<Member>,
+    /// What the other nodes must hear of besides new entries and subscribers (which are noted from
+    /// the two fields above).
+    pub(super) notices: Vec<Notice>,
 }
 
 impl Changes {
+    /// Notes for the other nodes what this job changed.
+    fn note(&mut self, batch: &mut BatchNotices) {
+        for end in [self.appended.first(), self.appended.last()]
+            .into_iter()
+            .flatten()
+        {
+            batch.add(Notice::Log(end.seq));
+        }
+        for member in &self.members {
+            match member {
+                Member::Upsert(sub) => batch.add(Notice::Subscriber(sub.authority.clone())),
+                Member::Remove(authority) => batch.add(Notice::Subscriber(authority.clone())),
+                Member::Cursor { .. } => {}
+            }
+        }
+        for notice in self.notices.drain(..) {
+            batch.add(notice);
+        }
+    }
+
     /// Runs on the writer thread right after the commit, so the mirror and the tail change in
     /// commit order whatever order the callers wake up in.
     fn apply(self, tail: &Tail, members: &RwLock<HashMap<String, Subscriber>>) {
@@ -126,7 +150,7 @@ impl Store {
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
         let (tail, members) = (self.tail.clone(), self.members.clone());
-        let job: Job = Box::new(move |conn: &Conn<'_>| {
+        let job: Job = Box::new(move |conn: &Conn<'_>, batch: &mut BatchNotices| {
             let mut changes = Changes::default();
             let outcome = conn
                 .execute_batch("SAVEPOINT job")
@@ -137,6 +161,9 @@ impl Store {
                 "RELEASE job"
             };
             let outcome = conn.execute_batch(undo).and(outcome);
+            if outcome.is_ok() {
+                changes.note(batch);
+            }
             Box::new(move |commit: std::result::Result<(), String>| {
                 let result = match commit {
                     Ok(()) => {
@@ -168,6 +195,7 @@ pub(super) fn writer_loop(
     mut writer: WriterConn,
     rx: std::sync::mpsc::Receiver<Job>,
     health: Arc<WriteHealth>,
+    shared: Shared,
 ) {
     const MAX_BATCH: usize = 1024;
     let begin = writer.begin();
@@ -179,6 +207,7 @@ pub(super) fn writer_loop(
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         // A connection that broke is replaced here; a transaction begun without its lock is ended.
         let begun = writer
             .conn()
@@ -199,15 +228,90 @@ pub(super) fn writer_loop(
             }
         };
         let before = conn.total_changes();
-        let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
+        let mut notices = BatchNotices::default();
+        let completions: Vec<Completion> = jobs
+            .into_iter()
+            .map(|job| job(&conn, &mut notices))
+            .collect();
         let wrote = conn.total_changes() != before;
-        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        let mut first_seq = None;
+        let commit = shared
+            .notify(&conn, &mut notices, &mut first_seq)
+            .and_then(|()| conn.execute_batch("COMMIT"))
+            .map_err(|e| e.to_string());
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
         health.record(&commit, wrote);
+        shared.timings.commit(started.elapsed());
+        // The tail first takes what other writers committed before this batch (none when this
+        // store writes alone), then this batch's own entries, under the lock the store's listener
+        // feeds it under.
+        let _feeding = shared.feed.blocking_lock();
+        if let (Ok(()), Some(first)) = (&commit, first_seq) {
+            shared.read_in_before(&conn, first);
+        }
         for completion in completions {
             completion(commit.clone());
+        }
+    }
+}
+
+/// What the writer needs to keep the tail complete when other writers share the database (the nodes
+/// on one PostgreSQL database; two stores opened on one SQLite file): the tail, the lock it is fed
+/// under, and on PostgreSQL the store's tag for its notices.
+pub(super) struct Shared {
+    /// The store's tag; `None`: no notices (SQLite, where no other node listens).
+    pub(super) tag: Option<u64>,
+    pub(super) tail: Arc<Tail>,
+    pub(super) feed: Arc<tokio::sync::Mutex<()>>,
+    /// Where the commits' time is counted.
+    pub(super) timings: Arc<crate::store::timings::Timings>,
+}
+
+impl Shared {
+    /// Sends the batch's notices (`pg_notify` is delivered at commit, only if the commit is) and
+    /// notes the first sequence it appended, if it did.
+    fn notify(
+        &self,
+        conn: &Conn<'_>,
+        notices: &mut BatchNotices,
+        first_seq: &mut Option<u64>,
+    ) -> Result<()> {
+        *first_seq = notices.first_log();
+        let Some(tag) = self.tag else {
+            return Ok(());
+        };
+        for notice in notices.drain() {
+            conn.execute(
+                "SELECT pg_notify(?1, ?2)",
+                crate::store::db::params![super::notices::CHANNEL, payload(tag, &notice)],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Reads into the tail what other nodes committed between its head and `first`, this batch's
+    /// first entry (everything there committed before this batch did, under the write lock).
+    fn read_in_before(&self, conn: &Conn<'_>, first: u64) {
+        let head = self.tail.head();
+        if first <= head + 1 {
+            return;
+        }
+        if first - head > super::TAIL_CAPACITY as u64 {
+            self.tail.skip_to(first - 1);
+            return;
+        }
+        match read_entries(conn, head, (first - head - 1) as usize) {
+            Ok(entries) => {
+                self.tail
+                    .push(entries.into_iter().filter(|e| e.seq < first).collect());
+                self.tail.advance_to(first - 1);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "store: reading other nodes' entries into the tail");
+                self.tail.skip_to(first - 1);
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::task::AbortHandle;
 
 use crate::ap::authority_of;
+use crate::cluster::lease;
 use crate::federation::delivery::{Delivery, Engine, Health, Stats};
 use crate::store::Entry;
 use crate::store::reader::LogReader;
@@ -113,31 +114,41 @@ impl TopicDelivery {
         })
     }
 
-    /// Starts a worker for every follower inbox of the registry's current view that has none, and
-    /// stops (forgetting the cursor of) those whose inbox nobody follows any more. Called after every
-    /// change of the followers, once the registry is reloaded.
+    /// Starts a worker for every follower inbox of the registry's current view that has none (among
+    /// several nodes: whose lease this node holds), stops those whose inbox nobody follows any more
+    /// (forgetting their cursor) and those whose lease went to another node. Called after every change
+    /// of the followers, once the registry is reloaded, and when leases change hands.
     pub async fn sync(self: &Arc<Self>) {
         let snapshot = self.registry.snapshot();
-        let (start, stop): (Vec<String>, Vec<String>) = {
+        let cluster = self.engine.cluster().clone();
+        let mine = |inbox: &str| cluster.holds(&lease::topic_inbox(inbox));
+        let (start, unfollowed, elsewhere): (Vec<String>, Vec<String>, Vec<String>) = {
             let Ok(workers) = self.workers.lock() else {
                 return;
             };
             let start = snapshot
                 .inboxes()
-                .filter(|inbox| !workers.contains_key(*inbox))
+                .filter(|inbox| !workers.contains_key(*inbox) && mine(inbox))
                 .cloned()
                 .collect();
-            let stop = workers
+            let unfollowed = workers
                 .keys()
                 .filter(|inbox| snapshot.inbox(inbox).is_none())
                 .cloned()
                 .collect();
-            (start, stop)
+            let elsewhere = workers
+                .keys()
+                .filter(|inbox| snapshot.inbox(inbox).is_some() && !mine(inbox))
+                .cloned()
+                .collect();
+            (start, unfollowed, elsewhere)
         };
-        for inbox in stop {
-            if let Some((task, _)) = self.workers.lock().ok().and_then(|mut w| w.remove(&inbox)) {
+        for inbox in unfollowed.iter().chain(&elsewhere) {
+            if let Some((task, _)) = self.workers.lock().ok().and_then(|mut w| w.remove(inbox)) {
                 task.abort();
             }
+        }
+        for inbox in unfollowed {
             if let Err(e) = self.engine.store().forget_topic_inbox(&inbox).await {
                 tracing::warn!(%inbox, error = %e, "forgetting a topic inbox's cursor");
             }

@@ -22,6 +22,66 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Appends the store's series: reads and commits (count and seconds: their mean latency), and on
+/// PostgreSQL the pool's connections.
+pub fn render_store(state: &AppState, out: &mut String) {
+    let figures = state.store.timings();
+    let backend = if state.store.is_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let label = format!("{{backend=\"{backend}\"}}");
+    series(
+        out,
+        "plaza_store_reads_total",
+        "counter",
+        "Reads from the store.",
+        &[(&label, figures.reads)],
+    );
+    crate::prometheus::header(
+        out,
+        "plaza_store_read_seconds_total",
+        "counter",
+        "Time the store's reads took, waiting for a connection included.",
+    );
+    out.push_str(&format!(
+        "plaza_store_read_seconds_total{label} {:.6}\n",
+        figures.read_seconds
+    ));
+    series(
+        out,
+        "plaza_store_commits_total",
+        "counter",
+        "Group commits (one transaction each).",
+        &[(&label, figures.commits)],
+    );
+    crate::prometheus::header(
+        out,
+        "plaza_store_commit_seconds_total",
+        "counter",
+        "Time the group commits took, from BEGIN (and the write lock) to COMMIT.",
+    );
+    out.push_str(&format!(
+        "plaza_store_commit_seconds_total{label} {:.6}\n",
+        figures.commit_seconds
+    ));
+    if state.store.is_postgres() {
+        let (open, busy, max) = figures.pool;
+        series::<&str>(
+            out,
+            "plaza_store_pool_connections",
+            "gauge",
+            "PostgreSQL connections of the pool: open, in use, and the most it opens.",
+            &[
+                ("{state=\"open\"}", open as u64),
+                ("{state=\"in_use\"}", busy as u64),
+                ("{state=\"max\"}", max as u64),
+            ],
+        );
+    }
+}
+
 /// Appends the moderation, rate-limit, inbound and per-subscriber series to `out`.
 pub async fn render(state: &AppState, out: &mut String) -> Result<()> {
     let labelled = |map: &Mutex<BTreeMap<&'static str, u64>>, label: &str| -> Vec<(String, u64)> {

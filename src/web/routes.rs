@@ -45,6 +45,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/.well-known/nodeinfo", get(nodeinfo_links))
         .route("/nodeinfo/2.1", get(nodeinfo))
         .route("/healthz", get(healthz))
+        .route("/healthz/node", get(node_health))
         .route("/metrics", get(metrics))
         .nest(
             admin::PREFIX,
@@ -398,6 +399,11 @@ async fn healthz(State(state): Shared) -> Result<&'static str> {
     Ok("ok")
 }
 
+/// This node among the others: its id, its leases and its delivery lag (JSON), for `plaza health`.
+async fn node_health(State(state): Shared) -> axum::Json<serde_json::Value> {
+    axum::Json(state.node_health())
+}
+
 async fn metrics(State(state): Shared) -> Result<Response> {
     let subscribers = state.store.subscribers().await?;
     let stats = &state.engine.stats;
@@ -478,6 +484,8 @@ async fn metrics(State(state): Shared) -> Result<Response> {
     );
     metrics::render(&state, &mut text).await?;
     metrics::render_topics(&state, &mut text).await?;
+    metrics::render_store(&state, &mut text);
+    state.cluster.render_metrics(&mut text);
     state.fasp.render_metrics(&mut text);
     if let Some(indexer) = &state.indexer {
         text.push_str(&indexer.render_metrics());

@@ -6,6 +6,7 @@
 mod abuse;
 mod admin;
 mod clients;
+mod cluster;
 mod explore;
 mod fasp;
 mod fasp_sharing;

@@ -149,9 +149,48 @@ async fn migrate_creates_the_schema_once_and_refuses_a_newer_one() {
             );
             assert_eq!(
                 stdout.trim(),
-                format!("store on {backend}: schema version 1, up to date"),
+                format!("store on {backend}: schema version 2, up to date"),
             );
         }
+        // The previous release's database (version 1: no nodes nor leases) is brought up to date.
+        let previous = "DROP TABLE leases; DROP TABLE nodes; DELETE FROM schema_version; \
+                        INSERT INTO schema_version (version, applied_at) VALUES (1, 0)";
+        let version_rows = match database_url {
+            Some(url) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                client.batch_execute(previous).await.unwrap();
+                let out = migrate(dir.path(), database_url);
+                assert!(out.status.success(), "{backend}: from version 1");
+                client
+                    .batch_execute("SELECT COUNT(*) FROM leases; SELECT COUNT(*) FROM nodes")
+                    .await
+                    .expect("the tables of version 2");
+                client
+                    .query_one("SELECT COUNT(*) FROM schema_version", &[])
+                    .await
+                    .unwrap()
+                    .get::<_, i64>(0)
+            }
+            None => {
+                let db =
+                    rusqlite::Connection::open(dir.path().join(plaza::state::DB_FILE)).unwrap();
+                db.execute_batch(previous).unwrap();
+                let out = migrate(dir.path(), database_url);
+                assert!(out.status.success(), "{backend}: from version 1");
+                db.execute_batch("SELECT COUNT(*) FROM leases; SELECT COUNT(*) FROM nodes")
+                    .expect("the tables of version 2");
+                db.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))
+                    .unwrap()
+            }
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&migrate(dir.path(), database_url).stdout).trim(),
+            format!("store on {backend}: schema version 2, up to date"),
+        );
+        assert_eq!(version_rows, 2, "{backend}: versions 1 and 2 recorded");
         // A release from the future was here.
         match database_url {
             Some(url) => {
@@ -181,7 +220,7 @@ async fn migrate_creates_the_schema_once_and_refuses_a_newer_one() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{backend}: a newer schema was used");
         assert!(
-            stderr.contains("schema is version 99, newer than this release's (1)"),
+            stderr.contains("schema is version 99, newer than this release's (2)"),
             "{backend}: {stderr}"
         );
     }

@@ -112,6 +112,63 @@ macro_rules! on_both_backends {
     };
 }
 
+/// A TCP load balancer on a loopback port in front of several relay nodes: each connection goes to a
+/// node picked at random, or to the next one when that one does not answer (a dead node), as a
+/// balancer with health checks would.
+pub struct Balancer {
+    /// `http://127.0.0.1:PORT`, the relay's public URL.
+    pub base: String,
+    backends: Arc<Mutex<Vec<SocketAddr>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Balancer {
+    /// A balancer with no node behind it yet.
+    pub async fn start() -> Balancer {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind the balancer");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let backends: Arc<Mutex<Vec<SocketAddr>>> = Arc::default();
+        let known = backends.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut order = known.lock().unwrap().clone();
+                if order.is_empty() {
+                    continue;
+                }
+                let first = fastrand::usize(..order.len());
+                order.rotate_left(first);
+                tokio::spawn(async move {
+                    for backend in order {
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(backend).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Balancer {
+            base,
+            backends,
+            task,
+        }
+    }
+
+    /// Puts a node behind the balancer.
+    pub fn add(&self, node: SocketAddr) {
+        self.backends.lock().unwrap().push(node);
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// The real relay binary, killed on drop.
 pub struct Relay {
     pub base: String,
@@ -170,6 +227,52 @@ impl Relay {
             );
         }
         relay
+    }
+
+    /// Starts one node of a relay that several nodes serve: its own port and data directory, the
+    /// relay's public URL (a [`Balancer`]'s) and PostgreSQL database, and `node_id`.
+    pub async fn start_node(
+        public_url: &str,
+        database_url: &str,
+        node_id: &str,
+        env: &[(&str, &str)],
+    ) -> Relay {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let port = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let mut extra_env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        extra_env.extend([
+            ("PLAZA_PUBLIC_URL".to_string(), public_url.to_string()),
+            ("PLAZA_DATABASE_URL".to_string(), database_url.to_string()),
+            ("PLAZA_NODE_ID".to_string(), node_id.to_string()),
+        ]);
+        let mut relay = Relay {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            data_dir: tmp.path().join("data"),
+            _tmp: Some(tmp),
+            child: None,
+            extra_env,
+        };
+        relay.spawn().await;
+        relay
+    }
+
+    /// The node's own address (behind a balancer, `base` is the node's, not the relay's).
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), self.port)
+    }
+
+    /// What `/healthz/node` says of this node: its id, leases and lag.
+    pub async fn node_health(&self) -> Value {
+        reqwest::get(format!("{}/healthz/node", self.base))
+            .await
+            .expect("healthz/node")
+            .json()
+            .await
+            .expect("healthz/node JSON")
     }
 
     /// Describes a relay the test runs inside its own process (`plaza::app::run`): nothing to start or
