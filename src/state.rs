@@ -254,7 +254,11 @@ impl AppState {
                     store.clone(),
                     http.clone(),
                     sink,
-                    IndexerSettings::from_config(&config),
+                    IndexerSettings {
+                        replica_cursor: (!cluster.is_solo())
+                            .then(|| format!("indexer@{}", cluster.node_id())),
+                        ..IndexerSettings::from_config(&config)
+                    },
                 )
                 .await?,
             ),

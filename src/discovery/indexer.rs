@@ -76,6 +76,9 @@ pub struct Settings {
     pub threads: usize,
     /// Their nice value (see [`crate::discovery::pool`]).
     pub nice: i32,
+    /// Among several nodes: the name of this node's own cursor, how far its index (a replica in its
+    /// data directory) has come; `None` alone, where the index and the log's [`CURSOR`] go together.
+    pub replica_cursor: Option<String>,
 }
 
 impl Settings {
@@ -92,6 +95,7 @@ impl Settings {
             refresh_retry: REFRESH_RETRY,
             threads: 1,
             nice: config.index_nice,
+            replica_cursor: None,
         }
     }
 }
@@ -213,14 +217,27 @@ impl Indexer {
         tasks
     }
 
-    /// Goes on from the cursor saved in the store (another node indexed while this one did not):
-    /// called before [`Indexer::start`] when this node takes the indexer over.
+    /// Called before [`Indexer::start`] when this node takes the indexer over from another: goes on
+    /// from where this node's own index stopped ([`Settings::replica_cursor`]; the beginning of the
+    /// log for a node that never indexed) or from where the relay's indexer got to, whichever is
+    /// earlier. So this node's index misses nothing the other node indexed meanwhile (indexing again
+    /// replaces documents by id), and nothing the other node had still to carry to the topics is left
+    /// out (what it carried already is a duplicate by id, not carried twice).
     pub async fn resume(&self) -> Result<()> {
-        let cursor = self.store.cursor(CURSOR).await?.unwrap_or(0);
-        if cursor > self.applied.load(Ordering::SeqCst) {
-            self.applied.store(cursor, Ordering::SeqCst);
-            self.saved.store(cursor, Ordering::SeqCst);
-        }
+        let Some(own) = &self.settings.replica_cursor else {
+            return Ok(());
+        };
+        let shared = self.store.cursor(CURSOR).await?.unwrap_or(0);
+        let own = self.store.cursor(own).await?.unwrap_or(0);
+        let from = own.min(shared);
+        self.applied.store(from, Ordering::SeqCst);
+        self.saved.store(from, Ordering::SeqCst);
+        tracing::info!(
+            from,
+            replica = own,
+            relay = shared,
+            "indexer: taken over by this node"
+        );
         Ok(())
     }
 
@@ -552,6 +569,9 @@ impl Indexer {
         }
         if applied > self.saved.load(Ordering::SeqCst) {
             self.store.set_cursor(CURSOR, applied).await?;
+            if let Some(own) = &self.settings.replica_cursor {
+                self.store.set_cursor(own, applied).await?;
+            }
             self.saved.store(applied, Ordering::SeqCst);
         }
         Ok(())

@@ -131,6 +131,13 @@ impl TopicDelivery {
                 .filter(|inbox| !workers.contains_key(*inbox) && mine(inbox))
                 .cloned()
                 .collect();
+            if snapshot
+                .inboxes()
+                .any(|inbox| !workers.contains_key(inbox) && !mine(inbox))
+            {
+                // A new follower inbox may be this node's to claim: the cluster looks now.
+                cluster.nudge();
+            }
             let unfollowed = workers
                 .keys()
                 .filter(|inbox| snapshot.inbox(inbox).is_none())

@@ -318,3 +318,93 @@ async fn three_nodes_share_the_subscribers_and_survive_the_loss_of_one() {
         "the blocked instance still gets deliveries"
     );
 }
+
+/// The indexer runs on one node at a time; when that node dies, the node that takes it over indexes
+/// from where its own index stopped (here: never started), so its search finds what was posted before
+/// the takeover as well as after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_moves_to_another_node_with_nothing_missing() {
+    let database = postgres::cluster().new_database();
+    let balancer = Balancer::start().await;
+    let env = [("PLAZA_LEASE_SECS", "2"), ("PLAZA_INDEX_COMMIT_MS", "100")];
+    let mut nodes = Vec::new();
+    for n in 0..2 {
+        let node = Relay::start_node(&balancer.base, &database, &format!("ix-{n}"), &env).await;
+        balancer.add(node.addr());
+        nodes.push(node);
+    }
+    let bakery = Instance::start_for(Flavor::Mastodon, &balancer.base).await;
+    bakery.set_user_fields(serde_json::json!({
+        "type": "Organization",
+        "name": "Bakery Co-op",
+        "indexable": true,
+        "discoverable": true,
+    }));
+    bakery.subscribe(&nodes[0]).await;
+    let inbox = format!("{}/inbox", balancer.base);
+    let post = |n: usize| bakery.public_create(&format!("sourdough loaf number {n}"));
+    for n in 0..3 {
+        deliver_until_accepted(&bakery, &inbox, &post(n)).await;
+    }
+    // Which node indexes: the one holding the indexer's lease.
+    let mut indexing = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while indexing.is_none() {
+        for (i, node) in nodes.iter().enumerate() {
+            let health = node.node_health().await;
+            if health["jobs"]
+                .as_array()
+                .is_some_and(|jobs| jobs.iter().any(|j| j == "job:indexer"))
+            {
+                indexing = Some(i);
+            }
+        }
+        assert!(Instant::now() < deadline, "no node took the indexer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let indexing = indexing.expect("an indexing node");
+    let statuses = |node: &Relay| {
+        let path = "/api/v2/search?q=sourdough&type=statuses".to_string();
+        let base = node.base.clone();
+        async move {
+            let body: Value = reqwest::get(format!("{base}{path}"))
+                .await
+                .expect("search")
+                .json()
+                .await
+                .unwrap_or(Value::Null);
+            body["statuses"].as_array().map_or(0, Vec::len)
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while statuses(&nodes[indexing]).await < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the indexing node never found the posts"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let other = 1 - indexing;
+    assert_eq!(
+        statuses(&nodes[other]).await,
+        0,
+        "the other node's index is not fed"
+    );
+
+    nodes[indexing].kill();
+    for n in 3..5 {
+        deliver_until_accepted(&bakery, &inbox, &post(n)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = statuses(&nodes[other]).await;
+        if found == 5 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node that took the indexer over finds {found} posts of 5"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -181,6 +181,7 @@ fn settings() -> Settings {
         refresh_retry: Duration::from_secs(3600),
         threads: 1,
         nice: 10,
+        replica_cursor: None,
     }
 }
 

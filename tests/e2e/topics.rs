@@ -165,7 +165,6 @@ pub(crate) fn object_id(create: &Value) -> String {
     create["object"]["id"].as_str().expect("note id").to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tag_is_followed_three_ways_and_carries_only_what_its_authors_agreed_to() {
     let relay = Relay::start().await;
     let origin = Instance::start(Flavor::Mastodon, &relay).await;
@@ -285,7 +284,6 @@ async fn a_tag_is_followed_three_ways_and_carries_only_what_its_authors_agreed_t
     assert!(announces_of(&mastodon, &object_id(&after)).is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_topics_of_every_kind_reach_an_inbox_once() {
     let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", "secret-admin-token")]).await;
     let origin = Instance::start(Flavor::Mastodon, &relay).await;
@@ -378,7 +376,6 @@ async fn overlapping_topics_of_every_kind_reach_an_inbox_once() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_carried_is_lost_over_kill_9_and_order_holds() {
     let mut relay = Relay::start().await;
     let origin = Instance::start(Flavor::Mastodon, &relay).await;
@@ -875,3 +872,11 @@ async fn topics_are_listed_shown_linked_and_served_by_the_api() {
         assert!(!found.contains("Follow this topic"), "{q}: {found}");
     }
 }
+
+// The topic feeds on both stores: on PostgreSQL a follower inbox's deliveries are a lease its node
+// claims (src/cluster), not started by the follow itself.
+crate::on_both_backends!(
+    a_tag_is_followed_three_ways_and_carries_only_what_its_authors_agreed_to,
+    overlapping_topics_of_every_kind_reach_an_inbox_once,
+    nothing_carried_is_lost_over_kill_9_and_order_holds,
+);
