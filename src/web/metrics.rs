@@ -32,40 +32,26 @@ pub fn render_store(state: &AppState, out: &mut String) {
         "sqlite"
     };
     let label = format!("{{backend=\"{backend}\"}}");
-    series(
-        out,
-        "plaza_store_reads_total",
-        "counter",
-        "Reads from the store.",
-        &[(&label, figures.reads)],
-    );
-    crate::prometheus::header(
-        out,
-        "plaza_store_read_seconds_total",
-        "counter",
-        "Time the store's reads took, waiting for a connection included.",
-    );
-    out.push_str(&format!(
-        "plaza_store_read_seconds_total{label} {:.6}\n",
-        figures.read_seconds
-    ));
-    series(
-        out,
-        "plaza_store_commits_total",
-        "counter",
-        "Group commits (one transaction each).",
-        &[(&label, figures.commits)],
-    );
-    crate::prometheus::header(
-        out,
-        "plaza_store_commit_seconds_total",
-        "counter",
-        "Time the group commits took, from BEGIN (and the write lock) to COMMIT.",
-    );
-    out.push_str(&format!(
-        "plaza_store_commit_seconds_total{label} {:.6}\n",
-        figures.commit_seconds
-    ));
+    for (counted, timed, count, seconds, help) in [
+        (
+            "plaza_store_reads_total",
+            "plaza_store_read_seconds_total",
+            figures.reads,
+            figures.read_seconds,
+            "Reads from the store, and the time they took (waiting for a connection included).",
+        ),
+        (
+            "plaza_store_commits_total",
+            "plaza_store_commit_seconds_total",
+            figures.commits,
+            figures.commit_seconds,
+            "Group commits (one transaction each), and the time they took from BEGIN to COMMIT.",
+        ),
+    ] {
+        series(out, counted, "counter", help, &[(&label, count)]);
+        crate::prometheus::header(out, timed, "counter", help);
+        out.push_str(&format!("{timed}{label} {seconds:.6}\n"));
+    }
     if state.store.is_postgres() {
         let (open, busy, max) = figures.pool;
         series::<&str>(

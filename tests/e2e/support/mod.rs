@@ -187,25 +187,12 @@ impl Relay {
 
     /// Starts a relay with extra `PLAZA_*` settings.
     pub async fn start_with(env: &[(&str, &str)]) -> Relay {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let port = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let mut extra_env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut extra: Vec<(String, String)> = Vec::new();
         if BACKEND.try_with(|b| *b) == Ok(Backend::Postgres) {
             let url = postgres::cluster().new_database();
-            extra_env.push(("PLAZA_DATABASE_URL".into(), url));
+            extra.push(("PLAZA_DATABASE_URL".into(), url));
         }
-        let mut relay = Relay {
-            base: format!("http://127.0.0.1:{port}"),
-            port,
-            data_dir: tmp.path().join("data"),
-            _tmp: Some(tmp),
-            child: None,
-            extra_env,
-        };
-        relay.spawn().await;
+        let relay = Relay::spawn_with(env, extra).await;
         if let Some(url) = relay.database_url() {
             // The relay made its schema in that database: its state is there, not in a SQLite file.
             let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -237,17 +224,25 @@ impl Relay {
         node_id: &str,
         env: &[(&str, &str)],
     ) -> Relay {
+        let extra = [
+            ("PLAZA_PUBLIC_URL", public_url),
+            ("PLAZA_DATABASE_URL", database_url),
+            ("PLAZA_NODE_ID", node_id),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        Relay::spawn_with(env, extra.into()).await
+    }
+
+    /// A relay process on a free loopback port with a fresh data directory, its settings `env` then
+    /// `extra`, up and answering.
+    async fn spawn_with(env: &[(&str, &str)], extra: Vec<(String, String)>) -> Relay {
         let tmp = tempfile::tempdir().expect("tempdir");
         let port = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let mut extra_env: Vec<(String, String)> = env
+        let extra_env = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain(extra)
             .collect();
-        extra_env.extend([
-            ("PLAZA_PUBLIC_URL".to_string(), public_url.to_string()),
-            ("PLAZA_DATABASE_URL".to_string(), database_url.to_string()),
-            ("PLAZA_NODE_ID".to_string(), node_id.to_string()),
-        ]);
         let mut relay = Relay {
             base: format!("http://127.0.0.1:{port}"),
             port,
