@@ -27,10 +27,10 @@ pub async fn serve(
     run(listener, state, shutdown).await
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves: the HTTP server, and this node's part of the
-/// work ([`crate::cluster`]: the delivery workers, the pruner, FASP sharing and the indexer, which
-/// commits what it holds on the way out; among several nodes, the leases are given back on the way
-/// out so the others take over at once).
+/// Serves `state` on `listener` until `shutdown` resolves: the HTTP server, the indexer (which commits
+/// what it holds on the way out), and this node's part of the work ([`crate::cluster`]: the delivery
+/// workers, the pruner, FASP sharing; among several nodes, the leases are given back on the way out
+/// so the others take over at once).
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -40,6 +40,8 @@ pub async fn run(
         .local_addr()
         .map_err(|e| Error::Config(format!("listener: {e}")))?;
     spawn_forgetting(state.clone());
+    // Every node with an index feeds its own from the log.
+    let indexing = state.indexer.as_ref().map(|indexer| indexer.start());
     let work = RelayWork::new(state.clone());
     let mut background = tokio::task::JoinSet::new();
     background.spawn(state.cluster.clone().run(work.clone()));
@@ -63,7 +65,13 @@ pub async fn run(
     background.abort_all();
     state.cluster.leave(work.as_ref()).await;
     state.engine.stop_all();
-    work.shutdown().await;
+    work.shutdown();
+    drop(indexing);
+    if let Some(indexer) = &state.indexer
+        && let Err(e) = indexer.commit().await
+    {
+        tracing::error!(error = %e, "final index commit");
+    }
     Ok(())
 }
 

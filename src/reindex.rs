@@ -155,7 +155,15 @@ mod tests {
         let e = reindex(&config, &mut |_, _| {}).expect_err("locked");
         assert!(e.to_string().contains("stop the relay"), "{e}");
         drop(index);
-        reindex(&config, &mut |_, _| {}).expect("free once closed");
+        // The index's writer lets its lock go from its own threads, a moment after the drop.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while let Err(e) = reindex(&config, &mut |_, _| {}) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still locked once closed: {e}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     #[test]

@@ -255,8 +255,7 @@ impl AppState {
                     http.clone(),
                     sink,
                     IndexerSettings {
-                        replica_cursor: (!cluster.is_solo())
-                            .then(|| format!("indexer@{}", cluster.node_id())),
+                        node: (!cluster.is_solo()).then(|| cluster.node_id().to_string()),
                         ..IndexerSettings::from_config(&config)
                     },
                 )
@@ -325,7 +324,7 @@ impl AppState {
             // Alone, everything is this node's: its workers and every job.
             let mut jobs = vec![lease::PRUNE.to_string(), lease::SHARING.to_string()];
             if self.indexer.is_some() {
-                jobs.push(lease::INDEXER.to_string());
+                jobs.push(lease::FASP_SHARES.to_string());
             }
             (
                 [

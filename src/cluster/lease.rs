@@ -19,5 +19,6 @@ pub const TOPIC_INBOX: &str = "topic:";
 pub const PRUNE: &str = "job:prune";
 /// FASP data_sharing: the subscriptions of servers that activated it and the paced backfills.
 pub const SHARING: &str = "job:sharing";
-/// The indexer that carries posts to topics and feeds FASP shares (on a node with an index).
-pub const INDEXER: &str = "job:indexer";
+/// FASP data_sharing's share worker: fetches the URIs servers announced into the index (on a node
+/// with an index).
+pub const FASP_SHARES: &str = "job:fasp-shares";

@@ -4,8 +4,8 @@
 //! something it keeps in memory ([`follow_changes`]).
 //!
 //! The jobs: pruning the log ([`lease::PRUNE`]), FASP data_sharing's subscriptions and backfills
-//! ([`lease::SHARING`]), and the indexer that carries posts to topics and feeds FASP shares
-//! ([`lease::INDEXER`], on a node that keeps an index).
+//! ([`lease::SHARING`]), and its share worker ([`lease::FASP_SHARES`], on a node that keeps an index).
+//! The indexer is no job: every node with an index feeds its own from the log.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -53,11 +53,11 @@ impl RelayWork {
                 tasks
             }
             lease::SHARING => sharing(state),
-            lease::INDEXER => {
+            lease::FASP_SHARES => {
                 let Some(indexer) = &state.indexer else {
                     return;
                 };
-                let mut tasks = indexer.start();
+                let mut tasks = JoinSet::new();
                 tasks.spawn(crate::fasp::share_worker::run(
                     state.clone(),
                     indexer.clone(),
@@ -70,31 +70,24 @@ impl RelayWork {
         jobs.insert(name, tasks);
     }
 
-    /// Stops the job `name`; true when it ran here.
-    fn stop_job(&self, name: &str) -> bool {
-        let stopped = self.jobs.lock().ok().and_then(|mut jobs| jobs.remove(name));
-        // Dropping the set aborts its tasks.
-        stopped.is_some()
+    /// Stops the job `name` (dropping its set aborts its tasks).
+    fn stop_job(&self, name: &str) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.remove(name);
+        }
     }
 
-    /// Stops every job (shutting down), and commits what the indexer holds.
-    pub async fn shutdown(&self) {
-        let had_indexer = self.stop_job(lease::INDEXER);
+    /// Stops every job (shutting down).
+    pub fn shutdown(&self) {
         if let Ok(mut jobs) = self.jobs.lock() {
             jobs.clear();
-        }
-        if had_indexer
-            && let Some(indexer) = &self.state.indexer
-            && let Err(e) = indexer.commit().await
-        {
-            tracing::error!(error = %e, "final index commit");
         }
     }
 }
 
 /// The job names a lease name stands for.
 fn job(name: &str) -> Option<&'static str> {
-    [lease::PRUNE, lease::SHARING, lease::INDEXER]
+    [lease::PRUNE, lease::SHARING, lease::FASP_SHARES]
         .into_iter()
         .find(|job| *job == name)
 }
@@ -120,7 +113,7 @@ impl Work for RelayWork {
         wanted.push(any(lease::PRUNE.into()));
         wanted.push(any(lease::SHARING.into()));
         wanted.push(Wanted {
-            name: lease::INDEXER.into(),
+            name: lease::FASP_SHARES.into(),
             role: Some("index"),
         });
         wanted
@@ -155,18 +148,8 @@ impl Work for RelayWork {
             if names.iter().any(|n| n.starts_with(lease::TOPIC_INBOX)) {
                 state.topics.delivery.sync().await;
             }
-            for name in &names {
-                if let Some(job) = job(name) {
-                    if job == lease::INDEXER
-                        && let Some(indexer) = &state.indexer
-                        && !state.cluster.is_solo()
-                        && let Err(e) = indexer.resume().await
-                    {
-                        tracing::error!(error = %e, "cluster: reading the indexer's cursor; not indexing");
-                        continue;
-                    }
-                    self.start_job(job);
-                }
+            for job in names.iter().filter_map(|name| job(name)) {
+                self.start_job(job);
             }
         })
     }
@@ -183,13 +166,7 @@ impl Work for RelayWork {
                 state.topics.delivery.sync().await;
             }
             for name in &names {
-                if self.stop_job(name)
-                    && name == lease::INDEXER
-                    && let Some(indexer) = &state.indexer
-                    && let Err(e) = indexer.commit().await
-                {
-                    tracing::error!(error = %e, "index commit on giving the indexer up");
-                }
+                self.stop_job(name);
             }
         })
     }
@@ -258,7 +235,11 @@ pub async fn follow_changes(state: Arc<AppState>) {
                 state.cluster.nudge();
                 Ok(())
             }
-            Notice::Moderation => state.reload_moderation().await,
+            Notice::Moderation => match state.reload_moderation().await {
+                // A block with `purge` made on another node empties this node's index of it too.
+                Ok(()) => crate::moderation::actions::purge_blocked(&state).await,
+                Err(e) => Err(e),
+            },
             Notice::Topics => state.topics.changed().await,
             Notice::Fasp => state.fasp.registry.reload().await,
             Notice::Resync => reload_all(&state).await,

@@ -76,9 +76,10 @@ pub struct Settings {
     pub threads: usize,
     /// Their nice value (see [`crate::discovery::pool`]).
     pub nice: i32,
-    /// Among several nodes: the name of this node's own cursor, how far its index (a replica in its
-    /// data directory) has come; `None` alone, where the index and the log's [`CURSOR`] go together.
-    pub replica_cursor: Option<String>,
+    /// Among several nodes, this node's id: its index is a replica of its own, fed from its own cursor
+    /// (`indexer@{node}`) with its own instances and authors (see [`crate::store::discovery_state`]);
+    /// `None` alone ([`CURSOR`]).
+    pub node: Option<String>,
 }
 
 impl Settings {
@@ -95,7 +96,7 @@ impl Settings {
             refresh_retry: REFRESH_RETRY,
             threads: 1,
             nice: config.index_nice,
-            replica_cursor: None,
+            node: None,
         }
     }
 }
@@ -151,6 +152,10 @@ pub struct Indexer {
     applied: AtomicU64,
     /// Highest entry whose changes are committed and whose position is saved.
     saved: AtomicU64,
+    /// Whose instances and authors (see [`Indexer::scope`]).
+    scope: String,
+    /// The name its position is saved under.
+    cursor_name: String,
     /// Whether the sink holds changes not yet committed.
     dirty: AtomicBool,
     /// Unix seconds of the last accepted activity per instance.
@@ -182,7 +187,11 @@ impl Indexer {
         sink: Arc<dyn IndexSink>,
         settings: Settings,
     ) -> Result<Arc<Indexer>> {
-        let cursor = store.cursor(CURSOR).await?.unwrap_or(0);
+        let (scope, cursor_name) = match &settings.node {
+            Some(node) => (node.clone(), format!("{CURSOR}@{node}")),
+            None => (String::new(), CURSOR.to_string()),
+        };
+        let cursor = store.cursor(&cursor_name).await?.unwrap_or(0);
         let pool = Pool::start(settings.threads, settings.nice)?;
         Ok(Arc::new(Indexer {
             fetcher: Fetcher::new(http, settings.fetch_concurrency),
@@ -192,6 +201,8 @@ impl Indexer {
             settings,
             applied: AtomicU64::new(cursor),
             saved: AtomicU64::new(cursor),
+            scope,
+            cursor_name,
             dirty: AtomicBool::new(false),
             last_activity: Mutex::new(HashMap::new()),
             not_found_once: Mutex::new(HashSet::new()),
@@ -217,28 +228,10 @@ impl Indexer {
         tasks
     }
 
-    /// Called before [`Indexer::start`] when this node takes the indexer over from another: goes on
-    /// from where this node's own index stopped ([`Settings::replica_cursor`]; the beginning of the
-    /// log for a node that never indexed) or from where the relay's indexer got to, whichever is
-    /// earlier. So this node's index misses nothing the other node indexed meanwhile (indexing again
-    /// replaces documents by id), and nothing the other node had still to carry to the topics is left
-    /// out (what it carried already is a duplicate by id, not carried twice).
-    pub async fn resume(&self) -> Result<()> {
-        let Some(own) = &self.settings.replica_cursor else {
-            return Ok(());
-        };
-        let shared = self.store.cursor(CURSOR).await?.unwrap_or(0);
-        let own = self.store.cursor(own).await?.unwrap_or(0);
-        let from = own.min(shared);
-        self.applied.store(from, Ordering::SeqCst);
-        self.saved.store(from, Ordering::SeqCst);
-        tracing::info!(
-            from,
-            replica = own,
-            relay = shared,
-            "indexer: taken over by this node"
-        );
-        Ok(())
+    /// Whose instances and authors this indexer keeps in the store: its node's id among several
+    /// nodes, empty alone (see [`crate::store::discovery_state`]).
+    pub fn scope(&self) -> &str {
+        &self.scope
     }
 
     /// Log entries not yet handed to the index.
@@ -568,10 +561,7 @@ impl Indexer {
             self.stats.commits.fetch_add(1, Ordering::Relaxed);
         }
         if applied > self.saved.load(Ordering::SeqCst) {
-            self.store.set_cursor(CURSOR, applied).await?;
-            if let Some(own) = &self.settings.replica_cursor {
-                self.store.set_cursor(own, applied).await?;
-            }
+            self.store.set_cursor(&self.cursor_name, applied).await?;
             self.saved.store(applied, Ordering::SeqCst);
         }
         Ok(())
@@ -622,7 +612,7 @@ impl Indexer {
     ) -> Result<()> {
         let subscribers: HashSet<String> =
             self.store.subscriber_authorities().into_iter().collect();
-        let indexed = self.store.index_instances().await?;
+        let indexed = self.store.index_instances(&self.scope).await?;
         let now = unix_now();
         for (authority, nodeinfo_at) in &indexed {
             if !subscribers.contains(authority) {
@@ -632,7 +622,9 @@ impl Indexer {
                         .await?;
                     tracing::info!(instance = %authority, "indexer: purged an instance that left");
                 }
-                self.store.forget_index_instance(authority).await?;
+                self.store
+                    .forget_index_instance(&self.scope, authority)
+                    .await?;
             } else if now - nodeinfo_at >= NODEINFO_EVERY.as_secs() as i64
                 && in_flight.insert(authority.clone())
             {
@@ -716,19 +708,21 @@ impl Indexer {
                 now - (NODEINFO_EVERY - NODEINFO_RETRY).as_secs() as i64
             }
         };
-        self.store.mark_index_instance(authority, at).await
+        self.store
+            .mark_index_instance(&self.scope, authority, at)
+            .await
     }
 
     /// Records when an author was fetched, for the scheduled refresh (which survives restarts).
     async fn note_author(&self, id: &str, at: i64) {
-        if let Err(e) = self.store.note_author(id, at).await {
+        if let Err(e) = self.store.note_author(&self.scope, id, at).await {
             tracing::error!(actor = %id, error = %e, "indexer: recording an author");
         }
     }
 
     pub(super) async fn forget_author(&self, id: &str) {
         self.authors.forget(id).await;
-        if let Err(e) = self.store.forget_author(id).await {
+        if let Err(e) = self.store.forget_author(&self.scope, id).await {
             tracing::error!(actor = %id, error = %e, "indexer: forgetting an author");
         }
     }
@@ -739,7 +733,7 @@ impl Indexer {
         let refresh = self.settings.actor_refresh.as_secs() as i64;
         let stale = self
             .store
-            .stale_authors(unix_now() - refresh, SWEEP_AUTHORS)
+            .stale_authors(&self.scope, unix_now() - refresh, SWEEP_AUTHORS)
             .await
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "indexer: listing authors to refresh");

@@ -104,6 +104,22 @@ pub async fn block(
     Ok(ended)
 }
 
+/// On a node whose index another node's block may concern (several nodes: the block was made on
+/// another): removes from this node's index every instance a block in force with `purge` covers.
+pub async fn purge_blocked(state: &AppState) -> Result<()> {
+    let blocks: Vec<Block> = state
+        .store
+        .blocks()
+        .await?
+        .into_iter()
+        .filter(|b| b.purge)
+        .collect();
+    if blocks.is_empty() {
+        return Ok(());
+    }
+    purge_from_index(state, &blocks, &[]).await
+}
+
 /// Removes from the discovery index every instance `blocks` cover (the block's `purge` flag): those
 /// the index knows (subscribed, or known through FASP data_sharing) and those whose subscription the
 /// block ended, whatever `purge_on_unsubscribe` says.
@@ -111,7 +127,7 @@ async fn purge_from_index(state: &AppState, blocks: &[Block], ended: &[String]) 
     let Some(indexer) = &state.indexer else {
         return Ok(());
     };
-    let known = state.store.index_instances().await?;
+    let known = state.store.index_instances(indexer.scope()).await?;
     let shared = state.store.shared_instances().await?;
     let mut covered = state.curation.covered(
         blocks,

@@ -345,10 +345,24 @@ async fn named_cursors_and_index_instances_survive_a_reopen(db: TestDb) {
         assert_eq!(store.cursor("indexer").await.unwrap(), None);
         store.set_cursor("indexer", 7).await.unwrap();
         store.set_cursor("indexer", 5).await.unwrap();
-        store.mark_index_instance("a.example", 100).await.unwrap();
-        store.mark_index_instance("b.example", 100).await.unwrap();
-        store.mark_index_instance("a.example", 200).await.unwrap();
-        store.forget_index_instance("b.example").await.unwrap();
+        store
+            .mark_index_instance("", "a.example", 100)
+            .await
+            .unwrap();
+        store
+            .mark_index_instance("", "b.example", 100)
+            .await
+            .unwrap();
+        store
+            .mark_index_instance("", "a.example", 200)
+            .await
+            .unwrap();
+        store.forget_index_instance("", "b.example").await.unwrap();
+        // Another node's index, with instances of its own.
+        store
+            .mark_index_instance("node-2", "c.example", 300)
+            .await
+            .unwrap();
     }
     let store = db.open().await;
     assert_eq!(
@@ -357,7 +371,16 @@ async fn named_cursors_and_index_instances_survive_a_reopen(db: TestDb) {
         "a cursor never moves backward"
     );
     assert_eq!(
-        store.index_instances().await.unwrap(),
+        store.index_instances("node-2").await.unwrap(),
+        vec![("c.example".to_string(), 300)]
+    );
+    assert!(store.index_instances("node-1").await.unwrap().is_empty());
+    store
+        .forget_index_instance("node-2", "c.example")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.index_instances("").await.unwrap(),
         vec![("a.example".to_string(), 200)]
     );
     assert_eq!(store.cursor("other").await.unwrap(), None);
@@ -367,38 +390,55 @@ async fn authors_due_for_a_refresh_are_listed_oldest_first_across_a_reopen(db: T
     {
         let store = db.open().await;
         store
-            .note_author("https://a.example/users/new", 300)
+            .note_author("node-2", "https://a.example/users/old", 10)
             .await
             .unwrap();
         store
-            .note_author("https://a.example/users/old", 100)
+            .note_author("", "https://a.example/users/new", 300)
             .await
             .unwrap();
         store
-            .note_author("https://a.example/users/mid", 200)
+            .note_author("", "https://a.example/users/old", 100)
             .await
             .unwrap();
         store
-            .note_author("https://a.example/users/gone", 50)
+            .note_author("", "https://a.example/users/mid", 200)
             .await
             .unwrap();
         store
-            .forget_author("https://a.example/users/gone")
+            .note_author("", "https://a.example/users/gone", 50)
+            .await
+            .unwrap();
+        store
+            .forget_author("", "https://a.example/users/gone")
             .await
             .unwrap();
     }
     let store = db.open().await;
     assert_eq!(
-        store.stale_authors(250, 10).await.unwrap(),
-        vec!["https://a.example/users/old", "https://a.example/users/mid"]
+        store.stale_authors("", 250, 10).await.unwrap(),
+        vec!["https://a.example/users/old", "https://a.example/users/mid"],
+        "a relay alone sees its own authors, not a node's"
     );
-    assert_eq!(store.stale_authors(250, 1).await.unwrap().len(), 1);
+    assert_eq!(store.stale_authors("", 250, 1).await.unwrap().len(), 1);
+    // Each node refreshes the authors of its own index.
+    assert_eq!(
+        store.stale_authors("node-2", 250, 10).await.unwrap(),
+        vec!["https://a.example/users/old"]
+    );
+    assert!(
+        store
+            .stale_authors("node-3", 250, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     store
-        .note_author("https://a.example/users/old", 400)
+        .note_author("", "https://a.example/users/old", 400)
         .await
         .unwrap();
     assert_eq!(
-        store.stale_authors(250, 10).await.unwrap(),
+        store.stale_authors("", 250, 10).await.unwrap(),
         vec!["https://a.example/users/mid"]
     );
 }

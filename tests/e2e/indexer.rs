@@ -181,7 +181,7 @@ fn settings() -> Settings {
         refresh_retry: Duration::from_secs(3600),
         threads: 1,
         nice: 10,
-        replica_cursor: None,
+        node: None,
     }
 }
 
@@ -521,7 +521,7 @@ async fn instances_are_listed_with_their_nodeinfo_and_purged_when_they_leave() {
     );
     until_index_instances(&world.store, "the instance recorded", |i| !i.is_empty()).await;
     assert_eq!(
-        world.store.index_instances().await.unwrap()[0].0,
+        world.store.index_instances("").await.unwrap()[0].0,
         home.authority()
     );
     world.settled().await;
@@ -553,7 +553,7 @@ async fn until_index_instances(
     check: impl Fn(&[(String, i64)]) -> bool,
 ) {
     let start = std::time::Instant::now();
-    while !check(&store.index_instances().await.expect("index instances")) {
+    while !check(&store.index_instances("").await.expect("index instances")) {
         assert!(start.elapsed() < PATIENCE, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
