@@ -52,12 +52,22 @@ pub trait Work: Send + Sync + 'static {
     fn wanted(&self) -> Vec<Wanted>;
     /// Starts the work of leases just claimed (idempotent: work already running stays as it is).
     fn start(&self, names: Vec<String>) -> WorkFuture<'_>;
-    /// Stops the work of leases about to be given back, or lost.
-    fn stop(&self, names: Vec<String>) -> WorkFuture<'_>;
+    /// Stops the work of leases about to be given back ([`Handover::Graceful`]: the next holder
+    /// goes on from where it stopped), or lost ([`Handover::AtOnce`]: another node may hold them).
+    fn stop(&self, names: Vec<String>, how: Handover) -> WorkFuture<'_>;
     /// How far this node's slowest delivery worker is behind the log's head, in entries.
     fn lag(&self) -> u64;
     /// How many nodes are live now (they share the inbound traffic, and its limits).
     fn nodes_live(&self, count: usize);
+}
+
+/// How work stops when its lease goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handover {
+    /// Finish what is in progress and save where it got to, then give the lease back.
+    Graceful,
+    /// At once: the lease is lost, another node may hold it already.
+    AtOnce,
 }
 
 /// How a node runs among the others.
@@ -342,7 +352,7 @@ impl Cluster {
                         .lost
                         .fetch_add(lost.len() as u64, Ordering::Relaxed);
                     self.forget(&lost);
-                    work.stop(lost).await;
+                    work.stop(lost, Handover::AtOnce).await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cluster: heartbeat failed"),
@@ -372,7 +382,7 @@ impl Cluster {
             .lost
             .fetch_add(all.len() as u64, Ordering::Relaxed);
         self.forget(&all);
-        work.stop(all).await;
+        work.stop(all, Handover::AtOnce).await;
     }
 
     /// Gives back what another live node should hold (or what has no work any more) and claims what
@@ -419,7 +429,7 @@ impl Cluster {
             .collect();
         if !give_back.is_empty() {
             self.forget(&give_back);
-            work.stop(give_back.clone()).await;
+            work.stop(give_back.clone(), Handover::Graceful).await;
             store
                 .release_leases(me, give_back.clone())
                 .await
@@ -487,7 +497,7 @@ impl Cluster {
         };
         let all = self.held();
         self.forget(&all);
-        work.stop(all).await;
+        work.stop(all, Handover::Graceful).await;
         if let Err(e) = store.leave(&self.settings.node_id).await {
             tracing::warn!(error = %e, "cluster: leaving");
         }

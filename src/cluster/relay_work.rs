@@ -13,12 +13,15 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
-use crate::cluster::{Wanted, Work, WorkFuture, lease};
+use crate::cluster::{Handover, Wanted, Work, WorkFuture, lease};
 use crate::state::AppState;
 use crate::store::notices::Notice;
 
 /// Above this many subscribers claimed at once, the mirror is read again whole rather than one by one.
 const REFRESH_ONE_BY_ONE: usize = 16;
+
+/// How long a subscriber's worker has to finish the delivery in progress when its lease moves.
+const HANDOVER_PATIENCE: Duration = Duration::from_secs(2);
 
 /// How often the pruner runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -154,12 +157,23 @@ impl Work for RelayWork {
         })
     }
 
-    fn stop(&self, names: Vec<String>) -> WorkFuture<'_> {
+    fn stop(&self, names: Vec<String>, how: Handover) -> WorkFuture<'_> {
         Box::pin(async move {
             let state = &self.state;
-            for name in &names {
-                if let Some(authority) = name.strip_prefix(lease::SUBSCRIBER) {
-                    state.engine.halt(authority);
+            let subscribers = names
+                .iter()
+                .filter_map(|name| name.strip_prefix(lease::SUBSCRIBER));
+            match how {
+                Handover::AtOnce => subscribers.for_each(|a| state.engine.halt(a)),
+                Handover::Graceful => {
+                    let mut handing = JoinSet::new();
+                    for authority in subscribers {
+                        let (engine, authority) = (state.engine.clone(), authority.to_string());
+                        handing.spawn(async move {
+                            engine.hand_over(&authority, HANDOVER_PATIENCE).await
+                        });
+                    }
+                    while handing.join_next().await.is_some() {}
                 }
             }
             if names.iter().any(|n| n.starts_with(lease::TOPIC_INBOX)) {

@@ -125,6 +125,28 @@ struct Progress {
 struct Worker {
     task: AbortHandle,
     health: Arc<Mutex<Health>>,
+    /// Asks the worker to stop once the delivery in progress is done, saving its cursor.
+    stop: Arc<Stop>,
+}
+
+/// A request to stop, and the worker's answer that it did.
+#[derive(Default)]
+struct Stop {
+    asked: std::sync::atomic::AtomicBool,
+    wake: tokio::sync::Notify,
+    done: tokio::sync::Notify,
+    finished: std::sync::atomic::AtomicBool,
+}
+
+impl Stop {
+    fn asked(&self) -> bool {
+        self.asked.load(Ordering::SeqCst)
+    }
+
+    fn finish(&self) {
+        self.finished.store(true, Ordering::SeqCst);
+        self.done.notify_waiters();
+    }
 }
 
 /// Runs and tracks the workers.
@@ -181,8 +203,10 @@ impl Engine {
         };
         let authority = current.authority.clone();
         let health = Arc::new(Mutex::new(Health::default()));
-        let task = tokio::spawn(self.clone().run(current, health.clone())).abort_handle();
-        if let Some(old) = workers.insert(authority, Worker { task, health }) {
+        let stop = Arc::new(Stop::default());
+        let task =
+            tokio::spawn(self.clone().run(current, health.clone(), stop.clone())).abort_handle();
+        if let Some(old) = workers.insert(authority, Worker { task, health, stop }) {
             old.task.abort();
         }
     }
@@ -213,8 +237,8 @@ impl Engine {
         }
     }
 
-    /// Stops the worker of `authority` whatever the subscription (its lease is given back or lost:
-    /// another node delivers from now on).
+    /// Stops the worker of `authority` at once, whatever the subscription (its lease was lost:
+    /// another node may be delivering already).
     pub fn halt(&self, authority: &str) {
         if let Some(worker) = self
             .workers
@@ -224,6 +248,30 @@ impl Engine {
         {
             worker.task.abort();
         }
+    }
+
+    /// Stops the worker of `authority` once the delivery in progress is done and its cursor saved
+    /// (its lease is given back to another node, which goes on from that cursor: nothing is sent
+    /// twice); one that does not stop within `patience` (a receiver slow to answer, a failing one
+    /// waiting to retry) is stopped at once.
+    pub async fn hand_over(&self, authority: &str, patience: Duration) {
+        let Some(worker) = self
+            .workers
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(authority))
+        else {
+            return;
+        };
+        let done = worker.stop.done.notified();
+        tokio::pin!(done);
+        done.as_mut().enable();
+        worker.stop.asked.store(true, Ordering::SeqCst);
+        worker.stop.wake.notify_one();
+        if !worker.stop.finished.load(Ordering::SeqCst) && !worker.task.is_finished() {
+            let _ = tokio::time::timeout(patience, done).await;
+        }
+        worker.task.abort();
     }
 
     /// The authorities with a running worker.
@@ -271,7 +319,7 @@ impl Engine {
         self.workers.lock().map(|w| w.len()).unwrap_or(0)
     }
 
-    async fn run(self: Arc<Self>, sub: Subscriber, health: Arc<Mutex<Health>>) {
+    async fn run(self: Arc<Self>, sub: Subscriber, health: Arc<Mutex<Health>>, stop: Arc<Stop>) {
         let mut client = match self.http.inbox_client(&sub.inbox) {
             Ok(client) => client,
             Err(e) => {
@@ -300,9 +348,16 @@ impl Engine {
                 self.persist(&sub.authority, cursor, &mut progress, &health)
                     .await;
                 last_persist = Instant::now();
-                // Wait for the head to move past the cursor.
-                if !reader.wait().await {
+                if stop.asked() {
+                    stop.finish();
                     return;
+                }
+                // Wait for the head to move past the cursor (or to be asked to stop).
+                tokio::select! {
+                    moved = reader.wait() => if !moved {
+                        return;
+                    },
+                    () = stop.wake.notified() => {}
                 }
                 continue;
             }
@@ -312,12 +367,24 @@ impl Engine {
                 self.stats.pruned_skips.fetch_add(lost, Ordering::Relaxed);
                 progress.skipped += lost;
             }
+            let mut done = cursor;
             for entry in batch.entries {
+                if stop.asked() {
+                    // Asked to stop: the rest of the batch is the next holder's.
+                    done = entry.seq - 1;
+                    break;
+                }
                 if entry.is_for(&sub.authority)
                     && !self.deliver(&sub, &mut client, &entry, &health).await
                 {
                     progress.skipped += 1;
                 }
+            }
+            if stop.asked() {
+                self.persist(&sub.authority, done, &mut progress, &health)
+                    .await;
+                stop.finish();
+                return;
             }
             if last_persist.elapsed() >= PERSIST_EVERY {
                 self.persist(&sub.authority, cursor, &mut progress, &health)
@@ -636,6 +703,36 @@ mod tests {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_worker_handed_over_saves_where_it_got_to_and_the_next_goes_on_from_there() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, engine) = engine(&dir);
+        let (inbox, hits) = inbox(|_| 202).await;
+        let (_, stored) = store
+            .subscribe(subscriber("b.example", &inbox), "{}".into(), vec![])
+            .await
+            .expect("subscribe");
+        engine.start(stored);
+        for n in 0..200 {
+            store.append(post(n)).await.expect("append");
+        }
+        // Mid-way through, the lease moves: the worker stops after the delivery in progress.
+        wait_for("some deliveries", || hits.load(Ordering::SeqCst) >= 20).await;
+        engine.hand_over("b.example", Duration::from_secs(5)).await;
+        assert_eq!(engine.worker_count(), 0);
+        let sent = hits.load(Ordering::SeqCst);
+        assert!(sent < 200, "stopped mid-way, not at the end");
+        let saved = store.subscribers().await.expect("subscribers")[0].cursor as usize;
+        assert_eq!(saved, sent, "the cursor saved is the last entry delivered");
+        // The next holder (here a new worker from the saved cursor) sends the rest, nothing twice.
+        store.refresh_members().await.expect("read the cursor back");
+        engine.ensure("b.example");
+        wait_for("the rest", || hits.load(Ordering::SeqCst) >= 200).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(hits.load(Ordering::SeqCst), 200, "nothing sent twice");
+        engine.stop_all();
     }
 
     #[tokio::test]
