@@ -257,6 +257,32 @@ async fn three_nodes_share_the_subscribers_and_survive_the_loss_of_one() {
     let back: Vec<&Relay> = [&nodes[0], &victim, &nodes[1]].into();
     let respread = until_spread(&back, Duration::from_secs(LEASE_SECS * 4)).await;
     println!("after the node came back: {respread:?}");
+    // Each node reports itself: `plaza health` (its id, leases and lag) and the admin stats (the
+    // live nodes as their heartbeats say).
+    let health = victim.command(&["health"]);
+    let printed = String::from_utf8_lossy(&health.stdout);
+    assert!(health.status.success(), "{printed}");
+    assert!(
+        printed.contains("node node-1 (postgres):") && printed.contains("subscriber leases"),
+        "{printed}"
+    );
+    let stats: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/admin/stats", nodes[0].base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("stats JSON");
+    let listed: Vec<&str> = stats["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["node_id"].as_str())
+        .collect();
+    assert_eq!(listed, ["node-0", "node-1", "node-2"], "{stats}");
+    assert_eq!(stats["node"]["node"], "node-0", "{stats}");
     let last = instances[0].public_create("after the node came back");
     deliver_until_accepted(&instances[0], &inbox, &last).await;
     let id = last["object"]["id"].as_str().unwrap();
