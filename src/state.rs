@@ -195,7 +195,7 @@ impl AppState {
                 initial: Duration::from_millis(config.retry_initial_ms),
                 max: Duration::from_secs(config.retry_max_secs.max(1)),
             },
-            cluster.clone(),
+            cluster.ownership().clone(),
         );
         let actor_document = Bytes::from(
             outgoing::relay_actor(

@@ -23,6 +23,7 @@
 pub mod assign;
 pub mod lease;
 pub mod metrics;
+pub mod ownership;
 pub mod relay_work;
 
 use std::collections::HashSet;
@@ -32,6 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+pub use crate::cluster::ownership::Ownership;
 use crate::store::Store;
 use crate::store::cluster::{Heartbeat, NodeRow};
 
@@ -129,9 +131,8 @@ pub struct Stats {
 pub struct Cluster {
     settings: Settings,
     store: Option<Store>,
-    held: RwLock<HashSet<String>>,
+    ownership: Arc<Ownership>,
     live: RwLock<Vec<NodeRow>>,
-    nudge: tokio::sync::Notify,
     renewed: Mutex<Option<Instant>>,
     /// Lease counters.
     pub stats: Stats,
@@ -143,16 +144,6 @@ impl Cluster {
         Arc::new(Cluster::new(settings, None))
     }
 
-    /// The only node, with default settings (tests and tools).
-    pub fn alone() -> Arc<Cluster> {
-        Cluster::solo(Settings {
-            node_id: default_node_id(),
-            address: String::new(),
-            roles: Vec::new(),
-            lease: Duration::from_secs(15),
-        })
-    }
-
     /// A node among those sharing `store`'s database.
     pub fn shared(settings: Settings, store: Store) -> Arc<Cluster> {
         Arc::new(Cluster::new(settings, Some(store)))
@@ -161,10 +152,9 @@ impl Cluster {
     fn new(settings: Settings, store: Option<Store>) -> Cluster {
         Cluster {
             settings,
+            ownership: Arc::new(Ownership::new(store.is_none())),
             store,
-            held: RwLock::new(HashSet::new()),
             live: RwLock::new(Vec::new()),
-            nudge: tokio::sync::Notify::new(),
             renewed: Mutex::new(None),
             stats: Stats::default(),
         }
@@ -172,7 +162,7 @@ impl Cluster {
 
     /// Whether this node is the only one (nothing is leased).
     pub fn is_solo(&self) -> bool {
-        self.store.is_none()
+        self.ownership.is_solo()
     }
 
     /// This node's id.
@@ -185,20 +175,14 @@ impl Cluster {
         self.settings.lease
     }
 
-    /// Whether this node holds the lease `name` (always, alone).
-    pub fn holds(&self, name: &str) -> bool {
-        self.is_solo() || self.held.read().is_ok_and(|held| held.contains(name))
+    /// Which leases this node holds, for the parts that start and stop with them.
+    pub fn ownership(&self) -> &Arc<Ownership> {
+        &self.ownership
     }
 
     /// The leases this node holds, sorted.
     pub fn held(&self) -> Vec<String> {
-        let mut held: Vec<String> = self
-            .held
-            .read()
-            .map(|h| h.iter().cloned().collect())
-            .unwrap_or_default();
-        held.sort();
-        held
+        self.ownership.held()
     }
 
     /// The live nodes as last read (alone: empty).
@@ -225,7 +209,7 @@ impl Cluster {
 
     /// Asks the loop to look at the assignment now (new work, a node joining or leaving).
     pub fn nudge(&self) {
-        self.nudge.notify_one();
+        self.ownership.nudge();
     }
 
     /// Runs the node's part until the task is dropped: alone, starts every job once; among others,
@@ -251,7 +235,7 @@ impl Cluster {
             }
             tokio::select! {
                 () = tokio::time::sleep(tick) => {}
-                () = self.nudge.notified() => {}
+                () = self.ownership.nudged() => {}
             }
         }
     }
@@ -264,7 +248,7 @@ impl Cluster {
             address: self.settings.address.clone(),
             roles: self.settings.roles.join(" "),
             version: env!("CARGO_PKG_VERSION").into(),
-            leases: self.held.read().map(|h| h.len() as u64).unwrap_or(0),
+            leases: self.ownership.count() as u64,
             lag: work.lag(),
             joining,
         };
@@ -275,10 +259,11 @@ impl Cluster {
                 }
                 let still: HashSet<String> = still.into_iter().collect();
                 let lost: Vec<String> = self
-                    .held
-                    .read()
-                    .map(|h| h.difference(&still).cloned().collect())
-                    .unwrap_or_default();
+                    .ownership
+                    .snapshot()
+                    .difference(&still)
+                    .cloned()
+                    .collect();
                 if !lost.is_empty() {
                     tracing::warn!(
                         leases = lost.len(),
@@ -355,7 +340,7 @@ impl Cluster {
                 None => {}
             }
         }
-        let held: HashSet<String> = self.held.read().map(|h| h.clone()).unwrap_or_default();
+        let held: HashSet<String> = self.ownership.snapshot();
         let give_back: Vec<String> = held
             .iter()
             .filter(|name| !mine.contains(*name))
@@ -401,9 +386,7 @@ impl Cluster {
             .takeovers
             .fetch_add(takeovers as u64, Ordering::Relaxed);
         let names: Vec<String> = claimed.into_iter().map(|c| c.name).collect();
-        if let Ok(mut held) = self.held.write() {
-            held.extend(names.iter().cloned());
-        }
+        self.ownership.add(&names);
         work.start(names).await;
         Ok(())
     }
@@ -418,11 +401,7 @@ impl Cluster {
     }
 
     fn forget(&self, names: &[String]) {
-        if let Ok(mut held) = self.held.write() {
-            for name in names {
-                held.remove(name);
-            }
-        }
+        self.ownership.forget(names);
     }
 
     /// Leaves the cluster (shutting down): stops the work, gives every lease back and takes this node

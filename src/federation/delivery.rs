@@ -17,7 +17,8 @@ use axum::body::Bytes;
 use serde_json::Value;
 use tokio::task::AbortHandle;
 
-use crate::cluster::{Cluster, lease};
+use crate::cluster::lease;
+use crate::cluster::ownership::Ownership;
 use crate::federation::inbox_client::InboxClient;
 use crate::federation::net::{Http, Outcome};
 use crate::httpsig::{PrivateKey, digest_header};
@@ -155,7 +156,7 @@ pub struct Engine {
     http: Http,
     backoff: Backoff,
     /// Which subscribers' deliveries are this node's (all of them, alone).
-    cluster: Arc<Cluster>,
+    ownership: Arc<Ownership>,
     workers: Mutex<HashMap<String, Worker>>,
     /// Delivery counters.
     pub stats: Stats,
@@ -163,12 +164,17 @@ pub struct Engine {
 
 impl Engine {
     /// An engine with no workers yet.
-    pub fn new(store: Store, http: Http, backoff: Backoff, cluster: Arc<Cluster>) -> Arc<Engine> {
+    pub fn new(
+        store: Store,
+        http: Http,
+        backoff: Backoff,
+        ownership: Arc<Ownership>,
+    ) -> Arc<Engine> {
         Arc::new(Engine {
             store,
             http,
             backoff,
-            cluster,
+            ownership,
             workers: Mutex::new(HashMap::new()),
             stats: Stats::default(),
         })
@@ -188,10 +194,10 @@ impl Engine {
     /// cluster loop to look at the leases now (the new subscriber may be this node's to claim).
     pub fn start(self: &Arc<Self>, subscriber: Subscriber) {
         if !self
-            .cluster
+            .ownership
             .holds(&lease::subscriber(&subscriber.authority))
         {
-            self.cluster.nudge();
+            self.ownership.nudge();
             return;
         }
         let Ok(mut workers) = self.workers.lock() else {
@@ -282,9 +288,9 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// The cluster this engine's node is part of.
-    pub fn cluster(&self) -> &Arc<Cluster> {
-        &self.cluster
+    /// Which leases this engine's node holds.
+    pub fn ownership(&self) -> &Arc<Ownership> {
+        &self.ownership
     }
 
     /// Stops every worker.
@@ -648,7 +654,7 @@ mod tests {
                 initial: Duration::from_millis(5),
                 max: Duration::from_millis(20),
             },
-            Cluster::alone(),
+            Ownership::alone(),
         );
         (store, engine)
     }

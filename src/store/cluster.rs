@@ -9,7 +9,7 @@
 use crate::Result;
 use crate::store::Store;
 use crate::store::db::{Conn, params};
-use crate::store::notices::Notice;
+use crate::store::notice::Notice;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS nodes (

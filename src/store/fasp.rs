@@ -167,7 +167,7 @@ impl Store {
         server.created_at = now_ms();
         let s = server.clone();
         self.write(move |conn, changes| {
-            changes.notices.push(crate::store::notices::Notice::Fasp);
+            changes.notices.push(crate::store::notice::Notice::Fasp);
             conn.execute(
                 "INSERT INTO fasp_servers (server_id, server_url, fasp_base_url, fasp_id,
                     server_public_key, own_private_key, own_public_key, completion_uri, created_at)
@@ -194,7 +194,7 @@ impl Store {
     pub async fn remove_fasp_server(&self, server_id: &str) -> Result<bool> {
         let id = server_id.to_string();
         self.write(move |conn, changes| {
-            changes.notices.push(crate::store::notices::Notice::Fasp);
+            changes.notices.push(crate::store::notice::Notice::Fasp);
             conn.execute(
                 "DELETE FROM fasp_activations WHERE server_id = ?1",
                 params![&id],
@@ -228,7 +228,7 @@ impl Store {
     /// Records `activation` as active (`true`) or not.
     pub async fn set_fasp_activation(&self, activation: Activation, active: bool) -> Result<()> {
         self.write(move |conn, changes| {
-            changes.notices.push(crate::store::notices::Notice::Fasp);
+            changes.notices.push(crate::store::notice::Notice::Fasp);
             if active {
                 conn.execute(
                     "INSERT INTO fasp_activations (server_id, capability, major, activated_at)

@@ -34,6 +34,7 @@ pub mod fasp_shares;
 pub mod health;
 pub mod log;
 pub mod moderation;
+pub mod notice;
 pub mod notices;
 pub mod postgres;
 pub mod published;
@@ -81,7 +82,7 @@ pub struct Store {
     /// pushes its own commits (PostgreSQL only), so both land in commit order.
     feed: Arc<tokio::sync::Mutex<()>>,
     /// Other nodes' notices for the relay ([`Store::notices`]).
-    notices: tokio::sync::broadcast::Sender<notices::Notice>,
+    notices: tokio::sync::broadcast::Sender<notice::Notice>,
     /// Tells this store's notices from other nodes' (random per store).
     tag: u64,
     /// How long reads and commits take.

@@ -283,7 +283,7 @@ impl Store {
         audit: NewAudit,
     ) -> Result<Vec<String>> {
         self.write(move |conn, changes| {
-            changes.notices.push(crate::store::notices::Notice::Moderation);
+            changes.notices.push(crate::store::notice::Notice::Moderation);
             let created_at = now_secs();
             for b in &blocks {
                 let other: Option<String> = conn
@@ -335,7 +335,7 @@ impl Store {
         self.write(move |conn, changes| {
             changes
                 .notices
-                .push(crate::store::notices::Notice::Moderation);
+                .push(crate::store::notice::Notice::Moderation);
             let removed = conn.execute(
                 "DELETE FROM blocks WHERE kind = ?1 AND domain = ?2",
                 params![kind.as_str(), target],
@@ -510,7 +510,7 @@ impl Store {
     ) -> Result<bool> {
         let authority = authority.to_string();
         self.write(move |conn, changes| {
-            changes.notices.push(crate::store::notices::Notice::Moderation);
+            changes.notices.push(crate::store::notice::Notice::Moderation);
             let changed = match limit {
                 Some(l) => conn.execute(
                     "INSERT INTO rate_limits (authority, rate, burst) VALUES (?1, ?2, ?3)
@@ -557,7 +557,7 @@ impl Store {
         self.write(move |conn, changes| {
             changes
                 .notices
-                .push(crate::store::notices::Notice::Moderation);
+                .push(crate::store::notice::Notice::Moderation);
             conn.execute(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",

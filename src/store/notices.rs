@@ -19,6 +19,7 @@ use tokio::sync::broadcast;
 use crate::store::Store;
 use crate::store::db::params;
 use crate::store::log::Entry;
+pub use crate::store::notice::Notice;
 use crate::store::subscribers::load_subscriber;
 use crate::{Error, Result};
 
@@ -27,54 +28,6 @@ pub const CHANNEL: &str = "plaza";
 
 /// How many notices the relay's handlers may fall behind before they miss some (and resync).
 const BACKLOG: usize = 256;
-
-/// A change the other nodes must hear of.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Notice {
-    /// The log grew up to this sequence.
-    Log(u64),
-    /// This subscriber was added, changed or removed.
-    Subscriber(String),
-    /// Blocks, the subscription policy or per-instance limits changed.
-    Moderation,
-    /// Topic follows or curated searches changed.
-    Topics,
-    /// FASP registrations or activations changed.
-    Fasp,
-    /// A node joined or left.
-    Nodes,
-    /// Notices may have been missed (the connection broke, or a handler fell behind): read everything
-    /// again. Never sent; made by the listener.
-    Resync,
-}
-
-impl Notice {
-    /// The payload, after the sending store's tag.
-    fn encode(&self) -> String {
-        match self {
-            Notice::Log(seq) => format!("log {seq}"),
-            Notice::Subscriber(authority) => format!("sub {authority}"),
-            Notice::Moderation => "moderation".into(),
-            Notice::Topics => "topics".into(),
-            Notice::Fasp => "fasp".into(),
-            Notice::Nodes => "nodes".into(),
-            Notice::Resync => "resync".into(),
-        }
-    }
-
-    fn decode(text: &str) -> Option<Notice> {
-        let (kind, arg) = text.split_once(' ').unwrap_or((text, ""));
-        Some(match kind {
-            "log" => Notice::Log(arg.parse().ok()?),
-            "sub" if !arg.is_empty() => Notice::Subscriber(arg.to_owned()),
-            "moderation" => Notice::Moderation,
-            "topics" => Notice::Topics,
-            "fasp" => Notice::Fasp,
-            "nodes" => Notice::Nodes,
-            _ => return None,
-        })
-    }
-}
 
 /// A notice as sent: `{tag} {payload}`, the tag telling a store its own notices apart.
 pub(super) fn payload(tag: u64, notice: &Notice) -> String {

@@ -285,7 +285,7 @@ impl Store {
     ) -> Result<Followed> {
         let (kind, name) = (topic.kind().as_str(), topic.name().to_owned());
         self.write(move |conn, changes| {
-            changes.notices.push(crate::store::notices::Notice::Topics);
+            changes.notices.push(crate::store::notice::Notice::Topics);
             let updated = conn.execute(
                 "UPDATE topic_followers SET inbox = ?4, style = ?5, follow_id = ?6
                  WHERE kind = ?1 AND name = ?2 AND actor_id = ?3",
@@ -339,7 +339,7 @@ impl Store {
             actor_id.to_owned(),
         );
         self.write(move |conn, changes| {
-            changes.notices.push(crate::store::notices::Notice::Topics);
+            changes.notices.push(crate::store::notice::Notice::Topics);
             Ok(conn.execute(
                 "DELETE FROM topic_followers WHERE kind = ?1 AND name = ?2 AND actor_id = ?3",
                 params![kind, name, actor],
@@ -575,7 +575,7 @@ impl Store {
     /// Ends every topic follow by actors of `authorities` (a block covers them); how many ended.
     pub async fn remove_topic_followers_of(&self, authorities: Vec<String>) -> Result<usize> {
         self.write(move |conn, changes| {
-            changes.notices.push(crate::store::notices::Notice::Topics);
+            changes.notices.push(crate::store::notice::Notice::Topics);
             let mut removed = 0;
             for authority in &authorities {
                 removed += conn.execute(
@@ -626,7 +626,7 @@ impl Store {
         max_topics: u64,
     ) -> Result<Option<CuratedTopic>> {
         self.write(move |conn, changes| {
-            changes.notices.push(crate::store::notices::Notice::Topics);
+            changes.notices.push(crate::store::notice::Notice::Topics);
             let now = now_ms();
             if stored_key(conn, "search", &curated.slug)?.is_none() {
                 if count(conn)? >= max_topics && !evict_idle(conn, now)? {
@@ -655,7 +655,7 @@ impl Store {
     pub async fn remove_curated_topic(&self, slug: &str) -> Result<bool> {
         let slug = slug.to_owned();
         self.write(move |conn, changes| {
-            changes.notices.push(crate::store::notices::Notice::Topics);
+            changes.notices.push(crate::store::notice::Notice::Topics);
             let removed =
                 conn.execute("DELETE FROM topic_searches WHERE slug = ?1", params![&slug])?;
             conn.execute(

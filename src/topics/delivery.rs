@@ -120,7 +120,7 @@ impl TopicDelivery {
     /// of the followers, once the registry is reloaded, and when leases change hands.
     pub async fn sync(self: &Arc<Self>) {
         let snapshot = self.registry.snapshot();
-        let cluster = self.engine.cluster().clone();
+        let cluster = self.engine.ownership().clone();
         let mine = |inbox: &str| cluster.holds(&lease::topic_inbox(inbox));
         let (start, unfollowed, elsewhere): (Vec<String>, Vec<String>, Vec<String>) = {
             let Ok(workers) = self.workers.lock() else {
