@@ -27,6 +27,7 @@ use crate::discovery::authors::{Author, Authors};
 use crate::discovery::fetch::Fetcher;
 use crate::discovery::plan::{self, PostCheck, Step};
 use crate::discovery::pool::Pool;
+use crate::discovery::shared::SHARED_KIND;
 use crate::discovery::sink::{IndexSink, InstanceFacts};
 use crate::federation::net::Http;
 use crate::federation::nodeinfo;
@@ -228,6 +229,11 @@ impl Indexer {
         tasks
     }
 
+    /// This node's id among several (`None` alone).
+    pub(super) fn node(&self) -> Option<&str> {
+        self.settings.node.as_deref()
+    }
+
     /// Whose instances and authors this indexer keeps in the store: its node's id among several
     /// nodes, empty alone (see [`crate::store::discovery_state`]).
     pub fn scope(&self) -> &str {
@@ -362,6 +368,9 @@ impl Indexer {
 
     /// What an entry comes to, with its fetches done.
     async fn resolve(&self, entry: &Entry) -> Outcome {
+        if entry.kind == SHARED_KIND {
+            return self.resolve_shared(entry).await;
+        }
         let Some((body, signer)) = entry.received().filter(|_| entry.target.is_none()) else {
             return Outcome::Skip("written by the relay".into());
         };

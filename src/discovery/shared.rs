@@ -9,8 +9,17 @@
 //! An object whose origin answers 404 or 410, or serves a `Tombstone`, is removed. The instances shared
 //! content came from are recorded, so that the indexer's scheduled sweep re-checks their authors'
 //! consent (as it does for subscribed instances) and a block with `purge` reaches them.
+//!
+//! Among several nodes, one fetches (the share worker holds a lease) and every node keeps an index of
+//! its own: what was fetched is also appended to the log as a [`SHARED_KIND`] entry ([`SharedChange`],
+//! delivered to no subscriber), which the other nodes' indexers apply under the same rules, fetching
+//! nothing but the author (their own consent check).
 
 use std::sync::Arc;
+
+use axum::body::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::Result;
 use crate::ap::authority_of;
@@ -18,6 +27,43 @@ use crate::ap::value::has_type;
 use crate::discovery::indexer::{Indexer, Outcome};
 use crate::discovery::plan;
 use crate::error::Error;
+use crate::store::{Entry, NewEntry};
+
+/// The kind of the log entries that carry a shared change to the other nodes' indexes.
+pub const SHARED_KIND: &str = "fasp:shared";
+
+/// What one node fetched of an announced URI, for the other nodes' indexes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SharedChange {
+    /// The node that fetched it (and applied it to its own index already).
+    pub from: String,
+    /// The announced URI.
+    pub uri: String,
+    /// What became of it.
+    pub change: Change,
+}
+
+/// What became of an announced URI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// A post, as fetched; `edit`: an update (a refused copy removes an earlier one).
+    Post {
+        /// The post.
+        doc: Value,
+        /// Whether the announcement was an update or a deletion.
+        edit: bool,
+    },
+    /// An account, as fetched.
+    Account {
+        /// The actor document.
+        doc: Value,
+    },
+    /// A post gone at its origin.
+    RemovePost,
+    /// An account gone at its origin.
+    RemoveActor,
+}
 
 /// What was announced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,27 +105,51 @@ impl Indexer {
         if !authority_of(uri).is_some_and(|a| allowed(&a)) {
             return Ok(SharedOutcome::Skipped("blocked domain".into()));
         }
+        // What the other nodes' indexes are told (among several nodes), besides this one's.
+        let mut told = None;
         let outcome = match kind {
             SharedKind::Post => match self.fetcher.document(uri).await {
-                Err(e) if gone(&e) => Outcome::RemovePost(uri.to_string()),
+                Err(e) if gone(&e) => {
+                    told = Some(Change::RemovePost);
+                    Outcome::RemovePost(uri.to_string())
+                }
                 Err(e) => return Err(e),
-                Ok(doc) if has_type(&doc, "Tombstone") => Outcome::RemovePost(uri.to_string()),
-                Ok(doc) => self.post_in_scope(doc, uri, edit, &allowed, true).await,
+                Ok(doc) if has_type(&doc, "Tombstone") => {
+                    told = Some(Change::RemovePost);
+                    Outcome::RemovePost(uri.to_string())
+                }
+                Ok(doc) => {
+                    told = Some(Change::Post {
+                        doc: doc.clone(),
+                        edit,
+                    });
+                    self.post_in_scope(doc, uri, edit, &allowed, true).await
+                }
             },
             SharedKind::Account => match self.authors.refetch(uri, &self.fetcher).await {
                 Err(e) if gone(&e) => {
                     self.forget_author(uri).await;
+                    told = Some(Change::RemoveActor);
                     Outcome::RemoveActor(uri.to_string())
                 }
                 Err(e) => return Err(e),
                 Ok(author) if has_type(&author.doc, "Tombstone") => {
                     self.forget_author(uri).await;
+                    told = Some(Change::RemoveActor);
                     Outcome::RemoveActor(uri.to_string())
                 }
-                Ok(author) if plan::is_actor(&author.doc) => Outcome::SharedProfile(author),
+                Ok(author) if plan::is_actor(&author.doc) => {
+                    told = Some(Change::Account {
+                        doc: (*author.doc).clone(),
+                    });
+                    Outcome::SharedProfile(author)
+                }
                 Ok(_) => Outcome::Skip("not an actor".into()),
             },
         };
+        if let (Some(node), Some(change)) = (self.node(), told) {
+            self.tell_other_nodes(node, uri, change).await?;
+        }
         let result = match &outcome {
             Outcome::RemovePost(_) | Outcome::RemoveActor(_) => SharedOutcome::Removed,
             Outcome::Skip(reason) => SharedOutcome::Skipped(reason.clone()),
@@ -94,6 +164,54 @@ impl Indexer {
         let change = self.with_index(move |this| this.apply(outcome)).await?;
         self.hand_shared_to_topics(change).await;
         Ok(result)
+    }
+}
+
+impl Indexer {
+    /// Appends `change` to the log for the other nodes' indexes (this one applied it already).
+    async fn tell_other_nodes(&self, node: &str, uri: &str, change: Change) -> Result<()> {
+        let shared = SharedChange {
+            from: node.to_string(),
+            uri: uri.to_string(),
+            change,
+        };
+        let body = serde_json::to_vec(&shared)
+            .map_err(|e| Error::Index(format!("writing a shared change: {e}")))?;
+        self.store
+            .append(NewEntry {
+                origin: authority_of(uri).unwrap_or_default(),
+                // Addressed to no subscriber: only the indexes read it.
+                target: Some(String::new()),
+                kind: SHARED_KIND.into(),
+                mastodon_body: Bytes::from(body),
+                litepub_body: Bytes::new(),
+                signer: None,
+                original: None,
+            })
+            .await
+            .map(drop)
+    }
+
+    /// What a [`SHARED_KIND`] entry comes to in this node's index: another node's fetch applied
+    /// under this node's own consent check; nothing for the node that fetched it.
+    pub(super) async fn resolve_shared(&self, entry: &Entry) -> Outcome {
+        let shared: SharedChange = match serde_json::from_slice(&entry.mastodon_body) {
+            Ok(shared) => shared,
+            Err(e) => return Outcome::Skip(format!("unreadable shared change: {e}")),
+        };
+        if self.node() == Some(shared.from.as_str()) {
+            return Outcome::Skip("applied when fetched".into());
+        }
+        let uri = shared.uri;
+        match shared.change {
+            Change::Post { doc, edit } => self.post_in_scope(doc, &uri, edit, |_| true, true).await,
+            Change::Account { doc } => Outcome::SharedProfile(self.authors.put(&uri, doc).await),
+            Change::RemovePost => Outcome::RemovePost(uri),
+            Change::RemoveActor => {
+                self.forget_author(&uri).await;
+                Outcome::RemoveActor(uri)
+            }
+        }
     }
 }
 
@@ -119,5 +237,24 @@ mod tests {
         assert!(!gone(&Error::NotFound("x".into())));
         assert_eq!(kind_of("account"), Some(SharedKind::Account));
         assert_eq!(kind_of("posts"), None);
+    }
+
+    #[test]
+    fn shared_changes_survive_the_trip_through_the_log() {
+        let change = SharedChange {
+            from: "node-1".into(),
+            uri: "https://a.example/notes/1".into(),
+            change: Change::Post {
+                doc: serde_json::json!({"id": "https://a.example/notes/1", "type": "Note"}),
+                edit: true,
+            },
+        };
+        let text = serde_json::to_string(&change).unwrap();
+        assert!(text.contains("\"kind\":\"post\""), "{text}");
+        assert_eq!(serde_json::from_str::<SharedChange>(&text).unwrap(), change);
+        let gone: SharedChange =
+            serde_json::from_str(r#"{"from":"n","uri":"u","change":{"kind":"remove_actor"}}"#)
+                .unwrap();
+        assert_eq!(gone.change, Change::RemoveActor);
     }
 }

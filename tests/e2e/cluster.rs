@@ -409,3 +409,72 @@ async fn until_found(base: &str, want: usize) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A post one node fetched for a FASP server reaches the other nodes' indexes through the log: here
+/// the log entry a share worker writes (`fasp:shared`, from a node that is not these two) is written
+/// straight into the database, and both nodes' searches find the post (each checked its author's
+/// consent itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_shared_through_the_log_reaches_every_nodes_index() {
+    let database = postgres::cluster().new_database();
+    let balancer = Balancer::start().await;
+    let env = [("PLAZA_INDEX_COMMIT_MS", "100")];
+    let mut nodes = Vec::new();
+    for n in 0..2 {
+        let node = Relay::start_node(&balancer.base, &database, &format!("fasp-{n}"), &env).await;
+        balancer.add(node.addr());
+        nodes.push(node);
+    }
+    let origin = Instance::start_for(Flavor::Mastodon, &balancer.base).await;
+    origin.set_user_fields(serde_json::json!({
+        "name": "Far Bakery",
+        "indexable": true,
+        "discoverable": true,
+    }));
+    let id = format!("{}/statuses/shared-1", origin.user());
+    let note = serde_json::json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": id,
+        "type": "Note",
+        "attributedTo": origin.user(),
+        "content": "<p>sourdough announced by a FASP server</p>",
+        "published": "2026-12-01T10:00:00Z",
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "cc": [],
+    });
+    let change = serde_json::json!({
+        "from": "fetching-node",
+        "uri": id,
+        "change": { "kind": "post", "doc": note, "edit": false },
+    });
+    let (client, connection) = tokio_postgres::connect(&database, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "INSERT INTO log (origin, target, kind, received_ms, mastodon_body, litepub_body)
+             VALUES ($1, '', 'fasp:shared', $2, $3, '') RETURNING seq",
+            &[
+                &origin.authority(),
+                &(SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .expect("clock")
+                    .as_millis() as i64),
+                &change.to_string().into_bytes(),
+            ],
+        )
+        .await
+        .expect("append");
+    let seq: i64 = row.get(0);
+    client
+        .execute(
+            "SELECT pg_notify('plaza', $1)",
+            &[&format!("0000000000000001 log {seq}")],
+        )
+        .await
+        .expect("notify");
+    for node in &nodes {
+        until_found(&node.base, 1).await;
+    }
+}
