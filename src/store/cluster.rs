@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE INDEX IF NOT EXISTS leases_node ON leases(node);
 ";
 
+/// How long a silent node stays listed, and an expired lease nobody claimed is kept: a day.
+const FORGET_AFTER_MS: i64 = 86_400_000;
+
 /// The database's clock in Unix milliseconds, as an SQL expression: the same value throughout a
 /// statement (PostgreSQL's is its transaction's start, a group commit's few milliseconds).
 fn now_sql(conn: &Conn<'_>) -> &'static str {
@@ -118,6 +121,15 @@ impl Store {
                     beat.leases as i64,
                     beat.lag as i64
                 ],
+            )?;
+            // What nodes gone for a day left behind: their rows, and leases of work nobody took.
+            conn.execute(
+                &format!("DELETE FROM nodes WHERE heartbeat_ms < {now} - ?1"),
+                params![FORGET_AFTER_MS],
+            )?;
+            conn.execute(
+                &format!("DELETE FROM leases WHERE expires_ms < {now} - ?1"),
+                params![FORGET_AFTER_MS],
             )?;
             conn.query_rows(
                 &format!(
@@ -327,6 +339,40 @@ mod tests {
                 ("sub:y".to_string(), "b".to_string()),
                 ("sub:z".to_string(), "b".to_string()),
             ]
+        );
+
+        // A node silent for more than a day, and a lease nobody claimed in a day, are forgotten at the
+        // next heartbeat of any node.
+        store
+            .write(|conn, _| {
+                conn.execute(
+                    "INSERT INTO nodes (node_id, address, roles, version, started_ms, heartbeat_ms)
+                     VALUES ('old', '', '', '', 0, 0)",
+                    crate::store::db::params![],
+                )?;
+                conn.execute(
+                    "INSERT INTO leases (name, node, expires_ms, since_ms) VALUES ('sub:old', 'old', 0, 0)",
+                    crate::store::db::params![],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        store.heartbeat(beat("b"), 60_000).await.unwrap();
+        let remaining: i64 = store
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT (SELECT COUNT(*) FROM nodes WHERE node_id = 'old')
+                          + (SELECT COUNT(*) FROM leases WHERE name = 'sub:old')",
+                    crate::store::db::params![],
+                    |r| r.get(0),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            remaining, 0,
+            "the silent node and its stale lease are forgotten"
         );
 
         // Leaving gives everything back and takes the node off the list.
