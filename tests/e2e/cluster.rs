@@ -479,3 +479,107 @@ async fn a_post_shared_through_the_log_reaches_every_nodes_index() {
         until_found(&node.base, 1).await;
     }
 }
+
+/// A node cut off from the database (its role may no longer log in, its connections are ended) stops
+/// its own deliveries before its leases can expire, the other node takes its subscribers over, and
+/// every post still reaches every subscriber once the posts go to the node that can write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_the_database_stops_delivering_and_the_other_takes_over() {
+    const SUBSCRIBERS: usize = 8;
+    let database = postgres::cluster().new_database();
+    let (admin, connection) = tokio_postgres::connect(&database, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let role = format!("cut_{}", std::process::id());
+    admin
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN SUPERUSER"))
+        .await
+        .expect("a role for the node to be cut off");
+    let cut_url = database.replacen("plaza@", &format!("{role}@"), 1);
+    let balancer = Balancer::start().await;
+    let env = [("PLAZA_LEASE_SECS", "3"), ("PLAZA_INDEX_ENABLED", "false")];
+    let kept = Relay::start_node(&balancer.base, &database, "kept", &env).await;
+    let cut = Relay::start_node(&balancer.base, &cut_url, "cut", &env).await;
+    balancer.add(kept.addr());
+    balancer.add(cut.addr());
+    let mut instances = Vec::new();
+    for _ in 0..SUBSCRIBERS {
+        let instance = Instance::start_for(Flavor::Mastodon, &balancer.base).await;
+        instance.subscribe(&kept).await;
+        instances.push(instance);
+    }
+    let leases = |node: &Relay| {
+        let base = node.base.clone();
+        async move {
+            let health: Value = reqwest::get(format!("{base}/healthz/node"))
+                .await
+                .expect("healthz/node")
+                .json()
+                .await
+                .expect("JSON");
+            health["leases"]["subscriber"].as_u64().unwrap_or(0)
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(leases(&kept).await > 0 && leases(&cut).await > 0) {
+        assert!(Instant::now() < deadline, "the leases never spread");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Cut off: the role may not log in again, and its connections end.
+    admin
+        .batch_execute(&format!(
+            "ALTER ROLE {role} NOLOGIN;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+        ))
+        .await
+        .expect("cut the node off");
+    let cut_at = Instant::now();
+    let deadline = cut_at + Duration::from_secs(12);
+    loop {
+        let (mine, theirs) = (leases(&cut).await, leases(&kept).await);
+        if mine == 0 && theirs == SUBSCRIBERS as u64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cut-off node still holds {mine}, the other {theirs}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "a node cut off from the database stopped and its subscribers were taken over after {:.1} s (lease 3 s)",
+        cut_at.elapsed().as_secs_f64()
+    );
+    // (Its /metrics needs the database; what it says of itself does not.)
+    let health = cut.node_health().await;
+    assert_eq!(
+        health["delivery_workers"], 0,
+        "the cut-off node delivers nothing any more: {health}"
+    );
+
+    // Posts go to whichever node can take them (the cut-off one answers 503): all reach everyone.
+    let inbox = format!("{}/inbox", balancer.base);
+    let mut sent = Vec::new();
+    for n in 0..5 {
+        let create = instances[0].public_create(&format!("after the cut {n}"));
+        deliver_until_accepted(&instances[0], &inbox, &create).await;
+        sent.push(create["object"]["id"].as_str().unwrap().to_string());
+    }
+    crate::support::eventually("every post at every other subscriber, in order", || {
+        instances[1..].iter().all(|i| {
+            let (got, _) = received_posts(i);
+            got.iter()
+                .filter(|id| sent.contains(id))
+                .cloned()
+                .collect::<Vec<_>>()
+                == sent
+        })
+    })
+    .await;
+    admin
+        .batch_execute(&format!("ALTER ROLE {role} LOGIN"))
+        .await
+        .expect("let it back");
+}
