@@ -294,6 +294,25 @@ async fn three_nodes_share_the_subscribers_and_survive_the_loss_of_one() {
     })
     .await;
 
+    // A node stopped the way a service manager stops it (SIGTERM) gives its leases back on the way
+    // out: the others hold its subscribers at once, not a lease period later.
+    victim.terminate();
+    let stopped_at = Instant::now();
+    until_spread(
+        &nodes.iter().collect::<Vec<_>>(),
+        Duration::from_secs(LEASE_SECS * 4),
+    )
+    .await;
+    let handed = stopped_at.elapsed();
+    println!(
+        "a node stopped with SIGTERM: its subscribers were with the others {:.1} s later",
+        handed.as_secs_f64()
+    );
+    assert!(
+        handed < Duration::from_secs(LEASE_SECS),
+        "a stopped node's leases waited to expire: {handed:?}"
+    );
+
     // An admin's block made on one node is in force on another within a second: node-2 refuses
     // the blocked instance's posts, and its subscription ended wherever it was delivered from.
     let blocked = &instances[SUBSCRIBERS - 1];
