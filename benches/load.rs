@@ -23,6 +23,12 @@
 //! post is searched for from its 202 on, giving accept→searchable p50/p99; then some of those posts are
 //! deleted one at a time and searched for until gone, giving delete (202)→gone p50/p99.
 //!
+//! `--database [URL|local]` runs the same phases with the relay on PostgreSQL (`local`: a throwaway
+//! cluster of this process's own, as the tests start it), `--nodes N` on N relay processes sharing that
+//! database (node K pinned to core K when the machine has N cores; posts spread over the nodes; measured
+//! once the nodes hold every subscriber's lease), and `--compare-backends` SQLite, PostgreSQL on one
+//! node and on N nodes one after the other, side by side.
+//!
 //! The relay runs with its per-IP connection cap and read limit off (every simulated instance shares
 //! loopback, and one origin sends everything) and with no per-instance inbox limit.
 
@@ -41,6 +47,8 @@ use serde_json::{Value, json};
 
 #[path = "load/fasp.rs"]
 mod fasp;
+#[path = "../tests/e2e/support/postgres.rs"]
+mod postgres;
 #[path = "load/topics.rs"]
 mod topics;
 
@@ -67,6 +75,12 @@ struct Options {
     topics: bool,
     /// `--quick` was given (the topic phases scale their topics and followers down too).
     quick: bool,
+    /// `--database`: run on PostgreSQL, `local` (a throwaway cluster of the benchmark's own) or a URL.
+    database: Option<String>,
+    /// `--nodes N`: relay nodes sharing that database.
+    nodes: usize,
+    /// `--compare-backends`: SQLite, PostgreSQL on one node and on `nodes` nodes, side by side.
+    compare: bool,
 }
 
 fn parse_options() -> Options {
@@ -81,8 +95,12 @@ fn parse_options() -> Options {
         fasp: false,
         topics: false,
         quick: false,
+        database: None,
+        nodes: 1,
+        compare: false,
     };
-    let mut args = std::env::args().skip(1);
+    let mut nodes_given = false;
+    let mut args = std::env::args().skip(1).peekable();
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> usize {
             args.next()
@@ -109,12 +127,22 @@ fn parse_options() -> Options {
                 o.faults = false;
             }
             "--perf" => o.perf = Some(args.next().expect("--perf needs a file name")),
+            "--database" => {
+                let url = args.next_if(|v| !v.starts_with("--"));
+                o.database = Some(url.unwrap_or_else(|| "local".into()));
+            }
+            "--nodes" => {
+                o.nodes = number("--nodes").max(1);
+                nodes_given = true;
+            }
+            "--compare-backends" => o.compare = true,
             "--bench" => {}
             "--help" | "-h" => {
                 println!(
                     "cargo bench --bench load -- [--subscribers N (200)] [--posts N per burst (200)] \
                      [--bursts N (3)] \
-                     [--inbound N (20000)] [--steady-secs S (8)] [--no-faults] [--perf FILE] [--fasp] [--topics] [--quick]\n\n\
+                     [--inbound N (20000)] [--steady-secs S (8)] [--no-faults] [--perf FILE] [--fasp] [--topics] [--quick] \
+                     [--database [URL|local]] [--nodes N (1)] [--compare-backends]\n\n\
                      --quick  the regression guard: 50 subscribers, one burst of 100 posts, 3000 inbound, \
                      3 s steady, no faults (options after it override)\n\
                      --fasp  only the FASP data_sharing phase: announcements accepted/s from one server \
@@ -123,11 +151,34 @@ fn parse_options() -> Options {
                      (400) on 300 inboxes (60); matching µs per post, topic deliveries/s against the signing \
                      bound, the relay's fan-out ratio with topics on and off (--subscribers, --posts, --bursts)\n\
                      --perf FILE  record a system-wide perf profile (cpu-clock, call graphs) of the \
-                     all-healthy burst: relay and load generator together"
+                     all-healthy burst: relay and load generator together\n\
+                     --database [URL|local]  the relay on PostgreSQL instead of SQLite: `local` (or no value) \
+                     starts a throwaway cluster of the benchmark's own (initdb and postgres on a Unix socket, \
+                     fsync off, as the tests start it) with a fresh database per relay; a postgres:// URL uses \
+                     that database, in which the benchmark creates a schema of its own per relay (the role \
+                     needs CREATE there) and drops it afterwards\n\
+                     --nodes N  N relay nodes on that database (same public URL, one data directory each), \
+                     node K pinned to core K with taskset when the machine has at least N cores (the load \
+                     generator then on the cores left); posts go to the nodes in turn; measured once every \
+                     subscriber's lease is held\n\
+                     --compare-backends  SQLite, then PostgreSQL on one node, then on --nodes nodes (default 2), \
+                     inbound and the healthy fan-out of each (no faults), all placed the same way, with a \
+                     summary side by side (--database URL to use a given server; local by default)"
                 );
                 std::process::exit(0);
             }
             other => panic!("unknown option {other}; see --help"),
+        }
+    }
+    if nodes_given && o.database.is_none() && !o.compare {
+        panic!("--nodes needs --database (several nodes share one PostgreSQL database)");
+    }
+    if o.compare {
+        if o.database.is_none() {
+            o.database = Some("local".into());
+        }
+        if !nodes_given {
+            o.nodes = 2;
         }
     }
     o
@@ -142,79 +193,294 @@ fn free_port(ip: IpAddr) -> u16 {
         .expect("free port")
 }
 
+/// Where the relay runs: its store and its nodes.
+#[derive(Clone)]
+struct Deployment {
+    /// `None`: SQLite in the data directory; `Some("local")`: a throwaway PostgreSQL cluster of this
+    /// process's own; `Some(url)`: that PostgreSQL database.
+    database: Option<String>,
+    /// Relay processes sharing the database (1 on SQLite).
+    nodes: usize,
+    /// Node K pinned to core K (`taskset -c K`), the load generator on the cores left.
+    pin: bool,
+}
+
+impl Deployment {
+    /// The relay as it always ran here: SQLite, one process, nothing pinned.
+    const SQLITE: Deployment = Deployment {
+        database: None,
+        nodes: 1,
+        pin: false,
+    };
+
+    /// `nodes` nodes on `database` (or SQLite), pinned when the machine has a core for each.
+    fn new(database: Option<String>, nodes: usize) -> Deployment {
+        Deployment {
+            database,
+            nodes,
+            pin: cores() >= nodes,
+        }
+    }
+
+    /// Cores the relay's nodes have: one each when pinned, else the machine's.
+    fn relay_cores(&self) -> usize {
+        if self.pin { self.nodes } else { cores() }
+    }
+
+    /// "SQLite" or "PostgreSQL, N node(s)", and where they run.
+    fn describe(&self) -> String {
+        let store = match &self.database {
+            None => "SQLite".to_string(),
+            Some(db) if db == "local" => {
+                "PostgreSQL (throwaway local cluster, fsync off)".to_string()
+            }
+            Some(_) => "PostgreSQL (the given database)".to_string(),
+        };
+        let nodes = if self.nodes == 1 {
+            "1 node".to_string()
+        } else {
+            format!("{} nodes", self.nodes)
+        };
+        let placement = match (self.pin, cores()) {
+            (false, c) if self.nodes > c => format!(
+                "not pinned: {} nodes need {} cores and the machine has {c}",
+                self.nodes, self.nodes
+            ),
+            (false, _) => "not pinned".to_string(),
+            (true, c) if c > self.nodes => format!(
+                "node K pinned to core K (taskset), load generator on cores {}-{} (PostgreSQL not pinned)",
+                self.nodes,
+                c - 1
+            ),
+            (true, _) => "node K pinned to core K (taskset); no core left for the load generator, \
+                          which shares them (PostgreSQL not pinned)"
+                .to_string(),
+        };
+        format!("{store}, {nodes}, {placement}")
+    }
+}
+
+/// The machine's cores: those this process could use when it started (`available_parallelism`
+/// follows the affinity [`set_affinity`] narrows; `main` asks before anything is narrowed).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
+/// Restricts the calling thread (the load generator's runtime, and the threads it starts from now on)
+/// to `cpus`; all cores when empty.
+fn set_affinity(cpus: &[usize]) {
+    let all: Vec<usize> = (0..cores()).collect();
+    let cpus = if cpus.is_empty() { &all[..] } else { cpus };
+    // SAFETY: `set` is a plain bit mask, zeroed then filled; sched_setaffinity reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Starts the throwaway PostgreSQL cluster (`--database local`) while this process may use every core:
+/// the server's processes inherit the affinity of the thread that starts them, so it is not confined to
+/// the load generator's cores (it runs wherever the scheduler puts it, in every deployment alike).
+fn start_local_cluster(database: &Option<String>) {
+    if database.as_deref() == Some("local") {
+        set_affinity(&[]);
+        postgres::cluster();
+    }
+}
+
+/// Puts the load generator on the cores the deployment leaves it (all of them when it leaves none).
+fn place_generator(d: &Deployment) {
+    let left: Vec<usize> = if d.pin {
+        (d.nodes..cores()).collect()
+    } else {
+        Vec::new()
+    };
+    set_affinity(&left);
+}
+
+/// A fresh, empty place for one relay's state on PostgreSQL: the URL to give the relay, and the
+/// schema to drop afterwards (for a given database).
+async fn fresh_database(database: &str) -> (String, Option<(String, String)>) {
+    if database == "local" {
+        return (postgres::cluster().new_database(), None);
+    }
+    static NEXT_SCHEMA: AtomicU64 = AtomicU64::new(0);
+    let schema = format!(
+        "plaza_bench_{}_{}",
+        std::process::id(),
+        NEXT_SCHEMA.fetch_add(1, Ordering::Relaxed)
+    );
+    let (client, connection) = tokio_postgres::connect(database, tokio_postgres::NoTls)
+        .await
+        .expect("connect to --database");
+    let connection = tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("CREATE SCHEMA in --database (the role needs CREATE on the database)");
+    drop(client);
+    let _ = connection.await;
+    let separator = if database.contains('?') { '&' } else { '?' };
+    let url = format!("{database}{separator}options=-c%20search_path%3D{schema}");
+    (url, Some((database.to_string(), schema)))
+}
+
+/// Drops a schema [`fresh_database`] made, from a thread of its own (called from `Drop`, inside the
+/// benchmark's runtime).
+fn drop_schema(database: String, schema: String) {
+    let name = schema.clone();
+    let dropped = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let (client, connection) =
+                tokio_postgres::connect(&database, tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            client
+                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await
+        })
+    })
+    .join();
+    if !matches!(dropped, Ok(Ok(()))) {
+        eprintln!("could not drop schema {name} of --database: drop it by hand");
+    }
+}
+
 struct RelayProcess {
+    /// The relay's public URL: node 0's address (every node serves it).
     base: String,
+    /// Node 0.
     child: Child,
     _dir: tempfile::TempDir,
+    /// Nodes 1.. (none on SQLite), with their data directories.
+    others: Vec<(Child, tempfile::TempDir)>,
+    /// Each node's own address, node 0 first: inbox POSTs go to them in turn.
+    node_bases: Vec<String>,
+    deployment: Deployment,
+    /// A schema made for this relay in a given database, dropped once the nodes stopped.
+    schema: Option<(String, String)>,
 }
 
 impl RelayProcess {
-    async fn start() -> RelayProcess {
-        Self::start_with(&[]).await
-    }
-
     /// [`RelayProcess::start`] with extra `PLAZA_*` settings.
     async fn start_with(env: &[(&str, &str)]) -> RelayProcess {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let base = format!("http://127.0.0.1:{port}");
-        // PLAZA_LOAD_WRAP runs the relay under a profiler, e.g. "perf record -e cpu-clock -g -o perf.data --".
-        let wrap: Vec<String> = std::env::var("PLAZA_LOAD_WRAP")
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        let mut command = match wrap.split_first() {
-            Some((program, args)) => {
-                let mut c = Command::new(program);
-                c.args(args).arg(env!("CARGO_BIN_EXE_plaza"));
-                c
+        Self::deploy(env, &Deployment::SQLITE).await
+    }
+
+    /// The relay as `deployment` says, with extra `PLAZA_*` settings.
+    async fn deploy(env: &[(&str, &str)], deployment: &Deployment) -> RelayProcess {
+        let (database_url, schema) = match &deployment.database {
+            Some(database) => {
+                let (url, schema) = fresh_database(database).await;
+                (Some(url), schema)
             }
-            None => Command::new(env!("CARGO_BIN_EXE_plaza")),
+            None => (None, None),
         };
-        let child = command
-            .env("PLAZA_PUBLIC_URL", &base)
-            .env("PLAZA_LISTEN", format!("127.0.0.1:{port}"))
-            .env("PLAZA_DATA_DIR", dir.path().join("data"))
-            .env("PLAZA_ALLOW_PRIVATE_NETWORKS", "true")
-            .env("PLAZA_RETRY_INITIAL_MS", "500")
-            .env("PLAZA_RETRY_MAX_SECS", "5")
-            // One origin sends everything here: per-instance inbox limits would measure themselves.
-            .env("PLAZA_INBOUND_RATE_PER_INSTANCE", "0")
-            // Everything (origin, load generator, search polls) comes from 127.0.0.1 or 127.0.1.x:
-            // per-IP connection caps and read limits would throttle the simulation, not the relay.
-            .env("PLAZA_MAX_CONNECTIONS_PER_IP", "0")
-            .env("PLAZA_CLIENT_IP_RATE", "0")
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start plaza (cargo bench builds it)");
-        let client = reqwest::Client::new();
-        let start = Instant::now();
-        while !client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "relay did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let ports: Vec<u16> = (0..deployment.nodes)
+            .map(|_| free_port(IpAddr::V4(Ipv4Addr::LOCALHOST)))
+            .collect();
+        let base = format!("http://127.0.0.1:{}", ports[0]);
+        let mut started = Vec::new();
+        for (k, port) in ports.iter().enumerate() {
+            let mut node_env: Vec<(String, String)> = Vec::new();
+            if let Some(url) = &database_url {
+                node_env.push(("PLAZA_DATABASE_URL".into(), url.clone()));
+                node_env.push(("PLAZA_NODE_ID".into(), format!("bench-{k}")));
+            }
+            let pin = deployment.pin.then_some(k);
+            let (child, dir) = spawn_node(&base, *port, pin, env, &node_env).await;
+            started.push((child, dir));
         }
+        let mut started = started.into_iter();
+        let (child, dir) = started.next().expect("node 0");
         RelayProcess {
             base,
             child,
             _dir: dir,
+            others: started.collect(),
+            node_bases: ports
+                .iter()
+                .map(|p| format!("http://127.0.0.1:{p}"))
+                .collect(),
+            deployment: deployment.clone(),
+            schema,
+        }
+    }
+
+    /// The pids of every node.
+    fn pids(&self) -> Vec<u32> {
+        std::iter::once(self.child.id())
+            .chain(self.others.iter().map(|(c, _)| c.id()))
+            .collect()
+    }
+
+    /// The share of the machine's signing bound the relay's cores have (1 unless pinned to fewer).
+    fn bound_scale(&self) -> f64 {
+        self.deployment.relay_cores() as f64 / cores() as f64
+    }
+
+    /// Sends the `i`-th of `posts` to node `i mod N` (signed for the public URL: the Host header says
+    /// it, as a load balancer passes it on).
+    fn spread(&self, posts: &mut [Prepared]) {
+        if self.node_bases.len() < 2 {
+            return;
+        }
+        let authority = self.base.trim_start_matches("http://").to_string();
+        let host = axum::http::HeaderValue::from_str(&authority).expect("host");
+        for (i, p) in posts.iter_mut().enumerate() {
+            let node = &self.node_bases[i % self.node_bases.len()];
+            if *node != self.base {
+                p.url = p.url.replacen(&self.base, node, 1);
+                p.headers.push((axum::http::header::HOST, host.clone()));
+            }
+        }
+    }
+
+    /// On PostgreSQL, waits until the nodes hold `subscribers` subscriber leases between them, each at
+    /// least one; the leases per node.
+    async fn until_leases(&self, subscribers: usize) -> Vec<u64> {
+        if self.deployment.database.is_none() {
+            return Vec::new();
+        }
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let mut counts = Vec::new();
+            for node in &self.node_bases {
+                let health: Value = match client.get(format!("{node}/healthz/node")).send().await {
+                    Ok(r) => r.json().await.unwrap_or(Value::Null),
+                    Err(_) => Value::Null,
+                };
+                counts.push(health["leases"]["subscriber"].as_u64().unwrap_or(0));
+            }
+            if counts.iter().sum::<u64>() == subscribers as u64 && counts.iter().all(|c| *c > 0) {
+                return counts;
+            }
+            if Instant::now() > deadline {
+                eprintln!("subscriber leases not spread after 90 s: {counts:?} (measuring anyway)");
+                return counts;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// CPU seconds (user + system) the relay has used so far, from /proc (Linux).
     fn cpu_secs(&self) -> f64 {
-        cpu_secs_of(&format!("/proc/{}/stat", self.child.id()))
+        self.pids()
+            .iter()
+            .map(|pid| cpu_secs_of(&format!("/proc/{pid}/stat")))
+            .sum()
     }
 
     /// Peak resident set size of the relay, from /proc (Linux).
@@ -227,9 +493,12 @@ impl RelayProcess {
         self.memory_mb("VmRSS:")
     }
 
-    /// A figure of the relay's /proc status in MB (`field`: `VmHWM:`, `VmRSS:`).
+    /// A figure of the relay's /proc status in MB (`field`: `VmHWM:`, `VmRSS:`), summed over its nodes.
     fn memory_mb(&self, field: &str) -> Option<f64> {
-        memory_mb_of(&format!("/proc/{}/status", self.child.id()), field)
+        self.pids()
+            .iter()
+            .map(|pid| memory_mb_of(&format!("/proc/{pid}/status"), field))
+            .sum()
     }
 }
 
@@ -244,7 +513,79 @@ fn memory_mb_of(path: &str, field: &str) -> Option<f64> {
 impl Drop for RelayProcess {
     fn drop(&mut self) {
         interrupt_and_wait(&mut self.child);
+        for (child, _) in &mut self.others {
+            interrupt_and_wait(child);
+        }
+        if let Some((database, schema)) = self.schema.take() {
+            drop_schema(database, schema);
+        }
     }
+}
+
+/// Starts one relay process serving `public` on `port` with a fresh data directory (pinned to core
+/// `pin` with taskset), and waits until it answers.
+async fn spawn_node(
+    public: &str,
+    port: u16,
+    pin: Option<usize>,
+    env: &[(&str, &str)],
+    node_env: &[(String, String)],
+) -> (Child, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // PLAZA_LOAD_WRAP runs the relay under a profiler, e.g. "perf record -e cpu-clock -g -o perf.data --".
+    let mut wrap: Vec<String> = match pin {
+        Some(core) => vec!["taskset".into(), "-c".into(), core.to_string()],
+        None => Vec::new(),
+    };
+    wrap.extend(
+        std::env::var("PLAZA_LOAD_WRAP")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string),
+    );
+    let mut command = match wrap.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(env!("CARGO_BIN_EXE_plaza"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_plaza")),
+    };
+    let child = command
+        .env("PLAZA_PUBLIC_URL", public)
+        .env("PLAZA_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PLAZA_DATA_DIR", dir.path().join("data"))
+        .env("PLAZA_ALLOW_PRIVATE_NETWORKS", "true")
+        .env("PLAZA_RETRY_INITIAL_MS", "500")
+        .env("PLAZA_RETRY_MAX_SECS", "5")
+        // One origin sends everything here: per-instance inbox limits would measure themselves.
+        .env("PLAZA_INBOUND_RATE_PER_INSTANCE", "0")
+        // Everything (origin, load generator, search polls) comes from 127.0.0.1 or 127.0.1.x:
+        // per-IP connection caps and read limits would throttle the simulation, not the relay.
+        .env("PLAZA_MAX_CONNECTIONS_PER_IP", "0")
+        .env("PLAZA_CLIENT_IP_RATE", "0")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .envs(node_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start plaza (cargo bench builds it)");
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    while !client
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "relay did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (child, dir)
 }
 
 /// A system-wide `perf record` running while it lives (the burst), stopped with SIGINT so it writes.
@@ -807,6 +1148,8 @@ fn signing_bound_and_cost(secs: f64) -> (f64, f64) {
         .map(|_| {
             let (key, stop, count) = (key.clone(), stop.clone(), count.clone());
             std::thread::spawn(move || {
+                // On every core, even when the load generator is confined to the cores the relay left.
+                set_affinity(&[]);
                 let message = b"(request-target): post /inbox\nhost: b.example\ndate: Thu, 26 Nov 2026 10:00:00 GMT";
                 while !stop.load(Ordering::Relaxed) {
                     key.sign_rsa_sha256(message).expect("sign");
@@ -960,6 +1303,8 @@ struct FanOut {
     generator_rss_mb: f64,
     refused_signatures: u64,
     dead_arrivals: u64,
+    /// Subscriber leases per node once they were spread (empty on SQLite).
+    leases: Vec<u64>,
 }
 
 /// How soon accepted posts became searchable (or deleted ones unsearchable).
@@ -1018,7 +1363,8 @@ impl Fleet<'_> {
     /// a shared machine's capacity drifts; the higher of the two is the bound the burst is compared with.
     async fn burst(&self, posts: std::ops::Range<u64>, profile: Option<&str>) -> Burst {
         let (relay, record) = (self.relay, self.record);
-        let prepared = self.origin.presign(posts.clone(), &relay.base);
+        let mut prepared = self.origin.presign(posts.clone(), &relay.base);
+        relay.spread(&mut prepared);
         let bound_before = tokio::task::spawn_blocking(|| signing_bound(2.0))
             .await
             .expect("bound");
@@ -1061,7 +1407,9 @@ impl Fleet<'_> {
         Burst {
             relay_cpu_us: (relay_cpu1 - relay_cpu0) * 1e6 / delivered.max(1) as f64,
             load_cpu_us: (own_cpu1 - own_cpu0) * 1e6 / delivered.max(1) as f64,
-            bound: bound_before.max(bound_after),
+            // The relay's share of the machine's bound: all of it, unless its nodes are pinned to fewer
+            // cores than the machine has.
+            bound: bound_before.max(bound_after) * relay.bound_scale(),
             deliveries_per_sec: delivered as f64 / (last - start).as_secs_f64(),
             expected,
             delivered,
@@ -1069,8 +1417,8 @@ impl Fleet<'_> {
     }
 }
 
-async fn fan_out(o: &Options, faults: bool) -> FanOut {
-    let relay = RelayProcess::start().await;
+async fn fan_out(o: &Options, faults: bool, deployment: &Deployment) -> FanOut {
+    let relay = RelayProcess::deploy(&[], deployment).await;
     let start_rss_mb = relay.rss_mb().unwrap_or(f64::NAN);
     let record = Arc::new(Record::default());
     let client = reqwest::Client::builder()
@@ -1102,6 +1450,8 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // On PostgreSQL: every subscriber (the origin too) leased by a node.
+    let leases = relay.until_leases(o.subscribers + 1).await;
     // Every subscriber's worker has delivered its Accept and waits: what a subscriber costs at rest.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let subscribed_rss_mb = relay.rss_mb().unwrap_or(f64::NAN);
@@ -1151,7 +1501,8 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
     let rate = (bound / 3.0 / healthy.len().max(1) as f64).max(1.0);
     let steady_count = (rate * o.steady_secs as f64).ceil() as u64;
     let first = (o.bursts * o.posts) as u64;
-    let steady = origin.presign(first..first + steady_count, &relay.base);
+    let mut steady = origin.presign(first..first + steady_count, &relay.base);
+    relay.spread(&mut steady);
     let mut accepted_at: HashMap<u64, Instant> = HashMap::new();
     let interval = Duration::from_secs_f64(1.0 / rate);
     // Every post of this phase is also searched for (never during the bursts: the polls would take
@@ -1240,18 +1591,20 @@ async fn fan_out(o: &Options, faults: bool) -> FanOut {
         generator_rss_mb: memory_mb_of("/proc/self/status", "VmHWM:").unwrap_or(f64::NAN),
         refused_signatures: record.refused.load(Ordering::Relaxed),
         dead_arrivals: record.dead_arrivals.load(Ordering::Relaxed),
+        leases,
     }
 }
 
-async fn inbound(o: &Options) -> (f64, usize, f64) {
-    let relay = RelayProcess::start().await;
+async fn inbound(o: &Options, deployment: &Deployment) -> (f64, usize, f64) {
+    let relay = RelayProcess::deploy(&[], deployment).await;
     let record = Arc::new(Record::default());
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(128)
         .build()
         .expect("client");
     let origin = Origin::start(usize::MAX - 1, &relay, &record, &client).await;
-    let posts = origin.presign(0..o.inbound as u64, &relay.base);
+    let mut posts = origin.presign(0..o.inbound as u64, &relay.base);
+    relay.spread(&mut posts);
     let start = Instant::now();
     let (accepted, refused) = post_all(&client, posts, 64).await;
     let rate = accepted.len() as f64 / start.elapsed().as_secs_f64();
@@ -1260,6 +1613,7 @@ async fn inbound(o: &Options) -> (f64, usize, f64) {
 
 fn main() {
     let o = parse_options();
+    cores();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1272,6 +1626,14 @@ fn main() {
         runtime.block_on(topics::run(&o));
         return;
     }
+    if o.compare {
+        runtime.block_on(compare_backends(&o));
+        return;
+    }
+    let deployment = match &o.database {
+        None => Deployment::SQLITE,
+        Some(database) => Deployment::new(Some(database.clone()), o.nodes),
+    };
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
@@ -1286,12 +1648,23 @@ fn main() {
     );
     let bound = signing_bound(3.0);
     println!("signing bound measured: {bound:.0} signatures/s");
+    // The bound of the cores the relay has (the machine's, unless its nodes are pinned to fewer).
+    let relay_bound = bound * deployment.relay_cores() as f64 / cores.max(1) as f64;
+    if deployment.database.is_some() {
+        println!("relay: {}", deployment.describe());
+        println!(
+            "signing bound of the relay's {} cores: {relay_bound:.0} signatures/s",
+            deployment.relay_cores()
+        );
+    }
+    start_local_cluster(&deployment.database);
+    place_generator(&deployment);
     runtime.block_on(async {
-        let (in_rate, in_refused, in_rss) = if o.inbound > 0 { inbound(&o).await } else { (f64::NAN, 0, f64::NAN) };
+        let (in_rate, in_refused, in_rss) = if o.inbound > 0 { inbound(&o, &deployment).await } else { (f64::NAN, 0, f64::NAN) };
         println!("inbound measured: {in_rate:.0}/s");
-        let healthy = fan_out(&o, false).await;
+        let healthy = fan_out(&o, false, &deployment).await;
         println!("fan-out (healthy) measured");
-        let faulty = if o.faults { Some(fan_out(&o, true).await) } else { None };
+        let faulty = if o.faults { Some(fan_out(&o, true, &deployment).await) } else { None };
 
         println!();
         println!("| figure | all healthy | 10% dead + 5% slow |");
@@ -1347,19 +1720,161 @@ fn main() {
         both("deliveries failing verification", &|f| f.refused_signatures.to_string());
         both("posts reaching dead subscribers", &|f| f.dead_arrivals.to_string());
         println!("| relay peak RSS in the inbound run (MB) | {in_rss:.0} | |");
+        if deployment.database.is_some() {
+            both("subscriber leases per node when measured", &|f| format!("{:?}", f.leases));
+        }
         if let Some(f) = &faulty {
             println!();
             println!("healthy p99 with faults / all healthy: {:.2}x", f.p99_ms / healthy.p99_ms);
         }
         println!();
+        if deployment.database.is_some() {
+            println!("deployment: {}", deployment.describe());
+        }
         println!(
             "summary: inbound {:.2}x the signing bound, fan-out {:.0}% of it, POST→delivery p99 {:.1} ms, \
              {} missing, {} duplicates",
-            in_rate / bound,
+            in_rate / relay_bound,
             100.0 * healthy.median.share(),
             healthy.p99_ms,
             healthy.missing + faulty.as_ref().map_or(0, |f| f.missing),
             healthy.duplicates + faulty.as_ref().map_or(0, |f| f.duplicates),
         );
     });
+}
+
+/// One deployment's figures in `--compare-backends`.
+struct Compared {
+    deployment: Deployment,
+    /// The signing bound of the relay's cores, measured at the start of its run.
+    bound: f64,
+    inbound: f64,
+    fan_out: FanOut,
+}
+
+/// `--compare-backends`: SQLite, PostgreSQL on one node, PostgreSQL on `--nodes` nodes, one after the
+/// other with the same placement rules (inbound, then the healthy fan-out of each), and their figures
+/// side by side.
+async fn compare_backends(o: &Options) {
+    let database = o.database.clone();
+    start_local_cluster(&database);
+    let one = Deployment::new(database.clone(), 1);
+    let mut runs = vec![
+        // SQLite placed as PostgreSQL's one node is, so that only the store differs.
+        Deployment {
+            database: None,
+            ..one.clone()
+        },
+        one,
+    ];
+    if o.nodes > 1 {
+        runs.push(Deployment::new(database, o.nodes));
+    }
+    println!(
+        "Plaza load benchmark, backends compared: {} cores, {} subscribers, {} bursts of {} posts, {} inbound",
+        cores(),
+        o.subscribers,
+        o.bursts,
+        o.posts,
+        o.inbound
+    );
+    let mut results = Vec::new();
+    for deployment in runs {
+        println!("run: {}", deployment.describe());
+        set_affinity(&[]);
+        let machine = tokio::task::spawn_blocking(|| signing_bound(3.0))
+            .await
+            .expect("bound");
+        let bound = machine * deployment.relay_cores() as f64 / cores() as f64;
+        println!(
+            "signing bound measured: {machine:.0} signatures/s, {bound:.0}/s for the relay's {} core(s)",
+            deployment.relay_cores()
+        );
+        place_generator(&deployment);
+        let inbound = if o.inbound > 0 {
+            inbound(o, &deployment).await.0
+        } else {
+            f64::NAN
+        };
+        println!("inbound measured: {inbound:.0}/s");
+        let fan_out = fan_out(o, false, &deployment).await;
+        set_affinity(&[]);
+        results.push(Compared {
+            deployment,
+            bound,
+            inbound,
+            fan_out,
+        });
+    }
+    println!();
+    println!(
+        "| run | relay's bound at start | inbound activities/s (× bound) | deliveries/s, median burst | \
+         share of the bound (every burst) | CPU per delivery relay / generator (µs) | missing / duplicates | \
+         POST→delivery p99 | leases per node |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for r in &results {
+        let f = &r.fan_out;
+        let shares: Vec<String> = f
+            .shares
+            .iter()
+            .map(|s| format!("{:.0}", 100.0 * s))
+            .collect();
+        println!(
+            "| {} | {:.0}/s | {:.0} ({:.2}×) | {:.0} | {:.0}% ({}%) | {:.0} / {:.0} | {} / {} | {:.1} ms | {:?} |",
+            r.deployment.describe(),
+            r.bound,
+            r.inbound,
+            r.inbound / r.bound,
+            f.median.deliveries_per_sec,
+            100.0 * f.median.share(),
+            shares.join(", "),
+            f.median.relay_cpu_us,
+            f.median.load_cpu_us,
+            f.missing,
+            f.duplicates,
+            f.p99_ms,
+            f.leases
+        );
+    }
+    println!();
+    let share = |r: &Compared| r.fan_out.median.share();
+    if let [sqlite, pg, rest @ ..] = &results[..] {
+        println!(
+            "summary: delivery ratio, one node: PostgreSQL {:.0}% of the bound, SQLite {:.0}% (PostgreSQL/SQLite {:.2})",
+            100.0 * share(pg),
+            100.0 * share(sqlite),
+            share(pg) / share(sqlite)
+        );
+        println!(
+            "summary: inbound, one node: PostgreSQL {:.0}/s ({:.2}× the bound), SQLite {:.0}/s ({:.2}×) \
+             (PostgreSQL/SQLite {:.2})",
+            pg.inbound,
+            pg.inbound / pg.bound,
+            sqlite.inbound,
+            sqlite.inbound / sqlite.bound,
+            pg.inbound / sqlite.inbound
+        );
+        if let Some(many) = rest.first() {
+            println!(
+                "summary: PostgreSQL, {} nodes vs 1: deliveries/s {:.0} vs {:.0} ({:.2}×), {:.0}% vs {:.0}% of \
+                 their cores' bound; inbound {:.0}/s vs {:.0}/s ({:.2}×)",
+                many.deployment.nodes,
+                many.fan_out.median.deliveries_per_sec,
+                pg.fan_out.median.deliveries_per_sec,
+                many.fan_out.median.deliveries_per_sec / pg.fan_out.median.deliveries_per_sec,
+                100.0 * share(many),
+                100.0 * share(pg),
+                many.inbound,
+                pg.inbound,
+                many.inbound / pg.inbound
+            );
+        }
+        let missing: usize = results.iter().map(|r| r.fan_out.missing).sum();
+        let duplicates: usize = results.iter().map(|r| r.fan_out.duplicates).sum();
+        println!(
+            "summary: machine {} cores; {missing} missing, {duplicates} duplicates over all runs",
+            cores()
+        );
+    }
 }
