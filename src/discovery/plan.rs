@@ -13,6 +13,10 @@ use serde_json::Value;
 use crate::ap::value::{get_id, has_type, id_of};
 use crate::ap::{Activity, Audience, authority_of, same_authority};
 
+/// The kind of the log entries that carry a post or profile one node fetched for FASP `data_sharing`
+/// to the other nodes' indexes (see [`crate::discovery::shared`]).
+pub const SHARED_KIND: &str = "fasp:shared";
+
 /// Object types indexed as posts.
 const POST_TYPES: &[&str] = &[
     "Note", "Article", "Page", "Question", "Event", "Video", "Audio", "Image",

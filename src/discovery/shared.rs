@@ -29,8 +29,7 @@ use crate::discovery::plan;
 use crate::error::Error;
 use crate::store::{Entry, NewEntry};
 
-/// The kind of the log entries that carry a shared change to the other nodes' indexes.
-pub const SHARED_KIND: &str = "fasp:shared";
+use crate::discovery::plan::SHARED_KIND;
 
 /// What one node fetched of an announced URI, for the other nodes' indexes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
