@@ -81,6 +81,8 @@ struct Options {
     nodes: usize,
     /// `--compare-backends`: SQLite, PostgreSQL on one node and on `nodes` nodes, side by side.
     compare: bool,
+    /// `--new-index-node`: after the inbound phase on PostgreSQL, time a new node building its index.
+    new_index_node: bool,
 }
 
 fn parse_options() -> Options {
@@ -98,6 +100,7 @@ fn parse_options() -> Options {
         database: None,
         nodes: 1,
         compare: false,
+        new_index_node: false,
     };
     let mut nodes_given = false;
     let mut args = std::env::args().skip(1).peekable();
@@ -136,13 +139,14 @@ fn parse_options() -> Options {
                 nodes_given = true;
             }
             "--compare-backends" => o.compare = true,
+            "--new-index-node" => o.new_index_node = true,
             "--bench" => {}
             "--help" | "-h" => {
                 println!(
                     "cargo bench --bench load -- [--subscribers N (200)] [--posts N per burst (200)] \
                      [--bursts N (3)] \
                      [--inbound N (20000)] [--steady-secs S (8)] [--no-faults] [--perf FILE] [--fasp] [--topics] [--quick] \
-                     [--database [URL|local]] [--nodes N (1)] [--compare-backends]\n\n\
+                     [--database [URL|local]] [--nodes N (1)] [--compare-backends] [--new-index-node]\n\n\
                      --quick  the regression guard: 50 subscribers, one burst of 100 posts, 3000 inbound, \
                      3 s steady, no faults (options after it override)\n\
                      --fasp  only the FASP data_sharing phase: announcements accepted/s from one server \
@@ -163,12 +167,17 @@ fn parse_options() -> Options {
                      subscriber's lease is held\n\
                      --compare-backends  SQLite, then PostgreSQL on one node, then on --nodes nodes (default 2), \
                      inbound and the healthy fan-out of each (no faults), all placed the same way, with a \
-                     summary side by side (--database URL to use a given server; local by default)"
+                     summary side by side (--database URL to use a given server; local by default)\n\
+                     --new-index-node  with --database: after the inbound phase, start one more node with \
+                     an index and time it building its index from the shared log (entries/s, its CPU per entry)"
                 );
                 std::process::exit(0);
             }
             other => panic!("unknown option {other}; see --help"),
         }
+    }
+    if o.new_index_node && o.database.is_none() {
+        panic!("--new-index-node needs --database (a new node reads the log from PostgreSQL)");
     }
     if nodes_given && o.database.is_none() && !o.compare {
         panic!("--nodes needs --database (several nodes share one PostgreSQL database)");
@@ -370,6 +379,8 @@ struct RelayProcess {
     deployment: Deployment,
     /// A schema made for this relay in a given database, dropped once the nodes stopped.
     schema: Option<(String, String)>,
+    /// The nodes' `database_url` (PostgreSQL), for a node started later.
+    database_url: Option<String>,
 }
 
 impl RelayProcess {
@@ -415,6 +426,39 @@ impl RelayProcess {
                 .collect(),
             deployment: deployment.clone(),
             schema,
+            database_url,
+        }
+    }
+
+    /// Starts one more node with an index of its own (PostgreSQL only), lets it build its index from
+    /// the shared log, and prints how long that took against `like`, an index that is complete: the
+    /// same posts indexed. Stops the node afterwards.
+    async fn time_a_new_index_node(&self, client: &reqwest::Client, like: &IndexProgress) {
+        let Some(url) = &self.database_url else {
+            return;
+        };
+        let port = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let node_env = vec![
+            ("PLAZA_DATABASE_URL".to_string(), url.clone()),
+            ("PLAZA_NODE_ID".to_string(), "bench-new-index".to_string()),
+        ];
+        let started = Instant::now();
+        let (mut child, _dir) = spawn_node(&self.base, port, None, &[], &node_env).await;
+        let base = format!("http://127.0.0.1:{port}");
+        let built = until_indexed(client, &base, like.posts, Duration::from_secs(600)).await;
+        let cpu = cpu_secs_of(&format!("/proc/{}/stat", child.id()));
+        interrupt_and_wait(&mut child);
+        match built {
+            Some(p) => println!(
+                "index: a new node built its index from the log: {:.0} log entries, {:.0} posts in {:.1} s \
+                 from its start ({:.0} entries/s), {:.0} µs of its CPU per entry (start-up included)",
+                p.entries,
+                p.posts,
+                started.elapsed().as_secs_f64(),
+                p.entries / started.elapsed().as_secs_f64(),
+                cpu * 1e6 / p.entries.max(1.0),
+            ),
+            None => println!("index: a new node did not build its index within 600 s"),
         }
     }
 
@@ -1227,6 +1271,57 @@ fn probe_word(n: u64) -> String {
     word
 }
 
+/// The relay's `/metrics` at `base` as text (empty when it does not answer).
+async fn metrics_text(client: &reqwest::Client, base: &str) -> String {
+    match client.get(format!("{base}/metrics")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// A sample's value in Prometheus text: `series` is a metric's name with its labels as printed
+/// (`plaza_index_documents_total{kind="post"}`), or a bare name for its first sample.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| {
+            l.strip_prefix(series).is_some_and(|rest| {
+                rest.starts_with(' ') || (!series.contains('{') && rest.starts_with('{'))
+            })
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// How far a node's indexer got: log entries read and posts handed to its index.
+struct IndexProgress {
+    entries: f64,
+    posts: f64,
+}
+
+/// Polls the node at `base` until its indexer has read the whole log (lag 0) and handed its index
+/// `posts` posts or more; what it then read, or `None` after `limit`.
+async fn until_indexed(
+    client: &reqwest::Client,
+    base: &str,
+    posts: f64,
+    limit: Duration,
+) -> Option<IndexProgress> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let text = metrics_text(client, base).await;
+        let lag = metric(&text, "plaza_indexer_lag_entries");
+        let progress = IndexProgress {
+            entries: metric(&text, "plaza_indexer_entries_total").unwrap_or(0.0),
+            posts: metric(&text, "plaza_index_documents_total{kind=\"post\"}").unwrap_or(0.0),
+        };
+        if lag == Some(0.0) && progress.posts >= posts {
+            return Some(progress);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
 /// Whether the relay answers searches (503 when `index_enabled = false`).
 async fn search_enabled(client: &reqwest::Client, relay: &str) -> bool {
     client
@@ -1239,8 +1334,8 @@ async fn search_enabled(client: &reqwest::Client, relay: &str) -> bool {
 /// Posts deleted in the latency phase to time delete→gone.
 const DELETE_SAMPLES: usize = 20;
 
-/// Polls the relay's search API every 10 ms until post `n` is found by its probe word (`wanted`), or
-/// no longer found (`!wanted`); the time from `accepted` (the 202 of its Create or Delete) to that
+/// Polls the relay's search API every 10 ms until post `n` is among the results for its probe word
+/// (`wanted`), or no longer is (`!wanted`); the time from `accepted` (the 202 of its Create or Delete) to that
 /// answer, in ms, or `None` after 30 s.
 async fn until_searchable(
     client: reqwest::Client,
@@ -1257,10 +1352,17 @@ async fn until_searchable(
             .send()
             .await
         {
-            Ok(r) if r.status().is_success() => r
-                .json::<Value>()
-                .await
-                .is_ok_and(|page| page["posts"].as_array().is_some_and(|p| !p.is_empty())),
+            Ok(r) if r.status().is_success() => r.json::<Value>().await.is_ok_and(|page| {
+                // This post, not another: with no exact hit the search also finds words one
+                // letter apart, and probe words are (`zxaq` for post 0, `zxaeq` for post 104).
+                page["posts"].as_array().is_some_and(|posts| {
+                    posts.iter().any(|p| {
+                        p["uri"]
+                            .as_str()
+                            .is_some_and(|uri| uri.ends_with(&format!("/statuses/{n}")))
+                    })
+                })
+            }),
             _ => false,
         };
         if found == wanted {
@@ -1607,7 +1709,33 @@ async fn inbound(o: &Options, deployment: &Deployment) -> (f64, usize, f64) {
     relay.spread(&mut posts);
     let start = Instant::now();
     let (accepted, refused) = post_all(&client, posts, 64).await;
-    let rate = accepted.len() as f64 / start.elapsed().as_secs_f64();
+    let posting = start.elapsed().as_secs_f64();
+    let rate = accepted.len() as f64 / posting;
+    if search_enabled(&client, &relay.base).await {
+        // The indexer runs behind the inbox (at a lower priority): how long until it caught up.
+        let indexed = until_indexed(
+            &client,
+            &relay.base,
+            accepted.len() as f64,
+            Duration::from_secs(300),
+        )
+        .await;
+        match &indexed {
+            Some(p) => println!(
+                "index: node 0 had indexed every accepted post {:.1} s after the first POST \
+                 ({:.1} s after the last; {:.0} posts/s over the whole run)",
+                start.elapsed().as_secs_f64(),
+                start.elapsed().as_secs_f64() - posting,
+                p.posts / start.elapsed().as_secs_f64(),
+            ),
+            None => println!(
+                "index: node 0 had not indexed every accepted post 300 s after the first POST"
+            ),
+        }
+        if let (Some(p), true) = (&indexed, o.new_index_node) {
+            relay.time_a_new_index_node(&client, p).await;
+        }
+    }
     (rate, refused, relay.peak_rss_mb().unwrap_or(f64::NAN))
 }
 

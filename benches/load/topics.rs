@@ -599,21 +599,8 @@ async fn curate(fleet: &Fleet, topics: &[Topic]) {
 
 /// The relay's own matching figures, when it exports them: (µs per post, posts matched).
 async fn metrics_matching(fleet: &Fleet) -> Option<(f64, f64)> {
-    let text = fleet
-        .client
-        .get(format!("{}/metrics", fleet.relay.base))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let value = |name: &str| -> Option<f64> {
-        text.lines()
-            .find(|l| l.split([' ', '{']).next() == Some(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    };
+    let text = super::metrics_text(&fleet.client, &fleet.relay.base).await;
+    let value = |name: &str| super::metric(&text, name);
     let seconds = value("plaza_topic_match_seconds_total")?;
     let posts = value("plaza_topic_matched_posts_total")?;
     (posts > 0.0).then(|| (seconds * 1e6 / posts, posts))
