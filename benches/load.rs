@@ -1181,9 +1181,8 @@ fn signing_bound(secs: f64) -> f64 {
 /// moves when other jobs take the cores.
 fn signing_bound_and_cost(secs: f64) -> (f64, f64) {
     let cpu_before = cpu_secs_of("/proc/self/stat");
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
+    // The machine's cores, not those this process is confined to now (the bound is the machine's).
+    let threads = cores();
     let key = PrivateKey::generate().expect("key");
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
