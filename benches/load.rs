@@ -1291,6 +1291,35 @@ fn metric(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Prints the store's group commits and reads over the inbound phase (node 0's, from `/metrics`):
+/// where an activity's time goes between the inbox and the database.
+async fn print_store_figures(client: &reqwest::Client, relay: &RelayProcess, activities: usize) {
+    let text = metrics_text(client, &relay.base).await;
+    let backend = if relay.database_url.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let value = |name: &str| metric(&text, &format!("{name}{{backend=\"{backend}\"}}"));
+    let (Some(commits), Some(commit_s), Some(reads), Some(read_s)) = (
+        value("plaza_store_commits_total"),
+        value("plaza_store_commit_seconds_total"),
+        value("plaza_store_reads_total"),
+        value("plaza_store_read_seconds_total"),
+    ) else {
+        return;
+    };
+    let per_node = activities as f64 / relay.node_bases.len() as f64;
+    println!(
+        "store ({backend}, node 0): {commits:.0} group commits, {:.1} activities and {:.2} ms each; \
+         {reads:.0} reads, {:.1} per activity, {:.0} µs each",
+        per_node / commits.max(1.0),
+        commit_s * 1e3 / commits.max(1.0),
+        reads / per_node.max(1.0),
+        read_s * 1e6 / reads.max(1.0),
+    );
+}
+
 /// How far a node's indexer got: log entries read and posts handed to its index.
 struct IndexProgress {
     entries: f64,
@@ -1710,6 +1739,7 @@ async fn inbound(o: &Options, deployment: &Deployment) -> (f64, usize, f64) {
     let (accepted, refused) = post_all(&client, posts, 64).await;
     let posting = start.elapsed().as_secs_f64();
     let rate = accepted.len() as f64 / posting;
+    print_store_figures(&client, &relay, accepted.len()).await;
     if search_enabled(&client, &relay.base).await {
         // The indexer runs behind the inbox (at a lower priority): how long until it caught up.
         let indexed = until_indexed(
