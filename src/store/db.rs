@@ -113,17 +113,38 @@ impl Row<'_> {
     }
 }
 
-/// A PostgreSQL connection taken from the pool, with the runtime that drives it.
+/// What runs a PostgreSQL connection's calls for a thread outside the async runtime's workers.
+#[derive(Clone)]
+pub enum Driver {
+    /// The relay's runtime, whose workers drive the connection: each round trip wakes a worker, then
+    /// the calling thread (reads, from blocking threads).
+    Shared(tokio::runtime::Handle),
+    /// A current-thread runtime of the calling thread's own, which drives the connection itself: a
+    /// round trip wakes only that thread (the writer, whose statements follow one another).
+    Own(std::sync::Arc<tokio::runtime::Runtime>),
+}
+
+impl Driver {
+    /// Runs `future` to its end on this thread.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match self {
+            Driver::Shared(handle) => handle.block_on(future),
+            Driver::Own(runtime) => runtime.block_on(future),
+        }
+    }
+}
+
+/// A PostgreSQL connection taken from a pool, with what drives it.
 pub struct Pg {
     pub(super) client: deadpool_postgres::Object,
-    pub(super) rt: tokio::runtime::Handle,
+    pub(super) rt: Driver,
     /// Rows written through this connection, for [`Conn::total_changes`].
     changes: Cell<u64>,
 }
 
 impl Pg {
-    /// `client`, driven on `rt` (from a thread outside the runtime's workers).
-    pub fn new(client: deadpool_postgres::Object, rt: tokio::runtime::Handle) -> Pg {
+    /// `client`, driven by `rt` (from a thread outside the runtime's workers).
+    pub fn new(client: deadpool_postgres::Object, rt: Driver) -> Pg {
         Pg {
             client,
             rt,
@@ -158,13 +179,23 @@ impl Pg {
     }
 }
 
-/// Whether `sql` changes rows (for the count [`Conn::total_changes`] keeps on PostgreSQL).
+/// Whether `sql` changes rows (for the count [`Conn::total_changes`] keeps on PostgreSQL): it starts
+/// with `INSERT`, `UPDATE` or `DELETE`, or is a `WITH` whose clauses do.
 fn writes(sql: &str) -> bool {
     let head = sql.trim_start();
-    ["INSERT", "UPDATE", "DELETE"].iter().any(|verb| {
-        head.get(..verb.len())
-            .is_some_and(|h| h.eq_ignore_ascii_case(verb))
-    })
+    let starts = |word: &str| {
+        head.get(..word.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(word))
+    };
+    if starts("WITH") {
+        let upper = head.to_ascii_uppercase();
+        return ["INSERT INTO", "UPDATE ", "DELETE FROM"]
+            .iter()
+            .any(|verb| upper.contains(verb));
+    }
+    ["INSERT", "UPDATE", "DELETE"]
+        .iter()
+        .any(|verb| starts(verb))
 }
 
 /// `sql` with SQLite's `?N` (and bare `?`) placeholders written as PostgreSQL's `$N`; text inside
@@ -350,6 +381,12 @@ mod tests {
         assert!(writes("DELETE FROM t"));
         assert!(!writes("SELECT 1"));
         assert!(!writes(""));
+        assert!(writes(
+            "WITH e AS (INSERT INTO t VALUES (1) RETURNING n) SELECT n FROM e"
+        ));
+        assert!(!writes(
+            "with recent as (select * from t) select * from recent"
+        ));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::store::db::{Conn, params};
+use crate::store::db::{Conn, Param, params};
 use axum::body::Bytes;
 
 use crate::Result;
@@ -130,11 +130,11 @@ impl Store {
     /// Appends `entry` unless one of `dedup_ids` was seen before; records them as seen.
     /// Returns the assigned sequence, or `None` for a duplicate (which records nothing).
     ///
-    /// Each id is claimed by one `INSERT … ON CONFLICT DO NOTHING`: a claim that inserts no row finds
-    /// the id taken, whichever transaction, of this node or another sharing the database, took it. The
-    /// check and the claim are one statement, so a retry landing on another node at the same moment is
-    /// a duplicate there, not a unique violation; and no extra statement per append (one per id, where
-    /// a look-up and an insert were two).
+    /// An id is taken by whichever transaction claimed it first, of this node or another sharing the
+    /// database, so a retry landing on another node at the same moment is a duplicate there, not a
+    /// unique violation: on SQLite each id is claimed by one `INSERT … ON CONFLICT DO NOTHING`; on
+    /// PostgreSQL the check, the claims and the append are one statement under the writers' lock
+    /// ([`pg_append`]).
     pub async fn append_unless_seen(
         &self,
         entry: NewEntry,
@@ -142,16 +142,7 @@ impl Store {
     ) -> Result<Option<u64>> {
         self.write(move |conn, changes| {
             let now = now_ms();
-            for (n, id) in dedup_ids.iter().enumerate() {
-                if !claim_seen(conn, id, now)? {
-                    // Give back the ids this duplicate claimed before it found one taken.
-                    for claimed in &dedup_ids[..n] {
-                        conn.execute("DELETE FROM seen WHERE id = ?1", params![claimed])?;
-                    }
-                    return Ok(None);
-                }
-            }
-            insert_entry(conn, entry, None, now, &mut changes.appended).map(Some)
+            insert_entry_unless_seen(conn, entry, None, now, &dedup_ids, &mut changes.appended)
         })
         .await
     }
@@ -169,9 +160,6 @@ impl Store {
     ) -> Result<Option<u64>> {
         self.write(move |conn, changes| {
             let now = now_ms();
-            if !claim_seen(conn, &dedup_id, now)? {
-                return Ok(None);
-            }
             let entry = NewEntry {
                 origin,
                 target: None,
@@ -181,7 +169,12 @@ impl Store {
                 signer: None,
                 original: None,
             };
-            let seq = insert_entry(conn, entry, Some(&carry), now, &mut changes.appended)?;
+            let appended = &mut changes.appended;
+            let Some(seq) =
+                insert_entry_unless_seen(conn, entry, Some(&carry), now, &[dedup_id], appended)?
+            else {
+                return Ok(None);
+            };
             topics::record_carried(conn, seq, &carry, now)?;
             Ok(Some(seq))
         })
@@ -263,12 +256,23 @@ pub(super) fn read_entries(conn: &Conn<'_>, after: u64, limit: usize) -> Result<
     )
 }
 
-/// Records `id` as seen at `now`; false when it was already (one statement: an atomic claim).
-fn claim_seen(conn: &Conn<'_>, id: &str, now: i64) -> Result<bool> {
-    Ok(conn.execute(
-        "INSERT INTO seen (id, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        params![id, now],
-    )? > 0)
+/// Claims every one of `ids` as seen at `now`, each by one `INSERT … ON CONFLICT DO NOTHING` (an
+/// atomic claim): `true` when all were free; otherwise gives back those it took, so that a duplicate
+/// records nothing, and `false`. (SQLite's way; PostgreSQL's is in [`pg_append`].)
+fn claim_all_seen(conn: &Conn<'_>, ids: &[String], now: i64) -> Result<bool> {
+    for (n, id) in ids.iter().enumerate() {
+        let claimed = conn.execute(
+            "INSERT INTO seen (id, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            params![id, now],
+        )? > 0;
+        if !claimed {
+            for taken in &ids[..n] {
+                conn.execute("DELETE FROM seen WHERE id = ?1", params![taken])?;
+            }
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The highest sequence ever assigned to a log entry, even one pruned since (0 for a new log).
@@ -290,6 +294,8 @@ pub(super) fn head_seq(conn: &Conn<'_>) -> Result<u64> {
     Ok(seq.unwrap_or(0) as u64)
 }
 
+/// Appends `e` (what topics carry when `carry` is set) and records the relay's own document id of its
+/// LitePub body among the published; returns its sequence number.
 pub(super) fn insert_entry(
     conn: &Conn<'_>,
     e: NewEntry,
@@ -297,24 +303,97 @@ pub(super) fn insert_entry(
     now: i64,
     appended: &mut Vec<Entry>,
 ) -> Result<u64> {
-    let seq: i64 = conn.query_row(
-        "INSERT INTO log (origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original, carry)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq",
-        params![
-        e.origin,
-        e.target,
-        e.kind,
-        now,
-        &e.mastodon_body[..],
-        &e.litepub_body[..],
-        e.signer,
-        e.original.as_deref(),
-        carry.map(Carry::to_json)
-        ],
-        |r| r.get(0),
-    )?;
-    let seq = seq as u64;
-    published::record_entry(conn, seq, &e.litepub_body, now)?;
+    insert_entry_unless_seen(conn, e, carry, now, &[], appended)?.ok_or_else(|| {
+        crate::Error::Database("an append with nothing to deduplicate was refused".into())
+    })
+}
+
+/// The append on SQLite: the entry, then its published id (two statements; no round trips there).
+const APPEND: &str = "INSERT INTO log (origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original, carry)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq";
+
+/// The append on PostgreSQL, claiming `ids` ids: one statement, so one round trip to the server per
+/// activity (the three or four it took were most of an inbox activity's time on a busy machine). The ids
+/// are checked as not seen, then claimed, and the entry and its published id inserted, all only if none
+/// was seen — safe as one check-then-write because every writer holds
+/// [`crate::store::postgres::WRITE_LOCK`], so nothing else claims an id in between. Placeholders: the
+/// entry's nine columns, the published id (`?10`), then the ids. No row back: a duplicate.
+fn pg_append(ids: usize) -> String {
+    let listed: Vec<String> = (11..11 + ids).map(|i| format!("?{i}")).collect();
+    let (fresh, claims) = if ids == 0 {
+        ("SELECT TRUE AS ok".to_string(), String::new())
+    } else {
+        let rows: Vec<String> = listed
+            .iter()
+            .map(|p| format!("(CAST({p} AS TEXT))"))
+            .collect();
+        (
+            format!(
+                "SELECT NOT EXISTS (SELECT 1 FROM seen WHERE id IN ({})) AS ok",
+                listed.join(", ")
+            ),
+            format!(
+                "claimed AS (INSERT INTO seen (id, at) SELECT v.id, CAST(?4 AS BIGINT)
+                     FROM (VALUES {}) AS v(id), fresh WHERE fresh.ok ON CONFLICT DO NOTHING),",
+                rows.join(", ")
+            ),
+        )
+    };
+    format!(
+        "WITH fresh AS ({fresh}), {claims}
+         e AS (INSERT INTO log (origin, target, kind, received_ms, mastodon_body, litepub_body, signer, original, carry)
+             SELECT CAST(?1 AS TEXT), CAST(?2 AS TEXT), CAST(?3 AS TEXT), CAST(?4 AS BIGINT), CAST(?5 AS BYTEA),
+                    CAST(?6 AS BYTEA), CAST(?7 AS TEXT), CAST(?8 AS BYTEA), CAST(?9 AS TEXT)
+             FROM fresh WHERE fresh.ok RETURNING seq),
+         {}
+         SELECT seq FROM e",
+        published::RECORD_WITH_APPEND
+    )
+}
+
+/// [`insert_entry`] unless one of `dedup_ids` was seen before: then nothing is recorded and `None`
+/// comes back; otherwise the ids are claimed as seen with the append.
+pub(super) fn insert_entry_unless_seen(
+    conn: &Conn<'_>,
+    e: NewEntry,
+    carry: Option<&Carry>,
+    now: i64,
+    dedup_ids: &[String],
+    appended: &mut Vec<Entry>,
+) -> Result<Option<u64>> {
+    let published_id = published::id_in(&e.litepub_body);
+    let carry_json = carry.map(Carry::to_json);
+    let (mastodon, litepub) = (&e.mastodon_body[..], &e.litepub_body[..]);
+    let original = e.original.as_deref();
+    let mut args: Vec<&dyn Param> = vec![
+        &e.origin,
+        &e.target,
+        &e.kind,
+        &now,
+        &mastodon,
+        &litepub,
+        &e.signer,
+        &original,
+        &carry_json,
+    ];
+    let seq = if conn.is_postgres() {
+        args.push(&published_id);
+        args.extend(dedup_ids.iter().map(|id| id as &dyn Param));
+        let sql = pg_append(dedup_ids.len());
+        match conn.query_opt(&sql, &args, |r| r.get::<i64>(0))? {
+            Some(seq) => seq as u64,
+            None => return Ok(None),
+        }
+    } else {
+        if !claim_all_seen(conn, dedup_ids, now)? {
+            return Ok(None);
+        }
+        let seq = conn.query_row(APPEND, &args, |r| r.get::<i64>(0))? as u64;
+        if let Some(id) = &published_id {
+            published::record_id(conn, seq, id, now)?;
+        }
+        seq
+    };
     appended.push(Entry {
         seq,
         origin: e.origin,
@@ -328,5 +407,5 @@ pub(super) fn insert_entry(
         digests: Default::default(),
         carry: carry.cloned().map(Arc::new),
     });
-    Ok(seq)
+    Ok(Some(seq))
 }

@@ -155,7 +155,7 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
         let backend = postgres::Backend::connect(url, READERS).await?;
         let backend_config = backend.config().clone();
-        let writer = postgres::Writer::connect(backend.clone()).await?;
+        let writer = postgres::Writer::connect(&backend)?;
         let readers = Arc::new(ReadPool::postgres(backend));
         let (head, members) = readers
             .run(|conn| Ok((head_seq(conn)?, all_subscribers(conn)?)))

@@ -18,11 +18,11 @@ use std::str::FromStr;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 
-use crate::store::db::{Conn, Pg};
+use crate::store::db::{Conn, Driver, Pg};
 use crate::store::schema;
 use crate::{Error, Result};
 
-/// Connections the pool keeps beyond the readers: the writer's own and one for probes and migrations.
+/// Connections the pool keeps beyond the readers: for probes, migrations and the cluster's beats.
 const SPARE_CONNECTIONS: usize = 2;
 
 /// The advisory lock under which nodes starting together bring the schema up to date.
@@ -122,42 +122,73 @@ impl Backend {
             .map_err(|e| Error::Unavailable(format!("no PostgreSQL connection: {e}")))
     }
 
-    /// A connection for a thread outside the runtime (the writer), driven on the current runtime.
+    /// A connection for a thread outside the runtime (the migration), driven on the current runtime.
     pub async fn writer(&self) -> Result<Pg> {
         Ok(Pg::new(
             self.client().await?,
-            tokio::runtime::Handle::current(),
+            Driver::Shared(tokio::runtime::Handle::current()),
         ))
+    }
+
+    /// A pool of its own of `size` connections to the same database, whose connections are driven by
+    /// the runtime that first asks it for one (deadpool spawns each connection's task there).
+    fn separate_pool(&self, size: usize) -> Result<Pool> {
+        let manager = Manager::from_config(
+            (*self.config).clone(),
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        Pool::builder(manager)
+            .max_size(size)
+            .build()
+            .map_err(|e| Error::Database(format!("PostgreSQL pool: {e}")))
     }
 }
 
-/// The writer thread's connection: kept from batch to batch, and replaced by a fresh one from the pool
-/// when it broke (a server restart, `pg_terminate_backend`, a network failure), so that a lost
-/// connection costs the batch that was on it (its callers get [`crate::Error::Unavailable`] and retry)
-/// and nothing more.
+/// The writer thread's connection: kept from batch to batch, and replaced by a fresh one when it broke
+/// (a server restart, `pg_terminate_backend`, a network failure), so that a lost connection costs the
+/// batch that was on it (its callers get [`crate::Error::Unavailable`] and retry) and nothing more.
+///
+/// The connection is the writer thread's own, not the shared pool's: a runtime of the thread's own
+/// drives it. A group commit is a run of statements, each waiting for the one before; driven by the
+/// relay's runtime, every one of them woke a runtime worker to write the request and read the answer and
+/// then the writer thread, two thread switches more per statement than the writer reading its own
+/// socket (on a busy 2-core machine, about 1 ms per inbox activity went on them; see
+/// `docs/performance.md`).
 pub struct Writer {
-    backend: Backend,
-    rt: tokio::runtime::Handle,
+    /// The writer's own pool (one connection), its connection's task on `rt`.
+    pool: Pool,
+    rt: std::sync::Arc<tokio::runtime::Runtime>,
     held: Option<Pg>,
 }
 
 impl Writer {
-    /// A connection from `backend`, for the writer thread; called on the runtime that drives it.
-    pub async fn connect(backend: Backend) -> Result<Writer> {
-        let held = Some(Pg::new(
-            Writer::client(&backend).await?,
-            tokio::runtime::Handle::current(),
-        ));
+    /// The writer's connection to `backend`'s database, made on the writer thread's own runtime at its
+    /// first batch (the database was reached just before: the schema is in place).
+    pub fn connect(backend: &Backend) -> Result<Writer> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| Error::Io {
+                path: "the PostgreSQL writer's runtime".into(),
+                source,
+            })?;
         Ok(Writer {
-            backend,
-            rt: tokio::runtime::Handle::current(),
-            held,
+            pool: backend.separate_pool(1)?,
+            rt: std::sync::Arc::new(rt),
+            held: None,
         })
     }
 
-    /// A connection from the pool, set up for the writer ([`WRITER_SESSION`]).
-    async fn client(backend: &Backend) -> Result<Object> {
-        let client = backend.client().await?;
+    /// A connection from the writer's pool, set up for the writer ([`WRITER_SESSION`]); on the
+    /// writer's runtime.
+    async fn client(pool: &Pool) -> Result<Object> {
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| Error::Unavailable(format!("no PostgreSQL connection: {e}")))?;
         client.batch_execute(WRITER_SESSION).await?;
         Ok(client)
     }
@@ -179,7 +210,9 @@ impl Writer {
             }
             None => {}
         }
-        let client = self.rt.block_on(Writer::client(&self.backend))?;
-        Ok(self.held.insert(Pg::new(client, self.rt.clone())))
+        let client = self.rt.block_on(Writer::client(&self.pool))?;
+        Ok(self
+            .held
+            .insert(Pg::new(client, Driver::Own(self.rt.clone()))))
     }
 }

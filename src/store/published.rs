@@ -33,18 +33,28 @@ struct IdOnly {
     id: Option<String>,
 }
 
-/// Records the id of the relay's own document carried by log entry `seq` (its LitePub body), inside the
-/// transaction that appends the entry.
-pub(super) fn record_entry(conn: &Conn<'_>, seq: u64, body: &[u8], now: i64) -> Result<()> {
-    let Ok(IdOnly { id: Some(id) }) = serde_json::from_slice::<IdOnly>(body) else {
-        return Ok(());
-    };
+/// The id of the relay's own document in a log entry's LitePub body, if it has one (the entries that
+/// carry an activity of another server's have none, or not the relay's): what [`record_id`] keeps.
+pub(super) fn id_in(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<IdOnly>(body).ok()?.id
+}
+
+/// Records `id`, the relay's own document carried by log entry `seq`, inside the transaction that
+/// appends the entry. (On PostgreSQL the append does it in its own statement: see
+/// [`RECORD_WITH_APPEND`].)
+pub(super) fn record_id(conn: &Conn<'_>, seq: u64, id: &str, now: i64) -> Result<()> {
     conn.execute(
         "INSERT INTO published (id, seq, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![id, seq as i64, now],
     )?;
     Ok(())
 }
+
+/// What [`record_id`] does, as a data-modifying `WITH` clause for PostgreSQL's append statement, which
+/// names the new entry `e`, the id `?10` and the time `?4`: one round trip for both.
+pub(super) const RECORD_WITH_APPEND: &str = "p AS (INSERT INTO published (id, seq, at)
+     SELECT CAST(?10 AS TEXT), seq, ?4 FROM e WHERE CAST(?10 AS TEXT) IS NOT NULL
+     ON CONFLICT DO NOTHING)";
 
 /// Deletes what is older than `cutoff` (Unix milliseconds), as the log prune does.
 pub(super) fn prune(conn: &Conn<'_>, cutoff: i64) -> Result<()> {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::Connection;
 
-use crate::store::db::{Conn, Pg};
+use crate::store::db::{Conn, Driver, Pg};
 use crate::store::postgres::Backend;
 use tokio::sync::Semaphore;
 
@@ -115,7 +115,9 @@ impl ReadPool {
             ReadPool::Postgres(backend) => {
                 let client = backend.client().await?;
                 let rt = tokio::runtime::Handle::current();
-                tokio::task::spawn_blocking(move || f(&Conn::Postgres(&Pg::new(client, rt))))
+                tokio::task::spawn_blocking(move || {
+                    f(&Conn::Postgres(&Pg::new(client, Driver::Shared(rt))))
+                })
             }
         };
         task.await
