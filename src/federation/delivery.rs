@@ -674,6 +674,14 @@ mod tests {
 
     /// An inbox on loopback answering `status(n)` to its n-th request (0-based); counts requests.
     async fn inbox(status: fn(usize) -> u16) -> (String, Arc<AtomicUsize>) {
+        paced_inbox(status, |_| Duration::ZERO).await
+    }
+
+    /// [`inbox`], answering its n-th request after `pause(n)`.
+    async fn paced_inbox(
+        status: fn(usize) -> u16,
+        pause: fn(usize) -> Duration,
+    ) -> (String, Arc<AtomicUsize>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -682,7 +690,10 @@ mod tests {
         let seen = count.clone();
         let app = axum::Router::new().fallback(move || {
             let n = seen.fetch_add(1, Ordering::SeqCst);
-            async move { axum::http::StatusCode::from_u16(status(n)).expect("status") }
+            async move {
+                tokio::time::sleep(pause(n)).await;
+                axum::http::StatusCode::from_u16(status(n)).expect("status")
+            }
         });
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -715,7 +726,12 @@ mod tests {
     async fn a_worker_handed_over_saves_where_it_got_to_and_the_next_goes_on_from_there() {
         let dir = tempfile::tempdir().expect("dir");
         let (store, engine) = engine(&dir);
-        let (inbox, hits) = inbox(|_| 202).await;
+        // Slow after the twentieth request, so that the hand-over comes mid-way even on a busy machine.
+        let (inbox, hits) = paced_inbox(
+            |_| 202,
+            |n| Duration::from_millis(if n < 20 { 0 } else { 10 }),
+        )
+        .await;
         let (_, stored) = store
             .subscribe(subscriber("b.example", &inbox), "{}".into(), vec![])
             .await
