@@ -69,6 +69,23 @@ async fn deliver_until_accepted(instance: &Instance, url: &str, activity: &Value
     }
 }
 
+/// `count` nodes on `database`, named `{prefix}-0`, `{prefix}-1`…, each behind `balancer`.
+async fn nodes_behind(
+    balancer: &Balancer,
+    database: &str,
+    prefix: &str,
+    count: usize,
+    env: &[(&str, &str)],
+) -> Vec<Relay> {
+    let mut nodes = Vec::new();
+    for n in 0..count {
+        let node = Relay::start_node(&balancer.base, database, &format!("{prefix}-{n}"), env).await;
+        balancer.add(node.addr());
+        nodes.push(node);
+    }
+    nodes
+}
+
 /// The subscriber leases each node says it holds.
 async fn subscriber_leases(nodes: &[&Relay]) -> Vec<u64> {
     let mut counts = Vec::new();
@@ -125,12 +142,7 @@ async fn three_nodes_share_the_subscribers_and_survive_the_loss_of_one() {
         ("PLAZA_LEASE_SECS", lease.as_str()),
         ("PLAZA_ADMIN_TOKEN", ADMIN_TOKEN),
     ];
-    let mut nodes = Vec::new();
-    for n in 0..NODES {
-        let node = Relay::start_node(&balancer.base, &database, &format!("node-{n}"), &env).await;
-        balancer.add(node.addr());
-        nodes.push(node);
-    }
+    let mut nodes = nodes_behind(&balancer, &database, "node", NODES, &env).await;
 
     // Thirty instances subscribe through the balancer: each Follow lands on a random node.
     let mut instances: Vec<Arc<Instance>> = Vec::new();
@@ -373,12 +385,7 @@ async fn every_node_keeps_its_own_index_and_a_new_one_builds_it_from_the_log() {
     let database = postgres::cluster().new_database();
     let balancer = Balancer::start().await;
     let env = [("PLAZA_LEASE_SECS", "2"), ("PLAZA_INDEX_COMMIT_MS", "100")];
-    let mut nodes = Vec::new();
-    for n in 0..2 {
-        let node = Relay::start_node(&balancer.base, &database, &format!("ix-{n}"), &env).await;
-        balancer.add(node.addr());
-        nodes.push(node);
-    }
+    let mut nodes = nodes_behind(&balancer, &database, "ix", 2, &env).await;
     let bakery = Instance::start_for(Flavor::Mastodon, &balancer.base).await;
     bakery.set_user_fields(serde_json::json!({
         "type": "Organization",
@@ -439,12 +446,7 @@ async fn a_post_shared_through_the_log_reaches_every_nodes_index() {
     let database = postgres::cluster().new_database();
     let balancer = Balancer::start().await;
     let env = [("PLAZA_INDEX_COMMIT_MS", "100")];
-    let mut nodes = Vec::new();
-    for n in 0..2 {
-        let node = Relay::start_node(&balancer.base, &database, &format!("fasp-{n}"), &env).await;
-        balancer.add(node.addr());
-        nodes.push(node);
-    }
+    let nodes = nodes_behind(&balancer, &database, "fasp", 2, &env).await;
     let origin = Instance::start_for(Flavor::Mastodon, &balancer.base).await;
     origin.set_user_fields(serde_json::json!({
         "name": "Far Bakery",
