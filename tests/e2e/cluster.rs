@@ -86,15 +86,22 @@ async fn nodes_behind(
     nodes
 }
 
+/// The subscriber leases the node at `base` says it holds (its `/healthz/node`).
+async fn leases_held_at(base: &str) -> u64 {
+    let health: Value = reqwest::get(format!("{base}/healthz/node"))
+        .await
+        .expect("healthz/node")
+        .json()
+        .await
+        .expect("healthz/node JSON");
+    health["leases"]["subscriber"].as_u64().unwrap_or(0)
+}
+
 /// The subscriber leases each node says it holds.
 async fn subscriber_leases(nodes: &[&Relay]) -> Vec<u64> {
     let mut counts = Vec::new();
     for node in nodes {
-        counts.push(
-            node.node_health().await["leases"]["subscriber"]
-                .as_u64()
-                .unwrap_or(0),
-        );
+        counts.push(leases_held_at(&node.base).await);
     }
     counts
 }
@@ -177,13 +184,7 @@ async fn three_nodes_share_the_subscribers_and_survive_the_loss_of_one() {
                 loop {
                     let mut held = 0;
                     for base in &watchers {
-                        let health: Value = reqwest::get(format!("{base}/healthz/node"))
-                            .await
-                            .expect("healthz/node")
-                            .json()
-                            .await
-                            .expect("JSON");
-                        held += health["leases"]["subscriber"].as_u64().unwrap_or(0);
+                        held += leases_held_at(base).await;
                     }
                     if held == SUBSCRIBERS as u64 {
                         return at.elapsed();
@@ -524,18 +525,6 @@ async fn a_node_cut_off_from_the_database_stops_delivering_and_the_other_takes_o
     let cut = Relay::start_node(&balancer.base, &cut_url, "cut", &env).await;
     balancer.add(kept.addr());
     balancer.add(cut.addr());
-    let leases = |node: &Relay| {
-        let base = node.base.clone();
-        async move {
-            let health: Value = reqwest::get(format!("{base}/healthz/node"))
-                .await
-                .expect("healthz/node")
-                .json()
-                .await
-                .expect("JSON");
-            health["leases"]["subscriber"].as_u64().unwrap_or(0)
-        }
-    };
     // Which node a subscriber goes to is decided by hashing its (random) port: keep adding subscribers
     // until each node holds some (eight all on one node happens once in 128 runs).
     let mut instances = Vec::new();
@@ -548,7 +537,10 @@ async fn a_node_cut_off_from_the_database_stops_delivering_and_the_other_takes_o
         }
         let deadline = Instant::now() + Duration::from_secs(20);
         let spread = loop {
-            let (a, b) = (leases(&kept).await, leases(&cut).await);
+            let (a, b) = (
+                leases_held_at(&kept.base).await,
+                leases_held_at(&cut.base).await,
+            );
             if a + b == instances.len() as u64 {
                 break a > 0 && b > 0;
             }
@@ -576,7 +568,10 @@ async fn a_node_cut_off_from_the_database_stops_delivering_and_the_other_takes_o
     let cut_at = Instant::now();
     let deadline = cut_at + Duration::from_secs(12);
     loop {
-        let (mine, theirs) = (leases(&cut).await, leases(&kept).await);
+        let (mine, theirs) = (
+            leases_held_at(&cut.base).await,
+            leases_held_at(&kept.base).await,
+        );
         if mine == 0 && theirs == instances.len() as u64 {
             break;
         }
