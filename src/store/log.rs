@@ -379,8 +379,17 @@ pub(super) fn insert_entry_unless_seen(
     let seq = if conn.is_postgres() {
         args.push(&published_id);
         args.extend(dedup_ids.iter().map(|id| id as &dyn Param));
-        let sql = pg_append(dedup_ids.len());
-        match conn.query_opt(&sql, &args, |r| r.get::<i64>(0))? {
+        // Built once per number of ids (an activity has one or two), not once per append.
+        static BUILT: [std::sync::OnceLock<String>; 3] = [const { std::sync::OnceLock::new() }; 3];
+        let built;
+        let sql = match BUILT.get(dedup_ids.len()) {
+            Some(cell) => cell.get_or_init(|| pg_append(dedup_ids.len())).as_str(),
+            None => {
+                built = pg_append(dedup_ids.len());
+                built.as_str()
+            }
+        };
+        match conn.query_opt(sql, &args, |r| r.get::<i64>(0))? {
             Some(seq) => seq as u64,
             None => return Ok(None),
         }
