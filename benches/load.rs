@@ -66,6 +66,8 @@ struct Options {
     bursts: usize,
     inbound: usize,
     steady_secs: u64,
+    /// How long the relay rests after its last subscriber's Accept before its idle RSS is read.
+    settle_secs: u64,
     faults: bool,
     /// Where to write a system-wide `perf` profile of the all-healthy burst.
     perf: Option<String>,
@@ -92,6 +94,7 @@ fn parse_options() -> Options {
         bursts: 3,
         inbound: 20_000,
         steady_secs: 8,
+        settle_secs: 1,
         faults: true,
         perf: None,
         fasp: false,
@@ -116,6 +119,7 @@ fn parse_options() -> Options {
             "--bursts" => o.bursts = number("--bursts").max(1),
             "--inbound" => o.inbound = number("--inbound"),
             "--steady-secs" => o.steady_secs = number("--steady-secs") as u64,
+            "--settle-secs" => o.settle_secs = number("--settle-secs") as u64,
             "--no-faults" => o.faults = false,
             "--fasp" => o.fasp = true,
             "--topics" => o.topics = true,
@@ -145,8 +149,11 @@ fn parse_options() -> Options {
                 println!(
                     "cargo bench --bench load -- [--subscribers N (200)] [--posts N per burst (200)] \
                      [--bursts N (3)] \
-                     [--inbound N (20000)] [--steady-secs S (8)] [--no-faults] [--perf FILE] [--fasp] [--topics] [--quick] \
+                     [--inbound N (20000)] [--steady-secs S (8)] [--settle-secs S (1)] [--no-faults] [--perf FILE] [--fasp] [--topics] [--quick] \
                      [--database [URL|local]] [--nodes N (1)] [--compare-backends] [--new-index-node]\n\n\
+                     --settle-secs S  how long the relay rests once every subscriber got its Accept before \
+                     its idle RSS is read: longer than the relay's idle timeouts (fetch connections 10 s, \
+                     delivery connections 60 s) to see what a subscriber costs at rest\n\
                      --quick  the regression guard: 50 subscribers, one burst of 100 posts, 3000 inbound, \
                      3 s steady, no faults (options after it override)\n\
                      --fasp  only the FASP data_sharing phase: announcements accepted/s from one server \
@@ -1582,8 +1589,9 @@ async fn fan_out(o: &Options, faults: bool, deployment: &Deployment) -> FanOut {
     }
     // On PostgreSQL: every subscriber (the origin too) leased by a node.
     let leases = relay.until_leases(o.subscribers + 1).await;
-    // Every subscriber's worker has delivered its Accept and waits: what a subscriber costs at rest.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Every subscriber's worker has delivered its Accept and waits: what a subscriber costs at rest
+    // (after `--settle-secs`, so that connections idle longer than the relay keeps them are gone).
+    tokio::time::sleep(Duration::from_secs(o.settle_secs.max(1))).await;
     let subscribed_rss_mb = relay.rss_mb().unwrap_or(f64::NAN);
     for sub in &subs {
         if sub.sub.behaviour == Behaviour::Dead {

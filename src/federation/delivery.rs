@@ -19,7 +19,7 @@ use tokio::task::AbortHandle;
 
 use crate::cluster::lease;
 use crate::cluster::ownership::Ownership;
-use crate::federation::inbox_client::InboxClient;
+use crate::federation::inbox_client::{self, InboxClient};
 use crate::federation::net::{Http, Outcome};
 use crate::httpsig::{PrivateKey, digest_header};
 use crate::store::reader::LogReader;
@@ -358,12 +358,17 @@ impl Engine {
                     stop.finish();
                     return;
                 }
-                // Wait for the head to move past the cursor (or to be asked to stop).
+                // Wait for the head to move past the cursor (or to be asked to stop), closing the
+                // connection once it has been idle for long (see `inbox_client::IDLE_CLOSE`).
+                let idle_at = client.idle_deadline();
                 tokio::select! {
                     moved = reader.wait() => if !moved {
                         return;
                     },
                     () = stop.wake.notified() => {}
+                    () = inbox_client::sleep_until(idle_at) => {
+                        client.close_if_idle();
+                    }
                 }
                 continue;
             }

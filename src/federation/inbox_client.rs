@@ -12,6 +12,11 @@
 //! closed while idle is noticed before use; a request that fails on a reused connection is tried once
 //! more on a fresh one, since keep-alive connections may be closed by the other side at any moment
 //! (a duplicate is harmless: receivers deduplicate by activity id).
+//!
+//! A connection left unused for [`IDLE_CLOSE`] is closed by the worker waiting on the log (see
+//! [`InboxClient::close_if_idle`]): a kept HTTP/1.1 connection holds hyper's read and write buffers and
+//! request channel, about 40 KB, and most receivers end idle connections soon after anyway (nginx's
+//! default keep-alive timeout is 75 s), leaving the relay holding a half-closed socket until its next use.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -38,6 +43,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Response bodies are read (so the connection can be reused) up to this size, then the connection is
 /// dropped instead. Inboxes answer 202 with an empty or tiny body.
 const MAX_RESPONSE_BODY: usize = 64 * 1024;
+/// A kept connection unused this long is closed (see the module documentation): shorter than the
+/// keep-alive timeout receivers commonly set (nginx: 75 s), so a connection the receiver would have
+/// ended is not held, while a relay with posts flowing keeps every connection it uses.
+pub const IDLE_CLOSE: Duration = Duration::from_secs(60);
 
 /// A byte stream the connection runs over: TCP, or TLS over TCP.
 trait Io: AsyncRead + AsyncWrite + Send + Sync + Unpin {}
@@ -196,11 +205,29 @@ impl InboxClient {
         }
     }
 
-    fn keep(&mut self, conn: Conn, (status, reusable): (StatusCode, bool)) -> StatusCode {
+    fn keep(&mut self, mut conn: Conn, (status, reusable): (StatusCode, bool)) -> StatusCode {
         if reusable {
+            conn.used = tokio::time::Instant::now();
             self.conn = Some(conn);
         }
         status
+    }
+
+    /// When the kept connection will have been unused for [`IDLE_CLOSE`]; `None` without one.
+    pub fn idle_deadline(&self) -> Option<tokio::time::Instant> {
+        self.conn.as_ref().map(|conn| conn.used + IDLE_CLOSE)
+    }
+
+    /// Closes the kept connection when it has been unused for [`IDLE_CLOSE`] or more (the next
+    /// delivery connects again); true when it did.
+    pub fn close_if_idle(&mut self) -> bool {
+        let idle = self
+            .idle_deadline()
+            .is_some_and(|deadline| deadline <= tokio::time::Instant::now());
+        if idle {
+            self.conn = None;
+        }
+        idle
     }
 
     fn request(&self, signed: &[(HeaderName, HeaderValue)], body: Bytes) -> Request<Full<Bytes>> {
@@ -238,6 +265,7 @@ impl InboxClient {
                 .map_err(|e| describe(&e))?;
             Ok(Conn {
                 sender,
+                used: tokio::time::Instant::now(),
                 driver: Driver {
                     connection: Box::pin(connection),
                     done: false,
@@ -279,10 +307,20 @@ impl InboxClient {
     }
 }
 
+/// Sleeps until `deadline`; never returns without one (a worker selects on it next to the log).
+pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// One HTTP/1.1 connection: the request handle and the connection state machine driving it.
 struct Conn {
     sender: http1::SendRequest<Full<Bytes>>,
     driver: Driver,
+    /// When the last answer on it was read.
+    used: tokio::time::Instant,
 }
 
 impl Conn {
@@ -292,7 +330,7 @@ impl Conn {
         &mut self,
         request: Request<Full<Bytes>>,
     ) -> Result<(StatusCode, bool), String> {
-        let Conn { sender, driver } = self;
+        let Conn { sender, driver, .. } = self;
         driver
             .drive(sender.ready())
             .await
@@ -637,6 +675,26 @@ pub(crate) mod tests {
         }
         assert_eq!(rx.connections.load(Ordering::SeqCst), 3);
         assert_eq!(rx.requests.lock().expect("lock").len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_connection_idle_for_long_is_closed_and_the_next_delivery_reconnects() {
+        let rx = receiver(|_| Answer::Keep(202)).await;
+        let mut client = client(http(true, Duration::from_secs(5)), rx.addr);
+        assert_eq!(client.idle_deadline(), None, "no connection yet");
+        assert_eq!(deliver(&mut client).await, Outcome::Delivered);
+        let deadline = client.idle_deadline().expect("a kept connection");
+        assert!(deadline > tokio::time::Instant::now() + IDLE_CLOSE - Duration::from_secs(5));
+        assert!(!client.close_if_idle(), "used just now");
+        // As if unused for IDLE_CLOSE.
+        if let Some(conn) = client.conn.as_mut() {
+            conn.used -= IDLE_CLOSE;
+        }
+        assert!(client.close_if_idle());
+        assert_eq!(client.idle_deadline(), None);
+        assert_eq!(deliver(&mut client).await, Outcome::Delivered);
+        assert_eq!(rx.connections.load(Ordering::SeqCst), 2);
+        assert_eq!(rx.requests.lock().expect("lock").len(), 2);
     }
 
     #[tokio::test]

@@ -23,6 +23,9 @@ use crate::{Error, Result};
 /// Fetches in flight per remote host unless configured otherwise (`max_fetches_per_host`).
 pub const DEFAULT_FETCHES_PER_HOST: usize = 4;
 
+/// How long the fetch client keeps an idle connection to a host.
+const FETCH_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The media type ActivityPub documents are sent and requested with.
 pub const ACTIVITY_JSON: &str = "application/activity+json";
 
@@ -223,7 +226,11 @@ impl Http {
         let client = reqwest::Client::builder()
             .user_agent(user_agent.clone())
             .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(90))
+            // Fetches to one host come together (an instance's actor, key and NodeInfo when it
+            // subscribes; a key when its first post arrives) and then rarely: an idle connection is
+            // kept long enough to serve the rest of such a group, not the 90 s default, which cost
+            // about 40 KB per subscribed instance (docs/performance.md, memory per subscriber).
+            .pool_idle_timeout(FETCH_IDLE_TIMEOUT)
             .pool_max_idle_per_host(16)
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

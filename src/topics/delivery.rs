@@ -295,6 +295,8 @@ impl TopicDelivery {
                     () = waker.notify.notified() => {}
                     () = tokio::time::sleep(IDLE_CHECK) => {}
                 }
+                // A connection unused for long is closed (see `inbox_client::IDLE_CLOSE`).
+                client.close_if_idle();
                 // Skip straight to the oldest entry the dispatcher woke this inbox for: everything
                 // before it, it found nothing for here.
                 let first = waker.first_pending.swap(NONE_PENDING, Ordering::SeqCst);
