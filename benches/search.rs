@@ -4,7 +4,9 @@
 //!
 //! Run: `cargo bench --bench search` (1,000,000 posts; several minutes), or
 //! `cargo bench --bench search -- --posts 50000` for a quick run. Other flags: `--queries N` (per
-//! class, default 200), `--dir PATH` (keep the index there instead of a temporary directory).
+//! class, default 200), `--feeders N` (threads calling `add_post`, default 2), `--writer-mb N` (the
+//! index writer's memory budget while ingesting, default 128; the relay's `index_writer_memory_mb`),
+//! `--dir PATH` (keep the index there instead of a temporary directory).
 //!
 //! The corpus: five languages (English 40 %, German, French, Spanish and Japanese 15 % each), words
 //! drawn from a Zipf distribution (exponent 1.07) over 50,000 words per language, post lengths from 3
@@ -46,6 +48,8 @@ struct Args {
     posts: usize,
     queries: usize,
     feeders: usize,
+    /// The index writer's memory budget while ingesting (the relay's `index_writer_memory_mb`).
+    writer_mb: usize,
     dir: Option<PathBuf>,
     /// Internal: only the query phase, on the index in `dir` (run in a fresh process, so its memory is
     /// that of an open index and not what ingesting left behind).
@@ -57,6 +61,7 @@ fn args() -> Args {
         posts: 1_000_000,
         queries: 200,
         feeders: 2,
+        writer_mb: 128,
         dir: None,
         query_only: false,
     };
@@ -76,6 +81,13 @@ fn args() -> Args {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(args.feeders)
                     .max(1)
+            }
+            "--writer-mb" => {
+                args.writer_mb = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(args.writer_mb)
+                    .max(15)
             }
             "--dir" => args.dir = it.next().map(PathBuf::from),
             "--query-only" => args.query_only = true,
@@ -483,15 +495,15 @@ fn main() {
         std::fs::remove_dir_all(&dir).expect("clear the index directory");
     }
     let config = IndexConfig {
-        writer_memory_bytes: 128 << 20,
+        writer_memory_bytes: args.writer_mb << 20,
         writer_threads: 1,
         commit_interval: Duration::from_secs(30),
         commit_docs: 250_000,
         ..IndexConfig::default()
     };
     println!(
-        "plaza-index search benchmark: {} posts fed by {} threads, {} queries per class",
-        args.posts, args.feeders, args.queries
+        "plaza-index search benchmark: {} posts fed by {} threads, {} MiB writer budget, {} queries per class",
+        args.posts, args.feeders, args.writer_mb, args.queries
     );
     let (wall, generating) = {
         let index = Index::open(&dir, config).expect("open");
