@@ -6,7 +6,8 @@
 //! Phases, each against a relay with a fresh data directory:
 //! 1. the signing bound: RSA-2048 signatures per second on all cores, measured here, now;
 //! 2. inbound: pre-signed public Creates POSTed by one subscribed origin (no other subscriber, so nothing
-//!    to fan out): accepted (verified and durable) activities per second;
+//!    to fan out): accepted (verified and durable) activities per second, the relay's CPU per activity
+//!    (and its index threads' part), and the index threads' CPU per post until every post is indexed;
 //! 3. fan-out, all healthy: N subscribers (default 200), each an HTTP server on its own loopback address
 //!    that verifies the relay's signature and digest on every request; bursts of posts (3 by default,
 //!    the one with the median ratio reported) give delivered requests per second and their ratio to the
@@ -19,7 +20,8 @@
 //! The origin's posts are public and their author opted in to search (`indexable`), so the relay's
 //! indexer, which follows the log, indexes every one of them, bursts included: the delivery ratio is
 //! measured with the indexer at work (`PLAZA_INDEX_ENABLED=false cargo bench --bench load` for the
-//! comparison). Each post carries a word of its own; in the latency phase (never during a burst) each
+//! comparison). Four posts in five declare their language (`contentMap`, as Mastodon sends it), the
+//! fifth is left for the indexer to detect. Each post carries a word of its own; in the latency phase (never during a burst) each
 //! post is searched for from its 202 on, giving accept→searchable p50/p99; then some of those posts are
 //! deleted one at a time and searched for until gone, giving delete (202)→gone p50/p99.
 //!
@@ -534,6 +536,14 @@ impl RelayProcess {
             .sum()
     }
 
+    /// CPU seconds of the relay's index threads (see [`INDEX_THREADS`]), summed over its nodes.
+    fn index_cpu_secs(&self) -> f64 {
+        self.pids()
+            .iter()
+            .map(|pid| threads_cpu_secs(*pid, INDEX_THREADS))
+            .sum()
+    }
+
     /// Peak resident set size of the relay, from /proc (Linux).
     fn peak_rss_mb(&self) -> Option<f64> {
         self.memory_mb("VmHWM:")
@@ -687,6 +697,33 @@ fn interrupt_and_wait(child: &mut Child) {
 }
 
 // ------------------------------------------------------------------------------------------------
+
+/// Name prefixes of the relay's threads that do the indexing: the indexer's own pool
+/// (`src/discovery/pool.rs`), its commit thread, and tantivy's indexing, merging and store threads.
+const INDEX_THREADS: &[&str] = &[
+    "plaza-indexer",
+    "plaza-index-co",
+    "thrd-tantivy",
+    "merge_thread",
+    "docstore",
+    "segment_update",
+];
+
+/// CPU seconds of a process's threads whose name starts with one of `prefixes` (threads that ended
+/// are not counted: the relay's index threads live as long as the index).
+fn threads_cpu_secs(pid: u32, prefixes: &[&str]) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| prefixes.iter().any(|p| name.starts_with(p)))
+        })
+        .map(|task| cpu_secs_of(&task.path().join("stat").to_string_lossy()))
+        .sum()
+}
 
 /// utime + stime of a process from its /proc stat file, in seconds (clock ticks of 1/100 s).
 fn cpu_secs_of(path: &str) -> f64 {
@@ -1045,13 +1082,20 @@ impl Origin {
         Arc::new(Origin { handle })
     }
 
+    /// The `Create` of post `n`. Four posts in five declare their language in `contentMap`, as
+    /// Mastodon and GoToSocial send it; the fifth carries none, as from Misskey or Pleroma, and the
+    /// indexer detects it (the mix of the search and topic benchmarks).
     fn create(&self, n: u64, relay: &str) -> Prepared {
         let word = probe_word(n);
         self.create_note(n, relay, |note| {
-            note["content"] = json!(format!(
+            let content = format!(
                 "<p>A co-op bakery in the valley is hiring two bakers. Worker-owned, \
                  fair wages, bread for the neighbourhood. #coop #cooperative #jobs</p><p>{word}</p>"
-            ));
+            );
+            if n % 5 != 4 {
+                note["contentMap"] = json!({ "en": content });
+            }
+            note["content"] = json!(content);
         })
     }
 
@@ -1733,7 +1777,21 @@ async fn fan_out(o: &Options, faults: bool, deployment: &Deployment) -> FanOut {
     }
 }
 
-async fn inbound(o: &Options, deployment: &Deployment) -> (f64, usize, f64) {
+/// What the inbound phase measured.
+struct Inbound {
+    /// Accepted activities per second of wall time.
+    rate: f64,
+    refused: usize,
+    /// The relay's peak RSS (MB).
+    rss_mb: f64,
+    /// The relay's CPU per accepted activity while the POSTs came (µs), and the index threads' part.
+    relay_cpu_us: f64,
+    index_cpu_us_posting: f64,
+    /// The index threads' CPU per post from the first POST until every post was indexed (µs).
+    index_cpu_us_per_post: Option<f64>,
+}
+
+async fn inbound(o: &Options, deployment: &Deployment) -> Inbound {
     let relay = RelayProcess::deploy(&[], deployment).await;
     let record = Arc::new(Record::default());
     let client = reqwest::Client::builder()
@@ -1743,10 +1801,15 @@ async fn inbound(o: &Options, deployment: &Deployment) -> (f64, usize, f64) {
     let origin = Origin::start(usize::MAX - 1, &relay, &record, &client).await;
     let mut posts = origin.presign(0..o.inbound as u64, &relay.base);
     relay.spread(&mut posts);
+    let (cpu_before, index_before) = (relay.cpu_secs(), relay.index_cpu_secs());
     let start = Instant::now();
     let (accepted, refused) = post_all(&client, posts, 64).await;
     let posting = start.elapsed().as_secs_f64();
     let rate = accepted.len() as f64 / posting;
+    let per_activity = |secs: f64| secs * 1e6 / accepted.len().max(1) as f64;
+    let relay_cpu_us = per_activity(relay.cpu_secs() - cpu_before);
+    let index_cpu_us_posting = per_activity(relay.index_cpu_secs() - index_before);
+    let mut index_cpu_us_per_post = None;
     print_store_figures(&client, &relay, accepted.len()).await;
     if search_enabled(&client, &relay.base).await {
         // The indexer runs behind the inbox (at a lower priority): how long until it caught up.
@@ -1758,13 +1821,18 @@ async fn inbound(o: &Options, deployment: &Deployment) -> (f64, usize, f64) {
         )
         .await;
         match &indexed {
-            Some(p) => println!(
-                "index: node 0 had indexed every accepted post {:.1} s after the first POST \
-                 ({:.1} s after the last; {:.0} posts/s over the whole run)",
-                start.elapsed().as_secs_f64(),
-                start.elapsed().as_secs_f64() - posting,
-                p.posts / start.elapsed().as_secs_f64(),
-            ),
+            Some(p) => {
+                let per_post = per_activity(relay.index_cpu_secs() - index_before);
+                index_cpu_us_per_post = Some(per_post);
+                println!(
+                    "index: node 0 had indexed every accepted post {:.1} s after the first POST \
+                     ({:.1} s after the last; {:.0} posts/s over the whole run); its index threads \
+                     used {per_post:.0} µs of CPU per post",
+                    start.elapsed().as_secs_f64(),
+                    start.elapsed().as_secs_f64() - posting,
+                    p.posts / start.elapsed().as_secs_f64(),
+                )
+            }
             None => println!(
                 "index: node 0 had not indexed every accepted post 300 s after the first POST"
             ),
@@ -1773,7 +1841,14 @@ async fn inbound(o: &Options, deployment: &Deployment) -> (f64, usize, f64) {
             relay.time_a_new_index_node(&client, p).await;
         }
     }
-    (rate, refused, relay.peak_rss_mb().unwrap_or(f64::NAN))
+    Inbound {
+        rate,
+        refused,
+        rss_mb: relay.peak_rss_mb().unwrap_or(f64::NAN),
+        relay_cpu_us,
+        index_cpu_us_posting,
+        index_cpu_us_per_post,
+    }
 }
 
 fn main() {
@@ -1825,7 +1900,8 @@ fn main() {
     start_local_cluster(&deployment.database);
     place_generator(&deployment);
     runtime.block_on(async {
-        let (in_rate, in_refused, in_rss) = if o.inbound > 0 { inbound(&o, &deployment).await } else { (f64::NAN, 0, f64::NAN) };
+        let measured_inbound = if o.inbound > 0 { Some(inbound(&o, &deployment).await) } else { None };
+        let (in_rate, in_refused, in_rss) = measured_inbound.as_ref().map_or((f64::NAN, 0, f64::NAN), |i| (i.rate, i.refused, i.rss_mb));
         println!("inbound measured: {in_rate:.0}/s");
         let healthy = fan_out(&o, false, &deployment).await;
         println!("fan-out (healthy) measured");
@@ -1840,6 +1916,19 @@ fn main() {
         };
         println!("| signing bound at start, RSA-2048, {cores} cores | {bound:.0} signatures/s | |");
         println!("| inbound accepted (verified, durable), {} posts | {in_rate:.0} activities/s ({in_refused} refused) | |", o.inbound);
+        if let Some(i) = &measured_inbound {
+            // One signature's CPU time on this machine, as the fan-out's "by CPU" figures use it.
+            let signature_us = 1e6 * cores.max(1) as f64 / bound;
+            println!(
+                "| … relay CPU per inbound activity while posting (the index threads' part); by CPU, the inbound the relay would take with the cores to itself | {:.0} µs ({:.0} µs); {:.2}× the bound | |",
+                i.relay_cpu_us,
+                i.index_cpu_us_posting,
+                signature_us / i.relay_cpu_us
+            );
+            if let Some(per_post) = i.index_cpu_us_per_post {
+                println!("| … the index threads' CPU per post, until every post was indexed | {per_post:.0} µs | |");
+            }
+        }
         both("delivered requests/s (median burst, healthy subscribers)", &|f| format!("{:.0}", f.median.deliveries_per_sec));
         both("signing bound around that burst (higher of before/after)", &|f| format!("{:.0}/s", f.median.bound));
         both("… delivered as share of that bound (every burst)", &|f| {
@@ -1957,7 +2046,7 @@ async fn compare_backends(o: &Options) {
         );
         place_generator(&deployment);
         let inbound = if o.inbound > 0 {
-            inbound(o, &deployment).await.0
+            inbound(o, &deployment).await.rate
         } else {
             f64::NAN
         };
