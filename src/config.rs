@@ -290,12 +290,7 @@ impl Config {
         if !(2..=600).contains(&self.lease_secs) {
             return Err(Error::Config("lease_secs must be between 2 and 600".into()));
         }
-        if self.node_id.len() > 100
-            || self
-                .node_id
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
+        if !self.node_id.is_empty() && !usable_node_id(&self.node_id) {
             return Err(Error::Config(
                 "node_id must be at most 100 characters, without spaces".into(),
             ));
@@ -469,6 +464,12 @@ fn env_value(key: &str, default: &toml::Value, value: &str) -> Result<toml::Valu
         ),
         _ => toml::Value::String(value.to_string()),
     })
+}
+
+/// Whether `id` may name a node (`node_id`, or the one kept in the data directory): 1 to 100
+/// characters, no spaces or control characters.
+pub fn usable_node_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 100 && !id.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 #[cfg(test)]

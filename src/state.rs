@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use plaza_index::Index;
 
 use crate::ap::outgoing;
-use crate::cluster::{Cluster, Settings as ClusterSettings, default_node_id};
+use crate::cluster::{Cluster, Settings as ClusterSettings, node_id};
 use crate::config::Config;
 use crate::discovery::indexer::{Indexer, Settings as IndexerSettings};
 use crate::discovery::{IndexSink, index_sink};
@@ -171,7 +171,7 @@ impl AppState {
         );
         let cluster_settings = ClusterSettings {
             node_id: if config.node_id.is_empty() {
-                default_node_id()
+                node_id::load_or_create(&config.data_dir)?
             } else {
                 config.node_id.clone()
             },

@@ -23,6 +23,7 @@
 pub mod assign;
 pub mod lease;
 pub mod metrics;
+pub mod node_id;
 pub mod ownership;
 pub mod relay_work;
 
@@ -102,16 +103,6 @@ impl Settings {
     fn renewal_ms(&self) -> i64 {
         self.lease.saturating_sub(self.tick()).as_millis() as i64
     }
-}
-
-/// A node id made of the host name and a random suffix (unique per process).
-pub fn default_node_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "node".into());
-    format!("{host}-{:06x}", fastrand::u32(..0x100_0000))
 }
 
 /// Lease counters, for the metrics.

@@ -65,7 +65,7 @@ pub fn load_or_generate(data_dir: &Path) -> Result<PrivateKey> {
 }
 
 /// Writes a file that only its owner can read, atomically (temporary file, then rename).
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
