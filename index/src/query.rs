@@ -115,6 +115,17 @@ pub struct Query {
 }
 
 impl Query {
+    /// Whether the query has words or phrases to rank by: every other term (hashtags, authors, dates,
+    /// `has:`…) only filters, and a query made of filters alone gives every match the same score.
+    pub fn scores(&self) -> bool {
+        self.clauses.iter().any(|c| {
+            !c.negated
+                && c.any_of
+                    .iter()
+                    .any(|t| matches!(t, Term::Word(_) | Term::Phrase(_)))
+        })
+    }
+
     /// The language of a `language:` term, which also picks the stemmer of the words.
     pub fn language(&self) -> Option<&str> {
         self.clauses
@@ -538,5 +549,16 @@ mod tests {
             Some("en")
         );
         assert_eq!(p("running -language:en").expect("parses").language(), None);
+    }
+
+    #[test]
+    fn only_words_and_phrases_rank() {
+        let scores = |q: &str| parse(q, &QueryLimits::default()).expect(q).scores();
+        assert!(scores("bread"));
+        assert!(scores("\"rye bread\" #bakery"));
+        assert!(scores("#bakery OR bread"));
+        assert!(!scores("#bakery"));
+        assert!(!scores("from:ann@a.example after:2024-01-01 has:media"));
+        assert!(!scores("#bakery -bread"), "an excluded word ranks nothing");
     }
 }

@@ -395,10 +395,20 @@ impl Shared {
             ));
         }
         let fields = &self.fields;
+        // Posts by relevance with nothing to rank (filters only: a hashtag, an author, a date
+        // range…) all score 0, so the recency boost leaves them newest first: the same order the
+        // `key` fast field gives without scoring each match (and collected block by block).
+        let newest_by_relevance =
+            plan.sort == Sort::Relevance && plan.target == Target::Posts && !plan.query.scores();
         let mut extra: Vec<Box<dyn TantivyQuery>> = Vec::new();
         let (mut above, mut below) = (plan.min_key, plan.max_key);
         match cursor {
             Some(Cursor::Newest { key }) => below = Some(below.map_or(key, |b| b.min(key))),
+            // Past the last result's key, as the relevance order's `(score, key)` comparison does
+            // when every score is 0.
+            Some(Cursor::Relevance { key, .. }) if newest_by_relevance => {
+                below = Some(below.map_or(key, |b| b.min(key)))
+            }
             Some(Cursor::Oldest { key }) => above = Some(above.map_or(key, |a| a.max(key))),
             _ => {}
         }
@@ -429,7 +439,12 @@ impl Shared {
             None
         };
         let top = TopDocs::with_limit(limit).and_offset(plan.offset);
-        let (found, total, aggs) = match plan.sort {
+        let execute_as = if newest_by_relevance {
+            Sort::Newest
+        } else {
+            plan.sort
+        };
+        let (found, total, aggs) = match execute_as {
             Sort::Relevance => {
                 let now = match cursor {
                     Some(Cursor::Relevance { now, .. }) => now,
@@ -475,7 +490,7 @@ impl Shared {
                 (found, total, aggs)
             }
             Sort::Newest | Sort::Oldest => {
-                let order = if plan.sort == Sort::Newest {
+                let order = if execute_as == Sort::Newest {
                     Order::Desc
                 } else {
                     Order::Asc

@@ -59,6 +59,10 @@ fn offset_pages_cover_everything_once() {
 }
 
 fn walk(index: &Index, sort: Sort) -> Vec<u64> {
+    walk_query(index, "loaf", sort)
+}
+
+fn walk_query(index: &Index, query: &str, sort: Sort) -> Vec<u64> {
     let mut keys = Vec::new();
     let mut cursor = None;
     loop {
@@ -67,7 +71,7 @@ fn walk(index: &Index, sort: Sort) -> Vec<u64> {
                 limit: 7,
                 sort,
                 cursor: cursor.take(),
-                ..SearchRequest::new("loaf")
+                ..SearchRequest::new(query)
             })
             .expect("page");
         keys.extend(page.hits.iter().map(|h| h.post.key));
@@ -91,6 +95,33 @@ fn cursors_walk_every_order_without_repeats() {
     assert!(newest.windows(2).all(|w| w[0] > w[1]));
     let oldest = walk(&index, Sort::Oldest);
     assert!(oldest.windows(2).all(|w| w[0] < w[1]));
+}
+
+/// A query of filters alone (a hashtag, an author, a date range) has nothing to rank by: by relevance
+/// it comes newest first, as with words of equal weight, and its cursors walk it the same way.
+#[test]
+fn relevance_without_words_is_newest_first_and_pages_by_cursor() {
+    let index = thirty();
+    let newest = walk(&index, Sort::Newest);
+    for query in ["#bread", "#bread after:2024-05-01", "from:ann@a.example"] {
+        let by_relevance = walk_query(&index, query, Sort::Relevance);
+        let expected: Vec<u64> = walk_query(&index, query, Sort::Newest);
+        assert_eq!(by_relevance, expected, "{query}");
+        assert!(!expected.is_empty(), "{query}");
+    }
+    assert_eq!(walk_query(&index, "#bread", Sort::Relevance), newest);
+    let first = index
+        .search_posts(&SearchRequest::new("#bread"))
+        .expect("page");
+    assert_eq!(first.total, 30);
+    assert!(
+        first.hits.iter().all(|h| h.score == 0.0),
+        "nothing ranks them"
+    );
+    // With a word next to the filter, the words rank again (and a cursor of one kind is not taken
+    // for the other).
+    let ranked = walk_query(&index, "loaf #bread", Sort::Relevance);
+    assert_eq!(ranked.len(), 30);
 }
 
 #[test]
