@@ -66,29 +66,16 @@ fn args() -> Args {
         query_only: false,
     };
     let mut it = std::env::args().skip(1);
+    // The number after a flag; `current` when it is missing or not a number.
+    let number = |it: &mut std::iter::Skip<std::env::Args>, current: usize| {
+        it.next().and_then(|v| v.parse().ok()).unwrap_or(current)
+    };
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--posts" => args.posts = it.next().and_then(|v| v.parse().ok()).unwrap_or(args.posts),
-            "--queries" => {
-                args.queries = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(args.queries)
-            }
-            "--feeders" => {
-                args.feeders = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(args.feeders)
-                    .max(1)
-            }
-            "--writer-mb" => {
-                args.writer_mb = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(args.writer_mb)
-                    .max(15)
-            }
+            "--posts" => args.posts = number(&mut it, args.posts),
+            "--queries" => args.queries = number(&mut it, args.queries),
+            "--feeders" => args.feeders = number(&mut it, args.feeders).max(1),
+            "--writer-mb" => args.writer_mb = number(&mut it, args.writer_mb).max(15),
             "--dir" => args.dir = it.next().map(PathBuf::from),
             "--query-only" => args.query_only = true,
             // `cargo bench` passes `--bench`.
