@@ -123,6 +123,21 @@ pub struct Stats {
     pub commits: AtomicU64,
 }
 
+/// What one log entry asks of the index, before any fetch ([`Indexer::plan_entry`]).
+enum Planned {
+    /// A post or account a FASP server announced ([`crate::discovery::shared`]).
+    Shared,
+    /// Decided without fetching anything.
+    Done(Outcome),
+    /// The plan of a received activity: the share it records (the announced post and the actor
+    /// who boosted it), the id of its object, and what to fetch and index.
+    Step {
+        share: Option<(String, String)>,
+        object_id: String,
+        step: Step,
+    },
+}
+
 /// What one log entry turned into once its fetches are done; applied in log order.
 pub(super) enum Outcome {
     Post {
@@ -291,16 +306,33 @@ impl Indexer {
         }
     }
 
-    /// Plans and fetches every entry of `batch` concurrently, then applies the outcomes in log order,
-    /// and hands what the index took to the topics.
+    /// Plans every entry of `batch` (reading its activity: on the indexer's own threads, see
+    /// [`Indexer::with_index`]), fetches what the plans need concurrently, then applies the outcomes in
+    /// log order, and hands what the index took to the topics.
     async fn process(self: &Arc<Self>, batch: Vec<Arc<Entry>>) {
         self.stats
             .entries
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let entries = batch.clone();
+        let planned = match self
+            .with_index(move |this| {
+                Ok(entries
+                    .iter()
+                    .map(|e| this.plan_entry(e))
+                    .collect::<Vec<Planned>>())
+            })
+            .await
+        {
+            Ok(planned) => planned,
+            Err(e) => {
+                tracing::error!(error = %e, "indexer: planning a batch");
+                return;
+            }
+        };
         let mut tasks = JoinSet::new();
-        for (n, entry) in batch.iter().enumerate() {
+        for (n, (entry, plan)) in batch.iter().zip(planned).enumerate() {
             let (this, entry) = (self.clone(), entry.clone());
-            tasks.spawn(async move { (n, this.resolve(&entry).await) });
+            tasks.spawn(async move { (n, this.resolve(&entry, plan).await) });
         }
         let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
         while let Some(done) = tasks.join_next().await {
@@ -366,32 +398,50 @@ impl Indexer {
         self.store.subscribed_style(authority).is_some()
     }
 
-    /// What an entry comes to, with its fetches done.
-    async fn resolve(&self, entry: &Entry) -> Outcome {
+    /// What an entry asks of the index, read without I/O: its activity parsed and planned
+    /// ([`plan::plan`]). Runs on the indexer's own threads, so the inbox's runtime does not parse every
+    /// activity a second time at its priority.
+    fn plan_entry(&self, entry: &Entry) -> Planned {
         if entry.kind == SHARED_KIND {
-            return self.resolve_shared(entry).await;
+            return Planned::Shared;
         }
         let Some((body, signer)) = entry.received().filter(|_| entry.target.is_none()) else {
-            return Outcome::Skip("written by the relay".into());
+            return Planned::Done(Outcome::Skip("written by the relay".into()));
         };
         let activity = match Activity::parse(body) {
             Ok(activity) => activity,
-            Err(e) => return Outcome::Skip(format!("unreadable: {e}")),
+            Err(e) => return Planned::Done(Outcome::Skip(format!("unreadable: {e}"))),
         };
         if let Ok(mut last) = self.last_activity.lock() {
             last.insert(entry.origin.clone(), entry.received_ms / 1000);
         }
-        if let Some(post) = plan::shared_post(&activity, signer) {
-            self.record_share(post, &activity.actor, &entry.origin)
-                .await;
-        }
+        let share = plan::shared_post(&activity, signer)
+            .map(|post| (post.to_owned(), activity.actor.clone()));
         let step = plan::plan(&activity, signer, |a| self.subscribed(a));
         tracing::debug!(seq = entry.seq, kind = %activity.kind, ?step, "indexer plan");
+        Planned::Step {
+            share,
+            object_id: activity.object_id().unwrap_or_default().to_owned(),
+            step,
+        }
+    }
+
+    /// What an entry comes to, with the fetches its plan needs done.
+    async fn resolve(&self, entry: &Entry, planned: Planned) -> Outcome {
+        let (share, object_id, step) = match planned {
+            Planned::Shared => return self.resolve_shared(entry).await,
+            Planned::Done(outcome) => return outcome,
+            Planned::Step {
+                share,
+                object_id,
+                step,
+            } => (share, object_id, step),
+        };
+        if let Some((post, actor)) = share {
+            self.record_share(&post, &actor, &entry.origin).await;
+        }
         match step {
-            Step::Post { object, edit } => {
-                let id = activity.object_id().unwrap_or_default().to_string();
-                self.post(object, &id, edit).await
-            }
+            Step::Post { object, edit } => self.post(object, &object_id, edit).await,
             Step::Fetch { id, edit } => match self.fetcher.document(&id).await {
                 Ok(object) => self.post(object, &id, edit).await,
                 Err(e) => Outcome::Skip(format!("fetching the post from its origin: {e}")),
