@@ -208,8 +208,20 @@ pub fn scope(fields: &Fields, target: Target) -> Vec<(Occur, Box<dyn TantivyQuer
     }
 }
 
+/// The date range of a clause that is one date range and nothing else.
+fn only_time(clause: &Clause) -> Option<TimeRange> {
+    match (clause.negated, clause.any_of.as_slice()) {
+        (false, [Term::Time(range)]) => Some(*range),
+        _ => None,
+    }
+}
+
 /// Compiles a parsed query for a target, with extra filters (cursor bounds…) added as they are. The
 /// searcher the query will run on tells which forms of the words exist.
+///
+/// The query's date ranges (`after:A before:B`) become one range: tantivy intersects fast-field
+/// ranges by scanning one column and looking each candidate up in the others, which at a million
+/// posts read half a million values one by one where one range is a single vectorised scan.
 pub fn compile(
     fields: &Fields,
     target: Target,
@@ -219,7 +231,12 @@ pub fn compile(
 ) -> Result<Box<dyn TantivyQuery>> {
     let lang = query.language();
     let mut clauses = scope(fields, target);
+    let mut published: Option<TimeRange> = None;
     for c in &query.clauses {
+        if let Some(range) = only_time(c) {
+            published = Some(published.map_or(range, |p| p.and(range)));
+            continue;
+        }
         match clause(fields, target, c, lang, searcher)? {
             Some(q) if c.negated => clauses.push((Occur::MustNot, q)),
             Some(q) => clauses.push((Occur::Must, q)),
@@ -228,6 +245,12 @@ pub fn compile(
             None if !c.negated => return Ok(Box::new(EmptyQuery)),
             None => {}
         }
+    }
+    if let Some(range) = published {
+        if range.is_empty() {
+            return Ok(Box::new(EmptyQuery));
+        }
+        clauses.push((Occur::Must, filter(time_range(fields, &range))));
     }
     clauses.extend(extra.into_iter().map(|q| (Occur::Must, filter(q))));
     Ok(Box::new(BooleanQuery::new(clauses)))

@@ -53,6 +53,26 @@ pub struct TimeRange {
     pub to: Option<OffsetDateTime>,
 }
 
+impl TimeRange {
+    /// The instants in both ranges (empty when the later start is not before the earlier end).
+    pub fn and(self, other: TimeRange) -> TimeRange {
+        let later = |a: Option<OffsetDateTime>, b: Option<OffsetDateTime>| a.max(b);
+        let earlier = |a: Option<OffsetDateTime>, b: Option<OffsetDateTime>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        TimeRange {
+            from: later(self.from, other.from),
+            to: earlier(self.to, other.to),
+        }
+    }
+
+    /// Whether no instant is in the range.
+    pub fn is_empty(&self) -> bool {
+        matches!((self.from, self.to), (Some(from), Some(to)) if from >= to)
+    }
+}
+
 /// What `has:` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Has {
@@ -540,6 +560,30 @@ mod tests {
         );
         assert!(matches!(parse("a b c d", &limits), Err(Error::Query(r)) if r.contains("4 terms")));
         assert!(parse("a b c", &limits).is_ok());
+    }
+
+    #[test]
+    fn time_ranges_meet() {
+        let range = |q: &str| match single(q) {
+            Term::Time(r) => r,
+            other => panic!("{q}: {other:?}"),
+        };
+        let both = range("after:2024-02-29").and(range("before:2024-03-15"));
+        assert_eq!(both.from, range("after:2024-02-29").from);
+        assert_eq!(both.to, range("before:2024-03-15").to);
+        assert!(!both.is_empty());
+        let within = both.and(range("during:2024-03"));
+        assert_eq!(within, both);
+        assert!(
+            range("before:2024-03-01")
+                .and(range("after:2024-03-01"))
+                .is_empty()
+        );
+        assert!(
+            range("during:2024-02")
+                .and(range("during:2024-03"))
+                .is_empty()
+        );
     }
 
     #[test]

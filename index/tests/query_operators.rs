@@ -157,6 +157,13 @@ fn dates() {
         numbers(&index, "after:2024-02-01 before:2024-03-02 bread"),
         [2, 4]
     );
+    // Ranges that do not meet match nothing; alternatives and exclusions keep their meaning.
+    assert!(numbers(&index, "during:2024-02 during:2024-03").is_empty());
+    assert_eq!(
+        numbers(&index, "during:2024-02 OR during:2024-03-06"),
+        [2, 3, 6]
+    );
+    assert_eq!(numbers(&index, "during:2024-02 -during:2024-02-01"), [2, 3]);
 }
 
 #[test]
