@@ -6,7 +6,9 @@
 //! `cargo bench --bench search -- --posts 50000` for a quick run. Other flags: `--queries N` (per
 //! class, default 200), `--feeders N` (threads calling `add_post`, default 2), `--writer-mb N` (the
 //! index writer's memory budget while ingesting, default 128; the relay's `index_writer_memory_mb`),
-//! `--dir PATH` (keep the index there instead of a temporary directory).
+//! `--dir PATH` (keep the index there instead of a temporary directory), `--query-only --dir PATH`
+//! (time the queries on an index kept earlier), `--show-slowest` (print each class's three slowest
+//! queries: what to profile next).
 //!
 //! The corpus: five languages (English 40 %, German, French, Spanish and Japanese 15 % each), words
 //! drawn from a Zipf distribution (exponent 1.07) over 50,000 words per language, post lengths from 3
@@ -54,6 +56,8 @@ struct Args {
     /// Internal: only the query phase, on the index in `dir` (run in a fresh process, so its memory is
     /// that of an open index and not what ingesting left behind).
     query_only: bool,
+    /// Print the slowest queries of each class (what to profile next).
+    show_slowest: bool,
 }
 
 fn args() -> Args {
@@ -64,6 +68,7 @@ fn args() -> Args {
         writer_mb: 128,
         dir: None,
         query_only: false,
+        show_slowest: false,
     };
     let mut it = std::env::args().skip(1);
     // The number after a flag; `current` when it is missing or not a number.
@@ -78,6 +83,7 @@ fn args() -> Args {
             "--writer-mb" => args.writer_mb = number(&mut it, args.writer_mb).max(15),
             "--dir" => args.dir = it.next().map(PathBuf::from),
             "--query-only" => args.query_only = true,
+            "--show-slowest" => args.show_slowest = true,
             // `cargo bench` passes `--bench`.
             _ => {}
         }
@@ -470,7 +476,7 @@ fn main() {
     let corpus = Corpus::new();
     if args.query_only {
         let dir = args.dir.as_deref().expect("--query-only needs --dir");
-        queries(&corpus, dir, args.queries);
+        queries(&corpus, dir, args.queries, args.show_slowest);
         return;
     }
     let temp = tempfile::tempdir().expect("tempdir");
@@ -516,13 +522,14 @@ fn main() {
             "--dir",
         ])
         .arg(&dir)
+        .args(args.show_slowest.then_some("--show-slowest"))
         .status()
         .expect("query phase");
     assert!(status.success(), "query phase failed");
 }
 
 /// The query phase: opens the index as the relay would and times each query class.
-fn queries(corpus: &Corpus, dir: &Path, queries: usize) {
+fn queries(corpus: &Corpus, dir: &Path, queries: usize, show_slowest: bool) {
     let index = Index::open(
         dir,
         IndexConfig {
@@ -553,6 +560,7 @@ fn queries(corpus: &Corpus, dir: &Path, queries: usize) {
         let mut plain = Vec::with_capacity(queries);
         let mut faceted = Vec::with_capacity(queries);
         let mut hits = Vec::with_capacity(queries);
+        let mut slowest: Vec<(Duration, String)> = Vec::with_capacity(queries);
         for i in 0..queries + 10 {
             let q = make(&mut rng);
             let mut request = SearchRequest::new(q.clone());
@@ -573,6 +581,7 @@ fn queries(corpus: &Corpus, dir: &Path, queries: usize) {
                 plain.push(plain_time);
                 faceted.push(facet_time);
                 hits.push(page.total);
+                slowest.push((plain_time.max(facet_time), q));
             }
         }
         plain.sort();
@@ -589,6 +598,12 @@ fn queries(corpus: &Corpus, dir: &Path, queries: usize) {
             ms(percentile(&faceted, 0.99)),
             hits[hits.len() / 2],
         );
+        if show_slowest {
+            slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+            for (time, q) in slowest.iter().take(3) {
+                println!("    slowest: {} (with or without facets) {q}", ms(*time));
+            }
+        }
     }
     let page = search_page(corpus, &index, queries);
     let (account_search, recommend) = fasp_calls(&index, queries);
