@@ -23,7 +23,7 @@
 //! Layout: [`consent`] (the rules), [`document`] (what is read from ActivityPub JSON), [`instance`]
 //! (NodeInfo), [`html`] (content to text), [`language`] and [`analysis`] (text to terms), [`schema`],
 //! [`index`](Index) (open, writer, commits), `ingest` (adds and removals), [`query`] (the language) and
-//! `compile` (to tantivy), `search`, `tags`, `overview` (counts, instances), `accounts` (by id, by
+//! `compile` (to tantivy), `search`, `facets` (facet counts, sampled past a few thousand matches), `str_columns` (string fast fields by ordinal), `tags`, `overview` (counts, instances), `accounts` (by id, by
 //! handle), `activity` (the directory by latest post), `threads` (ancestors), `budget` (time limit),
 //! [`reindex`](reindex()), [`results`], `ids` (account ids), `recommend` (follow recommendations),
 //! [`topic_match`] (which topics a post belongs to, on ingest).
@@ -37,6 +37,7 @@ pub mod consent;
 mod directory;
 pub mod document;
 pub mod error;
+mod facets;
 pub mod html;
 mod ids;
 mod index;
@@ -53,6 +54,7 @@ mod reindex;
 pub mod results;
 pub mod schema;
 mod search;
+mod str_columns;
 mod tags;
 #[cfg(test)]
 mod test_support;

@@ -31,6 +31,9 @@ pub struct QueryLimits {
     pub max_window: usize,
     /// Time one search may spend collecting before it returns what it has (marked partial).
     pub time_budget: std::time::Duration,
+    /// Matches whose facets are all counted; past them facet counts are sampled (one match in 2,
+    /// then 4, 8…, each doubling after as many counted) and marked so.
+    pub facets_exact: u64,
 }
 
 impl Default for QueryLimits {
@@ -40,6 +43,7 @@ impl Default for QueryLimits {
             max_terms: 24,
             max_window: 1_000,
             time_budget: std::time::Duration::from_millis(500),
+            facets_exact: 4096,
         }
     }
 }

@@ -188,6 +188,11 @@ pub struct Facets {
     pub actor_type: Vec<FacetCount>,
     /// By month of publication (of creation, for profiles).
     pub month: Vec<FacetCount>,
+    /// The counts are estimates from a sample of the matches: past the first
+    /// [`QueryLimits::facets_exact`](crate::QueryLimits) (4,096), one match in 2, then 4, 8… is
+    /// counted.
+    #[serde(default)]
+    pub sampled: bool,
 }
 
 /// A page of results.

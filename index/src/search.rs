@@ -8,9 +8,6 @@ use std::collections::{BTreeMap, HashMap};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
-use tantivy::aggregation::agg_req::Aggregations;
-use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query as TantivyQuery, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value as _};
@@ -23,12 +20,11 @@ use crate::budget::{Budgeted, Deadline};
 use crate::compile::{self, Target};
 use crate::document::ActorType;
 use crate::error::{Error, Result};
+use crate::facets::FacetCollector;
 use crate::html;
 use crate::index::{Index, Shared};
 use crate::query::{self, Clause, Query, Term as QueryTerm};
-use crate::results::{
-    AccountView, FacetCount, Facets, Page, PostHit, PostView, ProfileHit, ReplyTo,
-};
+use crate::results::{AccountView, Facets, Page, PostHit, PostView, ProfileHit, ReplyTo};
 use crate::schema;
 
 /// Results per page when the request says 0.
@@ -36,9 +32,6 @@ pub const DEFAULT_LIMIT: usize = 20;
 
 /// Longest snippet, in characters.
 const SNIPPET_CHARS: usize = 240;
-
-/// Values returned per facet.
-const FACET_SIZE: u32 = 10;
 
 /// A post's relevance is multiplied by up to `1 + RECENCY_WEIGHT`, halving every
 /// `RECENCY_HALF_LIFE_DAYS` of age.
@@ -260,47 +253,6 @@ fn recency(now_secs: i64, key: u64) -> f32 {
     1.0 + RECENCY_WEIGHT * (-age_days / RECENCY_HALF_LIFE_DAYS).exp2()
 }
 
-fn facet_request() -> Result<Aggregations> {
-    let terms = |field: &str, size: u32| json!({ "terms": { "field": field, "size": size } });
-    let month = json!({ "terms": { "field": "month", "size": 12, "order": { "_key": "desc" } } });
-    let request = json!({
-        "instance": terms("instance", FACET_SIZE),
-        "language": terms("lang", FACET_SIZE),
-        "tag": terms("tags", FACET_SIZE),
-        "actor_type": terms("actor_type", 5),
-        "month": month,
-    });
-    serde_json::from_value(request).map_err(|e| Error::Query(format!("facets: {e}")))
-}
-
-fn buckets(results: &Value, name: &str) -> Vec<FacetCount> {
-    results
-        .pointer(&format!("/{name}/buckets"))
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|b| {
-                    Some(FacetCount {
-                        value: b.get("key")?.as_str()?.to_owned(),
-                        count: b.get("doc_count")?.as_u64()?,
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn facets_from(results: &Value) -> Facets {
-    Facets {
-        instance: buckets(results, "instance"),
-        language: buckets(results, "language"),
-        tag: buckets(results, "tag"),
-        actor_type: buckets(results, "actor_type"),
-        month: buckets(results, "month"),
-    }
-}
-
 pub(crate) fn stored_json<T: DeserializeOwned>(
     doc: &TantivyDocument,
     field: tantivy::schema::Field,
@@ -429,22 +381,16 @@ impl Shared {
         }
         let searcher = self.reader.searcher();
         let query = compile::compile(fields, plan.target, plan.query, extra, &searcher)?;
-        let aggregations = if plan.facets {
-            let context = AggContextParams::new(
-                AggregationLimitsGuard::default(),
-                self.index.tokenizers().clone(),
-            );
-            Some(AggregationCollector::from_aggs(facet_request()?, context))
-        } else {
-            None
-        };
+        let facets = plan
+            .facets
+            .then(|| FacetCollector::new(self.config.limits.facets_exact));
         let top = TopDocs::with_limit(limit).and_offset(plan.offset);
         let execute_as = if newest_by_relevance {
             Sort::Newest
         } else {
             plan.sort
         };
-        let (found, total, aggs) = match execute_as {
+        let (found, total, facets) = match execute_as {
             Sort::Relevance => {
                 let now = match cursor {
                     Some(Cursor::Relevance { now, .. }) => now,
@@ -474,9 +420,9 @@ impl Shared {
                         }
                     }
                 });
-                let (top, total, aggs) = searcher.search(
+                let (top, total, facets) = searcher.search(
                     &*query,
-                    &Budgeted::new((collector, Count, aggregations), &deadline),
+                    &Budgeted::new((collector, Count, facets), &deadline),
                 )?;
                 let found = top
                     .into_iter()
@@ -487,7 +433,7 @@ impl Shared {
                         address,
                     })
                     .collect::<Vec<_>>();
-                (found, total, aggs)
+                (found, total, facets)
             }
             Sort::Newest | Sort::Oldest => {
                 let order = if execute_as == Sort::Newest {
@@ -496,9 +442,9 @@ impl Shared {
                     Order::Asc
                 };
                 let collector = top.order_by_fast_field::<u64>("key", order);
-                let (top, total, aggs) = searcher.search(
+                let (top, total, facets) = searcher.search(
                     &*query,
-                    &Budgeted::new((collector, Count, aggregations), &deadline),
+                    &Budgeted::new((collector, Count, facets), &deadline),
                 )?;
                 let found = top
                     .into_iter()
@@ -508,14 +454,8 @@ impl Shared {
                         address,
                     })
                     .collect::<Vec<_>>();
-                (found, total, aggs)
+                (found, total, facets)
             }
-        };
-        let facets = match aggs {
-            Some(results) => Some(facets_from(
-                &serde_json::to_value(&results).map_err(|e| Error::Unusable(e.to_string()))?,
-            )),
-            None => None,
         };
         let total = total as u64;
         let more = (plan.offset + found.len()) < usize::try_from(total).unwrap_or(usize::MAX);

@@ -36,6 +36,7 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::ingest::Fnv;
 use crate::query::TimeRange;
+use crate::str_columns::{first_ord, names};
 
 /// The longest window a trend request may ask for (seven days).
 pub const MAX_WINDOW_HOURS: u32 = 168;
@@ -304,31 +305,6 @@ impl Collector for UsageCollector {
         }
         Ok(all)
     }
-}
-
-fn first_ord(column: &Option<StrColumn>, doc: DocId) -> Option<u64> {
-    column.as_ref()?.term_ords(doc).next()
-}
-
-/// The names of `ords` in `column`, in one sorted pass over its dictionary (a lookup per ordinal
-/// would decode a dictionary block each time).
-fn names(column: &Option<StrColumn>, ords: impl IntoIterator<Item = u64>) -> HashMap<u64, String> {
-    let mut sorted: Vec<u64> = ords.into_iter().collect();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut out = HashMap::with_capacity(sorted.len());
-    let Some(column) = column else {
-        return out;
-    };
-    let mut at = sorted.iter();
-    let _ = column
-        .dictionary()
-        .sorted_ords_to_term_cb(&sorted, |bytes| {
-            if let Some(ord) = at.next() {
-                out.insert(*ord, String::from_utf8_lossy(bytes).into_owned());
-            }
-        });
-    out
 }
 
 /// [`names`], hashed (authors and instances are only compared, across segments).

@@ -14,7 +14,11 @@ use support::*;
 
 /// 30 posts "loaf N" by three authors, one hour apart, newest last.
 fn thirty() -> Index {
-    let index = index();
+    thirty_in(index())
+}
+
+/// [`thirty`], in `index`.
+fn thirty_in(index: Index) -> Index {
     let authors = [
         actor("a.example", "ann"),
         actor("b.example", "ben"),
@@ -220,6 +224,60 @@ fn facets_count_all_matches() {
         .search_posts(&SearchRequest::new("loaf"))
         .expect("page");
     assert!(none.facets.is_none());
+}
+
+#[test]
+fn facets_past_the_exact_count_are_sampled_estimates_and_say_so() {
+    let index = thirty_in(
+        Index::in_memory(IndexConfig {
+            writer_memory_bytes: 15_000_000,
+            limits: QueryLimits {
+                facets_exact: 4,
+                ..QueryLimits::default()
+            },
+            ..IndexConfig::default()
+        })
+        .expect("index"),
+    );
+    let page = index
+        .search_posts(&SearchRequest {
+            facets: true,
+            ..SearchRequest::new("loaf")
+        })
+        .expect("page");
+    assert_eq!(page.total, 30, "the total stays exact");
+    let facets = page.facets.expect("facets");
+    assert!(facets.sampled);
+    let count = |list: &[plaza_index::FacetCount], v: &str| {
+        list.iter().find(|f| f.value == v).map_or(0, |f| f.count)
+    };
+    // A value every match has is estimated at the number of matches.
+    assert_eq!(count(&facets.language, "en"), 30);
+    assert_eq!(count(&facets.tag, "bread"), 30);
+    // The others are near their true counts (20 and 10), in the right order.
+    let (b, a) = (
+        count(&facets.instance, "b.example"),
+        count(&facets.instance, "a.example"),
+    );
+    assert!((15..=25).contains(&b) && (5..=15).contains(&a), "{b} {a}");
+    assert_eq!(facets.instance[0].value, "b.example");
+    // Below the threshold nothing is sampled.
+    let few = index
+        .search_posts(&SearchRequest {
+            facets: true,
+            ..SearchRequest::new("loaf from:ann@a.example")
+        })
+        .expect("page");
+    let facets = few.facets.expect("facets");
+    assert_eq!(few.total, 10);
+    assert!(facets.sampled, "10 matches are past 4");
+    let exact = thirty()
+        .search_posts(&SearchRequest {
+            facets: true,
+            ..SearchRequest::new("loaf")
+        })
+        .expect("page");
+    assert!(!exact.facets.expect("facets").sampled);
 }
 
 #[test]

@@ -158,7 +158,8 @@ pub struct SearchParams {
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page (same query and order).
     pub cursor: Option<String>,
-    /// Count facets (instance, language, tag, actor type, month) over all matches.
+    /// Count facets (instance, language, tag, actor type, month) over the matches (sampled past
+    /// the first 4,096, and marked so).
     pub facets: Option<bool>,
 }
 
@@ -206,7 +207,7 @@ pub struct FacetCount {
     pub count: u64,
 }
 
-/// Facet counts over all matches (top values of each).
+/// Facet counts over the matches (top values of each; estimates when `sampled`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Facets {
     /// By instance host.
@@ -219,6 +220,9 @@ pub struct Facets {
     pub actor_type: Vec<FacetCount>,
     /// By month, newest first.
     pub month: Vec<FacetCount>,
+    /// The counts are estimates: past the first 4,096 matches, one match in 2, then 4, 8… is
+    /// counted (each weighing for the ones it stands for). `total` stays exact.
+    pub sampled: bool,
 }
 
 fn counts_of(list: &[plaza_index::FacetCount]) -> Vec<FacetCount> {
@@ -237,6 +241,7 @@ fn facets(f: &plaza_index::Facets) -> Facets {
         tag: counts_of(&f.tag),
         actor_type: counts_of(&f.actor_type),
         month: counts_of(&f.month),
+        sampled: f.sampled,
     }
 }
 

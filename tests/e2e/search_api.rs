@@ -625,6 +625,10 @@ async fn native_api_gives_snippets_facets_cursors_directory_and_its_openapi_docu
     let instances = &page["facets"]["instance"];
     assert_eq!(instances[0]["value"], bakery.authority().as_str(), "{page}");
     assert_eq!(instances[0]["count"], 3);
+    assert_eq!(
+        page["facets"]["sampled"], false,
+        "three matches are all counted"
+    );
     let cursor = page["next_cursor"].as_str().expect("a next page");
     let (_, _, rest) = get(
         &relay,

@@ -152,7 +152,11 @@ pub fn directory_facets(filters: &DirectoryFilters, facets: &Facets) -> Vec<Face
                 }
             })
             .collect::<Vec<_>>();
-        FacetGroup { title, links }
+        FacetGroup {
+            title,
+            links,
+            estimated: facets.sampled,
+        }
     };
     let mut groups = vec![
         group("Type", "type", &filters.kind, &facets.actor_type),

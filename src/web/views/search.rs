@@ -25,7 +25,11 @@ pub fn search_facets(q: &str, sort: &str, facets: &Facets) -> Vec<FacetGroup> {
                 }
             })
             .collect::<Vec<_>>();
-        FacetGroup { title, links }
+        FacetGroup {
+            title,
+            links,
+            estimated: facets.sampled,
+        }
     };
     let mut groups = vec![
         group("Instance", &facets.instance, &|v| format!("instance:{v}")),

@@ -304,6 +304,8 @@ pub struct FacetGroup {
     pub title: &'static str,
     /// Its values.
     pub links: Vec<FacetLink>,
+    /// The counts are estimates from a sample of the matches (shown with "≈").
+    pub estimated: bool,
 }
 
 /// `q` with `token` added, or removed when it is there already; and whether it was there.

@@ -37,8 +37,19 @@ fn facets_narrow_the_query() {
             count: 1,
         }],
         month: vec![],
+        sampled: false,
     };
     let groups = search_facets("bakery language:de", "newest", &facets);
+    assert!(groups.iter().all(|g| !g.estimated));
+    let sampled = Facets {
+        sampled: true,
+        ..facets.clone()
+    };
+    assert!(
+        search_facets("bakery", "newest", &sampled)
+            .iter()
+            .all(|g| g.estimated)
+    );
     let labels: Vec<&str> = groups
         .iter()
         .flat_map(|g| &g.links)
