@@ -10,16 +10,14 @@
 //! matches — so the work grows with the logarithm of the matches.
 //! Sampled counts are marked ([`Facets::sampled`]) and the API says so.
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use foldhash::{HashMap, HashMapExt};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::StrColumn;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
-use crate::ingest::Fnv;
 use crate::results::{FacetCount, Facets};
 use crate::str_columns::names_in_order;
 
@@ -210,8 +208,7 @@ impl Collector for FacetCollector {
     }
 
     fn merge_fruits(&self, fruits: Vec<Counted>) -> tantivy::Result<Facets> {
-        let mut all: Vec<HashMap<String, u64, BuildHasherDefault<Fnv>>> =
-            vec![HashMap::default(); FIELDS.len()];
+        let mut all: Vec<HashMap<String, u64>> = vec![HashMap::new(); FIELDS.len()];
         let (mut matches, mut weight) = (0, 0);
         for fruit in fruits {
             matches += fruit.matches;

@@ -19,7 +19,9 @@
 //!   of accounts, with a friend elsewhere — cannot make a trend.
 //! - `rank` is the score relative to the top item, 1 to 100.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::hash_map::Entry;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::hash::Hasher;
 
 use serde::Serialize;
@@ -297,10 +299,16 @@ impl Collector for UsageCollector {
     }
 
     fn merge_fruits(&self, fruits: Vec<HashMap<String, Usage>>) -> tantivy::Result<Self::Fruit> {
-        let mut all: HashMap<String, Usage> = HashMap::new();
+        let mut all: HashMap<String, Usage> =
+            HashMap::with_capacity(fruits.iter().map(HashMap::len).max().unwrap_or(0));
         for fruit in fruits {
             for (name, usage) in fruit {
-                all.entry(name).or_default().merge(usage);
+                match all.entry(name) {
+                    Entry::Occupied(mine) => mine.into_mut().merge(usage),
+                    Entry::Vacant(slot) => {
+                        slot.insert(usage);
+                    }
+                }
             }
         }
         Ok(all)
