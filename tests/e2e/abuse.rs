@@ -276,12 +276,7 @@ async fn connections_per_ip_are_capped() {
         assert!(healthz_on(stream, &relay).await);
     }
     // Refusals are counted for the operator.
-    let metrics = reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.metrics().await;
     let refused = metrics
         .lines()
         .find_map(|l| l.strip_prefix("plaza_connections_refused_total "))

@@ -12,7 +12,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::support::postgres;
-use crate::support::{Balancer, Flavor, Instance, Relay, signed_post_headers};
+use crate::support::{
+    Balancer, Flavor, Instance, Relay, get_json, get_status_json, signed_post_headers,
+};
 
 /// The lease period the test runs with (the default is 15 s; a short one keeps the test short, and
 /// the takeover is measured against it).
@@ -88,12 +90,7 @@ async fn nodes_behind(
 
 /// The subscriber leases the node at `base` says it holds (its `/healthz/node`).
 async fn leases_held_at(base: &str) -> u64 {
-    let health: Value = reqwest::get(format!("{base}/healthz/node"))
-        .await
-        .expect("healthz/node")
-        .json()
-        .await
-        .expect("healthz/node JSON");
+    let health = get_json(format!("{base}/healthz/node")).await;
     health["leases"]["subscriber"].as_u64().unwrap_or(0)
 }
 
@@ -420,12 +417,8 @@ async fn every_node_keeps_its_own_index_and_a_new_one_builds_it_from_the_log() {
 async fn until_found(base: &str, want: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let body: Value = reqwest::get(format!("{base}/api/v2/search?q=sourdough&type=statuses"))
-            .await
-            .expect("search")
-            .json()
-            .await
-            .unwrap_or(Value::Null);
+        let (_, body) =
+            get_status_json(format!("{base}/api/v2/search?q=sourdough&type=statuses")).await;
         let found = body["statuses"].as_array().map_or(0, Vec::len);
         if found == want {
             return;

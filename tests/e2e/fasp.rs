@@ -460,12 +460,8 @@ async fn bakeries(relay: &Relay) -> Vec<Arc<Instance>> {
     }
     let started = std::time::Instant::now();
     loop {
-        let dir: Value = reqwest::get(format!("{}/api/plaza/v1/directory?q=sourdough", relay.base))
-            .await
-            .expect("directory")
-            .json()
-            .await
-            .unwrap_or(Value::Null);
+        let (_, dir) =
+            get_status_json(format!("{}/api/plaza/v1/directory?q=sourdough", relay.base)).await;
         if dir["profiles"].as_array().is_some_and(|p| p.len() == 2) {
             break;
         }
@@ -741,12 +737,8 @@ async fn poster(relay: &Relay, nth: u64, discoverable: bool, tags: &[&str]) -> A
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let started = std::time::Instant::now();
     loop {
-        let page: Value = reqwest::get(format!("{}/api/plaza/v1/search?q=baking", relay.base))
-            .await
-            .expect("search")
-            .json()
-            .await
-            .unwrap_or(Value::Null);
+        let (_, page) =
+            get_status_json(format!("{}/api/plaza/v1/search?q=baking", relay.base)).await;
         if page["total"] == nth {
             break;
         }
@@ -861,12 +853,7 @@ async fn sign_up(relay: &Relay, server: &str) -> (StatusCode, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_open_sign_up_form_registers_at_once_and_refuses_bad_or_blocked_servers() {
     let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", TOKEN)]).await;
-    let page = reqwest::get(format!("{}/fasp", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(format!("{}/fasp", relay.base)).await;
     assert!(
         page.contains("Sign-ups are open") && page.contains("action=\"/fasp/signup\""),
         "{page}"

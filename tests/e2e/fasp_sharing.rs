@@ -91,12 +91,7 @@ fn note(instance: &Instance, text: &str, to: Value) -> String {
 }
 
 async fn search(relay: &Relay, query: &str) -> String {
-    reqwest::get(format!("{}/api/v2/search?q={query}", relay.base))
-        .await
-        .expect("search")
-        .text()
-        .await
-        .unwrap_or_default()
+    get_text(format!("{}/api/v2/search?q={query}", relay.base)).await
 }
 
 async fn until_searchable(relay: &Relay, query: &str, id: &str) {
@@ -336,24 +331,14 @@ async fn shared_content_is_fetched_from_its_origin_and_indexed_only_with_consent
     until_handled(&relay, 7).await;
     let started = std::time::Instant::now();
     loop {
-        let dir = reqwest::get(format!("{}/api/plaza/v1/directory?q=quince", relay.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let dir = get_text(format!("{}/api/plaza/v1/directory?q=quince", relay.base)).await;
         if dir.contains(&listed.user()) {
             break;
         }
         assert!(started.elapsed() < PATIENCE, "directory: {dir}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let dir = reqwest::get(format!("{}/api/plaza/v1/directory?q=bakery", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let dir = get_text(format!("{}/api/plaza/v1/directory?q=bakery", relay.base)).await;
     assert!(!dir.contains(&shy.user()), "non-discoverable listed: {dir}");
 
     // An update re-fetches (inside the dedup window: a change is never deduplicated).

@@ -7,15 +7,6 @@ use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn metrics(relay: &Relay) -> String {
-    reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 async fn get_activity_json(url: &str) -> (StatusCode, String, Value) {
     let response = reqwest::Client::new()
         .get(url)
@@ -92,7 +83,7 @@ async fn unlisted_posts_from_a_mastodon_instance_never_reach_others() {
             "unlisted boost leaked"
         );
     }
-    let text = metrics(&relay).await;
+    let text = relay.metrics().await;
     assert!(
         text.contains("plaza_inbox_ignored_total{reason=\"not public\"} 3"),
         "{text}"

@@ -416,12 +416,7 @@ async fn mastodon_search_finds_consenting_posts_in_mastodon_shapes() {
     assert_eq!(far["hashtags"], json!([]));
 
     // The search outcomes and latency in /metrics.
-    let metrics = reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = relay.metrics().await;
     assert!(
         metrics.contains("# TYPE plaza_search_duration_seconds histogram"),
         "{metrics}"

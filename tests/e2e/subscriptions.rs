@@ -81,12 +81,7 @@ async fn assert_refusal_recorded(
 }
 
 async fn log_head(relay: &Relay) -> String {
-    let metrics = reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.metrics().await;
     metrics
         .lines()
         .find(|l| l.starts_with("plaza_log_head "))

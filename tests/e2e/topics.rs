@@ -184,12 +184,7 @@ async fn a_tag_is_followed_three_ways_and_carries_only_what_its_authors_agreed_t
     follow_topic(&pleroma, &relay, topic_path, &topic, false).await;
     let person = Instance::start(Flavor::GoToSocial, &relay).await;
     follow_topic(&person, &relay, topic_path, &topic, true).await;
-    let followers: Value = reqwest::get(format!("{topic}/followers"))
-        .await
-        .expect("followers")
-        .json()
-        .await
-        .expect("json");
+    let followers = get_json(format!("{topic}/followers")).await;
     assert_eq!(followers["totalItems"], 3);
 
     // The person following the relay actor itself is still turned away.
@@ -248,12 +243,7 @@ async fn a_tag_is_followed_three_ways_and_carries_only_what_its_authors_agreed_t
     .await;
 
     // The outbox pages what the topic carried, newest first.
-    let outbox: Value = reqwest::get(format!("{topic}/outbox?page=true"))
-        .await
-        .expect("outbox")
-        .json()
-        .await
-        .expect("json");
+    let outbox = get_json(format!("{topic}/outbox?page=true")).await;
     let items = outbox["orderedItems"].as_array().expect("items");
     let carried: Vec<&str> = items.iter().filter_map(|i| i["object"].as_str()).collect();
     assert_eq!(carried, [object_id(&last), object_id(&first)]);
@@ -505,12 +495,7 @@ async fn topic_follows_obey_settings_caps_the_policy_and_blocks() {
         .await
         .expect("block");
     assert!(blocked.status().is_success());
-    let followers: Value = reqwest::get(format!("{topic}/followers"))
-        .await
-        .expect("followers")
-        .json()
-        .await
-        .expect("json");
+    let followers = get_json(format!("{topic}/followers")).await;
     assert_eq!(followers["totalItems"], 0);
     let (status, _, _) = ask_to_follow(&first, "/topics/tag/coop").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -592,12 +577,7 @@ async fn a_carried_post_deleted_by_its_author_is_withdrawn_from_the_topic() {
     let announce = announces_of(&follower, &delete_id).remove(0);
     assert_eq!(announce.activity["actor"], topic.as_str());
     assert_eq!(announce.key_id, format!("{topic}#main-key"));
-    let outbox: Value = reqwest::get(format!("{topic}/outbox"))
-        .await
-        .expect("outbox")
-        .json()
-        .await
-        .expect("json");
+    let outbox = get_json(format!("{topic}/outbox")).await;
     assert_eq!(outbox["totalItems"], 0, "no longer in the topic's outbox");
 }
 

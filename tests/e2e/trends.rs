@@ -47,19 +47,11 @@ async fn post(instance: &Instance, text: &str, tags: &[&str], link: Option<&str>
     create["object"]["id"].as_str().expect("id").to_string()
 }
 
-async fn get_json(relay: &Relay, path: &str) -> (StatusCode, Value) {
-    let response = reqwest::get(format!("{}{path}", relay.base))
-        .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// Polls `path` until its JSON answer satisfies `check`.
 async fn until(relay: &Relay, path: &str, check: impl Fn(&Value) -> bool) -> Value {
     let started = Instant::now();
     loop {
-        let (status, body) = get_json(relay, path).await;
+        let (status, body) = get_status_json(format!("{}{path}", relay.base)).await;
         if status == StatusCode::OK && check(&body) {
             return body;
         }
@@ -117,7 +109,7 @@ async fn what_people_on_several_instances_take_up_trends_everywhere_and_one_pers
             .as_str()
             .is_some_and(|d| d.parse::<i64>().is_ok())
     );
-    let (_, old_path) = get_json(&relay, "/api/v1/trends?limit=5").await;
+    let (_, old_path) = get_status_json(format!("{}/api/v1/trends?limit=5", relay.base)).await;
     assert_eq!(old_path, tags, "the old path answers the same");
 
     let statuses = until(&relay, "/api/v1/trends/statuses", |b| {
@@ -133,7 +125,7 @@ async fn what_people_on_several_instances_take_up_trends_everywhere_and_one_pers
             .is_some_and(|c| c.contains("turns ten"))
     );
 
-    let (status, links) = get_json(&relay, "/api/v1/trends/links").await;
+    let (status, links) = get_status_json(format!("{}/api/v1/trends/links", relay.base)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(links.as_array().map(Vec::len), Some(1), "{links}");
     assert_eq!(links[0]["url"], LINK);
@@ -142,19 +134,15 @@ async fn what_people_on_several_instances_take_up_trends_everywhere_and_one_pers
     for field in ["title", "description", "author_name", "html", "embed_url"] {
         assert!(links[0][field].is_string(), "{field}: {links}");
     }
-    let (status, body) = get_json(&relay, "/api/v1/trends/tags?limit=0").await;
+    let (status, body) =
+        get_status_json(format!("{}/api/v1/trends/tags?limit=0", relay.base)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["error"].as_str().is_some_and(|e| e.contains("limit")));
-    let (_, none) = get_json(&relay, "/api/v1/trends/tags?offset=1").await;
+    let (_, none) = get_status_json(format!("{}/api/v1/trends/tags?offset=1", relay.base)).await;
     assert_eq!(none, json!([]));
 
     // The web pages.
-    let home = reqwest::get(format!("{}/", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = get_text(format!("{}/", relay.base)).await;
     assert!(home.contains("Trending today"), "{home}");
     assert!(home.contains("href=\"/tags/potluck\""), "{home}");
     assert!(home.contains(LINK) && home.contains("turns ten"), "{home}");
@@ -166,12 +154,7 @@ async fn what_people_on_several_instances_take_up_trends_everywhere_and_one_pers
         !home.contains("#mytag</a> <small>"),
         "one person's tag is not trending"
     );
-    let tag_page = reqwest::get(format!("{}/tags/potluck", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let tag_page = get_text(format!("{}/tags/potluck", relay.base)).await;
     assert!(
         tag_page.contains("Trending with #potluck today"),
         "{tag_page}"

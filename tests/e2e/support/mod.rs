@@ -51,6 +51,50 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// GETs `url` and reads its body as JSON; panics, naming the URL, when the request fails or the body is
+/// not JSON.
+pub async fn get_json(url: impl reqwest::IntoUrl + std::fmt::Display) -> Value {
+    let shown = url.to_string();
+    let response = send_get(url).await;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .unwrap_or_else(|e| panic!("GET {shown}: body: {e}"));
+    serde_json::from_slice(&body).unwrap_or_else(|e| {
+        let body = String::from_utf8_lossy(&body);
+        panic!("GET {shown}: {status}, body not JSON ({e}): {body}")
+    })
+}
+
+/// GETs `url`: the status and the body as JSON, `Null` when there is no JSON to read (an error page, a
+/// node not ready yet); panics, naming the URL, only when the request fails.
+pub async fn get_status_json(
+    url: impl reqwest::IntoUrl + std::fmt::Display,
+) -> (StatusCode, Value) {
+    let response = send_get(url).await;
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// GETs `url` and reads its body as text; panics, naming the URL, when the request fails.
+pub async fn get_text(url: impl reqwest::IntoUrl + std::fmt::Display) -> String {
+    let shown = url.to_string();
+    send_get(url)
+        .await
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("GET {shown}: body: {e}"))
+}
+
+/// Sends a GET to `url`; panics, naming the URL, when it fails.
+async fn send_get(url: impl reqwest::IntoUrl + std::fmt::Display) -> reqwest::Response {
+    let shown = url.to_string();
+    reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {shown}: {e}"))
+}
+
 /// A port free on `ip` right now.
 pub fn free_port(ip: IpAddr) -> u16 {
     std::net::TcpListener::bind((ip, 0))
@@ -262,12 +306,7 @@ impl Relay {
 
     /// What `/healthz/node` says of this node: its id, leases and lag.
     pub async fn node_health(&self) -> Value {
-        reqwest::get(format!("{}/healthz/node", self.base))
-            .await
-            .expect("healthz/node")
-            .json()
-            .await
-            .expect("healthz/node JSON")
+        get_json(format!("{}/healthz/node", self.base)).await
     }
 
     /// Describes a relay the test runs inside its own process (`plaza::app::run`): nothing to start or
@@ -405,12 +444,7 @@ impl Relay {
 
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.base))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text")
+        get_text(format!("{}/metrics", self.base)).await
     }
 
     /// The value of an unlabelled series of `/metrics` (`None` when absent).
