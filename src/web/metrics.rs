@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use crate::Result;
 use crate::moderation::blocks::BlockKind;
 use crate::state::AppState;
+use crate::store::Subscriber;
 use crate::store::topics::KindCount;
 use crate::topics::TopicKind;
 
@@ -22,9 +23,42 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Appends the store's series: reads and commits (count and seconds: their mean latency), and on
-/// PostgreSQL the pool's connections.
-pub fn render_store(state: &AppState, out: &mut String) {
+/// What `/metrics` reads from the store, read once per scrape. A store that cannot answer (a
+/// database gone away) must not take the page down with it: the node's own counters are what an
+/// operator needs most then, so the page says `plaza_store_up 0` and leaves these series out.
+pub struct StoreFigures {
+    /// Every subscriber, with its persisted cursor.
+    pub subscribers: Vec<Subscriber>,
+    /// Entries the log holds.
+    pub log_size: u64,
+    /// Follows waiting for approval.
+    pub pending: u64,
+    /// Topics and their followers by kind.
+    pub topic_counts: Vec<KindCount>,
+}
+
+impl StoreFigures {
+    /// Reads them; the error is the store's first failure.
+    pub async fn read(state: &AppState) -> Result<StoreFigures> {
+        Ok(StoreFigures {
+            subscribers: state.store.subscribers().await?,
+            log_size: state.store.log_size().await?,
+            pending: state.store.pending().await?.len() as u64,
+            topic_counts: state.store.topic_counts_by_kind().await?,
+        })
+    }
+}
+
+/// Appends the store's series: whether it answered this scrape, reads and commits (count and
+/// seconds: their mean latency), and on PostgreSQL the pool's connections.
+pub fn render_store(state: &AppState, answered: bool, out: &mut String) {
+    series(
+        out,
+        "plaza_store_up",
+        "gauge",
+        "1 when the store answered this scrape's reads; 0 leaves out the series read from it.",
+        &[("", u64::from(answered))],
+    );
     let figures = state.store.timings();
     let backend = if state.store.is_postgres() {
         "postgres"
@@ -68,8 +102,9 @@ pub fn render_store(state: &AppState, out: &mut String) {
     }
 }
 
-/// Appends the moderation, rate-limit, inbound and per-subscriber series to `out`.
-pub async fn render(state: &AppState, out: &mut String) -> Result<()> {
+/// Appends the moderation, rate-limit, inbound and per-subscriber series to `out` (those read from
+/// the store only with its `figures`).
+pub fn render(state: &AppState, figures: Option<&StoreFigures>, out: &mut String) {
     let labelled = |map: &Mutex<BTreeMap<&'static str, u64>>, label: &str| -> Vec<(String, u64)> {
         map.lock()
             .map(|m| {
@@ -122,33 +157,40 @@ pub async fn render(state: &AppState, out: &mut String) -> Result<()> {
             ),
         ],
     );
-    let head = state.store.tail().head();
-    let lag: Vec<(String, u64)> = state
-        .store
-        .subscribers()
-        .await?
-        .iter()
-        .map(|s| {
-            (
-                format!("{{instance=\"{}\"}}", escape(&s.authority)),
-                head.saturating_sub(s.cursor),
-            )
-        })
-        .collect();
-    series(
-        out,
-        "plaza_subscriber_lag",
-        "gauge",
-        "Log entries each subscriber is behind (persisted cursor).",
-        &lag,
-    );
-    series(
-        out,
-        "plaza_log_entries",
-        "gauge",
-        "Entries the log holds (after pruning).",
-        &[(String::new(), state.store.log_size().await?)],
-    );
+    if let Some(figures) = figures {
+        let head = state.store.tail().head();
+        let lag: Vec<(String, u64)> = figures
+            .subscribers
+            .iter()
+            .map(|s| {
+                (
+                    format!("{{instance=\"{}\"}}", escape(&s.authority)),
+                    head.saturating_sub(s.cursor),
+                )
+            })
+            .collect();
+        series(
+            out,
+            "plaza_subscriber_lag",
+            "gauge",
+            "Log entries each subscriber is behind (persisted cursor).",
+            &lag,
+        );
+        series(
+            out,
+            "plaza_log_entries",
+            "gauge",
+            "Entries the log holds (after pruning).",
+            &[(String::new(), figures.log_size)],
+        );
+        series(
+            out,
+            "plaza_subscriptions_pending",
+            "gauge",
+            "Follows waiting for an admin's approval.",
+            &[(String::new(), figures.pending)],
+        );
+    }
     series::<String>(
         out,
         "plaza_rate_limited_total",
@@ -189,43 +231,41 @@ pub async fn render(state: &AppState, out: &mut String) -> Result<()> {
             ),
         ],
     );
-    series(
-        out,
-        "plaza_subscriptions_pending",
-        "gauge",
-        "Follows waiting for an admin's approval.",
-        &[(String::new(), state.store.pending().await?.len() as u64)],
-    );
-    Ok(())
 }
 
-/// Appends the topic feeds' series: topics and followers by kind (from the store), deliveries by kind
-/// and their failures, the follower inboxes being served, and what matching posts costs.
-pub async fn render_topics(state: &AppState, out: &mut String) -> Result<()> {
-    let counts = state.store.topic_counts_by_kind().await?;
+/// Appends the topic feeds' series: topics and followers by kind (from the store, with its
+/// `figures`), deliveries by kind and their failures, the follower inboxes being served, and what
+/// matching posts costs.
+pub fn render_topics(state: &AppState, figures: Option<&StoreFigures>, out: &mut String) {
     let by_kind = |value: &dyn Fn(TopicKind) -> u64| -> Vec<(String, u64)> {
         TopicKind::ALL
             .into_iter()
             .map(|kind| (format!("{{kind=\"{}\"}}", kind.as_str()), value(kind)))
             .collect()
     };
-    let counted = |kind: TopicKind, field: fn(&KindCount) -> u64| {
-        counts.iter().find(|c| c.kind == kind).map_or(0, field)
-    };
-    series(
-        out,
-        "plaza_topics",
-        "gauge",
-        "Topics that exist (a key was made for them), by kind.",
-        &by_kind(&|kind| counted(kind, |c| c.topics)),
-    );
-    series(
-        out,
-        "plaza_topic_followers",
-        "gauge",
-        "Follows of topics (instances and people), by kind of topic.",
-        &by_kind(&|kind| counted(kind, |c| c.followers)),
-    );
+    if let Some(figures) = figures {
+        let counted = |kind: TopicKind, field: fn(&KindCount) -> u64| {
+            figures
+                .topic_counts
+                .iter()
+                .find(|c| c.kind == kind)
+                .map_or(0, field)
+        };
+        series(
+            out,
+            "plaza_topics",
+            "gauge",
+            "Topics that exist (a key was made for them), by kind.",
+            &by_kind(&|kind| counted(kind, |c| c.topics)),
+        );
+        series(
+            out,
+            "plaza_topic_followers",
+            "gauge",
+            "Follows of topics (instances and people), by kind of topic.",
+            &by_kind(&|kind| counted(kind, |c| c.followers)),
+        );
+    }
     let topics = &state.topics;
     let delivered = topics.delivery.by_kind.get();
     series(
@@ -283,7 +323,6 @@ pub async fn render_topics(state: &AppState, out: &mut String) -> Result<()> {
         "Time spent matching posts against the topics; divided by plaza_topic_matched_posts_total, the time per post.",
         topics.stats.match_nanos.load(Ordering::Relaxed) as f64 / 1e9,
     );
-    Ok(())
 }
 
 #[cfg(test)]

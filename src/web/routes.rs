@@ -404,24 +404,30 @@ async fn node_health(State(state): Shared) -> axum::Json<serde_json::Value> {
     axum::Json(state.node_health())
 }
 
-async fn metrics(State(state): Shared) -> Result<Response> {
-    let subscribers = state.store.subscribers().await?;
+/// `GET /metrics`: Prometheus text. Always answers: with the store out of reach it says
+/// `plaza_store_up 0` and gives the node's own series.
+async fn metrics(State(state): Shared) -> Response {
+    let figures = match metrics::StoreFigures::read(&state).await {
+        Ok(figures) => Some(figures),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: the store did not answer; its series are left out");
+            None
+        }
+    };
     let stats = &state.engine.stats;
     let head = state.store.tail().head();
-    let lag: u64 = subscribers
-        .iter()
-        .map(|s| head.saturating_sub(s.cursor))
-        .sum();
     let mut text = String::new();
     let mut put = |name: &str, kind: &str, help: &str, value: u64| {
         metrics::series(&mut text, name, kind, help, &[("", value)]);
     };
-    put(
-        "plaza_subscribers",
-        "gauge",
-        "Instances subscribed to the relay.",
-        subscribers.len() as u64,
-    );
+    if let Some(figures) = &figures {
+        put(
+            "plaza_subscribers",
+            "gauge",
+            "Instances subscribed to the relay.",
+            figures.subscribers.len() as u64,
+        );
+    }
     put(
         "plaza_log_head",
         "gauge",
@@ -470,35 +476,41 @@ async fn metrics(State(state): Shared) -> Result<Response> {
         "Entries skipped after receivers answered 401/403 to every attempt.",
         stats.denied_skips.load(Ordering::Relaxed),
     );
-    put(
-        "plaza_subscriber_lag_entries",
-        "gauge",
-        "Sum over subscribers of persisted cursor lag behind the log head.",
-        lag,
-    );
+    if let Some(figures) = &figures {
+        put(
+            "plaza_subscriber_lag_entries",
+            "gauge",
+            "Sum over subscribers of persisted cursor lag behind the log head.",
+            figures
+                .subscribers
+                .iter()
+                .map(|s| head.saturating_sub(s.cursor))
+                .sum(),
+        );
+    }
     put(
         "plaza_connections_refused_total",
         "counter",
         "Connections closed at once because their client IP held max_connections_per_ip already.",
         state.connections.refused(),
     );
-    metrics::render(&state, &mut text).await?;
-    metrics::render_topics(&state, &mut text).await?;
-    metrics::render_store(&state, &mut text);
+    metrics::render(&state, figures.as_ref(), &mut text);
+    metrics::render_topics(&state, figures.as_ref(), &mut text);
+    metrics::render_store(&state, figures.is_some(), &mut text);
     state.cluster.render_metrics(&mut text);
     state.fasp.render_metrics(&mut text);
     if let Some(indexer) = &state.indexer {
         text.push_str(&indexer.render_metrics());
     }
     state.search.render_metrics(&mut text);
-    Ok((
+    (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
         text,
     )
-        .into_response())
+        .into_response()
 }
 
 #[cfg(test)]

@@ -578,12 +578,20 @@ async fn a_node_cut_off_from_the_database_stops_delivering_and_the_other_takes_o
         "a node cut off from the database stopped and its subscribers were taken over after {:.1} s (lease 3 s)",
         cut_at.elapsed().as_secs_f64()
     );
-    // (Its /metrics needs the database; what it says of itself does not.)
     let health = cut.node_health().await;
     assert_eq!(
         health["delivery_workers"], 0,
         "the cut-off node delivers nothing any more: {health}"
     );
+    // Its /metrics still answers, with what it knows of itself, and says the store is out of reach.
+    let metrics = cut.metrics().await;
+    assert!(metrics.contains("\nplaza_store_up 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nplaza_delivery_workers 0\n"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("plaza_subscriber_lag"), "{metrics}");
+    assert!(kept.metrics().await.contains("\nplaza_store_up 1\n"));
 
     // Posts go to whichever node can take them (the cut-off one answers 503): all reach everyone.
     let inbox = format!("{}/inbox", balancer.base);
