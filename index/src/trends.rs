@@ -52,6 +52,7 @@ pub const MIN_ACCOUNTS: usize = 3;
 pub const MIN_INSTANCES: usize = 2;
 /// Days of baseline before the window.
 const BASELINE_DAYS: i64 = 7;
+const BASELINE_DAYS_U8: u8 = BASELINE_DAYS as u8;
 /// Least score (standard deviations above the baseline, roughly) of a hashtag or link that trends.
 const MIN_SURGE: f64 = 1.5;
 /// Example posts per hashtag or link.
@@ -154,8 +155,9 @@ struct Usage {
     /// (instance, account) of every use in the window.
     pairs: HashSet<(u64, u64)>,
     uses: u64,
-    /// Distinct accounts per baseline day (0 = the day before the window).
-    baseline: [HashSet<u64>; BASELINE_DAYS as usize],
+    /// (day, account) of every use in the baseline (day 0 = the day before the window): its size is
+    /// the sum over the days of the distinct accounts each day.
+    baseline: HashSet<(u8, u64)>,
     /// The newest posts of the window using it: (published, author, address).
     newest: Vec<(i64, u64, DocAddress)>,
 }
@@ -164,16 +166,14 @@ impl Usage {
     fn merge(&mut self, other: Usage) {
         self.pairs.extend(other.pairs);
         self.uses += other.uses;
-        for (mine, theirs) in self.baseline.iter_mut().zip(other.baseline) {
-            mine.extend(theirs);
-        }
+        self.baseline.extend(other.baseline);
         for n in other.newest {
             keep_newest(&mut self.newest, n);
         }
     }
 
     fn expected(&self, within_hours: u32) -> f64 {
-        let daily: usize = self.baseline.iter().map(HashSet::len).sum();
+        let daily = self.baseline.len();
         daily as f64 / BASELINE_DAYS as f64 * f64::from(within_hours) / 24.0
     }
 }
@@ -349,8 +349,8 @@ impl SegmentCollector for UsageSegment {
                 keep_newest(&mut usage.newest, (published, author, address));
             } else {
                 let day = (self.window_start - published) / 86_400;
-                if let Some(set) = usage.baseline.get_mut(day as usize) {
-                    set.insert(author);
+                if let Ok(day @ 0..BASELINE_DAYS_U8) = u8::try_from(day) {
+                    usage.baseline.insert((day, author));
                 }
             }
         }
@@ -362,16 +362,11 @@ impl SegmentCollector for UsageSegment {
         let mut instance_ords = HashSet::new();
         for usage in self.usage.values() {
             author_ords.extend(usage.pairs.iter().map(|p| p.1));
-            author_ords.extend(usage.baseline.iter().flatten().copied());
+            author_ords.extend(usage.baseline.iter().map(|(_, a)| *a));
             instance_ords.extend(usage.pairs.iter().map(|p| p.0));
         }
         let authors = hashed_names(&self.authors, author_ords);
         let instances = hashed_names(&self.instances, instance_ords);
-        let rename = |set: HashSet<u64>, names: &HashMap<u64, u64>| -> HashSet<u64> {
-            set.into_iter()
-                .filter_map(|o| names.get(&o).copied())
-                .collect()
-        };
         let terms = names(&self.terms, self.usage.keys().copied());
         let mut out = HashMap::with_capacity(self.usage.len());
         for (ord, usage) in self.usage {
@@ -392,7 +387,10 @@ impl SegmentCollector for UsageSegment {
                         .filter_map(|(i, a)| Some((*instances.get(&i)?, *authors.get(&a)?)))
                         .collect(),
                     uses,
-                    baseline: baseline.map(|day| rename(day, &authors)),
+                    baseline: baseline
+                        .into_iter()
+                        .filter_map(|(day, a)| Some((day, *authors.get(&a)?)))
+                        .collect(),
                     newest: newest
                         .into_iter()
                         .map(|(at, a, address)| {
