@@ -165,3 +165,34 @@ fn times_read_well() {
     assert_eq!(display_time("2026-11-26T14:35:21Z"), "2026-11-26 14:35 UTC");
     assert_eq!(display_time("bogus"), "bogus");
 }
+
+#[test]
+fn sampled_facet_counts_are_shown_as_estimates() {
+    use askama::Template;
+    let config = crate::config::Config::default();
+    let facets = Facets {
+        instance: vec![FacetCount {
+            value: "a.example".into(),
+            count: 4100,
+        }],
+        ..Facets::default()
+    };
+    let mut page = SearchPage::new(&config, "bakery", "newest", false);
+    page.facets = search_facets("bakery", "newest", &facets);
+    let html = page.render().expect("render");
+    assert!(html.contains(">4100</span>"), "{html}");
+    assert!(!html.contains('≈'));
+    page.facets = search_facets(
+        "bakery",
+        "newest",
+        &Facets {
+            sampled: true,
+            ..facets
+        },
+    );
+    let html = page.render().expect("render");
+    assert!(
+        html.contains(r#"title="estimated from a sample of the matches">≈4100</span>"#),
+        "{html}"
+    );
+}
