@@ -8,6 +8,7 @@
 //! are rare next to posts; a reload reads the followers and searches from the store.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use plaza_index::document::Post;
@@ -171,8 +172,14 @@ pub struct Registry {
     base: String,
     settings: TopicSettings,
     snapshot: RwLock<Arc<Snapshot>>,
-    /// Serialises reloads, so a slower reload never replaces a newer one.
-    reloading: tokio::sync::Mutex<()>,
+    /// Serialises reloads, so a slower reload never replaces a newer one; holds the number of the
+    /// last reload request the current snapshot covers.
+    reloading: tokio::sync::Mutex<u64>,
+    /// Reload requests so far: a request waiting for the lock is already covered when a reload
+    /// that started after it finished, so a burst of follows costs two reloads, not one each.
+    requested: AtomicU64,
+    /// Reloads done (for the tests and the logs).
+    reloads: AtomicU64,
     signers: Mutex<HashMap<String, Signer>>,
 }
 
@@ -184,7 +191,9 @@ impl Registry {
             base: base.to_owned(),
             settings,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
-            reloading: tokio::sync::Mutex::new(()),
+            reloading: tokio::sync::Mutex::new(0),
+            requested: AtomicU64::new(0),
+            reloads: AtomicU64::new(0),
             signers: Mutex::new(HashMap::new()),
         });
         registry.reload().await?;
@@ -199,9 +208,16 @@ impl Registry {
             .unwrap_or_else(|e| e.into_inner().clone())
     }
 
-    /// Reads the follows and curated searches again and swaps the view.
+    /// Reads the follows and curated searches again and swaps the view; when another reload that
+    /// began after this call finishes first, its view is this call's too.
     pub async fn reload(&self) -> Result<Arc<Snapshot>> {
-        let _one = self.reloading.lock().await;
+        let request = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut covered = self.reloading.lock().await;
+        if *covered >= request {
+            return Ok(self.snapshot());
+        }
+        // Every request made until now is read by this reload.
+        let covers = self.requested.load(Ordering::SeqCst);
         let follows = self.store.topic_follows().await?;
         let curated = self.store.curated_topics().await?;
         let settings = self.settings.clone();
@@ -215,7 +231,14 @@ impl Registry {
             Ok(mut current) => *current = fresh.clone(),
             Err(e) => *e.into_inner() = fresh.clone(),
         }
+        *covered = covers;
+        self.reloads.fetch_add(1, Ordering::Relaxed);
         Ok(fresh)
+    }
+
+    /// Reloads done since the registry was made.
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(Ordering::Relaxed)
     }
 
     /// The key `topic` signs with, parsed from the store on first use.
@@ -261,6 +284,55 @@ impl Registry {
 mod tests {
     use super::*;
     use crate::store::topics::{Follow, TopicFollower};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_follows_waiting_for_a_reload_is_covered_by_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("t.db")).expect("store");
+        let settings = TopicSettings {
+            max_topics: 10,
+            kinds: TopicKind::ALL.to_vec(),
+            blocked_tags: Vec::new(),
+        };
+        let registry = Registry::load(store.clone(), "https://relay.example", settings)
+            .await
+            .expect("load");
+        assert_eq!(registry.reloads(), 1);
+        let coop = Topic::tag("coop").expect("tag");
+        crate::topics::keys::key_for(&store, &coop, 10)
+            .await
+            .expect("key");
+        const FOLLOWS: u64 = 40;
+        for n in 0..FOLLOWS {
+            let f = follow(
+                coop.clone(),
+                &format!("https://i{n}.example/inbox"),
+                Style::Mastodon,
+            );
+            store
+                .follow_topic(&coop, f.follower, 1_000, 1_000)
+                .await
+                .expect("follow");
+        }
+        // Each follow asks for a reload while one is running (held here): when it ends, the first
+        // waiter's reload reads every follow, and the others find themselves covered.
+        let running = registry.reloading.lock().await;
+        let waiting: Vec<_> = (0..FOLLOWS)
+            .map(|_| {
+                let registry = registry.clone();
+                tokio::spawn(async move { registry.reload().await.map(|s| s.inboxes().count()) })
+            })
+            .collect();
+        while registry.requested.load(Ordering::SeqCst) < 1 + FOLLOWS {
+            tokio::task::yield_now().await;
+        }
+        drop(running);
+        for waiter in waiting {
+            let inboxes = waiter.await.expect("task").expect("reload");
+            assert_eq!(inboxes, FOLLOWS as usize, "every waiter sees every follow");
+        }
+        assert_eq!(registry.reloads(), 2, "one reload for the whole burst");
+    }
 
     fn follow(topic: Topic, inbox: &str, style: Style) -> Follow {
         Follow {
