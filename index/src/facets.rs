@@ -25,8 +25,10 @@ use crate::str_columns::names_in_order;
 pub const FACET_SIZE: usize = 10;
 const MONTHS: usize = 12;
 
-/// Values a segment hands on per facet (its most frequent), as tantivy's terms aggregation does
-/// (`segment_size`): a value rare in every segment cannot be among the top ones.
+/// Values a segment hands on per facet (its most frequent), as tantivy's terms aggregation did
+/// (`segment_size`, ten times the values asked for): a value outside every segment's hundred most
+/// frequent is seldom among the ten most frequent of all, and a top value missing from one
+/// segment's list is undercounted by at most that segment's hundredth count.
 const SEGMENT_SIZE: usize = FACET_SIZE * 10;
 
 /// A dictionary this small is counted in a vector indexed by ordinal; a larger one in a map.
