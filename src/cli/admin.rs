@@ -102,7 +102,7 @@ enum AdminCommand {
     #[command(subcommand)]
     Fasp(FaspCommand),
     /// Topic feeds: list every topic with its followers; add, redefine or remove the searches the
-    /// admins curate (`/topics/search/SLUG`).
+    /// admins curate (`/topics/search/SLUG`); decide the topic follows waiting for approval.
     #[command(subcommand)]
     Topics(TopicsCommand),
 }
@@ -126,6 +126,23 @@ enum TopicsCommand {
     },
     /// Remove a curated search topic: its followers stop receiving it at once.
     Remove { slug: String },
+    /// List the Follows of topics waiting for approval (the approval policy: instances not admitted
+    /// yet).
+    Pending,
+    /// Approve a waiting Follow: the topic accepts it and starts carrying posts to the follower.
+    Approve {
+        /// The topic: tag/coop, language/es, instance/HOST or search/SLUG.
+        topic: String,
+        /// The follower's actor id (as `pending` lists it).
+        actor: String,
+    },
+    /// Reject a waiting Follow: the topic sends a Reject.
+    Reject {
+        /// The topic: tag/coop, language/es, instance/HOST or search/SLUG.
+        topic: String,
+        /// The follower's actor id (as `pending` lists it).
+        actor: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -417,6 +434,29 @@ pub async fn run(config: &plaza::config::Config, args: AdminArgs) -> anyhow::Res
             );
             (v, Some(t))
         }
+        AdminCommand::Topics(TopicsCommand::Pending) => {
+            let v = api.call(Method::GET, "/topics/pending", None).await?;
+            let t = table(&v["pending"], &TOPIC_PENDING_COLUMNS);
+            (v, Some(t))
+        }
+        AdminCommand::Topics(TopicsCommand::Approve { topic, actor }) => {
+            let body = json!({ "topic": topic, "actor": actor });
+            let v = api
+                .call(Method::POST, "/topics/pending/approve", Some(body))
+                .await?;
+            let t = format!(
+                "approved {actor}'s follow of {topic}: {}",
+                cell(&v["approved"], "outcome", Show::Plain)
+            );
+            (v, Some(t))
+        }
+        AdminCommand::Topics(TopicsCommand::Reject { topic, actor }) => {
+            let body = json!({ "topic": topic, "actor": actor });
+            let v = api
+                .call(Method::POST, "/topics/pending/reject", Some(body))
+                .await?;
+            (v, Some(format!("rejected {actor}'s follow of {topic}")))
+        }
         AdminCommand::Topics(TopicsCommand::Remove { slug }) => {
             let mut url = reqwest::Url::parse(&api.base)?;
             url.path_segments_mut()
@@ -573,6 +613,12 @@ const FASP_COLUMNS: [Column; 5] = [
 const FASP_SIGNUP_COLUMNS: [Column; 2] = [
     ("SERVER", "server", Show::Plain),
     ("SINCE", "requestedAt", Show::Time),
+];
+const TOPIC_PENDING_COLUMNS: [Column; 4] = [
+    ("TOPIC", "topic", Show::Plain),
+    ("FOLLOWER", "actor", Show::Plain),
+    ("INSTANCE", "instance", Show::Plain),
+    ("SINCE", "requested_at", Show::Time),
 ];
 const TOPIC_COLUMNS: [Column; 6] = [
     ("KIND", "kind", Show::Plain),

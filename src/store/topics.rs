@@ -4,7 +4,8 @@
 //! or deletion of a post concerns). A `topics` row exists once a topic was first needed (the
 //! `max_topics` cap counts them; one nobody follows may be evicted for a new one); followers are capped
 //! per topic by `max_followers_per_topic` and per instance. Each follower inbox's delivery cursor
-//! lives in the `cursors` table under [`inbox_cursor_name`].
+//! lives in the `cursors` table under [`inbox_cursor_name`]. Under the approval policy, a Follow from
+//! an instance not admitted yet waits in `topic_pending` until an admin approves or rejects it.
 
 use crate::store::db::{Conn, Row, params};
 
@@ -52,6 +53,18 @@ CREATE TABLE IF NOT EXISTS topic_carried (
 CREATE INDEX IF NOT EXISTS topic_carried_object ON topic_carried(object);
 CREATE INDEX IF NOT EXISTS topic_carried_author ON topic_carried(author);
 CREATE INDEX IF NOT EXISTS topic_carried_at ON topic_carried(at);
+CREATE TABLE IF NOT EXISTS topic_pending (
+    kind       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    actor_id   TEXT NOT NULL,
+    inbox      TEXT NOT NULL,
+    style      TEXT NOT NULL,
+    follow_id  TEXT NOT NULL,
+    authority  TEXT NOT NULL,
+    follow     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, name, actor_id)
+);
 ";
 
 /// Adds what a database made by an earlier release lacks: the follower's instance, counted for the
@@ -333,11 +346,7 @@ impl Store {
 
     /// Ends `actor_id`'s follow of `topic`; whether it followed.
     pub async fn unfollow_topic(&self, topic: &Topic, actor_id: &str) -> Result<bool> {
-        let (kind, name, actor) = (
-            topic.kind().as_str(),
-            topic.name().to_owned(),
-            actor_id.to_owned(),
-        );
+        let (kind, name, actor) = follow_key(topic, actor_id);
         self.write(move |conn, changes| {
             changes.notices.push(crate::store::notice::Notice::Topics);
             Ok(conn.execute(
@@ -354,11 +363,7 @@ impl Store {
         topic: &Topic,
         actor_id: &str,
     ) -> Result<Option<TopicFollower>> {
-        let (kind, name, actor) = (
-            topic.kind().as_str(),
-            topic.name().to_owned(),
-            actor_id.to_owned(),
-        );
+        let (kind, name, actor) = follow_key(topic, actor_id);
         self.read(move |conn| {
             conn.query_opt(
                 "SELECT actor_id, inbox, style, follow_id, authority FROM topic_followers
@@ -378,14 +383,170 @@ impl Store {
     }
 }
 
+/// A Follow of a topic waiting for an admin (the approval policy, an instance not admitted yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingTopicFollow {
+    /// The topic.
+    pub topic: Topic,
+    /// Who asked, and where the answer goes.
+    pub follower: TopicFollower,
+    /// The Follow as received (the Accept or Reject embeds it).
+    pub follow: serde_json::Value,
+    /// Unix milliseconds of the Follow.
+    pub created_at: i64,
+}
+
+/// What [`Store::hold_topic_follow`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldFollow {
+    /// Now waiting.
+    New,
+    /// Was waiting already (the Follow sent again replaces it).
+    Again,
+    /// As many wait as may: refused.
+    Full,
+}
+
+impl Store {
+    /// Keeps `follow` of `topic` by `follower` for an admin, unless `max_waiting` Follows wait already.
+    pub async fn hold_topic_follow(
+        &self,
+        topic: &Topic,
+        follower: TopicFollower,
+        follow: &serde_json::Value,
+        max_waiting: u64,
+    ) -> Result<HeldFollow> {
+        let (kind, name, follow) = (
+            topic.kind().as_str(),
+            topic.name().to_owned(),
+            follow.to_string(),
+        );
+        self.write(move |conn, _| {
+            let replaced = conn.execute(
+                "UPDATE topic_pending SET inbox = ?4, style = ?5, follow_id = ?6, follow = ?7
+                 WHERE kind = ?1 AND name = ?2 AND actor_id = ?3",
+                params![
+                    kind,
+                    name,
+                    follower.actor_id,
+                    follower.inbox,
+                    follower.style.as_str(),
+                    follower.follow_id,
+                    follow
+                ],
+            )?;
+            if replaced > 0 {
+                return Ok(HeldFollow::Again);
+            }
+            let waiting: i64 =
+                conn.query_row("SELECT COUNT(*) FROM topic_pending", params![], |r| {
+                    r.get(0)
+                })?;
+            if waiting.max(0) as u64 >= max_waiting {
+                return Ok(HeldFollow::Full);
+            }
+            conn.execute(
+                "INSERT INTO topic_pending
+                 (kind, name, actor_id, inbox, style, follow_id, authority, follow, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    kind,
+                    name,
+                    follower.actor_id,
+                    follower.inbox,
+                    follower.style.as_str(),
+                    follower.follow_id,
+                    follower.authority,
+                    follow,
+                    now_ms()
+                ],
+            )?;
+            Ok(HeldFollow::New)
+        })
+        .await
+    }
+
+    /// The Follows of topics waiting for an admin, oldest first.
+    pub async fn topic_pending(&self) -> Result<Vec<PendingTopicFollow>> {
+        let rows = self
+            .read(|conn| {
+                conn.query_rows(
+                    "SELECT kind, name, actor_id, inbox, style, follow_id, authority, follow, created_at
+                     FROM topic_pending ORDER BY created_at, kind, name, actor_id",
+                    params![],
+                    pending_row,
+                )
+            })
+            .await?;
+        Ok(rows.into_iter().flatten().collect())
+    }
+
+    /// Takes `actor_id`'s waiting Follow of `topic` out of the queue (approved, rejected or
+    /// withdrawn); `None` when none waits.
+    pub async fn take_topic_pending(
+        &self,
+        topic: &Topic,
+        actor_id: &str,
+    ) -> Result<Option<PendingTopicFollow>> {
+        let (kind, name, actor) = follow_key(topic, actor_id);
+        let row = self
+            .write(move |conn, _| {
+                let found = conn.query_opt(
+                    "SELECT kind, name, actor_id, inbox, style, follow_id, authority, follow, created_at
+                     FROM topic_pending WHERE kind = ?1 AND name = ?2 AND actor_id = ?3",
+                    params![kind, name, actor],
+                    pending_row,
+                )?;
+                conn.execute(
+                    "DELETE FROM topic_pending WHERE kind = ?1 AND name = ?2 AND actor_id = ?3",
+                    params![kind, name, actor],
+                )?;
+                Ok(found)
+            })
+            .await?;
+        Ok(row.flatten())
+    }
+}
+
+/// A waiting Follow as stored (`None` for a row whose topic no longer parses).
+fn pending_row(row: &Row<'_>) -> Result<Option<PendingTopicFollow>> {
+    let (kind, name): (String, String) = (row.get(0)?, row.get(1)?);
+    let Some(topic) = stored_topic(&kind, &name) else {
+        return Ok(None);
+    };
+    let follow: String = row.get(7)?;
+    Ok(Some(PendingTopicFollow {
+        topic,
+        follower: follower_from(row, 2)?,
+        follow: serde_json::from_str(&follow).unwrap_or(serde_json::Value::Null),
+        created_at: row.get(8)?,
+    }))
+}
+
 fn follower_row(row: &Row<'_>) -> Result<TopicFollower> {
+    follower_from(row, 0)
+}
+
+/// A follower read from `row`'s columns `actor_id, inbox, style, follow_id, authority`, the first at
+/// `first`.
+fn follower_from(row: &Row<'_>, first: usize) -> Result<TopicFollower> {
     Ok(TopicFollower {
-        actor_id: row.get(0)?,
-        inbox: row.get(1)?,
-        style: Style::parse(&row.get::<String>(2)?),
-        follow_id: row.get(3)?,
-        authority: row.get(4)?,
+        actor_id: row.get(first)?,
+        inbox: row.get(first + 1)?,
+        style: Style::parse(&row.get::<String>(first + 2)?),
+        follow_id: row.get(first + 3)?,
+        authority: row.get(first + 4)?,
     })
+}
+
+/// The key columns of `actor_id`'s follow of `topic` (`kind`, `name`, `actor_id`), owned for a
+/// store call.
+fn follow_key(topic: &Topic, actor_id: &str) -> (&'static str, String, String) {
+    (
+        topic.kind().as_str(),
+        topic.name().to_owned(),
+        actor_id.to_owned(),
+    )
 }
 
 /// The topic of a `kind`, `name` pair as stored (rows that no longer parse are skipped).
@@ -726,6 +887,53 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_db::TestDb;
+
+    async fn follows_wait_for_an_admin_survive_a_restart_and_leave_once(db: TestDb) {
+        let coop = Topic::tag("coop").expect("tag");
+        let es = Topic::language("es").expect("es");
+        let asker = |n: u8| TopicFollower {
+            actor_id: format!("https://i{n}.example/actor"),
+            inbox: format!("https://i{n}.example/inbox"),
+            style: Style::Mastodon,
+            follow_id: format!("https://i{n}.example/follow/{n}"),
+            authority: format!("i{n}.example"),
+        };
+        let follow = |n: u8| serde_json::json!({ "type": "Follow", "id": format!("f{n}") });
+        {
+            let store = db.open().await;
+            let hold = |topic: &Topic, n: u8| {
+                let (topic, follow) = (topic.clone(), follow(n));
+                let store = store.clone();
+                async move { store.hold_topic_follow(&topic, asker(n), &follow, 2).await }
+            };
+            assert_eq!(hold(&coop, 1).await.expect("hold"), HeldFollow::New);
+            assert_eq!(hold(&coop, 1).await.expect("again"), HeldFollow::Again);
+            assert_eq!(hold(&es, 1).await.expect("another topic"), HeldFollow::New);
+            assert_eq!(hold(&coop, 2).await.expect("full"), HeldFollow::Full);
+        }
+        let store = db.open().await;
+        let waiting = store.topic_pending().await.expect("list");
+        assert_eq!(waiting.len(), 2);
+        let of_coop = waiting.iter().find(|p| p.topic == coop).expect("coop's");
+        assert_eq!(of_coop.follower, asker(1));
+        assert_eq!(of_coop.follow, follow(1));
+        let taken = store
+            .take_topic_pending(&coop, &asker(1).actor_id)
+            .await
+            .expect("take");
+        assert_eq!(taken.map(|p| p.follower), Some(asker(1)));
+        assert_eq!(
+            store
+                .take_topic_pending(&coop, &asker(1).actor_id)
+                .await
+                .expect("take again"),
+            None
+        );
+        assert_eq!(store.topic_pending().await.expect("list").len(), 1);
+    }
+
+    crate::on_both_backends!(follows_wait_for_an_admin_survive_a_restart_and_leave_once,);
 
     fn key(n: u8) -> TopicKey {
         TopicKey {

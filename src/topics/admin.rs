@@ -1,5 +1,6 @@
 //! The admin API's topic routes (under `/api/v1/admin`, same bearer tokens): list every topic with its
-//! followers, add or redefine a curated search topic, remove one. Each change is in the audit log.
+//! followers, add or redefine a curated search topic, remove one; list the Follows of topics waiting
+//! for approval (the approval policy) and approve or reject one. Each change is in the audit log.
 
 use std::sync::Arc;
 
@@ -7,12 +8,12 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::state::AppState;
-use crate::topics::curated;
+use crate::topics::{Topic, curated, inbox};
 use crate::web::admin::{Admin, record_change as audit};
 use crate::{Error, Result};
 
@@ -23,6 +24,114 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/topics", get(list).post(add))
         .route("/topics/search/{slug}", delete(remove))
+        .route("/topics/pending", get(pending))
+        .route("/topics/pending/approve", post(approve))
+        .route("/topics/pending/reject", post(reject))
+}
+
+/// Which waiting Follow an approval or a rejection is about.
+#[derive(Deserialize)]
+struct PendingBody {
+    /// The topic as `tag/coop`, `language/es`, `instance/host` or `search/slug`.
+    topic: String,
+    /// The follower's actor id.
+    actor: String,
+}
+
+/// The Follows of topics waiting for an admin, oldest first.
+async fn pending(State(state): Shared, _: Admin) -> Result<Json<Value>> {
+    let waiting: Vec<Value> = state
+        .store
+        .topic_pending()
+        .await?
+        .into_iter()
+        .map(|p| {
+            json!({
+                "topic": p.topic.key(),
+                "actor": p.follower.actor_id,
+                "instance": p.follower.authority,
+                "inbox": p.follower.inbox,
+                "style": p.follower.style.as_str(),
+                "requested_at": p.created_at / 1000,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "pending": waiting })))
+}
+
+/// Reads the body of an approval or a rejection and takes that Follow out of the queue.
+async fn take(state: &AppState, body: &[u8]) -> Result<crate::store::topics::PendingTopicFollow> {
+    let body: PendingBody = serde_json::from_slice(body).map_err(|e| {
+        Error::BadRequest(format!(
+            "expected {{\"topic\": \"tag/coop\", \"actor\": \"https://…\"}}: {e}"
+        ))
+    })?;
+    let topic = Topic::from_key(&body.topic).ok_or_else(|| {
+        Error::BadRequest(format!(
+            "{:?} is no topic: write it as tag/coop, language/es, instance/host or search/slug",
+            body.topic
+        ))
+    })?;
+    state
+        .store
+        .take_topic_pending(&topic, &body.actor)
+        .await?
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "no Follow of {} by {} waits for approval",
+                body.topic, body.actor
+            ))
+        })
+}
+
+/// Approves a waiting Follow: it is recorded and the topic sends its Accept (or a Reject when the
+/// topic or the follower's instance follows as many as it may by now).
+async fn approve(
+    State(state): Shared,
+    Admin(admin): Admin,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    let waiting = take(&state, &body).await?;
+    let (topic, actor) = (waiting.topic.key(), waiting.follower.actor_id.clone());
+    let receipt =
+        inbox::accept_follower(&state, &waiting.topic, waiting.follower, &waiting.follow).await?;
+    let shown = json!({ "topic": topic, "actor": actor, "outcome": receipt.describe() });
+    audit(
+        &state,
+        &admin,
+        "topic-follow-approve",
+        &topic,
+        shown.clone(),
+    )
+    .await?;
+    Ok(Json(json!({ "approved": shown })))
+}
+
+/// Rejects a waiting Follow: the topic sends a Reject.
+async fn reject(
+    State(state): Shared,
+    Admin(admin): Admin,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    let waiting = take(&state, &body).await?;
+    inbox::refuse(
+        &state,
+        &waiting.topic,
+        &waiting.follow,
+        &waiting.follower,
+        "rejected by this relay's admins",
+    )
+    .await?;
+    let shown = json!({ "topic": waiting.topic.key(), "actor": waiting.follower.actor_id });
+    audit(
+        &state,
+        &admin,
+        "topic-follow-reject",
+        &waiting.topic.key(),
+        shown.clone(),
+    )
+    .await?;
+    Ok(Json(json!({ "rejected": shown })))
 }
 
 #[derive(Deserialize)]

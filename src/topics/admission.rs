@@ -59,9 +59,24 @@ pub struct FollowFacts {
     pub policy: Admission,
 }
 
-/// Why an instance not admitted yet cannot follow a topic under the approval policy.
-pub const NEEDS_APPROVAL: &str = "this relay approves instances before they receive anything from it; \
-     ask its admins to approve your instance";
+/// What becomes of a Follow of a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowVerdict {
+    /// Accepted now.
+    Accept,
+    /// Kept for an admin to approve or reject (the approval policy, an instance not admitted yet).
+    Hold,
+    /// Rejected, for this reason.
+    Refuse(&'static str),
+}
+
+/// Follows of topics that may wait for an admin at once; more are rejected with
+/// [`PENDING_FULL`].
+pub const MAX_PENDING: u64 = 1_000;
+
+/// Why a Follow that would wait for approval is rejected when [`MAX_PENDING`] wait already.
+pub const PENDING_FULL: &str =
+    "too many follows wait for this relay's admins already; try again later";
 
 /// Whether `topic` names something that exists: an instance topic a subscribed instance, a curated
 /// search one the admins defined (hashtags and languages exist on demand).
@@ -73,25 +88,21 @@ pub fn exists(topic: &Topic, facts: FollowFacts) -> bool {
     }
 }
 
-/// Whether a Follow of `topic` may be accepted: `Ok`, or the reason of the Reject.
-pub fn admit(
-    settings: &TopicSettings,
-    topic: &Topic,
-    facts: FollowFacts,
-) -> Result<(), &'static str> {
+/// Whether a Follow of `topic` is accepted, waits for an admin, or is rejected (with the reason).
+pub fn admit(settings: &TopicSettings, topic: &Topic, facts: FollowFacts) -> FollowVerdict {
     if !settings.serves(topic) {
-        return Err("this topic is not offered by this relay");
+        return FollowVerdict::Refuse("this topic is not offered by this relay");
     }
     if !exists(topic, facts) {
-        return Err("no such topic on this relay");
+        return FollowVerdict::Refuse("no such topic on this relay");
     }
     if facts.follower_subscribed {
-        return Ok(());
+        return FollowVerdict::Accept;
     }
     match facts.policy {
-        Admission::Admit => Ok(()),
-        Admission::Hold => Err(NEEDS_APPROVAL),
-        Admission::Refuse(reason) => Err(reason),
+        Admission::Admit => FollowVerdict::Accept,
+        Admission::Hold => FollowVerdict::Hold,
+        Admission::Refuse(reason) => FollowVerdict::Refuse(reason),
     }
 }
 
@@ -119,32 +130,47 @@ mod tests {
     #[test]
     fn kinds_blocks_and_existence_decide_first() {
         let coop = Topic::tag("coop").expect("tag");
-        assert_eq!(admit(&settings(), &coop, facts()), Ok(()));
-        assert!(admit(&settings(), &Topic::tag("Spam").expect("tag"), facts()).is_err());
+        assert_eq!(admit(&settings(), &coop, facts()), FollowVerdict::Accept);
+        assert!(matches!(
+            admit(&settings(), &Topic::tag("Spam").expect("tag"), facts()),
+            FollowVerdict::Refuse(_)
+        ));
         let no_tags = TopicSettings {
             kinds: vec![TopicKind::Language],
             ..settings()
         };
-        assert!(admit(&no_tags, &coop, facts()).is_err());
+        assert!(matches!(
+            admit(&no_tags, &coop, facts()),
+            FollowVerdict::Refuse(_)
+        ));
         let off = TopicSettings {
             max_topics: 0,
             ..settings()
         };
         assert!(!off.serves(&coop));
         let instance = Topic::instance("a.example").expect("host");
-        assert!(admit(&settings(), &instance, facts()).is_err());
+        assert!(matches!(
+            admit(&settings(), &instance, facts()),
+            FollowVerdict::Refuse(_)
+        ));
         let subscribed = FollowFacts {
             instance_subscribed: true,
             ..facts()
         };
-        assert_eq!(admit(&settings(), &instance, subscribed), Ok(()));
+        assert_eq!(
+            admit(&settings(), &instance, subscribed),
+            FollowVerdict::Accept
+        );
         let search = Topic::search("co-ops").expect("slug");
-        assert!(admit(&settings(), &search, facts()).is_err());
+        assert!(matches!(
+            admit(&settings(), &search, facts()),
+            FollowVerdict::Refuse(_)
+        ));
         let curated = FollowFacts {
             curated_exists: true,
             ..facts()
         };
-        assert_eq!(admit(&settings(), &search, curated), Ok(()));
+        assert_eq!(admit(&settings(), &search, curated), FollowVerdict::Accept);
     }
 
     #[test]
@@ -154,17 +180,20 @@ mod tests {
             policy: Admission::Hold,
             ..facts()
         };
-        assert_eq!(admit(&settings(), &coop, held), Err(NEEDS_APPROVAL));
+        assert_eq!(admit(&settings(), &coop, held), FollowVerdict::Hold);
         let refused = FollowFacts {
             policy: Admission::Refuse("only listed"),
             ..facts()
         };
-        assert_eq!(admit(&settings(), &coop, refused), Err("only listed"));
+        assert_eq!(
+            admit(&settings(), &coop, refused),
+            FollowVerdict::Refuse("only listed")
+        );
         // An instance the relay already admitted follows whatever the policy says of strangers.
         let admitted = FollowFacts {
             follower_subscribed: true,
             ..held
         };
-        assert_eq!(admit(&settings(), &coop, admitted), Ok(()));
+        assert_eq!(admit(&settings(), &coop, admitted), FollowVerdict::Accept);
     }
 }

@@ -6,18 +6,22 @@
 //! key, since a topic relays nothing it is sent (a Mastodon instance that added the topic's inbox as a
 //! relay sends its public posts there). Then [`follow::decide`] and [`admission::admit`] rule, the
 //! follow is stored, the registry and the delivery workers take it in, and the topic answers with an
-//! `Accept` (or a `Reject`) signed by its own key.
+//! `Accept` (or a `Reject`) signed by its own key. Under the approval policy a Follow from an
+//! instance not admitted yet waits (`topic_pending`) until an admin approves it ([`accept_follower`])
+//! or rejects it ([`refuse`]); an Undo withdraws it.
 
 use std::net::IpAddr;
+
+use serde_json::Value;
 
 use crate::ap::{Activity, Actor, authority_of};
 use crate::federation::inbox::{self, Receipt};
 use crate::federation::{self, relay};
 use crate::httpsig::SignedRequest;
 use crate::state::AppState;
-use crate::store::topics::{Followed, TopicFollower};
+use crate::store::topics::{Followed, HeldFollow, TopicFollower};
 use crate::topics::actor::TopicUrls;
-use crate::topics::admission::{self, FollowFacts};
+use crate::topics::admission::{self, FollowFacts, FollowVerdict};
 use crate::topics::follow::{self, TopicDecision};
 use crate::topics::{Topic, keys};
 use crate::{Error, Result};
@@ -40,47 +44,49 @@ pub async fn receive(
     let activity = &checked.activity;
     let urls = TopicUrls::new(&state.base, topic);
     let follow_id = match activity.kind.as_str() {
-        "Undo" => state
-            .store
-            .topic_follower(topic, &activity.actor)
-            .await?
-            .map(|f| f.follow_id),
+        "Undo" => match state.store.topic_follower(topic, &activity.actor).await? {
+            Some(follower) => Some(follower.follow_id),
+            None => state
+                .store
+                .topic_pending()
+                .await?
+                .into_iter()
+                .find(|p| p.topic == *topic && p.follower.actor_id == activity.actor)
+                .map(|p| p.follower.follow_id),
+        },
         _ => None,
     };
     match follow::decide(activity, &urls, follow_id.as_deref()) {
         TopicDecision::Follow(style) => {
-            followed(
-                state,
-                topic,
-                &urls,
-                activity,
-                &sender,
-                &checked.origin,
-                style,
-            )
-            .await
+            followed(state, topic, activity, &sender, &checked.origin, style).await
         }
         TopicDecision::Unfollow => {
             let ended = state.store.unfollow_topic(topic, &activity.actor).await?;
             if ended {
                 state.topics.changed().await?;
                 tracing::info!(topic = %topic, actor = %activity.actor, "topic unfollowed");
+                return Ok(Receipt::Unsubscribed);
             }
-            Ok(if ended {
-                Receipt::Unsubscribed
-            } else {
-                Receipt::Ignored("not following this topic")
-            })
+            if state
+                .store
+                .take_topic_pending(topic, &activity.actor)
+                .await?
+                .is_some()
+            {
+                tracing::info!(topic = %topic, actor = %activity.actor, "topic follow withdrawn before approval");
+                return Ok(Receipt::Withdrawn);
+            }
+            Ok(Receipt::Ignored("not following this topic"))
         }
         TopicDecision::Ignore(reason) => Ok(Receipt::Ignored(reason)),
     }
 }
 
-/// A Follow of `topic` by `sender`: admitted, stored and accepted, or rejected with the reason.
+/// A Follow of `topic` by `sender`: admitted, stored and accepted; kept for an admin (the approval
+/// policy); or rejected with the reason.
 async fn followed(
     state: &AppState,
     topic: &Topic,
-    urls: &TopicUrls,
     activity: &Activity,
     sender: &Actor,
     origin: &str,
@@ -101,21 +107,58 @@ async fn followed(
     }
     let inbox_url = relay::inbox_of(sender, state.config.allow_private_networks)?.to_owned();
     keys::key_for(&state.store, topic, state.config.max_topics).await?;
-    if let Err(reason) = admission::admit(&state.topics.settings, topic, facts) {
-        return refuse(state, topic, urls, activity, sender, &inbox_url, reason).await;
-    }
     let follower = TopicFollower {
         actor_id: sender.id.clone(),
-        inbox: inbox_url.clone(),
+        inbox: inbox_url,
         style,
         follow_id: activity.id.clone().unwrap_or_default(),
         authority: authority_of(&sender.id).unwrap_or_else(|| origin.to_owned()),
     };
+    match admission::admit(&state.topics.settings, topic, facts) {
+        FollowVerdict::Accept => accept_follower(state, topic, follower, &activity.raw).await,
+        FollowVerdict::Refuse(reason) => {
+            refuse(state, topic, &activity.raw, &follower, reason).await
+        }
+        FollowVerdict::Hold => {
+            let held = state
+                .store
+                .hold_topic_follow(
+                    topic,
+                    follower.clone(),
+                    &activity.raw,
+                    admission::MAX_PENDING,
+                )
+                .await?;
+            if held == HeldFollow::Full {
+                return refuse(
+                    state,
+                    topic,
+                    &activity.raw,
+                    &follower,
+                    admission::PENDING_FULL,
+                )
+                .await;
+            }
+            tracing::info!(topic = %topic, actor = %follower.actor_id, again = held == HeldFollow::Again, "topic follow waits for approval");
+            Ok(Receipt::Ignored("awaiting approval by an admin"))
+        }
+    }
+}
+
+/// Records `follower`'s `follow` of `topic` and answers it with an Accept signed by the topic (or a
+/// Reject when the topic or the follower's instance follows as many as it may): a Follow the
+/// policy admits, or one an admin approved.
+pub async fn accept_follower(
+    state: &AppState,
+    topic: &Topic,
+    follower: TopicFollower,
+    follow: &Value,
+) -> Result<Receipt> {
     let outcome = state
         .store
         .follow_topic(
             topic,
-            follower,
+            follower.clone(),
             state.config.max_followers_per_topic,
             state.config.max_topic_follows_per_instance,
         )
@@ -126,35 +169,35 @@ async fn followed(
         Followed::InstanceFull => Some("your instance follows as many topics as it may"),
     };
     if let Some(reason) = reason {
-        return refuse(state, topic, urls, activity, sender, &inbox_url, reason).await;
+        return refuse(state, topic, follow, &follower, reason).await;
     }
     state.topics.changed().await?;
-    let accept = follow::accept(&state.base, urls, &activity.raw, &sender.id);
+    let urls = TopicUrls::new(&state.base, topic);
+    let accept = follow::accept(&state.base, &urls, follow, &follower.actor_id);
     let signer = state.topics.registry.signer(topic).await?;
     state
         .engine
-        .publish_once_as(&inbox_url, &accept, Some((signer.key, signer.key_id)))
+        .publish_once_as(&follower.inbox, &accept, Some((signer.key, signer.key_id)))
         .await?;
-    tracing::info!(topic = %topic, actor = %sender.id, ?style, again = outcome == Followed::Again, "topic followed");
+    tracing::info!(topic = %topic, actor = %follower.actor_id, style = ?follower.style, again = outcome == Followed::Again, "topic followed");
     Ok(Receipt::Subscribed)
 }
 
 /// Answers a Follow the topic does not take with a Reject signed by the topic.
-async fn refuse(
+pub async fn refuse(
     state: &AppState,
     topic: &Topic,
-    urls: &TopicUrls,
-    activity: &Activity,
-    sender: &Actor,
-    inbox_url: &str,
+    follow: &Value,
+    follower: &TopicFollower,
     reason: &'static str,
 ) -> Result<Receipt> {
-    tracing::info!(topic = %topic, actor = %sender.id, reason, "topic Follow refused");
-    let reject = follow::reject(&state.base, urls, &activity.raw, &sender.id);
+    tracing::info!(topic = %topic, actor = %follower.actor_id, reason, "topic Follow refused");
+    let urls = TopicUrls::new(&state.base, topic);
+    let reject = follow::reject(&state.base, &urls, follow, &follower.actor_id);
     let signer = state.topics.registry.signer(topic).await?;
     state
         .engine
-        .publish_once_as(inbox_url, &reject, Some((signer.key, signer.key_id)))
+        .publish_once_as(&follower.inbox, &reject, Some((signer.key, signer.key_id)))
         .await?;
     Ok(Receipt::Ignored(reason))
 }

@@ -33,6 +33,8 @@ pub struct StoreFigures {
     pub log_size: u64,
     /// Follows waiting for approval.
     pub pending: u64,
+    /// Follows of topics waiting for approval.
+    pub topic_pending: u64,
     /// Topics and their followers by kind.
     pub topic_counts: Vec<KindCount>,
 }
@@ -44,6 +46,7 @@ impl StoreFigures {
             subscribers: state.store.subscribers().await?,
             log_size: state.store.log_size().await?,
             pending: state.store.pending().await?.len() as u64,
+            topic_pending: state.store.topic_pending().await?.len() as u64,
             topic_counts: state.store.topic_counts_by_kind().await?,
         })
     }
@@ -189,6 +192,13 @@ pub fn render(state: &AppState, figures: Option<&StoreFigures>, out: &mut String
             "gauge",
             "Follows waiting for an admin's approval.",
             &[(String::new(), figures.pending)],
+        );
+        series(
+            out,
+            "plaza_topic_follows_pending",
+            "gauge",
+            "Follows of topics waiting for an admin's approval.",
+            &[(String::new(), figures.topic_pending)],
         );
     }
     series::<String>(

@@ -472,7 +472,8 @@ async fn topic_follows_obey_settings_caps_the_policy_and_blocks() {
     let reject = second.received_of("Reject").remove(0);
     assert_eq!(reject["actor"], topic.as_str());
 
-    // Under the approval policy an instance the admins have not admitted is turned away.
+    // Under the approval policy an instance the admins have not admitted waits for them (see
+    // `topic_follows_wait_for_an_admin_under_the_approval_policy`).
     let policy = client
         .put(format!("{}/api/v1/admin/policy", relay.base))
         .bearer_auth(TOKEN)
@@ -483,7 +484,7 @@ async fn topic_follows_obey_settings_caps_the_policy_and_blocks() {
     assert!(policy.status().is_success());
     let (status, body, _) = ask_to_follow(&second, "/topics/tag/other").await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert!(body.contains("approves instances"), "{body}");
+    assert!(body.contains("awaiting approval"), "{body}");
 
     // A block ends the blocked instance's topic follows.
     let host = first.addr.ip().to_string();
@@ -512,6 +513,144 @@ async fn topic_follows_obey_settings_caps_the_policy_and_blocks() {
     let pleroma = Instance::start(Flavor::Pleroma, &relay).await;
     let (status, body, _) = ask_to_follow(&pleroma, "/topics/tag/coop").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_follows_wait_for_an_admin_under_the_approval_policy() {
+    const TOKEN: &str = "secret-admin-token";
+    let relay = Relay::start_with(&[("PLAZA_ADMIN_TOKEN", TOKEN)]).await;
+    let client = reqwest::Client::new();
+    let admin = |method: reqwest::Method, path: &str| {
+        client
+            .request(method, format!("{}/api/v1/admin{path}", relay.base))
+            .bearer_auth(TOKEN)
+    };
+    let policy = admin(reqwest::Method::PUT, "/policy")
+        .json(&serde_json::json!({ "policy": "approval" }))
+        .send()
+        .await
+        .expect("policy");
+    assert!(policy.status().is_success());
+    let pending = || async {
+        admin(reqwest::Method::GET, "/topics/pending")
+            .send()
+            .await
+            .expect("pending")
+            .json::<Value>()
+            .await
+            .expect("json")["pending"]
+            .clone()
+    };
+    let decide = |verb: &'static str, actor: String| {
+        admin(reqwest::Method::POST, &format!("/topics/pending/{verb}"))
+            .json(&serde_json::json!({ "topic": "tag/coop", "actor": actor }))
+            .send()
+    };
+    let topic = format!("{}/topics/tag/coop", relay.base);
+
+    // A Follow from an instance the admins have not admitted waits, answered by nothing yet.
+    let approved = Instance::start(Flavor::Mastodon, &relay).await;
+    let (status, body, follow) = ask_to_follow(&approved, "/topics/tag/coop").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(body.contains("awaiting approval"), "{body}");
+    let waiting = pending().await;
+    assert_eq!(waiting.as_array().map(Vec::len), Some(1), "{waiting}");
+    assert_eq!(relay.metric("plaza_topic_follows_pending").await, Some(1));
+    assert_eq!(waiting[0]["topic"], "tag/coop");
+    assert_eq!(waiting[0]["actor"], approved.instance_actor().as_str());
+    let out = relay.command(&["admin", "topics", "pending", "--token", TOKEN]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        listed.contains("tag/coop") && listed.contains(&approved.instance_actor()),
+        "{listed}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(approved.received_of("Accept").is_empty());
+    assert!(approved.received_of("Reject").is_empty());
+
+    // Approved: the topic accepts it (embedding the Follow) and counts the follower.
+    let answer = decide("approve", approved.instance_actor())
+        .await
+        .expect("approve");
+    assert_eq!(answer.status(), StatusCode::OK);
+    eventually("the topic's Accept", || {
+        approved
+            .received_of("Accept")
+            .iter()
+            .any(|a| a["object"]["id"] == follow["id"] && a["actor"] == topic.as_str())
+    })
+    .await;
+    assert_eq!(
+        get_json(format!("{topic}/followers")).await["totalItems"],
+        1
+    );
+    assert_eq!(pending().await.as_array().map(Vec::len), Some(0));
+
+    // Rejected (through the CLI): the topic says so, and nobody is added.
+    let rejected = Instance::start(Flavor::Mastodon, &relay).await;
+    let (_, _, follow) = ask_to_follow(&rejected, "/topics/tag/coop").await;
+    let actor = rejected.instance_actor();
+    let out = relay.command(&[
+        "admin", "topics", "reject", "tag/coop", &actor, "--token", TOKEN,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually("the topic's Reject", || {
+        rejected
+            .received_of("Reject")
+            .iter()
+            .any(|r| r["object"]["id"] == follow["id"])
+    })
+    .await;
+    assert_eq!(
+        get_json(format!("{topic}/followers")).await["totalItems"],
+        1
+    );
+
+    // Withdrawn: an Undo of a waiting Follow takes it out of the queue.
+    let withdrawn = Instance::start(Flavor::Mastodon, &relay).await;
+    let (_, _, follow) = ask_to_follow(&withdrawn, "/topics/tag/coop").await;
+    assert_eq!(pending().await.as_array().map(Vec::len), Some(1));
+    let undo = serde_json::json!({
+        "@context": AS, "id": format!("{}/undo/{}", withdrawn.base, withdrawn.next()),
+        "type": "Undo", "actor": withdrawn.instance_actor(), "object": follow,
+    });
+    let (status, body) = withdrawn
+        .post_to(
+            "/topics/tag/coop/inbox",
+            &withdrawn.instance_keys,
+            &withdrawn.instance_key_id(),
+            &undo,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(pending().await.as_array().map(Vec::len), Some(0));
+    // Nothing waits for that actor any more: an approval is a 404, a malformed one a 400.
+    let answer = decide("approve", withdrawn.instance_actor())
+        .await
+        .expect("approve");
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+    let bad = admin(reqwest::Method::POST, "/topics/pending/approve")
+        .json(&serde_json::json!({ "topic": "coop", "actor": "x" }))
+        .send()
+        .await
+        .expect("bad");
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    // Without the token, nothing.
+    let anonymous = client
+        .get(format!("{}/api/v1/admin/topics/pending", relay.base))
+        .send()
+        .await
+        .expect("anonymous");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
 
 /// A relay, a subscribed origin whose author agreed to be found, and a follower of `#coop` (a Mastodon
