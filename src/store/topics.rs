@@ -405,16 +405,21 @@ pub enum HeldFollow {
     Again,
     /// As many wait as may: refused.
     Full,
+    /// As many of the follower's instance wait as may: refused.
+    InstanceFull,
 }
 
 impl Store {
-    /// Keeps `follow` of `topic` by `follower` for an admin, unless `max_waiting` Follows wait already.
+    /// Keeps `follow` of `topic` by `follower` for an admin, unless `max_waiting` Follows wait already
+    /// ([`HeldFollow::Full`]) or `max_per_instance` of the follower's instance do
+    /// ([`HeldFollow::InstanceFull`]: one instance cannot fill the queue with its people).
     pub async fn hold_topic_follow(
         &self,
         topic: &Topic,
         follower: TopicFollower,
         follow: &serde_json::Value,
         max_waiting: u64,
+        max_per_instance: u64,
     ) -> Result<HeldFollow> {
         let (kind, name, follow) = (
             topic.kind().as_str(),
@@ -444,6 +449,14 @@ impl Store {
                 })?;
             if waiting.max(0) as u64 >= max_waiting {
                 return Ok(HeldFollow::Full);
+            }
+            let of_instance: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM topic_pending WHERE authority = ?1",
+                params![&follower.authority],
+                |r| r.get(0),
+            )?;
+            if of_instance.max(0) as u64 >= max_per_instance {
+                return Ok(HeldFollow::InstanceFull);
             }
             conn.execute(
                 "INSERT INTO topic_pending
@@ -902,15 +915,26 @@ mod tests {
         let follow = |n: u8| serde_json::json!({ "type": "Follow", "id": format!("f{n}") });
         {
             let store = db.open().await;
-            let hold = |topic: &Topic, n: u8| {
+            let hold = |topic: &Topic, n: u8, max_per_instance: u64| {
                 let (topic, follow) = (topic.clone(), follow(n));
                 let store = store.clone();
-                async move { store.hold_topic_follow(&topic, asker(n), &follow, 2).await }
+                async move {
+                    store
+                        .hold_topic_follow(&topic, asker(n), &follow, 2, max_per_instance)
+                        .await
+                }
             };
-            assert_eq!(hold(&coop, 1).await.expect("hold"), HeldFollow::New);
-            assert_eq!(hold(&coop, 1).await.expect("again"), HeldFollow::Again);
-            assert_eq!(hold(&es, 1).await.expect("another topic"), HeldFollow::New);
-            assert_eq!(hold(&coop, 2).await.expect("full"), HeldFollow::Full);
+            assert_eq!(hold(&coop, 1, 5).await.expect("hold"), HeldFollow::New);
+            assert_eq!(hold(&coop, 1, 5).await.expect("again"), HeldFollow::Again);
+            assert_eq!(
+                hold(&es, 1, 1).await.expect("one of that instance waits"),
+                HeldFollow::InstanceFull
+            );
+            assert_eq!(
+                hold(&es, 1, 5).await.expect("another topic"),
+                HeldFollow::New
+            );
+            assert_eq!(hold(&coop, 2, 5).await.expect("full"), HeldFollow::Full);
         }
         let store = db.open().await;
         let waiting = store.topic_pending().await.expect("list");

@@ -78,6 +78,14 @@ pub const MAX_PENDING: u64 = 1_000;
 pub const PENDING_FULL: &str =
     "too many follows wait for this relay's admins already; try again later";
 
+/// Follows of topics from one instance that may wait for an admin at once (one instance cannot fill
+/// the queue with its people).
+pub const MAX_PENDING_PER_INSTANCE: u64 = 20;
+
+/// Why a Follow that would wait is rejected when [`MAX_PENDING_PER_INSTANCE`] of its instance wait.
+pub const PENDING_INSTANCE_FULL: &str =
+    "as many follows from your instance wait for this relay's admins as may; try again later";
+
 /// Whether `topic` names something that exists: an instance topic a subscribed instance, a curated
 /// search one the admins defined (hashtags and languages exist on demand).
 pub fn exists(topic: &Topic, facts: FollowFacts) -> bool {

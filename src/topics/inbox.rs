@@ -127,17 +127,16 @@ async fn followed(
                     follower.clone(),
                     &activity.raw,
                     admission::MAX_PENDING,
+                    admission::MAX_PENDING_PER_INSTANCE,
                 )
                 .await?;
-            if held == HeldFollow::Full {
-                return refuse(
-                    state,
-                    topic,
-                    &activity.raw,
-                    &follower,
-                    admission::PENDING_FULL,
-                )
-                .await;
+            let full = match held {
+                HeldFollow::Full => Some(admission::PENDING_FULL),
+                HeldFollow::InstanceFull => Some(admission::PENDING_INSTANCE_FULL),
+                HeldFollow::New | HeldFollow::Again => None,
+            };
+            if let Some(reason) = full {
+                return refuse(state, topic, &activity.raw, &follower, reason).await;
             }
             tracing::info!(topic = %topic, actor = %follower.actor_id, again = held == HeldFollow::Again, "topic follow waits for approval");
             Ok(Receipt::Ignored("awaiting approval by an admin"))
