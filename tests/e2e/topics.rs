@@ -644,6 +644,36 @@ async fn topic_follows_wait_for_an_admin_under_the_approval_policy() {
         .await
         .expect("bad");
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    // An instance the admins approve as a subscriber is admitted: its waiting topic follows are
+    // accepted with it.
+    let subscribing = Instance::start(Flavor::Mastodon, &relay).await;
+    let (_, _, follow) = ask_to_follow(&subscribing, "/topics/tag/coop").await;
+    let (status, _) = subscribing
+        .post_as_instance(&subscribing.follow_activity(&relay))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let approval = admin(
+        reqwest::Method::POST,
+        &format!("/pending/{}/approve", subscribing.authority()),
+    )
+    .send()
+    .await
+    .expect("approve the subscription");
+    let approval: Value = approval.json().await.expect("json");
+    assert_eq!(approval["topic_follows_accepted"], 1, "{approval}");
+    eventually("the topic's Accept after the instance's approval", || {
+        subscribing
+            .received_of("Accept")
+            .iter()
+            .any(|a| a["object"]["id"] == follow["id"] && a["actor"] == topic.as_str())
+    })
+    .await;
+    assert_eq!(
+        get_json(format!("{topic}/followers")).await["totalItems"],
+        2
+    );
+    assert_eq!(pending().await.as_array().map(Vec::len), Some(0));
+
     // Without the token, nothing.
     let anonymous = client
         .get(format!("{}/api/v1/admin/topics/pending", relay.base))
