@@ -484,14 +484,32 @@ impl Store {
         let rows = self
             .read(|conn| {
                 conn.query_rows(
-                    "SELECT kind, name, actor_id, inbox, style, follow_id, authority, follow, created_at
-                     FROM topic_pending ORDER BY created_at, kind, name, actor_id",
+                    &format!("{PENDING_SELECT} ORDER BY created_at, kind, name, actor_id"),
                     params![],
                     pending_row,
                 )
             })
             .await?;
         Ok(rows.into_iter().flatten().collect())
+    }
+
+    /// `actor_id`'s Follow of `topic` waiting for an admin, if one waits.
+    pub async fn topic_pending_of(
+        &self,
+        topic: &Topic,
+        actor_id: &str,
+    ) -> Result<Option<PendingTopicFollow>> {
+        let (kind, name, actor) = follow_key(topic, actor_id);
+        let row = self
+            .read(move |conn| {
+                conn.query_opt(
+                    &format!("{PENDING_SELECT} {PENDING_KEY}"),
+                    params![kind, name, actor],
+                    pending_row,
+                )
+            })
+            .await?;
+        Ok(row.flatten())
     }
 
     /// Takes `actor_id`'s waiting Follow of `topic` out of the queue (approved, rejected or
@@ -505,13 +523,12 @@ impl Store {
         let row = self
             .write(move |conn, _| {
                 let found = conn.query_opt(
-                    "SELECT kind, name, actor_id, inbox, style, follow_id, authority, follow, created_at
-                     FROM topic_pending WHERE kind = ?1 AND name = ?2 AND actor_id = ?3",
+                    &format!("{PENDING_SELECT} {PENDING_KEY}"),
                     params![kind, name, actor],
                     pending_row,
                 )?;
                 conn.execute(
-                    "DELETE FROM topic_pending WHERE kind = ?1 AND name = ?2 AND actor_id = ?3",
+                    &format!("DELETE FROM topic_pending {PENDING_KEY}"),
                     params![kind, name, actor],
                 )?;
                 Ok(found)
@@ -520,6 +537,13 @@ impl Store {
         Ok(row.flatten())
     }
 }
+
+/// The columns [`pending_row`] reads.
+const PENDING_SELECT: &str = "SELECT kind, name, actor_id, inbox, style, follow_id, authority, \
+     follow, created_at FROM topic_pending";
+
+/// One waiting Follow: `kind`, `name` and `actor_id` as the first three parameters.
+const PENDING_KEY: &str = "WHERE kind = ?1 AND name = ?2 AND actor_id = ?3";
 
 /// A waiting Follow as stored (`None` for a row whose topic no longer parses).
 fn pending_row(row: &Row<'_>) -> Result<Option<PendingTopicFollow>> {
@@ -942,6 +966,11 @@ mod tests {
         let of_coop = waiting.iter().find(|p| p.topic == coop).expect("coop's");
         assert_eq!(of_coop.follower, asker(1));
         assert_eq!(of_coop.follow, follow(1));
+        let found = store
+            .topic_pending_of(&coop, &asker(1).actor_id)
+            .await
+            .expect("read");
+        assert_eq!(found.map(|p| p.follow), Some(follow(1)));
         let taken = store
             .take_topic_pending(&coop, &asker(1).actor_id)
             .await

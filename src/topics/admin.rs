@@ -107,34 +107,6 @@ async fn approve(
     Ok(Json(json!({ "approved": shown })))
 }
 
-/// Accepts the waiting topic Follows of `authority`, an instance the admins just approved as a
-/// subscriber: the relay admits it now, so what it asked of the topics waits no longer. Returns how
-/// many were accepted (a failure is logged and leaves the others to go on).
-pub async fn release_instance(state: &AppState, authority: &str) -> Result<usize> {
-    let mut released = 0;
-    for waiting in state.store.topic_pending().await? {
-        if waiting.follower.authority != authority {
-            continue;
-        }
-        let Some(waiting) = state
-            .store
-            .take_topic_pending(&waiting.topic, &waiting.follower.actor_id)
-            .await?
-        else {
-            continue;
-        };
-        let (topic, actor) = (waiting.topic.clone(), waiting.follower.actor_id.clone());
-        match inbox::accept_follower(state, &waiting.topic, waiting.follower, &waiting.follow).await
-        {
-            Ok(_) => released += 1,
-            Err(e) => {
-                tracing::warn!(%topic, %actor, error = %e, "accepting a released topic follow")
-            }
-        }
-    }
-    Ok(released)
-}
-
 /// Rejects a waiting Follow: the topic sends a Reject.
 async fn reject(
     State(state): Shared,

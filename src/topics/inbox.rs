@@ -48,10 +48,8 @@ pub async fn receive(
             Some(follower) => Some(follower.follow_id),
             None => state
                 .store
-                .topic_pending()
+                .topic_pending_of(topic, &activity.actor)
                 .await?
-                .into_iter()
-                .find(|p| p.topic == *topic && p.follower.actor_id == activity.actor)
                 .map(|p| p.follower.follow_id),
         },
         _ => None,
@@ -180,6 +178,33 @@ pub async fn accept_follower(
         .await?;
     tracing::info!(topic = %topic, actor = %follower.actor_id, style = ?follower.style, again = outcome == Followed::Again, "topic followed");
     Ok(Receipt::Subscribed)
+}
+
+/// Accepts the waiting topic Follows of `authority`, an instance the admins just approved as a
+/// subscriber: the relay admits it now, so what it asked of the topics waits no longer. Returns how
+/// many were accepted (a failure is logged and leaves the others to go on).
+pub async fn release_instance(state: &AppState, authority: &str) -> Result<usize> {
+    let mut released = 0;
+    for waiting in state.store.topic_pending().await? {
+        if waiting.follower.authority != authority {
+            continue;
+        }
+        let Some(waiting) = state
+            .store
+            .take_topic_pending(&waiting.topic, &waiting.follower.actor_id)
+            .await?
+        else {
+            continue;
+        };
+        let (topic, actor) = (waiting.topic.clone(), waiting.follower.actor_id.clone());
+        match accept_follower(state, &waiting.topic, waiting.follower, &waiting.follow).await {
+            Ok(_) => released += 1,
+            Err(e) => {
+                tracing::warn!(%topic, %actor, error = %e, "accepting a released topic follow")
+            }
+        }
+    }
+    Ok(released)
 }
 
 /// Answers a Follow the topic does not take with a Reject signed by the topic.

@@ -152,7 +152,7 @@ async fn list_pending(State(state): Shared, _: Admin) -> Reply {
 /// Approves a waiting subscription, and with it the instance's waiting topic follows.
 async fn approve(State(state): Shared, Admin(admin): Admin, Path(instance): Path<String>) -> Reply {
     crate::federation::admission::approve(&state, &instance, &admin).await?;
-    let topic_follows = crate::topics::admin::release_instance(&state, &instance).await?;
+    let topic_follows = crate::topics::inbox::release_instance(&state, &instance).await?;
     Ok(axum::Json(
         json!({ "approved": instance, "topic_follows_accepted": topic_follows }),
     ))
