@@ -317,12 +317,7 @@ impl Store {
             if follower_count(conn, kind, &name)? >= max_followers {
                 return Ok(Followed::Full);
             }
-            let of_instance: i64 = conn.query_row(
-                "SELECT COUNT(*) FROM topic_followers WHERE authority = ?1",
-                params![&follower.authority],
-                |row| row.get(0),
-            )?;
-            if of_instance.max(0) as u64 >= max_per_instance {
+            if of_instance(conn, "topic_followers", &follower.authority)? >= max_per_instance {
                 return Ok(Followed::InstanceFull);
             }
             conn.execute(
@@ -443,19 +438,10 @@ impl Store {
             if replaced > 0 {
                 return Ok(HeldFollow::Again);
             }
-            let waiting: i64 =
-                conn.query_row("SELECT COUNT(*) FROM topic_pending", params![], |r| {
-                    r.get(0)
-                })?;
-            if waiting.max(0) as u64 >= max_waiting {
+            if pending_count(conn)? >= max_waiting {
                 return Ok(HeldFollow::Full);
             }
-            let of_instance: i64 = conn.query_row(
-                "SELECT COUNT(*) FROM topic_pending WHERE authority = ?1",
-                params![&follower.authority],
-                |r| r.get(0),
-            )?;
-            if of_instance.max(0) as u64 >= max_per_instance {
+            if of_instance(conn, "topic_pending", &follower.authority)? >= max_per_instance {
                 return Ok(HeldFollow::InstanceFull);
             }
             conn.execute(
@@ -491,6 +477,11 @@ impl Store {
             })
             .await?;
         Ok(rows.into_iter().flatten().collect())
+    }
+
+    /// How many Follows of topics wait for an admin.
+    pub async fn topic_pending_count(&self) -> Result<u64> {
+        self.read(pending_count).await
     }
 
     /// `actor_id`'s Follow of `topic` waiting for an admin, if one waits.
@@ -536,6 +527,25 @@ impl Store {
             .await?;
         Ok(row.flatten())
     }
+}
+
+/// Rows of `table` (`topic_followers` or `topic_pending`) of the instance `authority`: what the
+/// per-instance caps count.
+fn of_instance(conn: &Conn<'_>, table: &'static str, authority: &str) -> Result<u64> {
+    let n: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM {table} WHERE authority = ?1"),
+        params![authority],
+        |row| row.get(0),
+    )?;
+    Ok(n.max(0) as u64)
+}
+
+/// Follows of topics waiting for an admin.
+fn pending_count(conn: &Conn<'_>) -> Result<u64> {
+    let n: i64 = conn.query_row("SELECT COUNT(*) FROM topic_pending", params![], |row| {
+        row.get(0)
+    })?;
+    Ok(n.max(0) as u64)
 }
 
 /// The columns [`pending_row`] reads.
@@ -984,6 +994,7 @@ mod tests {
             None
         );
         assert_eq!(store.topic_pending().await.expect("list").len(), 1);
+        assert_eq!(store.topic_pending_count().await.expect("count"), 1);
     }
 
     crate::on_both_backends!(follows_wait_for_an_admin_survive_a_restart_and_leave_once,);

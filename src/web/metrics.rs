@@ -46,7 +46,7 @@ impl StoreFigures {
             subscribers: state.store.subscribers().await?,
             log_size: state.store.log_size().await?,
             pending: state.store.pending().await?.len() as u64,
-            topic_pending: state.store.topic_pending().await?.len() as u64,
+            topic_pending: state.store.topic_pending_count().await?,
             topic_counts: state.store.topic_counts_by_kind().await?,
         })
     }

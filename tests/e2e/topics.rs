@@ -547,6 +547,13 @@ async fn topic_follows_wait_for_an_admin_under_the_approval_policy() {
             .send()
     };
     let topic = format!("{}/topics/tag/coop", relay.base);
+    // Whether `instance` got the topic's Accept of `follow`.
+    let accepted = |instance: &Instance, follow: &Value| {
+        instance
+            .received_of("Accept")
+            .iter()
+            .any(|a| a["object"]["id"] == follow["id"] && a["actor"] == topic.as_str())
+    };
 
     // A Follow from an instance the admins have not admitted waits, answered by nothing yet.
     let approved = Instance::start(Flavor::Mastodon, &relay).await;
@@ -578,13 +585,7 @@ async fn topic_follows_wait_for_an_admin_under_the_approval_policy() {
         .await
         .expect("approve");
     assert_eq!(answer.status(), StatusCode::OK);
-    eventually("the topic's Accept", || {
-        approved
-            .received_of("Accept")
-            .iter()
-            .any(|a| a["object"]["id"] == follow["id"] && a["actor"] == topic.as_str())
-    })
-    .await;
+    eventually("the topic's Accept", || accepted(&approved, &follow)).await;
     assert_eq!(
         get_json(format!("{topic}/followers")).await["totalItems"],
         1
@@ -662,10 +663,7 @@ async fn topic_follows_wait_for_an_admin_under_the_approval_policy() {
     let approval: Value = approval.json().await.expect("json");
     assert_eq!(approval["topic_follows_accepted"], 1, "{approval}");
     eventually("the topic's Accept after the instance's approval", || {
-        subscribing
-            .received_of("Accept")
-            .iter()
-            .any(|a| a["object"]["id"] == follow["id"] && a["actor"] == topic.as_str())
+        accepted(&subscribing, &follow)
     })
     .await;
     assert_eq!(
