@@ -11,7 +11,8 @@
 //! queries: what to profile next).
 //!
 //! The corpus: five languages (English 40 %, German, French, Spanish and Japanese 15 % each), words
-//! drawn from a Zipf distribution (exponent 1.07) over 50,000 words per language, post lengths from 3
+//! drawn from a Zipf distribution (exponent 1.07) over 50,000 words per language (the ~50 most frequent
+//! of each Latin-script one are its real function words, the rest made of syllables), post lengths from 3
 //! to about 120 words (median ~20, as on Mastodon), Japanese as running CJK text, 0–3 hashtags from
 //! 5,000 (Zipf), 10,000 authors on 500 instances, publication times over a year, 80 % with a
 //! `contentMap` (the rest go through language detection), 10 % with media, 2 % polls, 30 % replies.
@@ -122,10 +123,15 @@ struct Language {
     cjk: bool,
 }
 
-fn latin_words(syllables: &[&str], seed: u64) -> Vec<String> {
+/// A language's words, most frequent first: its real most frequent words (the function words the index
+/// lists as common, as in any real text), then words made of its syllables.
+fn latin_words(code: &str, syllables: &[&str], seed: u64) -> Vec<String> {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut seen = std::collections::HashSet::new();
-    let mut words = Vec::with_capacity(WORDS_PER_LANGUAGE);
+    let mut words: Vec<String> = plaza_index::common_grams::common_words(code)
+        .iter()
+        .map(|w| (*w).to_owned())
+        .collect();
+    let mut seen: std::collections::HashSet<String> = words.iter().cloned().collect();
     while words.len() < WORDS_PER_LANGUAGE {
         // Frequent words are short, as in real languages.
         let max = 1 + (words.len() as f64).log10().max(0.0) as usize;
@@ -167,22 +173,22 @@ fn languages() -> Vec<Language> {
     vec![
         Language {
             code: "en",
-            words: latin_words(&en, 1),
+            words: latin_words("en", &en, 1),
             cjk: false,
         },
         Language {
             code: "de",
-            words: latin_words(&de, 2),
+            words: latin_words("de", &de, 2),
             cjk: false,
         },
         Language {
             code: "fr",
-            words: latin_words(&fr, 3),
+            words: latin_words("fr", &fr, 3),
             cjk: false,
         },
         Language {
             code: "es",
-            words: latin_words(&es, 4),
+            words: latin_words("es", &es, 4),
             cjk: false,
         },
         Language {

@@ -12,6 +12,7 @@ use tantivy::{DateTime, Searcher, Term as TantivyTerm};
 use time::OffsetDateTime;
 
 use crate::analysis;
+use crate::common_grams::{self, GramPhrase};
 use crate::error::{Error, Result};
 use crate::plain_seek::PlainSeek;
 use crate::query::{Clause, Has, Is, Query, Term, TimeRange};
@@ -110,7 +111,7 @@ fn text(
                     terms.into_iter().next()?,
                     IndexRecordOption::WithFreqs,
                 )),
-                _ => Box::new(PlainSeek(Box::new(PhraseQuery::new(terms)))),
+                _ => phrase(fields, &form, terms),
             };
             Some((Occur::Should, query))
         })
@@ -120,6 +121,38 @@ fn text(
         1 => alternatives.pop().map(|(_, q)| q),
         _ => Some(Box::new(BooleanQuery::new(alternatives))),
     }
+}
+
+/// A phrase of `terms` (the `text` terms of `form`). Its adjacent pairs of common words are terms of
+/// `grams` ([`common_grams`]): a two-word phrase that is such a pair reads that term alone; a longer
+/// phrase checks positions only in the posts that have all its pairs.
+fn phrase(fields: &Fields, form: &[String], terms: Vec<TantivyTerm>) -> Box<dyn TantivyQuery> {
+    let grams: Vec<TantivyTerm> = form
+        .windows(2)
+        .filter(|pair| pair.iter().all(|t| common_grams::is_common(t)))
+        .map(|pair| {
+            TantivyTerm::from_field_text(fields.grams, &common_grams::gram(&pair[0], &pair[1]))
+        })
+        .collect();
+    if let ([gram], [first, second]) = (grams.as_slice(), terms.as_slice()) {
+        return Box::new(GramPhrase::new(
+            gram.clone(),
+            [first.clone(), second.clone()],
+        ));
+    }
+    let phrase: Box<dyn TantivyQuery> = Box::new(PlainSeek(Box::new(PhraseQuery::new(terms))));
+    if grams.is_empty() {
+        return phrase;
+    }
+    let mut all = vec![(Occur::Must, phrase)];
+    all.extend(grams.into_iter().map(|gram| {
+        let filter: Box<dyn TantivyQuery> = Box::new(ConstScoreQuery::new(
+            Box::new(TermQuery::new(gram, IndexRecordOption::Basic)),
+            0.0,
+        ));
+        (Occur::Must, filter)
+    }));
+    Box::new(BooleanQuery::new(all))
 }
 
 /// The query of one term; `None` when the term has nothing to search (only punctuation).

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::analysis;
+use crate::common_grams;
 use crate::consent::{self, Verdict};
 use crate::document::{Actor, Post};
 use crate::error::{Error, Result};
@@ -120,8 +121,14 @@ fn term_query(term: Term) -> Box<dyn TantivyQuery> {
     Box::new(TermQuery::new(term, IndexRecordOption::Basic))
 }
 
-fn add_text_tokens(doc: &mut TantivyDocument, fields: &Fields, text: String, lang: Option<&str>) {
+pub(crate) fn add_text_tokens(
+    doc: &mut TantivyDocument,
+    fields: &Fields,
+    text: String,
+    lang: Option<&str>,
+) {
     let tokens = analysis::tokens(&text, lang);
+    common_grams::add(doc, fields.grams, &tokens);
     doc.add_pre_tokenized_text(fields.text, PreTokenizedString { text, tokens });
 }
 

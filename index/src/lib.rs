@@ -32,6 +32,7 @@ mod accounts;
 mod activity;
 pub mod analysis;
 mod budget;
+pub mod common_grams;
 mod compile;
 pub mod consent;
 mod directory;

@@ -13,8 +13,9 @@ use tantivy::schema::{
 use crate::analysis;
 
 /// The version of this schema; an index on disk with another one must be rebuilt. 2: `account`;
-/// 3: `links` and `reply_to` (for trends).
-pub const SCHEMA_VERSION: u32 = 3;
+/// 3: `links` and `reply_to` (for trends); 4: `grams` (and with it the lists of
+/// [`crate::common_grams`]).
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The name of the file beside the index that records its schema version.
 pub const VERSION_FILE: &str = "plaza-schema-version";
@@ -43,6 +44,8 @@ pub struct Fields {
     pub instance: Field,
     /// Searchable text, pre-tokenized per language.
     pub text: Field,
+    /// Adjacent pairs of common words of `text`, one term each ([`crate::common_grams`]).
+    pub grams: Field,
     /// ISO 639-1 language.
     pub lang: Field,
     /// Hashtags (lowercase, no `#`).
@@ -87,6 +90,12 @@ pub fn build() -> (Schema, Fields) {
             .set_tokenizer(analysis::PLAIN)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
+    let gram_options = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(analysis::PLAIN)
+            .set_index_option(IndexRecordOption::WithFreqs)
+            .set_fieldnorms(false),
+    );
     let keyword = STRING | FAST;
     let flag = NumericOptions::default().set_indexed().set_fast();
     let fields = Fields {
@@ -97,6 +106,7 @@ pub fn build() -> (Schema, Fields) {
         data: b.add_text_field("data", STORED),
         instance: b.add_text_field("instance", keyword.clone()),
         text: b.add_text_field("text", text_options),
+        grams: b.add_text_field("grams", gram_options),
         lang: b.add_text_field("lang", keyword.clone()),
         tags: b.add_text_field("tags", keyword.clone()),
         published: b.add_date_field("published", INDEXED | FAST),

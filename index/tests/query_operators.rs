@@ -249,3 +249,115 @@ fn no_engine_syntax_reaches_the_engine() {
         Vec::<u32>::new()
     );
 }
+
+/// Phrases of common words are read from their pairs' terms ("common grams"), not from positions:
+/// the results must be exactly those of word order, for every pair and a longer phrase, in posts that
+/// hold the words side by side, apart, or in the other order.
+#[test]
+fn phrases_of_common_words_match_exactly_as_word_order_says() {
+    let index = index();
+    let author = actor("grams.example", "writer");
+    let vocabulary = ["of", "the", "and", "to", "is", "in", "bread", "coop"];
+    // A deterministic mix: each post 2–7 words of the vocabulary.
+    let mut state: u64 = 7;
+    let mut next = |n: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) as usize) % n
+    };
+    let posts: Vec<Vec<&str>> = (0..40)
+        .map(|_| {
+            (0..2 + next(6))
+                .map(|_| vocabulary[next(vocabulary.len())])
+                .collect()
+        })
+        .collect();
+    for (n, words) in posts.iter().enumerate() {
+        let html = format!("<p>{}</p>", words.join(" "));
+        let object = note_with(
+            &author,
+            n as u32,
+            &html,
+            "2024-01-01T00:00:00Z",
+            json!({"contentMap": {"en": html}}),
+        );
+        index
+            .add_post(&object, &author, host(&author))
+            .expect("add");
+    }
+    index.commit().expect("commit");
+    let holding = |phrase: &[&str]| -> Vec<u32> {
+        let mut n: Vec<u32> = posts
+            .iter()
+            .enumerate()
+            .filter(|(_, words)| words.windows(phrase.len()).any(|w| w == phrase))
+            .map(|(n, _)| n as u32)
+            .collect();
+        n.sort_unstable();
+        n
+    };
+    let found = |q: &str| -> Vec<u32> {
+        let request = SearchRequest {
+            limit: 40,
+            ..SearchRequest::new(q)
+        };
+        let page = index.search_posts(&request).expect("search");
+        let mut n: Vec<u32> = page
+            .hits
+            .iter()
+            .filter_map(|h| h.post.uri.rsplit('/').next()?.parse().ok())
+            .collect();
+        n.sort_unstable();
+        n
+    };
+    let mut nonempty = 0;
+    for first in vocabulary {
+        for second in vocabulary {
+            let expected = holding(&[first, second]);
+            nonempty += usize::from(!expected.is_empty());
+            assert_eq!(
+                found(&format!("\"{first} {second}\"")),
+                expected,
+                "\"{first} {second}\""
+            );
+        }
+    }
+    assert!(
+        nonempty > 40,
+        "the corpus holds most pairs ({nonempty} of 64)"
+    );
+    for phrase in [
+        ["of", "the", "bread"],
+        ["the", "and", "to"],
+        ["bread", "of", "the"],
+    ] {
+        let q = format!("\"{}\"", phrase.join(" "));
+        assert_eq!(found(&q), holding(&phrase), "{q}");
+    }
+    // Excluded, and combined with a word.
+    let with_bread = holding(&["bread"]);
+    let of_the = holding(&["of", "the"]);
+    let expected: Vec<u32> = with_bread
+        .iter()
+        .copied()
+        .filter(|n| !of_the.contains(n))
+        .collect();
+    assert_eq!(found("bread -\"of the\""), expected);
+    let expected: Vec<u32> = with_bread
+        .iter()
+        .copied()
+        .filter(|n| of_the.contains(n))
+        .collect();
+    assert_eq!(found("bread \"of the\""), expected);
+    // The snippet marks the phrase's words, as for any phrase.
+    let page = index
+        .search_posts(&SearchRequest::new("\"of the\""))
+        .expect("search");
+    let hit = page.hits.first().expect("a hit");
+    assert!(
+        hit.snippet_html.contains("<b>of</b> <b>the</b>"),
+        "{}",
+        hit.snippet_html
+    );
+}
