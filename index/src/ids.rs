@@ -8,7 +8,13 @@ use sha2::{Digest, Sha256};
 /// positive signed 64-bit integer as well, which some clients parse ids into). Mastodon writes it as a
 /// decimal string.
 pub fn account_id(actor_uri: &str) -> u64 {
-    let digest = Sha256::digest(actor_uri.as_bytes());
+    uri_hash(actor_uri)
+}
+
+/// A hash of an id that is the same in every process and release (kept in the index): the first 63
+/// bits of its SHA-256.
+pub(crate) fn uri_hash(uri: &str) -> u64 {
+    let digest = Sha256::digest(uri.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     u64::from_be_bytes(first) >> 1

@@ -20,7 +20,7 @@ use crate::common_grams;
 use crate::consent::{self, Verdict};
 use crate::document::{Actor, Post};
 use crate::error::{Error, Result};
-use crate::ids::account_id;
+use crate::ids::{account_id, uri_hash};
 use crate::index::{Index, Shared};
 use crate::instance::InstanceRecord;
 use crate::json;
@@ -232,7 +232,7 @@ fn post_document(
         doc.add_text(fields.links, link);
     }
     if let Some(parent) = &post.in_reply_to {
-        doc.add_text(fields.reply_to, parent);
+        doc.add_u64(fields.reply_to, uri_hash(parent));
     }
     doc.add_date(fields.published, DateTime::from_utc(post.published));
     doc.add_text(fields.month, month(post.published));

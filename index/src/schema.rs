@@ -14,7 +14,7 @@ use crate::analysis;
 
 /// The version of this schema; an index on disk with another one must be rebuilt. 2: `account`;
 /// 3: `links` and `reply_to` (for trends); 4: `grams` (and with it the lists of
-/// [`crate::common_grams`]).
+/// [`crate::common_grams`]), `reply_to` a hash.
 pub const SCHEMA_VERSION: u32 = 4;
 
 /// The name of the file beside the index that records its schema version.
@@ -64,7 +64,7 @@ pub struct Fields {
     pub handle: Field,
     /// The web links a post shares (not its mentions or hashtags), for link trends.
     pub links: Field,
-    /// The id of the post a post replies to, for content trends.
+    /// A hash of the id of the post a post replies to ([`crate::ids::uri_hash`]), for content trends.
     pub reply_to: Field,
     /// A reply.
     pub reply: Field,
@@ -116,7 +116,7 @@ pub fn build() -> (Schema, Fields) {
         account: b.add_u64_field("account", INDEXED),
         handle: b.add_text_field("handle", STRING),
         links: b.add_text_field("links", keyword.clone()),
-        reply_to: b.add_text_field("reply_to", keyword.clone()),
+        reply_to: b.add_u64_field("reply_to", FAST),
         reply: b.add_bool_field("reply", flag.clone()),
         quote: b.add_bool_field("quote", flag.clone()),
         poll: b.add_bool_field("poll", flag.clone()),

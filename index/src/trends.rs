@@ -1,5 +1,5 @@
 //! Trends: the hashtags, links and posts that more people than usual are talking about now, from what
-//! the index holds. Computed at request time from fast fields (tags, links, reply targets, author,
+//! the index holds. Computed at request time from fast fields (tags, links, hashes of reply targets, author,
 //! instance, published) of the posts in the window and the week before it: nothing is kept beside the
 //! index, so a post that leaves it (deleted, consent withdrawn, instance purged) leaves trends at once,
 //! and only indexed — consenting, public — posts ever count.
@@ -26,18 +26,21 @@ use std::hash::Hasher;
 
 use serde::Serialize;
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::StrColumn;
+use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{BooleanQuery, Occur, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, Term};
+use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
 use time::{Duration, OffsetDateTime};
 
 use crate::budget::{Budgeted, Deadline};
 use crate::compile::{self, Target};
 use crate::error::{Error, Result};
+use crate::ids::uri_hash;
 use crate::index::Index;
 use crate::ingest::Fnv;
 use crate::query::TimeRange;
+use crate::results::PostView;
+use crate::search::stored_json;
 use crate::str_columns::{first_ord, names};
 
 /// The longest window a trend request may ask for (seven days).
@@ -256,37 +259,93 @@ fn ranked(mut scored: Vec<Trend>, max: usize) -> Vec<Trend> {
     scored
 }
 
-/// Collects, per value of a multi-valued text fast field, the [`Usage`] of the matching posts.
-struct UsageCollector {
-    field: &'static str,
+/// Where a trend's items come from: a fast field holding, per post, the items it uses, and how a
+/// segment's values become items that compare across segments.
+trait ItemColumn: Send + Sync + 'static {
+    /// An item, the same in every segment.
+    type Item: Eq + std::hash::Hash + Send + 'static;
+    /// A segment's column (`None`: no post of the segment has a value).
+    type Segment: Send + Sync + 'static;
+    /// The column in `reader`'s segment.
+    fn open(&self, reader: &SegmentReader) -> tantivy::Result<Option<Self::Segment>>;
+    /// The values of `doc`.
+    fn values(segment: &Self::Segment, doc: DocId) -> impl Iterator<Item = u64> + '_;
+    /// The items of `values`.
+    fn items(segment: &Self::Segment, values: Vec<u64>) -> HashMap<u64, Self::Item>;
+}
+
+/// The terms of a string fast field (hashtags, links), named once per segment.
+struct Names(&'static str);
+
+impl ItemColumn for Names {
+    type Item = String;
+    type Segment = StrColumn;
+
+    fn open(&self, reader: &SegmentReader) -> tantivy::Result<Option<StrColumn>> {
+        reader.fast_fields().str(self.0)
+    }
+
+    fn values(segment: &StrColumn, doc: DocId) -> impl Iterator<Item = u64> + '_ {
+        segment.term_ords(doc)
+    }
+
+    fn items(segment: &StrColumn, values: Vec<u64>) -> HashMap<u64, String> {
+        names(&Some(segment.clone()), values).into_iter().collect()
+    }
+}
+
+/// A `u64` fast field of hashes of ids ([`crate::ids::uri_hash`]): the hash is the item, so nothing
+/// is named (the posts replied to: naming them decompressed most of a segment's dictionary).
+struct Hashes(&'static str);
+
+impl ItemColumn for Hashes {
+    type Item = u64;
+    type Segment = Column<u64>;
+
+    fn open(&self, reader: &SegmentReader) -> tantivy::Result<Option<Column<u64>>> {
+        reader.fast_fields().column_opt(self.0)
+    }
+
+    fn values(segment: &Column<u64>, doc: DocId) -> impl Iterator<Item = u64> + '_ {
+        segment.values_for_doc(doc)
+    }
+
+    fn items(_: &Column<u64>, values: Vec<u64>) -> HashMap<u64, u64> {
+        values.into_iter().map(|v| (v, v)).collect()
+    }
+}
+
+/// Collects, per item of an [`ItemColumn`], the [`Usage`] of the matching posts.
+struct UsageCollector<C> {
+    column: C,
     window_start: i64,
 }
 
-struct UsageSegment {
+struct UsageSegment<C: ItemColumn> {
     segment: SegmentOrdinal,
     window_start: i64,
-    terms: Option<StrColumn>,
+    items: Option<C::Segment>,
     authors: Option<StrColumn>,
     instances: Option<StrColumn>,
     published: tantivy::columnar::Column<tantivy::DateTime>,
-    /// Per term ordinal: its usage, with author and instance ordinals (mapped to names at harvest).
+    /// Per value: its usage, with author and instance ordinals (mapped to names at harvest).
     usage: HashMap<u64, Usage>,
 }
 
-impl Collector for UsageCollector {
-    type Fruit = HashMap<String, Usage>;
-    type Child = UsageSegment;
+impl<C: ItemColumn> Collector for UsageCollector<C> {
+    type Fruit = HashMap<C::Item, Usage>;
+    type Child = UsageSegment<C>;
 
     fn for_segment(
         &self,
         segment: SegmentOrdinal,
         reader: &SegmentReader,
-    ) -> tantivy::Result<UsageSegment> {
+    ) -> tantivy::Result<UsageSegment<C>> {
         let fast = reader.fast_fields();
         Ok(UsageSegment {
             segment,
             window_start: self.window_start,
-            terms: fast.str(self.field)?,
+            items: self.column.open(reader)?,
             authors: fast.str("author")?,
             instances: fast.str("instance")?,
             published: fast.date("published")?,
@@ -298,12 +357,12 @@ impl Collector for UsageCollector {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<HashMap<String, Usage>>) -> tantivy::Result<Self::Fruit> {
-        let mut all: HashMap<String, Usage> =
+    fn merge_fruits(&self, fruits: Vec<Self::Fruit>) -> tantivy::Result<Self::Fruit> {
+        let mut all: Self::Fruit =
             HashMap::with_capacity(fruits.iter().map(HashMap::len).max().unwrap_or(0));
         for fruit in fruits {
-            for (name, usage) in fruit {
-                match all.entry(name) {
+            for (item, usage) in fruit {
+                match all.entry(item) {
                     Entry::Occupied(mine) => mine.into_mut().merge(usage),
                     Entry::Vacant(slot) => {
                         slot.insert(usage);
@@ -323,11 +382,11 @@ fn hashed_names(column: &Option<StrColumn>, ords: HashSet<u64>) -> HashMap<u64, 
         .collect()
 }
 
-impl SegmentCollector for UsageSegment {
-    type Fruit = HashMap<String, Usage>;
+impl<C: ItemColumn> SegmentCollector for UsageSegment<C> {
+    type Fruit = HashMap<C::Item, Usage>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        let Some(terms) = &self.terms else {
+        let Some(items) = &self.items else {
             return;
         };
         let (Some(author), Some(instance)) = (
@@ -341,8 +400,8 @@ impl SegmentCollector for UsageSegment {
             .first(doc)
             .map_or(0, |d| d.into_timestamp_secs());
         let address = DocAddress::new(self.segment, doc);
-        for ord in terms.term_ords(doc) {
-            let usage = self.usage.entry(ord).or_default();
+        for value in C::values(items, doc) {
+            let usage = self.usage.entry(value).or_default();
             if published >= self.window_start {
                 usage.pairs.insert((instance, author));
                 usage.uses += 1;
@@ -357,6 +416,9 @@ impl SegmentCollector for UsageSegment {
     }
 
     fn harvest(self) -> Self::Fruit {
+        let Some(column) = &self.items else {
+            return HashMap::new();
+        };
         // Ordinals are per segment: name them (authors and instances by hash) before merging.
         let mut author_ords = HashSet::new();
         let mut instance_ords = HashSet::new();
@@ -367,10 +429,10 @@ impl SegmentCollector for UsageSegment {
         }
         let authors = hashed_names(&self.authors, author_ords);
         let instances = hashed_names(&self.instances, instance_ords);
-        let terms = names(&self.terms, self.usage.keys().copied());
+        let mut items = C::items(column, self.usage.keys().copied().collect());
         let mut out = HashMap::with_capacity(self.usage.len());
-        for (ord, usage) in self.usage {
-            let Some(name) = terms.get(&ord) else {
+        for (value, usage) in self.usage {
+            let Some(item) = items.remove(&value) else {
                 continue;
             };
             let Usage {
@@ -380,7 +442,7 @@ impl SegmentCollector for UsageSegment {
                 newest,
             } = usage;
             out.insert(
-                name.clone(),
+                item,
                 Usage {
                     pairs: pairs
                         .into_iter()
@@ -402,6 +464,18 @@ impl SegmentCollector for UsageSegment {
         }
         out
     }
+}
+
+/// The attention a post got in the window: replies in the index and shares seen outside it.
+#[derive(Default)]
+struct Attention {
+    /// (instance, account) of every reply and share.
+    pairs: HashSet<(u64, u64)>,
+    uses: u64,
+    /// Its id, when a share named it.
+    uri: Option<String>,
+    /// One of its replies (which names it), when it has some.
+    reply: Option<DocAddress>,
 }
 
 impl Index {
@@ -427,28 +501,59 @@ impl Index {
             language: None,
             ..request.clone()
         };
-        let window = self.usage("reply_to", &any_language, request.window_start())?;
-        let mut attention_of: HashMap<String, (HashSet<(u64, u64)>, u64)> = window
+        let searcher = self.shared.reader.searcher();
+        let window = self.usage(
+            &searcher,
+            Hashes("reply_to"),
+            &any_language,
+            request.window_start(),
+        )?;
+        let mut attention_of: HashMap<u64, Attention> = window
             .into_iter()
-            .map(|(uri, u)| (uri, (u.pairs, u.uses)))
+            .map(|(post, u)| {
+                let reply = u.newest.first().map(|n| n.2);
+                let attention = Attention {
+                    pairs: u.pairs,
+                    uses: u.uses,
+                    uri: None,
+                    reply,
+                };
+                (post, attention)
+            })
             .collect();
         for share in shares {
-            let entry = attention_of.entry(share.uri.clone()).or_default();
+            let entry = attention_of.entry(uri_hash(&share.uri)).or_default();
             entry
-                .0
+                .pairs
                 .insert((hash(&share.instance), hash(&share.account)));
-            entry.1 += 1;
+            entry.uses += 1;
+            entry.uri.get_or_insert_with(|| share.uri.clone());
         }
-        let mut candidates: Vec<(String, Spread, u64)> = attention_of
+        let mut candidates: Vec<(u64, Attention, Spread)> = attention_of
             .into_iter()
-            .map(|(uri, (pairs, n))| (uri, spread(&pairs), n))
-            .filter(|(_, s, _)| s.counted >= MIN_ACCOUNTS && s.instances >= MIN_INSTANCES)
+            .map(|(post, a)| {
+                let who = spread(&a.pairs);
+                (post, a, who)
+            })
+            .filter(|(_, _, s)| s.counted >= MIN_ACCOUNTS && s.instances >= MIN_INSTANCES)
             .collect();
         // The most talked-about first: the index is asked for a bounded number of them.
-        candidates.sort_by(|a, b| b.1.counted.cmp(&a.1.counted).then(a.0.cmp(&b.0)));
+        candidates.sort_by(|a, b| b.2.counted.cmp(&a.2.counted).then(a.0.cmp(&b.0)));
         candidates.truncate(request.max_count.saturating_mul(4).max(40));
         let mut scored = Vec::new();
-        for (uri, who, uses) in candidates {
+        for (_, seen, who) in candidates {
+            let uri = match (seen.uri, seen.reply) {
+                (Some(uri), _) => uri,
+                (None, Some(reply)) => {
+                    let doc: tantivy::TantivyDocument = searcher.doc(reply)?;
+                    let view: PostView = stored_json(&doc, self.shared.fields.data)?;
+                    let Some(uri) = view.in_reply_to else {
+                        continue;
+                    };
+                    uri
+                }
+                (None, None) => continue,
+            };
             let Some(hit) = self.post(&uri)? else {
                 continue;
             };
@@ -470,7 +575,7 @@ impl Index {
                     score,
                     accounts: who.accounts,
                     instances: who.instances,
-                    uses,
+                    uses: seen.uses,
                     examples: Vec::new(),
                 });
             }
@@ -480,7 +585,9 @@ impl Index {
 
     fn trending_terms(&self, name: &'static str, request: &TrendRequest) -> Result<Vec<Trend>> {
         let baseline_start = request.window_start() - Duration::days(BASELINE_DAYS);
-        let usage = self.usage(name, request, baseline_start)?;
+        // One searcher throughout: the examples' addresses are valid in it only.
+        let searcher = self.shared.reader.searcher();
+        let usage = self.usage(&searcher, Names(name), request, baseline_start)?;
         let mut scored: Vec<(Trend, Vec<DocAddress>)> = usage
             .into_iter()
             .filter_map(|(term, u)| {
@@ -502,7 +609,6 @@ impl Index {
             .collect();
         scored.sort_by(|a, b| b.0.score.total_cmp(&a.0.score));
         scored.truncate(request.max_count);
-        let searcher = self.shared.reader.searcher();
         let mut trends = Vec::with_capacity(scored.len());
         let mut examples: HashMap<String, Vec<DocAddress>> = HashMap::new();
         for (trend, newest) in scored {
@@ -524,14 +630,15 @@ impl Index {
         Ok(trends)
     }
 
-    /// The usage of each value of the fast field `field` by the posts published from `from` to the
-    /// request's end (in its language), split at the window's start.
-    fn usage(
+    /// The usage of each item of `column` by the posts published from `from` to the request's end (in
+    /// its language), split at the window's start.
+    fn usage<C: ItemColumn>(
         &self,
-        field: &'static str,
+        searcher: &Searcher,
+        column: C,
         request: &TrendRequest,
         from: OffsetDateTime,
-    ) -> Result<HashMap<String, Usage>> {
+    ) -> Result<HashMap<C::Item, Usage>> {
         let shared = &*self.shared;
         let fields = &shared.fields;
         let mut clauses = compile::scope(fields, Target::Posts);
@@ -556,10 +663,9 @@ impl Index {
         }
         let deadline = Deadline::after(shared.config.limits.time_budget);
         let collector = UsageCollector {
-            field,
+            column,
             window_start: request.window_start().unix_timestamp(),
         };
-        let searcher = shared.reader.searcher();
         Ok(searcher.search(
             &BooleanQuery::new(clauses),
             &Budgeted::new(collector, &deadline),

@@ -281,6 +281,51 @@ fn posts_trend_by_shares_and_replies_only_when_indexed_and_in_the_language_asked
     );
 }
 
+/// Replies alone make a post trend, counted across segments (each reply committed on its own), and
+/// the trend names the post replied to, not a reply; replies to a post the index lacks make nothing.
+#[test]
+fn a_post_replied_to_by_enough_people_trends_without_shares() {
+    let index = index();
+    let original = post(
+        &index,
+        "a.example",
+        "ann",
+        1,
+        3,
+        &[],
+        "<p>our bakery opens</p>",
+    );
+    index.commit().expect("commit");
+    let missing = "https://z.example/users/zed/statuses/9";
+    for (i, (host, name)) in [
+        ("b.example", "bob"),
+        ("c.example", "cat"),
+        ("d.example", "dan"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let author = actor(host, name);
+        for (k, parent) in [original.as_str(), missing].into_iter().enumerate() {
+            let mut reply = note(&author, 10 + (2 * i + k) as u32, "<p>lovely</p>", &at(1));
+            reply["inReplyTo"] = json!(parent);
+            assert!(
+                index
+                    .add_post(&reply, &author, host)
+                    .expect("reply")
+                    .allowed()
+            );
+        }
+        index.commit().expect("commit");
+    }
+    let trends = index.trending_posts(&request(24), &[]).expect("posts");
+    assert_eq!(names(&trends), [original.as_str()], "{trends:?}");
+    assert_eq!(
+        (trends[0].accounts, trends[0].instances, trends[0].uses),
+        (3, 3, 3)
+    );
+}
+
 #[test]
 fn a_language_filter_keeps_the_posts_in_that_language() {
     let index = index();
