@@ -173,6 +173,14 @@ impl Work for RelayWork {
                             engine.hand_over(&authority, HANDOVER_PATIENCE).await
                         });
                     }
+                    let inboxes = names
+                        .iter()
+                        .filter_map(|name| name.strip_prefix(lease::TOPIC_INBOX))
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>();
+                    let topics = state.topics.delivery.clone();
+                    handing
+                        .spawn(async move { topics.hand_over(inboxes, HANDOVER_PATIENCE).await });
                     while handing.join_next().await.is_some() {}
                 }
             }

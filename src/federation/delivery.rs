@@ -21,6 +21,7 @@ use crate::cluster::lease;
 use crate::cluster::ownership::Ownership;
 use crate::federation::inbox_client::{self, InboxClient};
 use crate::federation::net::{Http, Outcome};
+use crate::federation::stop::Stop;
 use crate::httpsig::{PrivateKey, digest_header};
 use crate::store::reader::LogReader;
 use crate::store::{Entry, Store, Subscriber};
@@ -128,26 +129,6 @@ struct Worker {
     health: Arc<Mutex<Health>>,
     /// Asks the worker to stop once the delivery in progress is done, saving its cursor.
     stop: Arc<Stop>,
-}
-
-/// A request to stop, and the worker's answer that it did.
-#[derive(Default)]
-struct Stop {
-    asked: std::sync::atomic::AtomicBool,
-    wake: tokio::sync::Notify,
-    done: tokio::sync::Notify,
-    finished: std::sync::atomic::AtomicBool,
-}
-
-impl Stop {
-    fn asked(&self) -> bool {
-        self.asked.load(Ordering::SeqCst)
-    }
-
-    fn finish(&self) {
-        self.finished.store(true, Ordering::SeqCst);
-        self.done.notify_waiters();
-    }
 }
 
 /// Runs and tracks the workers.
@@ -269,15 +250,7 @@ impl Engine {
         else {
             return;
         };
-        let done = worker.stop.done.notified();
-        tokio::pin!(done);
-        done.as_mut().enable();
-        worker.stop.asked.store(true, Ordering::SeqCst);
-        worker.stop.wake.notify_one();
-        if !worker.stop.finished.load(Ordering::SeqCst) && !worker.task.is_finished() {
-            let _ = tokio::time::timeout(patience, done).await;
-        }
-        worker.task.abort();
+        worker.stop.hand_over(&worker.task, patience).await;
     }
 
     /// The authorities with a running worker.
@@ -365,7 +338,7 @@ impl Engine {
                     moved = reader.wait() => if !moved {
                         return;
                     },
-                    () = stop.wake.notified() => {}
+                    () = stop.woken() => {}
                     () = inbox_client::sleep_until(idle_at) => {
                         client.close_if_idle();
                     }

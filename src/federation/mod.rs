@@ -14,4 +14,5 @@ pub mod receipt;
 pub mod relay;
 pub mod resolver;
 pub mod schemes;
+pub mod stop;
 pub mod subscription;

@@ -20,6 +20,7 @@ use tokio::task::AbortHandle;
 use crate::ap::authority_of;
 use crate::cluster::lease;
 use crate::federation::delivery::{Delivery, Engine, Health, Stats};
+use crate::federation::stop::Stop;
 use crate::store::Entry;
 use crate::store::reader::LogReader;
 use crate::store::topics::inbox_cursor_name;
@@ -55,6 +56,13 @@ impl Waker {
         self.notify.notify_one();
     }
 }
+/// A follower inbox's running worker.
+struct Worker {
+    task: AbortHandle,
+    waker: Arc<Waker>,
+    stop: Arc<Stop>,
+}
+
 /// How often a busy worker saves its cursor.
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
 
@@ -88,7 +96,7 @@ pub struct TopicDelivery {
     engine: Arc<Engine>,
     registry: Arc<Registry>,
     base: String,
-    workers: Mutex<HashMap<String, (AbortHandle, Arc<Waker>)>>,
+    workers: Mutex<HashMap<String, Worker>>,
     /// Every entry up to here was looked at by the dispatcher (and the inboxes it concerns woken).
     dispatched: AtomicU64,
     /// Delivery counters (accepted, retried, refused, skipped).
@@ -151,8 +159,8 @@ impl TopicDelivery {
             (start, unfollowed, elsewhere)
         };
         for inbox in unfollowed.iter().chain(&elsewhere) {
-            if let Some((task, _)) = self.workers.lock().ok().and_then(|mut w| w.remove(inbox)) {
-                task.abort();
+            if let Some(worker) = self.workers.lock().ok().and_then(|mut w| w.remove(inbox)) {
+                worker.task.abort();
             }
         }
         for inbox in unfollowed {
@@ -186,10 +194,31 @@ impl TopicDelivery {
                 continue;
             }
             let waker = Waker::new();
-            let task =
-                tokio::spawn(self.clone().run(inbox.clone(), cursor, waker.clone())).abort_handle();
-            workers.insert(inbox, (task, waker));
+            let stop = Arc::new(Stop::default());
+            let run = self
+                .clone()
+                .run(inbox.clone(), cursor, waker.clone(), stop.clone());
+            let task = tokio::spawn(run).abort_handle();
+            workers.insert(inbox, Worker { task, waker, stop });
         }
+    }
+
+    /// Stops the workers of `inboxes` (their leases are given back to another node) once each has
+    /// finished the delivery in progress and saved its cursor, so the next holder sends nothing twice;
+    /// one that does not stop within `patience` is stopped at once.
+    pub async fn hand_over(&self, inboxes: impl IntoIterator<Item = String>, patience: Duration) {
+        let leaving: Vec<Worker> = match self.workers.lock() {
+            Ok(mut workers) => inboxes
+                .into_iter()
+                .filter_map(|inbox| workers.remove(&inbox))
+                .collect(),
+            Err(_) => return,
+        };
+        let mut stopping = tokio::task::JoinSet::new();
+        for worker in leaving {
+            stopping.spawn(async move { worker.stop.hand_over(&worker.task, patience).await });
+        }
+        while stopping.join_next().await.is_some() {}
     }
 
     /// The store the workers read.
@@ -218,8 +247,8 @@ impl TopicDelivery {
                         };
                         for key in &carry.topics {
                             for inbox in snapshot.followers_of(key) {
-                                if let Some((_, waker)) = workers.get(inbox) {
-                                    waker.wake(entry.seq);
+                                if let Some(worker) = workers.get(inbox) {
+                                    worker.waker.wake(entry.seq);
                                 }
                             }
                         }
@@ -232,7 +261,7 @@ impl TopicDelivery {
         })
     }
 
-    async fn run(self: Arc<Self>, inbox: String, cursor: u64, waker: Arc<Waker>) {
+    async fn run(self: Arc<Self>, inbox: String, cursor: u64, waker: Arc<Waker>, stop: Arc<Stop>) {
         let mut client = match self.engine.http().inbox_client(&inbox) {
             Ok(client) => client,
             Err(e) => {
@@ -262,7 +291,13 @@ impl TopicDelivery {
                     .fetch_add(batch.pruned, Ordering::Relaxed);
             }
             let idle = batch.entries.is_empty();
+            let mut done = reader.cursor();
             for entry in batch.entries {
+                if stop.asked() {
+                    // Asked to stop: the rest of the batch is the next holder's.
+                    done = entry.seq - 1;
+                    break;
+                }
                 let Some(carry) = &entry.carry else {
                     continue;
                 };
@@ -282,6 +317,15 @@ impl TopicDelivery {
                     reader = LogReader::new(store.clone(), dispatched, BATCH);
                 }
             }
+            if stop.asked() {
+                if done != saved
+                    && let Err(e) = store.set_cursor(&name, done).await
+                {
+                    tracing::error!(%inbox, error = %e, "saving a topic cursor on hand-over");
+                }
+                stop.finish();
+                return;
+            }
             let done = reader.cursor();
             if (idle || last_save.elapsed() >= PERSIST_EVERY) && done != saved {
                 match store.set_cursor(&name, done).await {
@@ -293,6 +337,7 @@ impl TopicDelivery {
             if idle {
                 tokio::select! {
                     () = waker.notify.notified() => {}
+                    () = stop.woken() => {}
                     () = tokio::time::sleep(IDLE_CHECK) => {}
                 }
                 // A connection unused for long is closed (see `inbox_client::IDLE_CLOSE`).
@@ -356,5 +401,134 @@ impl TopicDelivery {
         {
             self.by_kind.add(kind.as_str());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use axum::body::Bytes;
+
+    use super::*;
+    use crate::cluster::ownership::Ownership;
+    use crate::federation::delivery::Backoff;
+    use crate::store::Store;
+    use crate::store::Style;
+    use crate::store::topics::TopicFollower;
+    use crate::topics::Topic;
+    use crate::topics::admission::TopicSettings;
+
+    /// An inbox on loopback answering 202, after 10 ms from its twentieth request on; counts requests.
+    async fn slowing_inbox() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        let app = axum::Router::new().fallback(move || {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n >= 20 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                axum::http::StatusCode::ACCEPTED
+            }
+        });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (format!("http://{addr}/inbox"), count)
+    }
+
+    async fn wait_for(what: &str, check: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_worker_handed_over_saves_where_it_got_to_and_the_next_goes_on_from_there() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&dir.path().join("t.db")).expect("store");
+        let backoff = Backoff {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+        };
+        let engine = Engine::new(
+            store.clone(),
+            crate::test_fixtures::http(),
+            backoff,
+            Ownership::alone(),
+        );
+        let settings = TopicSettings {
+            max_topics: 10,
+            kinds: TopicKind::ALL.to_vec(),
+            blocked_tags: Vec::new(),
+        };
+        let base = "https://relay.example";
+        let registry = Registry::load(store.clone(), base, settings)
+            .await
+            .expect("registry");
+        let coop = Topic::tag("coop").expect("tag");
+        crate::topics::keys::key_for(&store, &coop, 10)
+            .await
+            .expect("key");
+        let (inbox, hits) = slowing_inbox().await;
+        let follower = TopicFollower {
+            actor_id: format!("{inbox}#actor"),
+            inbox: inbox.clone(),
+            style: Style::Mastodon,
+            follow_id: format!("{inbox}#follow"),
+            authority: authority_of(&inbox).unwrap_or_default(),
+        };
+        store
+            .follow_topic(&coop, follower, 100, 100)
+            .await
+            .expect("follow");
+        registry.reload().await.expect("reload");
+        let delivery = TopicDelivery::new(engine, registry, base);
+        let head = store.tail().head();
+        let dispatcher = delivery.dispatch(head);
+        delivery.sync().await;
+        assert_eq!(delivery.worker_count(), 1);
+        for n in 0..200 {
+            let carry =
+                Carry::announced(&format!("https://x.example/posts/{n}")).to(vec![coop.key()]);
+            store
+                .append_carry(
+                    "x.example".into(),
+                    carry,
+                    Bytes::new(),
+                    format!("carry {n}"),
+                )
+                .await
+                .expect("append");
+        }
+        // Mid-way through, the inbox's lease moves: the worker stops after the delivery in progress.
+        wait_for("some deliveries", || hits.load(Ordering::SeqCst) >= 20).await;
+        delivery
+            .hand_over([inbox.clone()], Duration::from_secs(5))
+            .await;
+        assert_eq!(delivery.worker_count(), 0);
+        let sent = hits.load(Ordering::SeqCst) as u64;
+        assert!(sent < 200, "stopped mid-way, not at the end");
+        let name = inbox_cursor_name(&inbox);
+        let saved = store.cursor(&name).await.expect("cursor").expect("saved");
+        assert_eq!(
+            saved - head,
+            sent,
+            "the cursor saved is the last entry delivered"
+        );
+        // The next holder (here a new worker from the saved cursor) sends the rest, nothing twice.
+        delivery.sync().await;
+        wait_for("the rest", || hits.load(Ordering::SeqCst) >= 200).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(hits.load(Ordering::SeqCst), 200, "nothing sent twice");
+        dispatcher.abort();
+        delivery.hand_over([inbox], Duration::ZERO).await;
     }
 }
