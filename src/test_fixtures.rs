@@ -68,3 +68,42 @@ pub fn http() -> crate::federation::net::Http {
     })
     .expect("http client")
 }
+
+/// An inbox on loopback answering `status(n)` to its n-th request (0-based) after `pause(n)`; its
+/// URL and the count of requests so far.
+pub async fn paced_inbox(
+    status: fn(usize) -> u16,
+    pause: fn(usize) -> std::time::Duration,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let app = axum::Router::new().fallback(move || {
+        let n = seen.fetch_add(1, Ordering::SeqCst);
+        async move {
+            tokio::time::sleep(pause(n)).await;
+            axum::http::StatusCode::from_u16(status(n)).expect("status")
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/inbox"), count)
+}
+
+/// Waits until `check` holds, failing the test after ten seconds.
+pub async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

@@ -56,6 +56,19 @@ fn post_in(
     id
 }
 
+/// Post number `n` by `name@host`, an hour ago, replying to `parent`.
+fn reply(index: &Index, host: &str, name: &str, n: u32, parent: &str) {
+    let author = actor(host, name);
+    let mut reply = note(&author, n, "<p>congratulations</p>", &at(1));
+    reply["inReplyTo"] = json!(parent);
+    assert!(
+        index
+            .add_post(&reply, &author, host)
+            .expect("reply")
+            .allowed()
+    );
+}
+
 fn request(hours: u32) -> TrendRequest {
     TrendRequest::new(hours, 20, None).expect("request")
 }
@@ -223,20 +236,8 @@ fn posts_trend_by_shares_and_replies_only_when_indexed_and_in_the_language_asked
         "de",
     );
     // Two replies from two instances.
-    for (i, (host, name)) in [("b.example", "bob"), ("c.example", "cat")]
-        .iter()
-        .enumerate()
-    {
-        let author = actor(host, name);
-        let mut reply = note(&author, 10 + i as u32, "<p>congratulations</p>", &at(1));
-        reply["inReplyTo"] = json!(original);
-        assert!(
-            index
-                .add_post(&reply, &author, host)
-                .expect("reply")
-                .allowed()
-        );
-    }
+    reply(&index, "b.example", "bob", 10, &original);
+    reply(&index, "c.example", "cat", 11, &original);
     index.commit().expect("commit");
     let share = |uri: &str, account: &str, instance: &str| ShareSignal {
         uri: uri.into(),
@@ -302,20 +303,11 @@ fn a_post_replied_to_by_enough_people_trends_without_shares() {
         ("c.example", "cat"),
         ("d.example", "dan"),
     ]
-    .iter()
+    .into_iter()
     .enumerate()
     {
-        let author = actor(host, name);
-        for (k, parent) in [original.as_str(), missing].into_iter().enumerate() {
-            let mut reply = note(&author, 10 + (2 * i + k) as u32, "<p>lovely</p>", &at(1));
-            reply["inReplyTo"] = json!(parent);
-            assert!(
-                index
-                    .add_post(&reply, &author, host)
-                    .expect("reply")
-                    .allowed()
-            );
-        }
+        reply(&index, host, name, 20 + i as u32, &original);
+        reply(&index, host, name, 30 + i as u32, missing);
         index.commit().expect("commit");
     }
     let trends = index.trending_posts(&request(24), &[]).expect("posts");

@@ -601,6 +601,7 @@ mod tests {
     use crate::federation::net::{AddressPolicy, HttpSettings};
     use crate::httpsig::PrivateKey;
     use crate::store::{NewEntry, Style};
+    use crate::test_fixtures::{paced_inbox, wait_for};
     use std::sync::OnceLock;
     use std::sync::atomic::AtomicUsize;
 
@@ -655,30 +656,6 @@ mod tests {
         paced_inbox(status, |_| Duration::ZERO).await
     }
 
-    /// [`inbox`], answering its n-th request after `pause(n)`.
-    async fn paced_inbox(
-        status: fn(usize) -> u16,
-        pause: fn(usize) -> Duration,
-    ) -> (String, Arc<AtomicUsize>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let count = Arc::new(AtomicUsize::new(0));
-        let seen = count.clone();
-        let app = axum::Router::new().fallback(move || {
-            let n = seen.fetch_add(1, Ordering::SeqCst);
-            async move {
-                tokio::time::sleep(pause(n)).await;
-                axum::http::StatusCode::from_u16(status(n)).expect("status")
-            }
-        });
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        (format!("http://{addr}/inbox"), count)
-    }
-
     fn post(n: u32) -> NewEntry {
         let body = Bytes::from(format!("{{\"id\":\"https://x.example/{n}\"}}"));
         NewEntry {
@@ -689,14 +666,6 @@ mod tests {
             litepub_body: body,
             signer: None,
             original: None,
-        }
-    }
-
-    async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !check() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

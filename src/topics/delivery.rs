@@ -406,8 +406,6 @@ impl TopicDelivery {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-
     use axum::body::Bytes;
 
     use super::*;
@@ -416,39 +414,9 @@ mod tests {
     use crate::store::Store;
     use crate::store::Style;
     use crate::store::topics::TopicFollower;
+    use crate::test_fixtures::{paced_inbox, wait_for};
     use crate::topics::Topic;
     use crate::topics::admission::TopicSettings;
-
-    /// An inbox on loopback answering 202, after 10 ms from its twentieth request on; counts requests.
-    async fn slowing_inbox() -> (String, Arc<AtomicUsize>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let count = Arc::new(AtomicUsize::new(0));
-        let seen = count.clone();
-        let app = axum::Router::new().fallback(move || {
-            let n = seen.fetch_add(1, Ordering::SeqCst);
-            async move {
-                if n >= 20 {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                axum::http::StatusCode::ACCEPTED
-            }
-        });
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        (format!("http://{addr}/inbox"), count)
-    }
-
-    async fn wait_for(what: &str, check: impl Fn() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !check() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_worker_handed_over_saves_where_it_got_to_and_the_next_goes_on_from_there() {
@@ -477,7 +445,12 @@ mod tests {
         crate::topics::keys::key_for(&store, &coop, 10)
             .await
             .expect("key");
-        let (inbox, hits) = slowing_inbox().await;
+        // Slow after the twentieth request, so that the hand-over comes mid-way even on a busy machine.
+        let (inbox, hits) = paced_inbox(
+            |_| 202,
+            |n| Duration::from_millis(if n < 20 { 0 } else { 10 }),
+        )
+        .await;
         let follower = TopicFollower {
             actor_id: format!("{inbox}#actor"),
             inbox: inbox.clone(),
