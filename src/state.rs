@@ -114,7 +114,7 @@ impl AppState {
     /// or the database's on PostgreSQL) and starts a delivery worker for every subscriber.
     pub async fn build(config: Config) -> Result<Arc<AppState>> {
         let index = if config.index_enabled {
-            Some(index_sink::open(&config.index_dir(), &config)?)
+            Some(index_sink::open(&config)?)
         } else {
             None
         };

@@ -721,8 +721,8 @@ async fn a_post_is_searchable_after_its_202_and_gone_after_its_delete() {
     // How soon is measured by `cargo bench --bench load` (accept→searchable, delete→gone), not here.
     let mut opened: Option<Arc<plaza_index::Index>> = None;
     let running = InProcess::start_with(|config| {
-        let index = plaza::discovery::index_sink::open(&config.index_dir(), config)
-            .expect("index opens in DATA_DIR/index");
+        let index =
+            plaza::discovery::index_sink::open(config).expect("index opens in DATA_DIR/index");
         opened = Some(index.clone());
         index
     })
