@@ -1,8 +1,8 @@
 //! Trends: the hashtags, links and posts that more people than usual are talking about now, from what
-//! the index holds. Computed at request time from fast fields (tags, links, hashes of reply targets, author,
-//! instance, published) of the posts in the window and the week before it: nothing is kept beside the
-//! index, so a post that leaves it (deleted, consent withdrawn, instance purged) leaves trends at once,
-//! and only indexed — consenting, public — posts ever count.
+//! the index holds. Computed at request time from fast fields (tags, links, hashes of reply targets,
+//! author, instance, published) of the posts in the window and the week before it: nothing is kept
+//! beside the index, so a post that leaves it (deleted, consent withdrawn, instance purged) leaves
+//! trends at once, and only indexed — consenting, public — posts ever count.
 //!
 //! The method (also in the README):
 //! - **Hashtags and links** count the *distinct accounts* using them in the window (`within_hours`),
