@@ -139,7 +139,7 @@ pub struct Post {
     pub media: Vec<Media>,
     /// Hashtags, lowercase, without `#`.
     pub tags: Vec<String>,
-    /// The web links it shares ([`shared_links`]).
+    /// The web links it shares (`shared_links`).
     pub links: Vec<String>,
     /// Mentions.
     pub mentions: Vec<Mention>,

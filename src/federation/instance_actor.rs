@@ -74,7 +74,7 @@ impl InstanceActors {
     }
 
     /// Whether `actor` is its instance's own actor: by convention without I/O, else by asking the
-    /// instance (once per [`REMEMBER`] per instance; concurrent askers share one round of fetches).
+    /// instance (once per `REMEMBER` per instance; concurrent askers share one round of fetches).
     pub async fn confirmed(&self, actor: &Actor) -> bool {
         match relay::instance_actor_evidence(actor) {
             InstanceEvidence::Convention => true,

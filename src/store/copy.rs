@@ -5,13 +5,13 @@
 //! Every table is copied, whatever it holds: the list is read from SQLite's own catalogue
 //! (`sqlite_master`), not written down here, so a table a later release adds is copied without
 //! anyone remembering to; only [`NOT_COPIED`] is left out, each for a stated reason. Columns are
-//! matched by name against the PostgreSQL schema (made from the same DDL by [`schema::create`]), and
+//! matched by name against the PostgreSQL schema (made from the same DDL by `schema::create`), and
 //! each value is read as the type its column declares (integer, float, text, bytes, or NULL) and bound
 //! with the store's own [`Conn`] calls. Rows go in batches, all of them in one PostgreSQL transaction:
 //! a copy that fails leaves the database as empty as it found it. A database whose tables already hold
 //! rows is refused.
 //!
-//! Then each identity column (an integer primary key, which [`crate::store::postgres::ddl`] turns into
+//! Then each identity column (an integer primary key, which [`crate::store::ddl::postgres`] turns into
 //! one) gets its sequence set past what SQLite had handed out (the larger of the highest copied value
 //! and SQLite's `sqlite_sequence`, which remembers pruned entries), so the log's seq continues where
 //! the subscribers' cursors expect it. Last, the data directory's key is stored as the relay's key
@@ -105,7 +105,7 @@ pub struct Table {
     pub columns: Vec<(String, Kind)>,
 }
 
-/// What a column holds, from its declared type (the mapping [`postgres::ddl`] makes of it).
+/// What a column holds, from its declared type (the mapping [`crate::store::ddl::postgres`] makes of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// `INTEGER`: a 64-bit integer.

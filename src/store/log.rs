@@ -134,7 +134,7 @@ impl Store {
     /// database, so a retry landing on another node at the same moment is a duplicate there, not a
     /// unique violation: on SQLite each id is claimed by one `INSERT … ON CONFLICT DO NOTHING`; on
     /// PostgreSQL the check, the claims and the append are one statement under the writers' lock
-    /// ([`pg_append`]).
+    /// (`pg_append`).
     pub async fn append_unless_seen(
         &self,
         entry: NewEntry,

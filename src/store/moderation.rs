@@ -4,7 +4,7 @@
 //! Every admin change is written in the same transaction as its audit entry, so the log never misses
 //! a change nor records one that did not happen. The `blocks` table keeps the minimal shape
 //! `(domain PRIMARY KEY, reason, created_at)` of the store's schema and gains what blocks by software and
-//! Mastodon's block lists carry ([`migrate`]); a domain and a software name cannot share a row.
+//! Mastodon's block lists carry (`migrate`); a domain and a software name cannot share a row.
 
 use crate::store::db::{Conn, Row, params};
 use serde::Serialize;

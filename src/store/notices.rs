@@ -4,7 +4,7 @@
 //! `pg_notify` inside the transaction ([`Notice`]: new log entries, a subscriber changed, the
 //! moderation rules, the topics, the FASP registrations, the nodes), so a notice is sent exactly when
 //! its change commits, never for one rolled back. Each store keeps one connection of its own that
-//! `LISTEN`s ([`listen`]): new entries of other nodes are read once into its in-memory tail (its
+//! `LISTEN`s (`listen`): new entries of other nodes are read once into its in-memory tail (its
 //! delivery workers go on reading memory), a changed subscriber is read again into its mirror, and
 //! the rest is handed to whoever subscribed ([`Store::notices`]: the relay reloads its rules and
 //! topics). When the connection breaks it is made again, and everything is read again, since notices

@@ -1,6 +1,6 @@
 //! The database's shape: the tables, and the migrations that bring a database created by an earlier
 //! release up to it — on SQLite and on PostgreSQL alike (one DDL text, SQLite's, which
-//! [`ddl::postgres`] turns into PostgreSQL's types).
+//! [`crate::store::ddl::postgres`] turns into PostgreSQL's types).
 
 use std::path::Path;
 

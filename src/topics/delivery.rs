@@ -3,7 +3,7 @@
 //! per inbox holds, and a dead follower delays nobody else), taking only the entries topics carry
 //! ([`crate::topics::carry`]), and sending each once per inbox, signed by the first of the entry's
 //! topics that the inbox follows. Retries, backoff and skips are the relay's own
-//! ([`Engine::deliver_body`]).
+//! (`Engine::deliver_body`).
 //!
 //! Unlike a subscriber, a follower inbox wants few of the log's entries, and hundreds of inboxes each
 //! woken by every append cost more than the deliveries themselves. So one dispatcher follows the log
