@@ -64,7 +64,8 @@ pub struct Fields {
     pub handle: Field,
     /// The web links a post shares (not its mentions or hashtags), for link trends.
     pub links: Field,
-    /// A hash of the id of the post a post replies to (the first 63 bits of its SHA-256), for content trends.
+    /// A hash of the id of the post a post replies to (the first 63 bits of its SHA-256), for content
+    /// trends.
     pub reply_to: Field,
     /// A reply.
     pub reply: Field,

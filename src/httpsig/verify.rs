@@ -36,8 +36,9 @@ use crate::{Error, Result};
 /// 5 min, never later than `created` + 12 h, and is refused one hour after that.
 ///
 /// Cost is bounded before anything is parsed: signature headers longer than
-/// [`MAX_SIGNATURE_HEADER_BYTES`] or with more than [`MAX_SIGNATURE_ENTRIES`](super::MAX_SIGNATURE_ENTRIES) entries in a list are
-/// refused, and the body is hashed at most once per digest algorithm.
+/// [`MAX_SIGNATURE_HEADER_BYTES`] or with more than
+/// [`MAX_SIGNATURE_ENTRIES`](super::MAX_SIGNATURE_ENTRIES) entries in a list are refused, and the
+/// body is hashed at most once per digest algorithm.
 pub fn extract_claim(req: &SignedRequest<'_>, now: SystemTime) -> Result<Claim> {
     check_host(req)?;
     if req.headers.contains_key("signature-input") {

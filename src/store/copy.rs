@@ -11,8 +11,8 @@
 //! a copy that fails leaves the database as empty as it found it. A database whose tables already hold
 //! rows is refused.
 //!
-//! Then each identity column (an integer primary key, which [`crate::store::ddl::postgres`] turns into
-//! one) gets its sequence set past what SQLite had handed out (the larger of the highest copied value
+//! Then each identity column (an integer primary key, which [`crate::store::ddl::postgres`] turns
+//! into one) gets its sequence set past what SQLite had handed out (the larger of the highest copied value
 //! and SQLite's `sqlite_sequence`, which remembers pruned entries), so the log's seq continues where
 //! the subscribers' cursors expect it. Last, the data directory's key is stored as the relay's key
 //! ([`crate::store::relay_key`]), since on PostgreSQL the key lives in the database.
@@ -105,7 +105,8 @@ pub struct Table {
     pub columns: Vec<(String, Kind)>,
 }
 
-/// What a column holds, from its declared type (the mapping [`crate::store::ddl::postgres`] makes of it).
+/// What a column holds, from its declared type (the mapping [`crate::store::ddl::postgres`] makes of
+/// it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// `INTEGER`: a 64-bit integer.
