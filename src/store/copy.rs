@@ -12,10 +12,11 @@
 //! rows is refused.
 //!
 //! Then each identity column (an integer primary key, which [`crate::store::ddl::postgres`] turns
-//! into one) gets its sequence set past what SQLite had handed out (the larger of the highest copied value
-//! and SQLite's `sqlite_sequence`, which remembers pruned entries), so the log's seq continues where
-//! the subscribers' cursors expect it. Last, the data directory's key is stored as the relay's key
-//! ([`crate::store::relay_key`]), since on PostgreSQL the key lives in the database.
+//! into one) gets its sequence set past what SQLite had handed out (the larger of the highest
+//! copied value and SQLite's `sqlite_sequence`, which remembers pruned entries), so the log's seq
+//! continues where the subscribers' cursors expect it. Last, the data directory's key is stored as
+//! the relay's key ([`crate::store::relay_key`]), since on PostgreSQL the key lives in the
+//! database.
 
 use std::path::Path;
 
