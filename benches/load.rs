@@ -1026,16 +1026,18 @@ fn prepare(key: &PrivateKey, key_id: &str, inbox: &str, activity: &Value) -> Pre
     }
 }
 
-async fn send(client: &reqwest::Client, p: &Prepared) -> StatusCode {
+/// POSTs `p`: the relay's answer, or what kept the request from getting one.
+async fn send(client: &reqwest::Client, p: &Prepared) -> Result<StatusCode, String> {
     let mut request = client.post(&p.url).body(p.body.clone());
     for (name, value) in &p.headers {
         request = request.header(name, value);
     }
     match request.send().await {
         Ok(r) => {
-            StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            Ok(StatusCode::from_u16(r.status().as_u16())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         }
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Err(e) => Err(format!("no answer: {e}")),
     }
 }
 
@@ -1054,7 +1056,7 @@ async fn subscribe(sub: &SubHandle, relay: &str, client: &reqwest::Client) {
         &follow,
     );
     let status = send(client, &p).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "subscription refused");
+    assert_eq!(status, Ok(StatusCode::ACCEPTED), "subscription refused");
 }
 
 /// The origin instance: a subscriber that posts.
@@ -1271,10 +1273,10 @@ async fn post_all(
     client: &reqwest::Client,
     posts: Vec<Prepared>,
     concurrency: usize,
-) -> (Vec<(u64, Instant)>, usize) {
+) -> (Vec<(u64, Instant)>, Vec<String>) {
     let posts = Arc::new(posts);
     let next = Arc::new(AtomicU64::new(0));
-    let refused = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(Mutex::new(Vec::new()));
     let accepted = Arc::new(Mutex::new(Vec::with_capacity(posts.len())));
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -1289,10 +1291,12 @@ async fn post_all(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                     let Some(p) = posts.get(i) else { break };
-                    if send(&client, p).await == StatusCode::ACCEPTED {
-                        accepted.lock().unwrap().push((i as u64, Instant::now()));
-                    } else {
-                        refused.fetch_add(1, Ordering::Relaxed);
+                    match send(&client, p).await {
+                        Ok(StatusCode::ACCEPTED) => {
+                            accepted.lock().unwrap().push((i as u64, Instant::now()));
+                        }
+                        Ok(status) => refused.lock().unwrap().push(status.to_string()),
+                        Err(e) => refused.lock().unwrap().push(e),
                     }
                 }
             })
@@ -1302,7 +1306,8 @@ async fn post_all(
         t.await.expect("poster");
     }
     let accepted = std::mem::take(&mut *accepted.lock().unwrap());
-    (accepted, refused.load(Ordering::Relaxed) as usize)
+    let refused = std::mem::take(&mut *refused.lock().unwrap());
+    (accepted, refused)
 }
 
 /// A word found in post `n` and in no other: `zx` and `n` in letters, ending in `q` so no stemmer
@@ -1560,7 +1565,10 @@ impl Fleet<'_> {
         let pacer = Pacer::start();
         let start = Instant::now();
         let (accepted, refused) = post_all(self.client, prepared, 16).await;
-        assert_eq!(refused, 0, "the relay refused burst posts");
+        assert!(
+            refused.is_empty(),
+            "the relay refused burst posts: {refused:?}"
+        );
         let expected = accepted.len() * self.healthy.len();
         // Wait on the counter: scanning the arrivals would steal CPU from the relay being measured.
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -1698,7 +1706,7 @@ async fn fan_out(o: &Options, faults: bool, deployment: &Deployment) -> FanOut {
         tokio::time::sleep_until(due.into()).await;
         // Deliveries may arrive before the 202 does: latency counts from when the POST was sent.
         let sent = Instant::now();
-        if send(&client, p).await == StatusCode::ACCEPTED {
+        if send(&client, p).await == Ok(StatusCode::ACCEPTED) {
             let n = first + i as u64;
             accepted_at.insert(n, sent);
             if search {
@@ -1730,7 +1738,7 @@ async fn fan_out(o: &Options, faults: bool, deployment: &Deployment) -> FanOut {
     for n in findable.into_iter().take(DELETE_SAMPLES) {
         let delete = origin.delete(n, &relay.base);
         let sent = Instant::now();
-        if send(&client, &delete).await == StatusCode::ACCEPTED {
+        if send(&client, &delete).await == Ok(StatusCode::ACCEPTED) {
             removed
                 .push(until_searchable(client.clone(), relay.base.clone(), n, sent, false).await);
         }
@@ -1843,7 +1851,7 @@ async fn inbound(o: &Options, deployment: &Deployment) -> Inbound {
     }
     Inbound {
         rate,
-        refused,
+        refused: refused.len(),
         rss_mb: relay.peak_rss_mb().unwrap_or(f64::NAN),
         relay_cpu_us,
         index_cpu_us_posting,
