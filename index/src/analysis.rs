@@ -6,9 +6,11 @@
 //! overlapping bigrams (`東京都` → `東京`, `京都`), so any two adjacent characters are findable without a
 //! dictionary.
 //!
-//! Documents are analysed here and handed to tantivy pre-tokenized, so one field can hold text of every
-//! language, each stemmed its own way. Queries get every stemmed form of a word (or only the one of
-//! `language:xx`), so `running` finds an English post indexed as `run`.
+//! A document's text reaches tantivy [`tagged`] with its language, and the `text` field's tokenizer
+//! ([`TaggedTokenizer`]) analyses it in that language, so one field holds text of every language, each
+//! stemmed its own way (handing tantivy tokens instead, as pre-tokenized text, cost a JSON round trip of
+//! every token). Queries get every stemmed form of a word (or only the one of `language:xx`), so
+//! `running` finds an English post indexed as `run`.
 
 use std::cell::RefCell;
 
@@ -19,8 +21,18 @@ use tantivy::tokenizer::{
 
 use crate::language;
 
-/// The name the plain analyzer is registered under in the index (used by snippets and tag fields).
+/// The name the plain analyzer is registered under in the index (the text field of schema versions
+/// before 4).
 pub const PLAIN: &str = "plaza_plain";
+/// The name of the tokenizer of `text`: text [`tagged`] with its language, analysed in that language.
+pub const TAGGED: &str = "plaza_tagged";
+/// The name of the tokenizer of `grams`: text [`tagged`] with its language, its pairs of common words
+/// ([`crate::common_grams`]).
+pub const GRAMS: &str = "plaza_grams";
+
+/// Marks where the language code before a [`tagged`] text ends (a control character text from HTML
+/// does not start with).
+const TAG_END: char = '\u{1}';
 
 /// Terms longer than this (in bytes) are dropped: they are URLs, hashes or noise.
 const MAX_TERM_BYTES: usize = 40;
@@ -133,6 +145,74 @@ fn split(text: &str, tokens: &mut Vec<Token>) {
     if let Some(start) = word_start {
         push(tokens, text, start, text.len());
     }
+}
+
+/// `text` as the `text` and `grams` fields take it: led by its language, so that each document is
+/// analysed in its own language by the field's tokenizer while tantivy indexes it (handing tantivy
+/// tokens instead costs a JSON round trip of every token).
+pub fn tagged(text: &str, lang: Option<&str>) -> String {
+    let lang = lang.unwrap_or_default();
+    let mut out = String::with_capacity(1 + lang.len() + 1 + text.len());
+    out.push(TAG_END);
+    out.push_str(lang);
+    out.push(TAG_END);
+    out.push_str(text);
+    out
+}
+
+/// The language and the text of a [`tagged`] text (an untagged one is text of no known language).
+fn untag(text: &str) -> (Option<&str>, &str) {
+    let Some(rest) = text.strip_prefix(TAG_END) else {
+        return (None, text);
+    };
+    match rest.split_once(TAG_END) {
+        Some(("", text)) => (None, text),
+        Some((lang, text)) => (Some(lang), text),
+        None => (None, text),
+    }
+}
+
+/// The tokenizer of the `text` field (`grams: false`) or of the `grams` field (`grams: true`) over
+/// [`tagged`] text.
+#[derive(Clone, Default)]
+pub struct TaggedTokenizer {
+    grams: bool,
+    tokens: Vec<Token>,
+}
+
+impl TaggedTokenizer {
+    /// The `grams` field's tokenizer.
+    pub fn grams() -> Self {
+        TaggedTokenizer {
+            grams: true,
+            tokens: Vec::new(),
+        }
+    }
+}
+
+impl Tokenizer for TaggedTokenizer {
+    type TokenStream<'a> = PlazaTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> PlazaTokenStream<'a> {
+        let (lang, text) = untag(text);
+        let tokens = tokens(text, lang);
+        self.tokens = if self.grams {
+            crate::common_grams::grams(&tokens)
+        } else {
+            tokens
+        };
+        PlazaTokenStream {
+            tokens: &mut self.tokens,
+            next: 0,
+        }
+    }
+}
+
+/// Registers the index's tokenizers with `manager`.
+pub fn register(manager: &tantivy::tokenizer::TokenizerManager) {
+    manager.register(PLAIN, analyzer(None));
+    manager.register(TAGGED, TaggedTokenizer::default());
+    manager.register(GRAMS, TaggedTokenizer::grams());
 }
 
 fn build(language: Option<tantivy::tokenizer::Language>) -> TextAnalyzer {
@@ -272,6 +352,35 @@ mod tests {
             [vec!["running".to_owned()], vec!["run".to_owned()]]
         );
         assert!(query_forms("!!!", None).is_empty());
+    }
+
+    #[test]
+    fn tagged_text_is_analysed_in_its_language_by_the_field_tokenizers() {
+        let stream = |tokenizer: &mut TaggedTokenizer, text: &str| {
+            let mut out = Vec::new();
+            let mut stream = tokenizer.token_stream(text);
+            while stream.advance() {
+                out.push(stream.token().text.clone());
+            }
+            out
+        };
+        let text = "Running of the cooperatives";
+        let mut plain = TaggedTokenizer::default();
+        assert_eq!(
+            stream(&mut plain, &tagged(text, Some("en"))),
+            texts(text, Some("en"))
+        );
+        assert_eq!(stream(&mut plain, &tagged(text, None)), texts(text, None));
+        assert_eq!(
+            stream(&mut plain, text),
+            texts(text, None),
+            "untagged: plain"
+        );
+        assert_eq!(
+            stream(&mut TaggedTokenizer::grams(), &tagged(text, Some("en"))),
+            ["of the"]
+        );
+        assert_eq!(untag(&tagged("", Some("fr"))), (Some("fr"), ""));
     }
 
     #[test]

@@ -20,8 +20,8 @@ use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::{Postings, SegmentPostings};
 use tantivy::query::{Bm25Weight, EmptyScorer, EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::tokenizer::{PreTokenizedString, Token};
-use tantivy::{DocId, DocSet, Score, SegmentReader, TantivyDocument, TantivyError, Term};
+use tantivy::tokenizer::Token;
+use tantivy::{DocId, DocSet, Score, SegmentReader, TantivyError, Term};
 
 use crate::analysis;
 
@@ -304,21 +304,6 @@ impl Scorer for GramScorer {
     }
 }
 
-/// Adds the grams of `tokens` (the document's `text` tokens) to `field`, when it has any. (The
-/// field is neither stored nor highlighted, so its tokens need no text beside them.)
-pub(crate) fn add(doc: &mut TantivyDocument, field: Field, tokens: &[Token]) {
-    let tokens = grams(tokens);
-    if !tokens.is_empty() {
-        doc.add_pre_tokenized_text(
-            field,
-            PreTokenizedString {
-                text: String::new(),
-                tokens,
-            },
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,7 +362,7 @@ mod tests {
 mod scoring_tests {
     use tantivy::collector::{Count, TopDocs};
     use tantivy::query::PhraseQuery;
-    use tantivy::{DocAddress, Index, IndexWriter};
+    use tantivy::{DocAddress, Index, IndexWriter, TantivyDocument};
 
     use super::*;
     use crate::schema;
@@ -387,9 +372,7 @@ mod scoring_tests {
     fn a_gram_phrase_scores_as_the_phrase_query() {
         let (schema, fields) = schema::build();
         let index = Index::create_in_ram(schema);
-        index
-            .tokenizers()
-            .register(analysis::PLAIN, analysis::analyzer(None));
+        analysis::register(index.tokenizers());
         let mut writer: IndexWriter = index.writer(15_000_000).expect("writer");
         for text in [
             "of the",

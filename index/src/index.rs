@@ -164,9 +164,7 @@ impl Index {
         config: IndexConfig,
         path: Option<&Path>,
     ) -> Result<Index> {
-        index
-            .tokenizers()
-            .register(analysis::PLAIN, analysis::analyzer(None));
+        analysis::register(index.tokenizers());
         // Made on a thread of background priority, so that the indexing and merging threads tantivy
         // starts with the writer inherit it.
         let writer = std::thread::scope(|scope| {

@@ -10,13 +10,11 @@ use serde::Serialize;
 use serde_json::Value;
 use tantivy::query::{BooleanQuery, Occur, Query as TantivyQuery, RangeQuery, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::tokenizer::PreTokenizedString;
 use tantivy::{DateTime, TantivyDocument, Term};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::analysis;
-use crate::common_grams;
 use crate::consent::{self, Verdict};
 use crate::document::{Actor, Post};
 use crate::error::{Error, Result};
@@ -127,9 +125,9 @@ pub(crate) fn add_text_tokens(
     text: String,
     lang: Option<&str>,
 ) {
-    let tokens = analysis::tokens(&text, lang);
-    common_grams::add(doc, fields.grams, &tokens);
-    doc.add_pre_tokenized_text(fields.text, PreTokenizedString { text, tokens });
+    let tagged = analysis::tagged(&text, lang);
+    doc.add_text(fields.grams, &tagged);
+    doc.add_text(fields.text, tagged);
 }
 
 #[derive(Serialize)]

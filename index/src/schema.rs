@@ -42,7 +42,7 @@ pub struct Fields {
     pub data: Field,
     /// The instance host.
     pub instance: Field,
-    /// Searchable text, pre-tokenized per language.
+    /// Searchable text, analysed in its document's language ([`analysis::tagged`]).
     pub text: Field,
     /// Adjacent pairs of common words of `text`, one term each ([`crate::common_grams`]).
     pub grams: Field,
@@ -88,12 +88,12 @@ pub fn build() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text_options = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer(analysis::PLAIN)
+            .set_tokenizer(analysis::TAGGED)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let gram_options = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer(analysis::PLAIN)
+            .set_tokenizer(analysis::GRAMS)
             .set_index_option(IndexRecordOption::WithFreqs)
             .set_fieldnorms(false),
     );
