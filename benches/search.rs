@@ -6,6 +6,7 @@
 //! `cargo bench --bench search -- --posts 50000` for a quick run. Other flags: `--queries N` (per
 //! class, default 200), `--feeders N` (threads calling `add_post`, default 2), `--writer-mb N` (the
 //! index writer's memory budget while ingesting, default 128; the relay's `index_writer_memory_mb`),
+//! `--writer-threads N` (tantivy's indexing threads, default 2 as the relay's `index_writer_threads`),
 //! `--dir PATH` (keep the index there instead of a temporary directory), `--query-only --dir PATH`
 //! (time the queries on an index kept earlier), `--show-slowest` (print each class's three slowest
 //! queries: what to profile next).
@@ -17,7 +18,8 @@
 //! 5,000 (Zipf), 10,000 authors on 500 instances, publication times over a year, 80 % with a
 //! `contentMap` (the rest go through language detection), 10 % with media, 2 % polls, 30 % replies.
 //!
-//! Printed: ingest rate (wall time of `add_post` and the commits, generating the JSON excluded), index
+//! Printed: ingest rate (wall time of `add_post` and the commits, generating the JSON excluded) and the
+//! process's CPU per post while ingesting (generation included), index
 //! size on disk, peak RSS while ingesting and — after reopening — with the index open and queried (the
 //! peak is reset in between through `/proc/self/clear_refs`), and p50/p99 latency of each query class
 //! with and without facets (relevance order, 20 results with snippets and authors, as the API serves),
@@ -40,6 +42,10 @@ use serde_json::{Value, json};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+const USAGE: &str = "cargo bench --bench search -- [--posts N] [--queries N] [--feeders N] \
+[--writer-mb N] [--writer-threads N] [--dir PATH] [--query-only --dir PATH] [--show-slowest]
+(the module documentation of benches/search.rs says what each does)";
+
 const AUTHORS: usize = 10_000;
 const INSTANCES: usize = 500;
 const WORDS_PER_LANGUAGE: usize = 50_000;
@@ -51,6 +57,8 @@ struct Args {
     posts: usize,
     queries: usize,
     feeders: usize,
+    /// Tantivy's indexing threads (the relay's `index_writer_threads`).
+    writer_threads: usize,
     /// The index writer's memory budget while ingesting (the relay's `index_writer_memory_mb`).
     writer_mb: usize,
     dir: Option<PathBuf>,
@@ -66,6 +74,7 @@ fn args() -> Args {
         posts: 1_000_000,
         queries: 200,
         feeders: 2,
+        writer_threads: 2,
         writer_mb: 128,
         dir: None,
         query_only: false,
@@ -82,6 +91,13 @@ fn args() -> Args {
             "--queries" => args.queries = number(&mut it, args.queries),
             "--feeders" => args.feeders = number(&mut it, args.feeders).max(1),
             "--writer-mb" => args.writer_mb = number(&mut it, args.writer_mb).max(15),
+            "--writer-threads" => {
+                args.writer_threads = number(&mut it, args.writer_threads).clamp(1, 8)
+            }
+            "--help" | "-h" => {
+                println!("{}", USAGE);
+                std::process::exit(0);
+            }
             "--dir" => args.dir = it.next().map(PathBuf::from),
             "--query-only" => args.query_only = true,
             "--show-slowest" => args.show_slowest = true,
@@ -345,6 +361,18 @@ fn status(key: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time (user and system) this process has used so far.
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
 fn mib(kib: Option<u64>) -> String {
     kib.map_or("n/a".into(), |k| format!("{:.0} MiB", k as f64 / 1024.0))
 }
@@ -495,15 +523,16 @@ fn main() {
     }
     let config = IndexConfig {
         writer_memory_bytes: args.writer_mb << 20,
-        writer_threads: 1,
+        writer_threads: args.writer_threads,
         commit_interval: Duration::from_secs(30),
         commit_docs: 250_000,
         ..IndexConfig::default()
     };
     println!(
-        "plaza-index search benchmark: {} posts fed by {} threads, {} MiB writer budget, {} queries per class",
-        args.posts, args.feeders, args.writer_mb, args.queries
+        "plaza-index search benchmark: {} posts fed by {} threads, {} indexing thread(s), {} MiB writer budget, {} queries per class",
+        args.posts, args.feeders, args.writer_threads, args.writer_mb, args.queries
     );
+    let cpu_before = process_cpu();
     let (wall, generating) = {
         let index = Index::open(&dir, config).expect("open");
         ingest(&index, &corpus, args.posts, args.feeders)
@@ -514,6 +543,12 @@ fn main() {
         args.posts as f64 / ingest_time.as_secs_f64(),
         ingest_time.as_secs_f64(),
         generating.as_secs_f64()
+    );
+    let cpu = process_cpu().saturating_sub(cpu_before);
+    println!(
+        "ingest CPU: {:.0} µs per post, generation included ({:.2} cores busy on average)",
+        cpu.as_secs_f64() * 1e6 / args.posts as f64,
+        cpu.as_secs_f64() / wall.as_secs_f64()
     );
     println!("peak RSS while ingesting: {}", mib(status("VmHWM:")));
     println!(

@@ -13,6 +13,7 @@
 //! `running` finds an English post indexed as `run`.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use tantivy::tokenizer::{
     AsciiFoldingFilter, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token, TokenStream,
@@ -62,7 +63,7 @@ pub struct PlazaTokenizer {
 
 /// The tokens of one text, handed out one by one.
 pub struct PlazaTokenStream<'a> {
-    tokens: &'a mut Vec<Token>,
+    tokens: &'a mut [Token],
     next: usize,
 }
 
@@ -85,65 +86,82 @@ impl Tokenizer for PlazaTokenizer {
     type TokenStream<'a> = PlazaTokenStream<'a>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> PlazaTokenStream<'a> {
-        self.tokens.clear();
-        split(text, &mut self.tokens);
-        PlazaTokenStream {
-            tokens: &mut self.tokens,
-            next: 0,
-        }
+        let tokens = &mut self.tokens;
+        tokens.clear();
+        split(text, |from, to| {
+            let position = tokens.len();
+            tokens.push(token(position, &text[from..to], from, to));
+        });
+        PlazaTokenStream { tokens, next: 0 }
     }
 }
 
-fn push(tokens: &mut Vec<Token>, text: &str, from: usize, to: usize) {
-    let position = tokens.len();
-    tokens.push(Token {
+fn token(position: usize, text: &str, from: usize, to: usize) -> Token {
+    Token {
         offset_from: from,
         offset_to: to,
         position,
-        text: text[from..to].to_owned(),
+        text: text.to_owned(),
         position_length: 1,
-    });
+    }
+}
+
+/// Writes token `n` of `tokens`, reusing the string of the one there before (a tokenizer's buffer
+/// keeps its tokens' allocations from one text to the next).
+fn put(tokens: &mut Vec<Token>, n: usize, position: usize, text: &str, from: usize, to: usize) {
+    match tokens.get_mut(n) {
+        Some(slot) => {
+            slot.text.clear();
+            slot.text.push_str(text);
+            slot.offset_from = from;
+            slot.offset_to = to;
+            slot.position = position;
+        }
+        None => tokens.push(token(position, text, from, to)),
+    }
 }
 
 /// Emits the bigrams of a CJK run given as (byte offset, char) pairs; a lone character stands alone.
-fn push_bigrams(tokens: &mut Vec<Token>, text: &str, run: &[(usize, char)]) {
+fn emit_bigrams(run: &[(usize, char)], emit: &mut impl FnMut(usize, usize)) {
     match run {
         [] => {}
-        [(at, c)] => push(tokens, text, *at, at + c.len_utf8()),
+        [(at, c)] => emit(*at, at + c.len_utf8()),
         _ => {
             for pair in run.windows(2) {
                 let (from, _) = pair[0];
                 let (at, c) = pair[1];
-                push(tokens, text, from, at + c.len_utf8());
+                emit(from, at + c.len_utf8());
             }
         }
     }
 }
 
-fn split(text: &str, tokens: &mut Vec<Token>) {
+/// Calls `emit(from, to)` with the byte range of each word and CJK bigram of `text`, in order (a
+/// token's position is the number of tokens before it).
+fn split(text: &str, mut emit: impl FnMut(usize, usize)) {
     let mut word_start: Option<usize> = None;
     let mut cjk_run: Vec<(usize, char)> = Vec::new();
     for (at, c) in text.char_indices() {
         if is_cjk(c) {
             if let Some(start) = word_start.take() {
-                push(tokens, text, start, at);
+                emit(start, at);
             }
             cjk_run.push((at, c));
         } else if c.is_alphanumeric() {
-            push_bigrams(tokens, text, &cjk_run);
+            emit_bigrams(&cjk_run, &mut emit);
             cjk_run.clear();
             word_start.get_or_insert(at);
         } else {
-            push_bigrams(tokens, text, &cjk_run);
+            emit_bigrams(&cjk_run, &mut emit);
             cjk_run.clear();
             if let Some(start) = word_start.take() {
-                push(tokens, text, start, at);
+                emit(start, at);
             }
         }
     }
-    push_bigrams(tokens, text, &cjk_run);
+    emit_bigrams(&cjk_run, &mut emit);
     if let Some(start) = word_start {
-        push(tokens, text, start, text.len());
+        emit(start, text.len());
     }
 }
 
@@ -173,12 +191,15 @@ fn untag(text: &str) -> (Option<&str>, &str) {
 }
 
 /// The tokenizer of the `text` field (`grams: false`) or of the `grams` field (`grams: true`) over
-/// [`tagged`] text.
+/// [`tagged`] text. Its tokens' strings are reused from one text to the next.
 #[derive(Clone, Default)]
 pub struct TaggedTokenizer {
     grams: bool,
     tokens: Vec<Token>,
 }
+
+/// Tokens a tokenizer keeps for reuse after a long text (each holds a string).
+const KEPT_TOKENS: usize = 1024;
 
 impl TaggedTokenizer {
     /// The `grams` field's tokenizer.
@@ -195,14 +216,25 @@ impl Tokenizer for TaggedTokenizer {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> PlazaTokenStream<'a> {
         let (lang, text) = untag(text);
-        let tokens = tokens(text, lang);
-        self.tokens = if self.grams {
-            crate::common_grams::grams(&tokens)
+        let tokens = &mut self.tokens;
+        tokens.truncate(KEPT_TOKENS);
+        let mut n = 0;
+        if self.grams {
+            let mut grams = crate::common_grams::Grams::new();
+            for_each_term(text, lang, |position, term, from, to| {
+                if let Some(gram) = grams.next(position, term, from, to) {
+                    put(tokens, n, n, gram.text, gram.from, gram.to);
+                    n += 1;
+                }
+            });
         } else {
-            tokens
-        };
+            for_each_term(text, lang, |position, term, from, to| {
+                put(tokens, n, position, term, from, to);
+                n += 1;
+            });
+        }
         PlazaTokenStream {
-            tokens: &mut self.tokens,
+            tokens: &mut tokens[..n],
             next: 0,
         }
     }
@@ -234,16 +266,68 @@ pub fn analyzer(lang: Option<&str>) -> TextAnalyzer {
     build(lang.and_then(language::stemmer))
 }
 
-/// One analyzer per stemmed language plus the plain one, kept per thread (analyzers are stateful).
+/// One analyzer per stemmed language plus the plain one, kept per thread (analyzers are stateful), each
+/// with the terms of the words it analysed lately.
 struct Analyzers {
-    plain: TextAnalyzer,
-    stemmed: Vec<(&'static str, TextAnalyzer)>,
+    plain: Memoised,
+    stemmed: Vec<(&'static str, Memoised)>,
+}
+
+/// An analyzer and the terms it made of words lately (`None`: the word is dropped, too long).
+///
+/// Every filter after the tokenizer (length, lowercase, stemmer, ASCII folding) works on one token
+/// alone, so a word always becomes the same term: a text's terms are its words' remembered terms, a
+/// hash lookup instead of lowercasing, stemming and folding each word again. Words follow Zipf's law,
+/// so most words of a text have been seen moments before. The map is emptied when full.
+struct Memoised {
+    analyzer: TextAnalyzer,
+    /// Each word's index in `terms`.
+    words: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    terms: Vec<Option<Box<str>>>,
+}
+
+/// Words a thread remembers per analyzer (about 80 bytes each).
+const REMEMBERED_WORDS: usize = 16_384;
+
+impl Memoised {
+    fn new(language: Option<tantivy::tokenizer::Language>) -> Self {
+        Memoised {
+            analyzer: build(language),
+            words: HashMap::default(),
+            terms: Vec::new(),
+        }
+    }
+
+    /// The term of one word (a token of [`split`]).
+    fn term(&mut self, word: &str) -> Option<&str> {
+        let at = match self.words.get(word) {
+            Some(&at) => at as usize,
+            None => {
+                if self.terms.len() >= REMEMBERED_WORDS {
+                    self.words.clear();
+                    self.terms.clear();
+                }
+                let mut stream = self.analyzer.token_stream(word);
+                let term = stream
+                    .advance()
+                    .then(|| stream.token().text.as_str().into());
+                // Fewer than REMEMBERED_WORDS: the index fits.
+                self.words.insert(word.into(), self.terms.len() as u32);
+                self.terms.push(term);
+                self.terms.len() - 1
+            }
+        };
+        self.terms.get(at).and_then(|t| t.as_deref())
+    }
 }
 
 thread_local! {
     static ANALYZERS: RefCell<Analyzers> = RefCell::new(Analyzers {
-        plain: build(None),
-        stemmed: language::STEMMED.iter().map(|(code, l)| (*code, build(Some(*l)))).collect(),
+        plain: Memoised::new(None),
+        stemmed: language::STEMMED
+            .iter()
+            .map(|(code, l)| (*code, Memoised::new(Some(*l))))
+            .collect(),
     });
 }
 
@@ -254,9 +338,14 @@ fn run(analyzer: &mut TextAnalyzer, text: &str, out: &mut Vec<Token>) {
     }
 }
 
-/// The tokens of `text` in language `lang` (stemmed when it has a stemmer), positions from 0.
-pub fn tokens(text: &str, lang: Option<&str>) -> Vec<Token> {
-    let mut out = Vec::new();
+/// Calls `each(position, term, from, to)` for every term of `text` in language `lang` (stemmed when it
+/// has a stemmer), positions from 0, with the byte range of the word it comes from. `each` must not
+/// analyse text itself (the thread's analyzers are in use).
+pub(crate) fn for_each_term(
+    text: &str,
+    lang: Option<&str>,
+    mut each: impl FnMut(usize, &str, usize, usize),
+) {
     ANALYZERS.with(|cell| {
         let mut analyzers = cell.borrow_mut();
         let analyzers = &mut *analyzers;
@@ -264,7 +353,21 @@ pub fn tokens(text: &str, lang: Option<&str>) -> Vec<Token> {
             .and_then(|l| analyzers.stemmed.iter_mut().find(|(c, _)| *c == l))
             .map(|(_, a)| a)
             .unwrap_or(&mut analyzers.plain);
-        run(chosen, text, &mut out);
+        let mut position = 0;
+        split(text, |from, to| {
+            if let Some(term) = chosen.term(&text[from..to]) {
+                each(position, term, from, to);
+            }
+            position += 1;
+        });
+    });
+}
+
+/// The tokens of `text` in language `lang` (stemmed when it has a stemmer), positions from 0.
+pub fn tokens(text: &str, lang: Option<&str>) -> Vec<Token> {
+    let mut out = Vec::new();
+    for_each_term(text, lang, |position, term, from, to| {
+        out.push(token(position, term, from, to));
     });
     out
 }
@@ -289,10 +392,10 @@ pub fn query_forms(text: &str, lang: Option<&str>) -> Vec<Vec<String>> {
                 forms.push(form);
             }
         };
-        add(&mut analyzers.plain);
-        for (code, analyzer) in analyzers.stemmed.iter_mut() {
+        add(&mut analyzers.plain.analyzer);
+        for (code, memoised) in analyzers.stemmed.iter_mut() {
             if lang.is_none_or(|l| l == *code) {
-                add(analyzer);
+                add(&mut memoised.analyzer);
             }
         }
         // Stemming never changes how many terms a text has, but a form of another length would make a
@@ -381,6 +484,70 @@ mod tests {
             ["of the"]
         );
         assert_eq!(untag(&tagged("", Some("fr"))), (Some("fr"), ""));
+    }
+
+    /// The analyzer run over the whole text, as before words' terms were remembered.
+    fn analysed_directly(text: &str, lang: Option<&str>) -> Vec<Token> {
+        let mut out = Vec::new();
+        run(&mut analyzer(lang), text, &mut out);
+        out
+    }
+
+    #[test]
+    fn remembered_terms_are_the_analyzers_terms() {
+        let long = "x".repeat(MAX_TERM_BYTES);
+        let texts = [
+            "Running runners RUN run café Café CAFÉ naïve coopératives".to_owned(),
+            format!("東京都 coop 協同組合 {long} Straße straße Ärger 猫 한국어"),
+            "Running runners RUN run, again: running!".to_owned(),
+            String::new(),
+        ];
+        for lang in [None, Some("en"), Some("fr"), Some("de"), Some("ja")] {
+            for text in &texts {
+                assert_eq!(
+                    tokens(text, lang),
+                    analysed_directly(text, lang),
+                    "{lang:?}: {text}"
+                );
+            }
+        }
+        // More words than a thread remembers: the map is emptied and filled again.
+        let many: String = (0..REMEMBERED_WORDS + 100)
+            .map(|i| format!("w{i}ing "))
+            .collect();
+        assert_eq!(
+            tokens(&many, Some("en")),
+            analysed_directly(&many, Some("en"))
+        );
+        assert_eq!(
+            tokens(&many, Some("en")),
+            analysed_directly(&many, Some("en"))
+        );
+    }
+
+    #[test]
+    fn tokenizers_reuse_their_tokens_without_leaking_the_previous_text() {
+        let mut tokenizer = TaggedTokenizer::default();
+        let collect = |tokenizer: &mut TaggedTokenizer, text: &str| {
+            let mut out = Vec::new();
+            let mut stream = tokenizer.token_stream(text);
+            while stream.advance() {
+                out.push(stream.token().clone());
+            }
+            out
+        };
+        let long = tagged("one two three four five six", Some("en"));
+        let short = tagged("seven", Some("en"));
+        assert_eq!(collect(&mut tokenizer, &long).len(), 6);
+        assert_eq!(collect(&mut tokenizer, &short), tokens("seven", Some("en")));
+        let mut grams = TaggedTokenizer::grams();
+        let text = tagged("of the people and of the", Some("en"));
+        let made: Vec<String> = collect(&mut grams, &text)
+            .into_iter()
+            .map(|t| t.text)
+            .collect();
+        assert_eq!(made, ["of the", "and of", "of the"]);
+        assert_eq!(collect(&mut grams, &tagged("people", Some("en"))), []);
     }
 
     #[test]

@@ -134,31 +134,96 @@ pub fn is_common(term: &str) -> bool {
 /// The `grams` term of two adjacent terms (terms never hold a space: the tokenizer splits on it).
 pub fn gram(first: &str, second: &str) -> String {
     let mut gram = String::with_capacity(first.len() + 1 + second.len());
-    gram.push_str(first);
-    gram.push(' ');
-    gram.push_str(second);
+    push_gram(&mut gram, first, second);
     gram
+}
+
+fn push_gram(out: &mut String, first: &str, second: &str) {
+    out.push_str(first);
+    out.push(' ');
+    out.push_str(second);
 }
 
 /// The grams of a text's tokens: one for each two tokens at adjacent positions that are both common,
 /// at the first one's position and spanning both.
 pub fn grams(tokens: &[Token]) -> Vec<Token> {
     let mut out = Vec::new();
-    let mut previous: Option<&Token> = None;
+    let mut grams = Grams::new();
     for token in tokens {
-        let common = is_common(&token.text);
-        if let Some(first) = previous.filter(|p| common && p.position + 1 == token.position) {
+        if let Some(gram) = grams.next(
+            token.position,
+            &token.text,
+            token.offset_from,
+            token.offset_to,
+        ) {
             out.push(Token {
-                offset_from: first.offset_from,
-                offset_to: token.offset_to,
+                offset_from: gram.from,
+                offset_to: gram.to,
                 position: out.len(),
-                text: gram(&first.text, &token.text),
+                text: gram.text.to_owned(),
                 position_length: 1,
             });
         }
-        previous = common.then_some(token);
     }
     out
+}
+
+/// Makes the grams of a text's terms fed one by one, in order, reusing its strings.
+pub(crate) struct Grams {
+    /// The previous term's position and start when it is common (its text is in `first`).
+    previous: Option<(usize, usize)>,
+    first: String,
+    made: String,
+}
+
+/// A gram [`Grams::next`] made: its term and the byte range it spans.
+pub(crate) struct Gram<'a> {
+    pub text: &'a str,
+    pub from: usize,
+    pub to: usize,
+}
+
+impl Grams {
+    /// Ready for a text. The common words' terms are made now, before any term is fed: they are
+    /// made by the analyzers, which are busy while terms are fed.
+    pub fn new() -> Self {
+        common_terms();
+        Grams {
+            previous: None,
+            first: String::new(),
+            made: String::new(),
+        }
+    }
+
+    /// Feeds the next term (at `position`, from the bytes `from..to`); returns the gram it makes
+    /// with the term before.
+    pub fn next(
+        &mut self,
+        position: usize,
+        term: &str,
+        from: usize,
+        to: usize,
+    ) -> Option<Gram<'_>> {
+        let common = is_common(term);
+        let start = self
+            .previous
+            .filter(|(p, _)| common && p + 1 == position)
+            .map(|(_, start)| start);
+        if start.is_some() {
+            self.made.clear();
+            push_gram(&mut self.made, &self.first, term);
+        }
+        self.previous = common.then_some((position, from));
+        if common {
+            self.first.clear();
+            self.first.push_str(term);
+        }
+        start.map(|from| Gram {
+            text: &self.made,
+            from,
+            to,
+        })
+    }
 }
 
 /// A two-word phrase whose words are both common, matched by its gram's postings and scored exactly as

@@ -4,7 +4,7 @@
 //! Every call only queues its change with the writer; the change is searchable after the next commit
 //! (at most [`crate::IndexConfig::commit_interval`] later, or at once with [`Index::commit`]).
 
-use std::hash::Hasher;
+use std::hash::{BuildHasher, Hasher};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -68,7 +68,7 @@ fn hash_str(s: &str) -> u64 {
 }
 
 /// A fingerprint of a JSON document (public keys left out: they are large and irrelevant here).
-fn fingerprint(value: &Value, h: &mut Fnv) {
+fn fingerprint(value: &Value, h: &mut impl Hasher) {
     match value {
         Value::Null => h.write_u8(0),
         Value::Bool(b) => h.write_u8(1 + u8::from(*b)),
@@ -303,8 +303,10 @@ pub(crate) fn unwrap_activity(object: &Value) -> &Value {
 }
 
 impl Shared {
+    /// The fingerprint of an author's document. Kept in memory only, so a fast hash of this process
+    /// (foldhash, eight bytes at a time; FNV's byte-at-a-time loop was a percent of ingest).
     fn author_fingerprint(author: &Value) -> u64 {
-        let mut h = Fnv::default();
+        let mut h = foldhash::fast::FixedState::with_seed(0x0070_6c61_7a61).build_hasher();
         fingerprint(author, &mut h);
         h.finish()
     }
