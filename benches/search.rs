@@ -6,7 +6,7 @@
 //! `cargo bench --bench search -- --posts 50000` for a quick run. Other flags: `--queries N` (per
 //! class, default 200), `--feeders N` (threads calling `add_post`, default 2), `--writer-mb N` (the
 //! index writer's memory budget while ingesting, default 128; the relay's `index_writer_memory_mb`),
-//! `--writer-threads N` (tantivy's indexing threads, default 2 as the relay's `index_writer_threads`),
+//! `--writer-threads N` (tantivy's indexing threads, default 1 as the relay's `index_writer_threads`),
 //! `--dir PATH` (keep the index there instead of a temporary directory), `--query-only --dir PATH`
 //! (time the queries on an index kept earlier), `--show-slowest` (print each class's three slowest
 //! queries: what to profile next).
@@ -74,7 +74,7 @@ fn args() -> Args {
         posts: 1_000_000,
         queries: 200,
         feeders: 2,
-        writer_threads: 2,
+        writer_threads: 1,
         writer_mb: 128,
         dir: None,
         query_only: false,

@@ -75,8 +75,6 @@ pub struct Config {
     pub index_enabled: bool,
     /// Memory budget of the index writer, in MiB.
     pub index_writer_memory_mb: u64,
-    /// Tantivy's indexing threads (1 to 8); the writer's memory is split among them, at least 15 MiB each.
-    pub index_writer_threads: u64,
     /// Longest time between an indexed change and the commit that makes it searchable, in milliseconds.
     pub index_commit_ms: u64,
     /// Nice value (0 to 19) of the indexer's threads: above 0 the inbox and the deliveries get the
@@ -202,7 +200,6 @@ impl Default for Config {
             admin_token: String::new(),
             index_enabled: true,
             index_writer_memory_mb: 64,
-            index_writer_threads: 2,
             index_commit_ms: 500,
             index_nice: 10,
             actor_refresh_hours: 24,
@@ -328,18 +325,6 @@ impl Config {
             return Err(Error::Config(
                 "index_writer_memory_mb must be at least 15 (the index writer's minimum)".into(),
             ));
-        }
-        if !(1..=8).contains(&self.index_writer_threads) {
-            return Err(Error::Config(
-                "index_writer_threads must be between 1 and 8".into(),
-            ));
-        }
-        if self.index_writer_memory_mb < 15 * self.index_writer_threads {
-            return Err(Error::Config(format!(
-                "index_writer_memory_mb must be at least 15 per index writer thread ({} for index_writer_threads = {})",
-                15 * self.index_writer_threads,
-                self.index_writer_threads
-            )));
         }
         self.moderation_checks()?;
         self.topic_checks()
@@ -616,26 +601,6 @@ mod tests {
         let e = Config::load_with_env(None, &env(&[("PLAZA_INDEX_WRITER_MEMORY_MB", "4")]))
             .unwrap_err();
         assert!(e.to_string().contains("index_writer_memory_mb"), "{e}");
-        let e = Config::load_with_env(
-            None,
-            &env(&[
-                ("PLAZA_INDEX_WRITER_MEMORY_MB", "40"),
-                ("PLAZA_INDEX_WRITER_THREADS", "3"),
-            ]),
-        )
-        .unwrap_err();
-        assert!(
-            e.to_string().contains("45 for index_writer_threads = 3"),
-            "{e}"
-        );
-        let e =
-            Config::load_with_env(None, &env(&[("PLAZA_INDEX_WRITER_THREADS", "0")])).unwrap_err();
-        assert!(e.to_string().contains("index_writer_threads"), "{e}");
-        let c = Config::load_with_env(None, &env(&[("PLAZA_INDEX_WRITER_THREADS", "1")])).unwrap();
-        assert_eq!(
-            crate::discovery::index_sink::index_config(&c).writer_threads,
-            1
-        );
     }
 
     #[test]

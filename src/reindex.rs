@@ -66,8 +66,12 @@ fn index_dir(config: &Config) -> Result<PathBuf> {
 pub fn reindex(config: &Config, progress: &mut dyn FnMut(u64, u64)) -> Result<ReindexReport> {
     let dir = index_dir(config)?;
     let _lock = IndexLock::acquire(&dir)?;
-    plaza_index::reindex(&dir, IndexConfig::default(), progress)
-        .map_err(|e| Error::Index(e.to_string()))
+    // The configured writer (memory, threads), at normal priority: a rebuild is the job at hand.
+    let index = IndexConfig {
+        background_nice: 0,
+        ..crate::discovery::index_sink::index_config(config)
+    };
+    plaza_index::reindex(&dir, index, progress).map_err(|e| Error::Index(e.to_string()))
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@ use crate::{Error, Result};
 pub fn index_config(config: &Config) -> IndexConfig {
     IndexConfig {
         writer_memory_bytes: (config.index_writer_memory_mb as usize).saturating_mul(1 << 20),
-        writer_threads: config.index_writer_threads as usize,
         commit_interval: Duration::from_millis(config.index_commit_ms.max(1)),
         background_nice: config.index_nice,
         ..IndexConfig::default()
