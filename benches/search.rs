@@ -6,7 +6,8 @@
 //! `cargo bench --bench search -- --posts 50000` for a quick run. Other flags: `--queries N` (per
 //! class, default 200), `--feeders N` (threads calling `add_post`, default 2), `--writer-mb N` (the
 //! index writer's memory budget while ingesting, default 128; the relay's `index_writer_memory_mb`),
-//! `--writer-threads N` (tantivy's indexing threads, default 1 as the relay's `index_writer_threads`),
+//! `--writer-threads N` (tantivy's indexing threads, default 1 as the relay), `--commit-docs N` (commit
+//! every N posts, default 250,000; the relay commits every `index_commit_ms`, a few thousand posts at most),
 //! `--dir PATH` (keep the index there instead of a temporary directory), `--query-only --dir PATH`
 //! (time the queries on an index kept earlier), `--show-slowest` (print each class's three slowest
 //! queries: what to profile next).
@@ -43,7 +44,7 @@ use serde_json::{Value, json};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "cargo bench --bench search -- [--posts N] [--queries N] [--feeders N] \
-[--writer-mb N] [--writer-threads N] [--dir PATH] [--query-only --dir PATH] [--show-slowest]
+[--writer-mb N] [--writer-threads N] [--commit-docs N] [--dir PATH] [--query-only --dir PATH] [--show-slowest]
 (the module documentation of benches/search.rs says what each does)";
 
 const AUTHORS: usize = 10_000;
@@ -57,8 +58,10 @@ struct Args {
     posts: usize,
     queries: usize,
     feeders: usize,
-    /// Tantivy's indexing threads (the relay's `index_writer_threads`).
+    /// Tantivy's indexing threads.
     writer_threads: usize,
+    /// Posts between commits.
+    commit_docs: usize,
     /// The index writer's memory budget while ingesting (the relay's `index_writer_memory_mb`).
     writer_mb: usize,
     dir: Option<PathBuf>,
@@ -75,6 +78,7 @@ fn args() -> Args {
         queries: 200,
         feeders: 2,
         writer_threads: 1,
+        commit_docs: 250_000,
         writer_mb: 128,
         dir: None,
         query_only: false,
@@ -94,6 +98,7 @@ fn args() -> Args {
             "--writer-threads" => {
                 args.writer_threads = number(&mut it, args.writer_threads).clamp(1, 8)
             }
+            "--commit-docs" => args.commit_docs = number(&mut it, args.commit_docs).max(1),
             "--help" | "-h" => {
                 println!("{}", USAGE);
                 std::process::exit(0);
@@ -525,7 +530,7 @@ fn main() {
         writer_memory_bytes: args.writer_mb << 20,
         writer_threads: args.writer_threads,
         commit_interval: Duration::from_secs(30),
-        commit_docs: 250_000,
+        commit_docs: args.commit_docs,
         ..IndexConfig::default()
     };
     println!(

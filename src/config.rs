@@ -200,7 +200,7 @@ impl Default for Config {
             admin_token: String::new(),
             index_enabled: true,
             index_writer_memory_mb: 64,
-            index_commit_ms: 500,
+            index_commit_ms: 1000,
             index_nice: 10,
             actor_refresh_hours: 24,
             index_retention_days: 365,
@@ -582,7 +582,7 @@ mod tests {
                 c.actor_refresh_hours,
                 c.index_retention_days
             ),
-            (500, 24, 365)
+            (1000, 24, 365)
         );
         assert_eq!(c.index_dir(), c.data_dir.join("index"));
         let c = Config::load_with_env(

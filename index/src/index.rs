@@ -13,6 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use tantivy::merge_policy::LogMergePolicy;
 use tantivy::{IndexReader, IndexSettings, IndexWriter, ReloadPolicy, TantivyDocument};
 
 use crate::analysis;
@@ -46,7 +47,7 @@ impl Default for IndexConfig {
         IndexConfig {
             writer_memory_bytes: 64 << 20,
             writer_threads: 1,
-            commit_interval: Duration::from_millis(500),
+            commit_interval: Duration::from_millis(1000),
             commit_docs: 10_000,
             limits: QueryLimits::default(),
             background_nice: 0,
@@ -183,6 +184,7 @@ impl Index {
                     ))
                 })
         })??;
+        writer.set_merge_policy(Box::new(merge_policy()));
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -237,6 +239,21 @@ impl Index {
     pub fn pending(&self) -> usize {
         self.shared.pending.load(Ordering::Relaxed)
     }
+}
+
+/// Segments under this many documents count as one size when merges are chosen.
+const MIN_MERGE_LAYER: u32 = 1_000;
+
+/// Tantivy's log merge policy with a smaller first layer. The relay commits every
+/// [`IndexConfig::commit_interval`], often a few posts at a time, and tantivy's default counts every
+/// segment under 10,000 documents as one size: each merge of eight small segments then rewrote the
+/// growing one of up to 10,000 documents again. Measured with the search benchmark committing every
+/// 20 posts (`--posts 10000 --commit-docs 20`): CPU per post 3,649 µs with the default against 2,542 µs
+/// with this layer, 13–15 segments either way.
+fn merge_policy() -> LogMergePolicy {
+    let mut policy = LogMergePolicy::default();
+    policy.set_min_layer_size(MIN_MERGE_LAYER);
+    policy
 }
 
 fn commit_loop(shared: &Shared, stop: &Stop) {
