@@ -418,6 +418,16 @@ impl Config {
         self.data_dir.join("index")
     }
 
+    /// The index settings of this configuration.
+    pub fn index_config(&self) -> plaza_index::IndexConfig {
+        plaza_index::IndexConfig {
+            writer_memory_bytes: (self.index_writer_memory_mb as usize).saturating_mul(1 << 20),
+            commit_interval: Duration::from_millis(self.index_commit_ms.max(1)),
+            background_nice: self.index_nice,
+            ..plaza_index::IndexConfig::default()
+        }
+    }
+
     /// Delivery timeout as a [`Duration`].
     pub fn delivery_timeout(&self) -> Duration {
         Duration::from_secs(self.delivery_timeout_secs.max(1))
@@ -595,6 +605,7 @@ mod tests {
         .unwrap();
         assert!(!c.index_enabled);
         assert_eq!(c.index_commit_ms, 100);
+        assert_eq!(c.index_config().commit_interval, Duration::from_millis(100));
         let e = Config::load_with_env(None, &env(&[("PLAZA_INDEX_FETCH_CONCURRENCY", "0")]))
             .unwrap_err();
         assert!(e.to_string().contains("index_fetch_concurrency"), "{e}");

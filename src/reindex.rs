@@ -69,7 +69,7 @@ pub fn reindex(config: &Config, progress: &mut dyn FnMut(u64, u64)) -> Result<Re
     // The configured writer (memory, threads), at normal priority: a rebuild is the job at hand.
     let index = IndexConfig {
         background_nice: 0,
-        ..crate::discovery::index_sink::index_config(config)
+        ..config.index_config()
     };
     plaza_index::reindex(&dir, index, progress).map_err(|e| Error::Index(e.to_string()))
 }

@@ -3,24 +3,13 @@
 //! only translates.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use plaza_index::{Index, IndexConfig, InstanceRecord};
+use plaza_index::{Index, InstanceRecord};
 use serde_json::Value;
 
 use crate::config::Config;
 use crate::discovery::sink::{IndexSink, InstanceFacts};
 use crate::{Error, Result};
-
-/// The index settings of a relay configuration.
-pub fn index_config(config: &Config) -> IndexConfig {
-    IndexConfig {
-        writer_memory_bytes: (config.index_writer_memory_mb as usize).saturating_mul(1 << 20),
-        commit_interval: Duration::from_millis(config.index_commit_ms.max(1)),
-        background_nice: config.index_nice,
-        ..IndexConfig::default()
-    }
-}
 
 /// Opens (creating when needed) the index in `DATA_DIR/index`. An index an earlier release wrote (an
 /// older schema version) is first rebuilt from the documents it stores, as `plaza reindex` does, its
@@ -29,7 +18,7 @@ pub fn index_config(config: &Config) -> IndexConfig {
 /// (`plaza reindex`).
 pub fn open(config: &Config) -> Result<Arc<Index>> {
     let dir = config.index_dir();
-    let opened = match Index::open(&dir, index_config(config)) {
+    let opened = match Index::open(&dir, config.index_config()) {
         Err(plaza_index::Error::SchemaMismatch {
             found, expected, ..
         }) if found.parse::<u32>().is_ok_and(|v| v < expected) => {
@@ -39,7 +28,7 @@ pub fn open(config: &Config) -> Result<Arc<Index>> {
                 "the search index was written by an earlier release: rebuilding it from the documents it stores"
             );
             rebuild(config)?;
-            Index::open(&dir, index_config(config))
+            Index::open(&dir, config.index_config())
         }
         other => other,
     };
