@@ -66,7 +66,7 @@ fn index_dir(config: &Config) -> Result<PathBuf> {
 pub fn reindex(config: &Config, progress: &mut dyn FnMut(u64, u64)) -> Result<ReindexReport> {
     let dir = index_dir(config)?;
     let _lock = IndexLock::acquire(&dir)?;
-    // The configured writer (memory, threads), at normal priority: a rebuild is the job at hand.
+    // The configured writer memory, at normal priority: a rebuild is the job at hand.
     let index = IndexConfig {
         background_nice: 0,
         ..config.index_config()
