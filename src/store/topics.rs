@@ -187,16 +187,19 @@ pub struct TopicFollower {
     pub authority: String,
 }
 
-/// What recording a follow came to.
+/// What recording a follow of a topic ([`Store::follow_topic`]) or one waiting for an admin
+/// ([`Store::hold_topic_follow`]) came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Followed {
-    /// A new follower.
+pub enum Recorded {
+    /// Recorded now: a new follower, or a Follow now waiting.
     New,
-    /// The actor already followed; its inbox, style and Follow id are updated.
+    /// Recorded before: the actor already followed, or its Follow was waiting; its inbox, style and
+    /// Follow id (and the Follow kept) are updated.
     Again,
-    /// The topic has `max_followers` followers already.
+    /// Refused: the topic has its `max_followers`, or `max_waiting` Follows wait.
     Full,
-    /// The follower's instance follows `max_per_instance` topics already.
+    /// Refused: the follower's instance follows `max_per_instance` topics, or has as many Follows
+    /// waiting.
     InstanceFull,
 }
 
@@ -295,7 +298,7 @@ impl Store {
         follower: TopicFollower,
         max_followers: u64,
         max_per_instance: u64,
-    ) -> Result<Followed> {
+    ) -> Result<Recorded> {
         let (kind, name) = (topic.kind().as_str(), topic.name().to_owned());
         self.write(move |conn, changes| {
             changes.notices.push(crate::store::notice::Notice::Topics);
@@ -312,13 +315,13 @@ impl Store {
                 ],
             )?;
             if updated > 0 {
-                return Ok(Followed::Again);
+                return Ok(Recorded::Again);
             }
             if follower_count(conn, kind, &name)? >= max_followers {
-                return Ok(Followed::Full);
+                return Ok(Recorded::Full);
             }
             if of_instance(conn, "topic_followers", &follower.authority)? >= max_per_instance {
-                return Ok(Followed::InstanceFull);
+                return Ok(Recorded::InstanceFull);
             }
             conn.execute(
                 "INSERT INTO topic_followers (kind, name, actor_id, inbox, style, follow_id, created_at, authority)
@@ -334,7 +337,7 @@ impl Store {
                     follower.authority
                 ],
             )?;
-            Ok(Followed::New)
+            Ok(Recorded::New)
         })
         .await
     }
@@ -391,23 +394,10 @@ pub struct PendingTopicFollow {
     pub created_at: i64,
 }
 
-/// What [`Store::hold_topic_follow`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeldFollow {
-    /// Now waiting.
-    New,
-    /// Was waiting already (the Follow sent again replaces it).
-    Again,
-    /// As many wait as may: refused.
-    Full,
-    /// As many of the follower's instance wait as may: refused.
-    InstanceFull,
-}
-
 impl Store {
     /// Keeps `follow` of `topic` by `follower` for an admin, unless `max_waiting` Follows wait already
-    /// ([`HeldFollow::Full`]) or `max_per_instance` of the follower's instance do
-    /// ([`HeldFollow::InstanceFull`]: one instance cannot fill the queue with its people).
+    /// ([`Recorded::Full`]) or `max_per_instance` of the follower's instance do
+    /// ([`Recorded::InstanceFull`]: one instance cannot fill the queue with its people).
     pub async fn hold_topic_follow(
         &self,
         topic: &Topic,
@@ -415,7 +405,7 @@ impl Store {
         follow: &serde_json::Value,
         max_waiting: u64,
         max_per_instance: u64,
-    ) -> Result<HeldFollow> {
+    ) -> Result<Recorded> {
         let (kind, name, follow) = (
             topic.kind().as_str(),
             topic.name().to_owned(),
@@ -436,13 +426,13 @@ impl Store {
                 ],
             )?;
             if replaced > 0 {
-                return Ok(HeldFollow::Again);
+                return Ok(Recorded::Again);
             }
             if pending_count(conn)? >= max_waiting {
-                return Ok(HeldFollow::Full);
+                return Ok(Recorded::Full);
             }
             if of_instance(conn, "topic_pending", &follower.authority)? >= max_per_instance {
-                return Ok(HeldFollow::InstanceFull);
+                return Ok(Recorded::InstanceFull);
             }
             conn.execute(
                 "INSERT INTO topic_pending
@@ -460,7 +450,7 @@ impl Store {
                     now_ms()
                 ],
             )?;
-            Ok(HeldFollow::New)
+            Ok(Recorded::New)
         })
         .await
     }
@@ -958,17 +948,14 @@ mod tests {
                         .await
                 }
             };
-            assert_eq!(hold(&coop, 1, 5).await.expect("hold"), HeldFollow::New);
-            assert_eq!(hold(&coop, 1, 5).await.expect("again"), HeldFollow::Again);
+            assert_eq!(hold(&coop, 1, 5).await.expect("hold"), Recorded::New);
+            assert_eq!(hold(&coop, 1, 5).await.expect("again"), Recorded::Again);
             assert_eq!(
                 hold(&es, 1, 1).await.expect("one of that instance waits"),
-                HeldFollow::InstanceFull
+                Recorded::InstanceFull
             );
-            assert_eq!(
-                hold(&es, 1, 5).await.expect("another topic"),
-                HeldFollow::New
-            );
-            assert_eq!(hold(&coop, 2, 5).await.expect("full"), HeldFollow::Full);
+            assert_eq!(hold(&es, 1, 5).await.expect("another topic"), Recorded::New);
+            assert_eq!(hold(&coop, 2, 5).await.expect("full"), Recorded::Full);
         }
         let store = db.open().await;
         let waiting = store.topic_pending().await.expect("list");
@@ -1122,19 +1109,19 @@ mod tests {
         let followed = |topic, actor, id| store.follow_topic(topic, follower(actor, id), 1, 10);
         assert_eq!(
             followed(&coop, a, "f1").await.expect("follow"),
-            Followed::New
+            Recorded::New
         );
         // Following again updates, even at the cap; another follower does not fit.
         assert_eq!(
             followed(&coop, a, "f2").await.expect("follow"),
-            Followed::Again
+            Recorded::Again
         );
         assert_eq!(
             followed(&coop, b, "f3").await.expect("follow"),
-            Followed::Full
+            Recorded::Full
         );
         // The cap is per topic.
-        assert_eq!(followed(&es, b, "f3").await.expect("follow"), Followed::New);
+        assert_eq!(followed(&es, b, "f3").await.expect("follow"), Recorded::New);
         assert_eq!(store.topic_follower_count(&coop).await.expect("count"), 1);
         let stored = store
             .topic_follower(&coop, a)

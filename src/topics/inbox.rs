@@ -19,7 +19,7 @@ use crate::federation::inbox::{self, Receipt};
 use crate::federation::{self, relay};
 use crate::httpsig::SignedRequest;
 use crate::state::AppState;
-use crate::store::topics::{Followed, HeldFollow, TopicFollower};
+use crate::store::topics::{Recorded, TopicFollower};
 use crate::topics::actor::TopicUrls;
 use crate::topics::admission::{self, FollowFacts, FollowVerdict};
 use crate::topics::follow::{self, TopicDecision};
@@ -129,14 +129,14 @@ async fn followed(
                 )
                 .await?;
             let full = match held {
-                HeldFollow::Full => Some(admission::PENDING_FULL),
-                HeldFollow::InstanceFull => Some(admission::PENDING_INSTANCE_FULL),
-                HeldFollow::New | HeldFollow::Again => None,
+                Recorded::Full => Some(admission::PENDING_FULL),
+                Recorded::InstanceFull => Some(admission::PENDING_INSTANCE_FULL),
+                Recorded::New | Recorded::Again => None,
             };
             if let Some(reason) = full {
                 return refuse(state, topic, &activity.raw, &follower, reason).await;
             }
-            tracing::info!(topic = %topic, actor = %follower.actor_id, again = held == HeldFollow::Again, "topic follow waits for approval");
+            tracing::info!(topic = %topic, actor = %follower.actor_id, again = held == Recorded::Again, "topic follow waits for approval");
             Ok(Receipt::Ignored("awaiting approval by an admin"))
         }
     }
@@ -161,9 +161,9 @@ pub async fn accept_follower(
         )
         .await?;
     let reason = match outcome {
-        Followed::New | Followed::Again => None,
-        Followed::Full => Some("this topic has as many followers as it may have"),
-        Followed::InstanceFull => Some("your instance follows as many topics as it may"),
+        Recorded::New | Recorded::Again => None,
+        Recorded::Full => Some("this topic has as many followers as it may have"),
+        Recorded::InstanceFull => Some("your instance follows as many topics as it may"),
     };
     if let Some(reason) = reason {
         return refuse(state, topic, follow, &follower, reason).await;
@@ -176,7 +176,7 @@ pub async fn accept_follower(
         .engine
         .publish_once_as(&follower.inbox, &accept, Some((signer.key, signer.key_id)))
         .await?;
-    tracing::info!(topic = %topic, actor = %follower.actor_id, style = ?follower.style, again = outcome == Followed::Again, "topic followed");
+    tracing::info!(topic = %topic, actor = %follower.actor_id, style = ?follower.style, again = outcome == Recorded::Again, "topic followed");
     Ok(Receipt::Subscribed)
 }
 
