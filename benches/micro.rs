@@ -214,22 +214,47 @@ fn log_append(c: &mut Criterion) {
         target: None,
         kind: "Create".into(),
         mastodon_body: body.clone(),
-        litepub_body: Bytes::from(format!("{{\"type\":\"Announce\",\"n\":{n}}}")),
+        // The relay's own Announce, with an id made as the relay makes them: the append records it
+        // among the published.
+        litepub_body: Bytes::from(format!(
+            "{{\"type\":\"Announce\",\"id\":\"{}\",\"n\":{n}}}",
+            plaza::ap::outgoing::new_activity_id("https://relay.example")
+        )),
         signer: Some("https://a.example/users/alice".into()),
         original: None,
     };
+    // The two ids the inbox claims for a Create (see `relay::plan`): the activity's and its object's.
+    let ids = |n: u64| {
+        let note = format!("https://a.example/users/alice/statuses/{}", 100_000_000 + n);
+        vec![
+            format!("a.example {note}/activity"),
+            format!("a.example object:{note}"),
+        ]
+    };
+    // A log that already holds a day's worth of a small relay's posts, so the indexes the append
+    // writes into are not empty.
     let mut n = 0u64;
+    rt.block_on(async {
+        for _ in 0..200 {
+            let batch: Vec<_> = (0..100)
+                .map(|_| {
+                    n += 1;
+                    let store = store.clone();
+                    let (e, id) = (entry(n), ids(n));
+                    tokio::spawn(async move { store.append_unless_seen(e, id).await })
+                })
+                .collect();
+            for task in batch {
+                task.await.expect("task").expect("append");
+            }
+        }
+    });
     c.bench_function("log/append one (durable commit)", |b| {
         b.to_async(&rt).iter(|| {
             n += 1;
             let store = store.clone();
             let e = entry(n);
-            async move {
-                store
-                    .append_unless_seen(e, vec![format!("id-{n}")])
-                    .await
-                    .expect("append")
-            }
+            async move { store.append_unless_seen(e, ids(n)).await.expect("append") }
         })
     });
     c.bench_function("log/append 64 concurrent (group commit), per batch", |b| {
@@ -240,10 +265,10 @@ fn log_append(c: &mut Criterion) {
                     n += 1;
                     let store = store.clone();
                     let e = entry(n);
-                    let id = format!("id-{n}");
-                    tokio::spawn(async move {
-                        store.append_unless_seen(e, vec![id]).await.expect("append")
-                    })
+                    let id = ids(n);
+                    tokio::spawn(
+                        async move { store.append_unless_seen(e, id).await.expect("append") },
+                    )
                 })
                 .collect();
             async move {

@@ -50,9 +50,12 @@ pub fn followers_url(base: &str) -> String {
     format!("{}/followers", trim(base))
 }
 
-/// A fresh activity id: `{base}/activities/<uuid v4>`.
+/// A fresh activity id: `{base}/activities/<uuid v7>`. Version 7 ids begin with the time, and this
+/// process makes them in increasing order, so the store's index of published ids grows at its end
+/// instead of at a random page per activity (v4 ids made a group commit of 64 inbox activities write
+/// a third more: `cargo bench --bench micro -- log/`). They stay unguessable (74 random bits).
 pub fn new_activity_id(base: &str) -> String {
-    format!("{}/activities/{}", trim(base), uuid::Uuid::new_v4())
+    format!("{}/activities/{}", trim(base), uuid::Uuid::now_v7())
 }
 
 /// The relay actor served at `GET /actor`.
@@ -288,6 +291,16 @@ mod tests {
 
     const BASE: &str = "https://relay.example.org";
     const PEM: &str = "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n";
+
+    #[test]
+    fn activity_ids_are_fresh_and_in_creation_order() {
+        let ids: Vec<String> = (0..1000).map(|_| new_activity_id(BASE)).collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "each id sorts after the one before"
+        );
+        assert!(ids[0].starts_with("https://relay.example.org/activities/"));
+    }
 
     #[test]
     fn relay_actor_is_exact() {
