@@ -52,8 +52,8 @@ pub fn followers_url(base: &str) -> String {
 
 /// A fresh activity id: `{base}/activities/<uuid v7>`. Version 7 ids begin with the time, and this
 /// process makes them in increasing order, so the store's index of published ids grows at its end
-/// instead of at a random page per activity (v4 ids made a group commit of 64 inbox activities write
-/// a third more: `cargo bench --bench micro -- log/`). They stay unguessable (74 random bits).
+/// instead of at a random page per activity (with v4 ids a group commit of 64 inbox activities took
+/// half as long again: `cargo bench --bench micro -- log/`). Most of their bits are still random.
 pub fn new_activity_id(base: &str) -> String {
     format!("{}/activities/{}", trim(base), uuid::Uuid::now_v7())
 }
