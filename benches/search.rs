@@ -39,7 +39,8 @@ use std::time::{Duration, Instant};
 use plaza_index::{Index, IndexConfig, SearchRequest};
 use serde_json::{Value, json};
 
-/// The allocator the relay runs with (see `src/main.rs`): ingest allocates many short-lived strings.
+/// The allocator the relay runs with (see `src/main.rs`), set up as the relay sets it up
+/// (`plaza::allocator::tune`, first thing in `main`): ingest allocates many short-lived strings.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -511,6 +512,7 @@ fn classes(corpus: &Corpus) -> Vec<QueryClass<'_>> {
 }
 
 fn main() {
+    plaza::allocator::tune();
     let args = args();
     let corpus = Corpus::new();
     if args.query_only {

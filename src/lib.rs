@@ -14,6 +14,8 @@
 //!                                  discovery::indexer ─▶ plaza-index (search)
 //! ```
 //!
+//! - [`allocator`]: how the process's allocator returns memory to the system (the binary and the
+//!   search benchmark call it first).
 //! - [`config`]: the configuration file and its `PLAZA_*` environment overrides.
 //! - [`state`]: the services built from the configuration, held in one [`state::AppState`] that
 //!   knows nothing of routes.
@@ -21,9 +23,8 @@
 //! - [`web`]: the HTTP surface — [`web::routes`] maps paths to thin handlers, [`web::admin`] is the
 //!   token-protected admin API, [`web::pages`] the pages for people in a browser (built by
 //!   [`web::views`] from askama templates, remote HTML through [`web::sanitize`], avatars through
-//!   [`web::media_proxy`], feeds in [`web::feeds`]).
-//!   token-protected admin API, [`web::server`] accepts connections with their limits (header read
-//!   timeout, header size, connections per client IP).
+//!   [`web::media_proxy`], feeds in [`web::feeds`]); [`web::server`] accepts connections with their
+//!   limits (header read timeout, header size, connections per client IP).
 //! - [`federation`]: talking to other servers — [`federation::inbox`] is the path of a `POST /inbox`
 //!   from signature to durable log entry, [`federation::relay`] the rules it applies (free of I/O),
 //!   [`federation::resolver`] keyId → key → owning actor, [`federation::net`] the signing HTTP client
@@ -45,6 +46,7 @@
 //!   the firehose.
 //! - [`store`]: the embedded SQLite store (subscribers, the append-only log, cursors, seen ids) and
 //!   [`store::tail`], its in-memory recent end.
+pub mod allocator;
 pub mod ap;
 pub mod app;
 pub mod cluster;

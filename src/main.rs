@@ -12,31 +12,6 @@ mod cli;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_purge_delay` in mimalloc 3.3's `mimalloc.h` (libmimalloc-sys 0.1.49 builds 3.3.2 and
-/// does not name it); checked by the version and by the option's default of 1,000 ms, and by a test
-/// that fails when an upgrade leaves it unset.
-const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// mimalloc returns the pages a thread freed to the system only when that thread calls into it again
-/// after `purge_delay` (1 s by default in mimalloc 3): a runtime thread that goes idle keeps what it
-/// freed resident, so a relay at rest holds its subscribe and burst high-water marks. Purging at once
-/// (`purge_delay` 0) took the relay's idle RSS with 1,000 subscribers from 140 to 103 MB and its peak
-/// from 160 to 129 MB, with no CPU cost per delivery above the run-to-run noise (docs/performance.md,
-/// memory per subscriber). `MIMALLOC_PURGE_DELAY` in the environment still wins.
-fn return_freed_memory_promptly() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-        return;
-    }
-    // SAFETY: reads mimalloc's version and one option, and sets that option; no memory is touched.
-    unsafe {
-        let version = libmimalloc_sys::mi_version();
-        if (30300..30400).contains(&version) && libmimalloc_sys::mi_option_get(PURGE_DELAY) == 1000
-        {
-            libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
-        }
-    }
-}
-
 use clap::{Parser, Subcommand};
 
 /// Plaza: an ActivityPub relay with a built-in discovery index.
@@ -115,7 +90,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    return_freed_memory_promptly();
+    plaza::allocator::tune();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -323,26 +298,4 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
-}
-
-#[cfg(test)]
-mod tests {
-    /// Fails when a mimalloc upgrade moves or renames the purge-delay option: the guard in
-    /// `return_freed_memory_promptly` would then leave it alone and idle RSS would grow back unnoticed.
-    #[test]
-    fn freed_memory_is_returned_at_once() {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-            return;
-        }
-        super::return_freed_memory_promptly();
-        // SAFETY: reads one mimalloc option.
-        let delay = unsafe { libmimalloc_sys::mi_option_get(super::PURGE_DELAY) };
-        assert_eq!(
-            delay,
-            0,
-            "mimalloc {} no longer matches the purge-delay option this build sets",
-            // SAFETY: reads mimalloc's version.
-            unsafe { libmimalloc_sys::mi_version() }
-        );
-    }
 }
