@@ -480,7 +480,7 @@ async fn burst(
     let relay_cpu0 = fleet.relay.cpu_secs();
     let pacer = Pacer::start();
     let start = Instant::now();
-    let (accepted, refused) = post_all(&fleet.client, prepared, 16).await;
+    let (accepted, refused) = post_all(prepared, 16).await;
     assert!(
         refused.is_empty(),
         "the relay refused burst posts: {refused:?}"
@@ -665,7 +665,7 @@ pub async fn run(o: &Options) {
         .map(|(k, f)| follow_request(k, f, &inboxes[f.inbox], &topics[f.topic], &fleet.relay.base))
         .collect();
     let follows_start = Instant::now();
-    let (_, refused) = post_all(&fleet.client, requests, FOLLOWS_IN_FLIGHT).await;
+    let (_, refused) = post_all(requests, FOLLOWS_IN_FLIGHT).await;
     assert!(refused.is_empty(), "the relay refused follows: {refused:?}");
     wait_for(&record.accepts, plan.len() as u64, "the topics' Accepts").await;
     let follows_secs = follows_start.elapsed().as_secs_f64();
