@@ -91,9 +91,12 @@ impl Topics {
         }
         match change {
             Handed::Indexed(post) => {
+                // The CPU readings sit inside the wall-clock ones.
                 let started = Instant::now();
+                let cpu_before = super::thread_cpu_time();
                 let topics = snapshot.matches(&post);
-                self.stats.note_match(started.elapsed());
+                let cpu = super::thread_cpu_time().saturating_sub(cpu_before);
+                self.stats.note_match(started.elapsed(), cpu);
                 // An edit arrives as an `Update`; the same post again (a retried Create, a share
                 // announced by a FASP server too) changes nothing.
                 let edit = source.filter(|s| s.kind == "Update");

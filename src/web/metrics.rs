@@ -330,8 +330,15 @@ pub fn render_topics(state: &AppState, figures: Option<&StoreFigures>, out: &mut
         out,
         "plaza_topic_match_seconds_total",
         "counter",
-        "Time spent matching posts against the topics; divided by plaza_topic_matched_posts_total, the time per post.",
+        "Time spent matching posts against the topics (wall clock, waits for a core included); divided by plaza_topic_matched_posts_total, the time per post.",
         topics.stats.match_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+    );
+    fractional(
+        out,
+        "plaza_topic_match_cpu_seconds_total",
+        "counter",
+        "CPU time spent matching posts against the topics; divided by plaza_topic_matched_posts_total, the cost per post.",
+        topics.stats.match_cpu_nanos.load(Ordering::Relaxed) as f64 / 1e9,
     );
 }
 

@@ -219,7 +219,11 @@ async fn topic_metrics_follow_a_real_follow_delivery_and_match() {
         assert_eq!(relay.metric(&series).await, Some(0), "{series}");
     }
     let text = relay.metrics().await;
-    for family in ["plaza_topics", "plaza_topic_match_seconds_total"] {
+    for family in [
+        "plaza_topics",
+        "plaza_topic_match_seconds_total",
+        "plaza_topic_match_cpu_seconds_total",
+    ] {
         assert!(
             text.contains(&format!("# TYPE {family} ")),
             "{family}: {text}"
@@ -283,6 +287,12 @@ async fn topic_metrics_follow_a_real_follow_delivery_and_match() {
         .await
         .expect("match seconds");
     assert!(seconds > 0.0 && seconds < 1.0, "{seconds}");
+    // The matching thread's CPU time: counted, and read inside the wall-clock readings, so not more
+    // than the wall time (within the two clocks' microsecond of disagreement).
+    let cpu = fractional_metric(&relay, "plaza_topic_match_cpu_seconds_total")
+        .await
+        .expect("match CPU seconds");
+    assert!(cpu > 0.0 && cpu <= seconds + 1e-6, "{cpu} of {seconds}");
     // The operator's list shows the follow and what each topic carried.
     let coop = listed(&relay, "tag", "coop").expect("tag listed");
     assert_eq!(coop["followers"], 1, "{coop}");
