@@ -1331,11 +1331,10 @@ impl Poster {
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let mut last_error = String::new();
         for _ in 0..2 {
-            let sender = match self.connections.remove(&authority) {
+            let mut sender = match self.connections.remove(&authority) {
                 Some(sender) if !sender.is_closed() => sender,
                 _ => connect(&authority).await?,
             };
-            let mut sender = sender;
             if let Err(e) = sender.ready().await {
                 last_error = format!("connection closed: {e}");
                 continue;
@@ -1360,8 +1359,7 @@ impl Poster {
                     if read.is_ok() {
                         self.connections.insert(authority, sender);
                     }
-                    return Ok(StatusCode::from_u16(status.as_u16())
-                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+                    return Ok(status);
                 }
                 Err(e) => last_error = format!("no answer: {e}"),
             }
