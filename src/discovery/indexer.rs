@@ -34,7 +34,7 @@ use crate::federation::nodeinfo;
 use crate::store::reader::LogReader;
 use crate::store::{Entry, Store};
 use crate::topics::Topics;
-use crate::topics::ingest::{Handed, Source};
+use crate::topics::ingest::{Handed, Matched, Source};
 use crate::{Error, Result};
 
 /// The indexer's cursor name in the store.
@@ -347,8 +347,7 @@ impl Indexer {
                 let mut handed = Vec::new();
                 for (n, outcome) in outcomes {
                     match this.apply(outcome) {
-                        Ok(Some(change)) => handed.push((n, change)),
-                        Ok(None) => {}
+                        Ok(change) => handed.extend(this.for_topics(change).map(|m| (n, m))),
                         Err(e) => {
                             tracing::error!(error = %e, "indexer: the index refused a change")
                         }
@@ -363,9 +362,16 @@ impl Indexer {
         }
     }
 
+    /// What the topics make of a change the index just made (`None` when topic feeds are off):
+    /// matched here, on the indexer's thread, where the post's words were just analysed (see
+    /// [`crate::topics::ingest`]).
+    pub(super) fn for_topics(&self, change: Option<Handed>) -> Option<Matched> {
+        Some(self.topics.get()?.matched(change?))
+    }
+
     /// Hands the changes the index made for `batch`'s entries to the topics, with the entries that
     /// brought them (before the indexer's cursor moves past them, so a crash replays them).
-    async fn hand_to_topics(&self, handed: Vec<(usize, Handed)>, batch: &[Arc<Entry>]) {
+    async fn hand_to_topics(&self, handed: Vec<(usize, Matched)>, batch: &[Arc<Entry>]) {
         let Some(topics) = self.topics.get() else {
             return;
         };
@@ -376,8 +382,9 @@ impl Indexer {
         topics.carry(changes).await;
     }
 
-    /// Hands a change made outside the log (a post announced by a FASP server) to the topics.
-    pub(super) async fn hand_shared_to_topics(&self, change: Option<Handed>) {
+    /// Hands a change made outside the log (a post announced by a FASP server, an author's refresh)
+    /// to the topics.
+    pub(super) async fn hand_unlogged_to_topics(&self, change: Option<Matched>) {
         if let (Some(topics), Some(change)) = (self.topics.get(), change) {
             topics.carry(vec![(change, None)]).await;
         }
@@ -840,8 +847,13 @@ impl Indexer {
                     continue;
                 }
             };
-            if let Err(e) = self.with_index(move |this| this.apply(change)).await {
-                tracing::error!(actor = %id, error = %e, "indexer: refreshing an author");
+            // An author who no longer lets their posts be found takes them out of the topics too.
+            match self
+                .with_index(move |this| Ok(this.for_topics(this.apply(change)?)))
+                .await
+            {
+                Ok(change) => self.hand_unlogged_to_topics(change).await,
+                Err(e) => tracing::error!(actor = %id, error = %e, "indexer: refreshing an author"),
             }
         }
         let cutoff = unix_now() - self.settings.retention.as_secs() as i64;

@@ -160,8 +160,10 @@ impl Indexer {
             // The scheduled consent re-check refreshes its authors, a block's purge reaches it.
             self.store.note_shared_instance(&authority).await?;
         }
-        let change = self.with_index(move |this| this.apply(outcome)).await?;
-        self.hand_shared_to_topics(change).await;
+        let change = self
+            .with_index(move |this| Ok(this.for_topics(this.apply(outcome)?)))
+            .await?;
+        self.hand_unlogged_to_topics(change).await;
         Ok(result)
     }
 }

@@ -4,6 +4,9 @@
 //! Only what the index took is carried — the consent rules (public, `indexable`, `searchableBy`, bio
 //! vetoes) are the index's, applied once — and matching runs on the document the index built, against
 //! every topic at once ([`crate::topics::registry::Snapshot::matches`]), never a search per topic.
+//! It runs where the post was indexed, on the indexer's own thread ([`Topics::matched`]): that
+//! thread's analyzers have just read the post's words, and its priority is the indexer's, below the
+//! inbox and the deliveries. What is appended to the log is then done on the runtime ([`Topics::carry`]).
 //! A post the topics carried gets their `Update` when edited, their `Delete` when deleted, and an
 //! `Undo` of their `Announce` when an edit takes it out of the index. Each append is deduplicated by
 //! what it is about, so the indexer replaying entries after a restart carries nothing twice.
@@ -73,30 +76,56 @@ impl Source {
     }
 }
 
+/// A change the index made, with the topics it concerns: for a post just indexed, the keys of the
+/// topics it matches (see [`Topics::matched`]); for any other change, none yet (what the topics
+/// carried of it is looked up when it is carried).
+#[derive(Debug)]
+pub struct Matched {
+    change: Handed,
+    topics: Vec<String>,
+}
+
 impl Topics {
-    /// Carries what `handed` calls for (see the module documentation). Errors are logged per change:
-    /// one failed append does not hold the others.
-    pub async fn carry(&self, handed: Vec<(Handed, Option<Source>)>) {
-        for (change, source) in handed {
-            if let Err(e) = self.carry_one(change, source).await {
+    /// Matches `change`'s post, when it is one just indexed, against every topic at once. Synchronous,
+    /// and meant for the thread that indexed the post (see the module documentation).
+    pub fn matched(&self, change: Handed) -> Matched {
+        let topics = match &change {
+            Handed::Indexed(post) => {
+                let snapshot = self.registry.snapshot();
+                if snapshot.matched_topics() == 0 {
+                    Vec::new()
+                } else {
+                    // The CPU readings sit inside the wall-clock ones.
+                    let started = Instant::now();
+                    let cpu_before = super::thread_cpu_time();
+                    let topics = snapshot.matches(post);
+                    let cpu = super::thread_cpu_time().saturating_sub(cpu_before);
+                    self.stats.note_match(started.elapsed(), cpu);
+                    topics
+                }
+            }
+            _ => Vec::new(),
+        };
+        Matched { change, topics }
+    }
+
+    /// Carries what each matched change calls for (see the module documentation). Errors are logged
+    /// per change: one failed append does not hold the others.
+    pub async fn carry(&self, handed: Vec<(Matched, Option<Source>)>) {
+        for (matched, source) in handed {
+            if let Err(e) = self.carry_one(matched, source).await {
                 tracing::error!(error = %e, "topics: carrying a change");
             }
         }
     }
 
-    async fn carry_one(&self, change: Handed, source: Option<Source>) -> Result<()> {
-        let snapshot = self.registry.snapshot();
-        if snapshot.matched_topics() == 0 {
+    async fn carry_one(&self, matched: Matched, source: Option<Source>) -> Result<()> {
+        if self.registry.snapshot().matched_topics() == 0 {
             return Ok(());
         }
+        let Matched { change, topics } = matched;
         match change {
             Handed::Indexed(post) => {
-                // The CPU readings sit inside the wall-clock ones.
-                let started = Instant::now();
-                let cpu_before = super::thread_cpu_time();
-                let topics = snapshot.matches(&post);
-                let cpu = super::thread_cpu_time().saturating_sub(cpu_before);
-                self.stats.note_match(started.elapsed(), cpu);
                 // An edit arrives as an `Update`; the same post again (a retried Create, a share
                 // announced by a FASP server too) changes nothing.
                 let edit = source.filter(|s| s.kind == "Update");

@@ -552,11 +552,11 @@ async fn until_index_instances(
     what: &str,
     check: impl Fn(&[(String, i64)]) -> bool,
 ) {
-    let start = std::time::Instant::now();
-    while !check(&store.index_instances("").await.expect("index instances")) {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let check = &check;
+    until_store(what, || async move {
+        check(&store.index_instances("").await.expect("index instances"))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -587,6 +587,182 @@ async fn authors_are_fetched_again_on_schedule_and_old_posts_expire() {
         world.sink.calls().contains(&Call::Expire),
         "retention is applied on the sweep"
     );
+}
+
+/// An inbox on loopback that accepts every delivery; its URL and the activities it received.
+async fn recording_inbox() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the inbox");
+    let addr = listener.local_addr().expect("inbox address");
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let seen = received.clone();
+    let app = axum::Router::new().fallback(move |body: Bytes| {
+        let seen = seen.clone();
+        async move {
+            if let Ok(activity) = serde_json::from_slice(&body) {
+                seen.lock().unwrap().push(activity);
+            }
+            axum::http::StatusCode::ACCEPTED
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/inbox"), received)
+}
+
+/// Waits until `check` on the store holds.
+async fn until_store<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let start = std::time::Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The topics' withdrawal (`Undo` of their `Announce`) of `object` in the log, if any.
+async fn withdrawal_of(store: &Store, object: &str) -> Option<plaza::topics::carry::Carry> {
+    store
+        .read_log(0, 10_000)
+        .await
+        .expect("read the log")
+        .into_iter()
+        .filter_map(|entry| entry.carry)
+        .find(|carry| {
+            carry.kind == plaza::topics::carry::CarryKind::Withdraw && carry.object == object
+        })
+        .map(|carry| (*carry).clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_author_who_opts_out_between_updates_has_their_topic_carries_withdrawn_on_refresh() {
+    use plaza::federation::delivery::{Backoff, Engine};
+    use plaza::store::topics::TopicFollower;
+    use plaza::topics::admission::TopicSettings;
+    use plaza::topics::{Topic, TopicKind, Topics};
+
+    let world = World::with(Settings {
+        actor_refresh: Duration::from_millis(200),
+        sweep_every: Duration::from_millis(100),
+        ..settings()
+    })
+    .await;
+    let engine = Engine::new(
+        world.store.clone(),
+        http(),
+        Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(200),
+        },
+        plaza::cluster::ownership::Ownership::alone(),
+    );
+    let topic_settings = TopicSettings {
+        max_topics: 10,
+        kinds: TopicKind::ALL.to_vec(),
+        blocked_tags: Vec::new(),
+    };
+    let topics = Topics::start(
+        world.store.clone(),
+        engine,
+        "http://127.0.0.1:9",
+        topic_settings,
+    )
+    .await
+    .expect("topics");
+    world.indexer.carry_for(topics.clone());
+    // Someone follows #coop.
+    let coop = Topic::tag("coop").expect("tag");
+    plaza::topics::keys::key_for(&world.store, &coop, 10)
+        .await
+        .expect("topic key");
+    let (inbox, received) = recording_inbox().await;
+    let follower = TopicFollower {
+        actor_id: format!("{inbox}#actor"),
+        inbox: inbox.clone(),
+        style: Style::Mastodon,
+        follow_id: format!("{inbox}#follow"),
+        authority: plaza::ap::authority_of(&inbox).unwrap_or_default(),
+    };
+    world
+        .store
+        .follow_topic(&coop, follower, 100, 100)
+        .await
+        .expect("follow");
+    topics.changed().await.expect("topics reloaded");
+
+    // Alice agrees to be found and posts about #coop: the topic carries it to its follower.
+    let home = instance(true).await;
+    world.subscribe(&home).await;
+    let mut post = home.public_create("the #coop bakery opens");
+    post["object"]["tag"] = json!([{ "type": "Hashtag", "name": "#coop" }]);
+    world.receive(&home, &post, &home.user()).await;
+    let id = note_id(&post);
+    until_store("the topic to carry the post", || async {
+        world
+            .store
+            .carried_by(&id)
+            .await
+            .expect("carried_by")
+            .is_some()
+    })
+    .await;
+    let (carried, announced_seq) = world
+        .store
+        .carried_by(&id)
+        .await
+        .expect("carried_by")
+        .expect("carried");
+    assert_eq!(carried, vec![coop.key()]);
+    let announced = |received: &[Value]| {
+        received
+            .iter()
+            .find(|a| a["type"] == "Announce" && a["object"] == id.as_str())
+            .cloned()
+    };
+    eventually("the follower to get the topic's Announce", || {
+        announced(&received.lock().unwrap()).is_some()
+    })
+    .await;
+
+    // Alice opts out on her server and no Update reaches the relay: only the scheduled refresh of
+    // authors finds out, and it must take her post out of the topics as well as out of the index.
+    home.set_user_fields(json!({ "indexable": false }));
+    until_store("the topics to withdraw the post", || async {
+        withdrawal_of(&world.store, &id).await.is_some()
+    })
+    .await;
+    let withdrawal = withdrawal_of(&world.store, &id).await.expect("withdrawal");
+    assert_eq!(withdrawal.topics, vec![coop.key()]);
+    assert_eq!(withdrawal.announced_seq, Some(announced_seq));
+    assert_eq!(
+        world.store.carried_by(&id).await.expect("carried_by"),
+        None,
+        "no longer carried"
+    );
+    assert!(world.sink.calls().contains(&Call::Profile {
+        id: home.user(),
+        posts_allowed: false
+    }));
+    // The follower gets the Undo of the very Announce it got.
+    eventually("the follower to get the Undo", || {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|a| a["type"] == "Undo" && a["object"]["object"] == id.as_str())
+    })
+    .await;
+    let received = received.lock().unwrap().clone();
+    let announce = announced(&received).expect("the Announce");
+    let undo = received
+        .iter()
+        .find(|a| a["type"] == "Undo")
+        .expect("the Undo");
+    assert_eq!(undo["object"]["id"], announce["id"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
