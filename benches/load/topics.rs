@@ -336,7 +336,7 @@ impl Fleet {
                 keys[i % keys.len()].clone(),
             )
             .await;
-            subscribe(&sub, &self.relay.base, &self.client).await;
+            subscribe(&sub, &self.relay.base).await;
             self.subscribers.push(sub);
         }
         self.wait_accepts().await;
