@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};
 use plaza::ap::Activity;
+use plaza::federation::relay::check_ids;
 use plaza::httpsig::{self, PrivateKey, SignedRequest, rfc9421};
 use plaza::store::{NewEntry, Store};
 
@@ -201,6 +202,12 @@ fn parsing(c: &mut Criterion) {
     let announce = fixture("pleroma-relay-announce-litepub.json");
     c.bench_function("parse/LitePub Announce", |b| {
         b.iter(|| Activity::parse(black_box(&announce)).expect("parse"))
+    });
+    // The inbox's checks of an activity's ids: actor, id and object are web IRIs, on one host (the
+    // fixture's are http: URLs, allowed as when private networks are).
+    let parsed = Activity::parse(&create).expect("parse");
+    c.bench_function("ids/check a Mastodon Create's ids", |b| {
+        b.iter(|| check_ids(black_box(&parsed), true).expect("valid ids"))
     });
 }
 
