@@ -185,6 +185,15 @@ fn settings() -> Settings {
     }
 }
 
+/// [`settings`] with authors refreshed every 200 ms, looked for every 100 ms.
+fn refreshing() -> Settings {
+    Settings {
+        actor_refresh: Duration::from_millis(200),
+        sweep_every: Duration::from_millis(100),
+        ..settings()
+    }
+}
+
 impl World {
     async fn new() -> World {
         Self::with(settings()).await
@@ -561,12 +570,7 @@ async fn until_index_instances(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authors_are_fetched_again_on_schedule_and_old_posts_expire() {
-    let world = World::with(Settings {
-        actor_refresh: Duration::from_millis(200),
-        sweep_every: Duration::from_millis(100),
-        ..settings()
-    })
-    .await;
+    let world = World::with(refreshing()).await;
     let home = instance(true).await;
     world.subscribe(&home).await;
     let post = home.public_create("indexed while alice agrees");
@@ -645,12 +649,7 @@ async fn an_author_who_opts_out_between_updates_has_their_topic_carries_withdraw
     use plaza::topics::admission::TopicSettings;
     use plaza::topics::{Topic, TopicKind, Topics};
 
-    let world = World::with(Settings {
-        actor_refresh: Duration::from_millis(200),
-        sweep_every: Duration::from_millis(100),
-        ..settings()
-    })
-    .await;
+    let world = World::with(refreshing()).await;
     let engine = Engine::new(
         world.store.clone(),
         http(),
@@ -768,10 +767,8 @@ async fn an_author_who_opts_out_between_updates_has_their_topic_carries_withdraw
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_author_answering_404_twice_in_a_row_is_removed() {
     let world = World::with(Settings {
-        actor_refresh: Duration::from_millis(200),
-        sweep_every: Duration::from_millis(100),
         refresh_retry: Duration::from_millis(300),
-        ..settings()
+        ..refreshing()
     })
     .await;
     let home = instance(true).await;
