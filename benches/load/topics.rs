@@ -497,6 +497,10 @@ async fn burst(
     }
     let relay_cpu1 = fleet.relay.cpu_secs();
     pacer.stop().await;
+    fleet.main.checks.settle().await;
+    if let Some(f) = followers {
+        f.record.checks.settle().await;
+    }
     let after = tokio::task::spawn_blocking(|| signing_bound_and_cost(2.0))
         .await
         .expect("bound");
@@ -734,10 +738,7 @@ pub async fn run(o: &Options) {
     .await;
     let relay_matching = metrics_matching(&fleet).await;
     let rss_on = fleet.relay.peak_rss_mb().unwrap_or(f64::NAN);
-    let refused_on = (
-        followers.record.refused.load(Ordering::Relaxed),
-        fleet.main.refused.load(Ordering::Relaxed),
-    );
+    let refused_on = (followers.record.refused().await, fleet.main.refused().await);
     eprintln!("fan-out with topics on measured");
     drop(followers);
     drop(fleet);
@@ -748,7 +749,7 @@ pub async fn run(o: &Options) {
     let (off, off_shares, off_main, _) =
         bursts(&off_fleet, None, first_mixed, o, &scale, Burst::share).await;
     let rss_off = off_fleet.relay.peak_rss_mb().unwrap_or(f64::NAN);
-    let refused_off = off_fleet.main.refused.load(Ordering::Relaxed);
+    let refused_off = off_fleet.main.refused().await;
     drop(off_fleet);
 
     let bench_us = matching.iter().sum::<f64>() / matching.len() as f64;
