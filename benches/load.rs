@@ -828,7 +828,12 @@ impl SignatureChecks {
     /// Waits until every signature handed over so far has been checked.
     async fn settle(&self) {
         let queued = self.state.queued.load(Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while self.state.done.load(Ordering::Acquire) < queued {
+            assert!(
+                Instant::now() < deadline,
+                "the signature checks did not finish within 120 s"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
