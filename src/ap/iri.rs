@@ -293,38 +293,44 @@ mod tests {
         iris
     }
 
+    /// Asserts that the fast path and a full URL parse read `iri` alike (its authority, and whether it
+    /// is a web IRI with and without `http:`); true when the fast path read it.
+    fn assert_same_reading(iri: &str) -> bool {
+        assert_eq!(authority_of(iri), parsed_authority(iri), "{iri:?}");
+        for allow_http in [false, true] {
+            let by_url = Url::parse(iri).is_ok_and(|u| {
+                (u.scheme() == "https" || (allow_http && u.scheme() == "http"))
+                    && u.host_str().is_some_and(|h| !h.is_empty())
+            });
+            assert_eq!(is_web_iri(iri, allow_http), by_url, "{iri:?}");
+        }
+        plain_authority(iri).is_some()
+    }
+
+    /// A small deterministic generator (xorshift): the same cases every run.
+    fn generator(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     #[test]
     fn the_fast_path_agrees_with_a_full_url_parse() {
-        let iris = tricky_iris();
-        let mut fast = 0;
-        for iri in &iris {
-            if plain_authority(iri).is_some() {
-                fast += 1;
-            }
-            assert_eq!(authority_of(iri), parsed_authority(iri), "{iri:?}");
-            for allow_http in [false, true] {
-                let by_url = Url::parse(iri).is_ok_and(|u| {
-                    (u.scheme() == "https" || (allow_http && u.scheme() == "http"))
-                        && u.host_str().is_some_and(|h| !h.is_empty())
-                });
-                assert_eq!(is_web_iri(iri, allow_http), by_url, "{iri:?}");
-            }
-        }
+        let fast = tricky_iris()
+            .iter()
+            .filter(|iri| assert_same_reading(iri))
+            .count();
         assert!(fast > 20, "the fast path reads the usual IRIs ({fast})");
     }
 
     #[test]
     fn the_fast_path_agrees_on_generated_authorities() {
-        // Authorities drawn from the characters that matter to either reading, with a small
-        // deterministic generator (the same cases every run).
+        // Authorities drawn from the characters that matter to either reading.
         const CHARS: &[u8] = b"aZx9n0-.:.:1_@%";
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = generator(0x2545_f491_4f6c_dd1d);
         let mut fast = 0;
         for _ in 0..20_000 {
             let len = 1 + (next() % 12) as usize;
@@ -332,16 +338,7 @@ mod tests {
                 .map(|_| CHARS[(next() % CHARS.len() as u64) as usize] as char)
                 .collect();
             for scheme in ["https://", "http://"] {
-                let iri = format!("{scheme}{authority}/x");
-                fast += usize::from(plain_authority(&iri).is_some());
-                assert_eq!(authority_of(&iri), parsed_authority(&iri), "{iri:?}");
-                assert_eq!(
-                    is_web_iri(&iri, false),
-                    Url::parse(&iri)
-                        .is_ok_and(|u| u.scheme() == "https"
-                            && u.host_str().is_some_and(|h| !h.is_empty())),
-                    "{iri:?}"
-                );
+                fast += usize::from(assert_same_reading(&format!("{scheme}{authority}/x")));
             }
         }
         assert!(fast > 2_000, "many took the fast path ({fast})");
@@ -370,20 +367,14 @@ mod tests {
             "a",
             "4294967295",
         ];
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = generator(0x9e37_79b9_7f4a_7c15);
         let mut fast = 0;
         for _ in 0..20_000 {
             let count = 1 + (next() % 6) as usize;
             let mut host: Vec<&str> = (0..count)
                 .map(|_| PARTS[(next() % PARTS.len() as u64) as usize])
                 .collect();
-            if next() % 8 == 0 {
+            if next().is_multiple_of(8) {
                 host.push("");
             }
             let port = match next() % 4 {
@@ -393,15 +384,7 @@ mod tests {
             };
             for scheme in ["https://", "http://"] {
                 let iri = format!("{scheme}{}{port}/x", host.join("."));
-                fast += usize::from(plain_authority(&iri).is_some());
-                assert_eq!(authority_of(&iri), parsed_authority(&iri), "{iri:?}");
-                for allow_http in [false, true] {
-                    let by_url = Url::parse(&iri).is_ok_and(|u| {
-                        (u.scheme() == "https" || (allow_http && u.scheme() == "http"))
-                            && u.host_str().is_some_and(|h| !h.is_empty())
-                    });
-                    assert_eq!(is_web_iri(&iri, allow_http), by_url, "{iri:?}");
-                }
+                fast += usize::from(assert_same_reading(&iri));
             }
         }
         assert!(fast > 1_000, "many took the fast path ({fast})");
