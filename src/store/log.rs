@@ -126,6 +126,16 @@ pub struct NewEntry {
     pub original: Option<Bytes>,
 }
 
+/// One carry for [`Store::append_carries`]: the origin its entry is filed under, what the topics
+/// carry, the author's activity when it goes verbatim (else empty), and the id that deduplicates it.
+#[derive(Debug)]
+pub struct CarryAppend {
+    pub origin: String,
+    pub carry: Carry,
+    pub body: Bytes,
+    pub dedup_id: String,
+}
+
 impl Store {
     /// Appends `entry` unless one of `dedup_ids` was seen before; records them as seen.
     /// Returns the assigned sequence, or `None` for a duplicate (which records nothing).
@@ -158,25 +168,57 @@ impl Store {
         body: Bytes,
         dedup_id: String,
     ) -> Result<Option<u64>> {
+        let appended = self
+            .append_carries(vec![CarryAppend {
+                origin,
+                carry,
+                body,
+                dedup_id,
+            }])
+            .await?;
+        Ok(appended.into_iter().next().flatten())
+    }
+
+    /// [`Store::append_carry`] for several carries in order, in one job of one transaction: the
+    /// carries of an indexer batch cost one commit, not one each.
+    pub async fn append_carries(&self, carries: Vec<CarryAppend>) -> Result<Vec<Option<u64>>> {
+        if carries.is_empty() {
+            return Ok(Vec::new());
+        }
         self.write(move |conn, changes| {
             let now = now_ms();
-            let entry = NewEntry {
+            let mut seqs = Vec::with_capacity(carries.len());
+            for CarryAppend {
                 origin,
-                target: None,
-                kind: format!("carry:{}", carry.kind.as_str()),
-                mastodon_body: body,
-                litepub_body: Bytes::new(),
-                signer: None,
-                original: None,
-            };
-            let appended = &mut changes.appended;
-            let Some(seq) =
-                insert_entry_unless_seen(conn, entry, Some(&carry), now, &[dedup_id], appended)?
-            else {
-                return Ok(None);
-            };
-            topics::record_carried(conn, seq, &carry, now)?;
-            Ok(Some(seq))
+                carry,
+                body,
+                dedup_id,
+            } in carries
+            {
+                let entry = NewEntry {
+                    origin,
+                    target: None,
+                    kind: format!("carry:{}", carry.kind.as_str()),
+                    mastodon_body: body,
+                    litepub_body: Bytes::new(),
+                    signer: None,
+                    original: None,
+                };
+                let appended = &mut changes.appended;
+                let seq = insert_entry_unless_seen(
+                    conn,
+                    entry,
+                    Some(&carry),
+                    now,
+                    &[dedup_id],
+                    appended,
+                )?;
+                if let Some(seq) = seq {
+                    topics::record_carried(conn, seq, &carry, now)?;
+                }
+                seqs.push(seq);
+            }
+            Ok(seqs)
         })
         .await
     }

@@ -57,7 +57,7 @@ use std::sync::{Arc, RwLock};
 use crate::store::db::{Conn, params};
 use crate::store::health::WriteHealth;
 use crate::store::log::head_seq;
-pub use crate::store::log::{Entry, NewEntry, Style};
+pub use crate::store::log::{CarryAppend, Entry, NewEntry, Style};
 use crate::store::read_pool::{READERS, ReadPool};
 use crate::store::schema::open_connection;
 use crate::store::subscribers::{Member, all_subscribers};

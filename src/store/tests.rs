@@ -875,7 +875,44 @@ async fn on_postgres_a_node_hears_of_the_other_nodes_commits() {
     assert_eq!(next_change(&mut heard), None);
 }
 
+async fn a_run_of_carries_is_appended_in_order_in_one_commit(db: TestDb) {
+    use crate::topics::carry::Carry;
+    let store = db.open().await;
+    let post = |n: u32| format!("https://x.example/posts/{n}");
+    let carry = |n: u32| CarryAppend {
+        origin: "x.example".into(),
+        carry: Carry::announced(&post(n)).to(vec!["tag:coop".into()]),
+        body: Bytes::new(),
+        dedup_id: format!("carry {}", post(n)),
+    };
+    // Five posts, the third twice (a retried Create in the same indexer batch).
+    let run: Vec<CarryAppend> = [0, 1, 2, 2, 3, 4].into_iter().map(carry).collect();
+    let commits = store.timings().commits;
+    let seqs = store.append_carries(run).await.unwrap();
+    assert_eq!(
+        store.timings().commits - commits,
+        1,
+        "one commit for the run"
+    );
+    assert_eq!(seqs.len(), 6);
+    assert_eq!(seqs[3], None, "the repeat is deduplicated");
+    let appended: Vec<u64> = seqs.iter().flatten().copied().collect();
+    assert_eq!(appended.len(), 5);
+    assert!(appended.windows(2).all(|w| w[0] < w[1]), "{appended:?}");
+    let log = store.read_log(0, 10).await.unwrap();
+    let objects: Vec<String> = log
+        .iter()
+        .filter_map(|e| e.carry.as_ref().map(|c| c.object.clone()))
+        .collect();
+    assert_eq!(objects, (0..5).map(post).collect::<Vec<_>>(), "in order");
+    for n in 0..5 {
+        let (topics, _) = store.carried_by(&post(n)).await.unwrap().expect("recorded");
+        assert_eq!(topics, vec!["tag:coop".to_string()]);
+    }
+}
+
 crate::on_both_backends!(
+    a_run_of_carries_is_appended_in_order_in_one_commit,
     the_subscriber_mirror_follows_commit_order,
     appends_are_durable_deduplicated_and_in_order,
     a_refollow_stores_nothing_but_its_follow_id,

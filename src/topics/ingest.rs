@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::Result;
 use crate::ap::authority_of;
-use crate::store::Entry;
+use crate::store::{CarryAppend, Entry};
 use crate::topics::Topics;
 use crate::topics::carry::{Carry, CarryKind};
 
@@ -109,56 +109,64 @@ impl Topics {
         Matched { change, topics }
     }
 
-    /// Carries what each matched change calls for (see the module documentation). Errors are logged
-    /// per change: one failed append does not hold the others.
+    /// Carries what each matched change calls for (see the module documentation), in order. New posts
+    /// to announce go to the store together, a run of them in one append (one commit, not one per
+    /// post); any other change reads what was carried before, so the run ahead of it is appended
+    /// first. Errors are logged: a failed change (or run) does not hold the others.
     pub async fn carry(&self, handed: Vec<(Matched, Option<Source>)>) {
+        if self.registry.snapshot().matched_topics() == 0 {
+            return;
+        }
+        let mut run = Vec::new();
         for (matched, source) in handed {
-            if let Err(e) = self.carry_one(matched, source).await {
-                tracing::error!(error = %e, "topics: carrying a change");
+            match Step::of(&matched, source.as_ref()) {
+                Step::Nothing => {}
+                Step::Announce(append) => run.push(*append),
+                Step::Other => {
+                    if let Err(e) = self.append(std::mem::take(&mut run)).await {
+                        tracing::error!(error = %e, "topics: carrying new posts");
+                    }
+                    if let Err(e) = self.carry_other(matched, source).await {
+                        tracing::error!(error = %e, "topics: carrying a change");
+                    }
+                }
             }
+        }
+        if let Err(e) = self.append(run).await {
+            tracing::error!(error = %e, "topics: carrying new posts");
         }
     }
 
-    async fn carry_one(&self, matched: Matched, source: Option<Source>) -> Result<()> {
-        if self.registry.snapshot().matched_topics() == 0 {
-            return Ok(());
-        }
+    /// A change that is not a new post's announcement ([`Step::Other`]): an edit, a refusal, an
+    /// author gone, a removal.
+    async fn carry_other(&self, matched: Matched, source: Option<Source>) -> Result<()> {
         let Matched { change, topics } = matched;
         match change {
             Handed::Indexed(post) => {
-                // An edit arrives as an `Update`; the same post again (a retried Create, a share
-                // announced by a FASP server too) changes nothing.
-                let edit = source.filter(|s| s.kind == "Update");
-                // (A post carried before is not carried again: the append is deduplicated by its id.)
-                let before = if edit.is_some() {
-                    self.store().carried_by(&post.id).await?
-                } else {
-                    None
+                // An edit arrives as an `Update` for the topics that carried the post; a post they
+                // did not carry that now matches some is announced as new.
+                let Some(source) = source.filter(|s| s.kind == "Update") else {
+                    return Ok(());
                 };
-                match (before, edit) {
-                    (Some((carried, _)), Some(source)) => {
-                        let dedup = format!(
-                            "carry update {}",
-                            source.activity_id().unwrap_or_else(|| post.id.clone())
-                        );
-                        let carry = Carry {
-                            kind: CarryKind::Update,
-                            verbatim: source.verbatim,
-                            ..Carry::announced(&post.id).to(carried)
-                        };
-                        self.append(carry, source.body, dedup).await
+                let Some((carried, _)) = self.store().carried_by(&post.id).await? else {
+                    if topics.is_empty() {
+                        return Ok(());
                     }
-                    (Some(_), None) => Ok(()),
-                    (None, _) if topics.is_empty() => Ok(()),
-                    (None, _) => {
-                        let carry = Carry {
-                            author: Some(post.author_id.clone()),
-                            ..Carry::announced(&post.id).to(topics)
-                        };
-                        let dedup = format!("carry {}", post.id);
-                        self.append(carry, Bytes::new(), dedup).await
-                    }
-                }
+                    return self
+                        .append(vec![CarryAppend::announcing(&post, topics)])
+                        .await;
+                };
+                let dedup = format!(
+                    "carry update {}",
+                    source.activity_id().unwrap_or_else(|| post.id.clone())
+                );
+                let carry = Carry {
+                    kind: CarryKind::Update,
+                    verbatim: source.verbatim,
+                    ..Carry::announced(&post.id).to(carried)
+                };
+                self.append(vec![CarryAppend::of(carry, source.body, dedup)])
+                    .await
             }
             Handed::Refused(object) => self.withdraw(object).await,
             Handed::AuthorGone(author) => {
@@ -186,7 +194,7 @@ impl Topics {
                     ..Carry::announced(&object).to(carried)
                 };
                 let dedup = format!("carry delete {object}");
-                self.append(carry, body, dedup).await
+                self.append(vec![CarryAppend::of(carry, body, dedup)]).await
             }
         }
     }
@@ -202,21 +210,68 @@ impl Topics {
             ..Carry::announced(&object).to(carried)
         };
         let dedup = format!("carry withdraw {object} {announced}");
-        self.append(carry, Bytes::new(), dedup).await
+        self.append(vec![CarryAppend::of(carry, Bytes::new(), dedup)])
+            .await
     }
 
-    async fn append(&self, carry: Carry, body: Bytes, dedup: String) -> Result<()> {
-        let origin = authority_of(&carry.object).unwrap_or_default();
-        let kind = carry.kind;
-        if self
-            .store()
-            .append_carry(origin, carry, body, dedup)
-            .await?
-            .is_some()
-        {
-            self.stats.carried.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(kind = kind.as_str(), "topics: carried");
+    /// Appends `carries` in order, in one store job (one commit); each is skipped when its
+    /// deduplicating id was seen before.
+    async fn append(&self, carries: Vec<CarryAppend>) -> Result<()> {
+        if carries.is_empty() {
+            return Ok(());
         }
+        let seqs = self.store().append_carries(carries).await?;
+        let carried = seqs.iter().flatten().count();
+        self.stats
+            .carried
+            .fetch_add(carried as u64, Ordering::Relaxed);
+        tracing::debug!(carried, "topics: carried");
         Ok(())
+    }
+}
+
+/// What one matched change asks of the store, decided without reading it.
+enum Step {
+    /// Nothing to carry: a post (not an edit) that no topic matched.
+    Nothing,
+    /// A post to announce to the topics that matched it (the same post again — a retried `Create`,
+    /// a share a FASP server announced too — is deduplicated by its id when appended).
+    Announce(Box<CarryAppend>),
+    /// Anything else ([`Topics::carry_other`]): it reads what the topics carried before.
+    Other,
+}
+
+impl Step {
+    fn of(matched: &Matched, source: Option<&Source>) -> Step {
+        match &matched.change {
+            Handed::Indexed(_) if source.is_some_and(|s| s.kind == "Update") => Step::Other,
+            Handed::Indexed(_) if matched.topics.is_empty() => Step::Nothing,
+            Handed::Indexed(post) => Step::Announce(Box::new(CarryAppend::announcing(
+                post,
+                matched.topics.clone(),
+            ))),
+            _ => Step::Other,
+        }
+    }
+}
+
+impl CarryAppend {
+    /// The announcement of a new `post` by `topics`.
+    fn announcing(post: &Post, topics: Vec<String>) -> CarryAppend {
+        let carry = Carry {
+            author: Some(post.author_id.clone()),
+            ..Carry::announced(&post.id).to(topics)
+        };
+        CarryAppend::of(carry, Bytes::new(), format!("carry {}", post.id))
+    }
+
+    /// The append of `carry`, filed under the origin of the object it is about.
+    fn of(carry: Carry, body: Bytes, dedup_id: String) -> CarryAppend {
+        CarryAppend {
+            origin: authority_of(&carry.object).unwrap_or_default(),
+            carry,
+            body,
+            dedup_id,
+        }
     }
 }
