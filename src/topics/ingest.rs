@@ -6,7 +6,8 @@
 //! every topic at once ([`crate::topics::registry::Snapshot::matches`]), never a search per topic.
 //! It runs where the post was indexed, on the indexer's own thread ([`Topics::matched`]): that
 //! thread's analyzers have just read the post's words, and its priority is the indexer's, below the
-//! inbox and the deliveries. What is appended to the log is then done on the runtime ([`Topics::carry`]).
+//! inbox and the deliveries. What is appended to the log is then done on the runtime ([`Topics::carry`]),
+//! the new posts of one indexer batch in one store job.
 //! A post the topics carried gets their `Update` when edited, their `Delete` when deleted, and an
 //! `Undo` of their `Announce` when an edit takes it out of the index. Each append is deduplicated by
 //! what it is about, so the indexer replaying entries after a restart carries nothing twice.
