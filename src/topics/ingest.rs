@@ -276,3 +276,112 @@ impl CarryAppend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::cluster::ownership::Ownership;
+    use crate::federation::delivery::{Backoff, Engine};
+    use crate::store::topics::TopicFollower;
+    use crate::store::{Store, Style};
+    use crate::test_fixtures::paced_inbox;
+    use crate::topics::Topic;
+    use crate::topics::TopicKind;
+    use crate::topics::admission::TopicSettings;
+
+    fn post(n: u32) -> Box<Post> {
+        let note = json!({
+            "id": format!("https://a.example/posts/{n}"),
+            "type": "Note",
+            "attributedTo": "https://a.example/users/x",
+            "content": "<p>Our #coop meets on Thursday</p>",
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        });
+        let author = json!({ "id": "https://a.example/users/x", "type": "Person", "preferredUsername": "x" });
+        Box::new(Post::from_json(&note, &author, "a.example").expect("post"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_of_new_posts_is_carried_in_one_commit_and_an_edit_after_them_in_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&dir.path().join("t.db")).expect("store");
+        let backoff = Backoff {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+        };
+        let engine = Engine::new(
+            store.clone(),
+            crate::test_fixtures::http(),
+            backoff,
+            Ownership::alone(),
+        );
+        let settings = TopicSettings {
+            max_topics: 10,
+            kinds: TopicKind::ALL.to_vec(),
+            blocked_tags: Vec::new(),
+        };
+        let coop = Topic::tag("coop").expect("tag");
+        crate::topics::keys::key_for(&store, &coop, 10)
+            .await
+            .expect("key");
+        let (inbox, _) = paced_inbox(|_| 202, |_| Duration::ZERO).await;
+        let follower = TopicFollower {
+            actor_id: format!("{inbox}#actor"),
+            inbox: inbox.clone(),
+            style: Style::Mastodon,
+            follow_id: format!("{inbox}#follow"),
+            authority: authority_of(&inbox).unwrap_or_default(),
+        };
+        store
+            .follow_topic(&coop, follower, 100, 100)
+            .await
+            .expect("follow");
+        let topics = Topics::start(store.clone(), engine, "https://relay.example", settings)
+            .await
+            .expect("topics");
+
+        // An indexer batch: twenty new posts, then an edit of the first.
+        let mut handed: Vec<(Matched, Option<Source>)> = (0..20)
+            .map(|n| (topics.matched(Handed::Indexed(post(n))), None))
+            .collect();
+        let update = Source {
+            kind: "Update".into(),
+            body: Bytes::from(
+                json!({ "id": "https://a.example/posts/0#update", "type": "Update" }).to_string(),
+            ),
+            verbatim: false,
+        };
+        handed.push((topics.matched(Handed::Indexed(post(0))), Some(update)));
+        let commits = store.timings().commits;
+        topics.carry(handed).await;
+        // One commit for the twenty announcements and one for the edit (the follower's worker may
+        // save its cursor in between, once or twice); one each would be twenty-one.
+        let spent = store.timings().commits - commits;
+        assert!((2..=4).contains(&spent), "{spent} commits");
+        let kinds: Vec<(String, String)> = store
+            .read_log(0, 100)
+            .await
+            .expect("log")
+            .iter()
+            .filter_map(|e| Some((e.kind.clone(), e.carry.as_ref()?.object.clone())))
+            .collect();
+        let mut expected: Vec<(String, String)> = (0..20)
+            .map(|n| {
+                (
+                    "carry:announce".to_string(),
+                    format!("https://a.example/posts/{n}"),
+                )
+            })
+            .collect();
+        expected.push((
+            "carry:update".to_string(),
+            "https://a.example/posts/0".to_string(),
+        ));
+        assert_eq!(kinds, expected);
+        assert_eq!(topics.stats.carried.load(Ordering::Relaxed), 21);
+    }
+}
