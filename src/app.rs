@@ -65,6 +65,9 @@ pub async fn run(
     background.abort_all();
     state.cluster.leave(work.as_ref()).await;
     state.engine.stop_all();
+    if let Err(e) = state.topics.delivery.save_cursors().await {
+        tracing::error!(error = %e, "saving the topic follower inboxes' cursors");
+    }
     work.shutdown();
     drop(indexing);
     if let Some(indexer) = &state.indexer

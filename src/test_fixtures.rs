@@ -69,6 +69,45 @@ pub fn http() -> crate::federation::net::Http {
     .expect("http client")
 }
 
+/// A delivery engine on `store` as tests use it: the test HTTP client, retries 5 to 20 ms apart, one node.
+pub fn engine(store: &crate::store::Store) -> std::sync::Arc<crate::federation::delivery::Engine> {
+    use crate::federation::delivery::{Backoff, Engine};
+    use std::time::Duration;
+    Engine::new(
+        store.clone(),
+        http(),
+        Backoff {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+        },
+        crate::cluster::ownership::Ownership::alone(),
+    )
+}
+
+/// Topic settings offering every kind, ten topics at most, no tag blocked.
+pub fn topic_settings() -> crate::topics::admission::TopicSettings {
+    crate::topics::admission::TopicSettings {
+        max_topics: 10,
+        kinds: crate::topics::TopicKind::ALL.to_vec(),
+        blocked_tags: Vec::new(),
+    }
+}
+
+/// Stores a follow of `topic` by the instance whose inbox is `inbox` (Mastodon's relay protocol).
+pub async fn follow_topic(store: &crate::store::Store, topic: &crate::topics::Topic, inbox: &str) {
+    let follower = crate::store::topics::TopicFollower {
+        actor_id: format!("{inbox}#actor"),
+        inbox: inbox.to_owned(),
+        style: crate::store::Style::Mastodon,
+        follow_id: format!("{inbox}#follow"),
+        authority: crate::ap::authority_of(inbox).unwrap_or_default(),
+    };
+    store
+        .follow_topic(topic, follower, 100, 100)
+        .await
+        .expect("follow");
+}
+
 /// An inbox on loopback answering `status(n)` to its n-th request (0-based) after `pause(n)`; its
 /// URL and the count of requests so far.
 pub async fn paced_inbox(

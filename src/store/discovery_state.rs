@@ -42,6 +42,26 @@ impl Store {
         .await
     }
 
+    /// Moves the named cursors that exist forward to the positions given, all in one store job (one
+    /// commit); never moves one backward, and never brings back one that was deleted since (a
+    /// follower inbox forgotten meanwhile stays forgotten).
+    pub async fn advance_cursors(&self, positions: Vec<(String, u64)>) -> Result<()> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn, _| {
+            for (name, seq) in &positions {
+                conn.execute(
+                    "UPDATE cursors SET seq = CASE WHEN seq > ?2 THEN seq ELSE ?2 END
+                     WHERE name = ?1",
+                    params![name, *seq as i64],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// The instances the index holds (their NodeInfo, their posts), with the Unix seconds of their
     /// last NodeInfo fetch; what the indexer compares with the subscribers to add and purge instances.
     pub async fn index_instances(&self, scope: &str) -> Result<Vec<(String, i64)>> {

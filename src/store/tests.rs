@@ -386,6 +386,52 @@ async fn named_cursors_and_index_instances_survive_a_reopen(db: TestDb) {
     assert_eq!(store.cursor("other").await.unwrap(), None);
 }
 
+async fn cursors_advanced_together_move_forward_only_and_stay_forgotten(db: TestDb) {
+    use crate::store::topics::inbox_cursor_name;
+    let store = db.open().await;
+    let name = |host: &str| inbox_cursor_name(&format!("https://{host}/inbox"));
+    for (host, seq) in [("a.example", 10), ("b.example", 20), ("c.example", 30)] {
+        store.set_cursor(&name(host), seq).await.unwrap();
+    }
+    // c.example is forgotten (nobody follows a topic from it any more) before the position noted
+    // for it is written.
+    store
+        .forget_topic_inbox("https://c.example/inbox")
+        .await
+        .unwrap();
+    let commits = store.timings().commits;
+    let positions = vec![
+        (name("a.example"), 15),
+        (name("b.example"), 12),
+        (name("c.example"), 40),
+        (name("d.example"), 50),
+    ];
+    store.advance_cursors(positions).await.unwrap();
+    assert_eq!(store.timings().commits - commits, 1, "one commit for all");
+    assert_eq!(store.cursor(&name("a.example")).await.unwrap(), Some(15));
+    assert_eq!(
+        store.cursor(&name("b.example")).await.unwrap(),
+        Some(20),
+        "never backward"
+    );
+    assert_eq!(
+        store.cursor(&name("c.example")).await.unwrap(),
+        None,
+        "a forgotten cursor stays forgotten"
+    );
+    assert_eq!(
+        store.cursor(&name("d.example")).await.unwrap(),
+        None,
+        "none is made"
+    );
+    store.advance_cursors(Vec::new()).await.unwrap();
+    assert_eq!(
+        store.timings().commits - commits,
+        1,
+        "nothing to write: no commit"
+    );
+}
+
 async fn authors_due_for_a_refresh_are_listed_oldest_first_across_a_reopen(db: TestDb) {
     {
         let store = db.open().await;
@@ -920,6 +966,7 @@ crate::on_both_backends!(
     subscriptions_start_at_the_head_and_survive_a_restart,
     entries_keep_what_was_received_once,
     named_cursors_and_index_instances_survive_a_reopen,
+    cursors_advanced_together_move_forward_only_and_stay_forgotten,
     authors_due_for_a_refresh_are_listed_oldest_first_across_a_reopen,
     a_read_holding_its_connection_does_not_block_another,
     a_panicking_read_gives_its_connection_back,

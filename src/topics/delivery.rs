@@ -8,12 +8,13 @@
 //! Unlike a subscriber, a follower inbox wants few of the log's entries, and hundreds of inboxes each
 //! woken by every append cost more than the deliveries themselves. So one dispatcher follows the log
 //! and wakes only the inboxes an entry concerns ([`Waker`]); an idle worker moves its cursor past what
-//! the dispatcher found nothing for in it, without reading those entries.
+//! the dispatcher found nothing for in it, without reading those entries. The workers' cursors are
+//! saved together once a second ([`crate::topics::cursors`]), not each in a commit of its own.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
@@ -26,6 +27,7 @@ use crate::store::reader::LogReader;
 use crate::store::topics::inbox_cursor_name;
 use crate::topics::TopicKind;
 use crate::topics::carry::Carry;
+use crate::topics::cursors::CursorBook;
 use crate::topics::registry::Registry;
 
 /// Entries a worker takes at a time.
@@ -63,31 +65,21 @@ struct Worker {
     stop: Arc<Stop>,
 }
 
-/// How often a busy worker saves its cursor.
-const PERSIST_EVERY: Duration = Duration::from_secs(1);
-
 /// Deliveries by topic kind (`tag`, `language`, `instance`, `search`), for the metrics.
 #[derive(Default)]
 pub struct KindCounters {
-    counts: Mutex<HashMap<&'static str, u64>>,
+    /// In the order of [`TopicKind::ALL`].
+    counts: [AtomicU64; TopicKind::ALL.len()],
 }
 
 impl KindCounters {
-    fn add(&self, kind: &'static str) {
-        if let Ok(mut counts) = self.counts.lock() {
-            *counts.entry(kind).or_default() += 1;
-        }
+    fn add(&self, kind: TopicKind) {
+        self.counts[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The counts, by kind.
-    pub fn get(&self) -> Vec<(&'static str, u64)> {
-        let mut counts: Vec<_> = self
-            .counts
-            .lock()
-            .map(|c| c.iter().map(|(k, v)| (*k, *v)).collect())
-            .unwrap_or_default();
-        counts.sort();
-        counts
+    /// The count of `kind`.
+    pub fn get(&self, kind: TopicKind) -> u64 {
+        self.counts[kind as usize].load(Ordering::Relaxed)
     }
 }
 
@@ -99,6 +91,8 @@ pub struct TopicDelivery {
     workers: Mutex<HashMap<String, Worker>>,
     /// Every entry up to here was looked at by the dispatcher (and the inboxes it concerns woken).
     dispatched: AtomicU64,
+    /// Where the workers got to, saved together.
+    cursors: Arc<CursorBook>,
     /// Delivery counters (accepted, retried, refused, skipped).
     pub stats: Stats,
     /// Accepted deliveries by the kind of topic they came from.
@@ -116,6 +110,7 @@ impl TopicDelivery {
             base: base.to_owned(),
             workers: Mutex::new(HashMap::new()),
             dispatched: AtomicU64::new(0),
+            cursors: Arc::default(),
             stats: Stats::default(),
             by_kind: KindCounters::default(),
             own_instance_skips: AtomicU64::new(0),
@@ -164,6 +159,7 @@ impl TopicDelivery {
             }
         }
         for inbox in unfollowed {
+            self.cursors.drop_noted(&inbox_cursor_name(&inbox));
             if let Err(e) = self.engine.store().forget_topic_inbox(&inbox).await {
                 tracing::warn!(%inbox, error = %e, "forgetting a topic inbox's cursor");
             }
@@ -221,6 +217,17 @@ impl TopicDelivery {
         while stopping.join_next().await.is_some() {}
     }
 
+    /// Saves the workers' cursors every [`crate::topics::cursors::SAVE_EVERY`] until aborted with the
+    /// relay.
+    pub fn keep_saving_cursors(&self) -> tokio::task::JoinHandle<()> {
+        self.cursors.clone().keep_saving(self.store().clone())
+    }
+
+    /// Saves the workers' cursors now (the relay stopping).
+    pub async fn save_cursors(&self) -> crate::Result<usize> {
+        self.cursors.save(self.store()).await
+    }
+
     /// The store the workers read.
     pub fn store(&self) -> &crate::store::Store {
         self.engine.store()
@@ -274,8 +281,7 @@ impl TopicDelivery {
         let store = self.engine.store().clone();
         let health = Mutex::new(Health::default());
         let mut reader = LogReader::new(store.clone(), cursor, BATCH);
-        let mut saved = cursor;
-        let mut last_save = Instant::now();
+        let mut noted = cursor;
         loop {
             let batch = match reader.next().await {
                 Ok(batch) => batch,
@@ -318,21 +324,18 @@ impl TopicDelivery {
                 }
             }
             if stop.asked() {
-                if done != saved
-                    && let Err(e) = store.set_cursor(&name, done).await
-                {
+                // Handed over: saved now, not with the others, so the next holder goes on from here.
+                self.cursors.drop_noted(&name);
+                if let Err(e) = store.set_cursor(&name, done).await {
                     tracing::error!(%inbox, error = %e, "saving a topic cursor on hand-over");
                 }
                 stop.finish();
                 return;
             }
             let done = reader.cursor();
-            if (idle || last_save.elapsed() >= PERSIST_EVERY) && done != saved {
-                match store.set_cursor(&name, done).await {
-                    Ok(()) => saved = done,
-                    Err(e) => tracing::error!(%inbox, error = %e, "saving a topic cursor"),
-                }
-                last_save = Instant::now();
+            if done != noted {
+                self.cursors.note(&name, done);
+                noted = done;
             }
             if idle {
                 tokio::select! {
@@ -399,7 +402,7 @@ impl TopicDelivery {
             .await
             && let Some(kind) = TopicKind::of_key(key)
         {
-            self.by_kind.add(kind.as_str());
+            self.by_kind.add(kind);
         }
     }
 }
@@ -409,90 +412,104 @@ mod tests {
     use axum::body::Bytes;
 
     use super::*;
-    use crate::cluster::ownership::Ownership;
-    use crate::federation::delivery::Backoff;
     use crate::store::Store;
-    use crate::store::Style;
-    use crate::store::topics::TopicFollower;
-    use crate::test_fixtures::{paced_inbox, wait_for};
+    use crate::test_fixtures::{follow_topic, paced_inbox, topic_settings, wait_for};
     use crate::topics::Topic;
-    use crate::topics::admission::TopicSettings;
+
+    /// A relay's topic delivery with one topic, #coop, followed by one inbox per pace given (each
+    /// answering 202 after the pause its pace gives the n-th request), its dispatcher running from
+    /// the head.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        delivery: Arc<TopicDelivery>,
+        coop: Topic,
+        inboxes: Vec<(String, Arc<std::sync::atomic::AtomicUsize>)>,
+        head: u64,
+        dispatcher: tokio::task::JoinHandle<()>,
+    }
+
+    impl Fixture {
+        async fn start(paces: &[fn(usize) -> Duration]) -> Fixture {
+            let dir = tempfile::tempdir().expect("dir");
+            let store = Store::open(&dir.path().join("t.db")).expect("store");
+            let engine = crate::test_fixtures::engine(&store);
+            let base = "https://relay.example";
+            let registry = Registry::load(store.clone(), base, topic_settings())
+                .await
+                .expect("registry");
+            let coop = Topic::tag("coop").expect("tag");
+            crate::topics::keys::key_for(&store, &coop, 10)
+                .await
+                .expect("key");
+            let mut inboxes = Vec::new();
+            for pace in paces {
+                let (inbox, hits) = paced_inbox(|_| 202, *pace).await;
+                follow_topic(&store, &coop, &inbox).await;
+                inboxes.push((inbox, hits));
+            }
+            registry.reload().await.expect("reload");
+            let delivery = TopicDelivery::new(engine, registry, base);
+            let head = store.tail().head();
+            let dispatcher = delivery.dispatch(head);
+            delivery.sync().await;
+            assert_eq!(delivery.worker_count(), paces.len());
+            Fixture {
+                _dir: dir,
+                store,
+                delivery,
+                coop,
+                inboxes,
+                head,
+                dispatcher,
+            }
+        }
+
+        /// Carries `count` new posts to #coop, each its own store job.
+        async fn carry_posts(&self, count: usize) {
+            for n in 0..count {
+                let carry = Carry::announced(&format!("https://x.example/posts/{n}"))
+                    .to(vec![self.coop.key()]);
+                self.store
+                    .append_carry(
+                        "x.example".into(),
+                        carry,
+                        Bytes::new(),
+                        format!("carry {n}"),
+                    )
+                    .await
+                    .expect("append");
+            }
+        }
+
+        async fn saved_cursor(&self, inbox: &str) -> u64 {
+            let name = inbox_cursor_name(inbox);
+            self.store
+                .cursor(&name)
+                .await
+                .expect("cursor")
+                .expect("saved")
+        }
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_worker_handed_over_saves_where_it_got_to_and_the_next_goes_on_from_there() {
-        let dir = tempfile::tempdir().expect("dir");
-        let store = Store::open(&dir.path().join("t.db")).expect("store");
-        let backoff = Backoff {
-            initial: Duration::from_millis(5),
-            max: Duration::from_millis(20),
-        };
-        let engine = Engine::new(
-            store.clone(),
-            crate::test_fixtures::http(),
-            backoff,
-            Ownership::alone(),
-        );
-        let settings = TopicSettings {
-            max_topics: 10,
-            kinds: TopicKind::ALL.to_vec(),
-            blocked_tags: Vec::new(),
-        };
-        let base = "https://relay.example";
-        let registry = Registry::load(store.clone(), base, settings)
-            .await
-            .expect("registry");
-        let coop = Topic::tag("coop").expect("tag");
-        crate::topics::keys::key_for(&store, &coop, 10)
-            .await
-            .expect("key");
         // Slow after the twentieth request, so that the hand-over comes mid-way even on a busy machine.
-        let (inbox, hits) = paced_inbox(
-            |_| 202,
-            |n| Duration::from_millis(if n < 20 { 0 } else { 10 }),
-        )
-        .await;
-        let follower = TopicFollower {
-            actor_id: format!("{inbox}#actor"),
-            inbox: inbox.clone(),
-            style: Style::Mastodon,
-            follow_id: format!("{inbox}#follow"),
-            authority: authority_of(&inbox).unwrap_or_default(),
-        };
-        store
-            .follow_topic(&coop, follower, 100, 100)
-            .await
-            .expect("follow");
-        registry.reload().await.expect("reload");
-        let delivery = TopicDelivery::new(engine, registry, base);
-        let head = store.tail().head();
-        let dispatcher = delivery.dispatch(head);
-        delivery.sync().await;
-        assert_eq!(delivery.worker_count(), 1);
-        for n in 0..200 {
-            let carry =
-                Carry::announced(&format!("https://x.example/posts/{n}")).to(vec![coop.key()]);
-            store
-                .append_carry(
-                    "x.example".into(),
-                    carry,
-                    Bytes::new(),
-                    format!("carry {n}"),
-                )
-                .await
-                .expect("append");
-        }
+        let fixture =
+            Fixture::start(&[|n| Duration::from_millis(if n < 20 { 0 } else { 10 })]).await;
+        let (inbox, hits) = fixture.inboxes[0].clone();
+        fixture.carry_posts(200).await;
         // Mid-way through, the inbox's lease moves: the worker stops after the delivery in progress.
         wait_for("some deliveries", || hits.load(Ordering::SeqCst) >= 20).await;
+        let delivery = &fixture.delivery;
         delivery
             .hand_over([inbox.clone()], Duration::from_secs(5))
             .await;
         assert_eq!(delivery.worker_count(), 0);
         let sent = hits.load(Ordering::SeqCst) as u64;
         assert!(sent < 200, "stopped mid-way, not at the end");
-        let name = inbox_cursor_name(&inbox);
-        let saved = store.cursor(&name).await.expect("cursor").expect("saved");
         assert_eq!(
-            saved - head,
+            fixture.saved_cursor(&inbox).await - fixture.head,
             sent,
             "the cursor saved is the last entry delivered"
         );
@@ -501,7 +518,34 @@ mod tests {
         wait_for("the rest", || hits.load(Ordering::SeqCst) >= 200).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(hits.load(Ordering::SeqCst), 200, "nothing sent twice");
-        dispatcher.abort();
+        fixture.dispatcher.abort();
         delivery.hand_over([inbox], Duration::ZERO).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_workers_cursors_are_saved_together_not_one_commit_per_delivery() {
+        let fixture = Fixture::start(&[|_| Duration::ZERO, |_| Duration::ZERO]).await;
+        let commits = fixture.store.timings().commits;
+        fixture.carry_posts(30).await;
+        let last = fixture.store.tail().head();
+        for (_, hits) in &fixture.inboxes {
+            wait_for("every post delivered", || hits.load(Ordering::SeqCst) == 30).await;
+        }
+        // Each worker went idle after its deliveries and noted where it got to, writing nothing.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            fixture.store.timings().commits - commits,
+            30,
+            "the appends' commits and no other"
+        );
+        for (inbox, _) in &fixture.inboxes {
+            assert_eq!(fixture.saved_cursor(inbox).await, fixture.head);
+        }
+        assert_eq!(fixture.delivery.save_cursors().await.expect("save"), 2);
+        assert_eq!(fixture.store.timings().commits - commits, 31, "one more");
+        for (inbox, _) in &fixture.inboxes {
+            assert_eq!(fixture.saved_cursor(inbox).await, last);
+        }
+        fixture.dispatcher.abort();
     }
 }

@@ -284,14 +284,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::cluster::ownership::Ownership;
-    use crate::federation::delivery::{Backoff, Engine};
-    use crate::store::topics::TopicFollower;
-    use crate::store::{Store, Style};
-    use crate::test_fixtures::paced_inbox;
+    use crate::store::Store;
+    use crate::test_fixtures::{follow_topic, paced_inbox, topic_settings};
     use crate::topics::Topic;
-    use crate::topics::TopicKind;
-    use crate::topics::admission::TopicSettings;
 
     fn post(n: u32) -> Box<Post> {
         let note = json!({
@@ -309,40 +304,21 @@ mod tests {
     async fn a_batch_of_new_posts_is_carried_in_one_commit_and_an_edit_after_them_in_order() {
         let dir = tempfile::tempdir().expect("dir");
         let store = Store::open(&dir.path().join("t.db")).expect("store");
-        let backoff = Backoff {
-            initial: Duration::from_millis(5),
-            max: Duration::from_millis(20),
-        };
-        let engine = Engine::new(
-            store.clone(),
-            crate::test_fixtures::http(),
-            backoff,
-            Ownership::alone(),
-        );
-        let settings = TopicSettings {
-            max_topics: 10,
-            kinds: TopicKind::ALL.to_vec(),
-            blocked_tags: Vec::new(),
-        };
+        let engine = crate::test_fixtures::engine(&store);
         let coop = Topic::tag("coop").expect("tag");
         crate::topics::keys::key_for(&store, &coop, 10)
             .await
             .expect("key");
         let (inbox, _) = paced_inbox(|_| 202, |_| Duration::ZERO).await;
-        let follower = TopicFollower {
-            actor_id: format!("{inbox}#actor"),
-            inbox: inbox.clone(),
-            style: Style::Mastodon,
-            follow_id: format!("{inbox}#follow"),
-            authority: authority_of(&inbox).unwrap_or_default(),
-        };
-        store
-            .follow_topic(&coop, follower, 100, 100)
-            .await
-            .expect("follow");
-        let topics = Topics::start(store.clone(), engine, "https://relay.example", settings)
-            .await
-            .expect("topics");
+        follow_topic(&store, &coop, &inbox).await;
+        let topics = Topics::start(
+            store.clone(),
+            engine,
+            "https://relay.example",
+            topic_settings(),
+        )
+        .await
+        .expect("topics");
 
         // An indexer batch: twenty new posts, then an edit of the first.
         let mut handed: Vec<(Matched, Option<Source>)> = (0..20)

@@ -24,6 +24,7 @@ pub mod admin;
 pub mod admission;
 pub mod carry;
 pub mod curated;
+pub mod cursors;
 pub mod delivery;
 pub mod follow;
 pub mod inbox;
@@ -111,6 +112,7 @@ impl Topics {
         let delivery = TopicDelivery::new(engine, registry.clone(), base);
         // The dispatcher first, from the head as it is now: the workers read at least that far.
         delivery.dispatch(head);
+        delivery.keep_saving_cursors();
         delivery.sync().await;
         Ok(Arc::new(Topics {
             settings,

@@ -284,17 +284,13 @@ impl Registry {
 mod tests {
     use super::*;
     use crate::store::topics::{Follow, TopicFollower};
+    use crate::test_fixtures::topic_settings;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_burst_of_follows_waiting_for_a_reload_is_covered_by_one() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("t.db")).expect("store");
-        let settings = TopicSettings {
-            max_topics: 10,
-            kinds: TopicKind::ALL.to_vec(),
-            blocked_tags: Vec::new(),
-        };
-        let registry = Registry::load(store.clone(), "https://relay.example", settings)
+        let registry = Registry::load(store.clone(), "https://relay.example", topic_settings())
             .await
             .expect("load");
         assert_eq!(registry.reloads(), 1);
@@ -362,11 +358,7 @@ mod tests {
             query: "#coop OR #cooperative".into(),
             created_at: 0,
         }];
-        let all = TopicSettings {
-            max_topics: 10,
-            kinds: TopicKind::ALL.to_vec(),
-            blocked_tags: Vec::new(),
-        };
+        let all = topic_settings();
         let snapshot = Snapshot::build(&all, &follows, curated.clone());
         assert_eq!(snapshot.matched_topics(), 3);
         let a = snapshot.inbox("https://a.example/inbox").expect("a");

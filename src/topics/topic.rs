@@ -201,6 +201,10 @@ mod tests {
         for kind in crate::config::TOPIC_KINDS {
             assert!(TopicKind::parse(kind).is_some());
         }
+        // Counters indexed by kind (`delivery::KindCounters`) rely on this order.
+        for (at, kind) in TopicKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, at);
+        }
     }
 
     #[test]

@@ -277,18 +277,12 @@ pub fn render_topics(state: &AppState, figures: Option<&StoreFigures>, out: &mut
         );
     }
     let topics = &state.topics;
-    let delivered = topics.delivery.by_kind.get();
     series(
         out,
         "plaza_topic_deliveries_total",
         "counter",
         "Carried changes accepted by follower inboxes, by kind of the topic that sent them.",
-        &by_kind(&|kind| {
-            delivered
-                .iter()
-                .find(|(k, _)| *k == kind.as_str())
-                .map_or(0, |(_, n)| *n)
-        }),
+        &by_kind(&|kind| topics.delivery.by_kind.get(kind)),
     );
     let stats = &topics.delivery.stats;
     let counters = [
