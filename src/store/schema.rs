@@ -150,8 +150,13 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection> {
     // Every statement of the store goes through the statement cache (src/store/db.rs): room for
     // all of them, so a busy path never prepares a statement twice.
     conn.set_prepared_statement_cache_capacity(STATEMENTS_CACHED);
+    // `temp_store = MEMORY` keeps the statement journal in memory: every writer job runs in a savepoint
+    // of the batch's transaction (so a failing job undoes only itself), and SQLite copies each page a
+    // job changes into that journal, which past 64 KiB a transaction went to a temporary file, a
+    // write(2) per page (3.6% of the relay's CPU taking inbound posts). It is emptied at each commit.
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+         PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY;",
     )?;
     Ok(conn)
 }

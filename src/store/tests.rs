@@ -975,3 +975,20 @@ crate::on_both_backends!(
     an_activity_sent_to_two_nodes_at_once_is_appended_once,
     a_node_reads_the_other_nodes_entries_between_its_own,
 );
+
+#[test]
+fn sqlite_connections_are_durable_and_keep_statement_journals_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open_connection(&dir.path().join("t.db")).unwrap();
+    let pragma = |name: &str| -> String {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+            r.get::<_, rusqlite::types::Value>(0)
+        })
+        .map(|v| format!("{v:?}"))
+        .unwrap()
+    };
+    assert_eq!(pragma("journal_mode"), r#"Text("wal")"#);
+    // 2: FULL, every commit synced; 2: MEMORY for temp_store.
+    assert_eq!(pragma("synchronous"), "Integer(2)");
+    assert_eq!(pragma("temp_store"), "Integer(2)");
+}
