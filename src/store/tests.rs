@@ -980,15 +980,15 @@ crate::on_both_backends!(
 fn sqlite_connections_are_durable_and_keep_statement_journals_in_memory() {
     let dir = tempfile::tempdir().unwrap();
     let conn = open_connection(&dir.path().join("t.db")).unwrap();
-    let pragma = |name: &str| -> String {
-        conn.query_row(&format!("PRAGMA {name}"), [], |r| {
-            r.get::<_, rusqlite::types::Value>(0)
-        })
-        .map(|v| format!("{v:?}"))
-        .unwrap()
+    let journal: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+    let number = |name: &str| -> i64 {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .unwrap()
     };
-    assert_eq!(pragma("journal_mode"), r#"Text("wal")"#);
     // 2: FULL, every commit synced; 2: MEMORY for temp_store.
-    assert_eq!(pragma("synchronous"), "Integer(2)");
-    assert_eq!(pragma("temp_store"), "Integer(2)");
+    assert_eq!(number("synchronous"), 2);
+    assert_eq!(number("temp_store"), 2);
 }

@@ -334,8 +334,9 @@ mod tests {
         handed.push((topics.matched(Handed::Indexed(post(0))), Some(update)));
         let commits = store.timings().commits;
         topics.carry(handed).await;
-        // One commit for the twenty announcements and one for the edit (the follower's worker may
-        // save its cursor in between, once or twice); one each would be twenty-one.
+        // One commit for the twenty announcements and one for the edit (the topics' once-a-second
+        // save of their followers' cursors may fall in between, once or twice); one each would be
+        // twenty-one.
         let spent = store.timings().commits - commits;
         assert!((2..=4).contains(&spent), "{spent} commits");
         let kinds: Vec<(String, String)> = store
