@@ -6,10 +6,12 @@
 //! overlapping bigrams (`東京都` → `東京`, `京都`), so any two adjacent characters are findable without a
 //! dictionary.
 //!
-//! A document's text reaches tantivy [`tagged`] with its language, and the `text` field's tokenizer
-//! ([`TaggedTokenizer`]) analyses it in that language, so one field holds text of every language, each
-//! stemmed its own way (handing tantivy tokens instead, as pre-tokenized text, cost a JSON round trip of
-//! every token). Queries get every stemmed form of a word (or only the one of `language:xx`), so
+//! A document's text is analysed in its own language by the thread that builds the document
+//! ([`analysed`]), so one field holds text of every language, each stemmed its own way, and reaches
+//! tantivy as its terms in a line the fields' tokenizer ([`TermsTokenizer`]) only splits: tantivy's
+//! one indexing thread is left with the postings while the threads feeding it share the analysis
+//! (tantivy's own pre-tokenized text would cost a copy of every token, and a JSON round trip in its
+//! document). Queries get every stemmed form of a word (or only the one of `language:xx`), so
 //! `running` finds an English post indexed as `run`.
 
 use std::cell::RefCell;
@@ -25,15 +27,16 @@ use crate::language;
 /// The name the plain analyzer is registered under in the index (the text field of schema versions
 /// before 4).
 pub const PLAIN: &str = "plaza_plain";
-/// The name of the tokenizer of `text`: text [`tagged`] with its language, analysed in that language.
+/// The name of the tokenizer of `text`, which takes the terms of [`analysed`] text (the name is kept
+/// from schema 4, whose `text` tokenizer analysed text led by its language: the terms are the same).
 pub const TAGGED: &str = "plaza_tagged";
-/// The name of the tokenizer of `grams`: text [`tagged`] with its language, its pairs of common words
+/// The name of the tokenizer of `grams`, which takes the pairs of common words of [`analysed`] text
 /// ([`crate::common_grams`]).
 pub const GRAMS: &str = "plaza_grams";
 
-/// Marks where the language code before a [`tagged`] text ends (a control character text from HTML
-/// does not start with).
-const TAG_END: char = '\u{1}';
+/// Ends each term in the line [`analysed`] makes (a control character no term holds: terms are
+/// letters and digits, grams two terms and a space); an empty term before it is a position left out.
+const TERM_END: char = '\u{3}';
 
 /// Terms longer than this (in bytes) are dropped: they are URLs, hashes or noise.
 const MAX_TERM_BYTES: usize = 40;
@@ -165,73 +168,65 @@ fn split(text: &str, mut emit: impl FnMut(usize, usize)) {
     }
 }
 
-/// `text` as the `text` and `grams` fields take it: led by its language, so that each document is
-/// analysed in its own language by the field's tokenizer while tantivy indexes it (handing tantivy
-/// tokens instead costs a JSON round trip of every token).
-pub fn tagged(text: &str, lang: Option<&str>) -> String {
-    let lang = lang.unwrap_or_default();
-    let mut out = String::with_capacity(1 + lang.len() + 1 + text.len());
-    out.push(TAG_END);
-    out.push_str(lang);
-    out.push(TAG_END);
-    out.push_str(text);
+/// The `text` and `grams` fields' values of `text` in language `lang`: the terms of its words (each
+/// followed by [`TERM_END`], a dropped word leaving its position empty) and its pairs of common words.
+/// [`TermsTokenizer`] hands them to tantivy as they are.
+pub fn analysed(text: &str, lang: Option<&str>) -> Analysed {
+    let mut out = Analysed {
+        terms: String::with_capacity(text.len() + 16),
+        grams: String::new(),
+    };
+    let mut grams = crate::common_grams::Grams::new();
+    let mut next = 0;
+    for_each_term(text, lang, |position, term, from, to| {
+        for _ in next..position {
+            out.terms.push(TERM_END);
+        }
+        next = position + 1;
+        out.terms.push_str(term);
+        out.terms.push(TERM_END);
+        if let Some(gram) = grams.next(position, term, from, to) {
+            out.grams.push_str(gram.text);
+            out.grams.push(TERM_END);
+        }
+    });
     out
 }
 
-/// The language and the text of a [`tagged`] text (an untagged one is text of no known language).
-fn untag(text: &str) -> (Option<&str>, &str) {
-    let Some(rest) = text.strip_prefix(TAG_END) else {
-        return (None, text);
-    };
-    match rest.split_once(TAG_END) {
-        Some(("", text)) => (None, text),
-        Some((lang, text)) => (Some(lang), text),
-        None => (None, text),
-    }
+/// What [`analysed`] makes of a text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysed {
+    /// The `text` field's value.
+    pub terms: String,
+    /// The `grams` field's value.
+    pub grams: String,
 }
 
-/// The tokenizer of the `text` field (`grams: false`) or of the `grams` field (`grams: true`) over
-/// [`tagged`] text. Its tokens' strings are reused from one text to the next.
+/// The tokenizer of the `text` and `grams` fields: each term of an [`analysed`] line becomes a token as
+/// it is, at its position. Its tokens' strings are reused from one text to the next.
 #[derive(Clone, Default)]
-pub struct TaggedTokenizer {
-    grams: bool,
+pub struct TermsTokenizer {
     tokens: Vec<Token>,
 }
 
 /// Tokens a tokenizer keeps for reuse after a long text (each holds a string).
 const KEPT_TOKENS: usize = 1024;
 
-impl TaggedTokenizer {
-    /// The `grams` field's tokenizer.
-    pub fn grams() -> Self {
-        TaggedTokenizer {
-            grams: true,
-            tokens: Vec::new(),
-        }
-    }
-}
-
-impl Tokenizer for TaggedTokenizer {
+impl Tokenizer for TermsTokenizer {
     type TokenStream<'a> = PlazaTokenStream<'a>;
 
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> PlazaTokenStream<'a> {
-        let (lang, text) = untag(text);
+    fn token_stream<'a>(&'a mut self, line: &'a str) -> PlazaTokenStream<'a> {
         let tokens = &mut self.tokens;
         tokens.truncate(KEPT_TOKENS);
         let mut n = 0;
-        if self.grams {
-            let mut grams = crate::common_grams::Grams::new();
-            for_each_term(text, lang, |position, term, from, to| {
-                if let Some(gram) = grams.next(position, term, from, to) {
-                    put(tokens, n, n, gram.text, gram.from, gram.to);
-                    n += 1;
-                }
-            });
-        } else {
-            for_each_term(text, lang, |position, term, from, to| {
+        let mut from = 0;
+        for (position, term) in line.split_terminator(TERM_END).enumerate() {
+            let to = from + term.len();
+            if !term.is_empty() {
                 put(tokens, n, position, term, from, to);
                 n += 1;
-            });
+            }
+            from = to + TERM_END.len_utf8();
         }
         PlazaTokenStream {
             tokens: &mut tokens[..n],
@@ -243,8 +238,8 @@ impl Tokenizer for TaggedTokenizer {
 /// Registers the index's tokenizers with `manager`.
 pub fn register(manager: &tantivy::tokenizer::TokenizerManager) {
     manager.register(PLAIN, analyzer(None));
-    manager.register(TAGGED, TaggedTokenizer::default());
-    manager.register(GRAMS, TaggedTokenizer::grams());
+    manager.register(TAGGED, TermsTokenizer::default());
+    manager.register(GRAMS, TermsTokenizer::default());
 }
 
 fn build(language: Option<tantivy::tokenizer::Language>) -> TextAnalyzer {
@@ -457,33 +452,71 @@ mod tests {
         assert!(query_forms("!!!", None).is_empty());
     }
 
+    /// The tokens `tokenizer` makes of `line`.
+    fn stream(tokenizer: &mut TermsTokenizer, line: &str) -> Vec<Token> {
+        let mut out = Vec::new();
+        let mut stream = tokenizer.token_stream(line);
+        while stream.advance() {
+            out.push(stream.token().clone());
+        }
+        out
+    }
+
+    /// The terms and positions of `tokens`.
+    fn terms_at(tokens: &[Token]) -> Vec<(String, usize)> {
+        tokens
+            .iter()
+            .map(|t| (t.text.clone(), t.position))
+            .collect()
+    }
+
     #[test]
-    fn tagged_text_is_analysed_in_its_language_by_the_field_tokenizers() {
-        let stream = |tokenizer: &mut TaggedTokenizer, text: &str| {
-            let mut out = Vec::new();
-            let mut stream = tokenizer.token_stream(text);
-            while stream.advance() {
-                out.push(stream.token().text.clone());
-            }
-            out
-        };
-        let text = "Running of the cooperatives";
-        let mut plain = TaggedTokenizer::default();
+    fn analysed_text_reaches_the_fields_as_the_analyzers_terms_at_their_positions() {
+        let long = "x".repeat(MAX_TERM_BYTES + 1);
+        let mut tokenizer = TermsTokenizer::default();
+        for (text, lang) in [
+            ("Running of the cooperatives", Some("en")),
+            ("Running of the cooperatives", None),
+            // A dropped word keeps its position: the phrase after it stays apart from the one before.
+            (&*format!("the coop {long} of the people"), Some("en")),
+            ("東京都 coop 協同組合, café", Some("fr")),
+            ("", None),
+            ("!!!", None),
+        ] {
+            let line = analysed(text, lang);
+            assert_eq!(
+                terms_at(&stream(&mut tokenizer, &line.terms)),
+                terms_at(&tokens(text, lang)),
+                "{lang:?}: {text}"
+            );
+            let grams: Vec<Token> = crate::common_grams::grams(&tokens(text, lang))
+                .into_iter()
+                .enumerate()
+                .map(|(n, gram)| Token {
+                    position: n,
+                    ..gram
+                })
+                .collect();
+            assert_eq!(
+                terms_at(&stream(&mut tokenizer, &line.grams)),
+                terms_at(&grams),
+                "grams of {lang:?}: {text}"
+            );
+        }
+        let line = analysed(&format!("the coop {long} of the"), Some("en"));
         assert_eq!(
-            stream(&mut plain, &tagged(text, Some("en"))),
-            texts(text, Some("en"))
+            terms_at(&stream(&mut tokenizer, &line.terms)),
+            [
+                ("the".to_owned(), 0),
+                ("coop".to_owned(), 1),
+                ("of".to_owned(), 3),
+                ("the".to_owned(), 4)
+            ]
         );
-        assert_eq!(stream(&mut plain, &tagged(text, None)), texts(text, None));
         assert_eq!(
-            stream(&mut plain, text),
-            texts(text, None),
-            "untagged: plain"
+            terms_at(&stream(&mut tokenizer, &line.grams)),
+            [("of the".to_owned(), 0)]
         );
-        assert_eq!(
-            stream(&mut TaggedTokenizer::grams(), &tagged(text, Some("en"))),
-            ["of the"]
-        );
-        assert_eq!(untag(&tagged("", Some("fr"))), (Some("fr"), ""));
     }
 
     /// The analyzer run over the whole text, as before words' terms were remembered.
@@ -526,28 +559,25 @@ mod tests {
     }
 
     #[test]
-    fn tokenizers_reuse_their_tokens_without_leaking_the_previous_text() {
-        let mut tokenizer = TaggedTokenizer::default();
-        let collect = |tokenizer: &mut TaggedTokenizer, text: &str| {
-            let mut out = Vec::new();
-            let mut stream = tokenizer.token_stream(text);
-            while stream.advance() {
-                out.push(stream.token().clone());
-            }
-            out
-        };
-        let long = tagged("one two three four five six", Some("en"));
-        let short = tagged("seven", Some("en"));
-        assert_eq!(collect(&mut tokenizer, &long).len(), 6);
-        assert_eq!(collect(&mut tokenizer, &short), tokens("seven", Some("en")));
-        let mut grams = TaggedTokenizer::grams();
-        let text = tagged("of the people and of the", Some("en"));
-        let made: Vec<String> = collect(&mut grams, &text)
+    fn the_tokenizer_reuses_its_tokens_without_leaking_the_previous_text() {
+        let mut tokenizer = TermsTokenizer::default();
+        let long = analysed("one two three four five six", Some("en"));
+        let short = analysed("seven", Some("en"));
+        assert_eq!(stream(&mut tokenizer, &long.terms).len(), 6);
+        assert_eq!(
+            terms_at(&stream(&mut tokenizer, &short.terms)),
+            terms_at(&tokens("seven", Some("en")))
+        );
+        let text = analysed("of the people and of the", Some("en"));
+        let made: Vec<String> = stream(&mut tokenizer, &text.grams)
             .into_iter()
             .map(|t| t.text)
             .collect();
         assert_eq!(made, ["of the", "and of", "of the"]);
-        assert_eq!(collect(&mut grams, &tagged("people", Some("en"))), []);
+        assert_eq!(
+            stream(&mut tokenizer, &analysed("people", Some("en")).grams),
+            []
+        );
     }
 
     #[test]

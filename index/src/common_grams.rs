@@ -449,7 +449,7 @@ mod scoring_tests {
             "nothing common here",
         ] {
             let mut doc = TantivyDocument::new();
-            crate::ingest::add_text_tokens(&mut doc, &fields, text.to_owned(), Some("en"));
+            crate::ingest::add_text_terms(&mut doc, &fields, text, Some("en"));
             writer.add_document(doc).expect("add");
         }
         writer.commit().expect("commit");

@@ -119,15 +119,17 @@ fn term_query(term: Term) -> Box<dyn TantivyQuery> {
     Box::new(TermQuery::new(term, IndexRecordOption::Basic))
 }
 
-pub(crate) fn add_text_tokens(
+/// Adds `text`'s terms and grams, analysed here in language `lang` (on the thread building the document,
+/// not tantivy's indexing thread).
+pub(crate) fn add_text_terms(
     doc: &mut TantivyDocument,
     fields: &Fields,
-    text: String,
+    text: &str,
     lang: Option<&str>,
 ) {
-    let tagged = analysis::tagged(&text, lang);
-    doc.add_text(fields.grams, &tagged);
-    doc.add_text(fields.text, tagged);
+    let analysed = analysis::analysed(text, lang);
+    doc.add_text(fields.grams, analysed.grams);
+    doc.add_text(fields.text, analysed.terms);
 }
 
 #[derive(Serialize)]
@@ -214,10 +216,10 @@ fn post_document(
         serde_json::to_string(&view).map_err(|e| Error::Unusable(e.to_string()))?,
     );
     doc.add_text(fields.instance, &post.instance);
-    add_text_tokens(
+    add_text_terms(
         &mut doc,
         fields,
-        post.searchable_text(),
+        &post.searchable_text(),
         post.language.as_deref(),
     );
     if let Some(lang) = &post.language {
@@ -267,10 +269,10 @@ fn actor_document(
         serde_json::to_string(&view).map_err(|e| Error::Unusable(e.to_string()))?,
     );
     doc.add_text(fields.instance, &actor.host);
-    add_text_tokens(
+    add_text_terms(
         &mut doc,
         fields,
-        actor.searchable_text(),
+        &actor.searchable_text(),
         actor.language.as_deref(),
     );
     if let Some(lang) = &actor.language {
