@@ -69,12 +69,13 @@ pub struct Rendered {
 /// Most links kept per fragment.
 pub const MAX_LINKS: usize = 10;
 
-/// Whether an `a` element is a mention or a hashtag rather than a shared link.
-fn is_mention_or_tag(e: &scraper::node::Element) -> bool {
+/// Whether an `a` element with these `class` and `rel` attributes is a mention or a hashtag rather
+/// than a shared link.
+fn is_mention_or_tag(class: Option<&str>, rel: Option<&str>) -> bool {
     let marked = |v: Option<&str>, words: &[&str]| {
         v.is_some_and(|v| v.split_whitespace().any(|w| words.contains(&w)))
     };
-    marked(e.attr("class"), &["mention", "hashtag"]) || marked(e.attr("rel"), &["tag"])
+    marked(class, &["mention", "hashtag"]) || marked(rel, &["tag"])
 }
 
 /// Elements that end a line of text.
@@ -132,85 +133,119 @@ fn newline(text: &mut String) {
     }
 }
 
-/// Parses an HTML fragment into its text and a safe rendering.
+/// Parses an HTML fragment into its text and a safe rendering: the common shape of post HTML in one
+/// scan ([`crate::simple_html`]), anything else with the HTML5 parser.
 pub fn render(fragment: &str) -> Rendered {
-    let document = Html::parse_fragment(bounded(fragment));
-    let mut out = Rendered::default();
-    let mut skipping = 0usize;
-    // Whether each open `a` was written (only links with an http(s) address are).
-    let mut links: Vec<bool> = Vec::new();
+    let fragment = bounded(fragment);
+    crate::simple_html::render(fragment).unwrap_or_else(|| parsed(fragment))
+}
+
+/// [`render`] with the HTML5 parser, whatever the fragment.
+pub(crate) fn parsed(fragment: &str) -> Rendered {
+    let document = Html::parse_fragment(fragment);
+    let mut out = Writer::default();
     for edge in document.root_element().traverse() {
         match edge {
             Edge::Open(node) => match node.value() {
-                Node::Text(t) if skipping == 0 => {
-                    out.text.push_str(t);
-                    escape(t, &mut out.html);
-                }
-                Node::Element(e) => {
-                    let name = e.name();
-                    if SKIPPED.contains(&name) {
-                        skipping += 1;
-                    } else if skipping > 0 {
-                    } else if name == "br" {
-                        out.text.push('\n');
-                        out.html.push_str("<br>");
-                    } else if name == "a" {
-                        let href = e
-                            .attr("href")
-                            .filter(|h| h.starts_with("https://") || h.starts_with("http://"));
-                        if let Some(href) = href
-                            && out.links.len() < MAX_LINKS
-                            && !is_mention_or_tag(e)
-                            && !out.links.iter().any(|l| l == href)
-                        {
-                            out.links.push(href.to_owned());
-                        }
-                        if let Some(href) = href {
-                            out.html.push_str("<a href=\"");
-                            escape(href, &mut out.html);
-                            out.html
-                                .push_str("\" rel=\"nofollow noopener noreferrer\">");
-                        }
-                        links.push(href.is_some());
-                    } else {
-                        if BLOCKS.contains(&name) {
-                            newline(&mut out.text);
-                        }
-                        if KEPT.contains(&name) {
-                            out.html.push('<');
-                            out.html.push_str(name);
-                            out.html.push('>');
-                        }
-                    }
-                }
+                Node::Text(t) => out.text(t),
+                Node::Element(e) => out.open(e.name(), |name| e.attr(name)),
                 _ => {}
             },
             Edge::Close(node) => {
                 if let Node::Element(e) = node.value() {
-                    let name = e.name();
-                    if SKIPPED.contains(&name) {
-                        skipping = skipping.saturating_sub(1);
-                    } else if skipping > 0 {
-                    } else if name == "a" {
-                        if links.pop() == Some(true) {
-                            out.html.push_str("</a>");
-                        }
-                    } else {
-                        if KEPT.contains(&name) {
-                            out.html.push_str("</");
-                            out.html.push_str(name);
-                            out.html.push('>');
-                        }
-                        if BLOCKS.contains(&name) {
-                            newline(&mut out.text);
-                        }
-                    }
+                    out.close(e.name());
                 }
             }
         }
     }
-    out.text = out.text.trim().to_owned();
-    out
+    out.finish()
+}
+
+/// Writes a fragment's text and safe rendering as its elements open and close, whichever reader reads
+/// it.
+#[derive(Default)]
+pub(crate) struct Writer {
+    out: Rendered,
+    /// How many skipped elements (scripts, styles) are open.
+    skipping: usize,
+    /// Whether each open `a` was written (only links with an http(s) address are).
+    links: Vec<bool>,
+}
+
+impl Writer {
+    /// Text (entities decoded).
+    pub(crate) fn text(&mut self, t: &str) {
+        if self.skipping == 0 {
+            self.out.text.push_str(t);
+            escape(t, &mut self.out.html);
+        }
+    }
+
+    /// An element `name` (lowercase) opens, its attributes (values decoded) given by `attr`.
+    pub(crate) fn open<'a>(&mut self, name: &str, attr: impl Fn(&str) -> Option<&'a str>) {
+        let out = &mut self.out;
+        if SKIPPED.contains(&name) {
+            self.skipping += 1;
+        } else if self.skipping > 0 {
+        } else if name == "br" {
+            out.text.push('\n');
+            out.html.push_str("<br>");
+        } else if name == "a" {
+            let href =
+                attr("href").filter(|h| h.starts_with("https://") || h.starts_with("http://"));
+            if let Some(href) = href
+                && out.links.len() < MAX_LINKS
+                && !is_mention_or_tag(attr("class"), attr("rel"))
+                && !out.links.iter().any(|l| l == href)
+            {
+                out.links.push(href.to_owned());
+            }
+            if let Some(href) = href {
+                out.html.push_str("<a href=\"");
+                escape(href, &mut out.html);
+                out.html
+                    .push_str("\" rel=\"nofollow noopener noreferrer\">");
+            }
+            self.links.push(href.is_some());
+        } else {
+            if BLOCKS.contains(&name) {
+                newline(&mut out.text);
+            }
+            if KEPT.contains(&name) {
+                out.html.push('<');
+                out.html.push_str(name);
+                out.html.push('>');
+            }
+        }
+    }
+
+    /// The element `name` (lowercase) closes.
+    pub(crate) fn close(&mut self, name: &str) {
+        let out = &mut self.out;
+        if SKIPPED.contains(&name) {
+            self.skipping = self.skipping.saturating_sub(1);
+        } else if self.skipping > 0 {
+        } else if name == "a" {
+            if self.links.pop() == Some(true) {
+                out.html.push_str("</a>");
+            }
+        } else {
+            if KEPT.contains(&name) {
+                out.html.push_str("</");
+                out.html.push_str(name);
+                out.html.push('>');
+            }
+            if BLOCKS.contains(&name) {
+                newline(&mut out.text);
+            }
+        }
+    }
+
+    /// The text and rendering written.
+    pub(crate) fn finish(mut self) -> Rendered {
+        self.out.text = self.out.text.trim().to_owned();
+        self.out
+    }
 }
 
 #[cfg(test)]

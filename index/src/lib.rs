@@ -55,6 +55,7 @@ mod reindex;
 pub mod results;
 pub mod schema;
 mod search;
+mod simple_html;
 mod str_columns;
 mod tags;
 #[cfg(test)]
