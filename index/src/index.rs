@@ -19,6 +19,7 @@ use tantivy::{IndexReader, IndexSettings, IndexWriter, ReloadPolicy, TantivyDocu
 use crate::analysis;
 use crate::directory::IndexDirectory;
 use crate::error::{Error, Result};
+use crate::known_ids::KnownIds;
 use crate::priority;
 use crate::query::QueryLimits;
 use crate::schema::{self, Fields, SCHEMA_VERSION, VERSION_FILE};
@@ -33,7 +34,8 @@ pub struct IndexConfig {
     pub writer_threads: usize,
     /// Changes are committed (made searchable) at most this long after they are handed over.
     pub commit_interval: Duration,
-    /// Changes are committed at once when this many are waiting.
+    /// Changes are committed at once when this many are waiting (a document written counts one, a
+    /// delete one: a document replacing another two).
     pub commit_docs: usize,
     /// Limits on queries.
     pub limits: QueryLimits,
@@ -69,6 +71,8 @@ pub(crate) struct Shared {
     /// Each author's own verdict on their posts ([`crate::consent::may_index_posts_of`]: it parses
     /// the bio), with the fingerprint of the document it was reached from.
     pub(crate) verdicts: Mutex<HashMap<String, (u64, crate::consent::Verdict)>>,
+    /// The ids the index may hold: writing a document under another skips the delete by id.
+    pub(crate) known_ids: KnownIds,
 }
 
 /// Tells the committer to stop.
@@ -185,10 +189,11 @@ impl Index {
                 })
         })??;
         writer.set_merge_policy(Box::new(merge_policy()));
-        let reader = index
+        let reader: IndexReader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
+        let known_ids = KnownIds::read(&reader.searcher(), fields.id)?;
         let shared = Arc::new(Shared {
             index,
             fields,
@@ -198,6 +203,7 @@ impl Index {
             config,
             authors: Mutex::new(HashMap::new()),
             verdicts: Mutex::new(HashMap::new()),
+            known_ids,
         });
         let stop = Arc::new(Stop {
             stopped: Mutex::new(false),

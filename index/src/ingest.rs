@@ -349,10 +349,13 @@ impl Shared {
     /// Writes the document `doc` in place of any earlier one with this id.
     fn replace(&self, id: &str, doc: TantivyDocument) -> Result<()> {
         let writer = self.writer();
-        writer.delete_term(id_term(&self.fields, id));
+        let held = self.known_ids.record(id.as_bytes());
+        if held {
+            writer.delete_term(id_term(&self.fields, id));
+        }
         writer.add_document(doc)?;
         drop(writer);
-        self.changed(2)
+        self.changed(1 + usize::from(held))
     }
 
     /// Writes (or replaces) an actor document; `print` is the fingerprint of `source`.
@@ -534,11 +537,7 @@ impl Index {
             &serde_json::to_vec(record).map_err(|e| Error::Unusable(e.to_string()))?,
         );
         doc.add_text(fields.instance, &host);
-        let writer = shared.writer();
-        writer.delete_term(id_term(fields, &host));
-        writer.add_document(doc)?;
-        drop(writer);
-        shared.changed(2)
+        shared.replace(&host, doc)
     }
 
     /// Removes an instance's document only (its posts and actors stay; see

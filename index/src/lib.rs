@@ -45,6 +45,7 @@ mod index;
 mod ingest;
 pub mod instance;
 mod json;
+mod known_ids;
 pub mod language;
 mod overview;
 mod plain_seek;

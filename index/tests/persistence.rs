@@ -59,6 +59,36 @@ fn reopening_keeps_everything() {
 }
 
 #[test]
+fn a_post_written_again_replaces_the_one_before_also_after_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let alice = actor("a.example", "alice");
+    {
+        let index = Index::open(dir.path(), config()).expect("open");
+        add_note(&index, &alice, 1, "sourdough loaf");
+        add_note(&index, &alice, 2, "rye bread");
+        // Edited in the same session, before any commit.
+        add_note(&index, &alice, 2, "rye bread, seeded");
+    }
+    // The index holds ids it did not write in this process: an edit must still replace.
+    let index = Index::open(dir.path(), config()).expect("reopen");
+    add_note(&index, &alice, 1, "sourdough starter");
+    add_note(&index, &alice, 3, "spelt");
+    index
+        .upsert_instance(&InstanceRecord::new("a.example", None, None, None))
+        .expect("instance");
+    index
+        .upsert_instance(&InstanceRecord::new("a.example", None, None, None))
+        .expect("instance");
+    index.commit().expect("commit");
+    assert_eq!(numbers(&index, "sourdough"), [1]);
+    assert!(numbers(&index, "loaf").is_empty());
+    assert_eq!(numbers(&index, "rye"), [2]);
+    assert_eq!(numbers(&index, "seeded"), [2]);
+    let counts = index.counts().expect("counts");
+    assert_eq!((counts.posts, counts.actors, counts.instances), (3, 1, 1));
+}
+
+#[test]
 fn posts_are_found_by_account_id_after_reopening() {
     let dir = tempfile::tempdir().expect("tempdir");
     drop({
@@ -168,12 +198,13 @@ fn handed_over_posts_become_searchable_without_a_commit_call() {
 fn a_full_batch_commits_at_once() {
     let index = Index::in_memory(IndexConfig {
         commit_interval: Duration::from_secs(3600),
-        commit_docs: 4,
+        commit_docs: 2,
         ..config()
     })
     .expect("index");
     let alice = actor("a.example", "alice");
-    // The first post also writes its author: 2 + 2 changes reach the batch size.
+    // The first post also writes its author: two new documents (no delete: neither id was held)
+    // reach the batch size.
     add_note(&index, &alice, 1, "bagel");
     assert_eq!(numbers(&index, "bagel"), [1]);
     assert_eq!(index.pending(), 0);
