@@ -34,8 +34,9 @@ pub const TAGGED: &str = "plaza_tagged";
 /// ([`crate::common_grams`]).
 pub const GRAMS: &str = "plaza_grams";
 
-/// Ends each term in the line [`analysed`] makes (a control character no term holds: terms are
-/// letters and digits, grams two terms and a space); an empty term before it is a position left out.
+/// Ends each term in the line [`analysed`] makes (a control character no term holds: terms come from
+/// runs of letters and digits, grams are two terms and a space); an empty term before it is a position
+/// left out.
 const TERM_END: char = '\u{3}';
 
 /// Terms longer than this (in bytes) are dropped: they are URLs, hashes or noise.
