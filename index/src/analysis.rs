@@ -15,7 +15,7 @@
 //! `running` finds an English post indexed as `run`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use tantivy::tokenizer::{
     AsciiFoldingFilter, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token, TokenStream,
@@ -274,46 +274,108 @@ struct Analyzers {
 /// Every filter after the tokenizer (length, lowercase, stemmer, ASCII folding) works on one token
 /// alone, so a word always becomes the same term: a text's terms are its words' remembered terms, a
 /// hash lookup instead of lowercasing, stemming and folding each word again. Words follow Zipf's law,
-/// so most words of a text have been seen moments before. The map is emptied when full.
+/// so most words of a text have been seen moments before. Each word is kept next to its term in one
+/// string, so a lookup touches the table and one place of that string (the lookups are cache misses:
+/// a map of boxed words and a list of boxed terms cost five of them). Emptied when full.
 struct Memoised {
     analyzer: TextAnalyzer,
-    /// Each word's index in `terms`.
-    words: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
-    terms: Vec<Option<Box<str>>>,
+    /// The words remembered, each followed by its term.
+    arena: String,
+    /// Where each word is in `arena`.
+    table: hashbrown::HashTable<Remembered>,
+    hasher: foldhash::fast::RandomState,
+    /// The term of a word too long to remember.
+    scratch: String,
 }
 
-/// Words a thread remembers per analyzer (about 80 bytes each).
+/// A remembered word: `arena[at..at + word]`, its term right after it (`term` bytes; [`DROPPED`]: none).
+#[derive(Clone, Copy)]
+struct Remembered {
+    at: u32,
+    word: u16,
+    term: u16,
+}
+
+/// [`Remembered::term`] of a word the analyzer drops.
+const DROPPED: u16 = u16::MAX;
+
+/// Words a thread remembers per analyzer.
 const REMEMBERED_WORDS: usize = 16_384;
+
+/// Longest word remembered, in bytes (longer ones are analysed each time: they are rare, and most are
+/// dropped as too long anyway).
+const REMEMBERED_WORD_BYTES: usize = 64;
 
 impl Memoised {
     fn new(language: Option<tantivy::tokenizer::Language>) -> Self {
         Memoised {
             analyzer: build(language),
-            words: HashMap::default(),
-            terms: Vec::new(),
+            arena: String::new(),
+            table: hashbrown::HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            scratch: String::new(),
         }
     }
 
     /// The term of one word (a token of [`split`]).
     fn term(&mut self, word: &str) -> Option<&str> {
-        let at = match self.words.get(word) {
-            Some(&at) => at as usize,
-            None => {
-                if self.terms.len() >= REMEMBERED_WORDS {
-                    self.words.clear();
-                    self.terms.clear();
-                }
-                let mut stream = self.analyzer.token_stream(word);
-                let term = stream
-                    .advance()
-                    .then(|| stream.token().text.as_str().into());
-                // Fewer than REMEMBERED_WORDS: the index fits.
-                self.words.insert(word.into(), self.terms.len() as u32);
-                self.terms.push(term);
-                self.terms.len() - 1
+        if word.len() > REMEMBERED_WORD_BYTES {
+            let mut stream = self.analyzer.token_stream(word);
+            if !stream.advance() {
+                return None;
             }
+            self.scratch.clear();
+            self.scratch.push_str(&stream.token().text);
+            return Some(&self.scratch);
+        }
+        let hash = self.hasher.hash_one(word);
+        let arena = &self.arena;
+        let found = self
+            .table
+            .find(hash, |r| {
+                arena.get(r.at as usize..r.at as usize + usize::from(r.word)) == Some(word)
+            })
+            .copied();
+        let remembered = match found {
+            Some(r) => r,
+            None => self.remember(hash, word),
         };
-        self.terms.get(at).and_then(|t| t.as_deref())
+        if remembered.term == DROPPED {
+            return None;
+        }
+        let from = remembered.at as usize + usize::from(remembered.word);
+        self.arena.get(from..from + usize::from(remembered.term))
+    }
+
+    /// Analyses `word` (of at most [`REMEMBERED_WORD_BYTES`]) and remembers its term.
+    fn remember(&mut self, hash: u64, word: &str) -> Remembered {
+        if self.table.len() >= REMEMBERED_WORDS {
+            self.table.clear();
+            self.arena.clear();
+        }
+        let at = self.arena.len();
+        self.arena.push_str(word);
+        let mut stream = self.analyzer.token_stream(word);
+        let term = if stream.advance() {
+            let term = &stream.token().text;
+            self.arena.push_str(term);
+            // A term is never much longer than its word (folding `ß` gives `ss`).
+            u16::try_from(term.len()).unwrap_or(DROPPED)
+        } else {
+            DROPPED
+        };
+        let remembered = Remembered {
+            // The arena holds at most REMEMBERED_WORDS words and terms of a few hundred bytes.
+            at: u32::try_from(at).unwrap_or(u32::MAX),
+            word: u16::try_from(word.len()).unwrap_or(u16::MAX),
+            term,
+        };
+        let (arena, hasher) = (&self.arena, &self.hasher);
+        self.table.insert_unique(hash, remembered, |r| {
+            let at = r.at as usize;
+            hasher.hash_one(&arena[at..at + usize::from(r.word)])
+        });
+        remembered
     }
 }
 
@@ -532,7 +594,10 @@ mod tests {
         let long = "x".repeat(MAX_TERM_BYTES);
         let texts = [
             "Running runners RUN run café Café CAFÉ naïve coopératives".to_owned(),
-            format!("東京都 coop 協同組合 {long} Straße straße Ärger 猫 한국어"),
+            format!(
+                "東京都 coop 協同組合 {long} Straße straße Ärger 猫 한국어 {}",
+                "é".repeat(50)
+            ),
             "Running runners RUN run, again: running!".to_owned(),
             String::new(),
         ];
