@@ -133,21 +133,17 @@ impl Tag {
         let mut attributes: Vec<(String, String)> = Vec::new();
         loop {
             rest = rest.trim_start_matches(is_space);
-            if let Some(r) = rest.strip_prefix('>') {
+            let end = match rest.strip_prefix('>') {
+                Some(after) => Some((false, after)),
+                None => rest.strip_prefix("/>").map(|after| (true, after)),
+            };
+            if let Some((closed, after)) = end {
                 let tag = Tag::Start {
                     name,
                     attributes,
-                    closed: false,
+                    closed,
                 };
-                return Some((tag, markup.len() - r.len()));
-            }
-            if let Some(r) = rest.strip_prefix("/>") {
-                let tag = Tag::Start {
-                    name,
-                    attributes,
-                    closed: true,
-                };
-                return Some((tag, markup.len() - r.len()));
+                return Some((tag, markup.len() - after.len()));
             }
             let (attribute, used) = attribute(rest)?;
             rest = &rest[used..];
