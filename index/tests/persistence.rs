@@ -68,17 +68,20 @@ fn a_post_written_again_replaces_the_one_before_also_after_reopening() {
         add_note(&index, &alice, 2, "rye bread");
         // Edited in the same session, before any commit.
         add_note(&index, &alice, 2, "rye bread, seeded");
+        index
+            .upsert_instance(&InstanceRecord::new("a.example", None, None, None))
+            .expect("instance");
     }
     // The index holds ids it did not write in this process: an edit must still replace.
     let index = Index::open(dir.path(), config()).expect("reopen");
     add_note(&index, &alice, 1, "sourdough starter");
     add_note(&index, &alice, 3, "spelt");
-    index
-        .upsert_instance(&InstanceRecord::new("a.example", None, None, None))
-        .expect("instance");
-    index
-        .upsert_instance(&InstanceRecord::new("a.example", None, None, None))
-        .expect("instance");
+    // The instance, written in the first session, twice again.
+    for _ in 0..2 {
+        index
+            .upsert_instance(&InstanceRecord::new("a.example", None, None, None))
+            .expect("instance");
+    }
     index.commit().expect("commit");
     assert_eq!(numbers(&index, "sourdough"), [1]);
     assert!(numbers(&index, "loaf").is_empty());
