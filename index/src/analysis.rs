@@ -92,7 +92,7 @@ impl Tokenizer for PlazaTokenizer {
     fn token_stream<'a>(&'a mut self, text: &'a str) -> PlazaTokenStream<'a> {
         let tokens = &mut self.tokens;
         tokens.clear();
-        split(text, |from, to| {
+        split(text, |from, to, _| {
             let position = tokens.len();
             tokens.push(token(position, &text[from..to], from, to));
         });
@@ -126,29 +126,30 @@ fn put(tokens: &mut Vec<Token>, n: usize, position: usize, text: &str, from: usi
 }
 
 /// Emits the bigrams of a CJK run given as (byte offset, char) pairs; a lone character stands alone.
-fn emit_bigrams(run: &[(usize, char)], emit: &mut impl FnMut(usize, usize)) {
+fn emit_bigrams(run: &[(usize, char)], emit: &mut impl FnMut(usize, usize, bool)) {
     match run {
         [] => {}
-        [(at, c)] => emit(*at, at + c.len_utf8()),
+        [(at, c)] => emit(*at, at + c.len_utf8(), true),
         _ => {
             for pair in run.windows(2) {
                 let (from, _) = pair[0];
                 let (at, c) = pair[1];
-                emit(from, at + c.len_utf8());
+                emit(from, at + c.len_utf8(), true);
             }
         }
     }
 }
 
-/// Calls `emit(from, to)` with the byte range of each word and CJK bigram of `text`, in order (a
-/// token's position is the number of tokens before it).
-fn split(text: &str, mut emit: impl FnMut(usize, usize)) {
+/// Calls `emit(from, to, cjk)` with the byte range of each word and CJK bigram of `text`, in order (a
+/// token's position is the number of tokens before it); `cjk` is true for a bigram or a lone CJK
+/// character.
+fn split(text: &str, mut emit: impl FnMut(usize, usize, bool)) {
     let mut word_start: Option<usize> = None;
     let mut cjk_run: Vec<(usize, char)> = Vec::new();
     for (at, c) in text.char_indices() {
         if is_cjk(c) {
             if let Some(start) = word_start.take() {
-                emit(start, at);
+                emit(start, at, false);
             }
             cjk_run.push((at, c));
         } else if c.is_alphanumeric() {
@@ -159,13 +160,13 @@ fn split(text: &str, mut emit: impl FnMut(usize, usize)) {
             emit_bigrams(&cjk_run, &mut emit);
             cjk_run.clear();
             if let Some(start) = word_start.take() {
-                emit(start, at);
+                emit(start, at, false);
             }
         }
     }
     emit_bigrams(&cjk_run, &mut emit);
     if let Some(start) = word_start {
-        emit(start, text.len());
+        emit(start, text.len(), false);
     }
 }
 
@@ -412,8 +413,11 @@ pub(crate) fn for_each_term(
             .map(|(_, a)| a)
             .unwrap_or(&mut analyzers.plain);
         let mut position = 0;
-        split(text, |from, to| {
-            if let Some(term) = chosen.term(&text[from..to]) {
+        split(text, |from, to, cjk| {
+            let word = &text[from..to];
+            // Every analyzer leaves CJK as it is (`cjk_is_its_own_term`): nothing to look up.
+            let term = if cjk { Some(word) } else { chosen.term(word) };
+            if let Some(term) = term {
                 each(position, term, from, to);
             }
             position += 1;
@@ -494,6 +498,48 @@ mod tests {
         );
         let positions: Vec<usize> = tokens("東京都", None).iter().map(|t| t.position).collect();
         assert_eq!(positions, [0, 1]);
+    }
+
+    /// What `for_each_term` takes for granted when it hands on CJK without analysing it: every analyzer
+    /// (plain and each stemmed language) leaves each CJK character, and bigrams of them, as they are.
+    #[test]
+    fn cjk_is_its_own_term() {
+        let cjk: Vec<char> = (0..=0x2FFFF)
+            .filter_map(char::from_u32)
+            .filter(|c| is_cjk(*c))
+            .collect();
+        // Lone characters (the tokenizer splits a space-separated run into them) and, for the
+        // stemmers' suffix rules, bigrams of characters from across the ranges.
+        let lone: String = cjk.iter().flat_map(|c| [*c, ' ']).collect();
+        let bigrams: String = cjk
+            .iter()
+            .step_by(97)
+            .zip(cjk.iter().rev().step_by(89))
+            .flat_map(|(a, b)| [' ', *a, *b, ' ', *b, *a])
+            .collect();
+        let languages =
+            std::iter::once(None).chain(language::STEMMED.iter().map(|(_, l)| Some(*l)));
+        for language in languages {
+            let mut analyzer = build(language);
+            for text in [&lone, &bigrams] {
+                let mut stream = analyzer.token_stream(text);
+                let mut n = 0;
+                while stream.advance() {
+                    let token = stream.token();
+                    assert_eq!(
+                        token.text,
+                        text[token.offset_from..token.offset_to],
+                        "{language:?}"
+                    );
+                    n += 1;
+                }
+                assert_eq!(
+                    n,
+                    text.split(' ').filter(|w| !w.is_empty()).count(),
+                    "{language:?}"
+                );
+            }
+        }
     }
 
     #[test]
