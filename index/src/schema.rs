@@ -42,7 +42,7 @@ pub struct Fields {
     pub data: Field,
     /// The instance host.
     pub instance: Field,
-    /// Searchable text, analysed in its document's language ([`analysis::tagged`]).
+    /// Searchable text, analysed in its document's language ([`analysis::analysed`]).
     pub text: Field,
     /// Adjacent pairs of common words of `text`, one term each ([`crate::common_grams`]).
     pub grams: Field,
