@@ -6,7 +6,7 @@
 //! known. The signing string is rebuilt in the order of `headers=`, never an
 //! assumed order: Mastodon, GoToSocial, Pleroma and Fedify all order differently.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
 
 use axum::http::HeaderMap;
 use base64::Engine as _;
@@ -50,8 +50,8 @@ pub fn parse_signature_header(value: &str) -> Result<CavageSignature> {
             value.len()
         )));
     }
-    let params = parse_params(value).map_err(Error::SignatureMalformed)?;
-    let get = |name: &str| params.get(name).map(String::as_str);
+    let params = Params::parse(value).map_err(Error::SignatureMalformed)?;
+    let get = |name: &str| params.get(name);
 
     let key_id = get("keyid")
         .filter(|k| !k.is_empty())
@@ -92,8 +92,7 @@ pub fn parse_signature_header(value: &str) -> Result<CavageSignature> {
 /// The lowercased names of `headers=`, in order; at most [`MAX_SIGNATURE_ENTRIES`], none twice (a
 /// repeated name would repeat its header's value in the signing string).
 fn signed_names(list: &str) -> std::result::Result<Vec<String>, String> {
-    let mut names = Vec::new();
-    let mut seen = HashSet::new();
+    let mut names: Vec<String> = Vec::with_capacity(4);
     for name in list.split_ascii_whitespace() {
         if names.len() == MAX_SIGNATURE_ENTRIES {
             return Err(format!(
@@ -101,7 +100,7 @@ fn signed_names(list: &str) -> std::result::Result<Vec<String>, String> {
             ));
         }
         let name = name.to_ascii_lowercase();
-        if !seen.insert(name.clone()) {
+        if names.contains(&name) {
             return Err(format!("headers lists {name} twice"));
         }
         names.push(name);
@@ -109,68 +108,89 @@ fn signed_names(list: &str) -> std::result::Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// Splits `name="value", name=value` into lowercased names and values: at most
-/// [`MAX_SIGNATURE_ENTRIES`] parameters, none twice.
-fn parse_params(input: &str) -> std::result::Result<HashMap<String, String>, String> {
-    let mut out: HashMap<String, String> = HashMap::new();
-    let mut rest = input.trim_start();
-    while !rest.is_empty() {
-        if out.len() == MAX_SIGNATURE_ENTRIES {
-            return Err(format!("more than {MAX_SIGNATURE_ENTRIES} parameters"));
-        }
-        let eq = rest
-            .find('=')
-            .ok_or_else(|| format!("parameter without '=' near {:?}", preview(rest)))?;
-        let name = rest[..eq].trim().to_ascii_lowercase();
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(format!("bad parameter name near {:?}", preview(rest)));
-        }
-        rest = rest[eq + 1..].trim_start();
-        let value;
-        if let Some(quoted) = rest.strip_prefix('"') {
-            let mut v = String::new();
-            let mut chars = quoted.char_indices();
-            let mut end = None;
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '"' => {
-                        end = Some(i);
-                        break;
-                    }
-                    '\\' => {
-                        if let Some((_, next)) = chars.next() {
-                            v.push(next);
-                        }
-                    }
-                    c => v.push(c),
-                }
+/// `name="value", name=value` split into names and values, in order: at most
+/// [`MAX_SIGNATURE_ENTRIES`] parameters, no name twice (names compare case-insensitively). Values
+/// borrow from the header unless they hold a backslash escape.
+struct Params<'a>(Vec<(&'a str, Cow<'a, str>)>);
+
+impl<'a> Params<'a> {
+    /// The value of parameter `name` (lowercase), whatever the case it was sent in.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| &**v)
+    }
+
+    fn parse(input: &'a str) -> std::result::Result<Params<'a>, String> {
+        let mut out: Vec<(&'a str, Cow<'a, str>)> = Vec::with_capacity(4);
+        let mut rest = input.trim_start();
+        while !rest.is_empty() {
+            if out.len() == MAX_SIGNATURE_ENTRIES {
+                return Err(format!("more than {MAX_SIGNATURE_ENTRIES} parameters"));
             }
-            let end = end.ok_or_else(|| format!("unterminated quoted value for {name}"))?;
-            value = v;
-            rest = quoted[end + 1..].trim_start();
-        } else {
-            let end = rest.find(',').unwrap_or(rest.len());
-            value = rest[..end].trim().to_owned();
-            rest = &rest[end..];
+            let eq = rest
+                .find('=')
+                .ok_or_else(|| format!("parameter without '=' near {:?}", preview(rest)))?;
+            let name = rest[..eq].trim();
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(format!("bad parameter name near {:?}", preview(rest)));
+            }
+            rest = rest[eq + 1..].trim_start();
+            let value;
+            if let Some(quoted) = rest.strip_prefix('"') {
+                let (v, after) = unquote(quoted).ok_or_else(|| {
+                    format!(
+                        "unterminated quoted value for {}",
+                        name.to_ascii_lowercase()
+                    )
+                })?;
+                value = v;
+                rest = after.trim_start();
+            } else {
+                let end = rest.find(',').unwrap_or(rest.len());
+                value = Cow::Borrowed(rest[..end].trim());
+                rest = &rest[end..];
+            }
+            if out.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                return Err(format!("duplicate parameter {}", name.to_ascii_lowercase()));
+            }
+            out.push((name, value));
+            if let Some(r) = rest.strip_prefix(',') {
+                rest = r.trim_start();
+            } else if !rest.is_empty() {
+                return Err(format!("expected ',' near {:?}", preview(rest)));
+            }
         }
-        if out.contains_key(&name) {
-            return Err(format!("duplicate parameter {name}"));
+        if out.is_empty() {
+            return Err("empty Signature header".into());
         }
-        out.insert(name, value);
-        if let Some(r) = rest.strip_prefix(',') {
-            rest = r.trim_start();
-        } else if !rest.is_empty() {
-            return Err(format!("expected ',' near {:?}", preview(rest)));
+        Ok(Params(out))
+    }
+}
+
+/// The value of a quoted string whose opening quote is just before `quoted`, with each backslash
+/// escape replaced by the character it escapes, and what follows the closing quote; `None` when the
+/// quote is never closed.
+fn unquote(quoted: &str) -> Option<(Cow<'_, str>, &str)> {
+    let end = quoted.find(['"', '\\'])?;
+    if quoted.as_bytes()[end] == b'"' {
+        return Some((Cow::Borrowed(&quoted[..end]), &quoted[end + 1..]));
+    }
+    let mut value = String::from(&quoted[..end]);
+    let mut chars = quoted[end..].char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((Cow::Owned(value), &quoted[end + i + 1..])),
+            '\\' => value.extend(chars.next().map(|(_, escaped)| escaped)),
+            c => value.push(c),
         }
     }
-    if out.is_empty() {
-        return Err("empty Signature header".into());
-    }
-    Ok(out)
+    None
 }
 
 fn preview(s: &str) -> &str {
@@ -345,6 +365,14 @@ mod tests {
         assert_eq!(sig.created, Some(1402170695));
         let default = parse_signature_header(r#"keyId="k",signature="AAEC""#).expect("parses");
         assert_eq!(default.headers, ["date"]);
+        // Escapes inside quotes, names in any case, unquoted values.
+        let escaped = parse_signature_header(
+            r#"KEYID="https://a.example/\"q\"\\x",Signature=AAEC , ALGORITHM="RSA-SHA256""#,
+        )
+        .expect("parses");
+        assert_eq!(escaped.key_id, r#"https://a.example/"q"\x"#);
+        assert_eq!(escaped.signature, [0, 1, 2]);
+        assert_eq!(escaped.algorithm.as_deref(), Some("rsa-sha256"));
     }
 
     #[test]
@@ -363,6 +391,9 @@ mod tests {
             "=\"k\"",
             "ключ=\"k\",signature=\"AAEC\"",
             "keyId=\"é\u{0}\",signature=\"AAEC\",,",
+            "keyId=\"k\",signature=\"AAEC\",KEYID=\"other\"",
+            "signature=\"AAEC\",keyId=\"k\\\"",
+            "signature=\"AAEC\",keyId=\"k\\",
         ] {
             assert!(
                 matches!(
