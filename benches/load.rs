@@ -1731,6 +1731,8 @@ struct Burst {
     check_cpu_us: f64,
     /// The signing bound measured right before and right after the burst; the higher one counts.
     bound: f64,
+    /// One signature's CPU time in those measurements (µs; the lower of the two).
+    signature_us: f64,
     deliveries_per_sec: f64,
     expected: usize,
     delivered: usize,
@@ -1758,9 +1760,10 @@ impl Fleet<'_> {
         let (relay, record) = (self.relay, self.record);
         let mut prepared = self.origin.presign(posts.clone(), &relay.base);
         relay.spread(&mut prepared);
-        let bound_before = tokio::task::spawn_blocking(|| signing_bound(2.0))
-            .await
-            .expect("bound");
+        let (bound_before, signature_before) =
+            tokio::task::spawn_blocking(|| signing_bound_and_cost(2.0))
+                .await
+                .expect("bound");
         eprintln!(
             "burst: {} posts to {} subscribers",
             posts.end - posts.start,
@@ -1800,9 +1803,10 @@ impl Fleet<'_> {
                 .collect();
             (firsts.len(), firsts.into_iter().max().unwrap_or(start))
         };
-        let bound_after = tokio::task::spawn_blocking(|| signing_bound(2.0))
-            .await
-            .expect("bound");
+        let (bound_after, signature_after) =
+            tokio::task::spawn_blocking(|| signing_bound_and_cost(2.0))
+                .await
+                .expect("bound");
         Burst {
             relay_cpu_us: (relay_cpu1 - relay_cpu0) * 1e6 / delivered.max(1) as f64,
             load_cpu_us: (own_cpu1 - own_cpu0) * 1e6 / delivered.max(1) as f64,
@@ -1810,6 +1814,7 @@ impl Fleet<'_> {
             // The relay's share of the machine's bound: all of it, unless its nodes are pinned to fewer
             // cores than the machine has.
             bound: bound_before.max(bound_after) * relay.bound_scale(),
+            signature_us: signature_before.min(signature_after),
             deliveries_per_sec: delivered as f64 / (last - start).as_secs_f64(),
             expected,
             delivered,
@@ -2172,6 +2177,18 @@ fn main() {
                 format!(
                     "{:.0} / {:.0} / {:.0}",
                     f.median.relay_cpu_us, f.median.load_cpu_us, f.median.check_cpu_us
+                )
+            },
+        );
+        both(
+            "… the relay's CPU per delivery beyond its signature (one signature's CPU, µs); the share of the bound the relay would deliver by its own CPU",
+            &|f| {
+                let m = &f.median;
+                format!(
+                    "{:.0} µs ({:.0}); {:.0}%",
+                    m.relay_cpu_us - m.signature_us,
+                    m.signature_us,
+                    100.0 * m.signature_us / m.relay_cpu_us
                 )
             },
         );
