@@ -948,17 +948,17 @@ impl<'de> serde::Deserialize<'de> for ObjectRef {
             }
             fn visit_map<M: serde::de::MapAccess<'de>>(
                 self,
-                mut map: M,
+                map: M,
             ) -> Result<ObjectRef, M::Error> {
-                let mut id = String::new();
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    if key == "id" {
-                        id = map.next_value()?;
-                    } else {
-                        map.next_value::<serde::de::IgnoredAny>()?;
-                    }
+                #[derive(serde::Deserialize)]
+                struct Object {
+                    #[serde(default)]
+                    id: String,
                 }
-                Ok(ObjectRef(id))
+                let object = <Object as serde::Deserialize>::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(ObjectRef(object.id))
             }
         }
         d.deserialize_any(Visitor)
