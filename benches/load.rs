@@ -72,6 +72,9 @@ struct Options {
     /// How long the relay rests after its last subscriber's Accept before its idle RSS is read.
     settle_secs: u64,
     faults: bool,
+    /// How long the simulated subscribers sleep between taking their sockets' events during a burst
+    /// (see [`Pacer`]).
+    batch: Duration,
     /// Where to write a system-wide `perf` profile of the all-healthy burst.
     perf: Option<String>,
     /// Run only the FASP data_sharing phase.
@@ -99,6 +102,7 @@ fn parse_options() -> Options {
         steady_secs: 8,
         settle_secs: 1,
         faults: true,
+        batch: Pacer::BATCH,
         perf: None,
         fasp: false,
         topics: false,
@@ -124,6 +128,7 @@ fn parse_options() -> Options {
             "--steady-secs" => o.steady_secs = number("--steady-secs") as u64,
             "--settle-secs" => o.settle_secs = number("--settle-secs") as u64,
             "--no-faults" => o.faults = false,
+            "--batch-ms" => o.batch = Duration::from_millis(number("--batch-ms") as u64),
             "--fasp" => o.fasp = true,
             "--topics" => o.topics = true,
             "--quick" => {
@@ -152,11 +157,14 @@ fn parse_options() -> Options {
                 println!(
                     "cargo bench --bench load -- [--subscribers N (200)] [--posts N per burst (200)] \
                      [--bursts N (3)] \
-                     [--inbound N (20000)] [--steady-secs S (8)] [--settle-secs S (1)] [--no-faults] [--perf FILE] [--fasp] [--topics] [--quick] \
+                     [--inbound N (20000)] [--steady-secs S (8)] [--settle-secs S (1)] [--no-faults] [--batch-ms MS (2)] [--perf FILE] [--fasp] [--topics] [--quick] \
                      [--database [URL|local]] [--nodes N (1)] [--compare-backends] [--new-index-node]\n\n\
                      --settle-secs S  how long the relay rests once every subscriber got its Accept before \
                      its idle RSS is read: longer than the relay's idle timeouts (fetch connections 10 s, \
                      delivery connections 60 s) to see what a subscriber costs at rest\n\
+                     --batch-ms MS  during bursts the simulated subscribers take their sockets' events \
+                     every MS ms, as a busy server's event loop does, instead of waking for every request \
+                     on the relay's cores (0: wake for every request)\n\
                      --quick  the regression guard: 50 subscribers, one burst of 100 posts, 3000 inbound, \
                      3 s steady, no faults (options after it override)\n\
                      --fasp  only the FASP data_sharing phase: announcements accepted/s from one server \
@@ -1324,35 +1332,46 @@ impl Origin {
 /// The simulated subscribers stand in for servers on other machines, but here they share the relay's two
 /// cores. Left alone, this process sleeps in epoll and every request the relay writes wakes it, preempting
 /// a relay thread in the middle of a signature (a reschedule IPI and two context switches per delivery,
-/// paid by both processes: 64% of the bound instead of 72% in one measurement). Sleeping 1 ms between
+/// paid by both processes: 64% of the bound instead of 72% in one measurement). Sleeping between
 /// batches, as a busy server's event loop effectively does, keeps the machine's cost of the simulation
-/// close to the work it must do (HTTP and one signature check per request) and adds at most 1 ms to a
-/// delivery's round trip. The latency phase runs without it.
+/// close to the work it must do (HTTP and one signature check per request). Every batch has a fixed
+/// cost (the sleep's timer, two context switches, an `epoll_wait`, a relay thread preempted), shared
+/// by the requests that arrived meanwhile: on a machine signing ~2,500/s, 1 ms batches left the
+/// generator 42–59 µs of CPU per delivery and 2 ms batches 36–43 µs (twelve alternated runs, see
+/// docs/performance.md). A batch adds at most its length to a delivery's round trip, which 200
+/// workers delivering in parallel absorb. The latency phase runs without it.
 struct Pacer {
     running: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
+    /// `None` without batching: the runtime then wakes for every request.
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Pacer {
-    const BATCH: Duration = Duration::from_millis(1);
+    /// The default batch (`--batch-ms`).
+    const BATCH: Duration = Duration::from_millis(2);
 
-    fn start() -> Pacer {
+    /// Sleeps `batch` between polls until stopped; a zero `batch` leaves the runtime alone.
+    fn start(batch: Duration) -> Pacer {
         let running = Arc::new(AtomicBool::new(true));
         let flag = running.clone();
-        let task = tokio::spawn(async move {
-            while flag.load(Ordering::Relaxed) {
-                // Blocks this (current-thread) runtime on purpose; yielding then lets it poll every
-                // socket that became ready meanwhile in one go.
-                std::thread::sleep(Self::BATCH);
-                tokio::task::yield_now().await;
-            }
+        let task = (!batch.is_zero()).then(|| {
+            tokio::spawn(async move {
+                while flag.load(Ordering::Relaxed) {
+                    // Blocks this (current-thread) runtime on purpose; yielding then lets it poll
+                    // every socket that became ready meanwhile in one go.
+                    std::thread::sleep(batch);
+                    tokio::task::yield_now().await;
+                }
+            })
         });
         Pacer { running, task }
     }
 
     async fn stop(self) {
         self.running.store(false, Ordering::Relaxed);
-        let _ = self.task.await;
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
     }
 }
 
@@ -1750,6 +1769,8 @@ struct Fleet<'a> {
     record: &'a Arc<Record>,
     origin: &'a Arc<Origin>,
     healthy: &'a [usize],
+    /// The simulated subscribers' event batch during bursts ([`Pacer`]).
+    batch: Duration,
 }
 
 impl Fleet<'_> {
@@ -1773,7 +1794,7 @@ impl Fleet<'_> {
         let (relay_cpu0, own_cpu0) = (relay.cpu_secs(), cpu_secs_of("/proc/self/stat"));
         let check_cpu0 = SignatureChecks::cpu_secs();
         let profiler = profile.map(Profiler::start);
-        let pacer = Pacer::start();
+        let pacer = Pacer::start(self.batch);
         let start = Instant::now();
         let (accepted, refused) = post_all(prepared, 16).await;
         assert!(
@@ -1895,6 +1916,7 @@ async fn fan_out(o: &Options, faults: bool, deployment: &Deployment) -> FanOut {
         record: &record,
         origin: &origin,
         healthy: &healthy,
+        batch: o.batch,
     };
     let mut bursts = Vec::with_capacity(o.bursts);
     for b in 0..o.bursts as u64 {

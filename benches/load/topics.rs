@@ -452,6 +452,7 @@ async fn burst(
     followers: Option<&Followers>,
     posts: Range<u64>,
     scale: &Scale,
+    batch: Duration,
 ) -> Burst {
     let relay = &fleet.relay.base;
     let prepared = fleet.origin.presign_with(posts.clone(), |n| {
@@ -479,7 +480,7 @@ async fn burst(
         posts.end - posts.start
     );
     let relay_cpu0 = fleet.relay.cpu_secs();
-    let pacer = Pacer::start();
+    let pacer = Pacer::start(batch);
     let start = Instant::now();
     let (accepted, refused) = post_all(prepared, 16).await;
     assert!(
@@ -545,7 +546,16 @@ async fn bursts(
     let mut all = Vec::new();
     for b in 0..o.bursts as u64 {
         let start = first + b * o.posts as u64;
-        all.push(burst(fleet, followers, start..start + o.posts as u64, scale).await);
+        all.push(
+            burst(
+                fleet,
+                followers,
+                start..start + o.posts as u64,
+                scale,
+                o.batch,
+            )
+            .await,
+        );
     }
     let total = |pick: fn(&Burst) -> Count| {
         all.iter().fold(Count::default(), |mut t, b| {
