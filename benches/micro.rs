@@ -174,6 +174,29 @@ fn signatures(c: &mut Criterion) {
             })
         });
     }
+    // Everything a delivery's signing does besides the RSA operation, with the template a worker
+    // keeps for its inbox (issue 18, item 2).
+    let key_id = "https://relay.example/actor#main-key";
+    let template = httpsig::CavageTemplate::new(
+        key_id,
+        &Method::POST,
+        &url,
+        Some("application/activity+json"),
+    )
+    .expect("template");
+    let rsa_sized = vec![0x5a_u8; 256];
+    c.bench_function(
+        "sign/cavage glue per delivery (signing string, headers; no RSA)",
+        |b| {
+            b.iter(|| {
+                let date = httpdate::fmt_http_date(SystemTime::now());
+                black_box(template.message(&date, Some(&digest)));
+                template
+                    .headers(date, Some(&digest), black_box(&rsa_sized))
+                    .expect("headers")
+            })
+        },
+    );
     // Topic feeds sign with each topic's own key: the same signature, with its key's data less
     // likely in the CPU's caches than the relay's one key.
     let keys: Vec<PrivateKey> = (0..100)

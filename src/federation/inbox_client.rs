@@ -1,42 +1,39 @@
 //! The keep-alive HTTP/1.1 connection a delivery worker keeps to its subscriber's inbox.
 //!
 //! Every delivery to one subscriber goes to the same inbox, one request at a time, so each worker owns
-//! one connection and drives it inside its own task. Compared with a pooled client this skips, per
-//! request, the pool lookup, a separate connection task to wake, and the client's redirect, retry and
-//! timeout layers: the relay's CPU goes to the one signature a delivery needs. Measured with
-//! `cargo bench --bench load`; see the README.
+//! one connection and writes its requests itself ([`crate::federation::http1`]), signed with a
+//! [`CavageTemplate`] of its inbox. Compared with a pooled client this skips, per request, the pool
+//! lookup, a separate connection task to wake, the request's header map, and the client's redirect,
+//! retry and timeout layers: the relay's CPU goes to the one signature a delivery needs. Measured with
+//! `cargo bench --bench load`; see docs/performance.md.
 //!
 //! The network rules are those of [`Http`]: the address policy on the URL and on every resolved address,
 //! a connect timeout and a timeout on the whole delivery, TLS verified against the platform's roots,
 //! response bodies read up to a cap (and the connection dropped past it). A connection the receiver
-//! closed while idle is noticed before use; a request that fails on a reused connection is tried once
-//! more on a fresh one, since keep-alive connections may be closed by the other side at any moment
-//! (a duplicate is harmless: receivers deduplicate by activity id).
+//! closed (or answered unasked) while idle for more than [`CHECK_AFTER_IDLE`] is noticed before use; a
+//! request that fails on a reused connection is tried once more on a fresh one, since keep-alive
+//! connections may be closed by the other side at any moment (a duplicate is harmless: receivers
+//! deduplicate by activity id).
 //!
 //! A connection left unused for [`IDLE_CLOSE`] is closed by the worker waiting on the log (see
-//! [`InboxClient::close_if_idle`]): a kept HTTP/1.1 connection holds hyper's read and write buffers and
-//! request channel, about 40 KB, and most receivers end idle connections soon after anyway (nginx's
-//! default keep-alive timeout is 75 s), leaving the relay holding a half-closed socket until its next use.
+//! [`InboxClient::close_if_idle`]): a kept connection holds its socket, its read and write buffers (a
+//! few KB) and the kernel's socket buffers, and most receivers end idle connections soon after anyway
+//! (nginx's default keep-alive timeout is 75 s), leaving the relay holding a half-closed socket until
+//! its next use.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
-use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use url::Url;
 
-use crate::federation::net::{
-    ACTIVITY_JSON, Http, Outcome, classify, describe, knock_again, resolve,
-};
-use crate::httpsig::{self, PrivateKey, Scheme};
+use crate::federation::http1::{Answer, Connection};
+use crate::federation::net::{ACTIVITY_JSON, Http, Outcome, classify, knock_again, resolve};
+use crate::httpsig::{self, CavageTemplate, PrivateKey, Scheme};
 
 /// How long establishing a connection (TCP and TLS) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,7 +49,9 @@ pub const IDLE_CLOSE: Duration = Duration::from_secs(60);
 trait Io: AsyncRead + AsyncWrite + Send + Sync + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin> Io for T {}
 
-type Stream = TokioIo<Box<dyn Io>>;
+/// A kept connection unused longer than this is checked for a close (or an unasked answer) by the
+/// receiver before it carries a request; one in steady use is not (the check costs a system call).
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// Signed POSTs to one inbox over one reused connection.
 pub struct InboxClient {
@@ -63,13 +62,15 @@ pub struct InboxClient {
     /// The `Host` header: the authority the signature covers.
     host: HeaderValue,
     /// The request target in origin form (`/inbox?…`).
-    target: Uri,
+    target: String,
     /// The signature scheme this inbox's host accepts, as known when the client was made or learnt
     /// since by a double knock: read on every delivery without touching shared state.
     scheme: Scheme,
     conn: Option<Conn>,
     /// The key requests are signed with and its id, when not the relay's own (a topic actor's).
     signer: Option<(Arc<PrivateKey>, Arc<str>)>,
+    /// What every draft-cavage signature of a request to this inbox shares, for the key id in use.
+    cavage: Option<CavageTemplate>,
 }
 
 impl Http {
@@ -86,9 +87,7 @@ impl InboxClient {
         let inbox = Url::parse(inbox).map_err(|e| unusable(e.to_string()))?;
         let host = HeaderValue::from_str(&httpsig::authority(&inbox)?)
             .map_err(|_| unusable("host is not a valid header".into()))?;
-        let target = httpsig::request_target(&inbox)
-            .parse::<Uri>()
-            .map_err(|e| unusable(e.to_string()))?;
+        let target = httpsig::request_target(&inbox);
         let forbidden = http.policy().check_url(&inbox).err().map(|e| e.to_string());
         let scheme = http.schemes().for_host(host.to_str().unwrap_or_default());
         Ok(InboxClient {
@@ -100,6 +99,7 @@ impl InboxClient {
             scheme,
             conn: None,
             signer: None,
+            cavage: None,
         })
     }
 
@@ -165,38 +165,29 @@ impl InboxClient {
         body: Bytes,
         digest: &str,
     ) -> Result<StatusCode, Outcome> {
-        let (mut conn, kept) = match self.conn.take() {
+        let kept = self.conn.take().and_then(|mut conn| {
+            let fit = conn.used.elapsed() < CHECK_AFTER_IDLE || conn.http.usable_after_idle();
+            fit.then_some(conn)
+        });
+        let (mut conn, kept) = match kept {
             Some(conn) => (conn, true),
             None => match self.connect().await {
                 Ok(conn) => (conn, false),
                 Err(reason) => return Err(Outcome::Retry(reason)),
             },
         };
-        let (key, key_id) = match &self.signer {
-            Some((key, key_id)) => (&**key, &**key_id),
-            None => (self.http.key(), self.http.key_id()),
-        };
-        let signed = match httpsig::sign_request_as(
-            scheme,
-            key,
-            key_id,
-            &Method::POST,
-            &self.inbox,
-            Some(ACTIVITY_JSON),
-            Some(digest),
-            SystemTime::now(),
-        ) {
+        let signed = match self.sign(scheme, digest) {
             Ok(headers) => headers,
             Err(e) => return Err(Outcome::Refused(format!("signing: {e}"))),
         };
-        let mut answer = conn.exchange(self.request(&signed, body.clone())).await;
+        let mut answer = self.exchange(&mut conn, &signed, &body).await;
         if let (Err(reason), true) = (&answer, kept) {
             tracing::debug!(inbox = %self.inbox, %reason, "kept connection failed; reconnecting");
             conn = match self.connect().await {
                 Ok(conn) => conn,
                 Err(reason) => return Err(Outcome::Retry(reason)),
             };
-            answer = conn.exchange(self.request(&signed, body)).await;
+            answer = self.exchange(&mut conn, &signed, &body).await;
         }
         match answer {
             // An answer, even 5xx or 429, leaves a connection fit for the next attempt.
@@ -205,7 +196,67 @@ impl InboxClient {
         }
     }
 
-    fn keep(&mut self, mut conn: Conn, (status, reusable): (StatusCode, bool)) -> StatusCode {
+    /// POSTs `body` with the `signed` headers on `conn`.
+    async fn exchange(
+        &self,
+        conn: &mut Conn,
+        signed: &[(HeaderName, HeaderValue)],
+        body: &[u8],
+    ) -> Result<Answer, String> {
+        let fields = [
+            (&header::HOST, &self.host),
+            (&header::USER_AGENT, self.http.user_agent()),
+        ];
+        let signed = signed.iter().map(|(name, value)| (name, value));
+        conn.http
+            .post(
+                &self.target,
+                fields.into_iter().chain(signed),
+                body,
+                MAX_RESPONSE_BODY,
+            )
+            .await
+    }
+
+    /// The signature headers of a POST of a body with `digest` to the inbox, signed with `scheme` by
+    /// the key in use.
+    fn sign(
+        &mut self,
+        scheme: Scheme,
+        digest: &str,
+    ) -> crate::Result<Vec<(HeaderName, HeaderValue)>> {
+        let (key, key_id) = match &self.signer {
+            Some((key, key_id)) => (&**key, &**key_id),
+            None => (self.http.key(), self.http.key_id()),
+        };
+        let now = SystemTime::now();
+        match scheme {
+            Scheme::Cavage => {
+                let template = match &mut self.cavage {
+                    Some(template) if template.key_id() == key_id => template,
+                    slot => slot.insert(CavageTemplate::new(
+                        key_id,
+                        &Method::POST,
+                        &self.inbox,
+                        Some(ACTIVITY_JSON),
+                    )?),
+                };
+                template.sign(key, Some(digest), now)
+            }
+            Scheme::Rfc9421 => httpsig::sign_request_as(
+                scheme,
+                key,
+                key_id,
+                &Method::POST,
+                &self.inbox,
+                Some(ACTIVITY_JSON),
+                Some(digest),
+                now,
+            ),
+        }
+    }
+
+    fn keep(&mut self, mut conn: Conn, Answer { status, reusable }: Answer) -> StatusCode {
         if reusable {
             conn.used = tokio::time::Instant::now();
             self.conn = Some(conn);
@@ -230,19 +281,6 @@ impl InboxClient {
         idle
     }
 
-    fn request(&self, signed: &[(HeaderName, HeaderValue)], body: Bytes) -> Request<Full<Bytes>> {
-        let mut request = Request::new(Full::new(body));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.target.clone();
-        let headers = request.headers_mut();
-        headers.insert(header::HOST, self.host.clone());
-        headers.insert(header::USER_AGENT, self.http.user_agent().clone());
-        for (name, value) in signed {
-            headers.insert(name.clone(), value.clone());
-        }
-        request
-    }
-
     async fn connect(&self) -> Result<Conn, String> {
         let connecting = async {
             let tcp = self.connect_tcp().await?;
@@ -260,16 +298,9 @@ impl InboxClient {
             } else {
                 Box::new(tcp)
             };
-            let (sender, connection) = http1::handshake(TokioIo::new(io))
-                .await
-                .map_err(|e| describe(&e))?;
             Ok(Conn {
-                sender,
+                http: Connection::new(io),
                 used: tokio::time::Instant::now(),
-                driver: Driver {
-                    connection: Box::pin(connection),
-                    done: false,
-                },
             })
         };
         tokio::time::timeout(CONNECT_TIMEOUT, connecting)
@@ -315,72 +346,11 @@ pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// One HTTP/1.1 connection: the request handle and the connection state machine driving it.
+/// One kept HTTP/1.1 connection.
 struct Conn {
-    sender: http1::SendRequest<Full<Bytes>>,
-    driver: Driver,
+    http: Connection<Box<dyn Io>>,
     /// When the last answer on it was read.
     used: tokio::time::Instant,
-}
-
-impl Conn {
-    /// Sends `request` and reads the response; returns its status and whether the connection may be
-    /// used again.
-    async fn exchange(
-        &mut self,
-        request: Request<Full<Bytes>>,
-    ) -> Result<(StatusCode, bool), String> {
-        let Conn { sender, driver, .. } = self;
-        driver
-            .drive(sender.ready())
-            .await
-            .map_err(|e| describe(&e))?;
-        let response = driver
-            .drive(sender.send_request(request))
-            .await
-            .map_err(|e| describe(&e))?;
-        let status = response.status();
-        let mut body = response.into_body();
-        let mut read = 0usize;
-        loop {
-            match driver.drive(body.frame()).await {
-                None => break,
-                Some(Ok(frame)) => {
-                    read += frame.data_ref().map_or(0, Bytes::len);
-                    if read > MAX_RESPONSE_BODY {
-                        return Ok((status, false));
-                    }
-                }
-                // The status arrived; only the connection is lost.
-                Some(Err(_)) => return Ok((status, false)),
-            }
-        }
-        Ok((status, !driver.done && !sender.is_closed()))
-    }
-}
-
-/// The connection's state machine, polled alongside whatever the worker waits for on it.
-struct Driver {
-    connection: Pin<Box<http1::Connection<Stream, Full<Bytes>>>>,
-    /// The connection ended (closed by either side, or failed); it must not be polled again.
-    done: bool,
-}
-
-impl Driver {
-    /// Awaits `future` while moving the connection along (writing the request, reading the response).
-    /// When the connection ends first, `future` is awaited alone: it then resolves at once, with what
-    /// the connection delivered before it ended or with an error.
-    async fn drive<F: Future>(&mut self, future: F) -> F::Output {
-        let mut future = std::pin::pin!(future);
-        if !self.done {
-            tokio::select! {
-                biased;
-                out = &mut future => return out,
-                _ = self.connection.as_mut() => self.done = true,
-            }
-        }
-        future.await
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 pub mod admission;
 pub mod delivery;
 pub mod host_slots;
+pub mod http1;
 pub mod inbox;
 pub mod inbox_client;
 pub mod instance_actor;

@@ -5,7 +5,8 @@
 //! must be signed, digest, clock window) and returns a [`Claim`]: the key id to resolve and the exact bytes
 //! to verify. Once the key is known (and cached), [`Claim::verify`] does one public-key operation.
 //! Outgoing requests are signed with [`sign_request`] (draft-cavage, `rsa-sha256`, what every server
-//! accepts); the fan-out hashes a body once and uses [`sign_request_with_digest`] per subscriber.
+//! accepts); the fan-out hashes a body once, and each subscriber's worker signs with a
+//! [`CavageTemplate`] of its inbox (what [`sign_request_with_digest`] builds for one request).
 //!
 //! Files: `verify` checks inbound signatures, `sign` signs outbound requests (`outbound9421` in RFC 9421),
 //! `cavage` and `rfc9421` build the signed bytes of each scheme, `digest` ties bodies to headers,
@@ -24,7 +25,7 @@ use axum::http::{HeaderMap, Method};
 
 pub use digest::{check_content_digest, check_digest, content_digest_header, digest_header};
 pub use keys::{KeyType, PrivateKey, PublicKey, SigAlgorithm, verify_hmac_sha256};
-pub use sign::{sign_request, sign_request_as, sign_request_with_digest};
+pub use sign::{CavageTemplate, sign_request, sign_request_as, sign_request_with_digest};
 pub use verify::extract_claim;
 
 use crate::{Error, Result};

@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use axum::body::Bytes;
 use axum::http::{HeaderName, HeaderValue, Method};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -89,50 +90,153 @@ pub fn sign_request_with_digest(
     digest: Option<&str>,
     now: SystemTime,
 ) -> Result<Vec<(HeaderName, HeaderValue)>> {
-    let host = authority(url)?;
-    let target = request_target(url);
-    let date = httpdate::fmt_http_date(now);
+    CavageTemplate::new(key_id, method, url, content_type)?.sign(key, digest, now)
+}
 
-    let mut names = String::from("(request-target) host date");
-    let mut signing = format!(
-        "(request-target): {} {target}\nhost: {host}\ndate: {date}",
-        method.as_str().to_ascii_lowercase()
-    );
-    if let Some(d) = digest {
-        names.push_str(" digest");
-        signing.push_str("\ndigest: ");
-        signing.push_str(d);
-    }
-    if let Some(ct) = content_type {
-        names.push_str(" content-type");
-        signing.push_str("\ncontent-type: ");
-        signing.push_str(ct);
-    }
-    if key_id.contains(['"', '\\']) {
-        return Err(Error::Config(format!(
-            "key id {key_id:?} cannot be quoted in a Signature header"
-        )));
-    }
-    let signature = STANDARD.encode(key.sign_rsa_sha256(signing.as_bytes())?);
-    let header = format!(
-        r#"keyId="{key_id}",algorithm="rsa-sha256",headers="{names}",signature="{signature}""#
-    );
+/// What every draft-cavage signature of requests to one URL with one key shares: the request line and
+/// host of the signing string, the key id and the content type. A delivery worker makes one for its
+/// subscriber's inbox and signs every request with it, so that a delivery builds its signing string
+/// and `Signature` value in one buffer each instead of formatting the URL, host and key id again
+/// (issue 18: the glue around the RSA operation was about 1% of the relay's CPU under load).
+#[derive(Debug, Clone)]
+pub struct CavageTemplate {
+    /// `(request-target): post /inbox\nhost: example.com\ndate: `, the date to follow.
+    signing_head: String,
+    /// `keyId="…",algorithm="rsa-sha256",headers="`, the signed names to follow.
+    header_head: String,
+    /// The `Content-Type` signed and sent, when there is one.
+    content_type: Option<(String, HeaderValue)>,
+    /// The key id the template was made for.
+    key_id: String,
+}
 
-    let value = |name: &str, v: &str| {
-        HeaderValue::from_str(v)
-            .map_err(|_| Error::Config(format!("{name} value {v:?} is not a valid header")))
-    };
-    let mut out = Vec::with_capacity(4);
-    out.push((axum::http::header::DATE, value("Date", &date)?));
-    if let Some(d) = digest {
-        out.push((HeaderName::from_static("digest"), value("Digest", d)?));
+impl CavageTemplate {
+    /// The template for requests with `method` to `url` signed as `key_id`, with `content_type` when
+    /// given. [`Error::Config`] when the key id cannot be quoted or the content type is not a valid
+    /// header value; [`Error::Fetch`] when the URL has no host.
+    pub fn new(
+        key_id: &str,
+        method: &Method,
+        url: &url::Url,
+        content_type: Option<&str>,
+    ) -> Result<CavageTemplate> {
+        if key_id.contains(['"', '\\']) {
+            return Err(Error::Config(format!(
+                "key id {key_id:?} cannot be quoted in a Signature header"
+            )));
+        }
+        let content_type = match content_type {
+            Some(ct) => Some((ct.to_owned(), header_value("Content-Type", ct)?)),
+            None => None,
+        };
+        Ok(CavageTemplate {
+            signing_head: format!(
+                "(request-target): {} {}\nhost: {}\ndate: ",
+                method.as_str().to_ascii_lowercase(),
+                request_target(url),
+                authority(url)?
+            ),
+            header_head: format!(r#"keyId="{key_id}",algorithm="rsa-sha256",headers=""#),
+            content_type,
+            key_id: key_id.to_owned(),
+        })
     }
-    if let Some(ct) = content_type {
-        out.push((axum::http::header::CONTENT_TYPE, value("Content-Type", ct)?));
+
+    /// The key id this template signs as.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
     }
-    out.push((
-        HeaderName::from_static("signature"),
-        value("Signature", &header)?,
-    ));
-    Ok(out)
+
+    /// The headers to add to the request (see [`sign_request`]): `Date`, `Digest` when `digest` is
+    /// given, `Content-Type` when the template has one, and `Signature` over them, the request target
+    /// and the host. One RSA signature with `key`, which must be the key of the template's key id.
+    pub fn sign(
+        &self,
+        key: &PrivateKey,
+        digest: Option<&str>,
+        now: SystemTime,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>> {
+        let date = httpdate::fmt_http_date(now);
+        let signature = key.sign_rsa_sha256(self.message(&date, digest).as_bytes())?;
+        self.headers(date, digest, &signature)
+    }
+
+    /// The signing string for a request sent at `date` (an HTTP date) with `digest`.
+    pub fn message(&self, date: &str, digest: Option<&str>) -> String {
+        let content_type = self.content_type.as_ref().map(|(ct, _)| ct);
+        let mut message = String::with_capacity(
+            self.signing_head.len()
+                + date.len()
+                + digest.map_or(0, |d| "\ndigest: ".len() + d.len())
+                + content_type.map_or(0, |ct| "\ncontent-type: ".len() + ct.len()),
+        );
+        message.push_str(&self.signing_head);
+        message.push_str(date);
+        if let Some(d) = digest {
+            message.push_str("\ndigest: ");
+            message.push_str(d);
+        }
+        if let Some(ct) = content_type {
+            message.push_str("\ncontent-type: ");
+            message.push_str(ct);
+        }
+        message
+    }
+
+    /// The headers carrying `signature`, the RSA signature of [`Self::message`] of `date` and
+    /// `digest`.
+    pub fn headers(
+        &self,
+        date: String,
+        digest: Option<&str>,
+        signature: &[u8],
+    ) -> Result<Vec<(HeaderName, HeaderValue)>> {
+        // `…headers="(request-target) host date digest content-type",signature="…"`
+        let mut header = String::with_capacity(
+            self.header_head.len() + SIGNED_NAMES_MAX + signature.len().div_ceil(3) * 4 + 16,
+        );
+        header.push_str(&self.header_head);
+        header.push_str("(request-target) host date");
+        if digest.is_some() {
+            header.push_str(" digest");
+        }
+        if self.content_type.is_some() {
+            header.push_str(" content-type");
+        }
+        header.push_str(r#"",signature=""#);
+        STANDARD.encode_string(signature, &mut header);
+        header.push('"');
+
+        let mut out = Vec::with_capacity(4);
+        out.push((axum::http::header::DATE, owned_header_value("Date", date)?));
+        if let Some(d) = digest {
+            out.push((
+                HeaderName::from_static("digest"),
+                header_value("Digest", d)?,
+            ));
+        }
+        if let Some((_, value)) = &self.content_type {
+            out.push((axum::http::header::CONTENT_TYPE, value.clone()));
+        }
+        out.push((
+            HeaderName::from_static("signature"),
+            owned_header_value("Signature", header)?,
+        ));
+        Ok(out)
+    }
+}
+
+/// The longest list of signed names a cavage `Signature` of the relay's holds.
+const SIGNED_NAMES_MAX: usize = "(request-target) host date digest content-type".len();
+
+/// `v` as the value of header `name`; [`Error::Config`] when it is not a valid one.
+fn header_value(name: &str, v: &str) -> Result<HeaderValue> {
+    HeaderValue::from_str(v)
+        .map_err(|_| Error::Config(format!("{name} value {v:?} is not a valid header")))
+}
+
+/// [`header_value`] of a string the value takes over without copying it.
+fn owned_header_value(name: &str, v: String) -> Result<HeaderValue> {
+    HeaderValue::from_maybe_shared(Bytes::from(v))
+        .map_err(|e| Error::Config(format!("{name} value is not a valid header: {e}")))
 }

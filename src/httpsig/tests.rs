@@ -182,6 +182,81 @@ fn precomputed_digest_matches() {
     assert_eq!(hs[1].1, d.as_str());
 }
 
+/// A worker's template signs every request to its inbox: each one verifies on its own (its date and
+/// digest, the URL's port and query, the key id) and is exactly what the one-off signer makes.
+#[test]
+fn one_template_signs_many_requests() {
+    let public = relay_key().public_key().expect("public");
+    let key_id = "https://relay.example/actor#main-key";
+    let url = url::Url::parse("https://b.example:8443/inbox?shared=1").expect("url");
+    let template = CavageTemplate::new(
+        key_id,
+        &Method::POST,
+        &url,
+        Some("application/activity+json"),
+    )
+    .expect("template");
+    assert_eq!(template.key_id(), key_id);
+    for (i, body) in [&b"{}"[..], br#"{"type":"Create"}"#, b""]
+        .into_iter()
+        .enumerate()
+    {
+        let at = now() + Duration::from_secs(i as u64 * 61);
+        let digest = digest_header(body);
+        let hs = template.sign(relay_key(), Some(&digest), at).expect("sign");
+        let once = sign_request_with_digest(
+            relay_key(),
+            key_id,
+            &Method::POST,
+            &url,
+            Some("application/activity+json"),
+            Some(&digest),
+            at,
+        )
+        .expect("sign once");
+        assert_eq!(hs, once);
+        let names: Vec<&str> = hs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["date", "digest", "content-type", "signature"]);
+
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("b.example:8443"));
+        for (n, v) in hs {
+            headers.append(n, v);
+        }
+        let received = Owned {
+            method: Method::POST,
+            pq: "/inbox?shared=1".into(),
+            authority: "b.example:8443".into(),
+            headers,
+            body: body.to_vec(),
+        };
+        let claim = extract_claim(&received.req(), at).expect("claim");
+        assert_eq!(claim.key_id, key_id);
+        claim.verify(&public).expect("verifies");
+    }
+
+    // Without a digest or a content type (a GET): neither is signed nor sent.
+    let get = CavageTemplate::new(key_id, &Method::GET, &url, None).expect("template");
+    let hs = get.sign(relay_key(), None, now()).expect("sign");
+    let names: Vec<&str> = hs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["date", "signature"]);
+    let signature = hs[1].1.to_str().expect("ascii");
+    assert!(
+        signature.contains(r#"headers="(request-target) host date","#),
+        "{signature}"
+    );
+    assert!(
+        get.message("d", None)
+            .starts_with("(request-target): get /inbox?shared=1\nhost: b.example:8443\ndate: d")
+    );
+
+    // A key id that cannot be quoted is refused when the template is made.
+    assert!(matches!(
+        CavageTemplate::new("a\"b", &Method::POST, &url, None),
+        Err(Error::Config(_))
+    ));
+}
+
 #[test]
 fn negative_cases() {
     let public = relay_key().public_key().expect("public");
