@@ -136,7 +136,7 @@ impl InboxClient {
     /// scheme, which becomes this host's scheme when it is accepted.
     async fn attempt(&mut self, body: Bytes, digest: &str) -> Outcome {
         let scheme = self.scheme;
-        let status = match self.send(scheme, body.clone(), digest).await {
+        let status = match self.send(scheme, &body, digest).await {
             Ok(status) => status,
             Err(outcome) => return outcome,
         };
@@ -144,7 +144,7 @@ impl InboxClient {
             return classify(status);
         }
         let other = scheme.other();
-        match self.send(other, body, digest).await {
+        match self.send(other, &body, digest).await {
             Ok(second) if second.is_success() => {
                 tracing::info!(inbox = %self.inbox, refused = scheme.as_str(), accepted = other.as_str(), "receiver takes the other signature scheme");
                 self.scheme = other;
@@ -162,7 +162,7 @@ impl InboxClient {
     async fn send(
         &mut self,
         scheme: Scheme,
-        body: Bytes,
+        body: &[u8],
         digest: &str,
     ) -> Result<StatusCode, Outcome> {
         let kept = self.conn.take().and_then(|mut conn| {
@@ -180,14 +180,14 @@ impl InboxClient {
             Ok(headers) => headers,
             Err(e) => return Err(Outcome::Refused(format!("signing: {e}"))),
         };
-        let mut answer = self.exchange(&mut conn, &signed, &body).await;
+        let mut answer = self.exchange(&mut conn, &signed, body).await;
         if let (Err(reason), true) = (&answer, kept) {
             tracing::debug!(inbox = %self.inbox, %reason, "kept connection failed; reconnecting");
             conn = match self.connect().await {
                 Ok(conn) => conn,
                 Err(reason) => return Err(Outcome::Retry(reason)),
             };
-            answer = self.exchange(&mut conn, &signed, &body).await;
+            answer = self.exchange(&mut conn, &signed, body).await;
         }
         match answer {
             // An answer, even 5xx or 429, leaves a connection fit for the next attempt.

@@ -112,6 +112,13 @@ impl Claim {
     }
 }
 
+/// `v` as the value of header `name` in a request the relay signs; [`Error::Config`] when it is not a
+/// valid one.
+pub(crate) fn header_value(name: &str, v: &str) -> Result<axum::http::HeaderValue> {
+    axum::http::HeaderValue::from_str(v)
+        .map_err(|_| Error::Config(format!("{name} value {v:?} is not a valid header")))
+}
+
 /// The `Host` of a request to `url`, as signed: the host, with the port when it is not the scheme's
 /// default.
 pub fn authority(url: &url::Url) -> Result<String> {

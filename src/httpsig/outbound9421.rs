@@ -11,7 +11,7 @@ use axum::http::{HeaderName, HeaderValue, Method};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{PrivateKey, SigAlgorithm, authority, request_target};
+use super::{PrivateKey, SigAlgorithm, authority, header_value, request_target};
 use crate::{Error, Result};
 
 /// The `Content-Digest` value (`sha-256=:…:`) of a body whose `Digest` value (`SHA-256=…`) is known: both
@@ -76,31 +76,30 @@ pub fn sign_request_rfc9421(
     base.push_str(&params);
     let signature = STANDARD.encode(key.sign_rsa_sha256(base.as_bytes())?);
 
-    let value = |name: &str, v: &str| {
-        HeaderValue::from_str(v)
-            .map_err(|_| Error::Config(format!("{name} value {v:?} is not a valid header")))
-    };
     let mut out = Vec::with_capacity(5);
     out.push((
         axum::http::header::DATE,
-        value("Date", &httpdate::fmt_http_date(now))?,
+        header_value("Date", &httpdate::fmt_http_date(now))?,
     ));
     if let Some(d) = content_digest {
         out.push((
             HeaderName::from_static("content-digest"),
-            value("Content-Digest", d)?,
+            header_value("Content-Digest", d)?,
         ));
     }
     if let Some(ct) = content_type {
-        out.push((axum::http::header::CONTENT_TYPE, value("Content-Type", ct)?));
+        out.push((
+            axum::http::header::CONTENT_TYPE,
+            header_value("Content-Type", ct)?,
+        ));
     }
     out.push((
         HeaderName::from_static("signature-input"),
-        value("Signature-Input", &format!("sig1={params}"))?,
+        header_value("Signature-Input", &format!("sig1={params}"))?,
     ));
     out.push((
         HeaderName::from_static("signature"),
-        value("Signature", &format!("sig1=:{signature}:"))?,
+        header_value("Signature", &format!("sig1=:{signature}:"))?,
     ));
     Ok(out)
 }

@@ -8,7 +8,9 @@ use axum::http::{HeaderName, HeaderValue, Method};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::httpsig::{PrivateKey, Scheme, authority, digest_header, outbound9421, request_target};
+use crate::httpsig::{
+    PrivateKey, Scheme, authority, digest_header, header_value, outbound9421, request_target,
+};
 use crate::{Error, Result};
 
 /// Signs a request the relay sends with `scheme`: [`sign_request_with_digest`] (draft-cavage) or
@@ -228,12 +230,6 @@ impl CavageTemplate {
 
 /// The longest list of signed names a cavage `Signature` of the relay's holds.
 const SIGNED_NAMES_MAX: usize = "(request-target) host date digest content-type".len();
-
-/// `v` as the value of header `name`; [`Error::Config`] when it is not a valid one.
-fn header_value(name: &str, v: &str) -> Result<HeaderValue> {
-    HeaderValue::from_str(v)
-        .map_err(|_| Error::Config(format!("{name} value {v:?} is not a valid header")))
-}
 
 /// [`header_value`] of a string the value takes over without copying it.
 fn owned_header_value(name: &str, v: String) -> Result<HeaderValue> {
